@@ -1,0 +1,92 @@
+"""BM3D (Dabov et al. 2007) through the PyPI ``bm3d`` package, batched over a process pool.
+
+The package wraps the compiled ``bm4d`` library (Linux x86-64, macOS, Windows; no Linux
+aarch64) under a non-commercial licence; where it cannot load, every call fails with one
+line saying so. BM3D is not learned: σ must be given, in the units of the [0, 1] image.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Literal
+
+import numpy as np
+import torch
+
+from cunet_bench.errors import UserError
+from cunet_bench.registry import ModelSpec, register
+
+Bm3dMode = Literal["auto", "rgb", "per-channel"]
+
+
+def _bm3d_module():
+    try:
+        import bm3d
+    except (ImportError, OSError) as error:
+        raise UserError(
+            f"BM3D is unavailable on this platform ({error}); the bm3d package needs its bm4d binary "
+            "(Linux x86-64, macOS or Windows)"
+        ) from None
+    return bm3d
+
+
+def _denoise_one(image: np.ndarray, sigma: float, rgb: bool) -> np.ndarray:
+    """Denoise one ``[H, W, C]`` float64 image; runs in a worker process."""
+    bm3d = _bm3d_module()
+    if rgb:
+        return bm3d.bm3d_rgb(image, sigma)
+    return np.stack([bm3d.bm3d(image[..., c], sigma) for c in range(image.shape[-1])], axis=-1)
+
+
+class Bm3dDenoiser:
+    """``denoise(y, sigma)`` on a ``[B, C, H, W]`` batch in [0, 1], one image per worker process.
+
+    ``mode='auto'`` uses the colour (opponent-space) BM3D for 3-channel images and the grayscale
+    algorithm channel by channel otherwise. ``workers`` defaults to every CPU core.
+    """
+
+    def __init__(self, mode: Bm3dMode = "auto", workers: int | None = None) -> None:
+        if mode not in ("auto", "rgb", "per-channel"):
+            raise UserError(f"BM3D mode must be auto, rgb or per-channel, got {mode!r}")
+        if workers is not None and workers < 1:
+            raise UserError(f"BM3D workers must be at least 1, got {workers}")
+        self.mode = mode
+        self.workers = workers or os.cpu_count() or 1
+
+    def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        _bm3d_module()
+        if sigma <= 0:
+            raise UserError(f"BM3D needs a positive noise standard deviation, got {sigma}")
+        channels = y.shape[1]
+        rgb = self.mode == "rgb" or (self.mode == "auto" and channels == 3)
+        if rgb and channels != 3:
+            raise UserError(f"BM3D rgb mode needs 3 channels, got {channels}")
+        images = [image for image in y.detach().cpu().double().permute(0, 2, 3, 1).numpy()]
+        workers = min(self.workers, len(images))
+        if workers <= 1:
+            outputs = [_denoise_one(image, sigma, rgb) for image in images]
+        else:
+            # spawn: forking a process that holds torch's thread pools can deadlock.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                outputs = list(pool.map(_denoise_one, images, [sigma] * len(images), [rgb] * len(images)))
+        result = torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2)
+        return result.to(dtype=y.dtype if y.is_floating_point() else torch.float32, device=y.device)
+
+
+def _build(channels: int, image_size: int, **overrides) -> Bm3dDenoiser:
+    return Bm3dDenoiser(**overrides)
+
+
+register(
+    ModelSpec(
+        name="bm3d",
+        family="denoiser",
+        description="BM3D (Dabov et al. 2007), one image per process",
+        build=_build,
+        default_channels=3,
+        default_image_size=64,
+    )
+)

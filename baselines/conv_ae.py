@@ -1,0 +1,53 @@
+"""The released convolutional autoencoder baseline: four stride-2 3×3 convs 3→64→128→256→512,
+four stride-2 4×4 transposed convs back, sigmoid output (4,307,011 parameters at RGB)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cunet_bench.registry import ModelSpec, register
+
+
+class ConvAutoencoder(nn.Module):
+    """``forward(y)`` maps a noisy [0,1] image to a clean one; ``denoise(y, sigma)`` ignores σ
+    (the network is trained at one noise level and evaluated at all, as in the paper)."""
+
+    def __init__(self, channels: int = 3, widths: tuple[int, ...] = (64, 128, 256, 512)) -> None:
+        super().__init__()
+        encoder: list[nn.Module] = []
+        previous = channels
+        for width in widths:
+            encoder += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            previous = width
+        decoder: list[nn.Module] = []
+        for width in (*reversed(widths[:-1]), channels):
+            decoder += [nn.ConvTranspose2d(previous, width, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
+            previous = width
+        decoder[-1] = nn.Sigmoid()
+        self.encoder = nn.Sequential(*encoder)
+        self.decoder = nn.Sequential(*decoder)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(y))
+
+    def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        return self(y)
+
+
+def _build(channels: int, image_size: int, **overrides) -> ConvAutoencoder:
+    return ConvAutoencoder(channels=channels, **overrides)
+
+
+register(
+    ModelSpec(
+        name="conv-ae",
+        family="denoiser",
+        description="convolutional autoencoder of the release",
+        build=_build,
+        default_channels=3,
+        default_image_size=64,
+        downsampling_factor=16,
+        supports=frozenset({"trainable"}),
+    )
+)

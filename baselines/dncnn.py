@@ -1,0 +1,53 @@
+"""DnCNN (Zhang et al. 2017): a plain conv/BatchNorm/ReLU stack that predicts the noise
+(residual learning), bias-free. 17 layers gray: 556,032 parameters; 20 layers RGB: 669,312."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cunet_bench.registry import ModelSpec, register
+
+
+class DnCNN(nn.Module):
+    """``forward(y)`` returns the predicted noise; ``denoise(y, sigma)`` returns ``y - noise``.
+
+    DnCNN is blind: it is trained at one noise level (the release: σ=0.1) and ``sigma`` is not
+    an input — the paper evaluates the same network at every noise level (Table 4).
+    """
+
+    def __init__(self, channels: int = 1, depth: int = 17, width: int = 64) -> None:
+        super().__init__()
+        if depth < 3:
+            raise ValueError(f"DnCNN needs at least 3 layers, got {depth}")
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, channels, 3, padding=1, bias=False))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.layers(y)
+
+    def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        return y - self(y)
+
+
+def _build(channels: int, image_size: int, depth: int | None = None, **overrides) -> DnCNN:
+    """Zhang et al.'s depths: 17 layers for grayscale, 20 for colour, unless overridden."""
+    if depth is None:
+        depth = 17 if channels == 1 else 20
+    return DnCNN(channels=channels, depth=depth, **overrides)
+
+
+register(
+    ModelSpec(
+        name="dncnn",
+        family="denoiser",
+        description="DnCNN (Zhang et al. 2017): 17 layers gray, 20 RGB",
+        build=_build,
+        default_channels=1,
+        default_image_size=64,
+        supports=frozenset({"trainable"}),
+    )
+)

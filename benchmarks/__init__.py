@@ -1,0 +1,1 @@
+"""One module per measurement; each exposes ``run(config) -> list[dict]`` and never prints or writes."""

@@ -1,0 +1,16 @@
+"""Errors that the command line shows to the user as one line, without a traceback."""
+
+
+class UserError(Exception):
+    """Bad input or an unusable environment: the CLI prints the message and exits with code 2."""
+
+
+class UnknownModelError(UserError, KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0])
+
+
+class SolverError(UserError, RuntimeError):
+    """An ODE solver that failed (step size underflow, non-finite state)."""

@@ -1,0 +1,1 @@
+"""Diffusion backbones: the discrete U-Nets and the continuous U-Net family."""

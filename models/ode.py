@@ -1,0 +1,245 @@
+"""Neural-ODE machinery of the continuous U-Net: solver settings, fixed-step solvers written
+as a plain loop (compilable with ``torch.compile(fullgraph=True)``), adaptive solvers through
+torchdiffeq, exact function-evaluation (NFE) counts, and second-order dynamics.
+
+A vector field is an ``nn.Module`` called as ``field(t, z, conditioning)`` returning ``dz/dt``
+(``conditioning`` is whatever ``field.condition(time_embedding)`` returns, computed once per
+block call because it depends on the diffusion timestep only, not on the ODE time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from cunet_bench.errors import SolverError, UserError
+
+FIXED_STEP_STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}
+"""Function evaluations per step of the harness's own fixed-step methods."""
+
+TORCHDIFFEQ_METHODS = (
+    "dopri8",
+    "dopri5",
+    "bosh3",
+    "fehlberg2",
+    "adaptive_heun",
+    "euler",
+    "midpoint",
+    "heun2",
+    "heun3",
+    "rk4",
+    "explicit_adams",
+    "implicit_adams",
+    "fixed_adams",
+    "scipy_solver",
+)
+ADAPTIVE_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """How every ODE block integrates its interval ``[0, t_end]``.
+
+    ``backend='harness'`` runs ``euler``/``midpoint``/``rk4`` as the harness's own loop with
+    ``steps`` equal steps; ``backend='torchdiffeq'`` runs any torchdiffeq method (adaptive ones
+    with ``rtol``/``atol``; fixed-grid ones with ``steps``). ``adjoint`` backpropagates with the
+    adjoint method (torchdiffeq only). The released model is ``rk4`` with one step (REFERENCE §2).
+    """
+
+    method: str = "rk4"
+    steps: int = 1
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    adjoint: bool = False
+    backend: str = "harness"
+    t_end: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("harness", "torchdiffeq"):
+            raise UserError(f"solver backend must be 'harness' or 'torchdiffeq', got {self.backend!r}")
+        known = FIXED_STEP_STAGES if self.backend == "harness" else TORCHDIFFEQ_METHODS
+        if self.method not in known:
+            raise UserError(
+                f"unknown solver {self.method!r} for backend {self.backend}; known: {', '.join(known)}"
+                + ("; adaptive methods need backend=torchdiffeq" if self.method in ADAPTIVE_METHODS else "")
+            )
+        if self.adjoint and self.backend != "torchdiffeq":
+            raise UserError("the adjoint method needs backend=torchdiffeq")
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise UserError(f"solver steps must be a positive integer, got {self.steps!r}")
+        if not (self.rtol > 0 and self.atol > 0):
+            raise UserError(f"solver tolerances must be positive, got rtol={self.rtol}, atol={self.atol}")
+        if not (self.t_end > 0 and math.isfinite(self.t_end)):
+            raise UserError(f"integration interval end must be positive, got {self.t_end}")
+
+    @property
+    def adaptive(self) -> bool:
+        return self.method in ADAPTIVE_METHODS
+
+    @property
+    def label(self) -> str:
+        """Compact description used in results, e.g. ``rk4/1`` or ``dopri5(rtol=1e-3,atol=1e-4)``."""
+        if self.adaptive:
+            text = f"{self.method}(rtol={self.rtol:g},atol={self.atol:g})"
+        else:
+            text = f"{self.method}/{self.steps}"
+        if self.backend == "torchdiffeq" and not self.adaptive:
+            text = f"torchdiffeq-{text}"
+        return text + ("+adjoint" if self.adjoint else "")
+
+    @classmethod
+    def parse(cls, text: str) -> "SolverConfig":
+        """Parse ``METHOD[:key=value,...]``, e.g. ``rk4:steps=2``, ``dopri5:rtol=1e-4,atol=1e-5``.
+
+        Adaptive methods select the torchdiffeq backend on their own.
+        """
+        method, _, options = text.strip().partition(":")
+        values: dict[str, Any] = {"method": method}
+        if method in ADAPTIVE_METHODS or (method in TORCHDIFFEQ_METHODS and method not in FIXED_STEP_STAGES):
+            values["backend"] = "torchdiffeq"
+        converters: dict[str, Callable[[str], Any]] = {
+            "steps": int,
+            "rtol": float,
+            "atol": float,
+            "t_end": float,
+            "adjoint": lambda v: v.lower() in ("1", "true", "yes"),
+            "backend": str,
+        }
+        for item in filter(None, options.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in converters:
+                raise UserError(f"bad solver option {item!r} in {text!r}; options: {', '.join(converters)}")
+            try:
+                values[key] = converters[key](value)
+            except ValueError:
+                raise UserError(f"bad value for solver option {key!r}: {value!r}") from None
+        if values.get("adjoint"):
+            values["backend"] = "torchdiffeq"
+        return cls(**values)
+
+    def with_options(self, **changes: Any) -> "SolverConfig":
+        return replace(self, **changes)
+
+
+def _euler_step(f: Callable, t: float, dt: float, y: torch.Tensor) -> torch.Tensor:
+    return dt * f(t, y)
+
+
+def _midpoint_step(f: Callable, t: float, dt: float, y: torch.Tensor) -> torch.Tensor:
+    half_dt = 0.5 * dt
+    return dt * f(t + half_dt, y + f(t, y) * half_dt)
+
+
+def _rk4_step(f: Callable, t: float, dt: float, y: torch.Tensor) -> torch.Tensor:
+    """Kutta's 3/8 rule — the variant torchdiffeq names ``rk4`` — written in the same operation
+    order, so the two agree to rounding."""
+    k1 = f(t, y)
+    k2 = f(t + dt / 3, y + dt * k1 / 3)
+    k3 = f(t + dt * 2 / 3, y + dt * (k2 - k1 / 3))
+    k4 = f(t + dt, y + dt * (k1 - k2 + k3))
+    return (k1 + 3 * (k2 + k3) + k4) * dt * 0.125
+
+
+_FIXED_STEPS = {"euler": _euler_step, "midpoint": _midpoint_step, "rk4": _rk4_step}
+
+
+def integrate_fixed(f: Callable, y0: torch.Tensor, method: str, steps: int, t_end: float = 1.0) -> torch.Tensor:
+    """Integrate ``dy/dt = f(t, y)`` over ``[0, t_end]`` in ``steps`` equal steps of ``method``."""
+    step = _FIXED_STEPS[method]
+    dt = t_end / steps
+    y = y0
+    for index in range(steps):
+        y = y + step(f, index * dt, dt, y)
+    return y
+
+
+class _BoundField(nn.Module):
+    """A field with its conditioning input bound, counting evaluations (torchdiffeq path).
+
+    For the adjoint method the conditioning is recomputed inside each evaluation from the time
+    embedding, so its parameters receive adjoint gradients.
+    """
+
+    def __init__(self, field: nn.Module, time_embedding: torch.Tensor | None, precomputed: Any) -> None:
+        super().__init__()
+        self.field = field
+        self.time_embedding = time_embedding
+        self.precomputed = precomputed
+        self.evaluations = 0
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        self.evaluations += 1
+        conditioning = self.precomputed
+        if conditioning is None and self.time_embedding is not None:
+            conditioning = self.field.condition(self.time_embedding)
+        return self.field(t, z, conditioning)
+
+
+class ODEBlock(nn.Module):
+    """Integrates a learned vector field over ``[0, t_end]`` (paper Fig. 2, left).
+
+    ``nfe`` holds the number of vector-field evaluations of the last forward call.
+    """
+
+    def __init__(self, field: nn.Module, solver: SolverConfig | None = None, name: str = "ode") -> None:
+        super().__init__()
+        self.field = field
+        self.solver = solver or SolverConfig()
+        self.name = name
+        self.nfe = 0
+
+    def forward(self, z: torch.Tensor, time_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        solver = self.solver
+        if solver.backend == "harness":
+            conditioning = self.field.condition(time_embedding)
+            out = integrate_fixed(
+                lambda t, y: self.field(t, y, conditioning), z, solver.method, solver.steps, solver.t_end
+            )
+            self.nfe = FIXED_STEP_STAGES[solver.method] * solver.steps
+        else:
+            out = self._integrate_torchdiffeq(z, time_embedding)
+        if not torch.compiler.is_compiling() and not torch.isfinite(out).all():
+            raise SolverError(f"ODE block {self.name!r}: solver {solver.label} produced non-finite values")
+        return out
+
+    def _integrate_torchdiffeq(self, z: torch.Tensor, time_embedding: torch.Tensor | None) -> torch.Tensor:
+        import torchdiffeq
+
+        solver = self.solver
+        precomputed = None if solver.adjoint else self.field.condition(time_embedding)
+        bound = _BoundField(self.field, time_embedding if solver.adjoint else None, precomputed)
+        times = torch.linspace(0.0, solver.t_end, 2 if solver.adaptive else solver.steps + 1, device=z.device)
+        options = dict(rtol=solver.rtol, atol=solver.atol) if solver.adaptive else {}
+        try:
+            if solver.adjoint:
+                out = torchdiffeq.odeint_adjoint(
+                    bound, z, times, method=solver.method, adjoint_params=tuple(self.field.parameters()), **options
+                )[-1]
+            else:
+                out = torchdiffeq.odeint(bound, z, times, method=solver.method, **options)[-1]
+        except (AssertionError, RuntimeError) as error:
+            raise SolverError(f"ODE block {self.name!r}: solver {solver.label} failed: {error}") from None
+        finally:
+            self.nfe = bound.evaluations
+        return out
+
+
+class SecondOrderField(nn.Module):
+    """Second-order dynamics on a state ``z = (x, v)`` split over channels: ``dx/dt = v``,
+    ``dv/dt = a(x, v, t, conditioning)`` (paper eq. 4). ``acceleration`` maps the full state
+    to half as many channels."""
+
+    def __init__(self, acceleration: nn.Module) -> None:
+        super().__init__()
+        self.acceleration = acceleration
+
+    def condition(self, time_embedding: torch.Tensor | None) -> Any:
+        return self.acceleration.condition(time_embedding)
+
+    def forward(self, t: Any, z: torch.Tensor, conditioning: Any) -> torch.Tensor:
+        velocity = z[:, z.shape[1] // 2 :]
+        return torch.cat((velocity, self.acceleration(t, z, conditioning)), dim=1)
