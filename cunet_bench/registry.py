@@ -104,7 +104,7 @@ class Registry:
             importlib.import_module(module)
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             loaded = entry_point.load()
-            specs = [loaded] if isinstance(loaded, ModelSpec) else list(loaded)
+            specs = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
             for spec in specs:
                 if not isinstance(spec, ModelSpec):
                     raise UserError(

@@ -1,0 +1,27 @@
+# Two commands set everything up on a fresh machine:
+#   make report   create .venv, install, run the main job on the embedded default data
+#   make test     create .venv, install, run the test suite
+VENV ?= .venv
+PYTHON ?= python3
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(VENV)/bin
+
+.PHONY: install report test clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+report: install
+	$(BIN)/bench models
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

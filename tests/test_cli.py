@@ -1,0 +1,53 @@
+"""The ``bench`` console script end to end, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+BENCH = [sys.executable, "-c", "from cunet_bench.cli import main; main()"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_commands():
+    done = run("--help")
+    assert done.returncode == 0
+    assert "models" in done.stdout
+
+
+def test_models_json_has_exact_counts():
+    done = run("models", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    counts = {row["name"]: row["parameters"] for row in json.loads(done.stdout)}
+    assert counts["unet"] == 35_710_339
+    assert counts["cunet-release"] == 8_811_875
+    assert counts["bm3d"] == 0
+
+
+def test_model_detail():
+    done = run("models", "cunet-release", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    detail = json.loads(done.stdout)[0]
+    assert detail["solver"] == "rk4/1"
+    assert detail["input shape"] == "[B, 3, 64, 64]"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("models", "nope"), "unknown model 'nope'; known models: unet"),
+        (("models", "--format", "xml"), "--format"),
+        (("frobnicate",), "frobnicate"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, fragment):
+    done = run(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("bench: error:") and fragment in lines[0]
+    assert "Traceback" not in done.stderr
