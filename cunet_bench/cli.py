@@ -3,11 +3,18 @@ print; bad input ends in one line on standard error and exit code 2."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from cunet_bench import provenance, records
+from cunet_bench.cli_options import parse_int_list, parse_name_list, resolve_device, seed_everything
 from cunet_bench.errors import UserError
 from cunet_bench.output import OutputFormat, emit
 from cunet_bench.registry import REGISTRY, parameter_count
@@ -28,6 +35,10 @@ def _root() -> None:
 
 
 FormatOption = typer.Option(OutputFormat.table, "--format", help="table for people, json for machines")
+DeviceOption = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when a GPU is visible)")
+SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)")
+OutOption = typer.Option(Path("results"), "--out", help="folder the results are written to")
+stderr = Console(stderr=True)
 
 
 def _model_summary(name: str) -> dict:
@@ -82,6 +93,98 @@ def models_command(
             emit([detail], output_format)
         else:
             emit([{"field": k, "value": v} for k, v in detail.items()], output_format, title=name)
+
+
+def _record(bench: str, rows: list[dict], meta: dict, out: Path) -> records.RunFiles | None:
+    if not rows:
+        return None
+    files = records.write_run(bench, rows, meta, out)
+    stderr.print(f"results: {files.csv} (+ .json provenance)")
+    return files
+
+
+def _run_recorded(bench: str, rows_iter, meta: dict, out: Path, label: str, total: int) -> list[dict]:
+    """Drive a benchmark's row generator under a progress display; whatever was measured is
+    recorded, also when the run fails or is interrupted."""
+    rows: list[dict] = []
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=stderr, transient=True) as progress:
+            task = progress.add_task(label, total=total)
+
+            def advance(message: str) -> None:
+                progress.update(task, description=f"{label}: {message}", advance=1)
+
+            for row in rows_iter(advance):
+                rows.append(row)
+    finally:
+        _record(bench, rows, meta, out)
+    return rows
+
+
+@app.command("efficiency")
+def efficiency_command(
+    preset: str = typer.Option("paper", "--preset", help="smoke, quick or paper (the defaults below)"),
+    models: Optional[str] = typer.Option(None, "--models", help="comma-separated model names"),
+    resolution: Optional[str] = typer.Option(None, "--resolution", help="image sizes, e.g. 32,64,128,256"),
+    channels: Optional[int] = typer.Option(None, "--channels", help="image channels"),
+    batch: Optional[str] = typer.Option(None, "--batch", help="batch sizes for latency, e.g. 1,64"),
+    solver: Optional[str] = typer.Option(None, "--solver", help="ODE solver for cU-Nets, e.g. rk4:steps=2 or dopri5:rtol=1e-3"),
+    sampling_steps: Optional[str] = typer.Option(None, "--sampling-steps", help="reverse steps per sample, e.g. 5,30,100"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed repeats after warm-up"),
+    memory: bool = typer.Option(True, "--memory/--no-memory", help="measure peak memory in fresh subprocesses"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved configuration and stop"),
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    out: Path = OutOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Parameters, static training memory, GMACs (fvcore) and GFLOPs (FlopCounterMode), NFE,
+    peak memory, latency, reverse-step time and throughput: Table 5, Figure 6, Table 1's time.
+
+    Example: bench efficiency --models unet,cunet-release --resolution 32,64 --batch 1,64
+    """
+    from cunet_bench.benchmarks.efficiency import EfficiencyConfig, check_config, iter_rows
+    from cunet_bench.efficiency_table import comparison_rows, summary_rows
+    from cunet_bench.presets import get_preset
+
+    chosen = get_preset(preset)
+    if repeats is not None and repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {repeats}")
+    config = EfficiencyConfig(
+        models=parse_name_list(models) if models else chosen.efficiency_models,
+        resolutions=parse_int_list(resolution, "--resolution") if resolution else (chosen.resolution,),
+        channels=chosen.channels if channels is None else channels,
+        batches=parse_int_list(batch, "--batch") if batch else chosen.batches,
+        device=resolve_device(device),
+        solver=solver,
+        sampling_steps=parse_int_list(sampling_steps, "--sampling-steps") if sampling_steps else chosen.sampling_steps,
+        repeats=chosen.repeats if repeats is None else repeats,
+        measure_memory=memory,
+        model_options=chosen.model_options,
+    )
+    if solver:
+        from cunet_bench.models.ode import SolverConfig
+
+        SolverConfig.parse(solver)
+    check_config(config)
+    if dry_run:
+        print(json.dumps({"preset": preset, **dataclasses.asdict(config)}, indent=2))
+        return
+    seed_everything(seed)
+    meta = provenance.collect(bench="efficiency", device=config.device, seed=seed, preset=preset,
+                              config=dataclasses.asdict(config))
+    rows = _run_recorded(
+        "efficiency", lambda advance: iter_rows(config, advance), meta, out, "efficiency",
+        total=len(config.models) * len(config.resolutions),
+    )
+    if output_format is OutputFormat.json:
+        emit(rows, output_format)
+        return
+    emit(summary_rows(rows), output_format, title=f"efficiency on {meta['device_name']} ({meta['cpu_threads']} threads)")
+    comparison = comparison_rows(rows)
+    if comparison:
+        emit(comparison, output_format, title="paper (Table 5, Figure 6) vs measured")
 
 
 def main() -> None:

@@ -20,3 +20,16 @@ class Denoiser(Protocol):
     noise standard deviation ``sigma`` in the same units; returns the estimate of the clean image."""
 
     def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor: ...
+
+
+def example_inputs(
+    family: str, batch: int, channels: int, image_size: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, ...]:
+    """Inputs of one call under the family's contract: ``(x, t)`` for backbones (x in [-1, 1],
+    t spread over the 1000 training steps), ``(y,)`` in [0, 1] for learned denoisers."""
+    generator = torch.Generator().manual_seed(0)
+    if family == "denoiser":
+        return (torch.rand(batch, channels, image_size, image_size, generator=generator).to(device),)
+    x = torch.rand(batch, channels, image_size, image_size, generator=generator).mul(2).sub(1).to(device)
+    t = torch.randint(0, 1000, (batch,), generator=generator).to(device)
+    return x, t

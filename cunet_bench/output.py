@@ -40,4 +40,7 @@ def emit(rows: Sequence[dict[str, Any]], output_format: OutputFormat, title: str
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(format_value(row.get(column)) for column in columns))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # files and pipes get the whole table, not 80 columns
+    console.print(table)
