@@ -187,6 +187,47 @@ def efficiency_command(
         emit(comparison, output_format, title="paper (Table 5, Figure 6) vs measured")
 
 
+@app.command("solvers")
+def solvers_command(
+    model: str = typer.Option("cunet-release", "--model", help="a cU-Net variant"),
+    resolution: int = typer.Option(64, "--resolution", help="image size"),
+    channels: int = typer.Option(3, "--channels", help="image channels"),
+    batch: str = typer.Option("1,64", "--batch", help="batch sizes, e.g. 1,64"),
+    methods: str = typer.Option("rk4", "--methods", help="fixed-step methods: euler, midpoint, rk4"),
+    steps: int = typer.Option(1, "--steps", help="solver steps per ODE block"),
+    repeats: int = typer.Option(5, "--repeats", help="timed repeats after warm-up"),
+    compile_model: bool = typer.Option(False, "--compile/--no-compile", help="also time torch.compile(fullgraph=True)"),
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    out: Path = OutOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Cost of the ODE solver: loop overhead over bare vector-field evaluations, the harness's
+    loop against torchdiffeq's, and (with --compile) the torch.compile speed-up.
+
+    Example: bench solvers --batch 1,64 · bench solvers --device cuda --compile
+    """
+    from cunet_bench.benchmarks.solvers import SolversConfig, check_config, iter_rows
+
+    if repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {repeats}")
+    config = SolversConfig(
+        model=model, resolution=resolution, channels=channels, batches=parse_int_list(batch, "--batch"),
+        methods=parse_name_list(methods), steps=steps, device=resolve_device(device), repeats=repeats,
+        compile=compile_model,
+    )
+    check_config(config)
+    seed_everything(seed)
+    meta = provenance.collect(bench="solvers", device=config.device, seed=seed, config=dataclasses.asdict(config))
+    rows = _run_recorded("solvers", lambda advance: iter_rows(config, advance), meta, out, "solvers",
+                         total=len(config.methods) * len(config.batches))
+    if output_format is OutputFormat.json:
+        emit(rows, output_format)
+        return
+    emit([{k: row[k] for k in ("solver", "batch", "metric", "value", "unit")} for row in rows], output_format,
+         title=f"ODE solver cost, {model} at {resolution}px on {meta['device_name']} ({meta['cpu_threads']} threads)")
+
+
 def main() -> None:
     """Console entry point: run the app and turn every user error into one line and exit code 2."""
     try:

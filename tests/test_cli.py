@@ -51,3 +51,37 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment):
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("bench: error:") and fragment in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_efficiency_smoke_end_to_end(tmp_path):
+    from cunet_bench import records
+
+    done = run("efficiency", "--preset", "smoke", "--out", str(tmp_path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    frame = records.load_runs("efficiency", tmp_path)
+    assert len(frame) == len(rows)
+    assert set(frame.model) == {"machine", "unet", "cunet-release", "dncnn"}
+    peaks = frame[frame.metric == "peak_train_mib"]
+    assert len(peaks) == 3 and (peaks.value > 0).all()
+    (sidecar,) = records.load_provenance("efficiency", tmp_path).values()
+    assert sidecar["preset"] == "smoke" and "efficiency --preset smoke" in sidecar["command"]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("efficiency", "--batch", "0"), "--batch values must be at least 1"),
+        (("efficiency", "--batch", "1,x"), "comma-separated integers"),
+        (("efficiency", "--models", "unet", "--resolution", "60"), "divisible by 8"),
+        (("efficiency", "--device", "tpu"), "--device must be cpu, cuda or auto"),
+        (("efficiency", "--solver", "rk5"), "unknown solver 'rk5'"),
+        (("efficiency", "--preset", "huge"), "unknown preset 'huge'"),
+    ],
+)
+def test_efficiency_bad_input(args, fragment, tmp_path):
+    done = run(*args, "--out", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], done.stderr
+    assert not (tmp_path / "efficiency").exists()
