@@ -1,8 +1,10 @@
 """``bench solvers``: what the ODE solver itself costs in the cU-Net.
 
 * **Loop overhead**: for every ODE block, the time of the block (solver arithmetic + field
-  evaluations) against the same number of bare vector-field evaluations on the same input,
-  summed over the nine blocks; overhead = block time / evaluation time − 1.
+  evaluations) against the same number of bare vector-field evaluations on the same input and
+  the same CPU batch slices, summed over the nine blocks. The two are timed alternately, one
+  call each per round, and the overhead is the median over rounds of block/evaluations − 1, so
+  drifts of a shared machine's speed cancel.
 * **Harness vs torchdiffeq**: the whole forward with the harness's fixed-step loop and with
   torchdiffeq's fixed-grid method of the same name (identical results, REFERENCE §5).
 * **Compiled**: on CUDA, the forward under ``torch.compile`` (one graph, thanks to the loop).
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -87,20 +90,24 @@ def iter_rows(config: SolversConfig, progress: Callable[[str], None] = lambda _:
 
             def bare_evaluations() -> None:
                 for block, (z, *rest) in zip(model.ode_blocks, states):
-                    conditioning = block.field.condition(rest[0] if rest else None)
-                    for _ in range(evaluations):
-                        block.field(0.0, z, conditioning)
+                    for part, condition in block.slices(z, block.field.condition(rest[0] if rest else None)):
+                        for _ in range(evaluations):
+                            block.field(0.0, part, condition)
 
             with torch.no_grad():
-                block_time = time_call(blocks, device, 1, config.repeats, config.budget_s)
-                field_time = time_call(bare_evaluations, device, 1, config.repeats, config.budget_s)
+                pairs = [(time_call(blocks, device, 1 if r == 0 else 0, 1).median_s,
+                          time_call(bare_evaluations, device, 1 if r == 0 else 0, 1).median_s)
+                         for r in range(config.repeats)]
+                ratios = sorted(block_s / bare_s for block_s, bare_s in pairs)
+                block_time = statistics.median(block_s for block_s, _ in pairs)
+                field_time = statistics.median(bare_s for _, bare_s in pairs)
                 harness = time_call(lambda: model(*inputs), device, 1, config.repeats, config.budget_s)
                 model.set_solver(solver.with_options(backend="torchdiffeq"))
                 reference = time_call(lambda: model(*inputs), device, 1, config.repeats, config.budget_s)
                 model.set_solver(solver)
-            yield row("ode_blocks_s", block_time.median_s, "s")
-            yield row("bare_field_evaluations_s", field_time.median_s, "s")
-            yield row("solver_loop_overhead", block_time.median_s / field_time.median_s - 1, "fraction")
+            yield row("ode_blocks_s", block_time, "s")
+            yield row("bare_field_evaluations_s", field_time, "s")
+            yield row("solver_loop_overhead", statistics.median(ratios) - 1, "fraction")
             yield row("forward_harness_s", harness.median_s, "s")
             yield row("forward_torchdiffeq_s", reference.median_s, "s")
             yield row("torchdiffeq_over_harness", reference.median_s / harness.median_s, "ratio")

@@ -62,6 +62,9 @@ class ConvODEFunction(nn.Module):
     acceleration, the velocity half of the state — the channel-matched analogue.
     """
 
+    per_sample = True
+    """Instance and group normalisation see one sample at a time, so the batch may be sliced."""
+
     def __init__(
         self,
         channels: int,

@@ -192,3 +192,23 @@ def test_solver_parse_rejects_bad_input(text, fragment):
 def test_adaptive_method_on_harness_backend_says_what_to_do():
     with pytest.raises(UserError, match="backend=torchdiffeq"):
         SolverConfig("dopri5")
+
+
+def test_cpu_batch_slicing_gives_the_same_result():
+    """Slicing a CPU batch to stay in cache (per-sample normalisation) changes nothing."""
+    import cunet_bench.models.ode as ode_module
+
+    model = build_model("cunet", nf=4).eval()
+    for function in (b.field.acceleration for b in model.ode_blocks):
+        nn.init.normal_(function.film[1].weight, std=0.1)
+    x, t = torch.randn(5, 3, 32, 32), torch.tensor([1, 200, 400, 600, 999])
+    with torch.no_grad():
+        whole = model(x, t)
+        original = ode_module.CPU_CHUNK_BYTES
+        ode_module.CPU_CHUNK_BYTES = 1
+        try:
+            assert model.ode_blocks[0].chunk_size(torch.zeros(5, 8, 32, 32)) == 1
+            sliced = model(x, t)
+        finally:
+            ode_module.CPU_CHUNK_BYTES = original
+    torch.testing.assert_close(sliced, whole, rtol=1e-4, atol=1e-5)
