@@ -10,7 +10,7 @@ from cunet_bench.registry import ModelSpec, register
 
 
 class DnCNN(nn.Module):
-    """``forward(y)`` returns the predicted noise; ``denoise(y, sigma)`` returns ``y - noise``.
+    """The layers predict the noise; ``forward(y)`` and ``denoise(y, sigma)`` return ``y − noise``.
 
     DnCNN is blind: it is trained at one noise level (the release: σ=0.1) and ``sigma`` is not
     an input — the paper evaluates the same network at every noise level (Table 4).
@@ -27,10 +27,10 @@ class DnCNN(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.layers(y)
+        return y - self.layers(y)
 
     def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
-        return y - self(y)
+        return self(y)
 
 
 def _build(channels: int, image_size: int, depth: int | None = None, **overrides) -> DnCNN:

@@ -95,6 +95,12 @@ def models_command(
             emit([{"field": k, "value": v} for k, v in detail.items()], output_format, title=name)
 
 
+def _progress(enabled: bool = True) -> Progress:
+    """A transient progress display on standard error, shown only on a terminal."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=stderr,
+                    transient=True, disable=not (enabled and stderr.is_terminal))
+
+
 def _record(bench: str, rows: list[dict], meta: dict, out: Path) -> records.RunFiles | None:
     if not rows:
         return None
@@ -108,8 +114,7 @@ def _run_recorded(bench: str, rows_iter, meta: dict, out: Path, label: str, tota
     recorded, also when the run fails or is interrupted."""
     rows: list[dict] = []
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=stderr, transient=True) as progress:
+        with _progress() as progress:
             task = progress.add_task(label, total=total)
 
             def advance(message: str) -> None:
@@ -228,6 +233,131 @@ def solvers_command(
          title=f"ODE solver cost, {model} at {resolution}px on {meta['device_name']} ({meta['cpu_threads']} threads)")
 
 
+def _default_checkpoint(model: str, data: str, preset: str) -> Path:
+    return Path("checkpoints") / f"{model}-{data}-{preset}.safetensors"
+
+
+@app.command("train")
+def train_command(
+    model: str = typer.Option(..., "--model", help="a registered backbone or learned denoiser"),
+    data: Optional[str] = typer.Option(None, "--data", help="mnist5k, lfw25, mnist, celeba, lsun-church, folder"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of a dataset that is not embedded"),
+    preset: str = typer.Option("quick", "--preset", help="smoke, quick, paper (the release's setup) or ho"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="optimizer steps"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="images per optimizer step (per micro-batch)"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate"),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="image size"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="β schedule: linear, cosine, sigmoid"),
+    objective: Optional[str] = typer.Option(None, "--objective", help="eps, v or x0"),
+    sigma: Optional[str] = typer.Option(None, "--sigma", help="denoisers: noise level in [0,1] units, or a range 0.02:0.3"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint file (default checkpoints/MODEL-DATA-PRESET.safetensors)"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint if it exists"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved configuration and stop"),
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    out: Path = OutOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Train a diffusion backbone (diffusion loss) or a denoiser (denoising loss at --sigma);
+    safetensors checkpoints, --resume continues exactly; run under torchrun for several processes.
+
+    Example: bench train --model cunet --preset quick · torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet
+    """
+    from cunet_bench.presets import get_preset
+    from cunet_bench.training import TrainConfig, distributed_from_environment, train
+
+    chosen = get_preset(preset)
+    sigma_min, sigma_max = _parse_sigma(sigma)
+    config = TrainConfig(
+        model=model,
+        data=data or chosen.train_data,
+        resolution=resolution or chosen.train_resolution,
+        steps=steps or chosen.train_steps,
+        batch_size=batch_size or chosen.train_batch,
+        lr=lr or chosen.lr,
+        grad_accumulation=chosen.grad_accumulation,
+        ema_decay=chosen.ema_decay,
+        schedule=schedule or chosen.schedule,
+        objective=objective or chosen.objective,
+        sigma_min=sigma_min,
+        sigma_max=sigma_max,
+        checkpoint_every=chosen.checkpoint_every,
+        seed=seed,
+        data_root=str(data_root) if data_root else None,
+        model_options=chosen.train_options.get(model, {}),
+    )
+    config.validate()
+    target = checkpoint or _default_checkpoint(model, config.data, preset)
+    if dry_run:
+        print(json.dumps({"preset": preset, "checkpoint": str(target), **dataclasses.asdict(config)}, indent=2, default=str))
+        return
+    if target.exists() and not resume:
+        raise UserError(f"checkpoint {target} exists; pass --resume to continue it or --checkpoint for a new one")
+    resolved = resolve_device(device)
+    distributed = distributed_from_environment()
+    meta = provenance.collect(bench="training", device=resolved, seed=seed, preset=preset,
+                              config=dataclasses.asdict(config))
+    with _progress(enabled=distributed.is_main) as progress:
+        task = progress.add_task(f"train {model}", total=config.steps)
+
+        def report(entry) -> None:
+            progress.update(task, completed=entry.step, description=(
+                f"train {model}: step {entry.step}/{config.steps} loss {entry.loss:.4f} {entry.images_per_s:.0f} img/s"))
+
+        result = train(config, target, resolved, resume, distributed, report)
+    rows = [{"model": model, "data": config.data, "step": e.step, "loss": e.loss, "images_per_s": e.images_per_s,
+             "processes": distributed.world_size, "device": resolved, "checkpoint": str(target)} for e in result.log]
+    if distributed.is_main:
+        _record("training", rows, {**meta, "resumed_from": result.resumed_from, "seconds": result.seconds}, out)
+        summary = {"model": model, "steps": result.steps_done, "resumed from": result.resumed_from,
+                   "final loss": rows[-1]["loss"] if rows else None, "seconds": result.seconds,
+                   "images/s": config.batch_size * config.grad_accumulation * (result.steps_done - result.resumed_from)
+                   / max(result.seconds, 1e-9), "checkpoint": str(target)}
+        emit([summary], output_format, title="training")
+
+
+def _parse_sigma(text: Optional[str]) -> tuple[float, float]:
+    """``0.1`` → (0.1, 0.1); ``0.02:0.3`` → a range sampled uniformly per image."""
+    if text is None:
+        return 0.1, 0.1
+    low, _, high = text.partition(":")
+    try:
+        values = (float(low), float(high or low))
+    except ValueError:
+        raise UserError(f"--sigma takes a number or a range LOW:HIGH, got {text!r}") from None
+    return values
+
+
+@app.command("sample")
+def sample_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint written by bench train"),
+    model: Optional[str] = typer.Option(None, "--model", help="expected model name (checked against the checkpoint)"),
+    steps: int = typer.Option(50, "--steps", help="reverse steps (respaced over the training timesteps)"),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim (η=0, the release) or ddpm (ancestral, eq. 2)"),
+    num_samples: int = typer.Option(16, "--num-samples", help="images to generate"),
+    batch_size: int = typer.Option(16, "--batch-size", help="images per forward pass (does not change the images)"),
+    raw_weights: bool = typer.Option(False, "--raw-weights", help="use the raw weights instead of the EMA"),
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    out: Path = OutOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Sample images from a trained backbone: a PNG grid and an .npz under OUT/samples/.
+
+    Example: bench sample --checkpoint checkpoints/cunet-mnist5k-quick.safetensors --steps 50 --sampler ddim
+    """
+    from cunet_bench.sampling import write_samples
+
+    resolved = resolve_device(device)
+    if num_samples < 1 or batch_size < 1:
+        raise UserError("--num-samples and --batch-size must be at least 1")
+    meta = provenance.collect(bench="sample", device=resolved, seed=seed)
+    row = write_samples(checkpoint, model, steps, sampler, num_samples, batch_size, seed, resolved,
+                        not raw_weights, out)
+    _record("sample", [row], meta, out)
+    emit([row], output_format, title="samples")
+
+
 def main() -> None:
     """Console entry point: run the app and turn every user error into one line and exit code 2."""
     try:
@@ -244,3 +374,7 @@ def main() -> None:
         print("bench: interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Training of diffusion backbones (diffusion loss) and of the learned denoising baselines
+(denoising loss), resumable bit-exactly on CPU and distributed with torchrun.
+
+Determinism does not rest on saved random-number-generator states: the data order of epoch
+``e`` is a permutation seeded by ``(seed, e)``, the noise and timesteps of every sample are
+drawn from a generator seeded by ``(seed, global sample index)``, and the global generator
+(dropout) is re-seeded from ``(seed, step)`` before each step. A run resumed from a
+checkpoint therefore continues exactly as the uninterrupted run would, and a sample's noise
+does not depend on which process of a distributed run draws it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cunet_bench.checkpoints import load_state, read_checkpoint, restore_optimizer, save_checkpoint
+from cunet_bench.data import dataset_channels, load_dataset
+from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
+from cunet_bench.errors import UserError
+from cunet_bench.registry import get_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    data: str = "mnist5k"
+    resolution: int = 32
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-4
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    grad_accumulation: int = 1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+    schedule: str = "sigmoid"
+    objective: str = "v"
+    timesteps: int = 1000
+    sigma_min: float = 0.1
+    sigma_max: float = 0.1
+    mixed_precision: bool = True
+    checkpoint_every: int = 500
+    log_every: int = 25
+    seed: int = 0
+    data_root: str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        spec = get_model(self.model)
+        if "trainable" not in spec.supports:
+            raise UserError(f"model {self.model!r} has nothing to train")
+        spec.check_image_size(self.resolution)
+        for name in ("steps", "batch_size", "grad_accumulation", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise UserError(f"learning rate must be positive, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise UserError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 < self.sigma_min <= self.sigma_max:
+            raise UserError(f"need 0 < sigma-min <= sigma-max, got {self.sigma_min}, {self.sigma_max}")
+        DiffusionConfig(self.schedule, self.objective, self.timesteps)
+
+    @property
+    def is_backbone(self) -> bool:
+        return get_model(self.model).family != "denoiser"
+
+    @property
+    def channels(self) -> int:
+        return dataset_channels(self.data)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_from_environment() -> Distributed:
+    """torchrun's RANK / WORLD_SIZE; initialises the process group (NCCL on GPUs, gloo on CPU)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Distributed()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def _seeded(seed: int, *keys: int) -> torch.Generator:
+    value = seed
+    for key in keys:
+        value = value * 1_000_003 + key
+    return torch.Generator().manual_seed(value % 2**63)
+
+
+def micro_batch_indices(config: TrainConfig, dataset_size: int, micro_batch: int) -> torch.Tensor:
+    """Dataset indices of global micro-batch ``micro_batch`` (epochs drop their last partial batch)."""
+    per_epoch = dataset_size // config.batch_size
+    if per_epoch == 0:
+        raise UserError(f"batch size {config.batch_size} is larger than the dataset ({dataset_size} images)")
+    epoch, position = divmod(micro_batch, per_epoch)
+    order = torch.randperm(dataset_size, generator=_seeded(config.seed, 1, epoch))
+    return order[position * config.batch_size:(position + 1) * config.batch_size]
+
+
+def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], timesteps: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Noise, diffusion timestep and noise level of each sample, from its own global index."""
+    noise, steps, levels = [], [], []
+    for index in indices:
+        generator = _seeded(config.seed, 2, index)
+        noise.append(torch.randn(shape, generator=generator))
+        steps.append(int(torch.randint(0, timesteps, (1,), generator=generator)))
+        levels.append(float(torch.rand(1, generator=generator)))
+    sigma = torch.tensor(levels) * (config.sigma_max - config.sigma_min) + config.sigma_min
+    return torch.stack(noise), torch.tensor(steps), sigma
+
+
+def loss_on_batch(model: nn.Module, diffusion: GaussianDiffusion | None, images: torch.Tensor,
+                  noise: torch.Tensor, t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020) for backbones; denoising
+    MSE in [0, 1] units at noise level σ for denoisers, whose forward returns the clean estimate
+    (for DnCNN this is its residual noise-prediction loss)."""
+    if diffusion is not None:
+        x_t = diffusion.q_sample(images, t, noise)
+        return F.mse_loss(model(x_t, t), diffusion.training_target(images, noise, t))
+    clean = (images + 1) / 2
+    noisy = clean + sigma.reshape(-1, 1, 1, 1).to(clean) * noise
+    return F.mse_loss(model(noisy), clean)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for ema_parameter, parameter in zip(ema.parameters(), model.parameters()):
+        ema_parameter.lerp_(parameter, 1 - decay)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    images_per_s: float
+    lr: float
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    steps_done: int
+    resumed_from: int
+    log: list[StepLog]
+    seconds: float
+    data_fingerprint: str
+
+
+def build_for_training(config: TrainConfig) -> nn.Module:
+    return get_model(config.model).instantiate(config.channels, config.resolution, **config.model_options)
+
+
+def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bool = False,
+          distributed: Distributed = Distributed(), progress: Callable[[StepLog], None] = lambda _: None,
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``config.model`` to ``config.steps`` optimizer steps, checkpointing to ``checkpoint``.
+
+    ``resume`` continues from the checkpoint when it exists (its configuration must match);
+    ``stop_after`` ends the run after that many steps of this call (a deliberate interruption,
+    for tests). Each optimizer step averages ``grad_accumulation`` micro-batches of
+    ``batch_size`` images, split evenly over the processes of a distributed run.
+    """
+    config.validate()
+    if config.batch_size % distributed.world_size:
+        raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
+    dataset = load_dataset(config.data, "train", config.resolution, config.data_root)
+    fingerprint = dataset.fingerprint()
+    torch.manual_seed(config.seed)
+    model = build_for_training(config).to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
+    start = 0
+    if resume and checkpoint.exists():
+        saved = read_checkpoint(checkpoint)
+        changed = sorted(k for k in _identity(saved.config).keys() | _identity(_jsonable(config)).keys()
+                         if _identity(saved.config).get(k) != _identity(_jsonable(config)).get(k))
+        if changed:
+            raise UserError(f"checkpoint {checkpoint} was written with other training options ({', '.join(changed)}); "
+                            "train into a new --checkpoint or repeat the original options")
+        if saved.data_fingerprint != fingerprint:
+            raise UserError(f"checkpoint {checkpoint} was trained on other data (fingerprint differs)")
+        load_state(model, saved.model_state, checkpoint, f"model {config.model}")
+        load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
+        restore_optimizer(optimizer, saved)
+        start = saved.step
+    diffusion = GaussianDiffusion(DiffusionConfig(config.schedule, config.objective, config.timesteps)) \
+        if config.is_backbone else None
+    wrapped: nn.Module = model
+    if distributed.world_size > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device).index]
+                                                      if device.startswith("cuda") else None)
+    autocast = device.startswith("cuda") and config.mixed_precision
+    share = config.batch_size // distributed.world_size
+    shape = dataset[0][0].shape
+    log: list[StepLog] = []
+    began = time.perf_counter()
+    model.train()
+    last = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    for step in range(start, last):
+        tick = time.perf_counter()
+        torch.manual_seed(_seeded(config.seed, 3, step).initial_seed())
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro in range(config.grad_accumulation):
+            global_micro = step * config.grad_accumulation + micro
+            indices = micro_batch_indices(config, len(dataset), global_micro)
+            first = global_micro * config.batch_size + distributed.rank * share
+            mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
+            images = torch.stack([dataset[int(i)][0] for i in mine]).to(device)
+            noise, t, sigma = _sample_draws(config, range(first, first + share), shape, config.timesteps)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_on_batch(wrapped, diffusion, images, noise.to(device), t.to(device), sigma)
+            (loss / config.grad_accumulation).backward()
+            total += loss.item() / config.grad_accumulation
+        if not math.isfinite(total):
+            raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
+        torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+        optimizer.step()
+        update_ema(ema, model, config.ema_decay)
+        done = step + 1
+        rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
+        if done % config.log_every == 0 or done == last:
+            entry = StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
+            log.append(entry)
+            progress(entry)
+        if distributed.is_main and (done % config.checkpoint_every == 0 or done == last):
+            save_checkpoint(checkpoint, model, ema, optimizer, done, _jsonable(config), fingerprint)
+    return TrainResult(checkpoint, last, start, log, time.perf_counter() - began, fingerprint)
+
+
+def _mean_over_processes(value: float, distributed: Distributed) -> float:
+    if distributed.world_size == 1:
+        return value
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return float(tensor) / distributed.world_size
+
+
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
+"""Options a resumed run may change: it may train for longer or log and save more often."""
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+
+
+def _jsonable(config: TrainConfig) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(asdict(config), sort_keys=True, default=str))
+
+
+def load_trained(checkpoint: Path | str, expect_model: str | None = None, use_ema: bool = True,
+                 device: str = "cpu") -> tuple[nn.Module, TrainConfig, int]:
+    """The trained model of a checkpoint (its EMA weights by default), its configuration and step."""
+    saved = read_checkpoint(checkpoint)
+    values = dict(saved.config)
+    values["adam_betas"] = tuple(values["adam_betas"])
+    try:
+        config = TrainConfig(**values)
+    except TypeError:
+        raise UserError(f"checkpoint {checkpoint} has an unknown training configuration") from None
+    if expect_model is not None and config.model != expect_model:
+        raise UserError(f"checkpoint {checkpoint} holds model {config.model!r}, not {expect_model!r}")
+    model = build_for_training(config)
+    load_state(model, saved.ema_state if use_ema else saved.model_state, checkpoint, f"model {config.model}")
+    return model.to(device).eval(), config, saved.step

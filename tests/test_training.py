@@ -1,0 +1,162 @@
+"""Training: exact resume, interruption, two gloo processes, checkpoint safety."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from cunet_bench.checkpoints import read_checkpoint
+from cunet_bench.errors import UserError
+from cunet_bench.training import TrainConfig, load_trained, train
+
+SMALL = dict(data="mnist5k", resolution=32, batch_size=8, ema_decay=0.9, log_every=1, checkpoint_every=2)
+
+
+def _config(model="cunet-release", steps=6, **changes):
+    options = {"cunet-release": {"nf": 4}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "dncnn": {"depth": 4}}
+    return TrainConfig(model=model, steps=steps, model_options=options[model], **{**SMALL, **changes})
+
+
+def _assert_same_checkpoint(a: Path, b: Path):
+    first, second = read_checkpoint(a), read_checkpoint(b)
+    assert first.step == second.step
+    for part in ("model_state", "ema_state", "optimizer_state"):
+        left, right = getattr(first, part), getattr(second, part)
+        assert left.keys() == right.keys()
+        for key in left:
+            assert torch.equal(left[key], right[key]), (part, key)
+
+
+def _relative_difference(left: dict, right: dict, suffix: str) -> float:
+    keys = [k for k in left if k.endswith(suffix)]
+    difference = torch.cat([(left[k] - right[k]).flatten() for k in keys]).norm()
+    return float(difference / torch.cat([left[k].flatten() for k in keys]).norm())
+
+
+@pytest.mark.parametrize("model", ["cunet-release", "unet-ddpm", "dncnn"])
+def test_resume_is_bit_exact(tmp_path, model):
+    """unet-ddpm has dropout, so this also checks the per-step reseeding of the global generator."""
+    config = _config(model)
+    train(config, tmp_path / "whole.safetensors")
+    train(config, tmp_path / "parts.safetensors", stop_after=3)
+    assert read_checkpoint(tmp_path / "parts.safetensors").step == 3
+    result = train(config, tmp_path / "parts.safetensors", resume=True)
+    assert result.resumed_from == 3 and result.steps_done == 6
+    _assert_same_checkpoint(tmp_path / "whole.safetensors", tmp_path / "parts.safetensors")
+
+
+def test_training_lowers_the_loss(tmp_path):
+    result = train(_config(steps=30, lr=2e-3, objective="eps", schedule="linear"), tmp_path / "c.safetensors")
+    first, last = np.mean([e.loss for e in result.log[:5]]), np.mean([e.loss for e in result.log[-5:]])
+    assert last < first
+
+
+def _bench(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cunet_bench.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--steps", "40", "--out", str(tmp_path / "r")]
+    whole = _bench(*common, "--checkpoint", str(tmp_path / "whole.safetensors"))
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    target = tmp_path / "killed.safetensors"
+    victim = _bench(*common, "--checkpoint", str(target))
+    deadline = time.time() + 300
+    while not target.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    interrupted_at = read_checkpoint(target).step
+    resumed = _bench(*common, "--checkpoint", str(target), "--resume")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert interrupted_at < 40 or victim.returncode == 0
+    _assert_same_checkpoint(tmp_path / "whole.safetensors", target)
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """Same data, noise and averaged gradient as one process, up to reduction order. Compared on
+    the first step's loss and Adam moments (0.1·g and 0.001·g²): the untrained cU-Net's 2×2
+    instance norms amplify rounding, and Adam then turns near-zero gradients into full-size
+    steps, so later weights would compare the numerics, not the distribution of the work."""
+    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--steps", "1", "--out", str(tmp_path / "r")]
+    single = _bench(*common, "--checkpoint", str(tmp_path / "one.safetensors"))
+    assert single.wait(timeout=600) == 0, single.stderr.read()
+    environment = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+         "-m", "cunet_bench.cli", *common, "--checkpoint", str(tmp_path / "two.safetensors")],
+        capture_output=True, text=True, timeout=600, env=environment,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = read_checkpoint(tmp_path / "one.safetensors"), read_checkpoint(tmp_path / "two.safetensors")
+    assert one.step == two.step == 1
+    assert _relative_difference(one.optimizer_state, two.optimizer_state, "exp_avg") < 1e-2
+    assert _relative_difference(one.optimizer_state, two.optimizer_state, "exp_avg_sq") < 1e-3
+    from cunet_bench import records
+
+    losses = records.load_runs("training", tmp_path / "r").groupby("processes").loss.first()
+    assert losses[2] == pytest.approx(losses[1], rel=1e-4)
+
+
+def test_checkpoint_loading_refuses_bad_files(tmp_path):
+    config = _config(steps=2)
+    path = tmp_path / "good.safetensors"
+    train(config, path)
+    model, loaded_config, step = load_trained(path, "cunet-release")
+    assert step == 2 and loaded_config == config
+    with pytest.raises(UserError, match="holds model 'cunet-release', not 'unet'"):
+        load_trained(path, "unet")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError, match="not a readable safetensors file"):
+        load_trained(truncated)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"weight": torch.zeros(2)}, str(foreign))
+    with pytest.raises(UserError, match="not written by cunet-bench"):
+        load_trained(foreign)
+    with pytest.raises(UserError, match="does not exist"):
+        load_trained(tmp_path / "missing.safetensors")
+
+
+def test_checkpoint_of_another_size_does_not_load(tmp_path):
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=1), path)
+    saved = read_checkpoint(path)
+    from cunet_bench.checkpoints import load_state
+    from cunet_bench.registry import build_model
+
+    with pytest.raises(UserError, match="does not match the model cunet-release: .* of another shape"):
+        load_state(build_model("cunet-release", channels=1, nf=8), saved.model_state, path, "model cunet-release")
+
+
+def test_resume_with_other_options_is_refused(tmp_path):
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=2), path)
+    with pytest.raises(UserError, match=r"other training options \(lr\)"):
+        train(_config(steps=4, lr=1e-2), path, resume=True)
+    assert train(_config(steps=3), path, resume=True).steps_done == 3
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        (dict(model="bm3d"), "nothing to train"),
+        (dict(resolution=30), "divisible by 16"),
+        (dict(steps=0), "steps must be at least 1"),
+        (dict(lr=0.0), "learning rate"),
+        (dict(sigma_min=0.3, sigma_max=0.1), "sigma-min"),
+        (dict(schedule="quadratic"), "schedule"),
+    ],
+)
+def test_bad_training_configuration(changes, fragment):
+    values = {**dict(model="cunet-release"), **changes}
+    with pytest.raises(UserError, match=fragment):
+        TrainConfig(**values).validate()
