@@ -264,7 +264,7 @@ def train_command(
     Example: bench train --model cunet --preset quick · torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet
     """
     from cunet_bench.presets import get_preset
-    from cunet_bench.training import TrainConfig, distributed_from_environment, train
+    from cunet_bench.training import TrainConfig, denoising_check, distributed_from_environment, load_trained, train
 
     chosen = get_preset(preset)
     sigma_min, sigma_max = _parse_sigma(sigma)
@@ -308,11 +308,18 @@ def train_command(
     rows = [{"model": model, "data": config.data, "step": e.step, "loss": e.loss, "images_per_s": e.images_per_s,
              "processes": distributed.world_size, "device": resolved, "checkpoint": str(target)} for e in result.log]
     if distributed.is_main:
-        _record("training", rows, {**meta, "resumed_from": result.resumed_from, "seconds": result.seconds}, out)
+        trained, _, _ = load_trained(target, model, use_ema=True, device=resolved)
+        check = denoising_check(trained, config, resolved)
+        images_per_s = (config.batch_size * config.grad_accumulation * (result.steps_done - result.resumed_from)
+                        / max(result.seconds, 1e-9))
+        rows.append({"model": model, "data": config.data, "step": result.steps_done, "images_per_s": images_per_s,
+                     "processes": distributed.world_size, "device": resolved, "checkpoint": str(target),
+                     "seconds": result.seconds, **check})
+        _record("training", rows, {**meta, "resumed_from": result.resumed_from}, out)
         summary = {"model": model, "steps": result.steps_done, "resumed from": result.resumed_from,
-                   "final loss": rows[-1]["loss"] if rows else None, "seconds": result.seconds,
-                   "images/s": config.batch_size * config.grad_accumulation * (result.steps_done - result.resumed_from)
-                   / max(result.seconds, 1e-9), "checkpoint": str(target)}
+                   "final loss": result.log[-1].loss if result.log else None, "seconds": result.seconds,
+                   "images/s": images_per_s, "PSNR noisy dB": check["psnr_noisy_db"],
+                   "PSNR model (EMA) dB": check["psnr_model_db"], "checkpoint": str(target)}
         emit([summary], output_format, title="training")
 
 
