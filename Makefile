@@ -17,8 +17,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The main job on the embedded default data (MNIST-5k), resumable: efficiency at the quick
+# preset, the solver's cost, then the two backbones trained and sampled.
 report: install
 	$(BIN)/bench models
+	$(BIN)/bench efficiency --preset quick
+	$(BIN)/bench solvers --batch 1,16
+	$(BIN)/bench train --model unet --preset quick --resume
+	$(BIN)/bench train --model cunet --preset quick --resume
+	$(BIN)/bench sample --checkpoint checkpoints/unet-mnist5k-quick.safetensors --steps 50
+	$(BIN)/bench sample --checkpoint checkpoints/cunet-mnist5k-quick.safetensors --steps 50
 
 test: install
 	$(BIN)/python -m pytest

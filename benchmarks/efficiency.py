@@ -107,7 +107,7 @@ def iter_rows(config: EfficiencyConfig, progress: Callable[[str], None] = lambda
 
             parameters = parameter_count(model)
             yield row("parameters", parameters, "count")
-            yield row("trainable_parameters", sum(p.numel() for p in model.parameters() if p.requires_grad), "count")
+            yield row("trainable_parameters", parameter_count(model, trainable_only=True), "count")
             yield row("static_training_mib", static_training_bytes(model) / BYTES_PER_MIB, "MiB")
 
             one = example_inputs(spec.family, 1, config.channels, resolution, device)
@@ -154,7 +154,6 @@ def iter_rows(config: EfficiencyConfig, progress: Callable[[str], None] = lambda
                             torch.cuda.synchronize()
                         elapsed = time.perf_counter() - start
                     yield row("sample_time_s", elapsed, "s", 1, steps)
-            del model
 
 
 def run(config: EfficiencyConfig) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -19,14 +19,7 @@ from cunet_bench.errors import UserError
 from cunet_bench.output import OutputFormat, emit
 from cunet_bench.registry import REGISTRY, parameter_count
 
-app = typer.Typer(
-    name="bench",
-    help="Benchmark and reproduce 'The Missing U for Efficient Diffusion Models' (cU-Net vs U-Net).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
+app = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.callback()
@@ -55,13 +48,12 @@ def _model_summary(name: str) -> dict:
 def _model_detail(name: str) -> dict:
     spec = REGISTRY.get(name)
     model = spec.instantiate()
-    trainable = sum(p.numel() for p in getattr(model, "parameters", lambda: [])() if p.requires_grad)
     detail = {
         "name": spec.name,
         "family": spec.family,
         "description": spec.description,
         "parameters": parameter_count(model),
-        "trainable parameters": trainable,
+        "trainable parameters": parameter_count(model, trainable_only=True),
         "input shape": f"[B, {spec.default_channels}, {spec.default_image_size}, {spec.default_image_size}]",
         "image size divisible by": spec.downsampling_factor,
         "supports": ", ".join(sorted(spec.supports)) or "—",

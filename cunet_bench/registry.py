@@ -149,8 +149,9 @@ def build_model(name: str, channels: int | None = None, image_size: int | None =
     return REGISTRY.build(name, channels, image_size, **overrides)
 
 
-def parameter_count(model: Any) -> int:
-    """Every parameter, trainable or frozen (the released cU-Net's frozen time table counts)."""
+def parameter_count(model: Any, trainable_only: bool = False) -> int:
+    """Every parameter, trainable or frozen (the released cU-Net's frozen time table counts),
+    or only the trainable ones; 0 for a model that is not a network (BM3D)."""
     if isinstance(model, nn.Module):
-        return sum(p.numel() for p in model.parameters())
+        return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
     return 0

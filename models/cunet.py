@@ -41,6 +41,9 @@ ATTENTION_SITES = ("enc1", "enc2", "enc3", "enc4", "mid", "dec1", "dec2", "dec3"
 """Where attention can follow an ODE block: encoder levels 1–4 (widest first), the bottleneck,
 decoder levels 1–4 (narrowest first, so ``dec1`` mirrors ``enc4``)."""
 
+LEVELS = 4
+"""Encoder/decoder levels of the released trunk (state widths 2nf·(1, 2, 4, 8), bottleneck 16nf),
+hence images divisible by 16."""
 RELEASE_ATTENTION = ("enc4", "dec1")
 FIVE_ATTENTION = ("enc2", "enc4", "mid", "dec1", "dec3")
 DYNAMICS = ("augmented", "second-order")
@@ -107,7 +110,6 @@ class ContinuousUNet(nn.Module):
         self,
         channels: int = 3,
         nf: int = 16,
-        levels: int = 4,
         attention: Iterable[str] = RELEASE_ATTENTION,
         residual_attention: bool = False,
         time_conditioning: bool = False,
@@ -122,7 +124,7 @@ class ContinuousUNet(nn.Module):
     ) -> None:
         super().__init__()
         attention = tuple(attention)
-        unknown = [site for site in attention if site not in ATTENTION_SITES[: levels] + ("mid",) + ATTENTION_SITES[5 : 5 + levels]]
+        unknown = [site for site in attention if site not in ATTENTION_SITES]
         if unknown:
             raise UserError(f"unknown attention site(s) {unknown}; sites: {', '.join(ATTENTION_SITES)}")
         if dynamics not in DYNAMICS:
@@ -130,7 +132,6 @@ class ContinuousUNet(nn.Module):
         self.residual_attention = residual_attention
         self.time_conditioning = time_conditioning
         self.dynamics = dynamics
-        self.levels = levels
         solver = SolverConfig.parse(solver) if isinstance(solver, str) else (solver or SolverConfig())
 
         table = sinusoidal_embedding(torch.arange(time_steps), time_dim)
@@ -152,7 +153,7 @@ class ContinuousUNet(nn.Module):
             field = SecondOrderField(function) if dynamics == "second-order" else function
             return ODEBlock(field, solver, name)
 
-        widths = [state * 2**level for level in range(levels)]
+        widths = [state * 2**level for level in range(LEVELS)]
         self.encoder = nn.ModuleList(block(w, f"enc{i + 1}") for i, w in enumerate(widths))
         self.expand = nn.ModuleList(nn.Conv2d(w, 2 * w, 1) for w in widths)
         self.bottleneck = block(2 * widths[-1], "mid")
@@ -242,7 +243,7 @@ def _register_family(prefix: str, flavour: dict[str, Any], summary: str, notes: 
                 config={**flavour, **ablation},
                 default_channels=3,
                 default_image_size=64,
-                downsampling_factor=16,
+                downsampling_factor=2**LEVELS,
                 supports=frozenset({"trainable", "solver"}),
                 notes=" ".join(filter(None, (notes, WO_R_NOTE.format(released=released) if released else ""))),
             )
@@ -276,7 +277,7 @@ register(
         config={**RELEASE, "attention": FIVE_ATTENTION, "norm": "group"},
         default_channels=3,
         default_image_size=64,
-        downsampling_factor=16,
+        downsampling_factor=2**LEVELS,
         supports=frozenset({"trainable", "solver"}),
         notes="A notebook variant of the release with attention at 32x32 (64 ch) in encoder and decoder, "
         "at 8x8 (256 ch) as released and at the 512-ch bottleneck, GroupNorm in the ODE functions. Its cost, "
