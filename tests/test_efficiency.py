@@ -91,3 +91,13 @@ def test_bad_configuration(changes, fragment):
     base = dict(models=("cunet-release",), resolutions=(64,))
     with pytest.raises(UserError, match=fragment):
         check_config(EfficiencyConfig(**{**base, **changes}))
+
+
+def test_paper_comparison_only_for_the_released_configuration():
+    from cunet_bench.efficiency_table import comparison_rows
+
+    base = {"model": "cunet-release", "resolution": 64, "metric": "gmacs_conv_linear", "value": 2.823, "solver": "rk4/1"}
+    rows = comparison_rows([base, {**base, "solver": "dopri5(rtol=0.001,atol=0.0001)", "value": 18.7},
+                            {**base, "resolution": 32, "value": 0.7}])
+    assert len(rows) == 1
+    assert rows[0]["paper"] == 2.90 and rows[0]["measured / paper"] == pytest.approx(2.823 / 2.90)
