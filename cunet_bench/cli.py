@@ -31,7 +31,7 @@ FormatOption = typer.Option(OutputFormat.table, "--format", help="table for peop
 DeviceOption = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when a GPU is visible)")
 SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)")
 OutOption = typer.Option(Path("results"), "--out", help="folder the results are written to")
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 def _model_summary(name: str) -> dict:

@@ -125,3 +125,17 @@ def test_train_and_sample_bad_input(args, fragment, tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], done.stderr
+
+
+def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
+    """rk4 over [0, 1000] in 100 steps overflows the cU-Net's growing state."""
+    from cunet_bench import records
+
+    done = run("efficiency", "--preset", "smoke", "--no-memory", "--solver", "rk4:steps=100,t_end=1000",
+               "--out", str(tmp_path))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == "bench: error: ODE block 'enc1': solver rk4/100 produced non-finite values"
+    assert lines[0].startswith("results: ") and "Traceback" not in done.stderr
+    frame = records.load_runs("efficiency", tmp_path)
+    assert set(frame[frame.metric == "gflops_executed"].model) == {"unet"}
