@@ -31,6 +31,7 @@ FormatOption = typer.Option(OutputFormat.table, "--format", help="table for peop
 DeviceOption = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when a GPU is visible)")
 SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)")
 OutOption = typer.Option(Path("results"), "--out", help="folder the results are written to")
+DryRunOption = typer.Option(False, "--dry-run", help="print the resolved configuration and stop")
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -130,7 +131,7 @@ def efficiency_command(
     sampling_steps: Optional[str] = typer.Option(None, "--sampling-steps", help="reverse steps per sample, e.g. 5,30,100"),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed repeats after warm-up"),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="measure peak memory in fresh subprocesses"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved configuration and stop"),
+    dry_run: bool = DryRunOption,
     device: str = DeviceOption,
     seed: int = SeedOption,
     out: Path = OutOption,
@@ -244,7 +245,7 @@ def train_command(
     sigma: Optional[str] = typer.Option(None, "--sigma", help="denoisers: noise level in [0,1] units, or a range 0.02:0.3"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint file (default checkpoints/MODEL-DATA-PRESET.safetensors)"),
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint if it exists"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved configuration and stop"),
+    dry_run: bool = DryRunOption,
     device: str = DeviceOption,
     seed: int = SeedOption,
     out: Path = OutOption,

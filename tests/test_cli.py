@@ -13,6 +13,14 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*BENCH, *args], capture_output=True, text=True, timeout=300)
 
 
+def assert_one_line_error(done: subprocess.CompletedProcess, fragment: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("bench: error:") and fragment in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_help_lists_commands():
     done = run("--help")
     assert done.returncode == 0
@@ -45,12 +53,7 @@ def test_model_detail():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
-    done = run(*args)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("bench: error:") and fragment in lines[0]
-    assert "Traceback" not in done.stderr
+    assert_one_line_error(run(*args), fragment)
 
 
 def test_efficiency_smoke_end_to_end(tmp_path):
@@ -80,10 +83,7 @@ def test_efficiency_smoke_end_to_end(tmp_path):
     ],
 )
 def test_efficiency_bad_input(args, fragment, tmp_path):
-    done = run(*args, "--out", str(tmp_path))
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and fragment in lines[0], done.stderr
+    assert_one_line_error(run(*args, "--out", str(tmp_path)), fragment)
     assert not (tmp_path / "efficiency").exists()
 
 
@@ -121,10 +121,7 @@ def test_train_then_sample_end_to_end(tmp_path):
     ],
 )
 def test_train_and_sample_bad_input(args, fragment, tmp_path):
-    done = run(*args, "--out", str(tmp_path))
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and fragment in lines[0], done.stderr
+    assert_one_line_error(run(*args, "--out", str(tmp_path)), fragment)
 
 
 def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
