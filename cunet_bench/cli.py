@@ -358,6 +358,52 @@ def sample_command(
     emit([row], output_format, title="samples")
 
 
+weights_app = typer.Typer(no_args_is_help=True, help="Status, install and verification of the pretrained "
+                          "weights the metrics need (AlexNet for LPIPS, Inception for FID); nothing is downloaded.")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("status")
+def weights_status_command(output_format: OutputFormat = FormatOption) -> None:
+    """Which weights files are installed and verified, and which metric each one enables.
+
+    Example: bench weights status
+    """
+    from cunet_bench import weights
+
+    emit(weights.status(), output_format, title=f"pretrained weights in {weights.cache_dir()}")
+
+
+@weights_app.command("install")
+def weights_install_command(
+    source: Path = typer.Option(..., "--from", help="a local copy, e.g. alexnet-owt-7be5be79.pth"),
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Install a local weights file into the torch hub cache after checking its SHA-256.
+
+    Example: bench weights install --from ~/Downloads/alexnet-owt-7be5be79.pth
+    """
+    from cunet_bench import weights
+
+    weights.install(source)
+    emit(weights.status(), output_format, title=f"pretrained weights in {weights.cache_dir()}")
+
+
+@weights_app.command("verify")
+def weights_verify_command(output_format: OutputFormat = FormatOption) -> None:
+    """Check every installed weights file against its hash; exit 2 when one fails.
+
+    Example: bench weights verify
+    """
+    from cunet_bench import weights
+
+    rows = weights.status()
+    emit(rows, output_format, title=f"pretrained weights in {weights.cache_dir()}")
+    corrupt = [row["file"] for row in rows if row["state"] == "hash mismatch"]
+    if corrupt:
+        raise UserError(f"hash mismatch: {', '.join(corrupt)}; reinstall with bench weights install --from FILE")
+
+
 def main() -> None:
     """Console entry point: run the app and turn every user error into one line and exit code 2."""
     try:
