@@ -101,11 +101,16 @@ def distributed_from_environment() -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 
-def _seeded(seed: int, *keys: int) -> torch.Generator:
+def _derived_seed(seed: int, *keys: int) -> int:
+    """A seed for one purpose (``keys``: a stream number, then e.g. an epoch or sample index)."""
     value = seed
     for key in keys:
         value = value * 1_000_003 + key
-    return torch.Generator().manual_seed(value % 2**63)
+    return value % 2**63
+
+
+def _seeded(seed: int, *keys: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_derived_seed(seed, *keys))
 
 
 def micro_batch_indices(config: TrainConfig, dataset_size: int, micro_batch: int) -> torch.Tensor:
@@ -223,7 +228,7 @@ def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bo
     last = config.steps if stop_after is None else min(config.steps, start + stop_after)
     for step in range(start, last):
         tick = time.perf_counter()
-        torch.manual_seed(_seeded(config.seed, 3, step).initial_seed())
+        torch.manual_seed(_derived_seed(config.seed, 3, step))
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(config.grad_accumulation):

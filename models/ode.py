@@ -237,8 +237,9 @@ class ODEBlock(nn.Module):
             self.nfe = FIXED_STEP_STAGES[solver.method] * solver.steps
         else:
             out = self._integrate_torchdiffeq(z, time_embedding)
-        # One reduction pass, no mask tensor: a NaN or ±inf anywhere makes the sum non-finite.
-        if not torch.compiler.is_compiling() and not math.isfinite(out.sum().item()):
+        # One reduction pass, no mask tensor: a NaN or ±inf anywhere (or an overflowing state)
+        # makes the sum non-finite.
+        if not torch.compiler.is_compiling() and not math.isfinite(out.detach().sum().item()):
             raise SolverError(f"ODE block {self.name!r}: solver {solver.label} produced non-finite values")
         return out
 
