@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -39,7 +40,7 @@ def emit(rows: Sequence[dict[str, Any]], output_format: OutputFormat, title: str
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(format_value(row.get(column)) for column in columns))
+        table.add_row(*(escape(format_value(row.get(column))) for column in columns))
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # files and pipes get the whole table, not 80 columns

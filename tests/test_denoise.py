@@ -1,0 +1,96 @@
+"""bench denoise: protocol arithmetic, best-step bookkeeping, bad input, end to end on smoke."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cunet_bench.benchmarks.denoise import DenoiseConfig, Method, check_levels, iter_rows
+from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
+from cunet_bench.errors import UserError
+
+
+class Oracle(torch.nn.Module):
+    """Predicts the true noise of x_t given the clean images (ε-objective): a perfect denoiser."""
+
+    def __init__(self, diffusion, clean):
+        super().__init__()
+        self.diffusion, self.clean = diffusion, clean
+
+    def forward(self, x, t):
+        return self.diffusion.eps_from_x0(x, t, self.clean)
+
+
+class Identity:
+    def __init__(self):
+        self.seen = []
+
+    def denoise(self, y, sigma):
+        self.seen.append((y.clone(), sigma))
+        return y
+
+
+def test_baselines_see_the_rescaled_noisy_image_and_sigma():
+    diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
+    clean = torch.rand(3, 1, 16, 16) * 2 - 1
+    identity = Identity()
+    rows = list(iter_rows(DenoiseConfig((100,), num_images=3), [Method("oracle", Oracle(diffusion, clean), diffusion),
+                                                               Method("id", identity)], clean))
+    (y01, sigma01), = identity.seen
+    alpha_bar = diffusion.alpha_bar[99].item()
+    assert sigma01 == pytest.approx(math.sqrt((1 - alpha_bar) / alpha_bar) / 2)
+    noise_part = (y01 * 2 - 1) - clean  # y = x0 + σ ε in [-1, 1] units
+    assert noise_part.std().item() == pytest.approx(2 * sigma01, rel=0.25)
+    summary = {(r["method"], r["target"], r["metric"]): r for r in rows if r["kind"] == "summary"}
+    assert summary[("oracle", "x0", "psnr")]["mean"] > 80  # the oracle's x0 estimate is exact
+    assert summary[("oracle", "iterate", "ssim")]["best_step_mean"] == 100
+    assert summary[("id", "output", "psnr")]["mean"] == pytest.approx(summary[("noisy input", "input", "psnr")]["mean"])
+    assert summary[("oracle", "x0", "lpips")]["status"] == "weights not installed"
+    curves = [r for r in rows if r["kind"] == "curve" and r["method"] == "oracle" and r["target"] == "iterate"
+              and r["metric"] == "psnr"]
+    assert [r["step"] for r in curves] == list(range(1, 101))
+
+
+def test_same_seed_gives_identical_numbers():
+    diffusion = GaussianDiffusion(DiffusionConfig("cosine", "eps"))
+    clean = torch.rand(2, 1, 16, 16) * 2 - 1
+    model = lambda x, t: 0.5 * x
+    run = lambda: [r["mean"] for r in iter_rows(DenoiseConfig((10,), num_images=2, seed=3),
+                                                [Method("m", model, diffusion)], clean) if r["kind"] == "summary"]
+    assert run() == run()
+
+
+@pytest.mark.parametrize(
+    "levels, protocol, fragment",
+    [((0,), "paper", "integers in 1"), ((1000,), "paper", "integers in 1"), ((50.5,), "paper", "integers"),
+     ((50, 50), "paper", "duplicated"), ((0.5,), "release", "one of"), ((50,), "blind", "unknown protocol")],
+)
+def test_bad_noise_levels(levels, protocol, fragment):
+    with pytest.raises(UserError, match=fragment):
+        check_levels(levels, protocol, 1000)
+
+
+def test_denoise_cli_smoke(tmp_path):
+    bench = [sys.executable, "-m", "cunet_bench.cli"]
+    for model in ("cunet-release", "dncnn"):
+        done = subprocess.run([*bench, "train", "--model", model, "--preset", "smoke", "--checkpoint",
+                               str(tmp_path / f"{model}-mnist5k-smoke.safetensors"), "--out", str(tmp_path)],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    done = subprocess.run([*bench, "denoise", "--noise-steps", "3,7", "--models", "cunet-release,dncnn",
+                           "--preset", "smoke", "--checkpoints", str(tmp_path), "--num-images", "4", "--out",
+                           str(tmp_path), "--format", "json", "--solver", "rk4;euler:steps=2"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    methods = {row["method"] for row in json.loads(done.stdout)}
+    assert methods == {"noisy input", "cunet-release[rk4/1]", "cunet-release[euler/2]", "dncnn"}
+    missing = subprocess.run([*bench, "denoise", "--models", "unet", "--preset", "smoke", "--checkpoints",
+                              str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2
+    assert "bench train --model unet --data mnist5k --preset smoke" in missing.stderr.strip().splitlines()[-1]
+    too_many = subprocess.run([*bench, "denoise", "--models", "dncnn", "--preset", "smoke", "--checkpoints",
+                               str(tmp_path), "--num-images", "501"], capture_output=True, text=True, timeout=600)
+    assert too_many.returncode == 2 and "--num-images must be between 1 and 500" in too_many.stderr
