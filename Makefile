@@ -18,15 +18,16 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 # The main job on the embedded default data (MNIST-5k), resumable: efficiency at the quick
-# preset, the solver's cost, then the two backbones trained and sampled.
+# preset, the solver's cost, the backbones and denoisers trained, samples, denoising.
+MODELS_TRAINED := unet cunet dncnn conv-ae
 report: install
 	$(BIN)/bench models
 	$(BIN)/bench efficiency --preset quick
 	$(BIN)/bench solvers --batch 1,16
-	$(BIN)/bench train --model unet --preset quick --resume
-	$(BIN)/bench train --model cunet --preset quick --resume
+	for model in $(MODELS_TRAINED); do $(BIN)/bench train --model $$model --preset quick --resume || exit 1; done
 	$(BIN)/bench sample --checkpoint checkpoints/unet-mnist5k-quick.safetensors --steps 50
 	$(BIN)/bench sample --checkpoint checkpoints/cunet-mnist5k-quick.safetensors --steps 50
+	$(BIN)/bench denoise --noise-steps 50,150,400 --num-images 64
 
 test: install
 	$(BIN)/python -m pytest

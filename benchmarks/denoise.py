@@ -25,8 +25,9 @@ from cunet_bench.errors import UserError
 from cunet_bench.metrics import Lpips, MetricUnavailable, psnr, ssim
 
 PROTOCOLS = ("paper", "release")
-RELEASE_STEPS = {0.02: 2, 0.04: 4, 0.06: 8, 0.08: 16, 0.1: 40, 0.15: 80, 0.2: 120, 0.3: 200}
-"""Released notebook: pixel noise ε (in [0, 1] units) → reverse steps run."""
+RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
+"""The released notebook's pairs of pixel noise ε (in [0, 1] units) and reverse steps run
+(REFERENCE §2); other ε have no documented step count and are refused."""
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
 
 

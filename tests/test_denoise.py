@@ -94,3 +94,16 @@ def test_denoise_cli_smoke(tmp_path):
     too_many = subprocess.run([*bench, "denoise", "--models", "dncnn", "--preset", "smoke", "--checkpoints",
                                str(tmp_path), "--num-images", "501"], capture_output=True, text=True, timeout=600)
     assert too_many.returncode == 2 and "--num-images must be between 1 and 500" in too_many.stderr
+
+
+def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
+    diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
+    clean = torch.rand(2, 1, 16, 16) * 2 - 1
+    identity = Identity()
+    rows = list(iter_rows(DenoiseConfig((0.04,), protocol="release", num_images=2),
+                          [Method("m", lambda x, t: torch.zeros_like(x), diffusion), Method("id", identity)], clean))
+    (y01, sigma01), = identity.seen
+    assert sigma01 == 0.04
+    assert ((y01 - (clean + 1) / 2).std().item()) == pytest.approx(0.04, rel=0.25)
+    steps = sorted({r["step"] for r in rows if r["kind"] == "curve" and r["method"] == "m"})
+    assert steps == [1, 2, 3, 4]
