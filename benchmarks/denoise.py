@@ -38,7 +38,6 @@ class DenoiseConfig:
     num_images: int = 64
     seed: int = 0
     device: str = "cpu"
-    metrics_every: int = 1
 
 
 @dataclass
