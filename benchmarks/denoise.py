@@ -23,6 +23,7 @@ import torch
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
 from cunet_bench.metrics import Lpips, MetricUnavailable, psnr, ssim
+from cunet_bench.seeding import generator
 
 PROTOCOLS = ("paper", "release")
 RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
@@ -63,8 +64,8 @@ def check_levels(levels: tuple[float, ...], protocol: str, timesteps: int) -> No
 
 
 def _image_noise(seed: int, count: int, shape: tuple[int, ...], level: float) -> torch.Tensor:
-    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(seed * 1_000_003 + i * 7919 + int(level * 1000)))
-                        for i in range(count)])
+    """The forward noise of each test image at one noise level, seeded by (level, image)."""
+    return torch.stack([torch.randn(shape, generator=generator(seed, 5, round(level * 1000), i)) for i in range(count)])
 
 
 class _Scorer:
@@ -96,7 +97,7 @@ def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bo
     diffusion = method.diffusion
     x = x_n
     elapsed = 0.0
-    generators = [torch.Generator().manual_seed(seed * 1_000_003 + 104_729 + i) for i in range(len(x))]
+    generators = [generator(seed, 6, i) for i in range(len(x))]
     for position, t_index in enumerate(range(start, -1, -1)):
         tick = time.perf_counter()
         t = torch.full((len(x),), t_index, dtype=torch.long, device=x.device)

@@ -5,8 +5,6 @@ temporary file and renamed, so an interruption never leaves a half-written check
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from cunet_bench.errors import UserError
+from cunet_bench.records import atomic_replace
 
 FORMAT = "cunet-bench-checkpoint-v1"
 
@@ -47,15 +46,7 @@ def save_checkpoint(path: Path, model: nn.Module, ema: nn.Module, optimizer: tor
         "data_fingerprint": data_fingerprint,
         "optimizer_groups": json.dumps(state["param_groups"]),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_replace(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
 
 
 def read_checkpoint(path: Path | str) -> Checkpoint:

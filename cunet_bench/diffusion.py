@@ -16,6 +16,7 @@ from typing import Callable, Literal
 import torch
 
 from cunet_bench.errors import UserError
+from cunet_bench.seeding import generator
 
 Schedule = Literal["linear", "cosine", "sigmoid"]
 Objective = Literal["eps", "v", "x0"]
@@ -213,7 +214,7 @@ class GaussianDiffusion:
 def sample_generators(seed: int, indices: range | list[int]) -> list[torch.Generator]:
     """One generator per global sample index, so a sample does not depend on the batch it is in
     nor on how many processes share the work."""
-    return [torch.Generator().manual_seed(seed * 1_000_003 + index) for index in indices]
+    return [generator(seed, index) for index in indices]
 
 
 def per_sample_normal(generators: list[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:

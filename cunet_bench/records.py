@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -44,6 +44,21 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.link(temporary, path)
     finally:
         os.unlink(temporary)
+
+
+def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
+    """Produce ``path`` by ``write(temporary_path)`` in the same folder, then rename it over any
+    previous version: readers see the old file or the new one, never a partial one (checkpoints,
+    installed weights — files that are meant to be replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> bytes:

@@ -28,6 +28,7 @@ from cunet_bench.data import dataset_channels, load_dataset
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
 from cunet_bench.registry import get_model
+from cunet_bench.seeding import derived_seed, generator
 
 
 @dataclass(frozen=True)
@@ -101,25 +102,13 @@ def distributed_from_environment() -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 
-def _derived_seed(seed: int, *keys: int) -> int:
-    """A seed for one purpose (``keys``: a stream number, then e.g. an epoch or sample index)."""
-    value = seed
-    for key in keys:
-        value = value * 1_000_003 + key
-    return value % 2**63
-
-
-def _seeded(seed: int, *keys: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_derived_seed(seed, *keys))
-
-
 def micro_batch_indices(config: TrainConfig, dataset_size: int, micro_batch: int) -> torch.Tensor:
     """Dataset indices of global micro-batch ``micro_batch`` (epochs drop their last partial batch)."""
     per_epoch = dataset_size // config.batch_size
     if per_epoch == 0:
         raise UserError(f"batch size {config.batch_size} is larger than the dataset ({dataset_size} images)")
     epoch, position = divmod(micro_batch, per_epoch)
-    order = torch.randperm(dataset_size, generator=_seeded(config.seed, 1, epoch))
+    order = torch.randperm(dataset_size, generator=generator(config.seed, 1, epoch))
     return order[position * config.batch_size:(position + 1) * config.batch_size]
 
 
@@ -128,10 +117,10 @@ def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], t
     """Noise, diffusion timestep and noise level of each sample, from its own global index."""
     noise, steps, levels = [], [], []
     for index in indices:
-        generator = _seeded(config.seed, 2, index)
-        noise.append(torch.randn(shape, generator=generator))
-        steps.append(int(torch.randint(0, timesteps, (1,), generator=generator)))
-        levels.append(float(torch.rand(1, generator=generator)))
+        draws = generator(config.seed, 2, index)
+        noise.append(torch.randn(shape, generator=draws))
+        steps.append(int(torch.randint(0, timesteps, (1,), generator=draws)))
+        levels.append(float(torch.rand(1, generator=draws)))
     sigma = torch.tensor(levels) * (config.sigma_max - config.sigma_min) + config.sigma_min
     return torch.stack(noise), torch.tensor(steps), sigma
 
@@ -228,7 +217,7 @@ def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bo
     last = config.steps if stop_after is None else min(config.steps, start + stop_after)
     for step in range(start, last):
         tick = time.perf_counter()
-        torch.manual_seed(_derived_seed(config.seed, 3, step))
+        torch.manual_seed(derived_seed(config.seed, 3, step))
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(config.grad_accumulation):
@@ -269,7 +258,7 @@ def denoising_check(model: nn.Module, config: TrainConfig, device: str = "cpu", 
 
     test = load_dataset(config.data, "test", config.resolution, config.data_root)
     images = torch.stack([test[i][0] for i in range(min(count, len(test)))]).to(device)
-    noise = torch.randn(images.shape, generator=_seeded(config.seed, 4, noise_step)).to(device)
+    noise = torch.randn(images.shape, generator=generator(config.seed, 4, noise_step)).to(device)
     model.eval()
     clean = (images + 1) / 2
     if config.is_backbone:

@@ -10,9 +10,7 @@ missing or fails the check is reported as unavailable, never computed with rando
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import torch
 
 from cunet_bench.errors import UserError
+from cunet_bench.records import atomic_replace
 
 
 @dataclass(frozen=True)
@@ -91,14 +90,5 @@ def install(source: Path | str) -> WeightFile:
     if not actual.startswith(weight.hash_prefix):
         raise UserError(f"{source} has SHA-256 {actual[:16]}…, which does not start with {weight.hash_prefix}: "
                         "not the published file (corrupt or another version)")
-    target = cache_dir() / weight.filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_replace(cache_dir() / weight.filename, lambda temporary: shutil.copyfile(source, temporary))
     return weight

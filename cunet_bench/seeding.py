@@ -1,0 +1,18 @@
+"""Seeds derived from the run's seed for one purpose each, so that every random draw can be
+reproduced on its own (a sample from its index, a training step from its number)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """``seed`` extended by ``keys`` (a stream number, an epoch, a sample index …)."""
+    value = seed
+    for key in keys:
+        value = value * 1_000_003 + key
+    return value % 2**63
+
+
+def generator(seed: int, *keys: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derived_seed(seed, *keys))
