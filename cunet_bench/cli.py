@@ -137,8 +137,10 @@ def efficiency_command(
     out: Path = OutOption,
     output_format: OutputFormat = FormatOption,
 ) -> None:
-    """Parameters, static training memory, GMACs (fvcore) and GFLOPs (FlopCounterMode), NFE,
-    peak memory, latency, reverse-step time and throughput: Table 5, Figure 6, Table 1's time.
+    """Measure parameters, compute, memory and speed of the models (Table 5, Figure 6, Table 1's time).
+
+    Parameters, static training memory, GMACs (fvcore) and GFLOPs (FlopCounterMode), NFE, peak
+    memory, latency, reverse-step time and achieved throughput against the machine's peak.
 
     Example: bench efficiency --models unet,cunet-release --resolution 32,64 --batch 1,64
     """
@@ -200,8 +202,10 @@ def solvers_command(
     out: Path = OutOption,
     output_format: OutputFormat = FormatOption,
 ) -> None:
-    """Cost of the ODE solver: loop overhead over bare vector-field evaluations, the harness's
-    loop against torchdiffeq's, and (with --compile) the torch.compile speed-up.
+    """Measure what the cU-Net's ODE solver itself costs.
+
+    Loop overhead over bare vector-field evaluations, the harness's loop against torchdiffeq's,
+    and (with --compile) the torch.compile speed-up.
 
     Example: bench solvers --batch 1,64 · bench solvers --device cuda --compile
     """
@@ -251,8 +255,10 @@ def train_command(
     out: Path = OutOption,
     output_format: OutputFormat = FormatOption,
 ) -> None:
-    """Train a diffusion backbone (diffusion loss) or a denoiser (denoising loss at --sigma);
-    safetensors checkpoints, --resume continues exactly; run under torchrun for several processes.
+    """Train a diffusion backbone or a denoising baseline.
+
+    Backbones learn the diffusion loss, denoisers the denoising loss at --sigma; safetensors
+    checkpoints, --resume continues exactly; run under torchrun for several processes.
 
     Example: bench train --model cunet --preset quick · torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet
     """
@@ -373,8 +379,10 @@ def denoise_command(
     out: Path = OutOption,
     output_format: OutputFormat = FormatOption,
 ) -> None:
-    """SSIM / PSNR / LPIPS of the reverse process against the clean image at each noise level,
-    best value, step and time to it; one-shot denoisers on the same noisy images (Tables 2-4).
+    """Denoise test images through the reverse process and with the baselines (Tables 2-4).
+
+    SSIM / PSNR / LPIPS against the clean image after every reverse step at each noise level;
+    best value, step and time to it; one-shot denoisers on the same noisy images.
 
     Example: bench denoise --noise-steps 50,150,400 --models unet,cunet,dncnn,bm3d --num-images 64
     """
