@@ -49,19 +49,24 @@ def save_checkpoint(path: Path, model: nn.Module, ema: nn.Module, optimizer: tor
     atomic_replace(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
 
 
-def read_checkpoint(path: Path | str) -> Checkpoint:
-    """Load and check a checkpoint; a missing, corrupt or foreign file is a one-line error."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file; an unreadable one is a one-line error."""
     try:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        tensors = load_file(str(path))
+        return load_file(str(path)), metadata
     except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"checkpoint {path} is not a readable safetensors file ({error})") from None
+        raise UserError(f"{what} {path} is not a readable safetensors file ({error})") from None
+
+
+def read_checkpoint(path: Path | str) -> Checkpoint:
+    """Load and check a checkpoint; a missing, corrupt or foreign file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    tensors, metadata = read_safetensors(path, "checkpoint")
     if metadata.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} was not written by cunet-bench (format {metadata.get('format')!r})")
     groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optim": {}}
@@ -92,3 +97,16 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint) 
         state.setdefault(int(index), {})[slot] = value
     groups = optimizer.state_dict()["param_groups"]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def checkpoint_path(folder: Path, model: str, data: str, preset: str) -> Path:
+    """Where ``bench train`` writes a model's checkpoint by default."""
+    return Path(folder) / f"{model}-{data}-{preset}.safetensors"
+
+
+def require_checkpoint(folder: Path, model: str, data: str, preset: str) -> Path:
+    """The default checkpoint, or a one-line error naming the command that makes it."""
+    path = checkpoint_path(folder, model, data, preset)
+    if not path.is_file():
+        raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {data} --preset {preset}")
+    return path

@@ -10,23 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from cunet_bench.diffusion import SAMPLERS, DiffusionConfig, GaussianDiffusion, sample
+from cunet_bench.diffusion import SAMPLERS, sample
 from cunet_bench.errors import UserError
+from cunet_bench.image_grids import image_grid_png
 from cunet_bench.records import atomic_write, new_run_id
 from cunet_bench.training import load_trained
-
-
-def image_grid_png(images: torch.Tensor, columns: int | None = None) -> bytes:
-    """PNG bytes of a grid of ``[N, C, H, W]`` images in [-1, 1]."""
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    columns = columns or max(1, int(np.ceil(np.sqrt(len(images)))))
-    grid = make_grid((images.clamp(-1, 1) + 1) / 2, nrow=columns, padding=2, pad_value=1.0)
-    array = (grid.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def write_samples(checkpoint: Path, expect_model: str | None, steps: int, sampler: str, count: int,
@@ -38,7 +26,7 @@ def write_samples(checkpoint: Path, expect_model: str | None, steps: int, sample
     model, config, trained_steps = load_trained(checkpoint, expect_model, use_ema, device)
     if not config.is_backbone:
         raise UserError(f"checkpoint {checkpoint} holds the denoiser {config.model!r}; sampling needs a diffusion backbone")
-    diffusion = GaussianDiffusion(DiffusionConfig(config.schedule, config.objective, config.timesteps))
+    diffusion = config.diffusion()
     if not 1 <= steps <= config.timesteps:
         raise UserError(f"--steps must be between 1 and {config.timesteps}, got {steps}")
     shape = (config.channels, config.resolution, config.resolution)

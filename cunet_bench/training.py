@@ -71,6 +71,10 @@ class TrainConfig:
             raise UserError(f"need 0 < sigma-min <= sigma-max, got {self.sigma_min}, {self.sigma_max}")
         DiffusionConfig(self.schedule, self.objective, self.timesteps)
 
+    def diffusion(self) -> GaussianDiffusion:
+        """The forward process this configuration trains (and samples) with."""
+        return GaussianDiffusion(DiffusionConfig(self.schedule, self.objective, self.timesteps))
+
     @property
     def is_backbone(self) -> bool:
         return get_model(self.model).family != "denoiser"
@@ -202,8 +206,7 @@ def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bo
         load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
         restore_optimizer(optimizer, saved)
         start = saved.step
-    diffusion = GaussianDiffusion(DiffusionConfig(config.schedule, config.objective, config.timesteps)) \
-        if config.is_backbone else None
+    diffusion = config.diffusion() if config.is_backbone else None
     wrapped: nn.Module = model
     if distributed.world_size > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device).index]
@@ -262,7 +265,7 @@ def denoising_check(model: nn.Module, config: TrainConfig, device: str = "cpu", 
     model.eval()
     clean = (images + 1) / 2
     if config.is_backbone:
-        diffusion = GaussianDiffusion(DiffusionConfig(config.schedule, config.objective, config.timesteps))
+        diffusion = config.diffusion()
         t = torch.full((len(images),), noise_step - 1, device=device)
         x_t = diffusion.q_sample(images, t, noise)
         _, x0 = diffusion.predictions(model(x_t, t), x_t, t, clip=True)

@@ -1,0 +1,261 @@
+"""``bench fid``: FID and KID versus the number of sampling steps (paper Table 1).
+
+For each trained backbone and step count, N samples are generated (each seeded by its global
+index, so neither the batch size of a shard's content nor the number of processes changes an
+image), written as shards that a later run reuses or completes, embedded in a feature space
+(``cunet_bench.features``) and compared with the statistics of the training split.
+Table 1's columns follow: the distance at each step count, the step count with the best
+distance and the time per sample to get there.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from cunet_bench.checkpoints import require_checkpoint
+from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
+from cunet_bench.data import load_dataset
+from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
+from cunet_bench.errors import UserError
+from cunet_bench.features import FeatureExtractor
+from cunet_bench.records import atomic_write
+from cunet_bench.timing import time_call
+from cunet_bench.training import load_trained
+from cunet_bench.weights import sha256
+
+PAPER_SAMPLES = 30_000
+"""Samples per model behind the paper's Table 1 (REFERENCE §1)."""
+REFERENCE_MAX = 50_000
+KID_FEATURES_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class FidConfig:
+    models: tuple[str, ...]
+    steps: tuple[int, ...]
+    sampler: str = "ddim"
+    num_samples: int = 128
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class TrainedBackbone:
+    name: str
+    model: nn.Module
+    diffusion: GaussianDiffusion
+    shape: tuple[int, int, int]
+    checkpoint_digest: str
+
+
+def load_backbones(names: tuple[str, ...], data: str, preset: str, folder: Path, device: str) -> list[TrainedBackbone]:
+    """The EMA weights of each model's default checkpoint; all must share one image shape."""
+    backbones = []
+    for name in names:
+        path = require_checkpoint(folder, name, data, preset)
+        model, trained, _ = load_trained(path, name, device=device)
+        if not trained.is_backbone:
+            raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
+        diffusion = trained.diffusion()
+        shape = (trained.channels, trained.resolution, trained.resolution)
+        backbones.append(TrainedBackbone(name, model, diffusion, shape, sha256(path)))
+    if len({b.shape for b in backbones}) > 1:
+        raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
+    return backbones
+
+
+def check_config(config: FidConfig, timesteps: int, dims: int) -> list[str]:
+    """Refuse what cannot give a meaningful number; returns the warnings to print."""
+    if config.sampler not in SAMPLERS:
+        raise UserError(f"unknown sampler {config.sampler!r}; samplers: {', '.join(SAMPLERS)}")
+    for steps in config.steps:
+        if not 1 <= steps <= timesteps:
+            raise UserError(f"sampling steps must be between 1 and {timesteps}, got {steps}")
+    if len(set(config.steps)) != len(config.steps):
+        raise UserError(f"sampling steps are duplicated: {config.steps}")
+    if config.num_samples <= 1:
+        raise UserError(f"--num-samples must be at least 2, got {config.num_samples}")
+    if config.num_samples < dims:
+        raise UserError(f"--num-samples {config.num_samples} is below the feature dimension {dims}: the covariance "
+                        "would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
+    if config.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
+    if config.num_samples < PAPER_SAMPLES:
+        return [f"N = {config.num_samples} samples per model, below the paper's {PAPER_SAMPLES:,}: distances are "
+                "biased upwards at small N; compare them only at equal N (N is in every row)"]
+    return []
+
+
+def shard_folder(cache: Path, backbone: TrainedBackbone, config: FidConfig, steps: int) -> Path:
+    """Samples are reused only for the same weights, sampler, steps, seed and shard size."""
+    return (cache / "fid-samples" / f"{backbone.name}-{backbone.checkpoint_digest[:12]}"
+            / f"{config.sampler}{steps}-seed{config.seed}-shard{config.batch_size}")
+
+
+def shard_ranges(config: FidConfig) -> list[range]:
+    return [range(first, min(first + config.batch_size, config.num_samples))
+            for first in range(0, config.num_samples, config.batch_size)]
+
+
+def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, folder: Path, rank: int = 0,
+                    world_size: int = 1, progress: Callable[[str], None] = lambda _: None) -> int:
+    """Generate the missing shards this process owns (shard k belongs to rank k mod world size);
+    each shard is written atomically with its generation time. Returns shards generated."""
+    generated = 0
+    for shard, indices in enumerate(shard_ranges(config)):
+        path = folder / f"shard-{shard:05d}.npz"
+        if shard % world_size != rank or path.exists():
+            continue
+        start = time.perf_counter()
+        images = sample(backbone.model, backbone.diffusion, backbone.shape, indices, steps, config.sampler,
+                        config.seed, device=config.device)
+        if images.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        buffer = io.BytesIO()
+        quantised = ((images.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        np.savez(buffer, images=quantised, indices=np.asarray(indices), seconds=seconds,
+                 device=torch.device(config.device).type)
+        atomic_write(path, buffer.getvalue())
+        generated += 1
+        progress(f"{backbone.name}, {steps} steps: shard {shard + 1}/{len(shard_ranges(config))}")
+    return generated
+
+
+def read_shards(folder: Path, config: FidConfig) -> tuple[torch.Tensor, float, set[str]]:
+    """All samples in [-1, 1] (as the 8-bit images a user would save), the total generation
+    seconds and the devices that produced them."""
+    images, seconds, devices = [], 0.0, set()
+    for shard, indices in enumerate(shard_ranges(config)):
+        path = folder / f"shard-{shard:05d}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if list(saved["indices"]) != list(indices):
+                    raise UserError(f"sample shard {path} holds other sample indices; delete it to regenerate")
+                images.append(torch.from_numpy(saved["images"]).float() / 127.5 - 1)
+                seconds += float(saved["seconds"])
+                devices.add(str(saved["device"]))
+        except (OSError, ValueError, KeyError) as error:
+            raise UserError(f"sample shard {path} is unreadable ({error}); delete it to regenerate") from None
+    return torch.cat(images), seconds, devices
+
+
+@dataclass
+class ReferenceFeatures:
+    stats: GaussianStats
+    kid_features: np.ndarray
+
+
+def reference_features(extractor: FeatureExtractor, data: str, resolution: int, cache: Path,
+                       data_root: str | None = None) -> ReferenceFeatures:
+    """Statistics of the training split (its first REFERENCE_MAX images) in the extractor's
+    feature space, cached by (dataset, resolution, N, extractor); KID compares against a seeded
+    subset of at most KID_FEATURES_MAX of those features."""
+    dataset = load_dataset(data, "train", resolution, data_root)
+    count = min(len(dataset), REFERENCE_MAX)
+    path = cache / "fid-reference" / f"{data}-{resolution}px-{count}-{extractor.key}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            stats = GaussianStats(saved["mean"], saved["covariance"], int(saved["count"]))
+            return ReferenceFeatures(stats, saved["kid_features"])
+    chunks = []
+    for first in range(0, count, 1024):
+        images = torch.stack([dataset[i][0] for i in range(first, min(first + 1024, count))])
+        chunks.append(extractor(images))
+    features = np.concatenate(chunks)
+    stats = gaussian_stats(features)
+    chosen = np.sort(np.random.default_rng(0).permutation(len(features))[:KID_FEATURES_MAX])
+    kid_features = features[chosen].astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, mean=stats.mean, covariance=stats.covariance, count=stats.count, kid_features=kid_features)
+    atomic_write(path, buffer.getvalue())
+    return ReferenceFeatures(stats, kid_features)
+
+
+def raw_throughput(backbone: TrainedBackbone, config: FidConfig) -> float:
+    """Network evaluations per second of the bare backbone at the sampling batch size: the
+    ceiling sample generation is measured against."""
+    x = torch.randn(min(config.batch_size, config.num_samples), *backbone.shape, device=config.device)
+    t = torch.full((len(x),), backbone.diffusion.timesteps // 2, device=config.device, dtype=torch.long)
+    with torch.inference_mode():
+        timing = time_call(lambda: backbone.model(x, t), config.device, warmup=1, repeats=3)
+    return len(x) / timing.median_s
+
+
+def bootstrap_distances(features: np.ndarray, reference: GaussianStats, replicates: int, seed: int) -> np.ndarray:
+    """The distance recomputed on resamples (with replacement) of the generated samples: the
+    sampling uncertainty of the distance at this N (the reference statistics held fixed)."""
+    rng = np.random.default_rng(seed)
+    return np.array([frechet_distance(gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference)
+                     for _ in range(replicates)])
+
+
+def bootstrap_replicates(dims: int) -> int:
+    """Fewer resamples where each matrix square root is expensive (Inception's 2048-d)."""
+    return 200 if dims <= 256 else 20
+
+
+def iter_rows(config: FidConfig, backbones: list[TrainedBackbone], extractor: FeatureExtractor | None,
+              reference: ReferenceFeatures | None, cache: Path, rank: int = 0, world_size: int = 1,
+              barrier: Callable[[], None] = lambda: None,
+              progress: Callable[[str], None] = lambda _: None) -> Iterator[dict[str, Any]]:
+    """Rows ``kind='point'`` per (model, steps), ``kind='best'`` per model (Table 1) and
+    ``kind='ratio'``: each model's best distance over the first model's, with a 95% bootstrap
+    interval. Every process generates its shards; only rank 0 (which holds the extractor)
+    measures and yields."""
+    base = {} if extractor is None or reference is None else {
+        "sampler": config.sampler, "samples": config.num_samples, "features": extractor.key,
+        "distance_name": extractor.distance_name, "kernel_name": extractor.kernel_name,
+        "reference_count": reference.stats.count, "batch": config.batch_size}
+    replicates = bootstrap_replicates(extractor.dims) if extractor is not None else 0
+    best_of_models: list[tuple[dict[str, Any], np.ndarray]] = []
+    for backbone in backbones:
+        raw = raw_throughput(backbone, config) if rank == 0 else None
+        points = []
+        for steps in config.steps:
+            folder = shard_folder(cache, backbone, config, steps)
+            generated = generate_shards(backbone, config, steps, folder, rank, world_size, progress)
+            barrier()
+            if extractor is None or reference is None:
+                continue
+            images, seconds, devices = read_shards(folder, config)
+            features = extractor(images)
+            distance = frechet_distance(gaussian_stats(features), reference.stats)
+            kid_mean, kid_std = kernel_distance(features, reference.kid_features, subset_size=min(1000, len(features)),
+                                                seed=config.seed)
+            per_sample = seconds / config.num_samples
+            resampled = bootstrap_distances(features, reference.stats, replicates, config.seed)
+            row = {"kind": "point", "model": backbone.name, "steps": steps, **base, "distance": distance,
+                   "distance_ci_low": float(np.percentile(resampled, 2.5)),
+                   "distance_ci_high": float(np.percentile(resampled, 97.5)), "bootstrap_replicates": replicates,
+                   "kid_mean": kid_mean, "kid_std": kid_std, "seconds_per_sample": per_sample,
+                   "generation_device": ",".join(sorted(devices)), "shards_generated": generated,
+                   "sampling_evaluations_per_s": config.num_samples * steps / seconds,
+                   "raw_evaluations_per_s": raw,
+                   "throughput_ratio": config.num_samples * steps / seconds / raw}
+            points.append((row, resampled))
+            yield row
+        if points:
+            best, resampled = min(points, key=lambda point: point[0]["distance"])
+            best_row = {"kind": "best", "model": backbone.name, **base,
+                        **{k: best[k] for k in ("steps", "distance", "distance_ci_low", "distance_ci_high", "kid_mean",
+                                                "kid_std", "seconds_per_sample")}}
+            best_of_models.append((best_row, resampled))
+            yield best_row
+    if best_of_models:
+        (first, first_resampled), *others = best_of_models
+        for row, resampled in others:
+            ratios = resampled / first_resampled
+            yield {"kind": "ratio", "model": row["model"], "versus": first["model"], **base, "metric": "best_distance",
+                   "ratio": row["distance"] / first["distance"], "ratio_ci_low": float(np.percentile(ratios, 2.5)),
+                   "ratio_ci_high": float(np.percentile(ratios, 97.5)), "steps": row["steps"],
+                   "versus_steps": first["steps"], "time_ratio": row["seconds_per_sample"] / first["seconds_per_sample"]}

@@ -1,0 +1,164 @@
+"""bench fid: the distances against closed forms, shards that resume, two processes, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from cunet_bench.benchmarks.fid import FidConfig, check_config, generate_shards, load_backbones, read_shards
+from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
+from cunet_bench.errors import UserError
+from cunet_bench.features import InceptionPool, _to_inception_input, inception_network
+
+BENCH = [sys.executable, "-m", "cunet_bench.cli"]
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    features = np.random.default_rng(0).normal(size=(500, 8))
+    stats = gaussian_stats(features)
+    assert frechet_distance(stats, stats) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_between_gaussians_matches_the_closed_form():
+    """Diagonal covariances: ‖μa−μb‖² + Σ(σa² + σb² − 2σaσb)."""
+    mean_a, mean_b = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.5])
+    var_a, var_b = np.array([1.0, 4.0, 0.25]), np.array([2.0, 1.0, 0.25])
+    expected = np.sum((mean_a - mean_b) ** 2) + np.sum(var_a + var_b - 2 * np.sqrt(var_a * var_b))
+    a, b = GaussianStats(mean_a, np.diag(var_a), 10), GaussianStats(mean_b, np.diag(var_b), 10)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    rng = np.random.default_rng(1)
+    sampled_a = rng.normal(mean_a, np.sqrt(var_a), size=(200_000, 3))
+    sampled_b = rng.normal(mean_b, np.sqrt(var_b), size=(200_000, 3))
+    assert frechet_distance(gaussian_stats(sampled_a), gaussian_stats(sampled_b)) == pytest.approx(expected, rel=0.02)
+
+
+def test_kernel_distance_is_unbiased_near_zero_and_grows_with_a_shift():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    same, spread = kernel_distance(a, b, subsets=50, subset_size=200)
+    assert abs(same) < 3 * spread + 1e-3
+    shifted, _ = kernel_distance(a, b + 1.0, subsets=50, subset_size=200)
+    assert shifted > 10 * max(abs(same), spread)
+
+
+def test_inception_code_path_with_random_weights():
+    network = InceptionPool(inception_network(64, random_weights=True))
+    features = network(_to_inception_input(torch.rand(2, 1, 32, 32) * 2 - 1))
+    assert features.shape == (2, 64, 1, 1)
+    with pytest.raises(UserError, match="--dims must be one of"):
+        inception_network(100, random_weights=True)
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"steps": (0,)}, "between 1 and 1000"), ({"steps": (1001,)}, "between 1 and 1000"),
+    ({"sampler": "euler"}, "unknown sampler"), ({"num_samples": 1}, "at least 2"),
+    ({"num_samples": 32}, "below the feature dimension 64"), ({"steps": (5, 5)}, "duplicated"),
+])
+def test_bad_configuration(changes, fragment):
+    config = FidConfig(**{"models": ("unet",), "steps": (5,), "num_samples": 100, **changes})
+    with pytest.raises(UserError, match=fragment):
+        check_config(config, 1000, 64)
+
+
+def test_small_n_is_warned_about():
+    (warning,) = check_config(FidConfig(("unet",), (5,), num_samples=100), 1000, 64)
+    assert "N = 100" in warning and "30,000" in warning
+
+
+@pytest.fixture(scope="module")
+def smoke_checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for model in ("unet", "cunet"):
+        done = subprocess.run([*BENCH, "train", "--model", model, "--preset", "smoke", "--checkpoint",
+                               str(folder / f"{model}-mnist5k-smoke.safetensors"), "--out", str(folder / "r")],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    return folder
+
+
+def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_path):
+    (backbone,) = load_backbones(("cunet",), "mnist5k", "smoke", smoke_checkpoints, "cpu")
+    config = FidConfig(("cunet",), (2,), num_samples=10, batch_size=4, seed=5)
+
+    def stop_after_first_shard(_message):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_shards(backbone, config, 2, tmp_path / "resumed", progress=stop_after_first_shard)
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["shard-00000.npz"]
+    assert generate_shards(backbone, config, 2, tmp_path / "resumed") == 2
+    assert generate_shards(backbone, config, 2, tmp_path / "resumed") == 0
+    generate_shards(backbone, config, 2, tmp_path / "whole")
+    resumed, seconds, devices = read_shards(tmp_path / "resumed", config)
+    whole, _, _ = read_shards(tmp_path / "whole", config)
+    assert resumed.shape == (10, 1, 32, 32) and seconds > 0 and devices == {"cpu"}
+    assert torch.equal(resumed, whole)
+    assert resumed.min() >= -1 and resumed.max() <= 1
+
+
+def _fid_json(checkpoints, out, *launcher):
+    command = [*launcher, "fid", "--preset", "smoke", "--checkpoints", str(checkpoints), "--out", str(out),
+               "--format", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ONE_THREAD)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path):
+    single = json.loads(_fid_json(smoke_checkpoints, tmp_path / "one", *BENCH).stdout)
+    points = [row for row in single if row["kind"] == "point"]
+    assert {(row["model"], row["steps"]) for row in points} == {(m, s) for m in ("unet", "cunet") for s in (1, 2)}
+    assert all(row["distance_name"] == "FD-classifier" and row["samples"] == 64 for row in points)
+    assert {row["model"] for row in single if row["kind"] == "best"} == {"unet", "cunet"}
+    shards = sorted((smoke_checkpoints / "fid-samples").rglob("*.npz"))
+    first_images = {path.relative_to(smoke_checkpoints): np.load(path)["images"] for path in shards}
+    for path in shards:
+        path.unlink()
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
+                "-m", "cunet_bench.cli"]
+    _fid_json(smoke_checkpoints, tmp_path / "two", *launcher)
+    for relative, images in first_images.items():
+        assert np.array_equal(np.load(smoke_checkpoints / relative)["images"], images), relative
+    from cunet_bench import records
+
+    two = records.load_runs("fid", tmp_path / "two")
+    two_points = two[two.kind == "point"].set_index(["model", "steps"]).distance
+    for row in points:
+        assert two_points[(row["model"], row["steps"])] == pytest.approx(row["distance"], rel=1e-9)
+
+
+def test_cli_bad_input(smoke_checkpoints, tmp_path):
+    def fails(*arguments):
+        done = subprocess.run([*BENCH, "fid", "--preset", "smoke", "--checkpoints", str(smoke_checkpoints),
+                               "--out", str(tmp_path), *arguments], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        return done.stderr.strip().splitlines()[-1]
+
+    assert "at least 1, got 0" in fails("--steps", "0")
+    assert "between 1 and 1000" in fails("--steps", "1001")
+    assert "unknown sampler" in fails("--sampler", "heun")
+    assert "at least 2" in fails("--num-samples", "1")
+    assert "below the feature dimension" in fails("--num-samples", "10")
+    assert "bench train --model unet-ddpm --data mnist5k --preset smoke" in fails("--models", "unet-ddpm")
+    assert "Inception" in fails("--features", "inception")
+
+
+def test_feature_classifier_is_cached_and_a_corrupt_cache_is_one_line(tmp_path):
+    from cunet_bench.features import ClassifierTraining, feature_extractor
+
+    training = ClassifierTraining(steps=5)
+    first = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    (cached,) = tmp_path.glob("feature-classifier-lfw25-32px.safetensors")
+    stamp = cached.stat().st_mtime_ns
+    again = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    assert cached.stat().st_mtime_ns == stamp and again.key == first.key and again.distance_name == "FD-classifier"
+    images = torch.rand(6, 1, 32, 32) * 2 - 1
+    assert np.allclose(first(images), again(images)) and first(images).shape == (6, 64)
+    cached.write_bytes(b"not a safetensors file")
+    with pytest.raises(UserError, match="not a readable safetensors file"):
+        feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
