@@ -14,6 +14,7 @@ mean steps from timestep N−1 with N growing with ε as in the released noteboo
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -21,7 +22,9 @@ from typing import Any, Callable, Iterator
 import torch
 
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
+from cunet_bench.distribution import frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import UserError
+from cunet_bench.features import FeatureExtractor
 from cunet_bench.metrics import Lpips, MetricUnavailable, psnr, ssim
 from cunet_bench.seeding import generator
 
@@ -90,10 +93,60 @@ class _Scorer:
         return values
 
 
-def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bool, seed: int,
-                   scorer: _Scorer, level: float) -> Iterator[tuple[int, float, dict[str, dict[str, torch.Tensor]]]]:
+GRID_IMAGES = 4
+"""Test images shown in the denoising grids (Figures 5, 7–9)."""
+GRID_STEPS = 6
+"""Reverse steps at which the x0 estimates are shown (Figures 7–9), evenly spaced, last included."""
+SPEEDUP_IMAGES = 8
+
+
+class _Perception:
+    """The distribution-level perception index (Blau & Michaeli 2018): Fréchet distance and KID
+    between a set of restored images and the clean test images in the extractor's feature
+    space, with the distortion of the same set, so each call is one perception–distortion point."""
+
+    def __init__(self, extractor: FeatureExtractor | None, clean01: torch.Tensor, seed: int) -> None:
+        start = time.perf_counter()
+        self.extractor = extractor
+        self.seed = seed
+        self.clean01 = clean01
+        if extractor is not None:
+            self.clean_features = extractor(clean01 * 2 - 1)
+            self.clean_stats = gaussian_stats(self.clean_features)
+        self.seconds = time.perf_counter() - start
+
+    def point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            return self._point(images01, scores)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> dict[str, Any]:
+        images01 = images01.clamp(0, 1).cpu()
+        mse = (images01.double() - self.clean01.double()).square().flatten(1).mean(dim=1)
+        row: dict[str, Any] = {"ssim_final": float(scores["ssim"].mean()), "psnr_final": float(scores["psnr"].mean()),
+                               "mse_final": float(mse.mean())}
+        if "lpips" in scores:
+            row["lpips_final"] = float(scores["lpips"].mean())
+        if self.extractor is None:
+            return {**row, "metric": "distribution distance", "mean": None, "status": "no feature space"}
+        features = self.extractor(images01 * 2 - 1)
+        kid_mean, kid_std = kernel_distance(features, self.clean_features, subset_size=min(1000, len(features)),
+                                            seed=self.seed)
+        return {**row, "metric": self.extractor.distance_name, "mean": frechet_distance(gaussian_stats(features),
+                self.clean_stats), "kid_name": self.extractor.kernel_name, "kid_mean": kid_mean, "kid_std": kid_std,
+                "features": self.extractor.key}
+
+
+def _grid_steps(total: int) -> set[int]:
+    return {max(1, round(total * (i + 1) / GRID_STEPS)) for i in range(GRID_STEPS)}
+
+
+def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bool, seed: int, scorer: _Scorer
+                   ) -> Iterator[tuple[int, float, dict[str, dict[str, torch.Tensor]], torch.Tensor]]:
     """Run the reverse chain from timestep index ``start`` to 0; yields (reverse step, elapsed
-    seconds of reverse steps, {target: metrics}) after every step."""
+    seconds of reverse steps, {target: metrics}, iterate and x0 estimate in [0, 1]) after every step."""
     diffusion = method.diffusion
     x = x_n
     elapsed = 0.0
@@ -108,16 +161,27 @@ def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bo
         if x.device.type == "cuda":
             torch.cuda.synchronize()
         elapsed += time.perf_counter() - tick
-        yield position + 1, elapsed, {"iterate": scorer((x + 1) / 2), "x0": scorer((x0 + 1) / 2)}
+        iterate01, x0_01 = ((x + 1) / 2).clamp(0, 1).cpu(), ((x0 + 1) / 2).clamp(0, 1).cpu()
+        yield position + 1, elapsed, {"iterate": scorer(iterate01), "x0": scorer(x0_01)}, iterate01, x0_01
+
+
+ImageSink = Callable[[float, str, torch.Tensor], None]
+"""Receives (level, column label, images in [0, 1]) for the figures; the CLI writes them."""
 
 
 def iter_rows(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
-              progress: Callable[[str], None] = lambda _: None) -> Iterator[dict[str, Any]]:
+              progress: Callable[[str], None] = lambda _: None, extractor: FeatureExtractor | None = None,
+              keep_images: ImageSink = lambda *_: None) -> Iterator[dict[str, Any]]:
     """Rows: ``kind='summary'`` (per method × level × target × metric: mean/std of the best value,
-    of its step and of the time to it) and ``kind='curve'`` (mean per reverse step)."""
+    of its step and of the time to it), ``kind='curve'`` (mean per reverse step),
+    ``kind='perception'`` (one perception–distortion point per method × level: the final
+    output's distribution distance, KID, SSIM, MSE, LPIPS), ``kind='speedup'`` (a process pool
+    against one process) and ``kind='meta'`` (the time split between denoising and metrics)."""
+    started = time.perf_counter()
     clean = clean[: config.num_images]
     clean01 = (clean + 1) / 2
     scorer = _Scorer(clean01, config.device)
+    perception = _Perception(extractor, clean01, config.seed)
     shape = tuple(clean.shape[1:])
     reference = next((m.diffusion for m in methods if m.diffusion is not None), GaussianDiffusion(DiffusionConfig()))
     for level in config.noise_levels:
@@ -136,9 +200,15 @@ def iter_rows(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
             sigma01 = level
         yield {"kind": "input", "method": "noisy input", "level": level, "target": "input", "metric": "sigma01",
                "mean": sigma01, "std": 0.0, "images": len(clean)}
-        for metric, values in scorer(y01).items():
+        keep_images(level, "clean", clean01[:GRID_IMAGES])
+        keep_images(level, "noisy", y01[:GRID_IMAGES].clamp(0, 1))
+        input_scores = scorer(y01)
+        for metric, values in input_scores.items():
             yield {"kind": "summary", "method": "noisy input", "level": level, "target": "input", "metric": metric,
                    "mean": float(values.mean()), "std": float(values.std()), "images": len(clean)}
+            yield from _image_rows("noisy input", level, "input", metric, values)
+        yield {"kind": "perception", "method": "noisy input", "level": level, "target": "input", "images": len(clean),
+               **perception.point(y01, input_scores)}
         for method in methods:
             progress(f"{method.name} at {level}")
             if scorer.lpips is None:
@@ -148,17 +218,27 @@ def iter_rows(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
             if method.diffusion is None:
                 tick = time.perf_counter()
                 with torch.no_grad():
-                    estimate = method.model.denoise(y01.to(config.device), sigma01)
+                    estimate = method.model.denoise(y01.to(config.device), sigma01).cpu()
                 seconds = time.perf_counter() - tick
-                for metric, values in scorer(estimate).items():
+                output_scores = scorer(estimate)
+                for metric, values in output_scores.items():
                     yield {"kind": "summary", "method": method.name, "level": level, "target": "output",
                            "metric": metric, "mean": float(values.mean()), "std": float(values.std()),
                            "time_to_best_s_mean": seconds / len(clean), "images": len(clean)}
+                    yield from _image_rows(method.name, level, "output", metric, values)
+                keep_images(level, method.name, estimate[:GRID_IMAGES].clamp(0, 1))
+                yield {"kind": "perception", "method": method.name, "level": level, "target": "output",
+                       "images": len(clean), **perception.point(estimate, output_scores)}
+                if getattr(method.model, "workers", 1) > 1 and level == config.noise_levels[-1]:
+                    yield _pool_speedup(method, y01[:SPEEDUP_IMAGES], sigma01, seconds / len(clean))
                 continue
             best: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
             stochastic = config.protocol == "paper"
-            for step, elapsed, scores in _reverse_chain(method, x_n.to(config.device), start, stochastic, config.seed,
-                                                       scorer, level):
+            shown = _grid_steps(start + 1)
+            for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), start,
+                                                                          stochastic, config.seed, scorer):
+                if step in shown:
+                    keep_images(level, f"{method.name} x0 @ step {step}", x0_01[:GRID_IMAGES])
                 for target, values in scores.items():
                     for metric, per_image in values.items():
                         yield {"kind": "curve", "method": method.name, "level": level, "target": target,
@@ -173,10 +253,42 @@ def iter_rows(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
                         best[key]["value"] = torch.where(better, per_image, best[key]["value"])
                         best[key]["step"] = torch.where(better, torch.full_like(per_image, step), best[key]["step"])
                         best[key]["time"] = torch.where(better, torch.full_like(per_image, elapsed), best[key]["time"])
+            keep_images(level, method.name, iterate01[:GRID_IMAGES])
+            yield {"kind": "perception", "method": method.name, "level": level, "target": "iterate",
+                   "images": len(clean), **perception.point(iterate01, scores["iterate"]), **method.extra}
             for (target, metric), record in best.items():
                 yield {"kind": "summary", "method": method.name, "level": level, "target": target, "metric": metric,
                        "mean": float(record["value"].mean()), "std": float(record["value"].std()),
                        "best_step_mean": float(record["step"].mean()), "time_to_best_s_mean": float(record["time"].mean()),
                        "images": len(clean), **method.extra}
+                yield from _image_rows(method.name, level, target, metric, record["value"], record["step"], record["time"])
+    total = time.perf_counter() - started
+    metric_seconds = scorer.seconds + perception.seconds
     yield {"kind": "meta", "method": "metrics", "level": None, "target": None, "metric": "metric_seconds",
-           "mean": scorer.seconds, "std": 0.0, "lpips_status": scorer.lpips_status}
+           "mean": metric_seconds, "std": 0.0, "lpips_status": scorer.lpips_status, "total_seconds": total,
+           "metric_fraction": metric_seconds / total, "perception_seconds": perception.seconds,
+           "features": extractor.key if extractor else None}
+
+
+def _image_rows(method: str, level: float, target: str, metric: str, values: torch.Tensor,
+                steps: torch.Tensor | None = None, times: torch.Tensor | None = None) -> Iterator[dict[str, Any]]:
+    """One row per test image (``kind='image'``): what the report's bootstrap intervals resample."""
+    for index, value in enumerate(values.tolist()):
+        row = {"kind": "image", "method": method, "level": level, "target": target, "metric": metric, "image": index,
+               "mean": value}
+        if steps is not None and times is not None:
+            row.update(best_step=float(steps[index]), time_to_best_s=float(times[index]))
+        yield row
+
+
+def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_image: float) -> dict[str, Any]:
+    """Time per image of one process on a few images against the process pool's time per image
+    on the whole batch (measured at the last noise level, once the pool is running)."""
+    single = copy.copy(method.model)
+    single.workers = 1
+    tick = time.perf_counter()
+    single.denoise(y01, sigma01)
+    one_process = (time.perf_counter() - tick) / len(y01)
+    return {"kind": "speedup", "method": method.name, "metric": "pool_speedup", "mean": one_process / pooled_per_image,
+            "workers": method.model.workers, "seconds_per_image_one_process": one_process,
+            "seconds_per_image_pool": pooled_per_image, "images": len(y01)}

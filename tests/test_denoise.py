@@ -87,6 +87,19 @@ def test_denoise_cli_smoke(tmp_path):
     assert done.returncode == 0, done.stderr
     methods = {row["method"] for row in json.loads(done.stdout)}
     assert methods == {"noisy input", "cunet-release[rk4/1]", "cunet-release[euler/2]", "dncnn"}
+    from cunet_bench import records
+
+    recorded = records.load_runs("denoise", tmp_path)
+    points = recorded[recorded.kind == "perception"]
+    assert len(points) == 2 * 4 and set(points.metric) == {"FD-classifier"}
+    assert (points["mean"] >= 0).all() and points.ssim_final.between(-1, 1).all()
+    meta = recorded[recorded.kind == "meta"].iloc[0]
+    assert 0 < meta.metric_fraction < 1
+    (index,) = (tmp_path / "denoise-grids").glob("*.json")
+    grids = json.loads(index.read_text())
+    assert len(grids) == 2 * 3  # per level: the methods grid and one steps grid per cU-Net solver
+    for name, columns in grids.items():
+        assert (tmp_path / "denoise-grids" / name).is_file() and columns[:2] == ["clean", "noisy"]
     missing = subprocess.run([*bench, "denoise", "--models", "unet", "--preset", "smoke", "--checkpoints",
                               str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert missing.returncode == 2
@@ -107,3 +120,39 @@ def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
     assert ((y01 - (clean + 1) / 2).std().item()) == pytest.approx(0.04, rel=0.25)
     steps = sorted({r["step"] for r in rows if r["kind"] == "curve" and r["method"] == "m"})
     assert steps == [1, 2, 3, 4]
+
+
+def test_perception_point_of_the_clean_set_is_zero_and_grows_with_noise():
+    from cunet_bench.benchmarks.denoise import _Perception
+    from cunet_bench.features import FeatureExtractor
+
+    extractor = FeatureExtractor("test", "flat", "FD-test", "KD-test", 16, torch.nn.Flatten(), lambda x: x, "cpu", "pixels")
+    clean01 = torch.rand(40, 1, 4, 4)
+    perception = _Perception(extractor, clean01, seed=0)
+    same = perception.point(clean01, {"ssim": torch.ones(40), "psnr": torch.full((40,), 99.0)})
+    assert same["mean"] == pytest.approx(0.0, abs=1e-6) and same["mse_final"] == 0.0
+    noisy = perception.point((clean01 + 0.3 * torch.randn_like(clean01)).clamp(0, 1), {"ssim": torch.ones(40),
+                                                                                      "psnr": torch.ones(40)})
+    assert noisy["mean"] > 0.1 and noisy["kid_mean"] > same["kid_mean"]
+
+
+def test_a_process_pool_is_timed_against_one_process():
+    from cunet_bench.benchmarks.denoise import _pool_speedup
+
+    class Pooled(Identity):
+        workers = 2
+
+    row = _pool_speedup(Method("pooled", Pooled()), torch.rand(3, 1, 8, 8), 0.1, pooled_per_image=0.5)
+    assert row["kind"] == "speedup" and row["workers"] == 2 and row["images"] == 3
+    assert row["mean"] == pytest.approx(row["seconds_per_image_one_process"] / 0.5)
+
+
+def test_test_images_cover_every_digit():
+    from cunet_bench.data import load_dataset
+    from cunet_bench.denoise_methods import test_image_indices
+
+    test = load_dataset("mnist5k", "test", 32)
+    indices = test_image_indices(len(test), 64)
+    assert len(set(indices)) == 64 and indices[0] == 0 and indices[-1] == len(test) - 1
+    assert {int(test.labels[i]) for i in indices} == set(range(10))
+    assert test_image_indices(len(test), 1) == [0]
