@@ -1,0 +1,204 @@
+"""bench report and bench all: verdict rules, every section from a small fixture of results,
+determinism, the pipeline plan, and the users' CI workflow."""
+
+import hashlib
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from cunet_bench import records
+from cunet_bench.bootstrap import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
+                                   ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
+from cunet_bench.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("interval, expected", [
+    (Interval(0.5, 0.4, 0.6), REPRODUCED), (Interval(1.0, 0.9, 1.1), NOT_REPRODUCED),
+    (Interval(0.75, 0.6, 0.9), NO_DIFFERENCE)])
+def test_verdict_needs_the_whole_interval_on_one_side(interval, expected):
+    assert verdict_below(interval, 0.77) == expected
+    flipped = Interval(-interval.estimate, -interval.high, -interval.low)
+    assert verdict_above(flipped, -0.77) == expected
+
+
+def test_comparable_and_exact_verdicts():
+    assert verdict_within(Interval(1.0, 0.9, 1.1), 0.8, 1.25) == REPRODUCED
+    assert verdict_within(Interval(1.5, 1.3, 1.7), 0.8, 1.25) == NOT_REPRODUCED
+    assert verdict_within(Interval(1.2, 1.1, 1.3), 0.8, 1.25) == NO_DIFFERENCE
+    assert verdict_exact(0.25, 0.3) == REPRODUCED and verdict_exact(0.31, 0.3) == NOT_REPRODUCED
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_collapse_without_spread():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 0.1, 50), rng.normal(0.0, 0.1, 50)
+    difference = paired_mean_difference(a, b)
+    assert difference.low < difference.estimate < difference.high
+    assert difference.estimate == pytest.approx(float((a - b).mean()))
+    assert 0.9 < difference.low and difference.high < 1.1
+    constant = paired_mean_difference(np.full(5, 2.0), np.full(5, 1.0))
+    assert (constant.estimate, constant.low, constant.high) == (1.0, 1.0, 1.0)
+    ratio = ratio_of_medians(np.array([1.0, 1.1, 0.9]), np.array([2.0, 2.2, 1.8]))
+    assert ratio.estimate == pytest.approx(0.5) and ratio.low <= 0.5 <= ratio.high
+
+
+def _write(bench, rows, out, command, **meta):
+    records.write_run(bench, rows, {"bench": bench, "command": command, "seed": 0, "git_commit": "abc1234def",
+                                    "device_name": "test CPU", "cpu_threads": 2, **meta}, out)
+
+
+@pytest.fixture(scope="module")
+def fixture_results(tmp_path_factory):
+    """A small, fully specified set of results: every section has what it needs."""
+    out = tmp_path_factory.mktemp("results")
+    rng = np.random.default_rng(1)
+    efficiency = []
+    for model, params, macs, mib in (("unet", 35_710_339, 7.205, 544.9), ("cunet-release", 8_811_875, 2.823, 131.5),
+                                     ("cunet-5attn", 9_146_723, 2.894, 136.6), ("cunet-release-wo-a", 8_548_707, 2.806, 127.5),
+                                     ("cunet-release-wo-r", 8_811_875, 2.7, 131.5), ("cunet-release-wo-a-r", 8_548_707, 2.6, 127.5)):
+        base = {"model": model, "resolution": 64, "unit": "", "solver": "rk4/1" if "cunet" in model else None}
+        efficiency += [{**base, "metric": "parameters", "value": params}, {**base, "metric": "gmacs_conv_linear", "value": macs},
+                       {**base, "metric": "static_training_mib", "value": mib}]
+        if model in ("unet", "cunet-release"):
+            centre = 0.12 if model == "unet" else 0.06
+            efficiency += [{**base, "metric": "latency_s", "batch": 1, "repeat": i, "value": centre + 0.001 * i}
+                           for i in range(5)]
+    _write("efficiency", efficiency, out, "bench efficiency --preset quick", preset="quick")
+    fid = []
+    for model, distances in (("unet", (9.0, 7.0)), ("cunet", (8.0, 7.1))):
+        for steps, distance in zip((5, 10), distances):
+            fid.append({"kind": "point", "model": model, "steps": steps, "distance": distance, "distance_ci_low": distance - 0.5,
+                        "distance_ci_high": distance + 0.5, "kid_mean": 0.1, "kid_std": 0.01, "seconds_per_sample": 0.01 * steps,
+                        "throughput_ratio": 0.97, "samples": 128, "sampler": "ddim", "reference_count": 4500,
+                        "features": "classifier-x", "distance_name": "FD-classifier", "kernel_name": "KD-classifier"})
+        best = min((r for r in fid if r["model"] == model), key=lambda r: r["distance"])
+        fid.append({**best, "kind": "best"})
+    fid.append({"kind": "ratio", "model": "cunet", "versus": "unet", "ratio": 7.1 / 7.0, "ratio_ci_low": 0.95,
+                "ratio_ci_high": 1.08, "distance_name": "FD-classifier"})
+    _write("fid", fid, out, "bench fid --preset quick", preset="quick")
+    denoise = []
+    for level in (50, 400):
+        for method, target, ssim in (("unet", "x0", 0.9), ("cunet", "x0", 0.8), ("dncnn", "output", 0.7),
+                                     ("noisy input", "input", 0.3)):
+            values = np.clip(ssim - level / 4000 + rng.normal(0, 0.01, 8), 0, 1)
+            steps = np.full(8, 40.0 if method == "unet" else 20.0)
+            for metric, numbers in (("ssim", values), ("psnr", 20 + 10 * values)):
+                denoise.append({"kind": "summary", "method": method, "level": level, "target": target, "metric": metric,
+                                "mean": float(numbers.mean()), "std": float(numbers.std()), "images": 8,
+                                "best_step_mean": 30.0, "time_to_best_s_mean": 1.0})
+                denoise += [{"kind": "image", "method": method, "level": level, "target": target, "metric": metric,
+                             "image": i, "mean": float(v), "best_step": float(steps[i]), "time_to_best_s": float(steps[i] / 10)}
+                            for i, v in enumerate(numbers)]
+            denoise.append({"kind": "summary", "method": method, "level": level, "target": target, "metric": "lpips",
+                            "mean": None, "status": "weights not installed"})
+            denoise.append({"kind": "perception", "method": method, "level": level, "target": target,
+                            "metric": "FD-classifier", "mean": 1 - ssim, "kid_mean": 0.1, "ssim_final": ssim,
+                            "mse_final": 0.01})
+            if method in ("unet", "cunet"):
+                denoise += [{"kind": "curve", "method": method, "level": level, "target": t, "metric": m, "step": s,
+                             "mean": ssim * s / 10} for t in ("x0", "iterate") for m in ("ssim", "psnr") for s in range(1, 11)]
+    denoise.append({"kind": "meta", "method": "metrics", "metric": "metric_seconds", "mean": 5.0, "total_seconds": 100.0,
+                    "metric_fraction": 0.05})
+    _write("denoise", denoise, out, "bench denoise --preset quick", preset="quick")
+    _write("training", [{"model": m, "step": s, "loss": 1.0 / s} for m in ("unet", "cunet") for s in (1, 2, 3)]
+           + [{"model": "unet", "step": 3, "images_per_s": 10.0, "seconds": 1.0, "psnr_noisy_db": 26.0,
+               "psnr_model_db": 30.0}], out, "bench train --model unet --preset quick")
+    return out
+
+
+def test_report_has_every_section_figure_and_verdict(fixture_results, tmp_path):
+    path = build_report(fixture_results, tmp_path / "reports")
+    text = path.read_text()
+    for anchor in ("efficiency", "speed", "fid", "denoising", "samples"):
+        assert f'<a id="{anchor}"></a>' in text
+    for figure in ("efficiency.png", "latency.png", "fid_steps.png", "denoise_ssim_curves.png", "denoise_psnr_curves.png",
+                   "perception_distortion.png", "training.png"):
+        assert (tmp_path / "reports" / "figures" / figure).stat().st_size > 1000, figure
+        assert f"figures/{figure}" in text
+    summary = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in text.splitlines()
+               if line.startswith("| [")}
+    assert summary["[~4× fewer parameters](#efficiency)"] == "**reproduced**"
+    assert summary["[30–80% faster inference](#speed)"] == "**reproduced**"  # 0.5× with a tight interval
+    assert summary["[comparable FID (FD-classifier)](#fid)"] == "**reproduced**"  # [0.95, 1.08]
+    assert summary["[best FID in fewer sampling steps](#fid)"] == "**no significant difference**"  # 10 vs 10
+    assert summary["[worse SSIM at high noise](#denoising)"] == "**reproduced**"  # cU-Net 0.1 lower
+    assert summary["[best result in fewer reverse steps](#denoising)"] == "**reproduced**"  # 20 vs 40
+    assert summary["[better perceptual quality (LPIPS)](#denoising)"] == "**not measured**"
+    assert summary["[beats DnCNN, ConvAE and BM3D at low noise](#denoising)"] == "**reproduced**"  # 0.8 vs 0.7
+    assert "FD-classifier is not FID" in text and "weights not installed" in text
+    assert "`bench efficiency --preset quick`; commit abc1234def" in text
+
+
+def test_report_is_deterministic(fixture_results, tmp_path):
+    def digest(folder):
+        build_report(fixture_results, folder)
+        return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+                if p.is_file()}
+
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+
+
+def test_missing_results_name_the_command(tmp_path):
+    (tmp_path / "results").mkdir()
+    text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
+    assert text.count("**Not measured yet**") == 6  # five sections, samples and training apart
+    for command in ("bench efficiency --preset paper", "bench fid --models unet,cunet", "bench denoise --noise-steps"):
+        assert command in text
+    missing = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "report", "--results", str(tmp_path / "nowhere")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_bench_all_plan_and_skipping(tmp_path):
+    from cunet_bench.pipeline import already_done, plan
+    from cunet_bench.presets import get_preset
+
+    preset = get_preset("smoke")
+    steps = plan(preset, tmp_path / "r", tmp_path / "c", tmp_path / "rep", 0, "cpu")
+    assert [s.label for s in steps] == ["efficiency", "train unet", "train cunet", "train dncnn", "train conv-ae",
+                                        "sample unet", "sample cunet", "denoise", "fid", "report"]
+    efficiency = steps[0]
+    assert not already_done(efficiency, preset, tmp_path / "r")
+    records.write_run("efficiency", [{"x": 1}], {"command": efficiency.command, "complete": True}, tmp_path / "r")
+    assert already_done(efficiency, preset, tmp_path / "r")
+    records.write_run("denoise", [{"x": 1}], {"command": steps[7].command, "complete": False}, tmp_path / "r")
+    assert not already_done(steps[7], preset, tmp_path / "r")
+    assert not already_done(steps[-1], preset, tmp_path / "r")
+
+
+def test_bench_all_smoke_end_to_end(tmp_path):
+    command = [sys.executable, "-m", "cunet_bench.cli", "all", "--preset", "smoke", "--results", str(tmp_path / "results"),
+               "--checkpoints", str(tmp_path / "checkpoints"), "--reports", str(tmp_path / "reports"), "--device", "cpu"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (tmp_path / "reports" / "REPORT.md").read_text()
+    assert "## Summary of the paper's claims" in text and "FD-classifier" in text
+    for bench in ("efficiency", "training", "sample", "denoise", "fid"):
+        assert list((tmp_path / "results" / bench).glob("*.csv")), bench
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and again.stderr.count("already done, skipped") == 9
+
+
+def test_the_users_ci_workflow_parses_and_calls_existing_commands():
+    import typer
+
+    from cunet_bench.cli import app
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "bench-report.yml").read_text())
+    steps = workflow["jobs"]["report"]["steps"]
+    assert any(step.get("uses", "").startswith("actions/upload-artifact") and "reports/" in step["with"]["path"]
+               for step in steps)
+    commands = typer.main.get_command(app).commands
+    calls = [shlex.split(line) for step in steps for line in step.get("run", "").splitlines()
+             if line.strip().startswith("bench ")]
+    assert {call[1] for call in calls} >= {"all", "efficiency"}
+    for call in calls:
+        assert call[1] in commands, call
+        options = {p for param in commands[call[1]].params for p in param.opts}
+        assert {word for word in call[2:] if word.startswith("--")} <= options, call
