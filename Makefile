@@ -17,17 +17,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# The main job on the embedded default data (MNIST-5k), resumable: efficiency at the quick
-# preset, the solver's cost, the backbones and denoisers trained, samples, denoising.
-MODELS_TRAINED := unet cunet dncnn conv-ae
+# The main job on the embedded default data (MNIST-5k): bench all --preset quick runs efficiency,
+# trains unet, cunet, dncnn and conv-ae, samples, denoises, measures FID and writes
+# reports/REPORT.md; finished steps are skipped, unfinished ones resume.
 report: install
-	$(BIN)/bench models
-	$(BIN)/bench efficiency --preset quick
-	$(BIN)/bench solvers --batch 1,16
-	for model in $(MODELS_TRAINED); do $(BIN)/bench train --model $$model --preset quick --resume || exit 1; done
-	$(BIN)/bench sample --checkpoint checkpoints/unet-mnist5k-quick.safetensors --steps 50
-	$(BIN)/bench sample --checkpoint checkpoints/cunet-mnist5k-quick.safetensors --steps 50
-	$(BIN)/bench denoise --noise-steps 50,150,400 --num-images 64
+	$(BIN)/bench all --preset quick
 
 test: install
 	$(BIN)/python -m pytest

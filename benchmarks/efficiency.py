@@ -101,9 +101,10 @@ def iter_rows(config: EfficiencyConfig, progress: Callable[[str], None] = lambda
             model = spec.instantiate(config.channels, resolution, **options).to(device).eval()
             solver = model.solver.label if hasattr(model, "solver") else None
 
-            def row(metric: str, value: Any, unit: str, batch: int | None = None, steps: int | None = None) -> dict[str, Any]:
+            def row(metric: str, value: Any, unit: str, batch: int | None = None, steps: int | None = None,
+                    **extra: Any) -> dict[str, Any]:
                 return {"model": spec.name, "resolution": resolution, "batch": batch, "steps": steps, "metric": metric,
-                        "value": value, "unit": unit, "device": device, "threads": threads, "solver": solver}
+                        "value": value, "unit": unit, "device": device, "threads": threads, "solver": solver, **extra}
 
             parameters = parameter_count(model)
             yield row("parameters", parameters, "count")
@@ -138,6 +139,8 @@ def iter_rows(config: EfficiencyConfig, progress: Callable[[str], None] = lambda
                 yield row("latency_median_s", timing.median_s, "s", batch)
                 yield row("latency_iqr_s", timing.iqr_s, "s", batch)
                 yield row("latency_repeats", timing.repeats, "count", batch)
+                for repeat, seconds in enumerate(timing.samples):
+                    yield row("latency_s", seconds, "s", batch, repeat=repeat)
                 yield row("throughput_images_per_s", batch / timing.median_s, "images/s", batch)
                 achieved = flops * batch / timing.median_s / 1e9
                 yield row("achieved_gflops", achieved, "GFLOP/s", batch)

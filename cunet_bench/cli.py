@@ -3,7 +3,9 @@ print; bad input ends in one line on standard error and exit code 2."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
@@ -102,10 +104,13 @@ def _record(bench: str, rows: list[dict], meta: dict, out: Path) -> records.RunF
     return files
 
 
-def _run_recorded(bench: str, rows_iter, meta: dict, out: Path, label: str, total: int) -> list[dict]:
+def _run_recorded(bench: str, rows_iter, meta: dict, out: Path, label: str, total: int
+                  ) -> tuple[list[dict], str | None]:
     """Drive a benchmark's row generator under a progress display; whatever was measured is
-    recorded, also when the run fails or is interrupted."""
+    recorded, also when the run fails or is interrupted. Returns the rows and the run id."""
     rows: list[dict] = []
+    files = None
+    meta = {**meta, "complete": False}
     try:
         with _progress() as progress:
             task = progress.add_task(label, total=total)
@@ -115,9 +120,10 @@ def _run_recorded(bench: str, rows_iter, meta: dict, out: Path, label: str, tota
 
             for row in rows_iter(advance):
                 rows.append(row)
+        meta["complete"] = True
     finally:
-        _record(bench, rows, meta, out)
-    return rows
+        files = _record(bench, rows, meta, out)
+    return rows, files.run_id if files else None
 
 
 @app.command("efficiency")
@@ -174,7 +180,7 @@ def efficiency_command(
     seed_everything(seed)
     meta = provenance.collect(bench="efficiency", device=config.device, seed=seed, preset=preset,
                               config=dataclasses.asdict(config))
-    rows = _run_recorded(
+    rows, _ = _run_recorded(
         "efficiency", lambda advance: iter_rows(config, advance), meta, out, "efficiency",
         total=len(config.models) * len(config.resolutions),
     )
@@ -221,17 +227,13 @@ def solvers_command(
     check_config(config)
     seed_everything(seed)
     meta = provenance.collect(bench="solvers", device=config.device, seed=seed, config=dataclasses.asdict(config))
-    rows = _run_recorded("solvers", lambda advance: iter_rows(config, advance), meta, out, "solvers",
+    rows, _ = _run_recorded("solvers", lambda advance: iter_rows(config, advance), meta, out, "solvers",
                          total=len(config.methods) * len(config.batches))
     if output_format is OutputFormat.json:
         emit(rows, output_format)
         return
     emit([{k: row[k] for k in ("solver", "batch", "metric", "value", "unit")} for row in rows], output_format,
          title=f"ODE solver cost, {model} at {resolution}px on {meta['device_name']} ({meta['cpu_threads']} threads)")
-
-
-def _default_checkpoint(model: str, data: str, preset: str) -> Path:
-    return Path("checkpoints") / f"{model}-{data}-{preset}.safetensors"
 
 
 @app.command("train")
@@ -262,6 +264,7 @@ def train_command(
 
     Example: bench train --model cunet --preset quick · torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet
     """
+    from cunet_bench.checkpoints import checkpoint_path
     from cunet_bench.presets import get_preset
     from cunet_bench.training import TrainConfig, denoising_check, distributed_from_environment, load_trained, train
 
@@ -286,7 +289,7 @@ def train_command(
         model_options=chosen.train_options.get(model, {}),
     )
     config.validate()
-    target = checkpoint or _default_checkpoint(model, config.data, preset)
+    target = checkpoint or checkpoint_path(Path("checkpoints"), model, config.data, preset)
     if dry_run:
         print(json.dumps({"preset": preset, "checkpoint": str(target), **dataclasses.asdict(config)}, indent=2, default=str))
         return
@@ -374,6 +377,7 @@ def denoise_command(
     num_images: int = typer.Option(64, "--num-images", help="test images"),
     protocol: str = typer.Option("paper", "--protocol", help="paper (forward noising) or release (pixel noise)"),
     solver: Optional[str] = typer.Option(None, "--solver", help="cU-Net solvers to sweep, ';'-separated, e.g. 'rk4;euler:steps=2'"),
+    features: str = typer.Option("auto", "--features", help="perception index space: inception, classifier or auto"),
     device: str = DeviceOption,
     seed: int = SeedOption,
     out: Path = OutOption,
@@ -382,12 +386,18 @@ def denoise_command(
     """Denoise test images through the reverse process and with the baselines (Tables 2-4).
 
     SSIM / PSNR / LPIPS against the clean image after every reverse step at each noise level;
-    best value, step and time to it; one-shot denoisers on the same noisy images.
+    best value, step and time to it; one-shot denoisers on the same noisy images; a
+    distribution-level perception index (Fréchet distance / KID to the clean images) of every
+    final output; image grids under OUT/denoise-grids/.
 
     Example: bench denoise --noise-steps 50,150,400 --models unet,cunet,dncnn,bm3d --num-images 64
     """
     from cunet_bench.benchmarks.denoise import DenoiseConfig, check_levels, iter_rows
     from cunet_bench.denoise_methods import build_methods, clean_test_images
+    from cunet_bench.features import ClassifierTraining, feature_extractor
+    from cunet_bench.image_grids import DenoiseGrids
+    from cunet_bench.metrics import MetricUnavailable
+    from cunet_bench.presets import get_preset
 
     try:
         levels = tuple(float(item) for item in noise_steps.split(","))
@@ -399,14 +409,184 @@ def denoise_command(
     check_levels(levels, protocol, timesteps)
     clean = clean_test_images(data, resolution, num_images)
     config = DenoiseConfig(levels, protocol, num_images, seed, resolved)
+    try:
+        extractor = feature_extractor(features, data, resolution, checkpoints, resolved,
+                                      training=ClassifierTraining(steps=get_preset(preset).classifier_steps))
+    except MetricUnavailable as missing:
+        stderr.print(f"warning: no distribution-level perception index: {missing}")
+        extractor = None
     seed_everything(seed)
     meta = provenance.collect(bench="denoise", device=resolved, seed=seed, preset=preset,
-                              config={**dataclasses.asdict(config), "models": models, "data": data})
-    rows = _run_recorded("denoise", lambda advance: iter_rows(config, methods, clean, advance), meta, out, "denoise",
-                         total=len(levels) * len(methods))
+                              config={**dataclasses.asdict(config), "models": models, "data": data,
+                                      "features": extractor.description if extractor else None})
+    grids = DenoiseGrids()
+    rows, run_id = _run_recorded(
+        "denoise", lambda advance: iter_rows(config, methods, clean, advance, extractor, grids.keep), meta, out,
+        "denoise", total=len(levels) * len(methods))
+    if run_id:
+        grids.write(out / "denoise-grids", run_id)
     summary = [{k: row.get(k) for k in ("method", "level", "target", "metric", "mean", "std", "best_step_mean",
                                         "time_to_best_s_mean")} for row in rows if row["kind"] == "summary"]
     emit(summary, output_format, title=f"denoising ({protocol} protocol, {num_images} test images of {data})")
+
+
+@app.command("fid")
+def fid_command(
+    models: str = typer.Option("unet,cunet", "--models", help="trained backbones to compare"),
+    steps: Optional[str] = typer.Option(None, "--steps", help="sampling steps to sweep (default: the preset's, 5,10,30,100)"),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim (η=0, the release) or ddpm (ancestral, eq. 2)"),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="samples per (model, steps); the paper used 30,000"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="samples per forward pass and per shard"),
+    data: str = typer.Option("mnist5k", "--data", help="dataset the backbones were trained on (reference statistics)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of a dataset that is not embedded"),
+    preset: str = typer.Option("quick", "--preset", help="the preset the checkpoints were trained with (and the sweep's defaults)"),
+    checkpoints: Path = typer.Option(Path("checkpoints"), "--checkpoints", help="folder of bench train checkpoints; sample shards and feature caches go here too"),
+    features: str = typer.Option("auto", "--features", help="inception (FID), classifier (FD on a dataset classifier) or auto"),
+    dims: Optional[int] = typer.Option(None, "--dims", help="Inception feature block: 64, 192, 768 or 2048"),
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    out: Path = OutOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """FID and KID versus sampling steps for trained backbones (Table 1).
+
+    Samples are seeded per global index and kept in shards (an interrupted run resumes, a finished
+    one is reused); without Inception weights the distances are taken in the features of a
+    classifier trained on the dataset's labels and named FD-classifier / KD-classifier, not FID.
+    Run under torchrun to share the sampling between processes.
+
+    Example: bench fid --models unet,cunet --steps 5,10,30,100 --num-samples 1000
+    """
+    from cunet_bench.benchmarks.fid import FidConfig, check_config, iter_rows, load_backbones, reference_features
+    from cunet_bench.features import ClassifierTraining, feature_dims, feature_extractor
+    from cunet_bench.metrics import MetricUnavailable
+    from cunet_bench.presets import get_preset
+    from cunet_bench.training import distributed_from_environment
+
+    chosen = get_preset(preset)
+    config = FidConfig(
+        models=parse_name_list(models),
+        steps=parse_int_list(steps, "--steps") if steps else chosen.fid_steps,
+        sampler=sampler,
+        num_samples=chosen.fid_samples if num_samples is None else num_samples,
+        batch_size=chosen.fid_batch if batch_size is None else batch_size,
+        seed=seed,
+        device=resolve_device(device),
+    )
+    root = str(data_root) if data_root else None
+    backbones = load_backbones(config.models, data, preset, checkpoints, config.device)
+    resolution = backbones[0].shape[-1]
+    warnings = check_config(config, backbones[0].diffusion.timesteps, feature_dims(features, dims))
+    distributed = distributed_from_environment()
+    extractor = reference = None
+    if distributed.is_main:
+        for warning in warnings:
+            stderr.print(f"warning: {warning}")
+        try:
+            extractor = feature_extractor(features, data, resolution, checkpoints, config.device, dims, root,
+                                          ClassifierTraining(steps=chosen.classifier_steps))
+        except MetricUnavailable as missing:
+            raise UserError(f"FID is unavailable: {missing}") from None
+        reference = reference_features(extractor, data, resolution, checkpoints, root)
+    barrier = _barrier(distributed.world_size)
+    meta = provenance.collect(bench="fid", device=config.device, seed=seed, preset=preset,
+                              config={**dataclasses.asdict(config), "data": data, "features": features,
+                                      "extractor": extractor.description if extractor else None,
+                                      "processes": distributed.world_size})
+
+    def run(advance):
+        return iter_rows(config, backbones, extractor, reference, checkpoints, distributed.rank,
+                         distributed.world_size, barrier, advance)
+
+    if not distributed.is_main:
+        for _ in run(lambda _: None):
+            pass
+        return
+    total = len(config.models) * len(config.steps) * -(-config.num_samples // config.batch_size)
+    rows, _ = _run_recorded("fid", run, meta, out, "fid", total=total)
+    columns = ("kind", "model", "steps", "distance", "kid_mean", "kid_std", "seconds_per_sample", "throughput_ratio")
+    table = [{k: row.get(k) for k in columns} for row in rows]
+    emit(table if output_format is OutputFormat.table else rows, output_format,
+         title=f"{extractor.distance_name} / {extractor.kernel_name} vs sampling steps, N = {config.num_samples} "
+               f"({extractor.description})")
+
+
+def _barrier(world_size: int):
+    if world_size == 1:
+        return lambda: None
+    import torch.distributed as dist
+
+    return dist.barrier
+
+
+@app.command("report")
+def report_command(
+    results: Path = typer.Option(Path("results"), "--results", help="folder of recorded results"),
+    out: Path = typer.Option(Path("reports"), "--out", help="folder REPORT.md and figures/ are written to"),
+) -> None:
+    """Write the reproduction report (Markdown + PNG figures) from recorded results only.
+
+    Every claim of the paper with its value, ours, a 95% interval and a verdict; Tables 1-5 and
+    Figure 6 side by side with the paper; provenance and the command for whatever is missing.
+
+    Example: bench report --results results --out reports
+    """
+    from cunet_bench.report import build_report
+
+    if not results.is_dir():
+        raise UserError(f"results folder {results} does not exist; run a benchmark first (e.g. bench all --preset smoke)")
+    path = build_report(results, out)
+    stderr.print(f"report: {path}")
+
+
+@app.command("all")
+def all_command(
+    preset: str = typer.Option("quick", "--preset", help="smoke (about 2 min), quick (about 30 min on 2 CPU cores) or paper (GPU)"),
+    results: Path = typer.Option(Path("results"), "--results", help="folder of recorded results"),
+    checkpoints: Path = typer.Option(Path("checkpoints"), "--checkpoints", help="folder of checkpoints and caches"),
+    reports: Path = typer.Option(Path("reports"), "--reports", help="folder the report is written to"),
+    dry_run: bool = DryRunOption,
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Run the whole pipeline for a preset and write the report: the README's main command.
+
+    Efficiency at the preset's size, training (unet, cunet, dncnn, conv-ae), samples, denoising,
+    FID, report. Finished steps are skipped and unfinished ones resume.
+
+    Example: bench all --preset quick · bench all --preset smoke --results /tmp/r --reports /tmp/reports
+    """
+    import time
+
+    from cunet_bench.pipeline import already_done, plan
+    from cunet_bench.presets import get_preset
+
+    chosen = get_preset(preset)
+    steps = plan(chosen, results, checkpoints, reports, seed, device)
+    if dry_run:
+        print("\n".join(step.command for step in steps))
+        return
+    summary = []
+    started = time.perf_counter()
+    for number, step in enumerate(steps, 1):
+        if already_done(step, chosen, results):
+            stderr.print(f"[{number}/{len(steps)}] {step.label}: already done, skipped")
+            summary.append({"step": step.label, "status": "skipped", "seconds": 0.0, "command": step.command})
+            continue
+        stderr.print(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far): {step.command}")
+        tick = time.perf_counter()
+        saved_argv = sys.argv
+        sys.argv = ["bench", *step.arguments]  # each step's results record its own command
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                app(list(step.arguments), standalone_mode=False)
+        finally:
+            sys.argv = saved_argv
+        summary.append({"step": step.label, "status": "ran", "seconds": time.perf_counter() - tick,
+                        "command": step.command})
+    emit(summary, output_format, title=f"bench all --preset {preset}: {time.perf_counter() - started:.0f} s; "
+                                       f"report: {reports / 'REPORT.md'}")
 
 
 weights_app = typer.Typer(no_args_is_help=True, help="Status, install and verification of the pretrained "

@@ -35,6 +35,12 @@ class Preset:
     objective: str = "v"
     checkpoint_every: int = 500
     train_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    denoise_noise_steps: tuple[int, ...] = (50, 150, 400)
+    denoise_images: int = 64
+    fid_steps: tuple[int, ...] = (5, 10, 30, 100)
+    fid_samples: int = 30_000
+    fid_batch: int = 512
+    classifier_steps: int = 400
 
 
 SMALL_TRAIN_OPTIONS = {
@@ -63,6 +69,12 @@ PRESETS = {
         ema_decay=0.9,
         checkpoint_every=2,
         train_options=SMALL_TRAIN_OPTIONS,
+        denoise_noise_steps=(3, 6),
+        denoise_images=4,
+        fid_steps=(1, 2),
+        fid_samples=64,
+        fid_batch=32,
+        classifier_steps=20,
     ),
     "quick": Preset(
         name="quick",
@@ -79,6 +91,8 @@ PRESETS = {
         ema_decay=0.995,
         checkpoint_every=100,
         train_options=QUICK_TRAIN_OPTIONS,
+        fid_samples=128,
+        fid_batch=64,
     ),
     "paper": Preset(
         name="paper",

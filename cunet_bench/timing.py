@@ -18,6 +18,8 @@ class Timing:
     min_s: float
     repeats: int
     threads: int
+    samples: tuple[float, ...] = ()
+    """Every timed repeat, for intervals over repeats (the report bootstraps them)."""
 
     @property
     def iqr_s(self) -> float:
@@ -62,4 +64,5 @@ def time_call(
         min_s=min(samples),
         repeats=repeats,
         threads=torch.get_num_threads(),
+        samples=tuple(samples),
     )
