@@ -523,6 +523,8 @@ def _barrier(world_size: int):
 def report_command(
     results: Path = typer.Option(Path("results"), "--results", help="folder of recorded results"),
     out: Path = typer.Option(Path("reports"), "--out", help="folder REPORT.md and figures/ are written to"),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="also copy the summary table into this file, between "
+                                          "its '<!-- bench report summary: start/end -->' lines"),
 ) -> None:
     """Write the reproduction report (Markdown + PNG figures) from recorded results only.
 
@@ -537,6 +539,11 @@ def report_command(
         raise UserError(f"results folder {results} does not exist; run a benchmark first (e.g. bench all --preset smoke)")
     path = build_report(results, out)
     stderr.print(f"report: {path}")
+    if readme is not None:
+        from cunet_bench.readme_summary import update_readme
+
+        update_readme(readme, path)
+        stderr.print(f"summary copied into {readme}")
 
 
 @app.command("all")

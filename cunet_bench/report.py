@@ -15,6 +15,7 @@ from cunet_bench.benchmarks.efficiency import TABLE5_MODELS
 from cunet_bench.bootstrap import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
                                    ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
 from cunet_bench.paper import paper_values
+from cunet_bench.readme_summary import SUMMARY_HEADING
 from cunet_bench.records import atomic_replace
 from cunet_bench.report_sections import (Claim, Results, Section, markdown_table, missing, not_measured)
 
@@ -408,7 +409,7 @@ def build_report(results_folder: Path, out: Path) -> Path:
     lines = ["# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)", "",
              f"Built by `bench report` from `{results_folder}` only. Verdicts: *reproduced* / *not reproduced* need the "
              "95% interval (or, for exact counts, the value) wholly on one side of the claim's threshold; otherwise "
-             "*no significant difference*; *not measured* says what is missing.", "", "## Summary of the paper's claims",
+             "*no significant difference*; *not measured* says what is missing.", "", SUMMARY_HEADING,
              "", markdown_table([{"claim": f"[{c.claim}](#{c.section})", "paper": c.paper, "ours": c.ours,
                                   "verdict": f"**{c.verdict}**", "rule": c.rule or "—"}
                                  for s in sections for c in s.claims]), ""]

@@ -14,6 +14,8 @@ import yaml
 from cunet_bench import records
 from cunet_bench.bootstrap import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
                                    ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
+from cunet_bench.errors import UserError
+from cunet_bench.readme_summary import END_MARKER, START_MARKER, summary_table, update_readme
 from cunet_bench.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,3 +204,30 @@ def test_the_users_ci_workflow_parses_and_calls_existing_commands():
         assert call[1] in commands, call
         options = {p for param in commands[call[1]].params for p in param.opts}
         assert {word for word in call[2:] if word.startswith("--")} <= options, call
+
+
+def test_readme_summary_is_copied_from_the_report_between_markers(fixture_results, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n\nintro\n\n{START_MARKER}\nstale table\n{END_MARKER}\n\nafter\n")
+    done = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "report", "--results", str(fixture_results),
+                           "--out", str(tmp_path / "reports"), "--readme", str(readme)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report_table = summary_table((tmp_path / "reports" / "REPORT.md").read_text())
+    text = readme.read_text()
+    copied = text.split(START_MARKER)[1].split(END_MARKER)[0].strip().splitlines()
+    assert len(copied) == len(report_table) > 2 and "stale table" not in text
+    assert copied == [line.replace("](#", "](reports/REPORT.md#") for line in report_table]
+    assert text.startswith("# project\n\nintro\n\n") and text.endswith("\n\nafter\n")
+    update_readme(readme, tmp_path / "reports" / "REPORT.md")
+    assert readme.read_text() == text
+
+
+def test_readme_without_markers_is_refused(fixture_results, tmp_path):
+    report = build_report(fixture_results, tmp_path / "reports")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# project\n{END_MARKER}\n{START_MARKER}\n")
+    with pytest.raises(UserError, match="needs one"):
+        update_readme(readme, report)
+    with pytest.raises(UserError, match="does not exist"):
+        update_readme(tmp_path / "missing.md", report)
