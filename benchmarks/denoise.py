@@ -15,6 +15,7 @@ mean steps from timestep N−1 with N growing with ε as in the released noteboo
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -23,9 +24,9 @@ import torch
 
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.distribution import frechet_distance, gaussian_stats, kernel_distance
-from cunet_bench.errors import UserError
+from cunet_bench.errors import MetricUnavailable, UserError
 from cunet_bench.features import FeatureExtractor
-from cunet_bench.metrics import Lpips, MetricUnavailable, psnr, ssim
+from cunet_bench.metrics import Lpips, psnr, ssim
 from cunet_bench.seeding import generator
 
 PROTOCOLS = ("paper", "release")
@@ -54,14 +55,19 @@ class Method:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def check_levels(levels: tuple[float, ...], protocol: str, timesteps: int) -> None:
+def check_levels(levels: tuple[float, ...], protocol: str, timesteps: int | None = None) -> None:
+    """Refuse unusable noise levels; the bound of paper-protocol steps is checked once the
+    backbones' number of training timesteps is known."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}; protocols: {', '.join(PROTOCOLS)}")
     if len(set(levels)) != len(levels):
         raise UserError(f"noise levels are duplicated: {levels}")
     for level in levels:
-        if protocol == "paper" and (level != int(level) or not 1 <= level < timesteps):
-            raise UserError(f"noise steps must be integers in 1 … {timesteps - 1}, got {level}")
+        if not math.isfinite(level):
+            raise UserError(f"noise levels must be finite numbers, got {level}")
+        highest = "T−1" if timesteps is None else timesteps - 1
+        if protocol == "paper" and (level != int(level) or level < 1 or (timesteps is not None and level >= timesteps)):
+            raise UserError(f"noise steps must be integers in 1 … {highest}, got {level:g}")
         if protocol == "release" and level not in RELEASE_STEPS:
             raise UserError(f"release-protocol noise must be one of {sorted(RELEASE_STEPS)}, got {level}")
 

@@ -88,7 +88,7 @@ def iter_rows(config: EfficiencyConfig, progress: Callable[[str], None] = lambda
     specs = check_config(config)
     device = config.device
     threads = torch.get_num_threads()
-    peaks = machine_peak_gflops(device, config.repeats)
+    peaks = machine_peak_gflops(device)
     for kind, value in peaks.items():
         yield {"model": "machine", "resolution": None, "batch": None, "steps": None, "metric": f"peak_gflops_{kind}",
                "value": value, "unit": "GFLOP/s", "device": device, "threads": threads}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -24,15 +25,17 @@ from cunet_bench.checkpoints import require_checkpoint
 from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.data import load_dataset
 from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
-from cunet_bench.errors import UserError
+from cunet_bench.errors import UserError, warn
 from cunet_bench.features import FeatureExtractor
-from cunet_bench.records import atomic_write
+from cunet_bench.files import atomic_write
 from cunet_bench.timing import time_call
 from cunet_bench.training import load_trained
 from cunet_bench.weights import sha256
 
 PAPER_SAMPLES = 30_000
 """Samples per model behind the paper's Table 1 (REFERENCE §1)."""
+MAX_SAMPLES = 1_000_000
+"""More samples per point than any published FID uses (the paper: 30,000); beyond it a typo."""
 REFERENCE_MAX = 50_000
 KID_FEATURES_MAX = 10_000
 
@@ -82,8 +85,8 @@ def check_config(config: FidConfig, timesteps: int, dims: int) -> list[str]:
             raise UserError(f"sampling steps must be between 1 and {timesteps}, got {steps}")
     if len(set(config.steps)) != len(config.steps):
         raise UserError(f"sampling steps are duplicated: {config.steps}")
-    if config.num_samples <= 1:
-        raise UserError(f"--num-samples must be at least 2, got {config.num_samples}")
+    if not 2 <= config.num_samples <= MAX_SAMPLES:
+        raise UserError(f"--num-samples must be between 2 and {MAX_SAMPLES:,}, got {config.num_samples}")
     if config.num_samples < dims:
         raise UserError(f"--num-samples {config.num_samples} is below the feature dimension {dims}: the covariance "
                         "would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
@@ -106,15 +109,39 @@ def shard_ranges(config: FidConfig) -> list[range]:
             for first in range(0, config.num_samples, config.batch_size)]
 
 
+def _read_shard(path: Path, indices: range) -> tuple[torch.Tensor, float, str]:
+    """One shard's samples in [-1, 1], its generation seconds and device; ValueError when the
+    file is damaged or holds other samples."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if list(saved["indices"]) != list(indices):
+                raise ValueError("it holds other sample indices")
+            images = saved["images"]
+            if images.dtype != np.uint8 or len(images) != len(indices):
+                raise ValueError("its images are not the expected 8-bit samples")
+            return torch.from_numpy(images).float() / 127.5 - 1, float(saved["seconds"]), str(saved["device"])
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(str(error) or type(error).__name__) from None
+
+
 def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, folder: Path, rank: int = 0,
                     world_size: int = 1, progress: Callable[[str], None] = lambda _: None) -> int:
     """Generate the missing shards this process owns (shard k belongs to rank k mod world size);
-    each shard is written atomically with its generation time. Returns shards generated."""
+    each shard is written atomically with its generation time. A damaged shard is a cache entry
+    like a missing one: it is regenerated, with a warning. Another run sharing the folder may
+    write a shard first; its shard is kept (the same seeded samples). Returns shards generated."""
     generated = 0
     for shard, indices in enumerate(shard_ranges(config)):
         path = folder / f"shard-{shard:05d}.npz"
-        if shard % world_size != rank or path.exists():
+        if shard % world_size != rank:
             continue
+        if path.exists():
+            try:
+                _read_shard(path, indices)
+                continue
+            except ValueError as error:
+                warn(f"sample shard {path} is unusable ({error}); regenerating it")
+                path.unlink(missing_ok=True)
         start = time.perf_counter()
         images = sample(backbone.model, backbone.diffusion, backbone.shape, indices, steps, config.sampler,
                         config.seed, device=config.device)
@@ -125,8 +152,7 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
         quantised = ((images.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
         np.savez(buffer, images=quantised, indices=np.asarray(indices), seconds=seconds,
                  device=torch.device(config.device).type)
-        atomic_write(path, buffer.getvalue())
-        generated += 1
+        generated += atomic_write(path, buffer.getvalue(), keep_existing=True)
         progress(f"{backbone.name}, {steps} steps: shard {shard + 1}/{len(shard_ranges(config))}")
     return generated
 
@@ -138,14 +164,12 @@ def read_shards(folder: Path, config: FidConfig) -> tuple[torch.Tensor, float, s
     for shard, indices in enumerate(shard_ranges(config)):
         path = folder / f"shard-{shard:05d}.npz"
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                if list(saved["indices"]) != list(indices):
-                    raise UserError(f"sample shard {path} holds other sample indices; delete it to regenerate")
-                images.append(torch.from_numpy(saved["images"]).float() / 127.5 - 1)
-                seconds += float(saved["seconds"])
-                devices.add(str(saved["device"]))
-        except (OSError, ValueError, KeyError) as error:
-            raise UserError(f"sample shard {path} is unreadable ({error}); delete it to regenerate") from None
+            shard_images, shard_seconds, device = _read_shard(path, indices)
+        except ValueError as error:
+            raise UserError(f"sample shard {path} is unusable ({error}); run the command again to regenerate it") from None
+        images.append(shard_images)
+        seconds += shard_seconds
+        devices.add(device)
     return torch.cat(images), seconds, devices
 
 
@@ -163,10 +187,12 @@ def reference_features(extractor: FeatureExtractor, data: str, resolution: int, 
     dataset = load_dataset(data, "train", resolution, data_root)
     count = min(len(dataset), REFERENCE_MAX)
     path = cache / "fid-reference" / f"{data}-{resolution}px-{count}-{extractor.key}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as saved:
-            stats = GaussianStats(saved["mean"], saved["covariance"], int(saved["count"]))
-            return ReferenceFeatures(stats, saved["kid_features"])
+    if path.exists():
+        try:
+            return _read_reference(path, extractor.dims)
+        except ValueError as error:
+            warn(f"reference statistics cache {path} is unusable ({error}); recomputing it")
+            path.unlink(missing_ok=True)
     chunks = []
     for first in range(0, count, 1024):
         images = torch.stack([dataset[i][0] for i in range(first, min(first + 1024, count))])
@@ -177,8 +203,23 @@ def reference_features(extractor: FeatureExtractor, data: str, resolution: int, 
     kid_features = features[chosen].astype(np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, mean=stats.mean, covariance=stats.covariance, count=stats.count, kid_features=kid_features)
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue(), keep_existing=True)
     return ReferenceFeatures(stats, kid_features)
+
+
+def _read_reference(path: Path, dims: int) -> ReferenceFeatures:
+    """Cached reference statistics; ValueError when the file is damaged or of another shape."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            mean, covariance, kid = saved["mean"], saved["covariance"], saved["kid_features"]
+            count = int(saved["count"])
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(str(error) or type(error).__name__) from None
+    if mean.shape != (dims,) or covariance.shape != (dims, dims) or kid.ndim != 2 or kid.shape[1] != dims:
+        raise ValueError(f"its statistics are not {dims}-dimensional")
+    if not (np.isfinite(mean).all() and np.isfinite(covariance).all() and count >= 2):
+        raise ValueError("its statistics are not finite")
+    return ReferenceFeatures(GaussianStats(mean, covariance, count), kid)
 
 
 def raw_throughput(backbone: TrainedBackbone, config: FidConfig) -> float:

@@ -1,6 +1,10 @@
-"""Checkpoints as safetensors — never pickle. One file holds the model, its EMA, the Adam
-state, the step, the training configuration and the data fingerprint; it is written to a
-temporary file and renamed, so an interruption never leaves a half-written checkpoint."""
+"""Checkpoints as safetensors — tensors and strings only, nothing that can run code. One file
+holds the model, its EMA, the Adam state, the step, the training configuration and the data
+fingerprint; it is written to a temporary file and renamed, so an interruption never leaves a
+half-written checkpoint, and the same state always gives the same bytes.
+
+A checkpoint read back is untrusted input: its tensor names and metadata are validated and
+anything unexpected is a one-line error naming the file."""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 from torch import nn
 
 from cunet_bench.errors import UserError
-from cunet_bench.records import atomic_replace
+from cunet_bench.files import atomic_replace
 
 FORMAT = "cunet-bench-checkpoint-v1"
 
@@ -30,15 +34,33 @@ class Checkpoint:
     data_fingerprint: str
 
 
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """The safetensors serialisation with the metadata in sorted key order. The library writes
+    metadata from a hash map whose order changes from call to call, so the same checkpoint would
+    otherwise come out as different bytes (a resumed run could not be compared with an
+    uninterrupted one byte for byte)."""
+    data = save(tensors, metadata=metadata)
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    ordered = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    return data[:8] + ordered.ljust(length) + data[8 + length:]
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a safetensors file atomically (see :func:`safetensors_bytes`)."""
+    data = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata)
+    atomic_replace(path, lambda temporary: Path(temporary).write_bytes(data))
+
+
 def save_checkpoint(path: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer, step: int,
                     config: dict[str, Any], data_fingerprint: str) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     state = optimizer.state_dict()
     for index, slots in state["state"].items():
         for slot, value in slots.items():
-            tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"optim.{index}.{slot}"] = tensor.detach().cpu().contiguous()
+            tensors[f"optim.{index}.{slot}"] = value if torch.is_tensor(value) else torch.tensor(value)
     metadata = {
         "format": FORMAT,
         "step": str(step),
@@ -46,35 +68,54 @@ def save_checkpoint(path: Path, model: nn.Module, ema: nn.Module, optimizer: tor
         "data_fingerprint": data_fingerprint,
         "optimizer_groups": json.dumps(state["param_groups"]),
     }
-    atomic_replace(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
+    write_safetensors(path, tensors, metadata)
 
 
 def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata of a safetensors file; an unreadable one is a one-line error."""
+    """The tensors and metadata of a safetensors file; a missing, unreadable or malformed one is
+    a one-line error."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        return load_file(str(path)), metadata
-    except (SafetensorError, OSError, ValueError) as error:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise UserError(f"{what} {path} is not a readable safetensors file ({error})") from None
+    return tensors, metadata
+
+
+REQUIRED_METADATA = ("format", "step", "config", "data_fingerprint")
 
 
 def read_checkpoint(path: Path | str) -> Checkpoint:
-    """Load and check a checkpoint; a missing, corrupt or foreign file is a one-line error."""
+    """Load and check a checkpoint; a missing, corrupt, forged or foreign file is a one-line error."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
     tensors, metadata = read_safetensors(path, "checkpoint")
     if metadata.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} was not written by cunet-bench (format {metadata.get('format')!r})")
+    absent = [key for key in REQUIRED_METADATA if key not in metadata]
+    if absent:
+        raise UserError(f"checkpoint {path} lacks its {', '.join(absent)} metadata")
+    if not metadata["step"].isdigit() or not metadata["step"].isascii():
+        raise UserError(f"checkpoint {path} has a malformed step {metadata['step'][:40]!r}")
+    try:
+        config = json.loads(metadata["config"])
+    except ValueError:
+        config = None
+    if not isinstance(config, dict) or not config:
+        raise UserError(f"checkpoint {path} has no readable training configuration")
     groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optim": {}}
     for key, value in tensors.items():
         kind, _, name = key.partition(".")
+        if kind not in groups or not name:
+            raise UserError(f"checkpoint {path} holds an unexpected tensor {key[:80]!r}")
         groups[kind][name] = value
-    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(metadata["step"]),
-                      json.loads(metadata["config"]), metadata["data_fingerprint"])
+    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(metadata["step"]), config,
+                      metadata["data_fingerprint"])
 
 
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
@@ -90,12 +131,15 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | s
     module.load_state_dict(state)
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint) -> None:
+def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, path: Path | str) -> None:
+    groups = optimizer.state_dict()["param_groups"]
+    parameters = {index for group in groups for index in group["params"]}
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in checkpoint.optimizer_state.items():
         index, _, slot = key.partition(".")
+        if not index.isdigit() or int(index) not in parameters or slot not in ("step", "exp_avg", "exp_avg_sq"):
+            raise UserError(f"checkpoint {path} holds an unexpected optimizer tensor {key[:80]!r}")
         state.setdefault(int(index), {})[slot] = value
-    groups = optimizer.state_dict()["param_groups"]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -16,8 +17,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cunet_bench import provenance, records
-from cunet_bench.cli_options import parse_int_list, parse_name_list, resolve_device, seed_everything
-from cunet_bench.errors import UserError
+from cunet_bench.cli_options import (parse_int_list, parse_name_list, parse_output_folder, parse_seed, resolve_device,
+                                     seed_everything)
+from cunet_bench.errors import BenchWarning, UserError, warn
+from cunet_bench.interrupts import Interrupted, handle_stop_signals
 from cunet_bench.output import OutputFormat, emit
 from cunet_bench.registry import REGISTRY, parameter_count
 
@@ -31,8 +34,9 @@ def _root() -> None:
 
 FormatOption = typer.Option(OutputFormat.table, "--format", help="table for people, json for machines")
 DeviceOption = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when a GPU is visible)")
-SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)")
-OutOption = typer.Option(Path("results"), "--out", help="folder the results are written to")
+SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)", callback=parse_seed)
+OutOption = typer.Option(Path("results"), "--out", help="folder the results are written to",
+                         callback=parse_output_folder)
 DryRunOption = typer.Option(False, "--dry-run", help="print the resolved configuration and stop")
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -273,10 +277,10 @@ def train_command(
     config = TrainConfig(
         model=model,
         data=data or chosen.train_data,
-        resolution=resolution or chosen.train_resolution,
-        steps=steps or chosen.train_steps,
-        batch_size=batch_size or chosen.train_batch,
-        lr=lr or chosen.lr,
+        resolution=chosen.train_resolution if resolution is None else resolution,
+        steps=chosen.train_steps if steps is None else steps,
+        batch_size=chosen.train_batch if batch_size is None else batch_size,
+        lr=chosen.lr if lr is None else lr,
         grad_accumulation=chosen.grad_accumulation,
         ema_decay=chosen.ema_decay,
         schedule=schedule or chosen.schedule,
@@ -293,8 +297,8 @@ def train_command(
     if dry_run:
         print(json.dumps({"preset": preset, "checkpoint": str(target), **dataclasses.asdict(config)}, indent=2, default=str))
         return
-    if target.exists() and not resume:
-        raise UserError(f"checkpoint {target} exists; pass --resume to continue it or --checkpoint for a new one")
+    if target.is_dir():
+        raise UserError(f"--checkpoint {target} is a folder; give a file name")
     resolved = resolve_device(device)
     distributed = distributed_from_environment()
     meta = provenance.collect(bench="training", device=resolved, seed=seed, preset=preset,
@@ -358,8 +362,6 @@ def sample_command(
     from cunet_bench.sampling import write_samples
 
     resolved = resolve_device(device)
-    if num_samples < 1 or batch_size < 1:
-        raise UserError("--num-samples and --batch-size must be at least 1")
     meta = provenance.collect(bench="sample", device=resolved, seed=seed)
     row = write_samples(checkpoint, model, steps, sampler, num_samples, batch_size, seed, resolved,
                         not raw_weights, out)
@@ -396,13 +398,14 @@ def denoise_command(
     from cunet_bench.denoise_methods import build_methods, clean_test_images
     from cunet_bench.features import ClassifierTraining, feature_extractor
     from cunet_bench.image_grids import DenoiseGrids
-    from cunet_bench.metrics import MetricUnavailable
+    from cunet_bench.errors import MetricUnavailable
     from cunet_bench.presets import get_preset
 
     try:
         levels = tuple(float(item) for item in noise_steps.split(","))
     except ValueError:
         raise UserError(f"--noise-steps takes comma-separated numbers, got {noise_steps!r}") from None
+    check_levels(levels, protocol)
     resolved = resolve_device(device)
     methods, resolution = build_methods(parse_name_list(models), data, preset, checkpoints, solver, resolved)
     timesteps = next((m.diffusion.timesteps for m in methods if m.diffusion is not None), 1000)
@@ -459,7 +462,7 @@ def fid_command(
     """
     from cunet_bench.benchmarks.fid import FidConfig, check_config, iter_rows, load_backbones, reference_features
     from cunet_bench.features import ClassifierTraining, feature_dims, feature_extractor
-    from cunet_bench.metrics import MetricUnavailable
+    from cunet_bench.errors import MetricUnavailable
     from cunet_bench.presets import get_preset
     from cunet_bench.training import distributed_from_environment
 
@@ -474,14 +477,15 @@ def fid_command(
         device=resolve_device(device),
     )
     root = str(data_root) if data_root else None
+    dimensions = feature_dims(features, dims)
     backbones = load_backbones(config.models, data, preset, checkpoints, config.device)
     resolution = backbones[0].shape[-1]
-    warnings = check_config(config, backbones[0].diffusion.timesteps, feature_dims(features, dims))
+    notices = check_config(config, backbones[0].diffusion.timesteps, dimensions)
     distributed = distributed_from_environment()
     extractor = reference = None
     if distributed.is_main:
-        for warning in warnings:
-            stderr.print(f"warning: {warning}")
+        for notice in notices:
+            warn(notice)
         try:
             extractor = feature_extractor(features, data, resolution, checkpoints, config.device, dims, root,
                                           ClassifierTraining(steps=chosen.classifier_steps))
@@ -522,7 +526,8 @@ def _barrier(world_size: int):
 @app.command("report")
 def report_command(
     results: Path = typer.Option(Path("results"), "--results", help="folder of recorded results"),
-    out: Path = typer.Option(Path("reports"), "--out", help="folder REPORT.md and figures/ are written to"),
+    out: Path = typer.Option(Path("reports"), "--out", help="folder REPORT.md and figures/ are written to",
+                             callback=parse_output_folder),
     readme: Optional[Path] = typer.Option(None, "--readme", help="also copy the summary table into this file, between "
                                           "its '<!-- bench report summary: start/end -->' lines"),
 ) -> None:
@@ -615,48 +620,83 @@ def weights_status_command(output_format: OutputFormat = FormatOption) -> None:
 @weights_app.command("install")
 def weights_install_command(
     source: Path = typer.Option(..., "--from", help="a local copy, e.g. alexnet-owt-7be5be79.pth"),
+    full_digest: Optional[str] = typer.Option(None, "--sha256", help="the file's full SHA-256 from a source you trust; "
+                                              "checked now and pinned for every later use"),
     output_format: OutputFormat = FormatOption,
 ) -> None:
     """Install a local weights file into the torch hub cache after checking its SHA-256.
 
-    Example: bench weights install --from ~/Downloads/alexnet-owt-7be5be79.pth
+    The 8 hex digits in the file name are a 32-bit prefix of the published file's SHA-256: they
+    catch corruption, not a forgery. Pin the full digest with --sha256 for that.
+
+    Example: bench weights install --from ~/Downloads/alexnet-owt-7be5be79.pth --sha256 <64 hex digits>
     """
     from cunet_bench import weights
 
-    weights.install(source)
+    weights.install(source, full_digest)
     emit(weights.status(), output_format, title=f"pretrained weights in {weights.cache_dir()}")
 
 
 @weights_app.command("verify")
 def weights_verify_command(output_format: OutputFormat = FormatOption) -> None:
-    """Check every installed weights file against its hash; exit 2 when one fails.
+    """Check every installed weights file and say what each check proves; exit 2 when one fails.
+
+    The hash prefix in the name (and the full SHA-256, when pinned), then a load as plain tensors
+    (no code in the file can run) into the network the metric uses.
 
     Example: bench weights verify
     """
     from cunet_bench import weights
+    from cunet_bench.features import inception_network
+    from cunet_bench.metrics import Lpips
 
-    rows = weights.status()
+    rows = weights.verification_rows({"alexnet": Lpips, "inception": inception_network})
     emit(rows, output_format, title=f"pretrained weights in {weights.cache_dir()}")
-    corrupt = [row["file"] for row in rows if row["state"] == "hash mismatch"]
-    if corrupt:
-        raise UserError(f"hash mismatch: {', '.join(corrupt)}; reinstall with bench weights install --from FILE")
+    failed = [f"{row['weights']} ({row['result']})" for row in rows if row["result"] not in ("verified", "missing")]
+    if failed:
+        raise UserError(f"verification failed: {'; '.join(failed)}; reinstall with bench weights install --from FILE")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of the harness as one ``bench: warning:`` line each; others as Python shows them."""
+    if issubclass(category, BenchWarning):
+        print(f"bench: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _usage_error(error: typer.TyperException) -> str:
+    """Typer's message, without its guesses at what an unknown option meant (they name unrelated
+    options). Typer keeps its exception classes private, hence the check by name."""
+    if type(error).__name__ == "NoSuchOption":
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "bench"
+        return f"no such option: {error.option_name} (see {command} --help)"
+    return error.format_message()
 
 
 def main() -> None:
-    """Console entry point: run the app and turn every user error into one line and exit code 2."""
+    """Console entry point: run the app and turn every user error into one line and exit code 2;
+    Ctrl-C and SIGTERM stop it with one line after whatever was measured is recorded."""
+    handle_stop_signals()
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", BenchWarning)
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="bench", standalone_mode=False)
     except UserError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         sys.exit(2)
     except typer.TyperException as error:
-        message = error.format_message()
+        message = _usage_error(error)
         if message:  # empty when no arguments were given and the help was shown instead
             print(f"bench: error: {message}", file=sys.stderr)
         sys.exit(getattr(error, "exit_code", 2) or 2)
-    except (KeyboardInterrupt, typer.Abort):
-        print("bench: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except Interrupted as stop:
+        print(f"bench: stopped by {stop}; what was measured is recorded", file=sys.stderr)
+        sys.exit(stop.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

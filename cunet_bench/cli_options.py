@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from cunet_bench.errors import UserError
+from cunet_bench.files import check_output_folder
+from cunet_bench.seeding import check_seed
 
 
 def parse_int_list(text: str, option: str, minimum: int = 1) -> tuple[int, ...]:
@@ -27,8 +30,24 @@ def parse_int_list(text: str, option: str, minimum: int = 1) -> tuple[int, ...]:
     return tuple(values)
 
 
-def parse_name_list(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+def parse_name_list(text: str, option: str = "--models") -> tuple[str, ...]:
+    """``"unet, cunet"`` → ``("unet", "cunet")``; one-line error for an empty list or duplicates."""
+    names = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not names:
+        raise UserError(f"{option} needs at least one name, got {text!r}")
+    if len(set(names)) != len(names):
+        raise UserError(f"{option} has duplicated names: {text}")
+    return names
+
+
+def parse_seed(value: int) -> int:
+    """Typer callback: a seed every generator accepts (0 … 2⁶³−1), checked before any work."""
+    return check_seed(value)
+
+
+def parse_output_folder(value: Path) -> Path:
+    """Typer callback: an output folder that can be written, checked before any work."""
+    return check_output_folder(value, "--out")
 
 
 def resolve_device(text: str) -> str:

@@ -14,3 +14,17 @@ class UnknownModelError(UserError, KeyError):
 
 class SolverError(UserError, RuntimeError):
     """An ODE solver that failed (step size underflow, non-finite state)."""
+
+
+class MetricUnavailable(Exception):
+    """A metric whose pretrained weights are not installed: its results are left empty."""
+
+
+class BenchWarning(UserWarning):
+    """Something a user should know that does not stop the command (the CLI prints one line)."""
+
+
+def warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, BenchWarning, stacklevel=2)

@@ -19,14 +19,11 @@ from unittest import mock
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from cunet_bench.checkpoints import load_state, read_safetensors
+from cunet_bench.checkpoints import load_state, read_safetensors, write_safetensors
 from cunet_bench.data import INFO, load_dataset
-from cunet_bench.errors import UserError
-from cunet_bench.metrics import MetricUnavailable
-from cunet_bench.records import atomic_replace
+from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.seeding import generator
 
 FEATURE_KINDS = ("auto", "inception", "classifier")
@@ -139,42 +136,64 @@ def load_or_train_classifier(data: str, resolution: int, folder: Path, data_root
                                 "weights are not installed (bench weights install --from FILE)")
     path = folder / f"feature-classifier-{data}-{resolution}px.safetensors"
     fingerprint = load_dataset(data, "train", resolution, data_root).fingerprint()
-    if path.is_file():
-        state, metadata = read_safetensors(path, "feature classifier (delete it to retrain)")
-        if (metadata.get("format") == CLASSIFIER_FORMAT and metadata.get("data_fingerprint") == fingerprint
-                and metadata.get("training") == json.dumps(training.__dict__, sort_keys=True)):
-            model = DigitClassifier(state["features.0.weight"].shape[1], int(metadata["classes"]))
-            load_state(model, state, path, "feature classifier")
-            return model.eval(), metadata
+    cached = _cached_classifier(path, fingerprint, training)
+    if cached is not None:
+        return cached
     model, metadata = train_classifier(data, resolution, data_root, training)
-    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_replace(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
+    write_safetensors(path, model.state_dict(), metadata)
     return model, metadata
+
+
+def _cached_classifier(path: Path, fingerprint: str, training: ClassifierTraining
+                       ) -> tuple[DigitClassifier, dict[str, str]] | None:
+    """The cached classifier when it was trained on the same data with the same settings; None
+    when there is none, it is stale, or it is unreadable (a cache: it is retrained, with a warning)."""
+    if not path.exists():
+        return None
+    try:
+        state, metadata = read_safetensors(path, "feature classifier cache")
+        if (metadata.get("format") != CLASSIFIER_FORMAT or metadata.get("data_fingerprint") != fingerprint
+                or metadata.get("training") != json.dumps(training.__dict__, sort_keys=True)):
+            return None
+        model = DigitClassifier(state["features.0.weight"].shape[1], int(metadata["classes"]))
+        load_state(model, state, path, "feature classifier")
+        for number in ("test_accuracy", "feature_scale"):
+            float(metadata[number])
+    except (UserError, KeyError, ValueError, IndexError) as error:
+        warn(f"feature classifier cache {path} is unusable ({error}); retraining it")
+        return None
+    return model.eval(), metadata
 
 
 def inception_network(dims: int = 2048, random_weights: bool = False) -> nn.Module:
     """pytorch-fid's InceptionV3 up to the block of ``dims`` features, its weights read from the
-    verified file (``torch.load(weights_only=True)``; pytorch-fid itself would download them).
-    ``random_weights=True`` keeps the random initialisation — only for testing the code path."""
+    verified file as tensors only (:func:`cunet_bench.weights.load_tensors`; pytorch-fid itself
+    would download and unpickle them). ``random_weights=True`` keeps the random initialisation —
+    only for testing the code path."""
     from pytorch_fid import inception
 
     from cunet_bench import weights
 
     if dims not in INCEPTION_DIMS:
         raise UserError(f"--dims must be one of {', '.join(map(str, INCEPTION_DIMS))} for Inception features, got {dims}")
-    path = weights.available("inception")
-    if path is None and not random_weights:
-        raise MetricUnavailable("Inception weights not installed")
+    state = None if random_weights else weights.load_tensors("inception")
+    built: list[nn.Module] = []
+    build_unweighted = inception._inception_v3
 
-    def verified_state(*_args, **_kwargs) -> dict[str, torch.Tensor]:
-        return {} if random_weights else torch.load(path, map_location="cpu", weights_only=True)
+    def keep_built(*args, **kwargs) -> nn.Module:
+        built.append(build_unweighted(*args, **kwargs))
+        return built[-1]
 
-    with mock.patch.object(inception, "load_state_dict_from_url", verified_state):
-        if random_weights:
-            with mock.patch.object(nn.Module, "load_state_dict", lambda *_args, **_kwargs: None):
-                network = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
-        else:
+    def our_state(*_args, **_kwargs) -> dict[str, torch.Tensor]:
+        return built[-1].state_dict() if state is None else state
+
+    with mock.patch.object(inception, "_inception_v3", keep_built), \
+            mock.patch.object(inception, "load_state_dict_from_url", our_state):
+        try:
             network = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
+        except RuntimeError as error:
+            raise UserError(f"the installed Inception file does not fit pytorch-fid's network "
+                            f"({str(error).splitlines()[0][:160]}); install the published file") from None
     return network.eval().requires_grad_(False)
 
 
@@ -201,7 +220,11 @@ def _uses_inception(kind: str) -> bool:
 
     if kind not in FEATURE_KINDS:
         raise UserError(f"unknown features {kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
-    return kind == "inception" or (kind == "auto" and weights.available("inception") is not None)
+    installed = weights.available("inception") is not None
+    if kind == "inception" and not installed:
+        raise UserError("--features inception needs the Inception weights, which are not installed or fail their "
+                        "hash check (bench weights status; bench weights install --from FILE)")
+    return kind == "inception" or (kind == "auto" and installed)
 
 
 def feature_dims(kind: str, dims: int | None = None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cunet_bench.records import atomic_write
+from cunet_bench.files import atomic_write
 
 
 def image_grid_png(images: torch.Tensor, columns: int | None = None, scale: int = 1) -> bytes:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from cunet_bench.errors import UserError
-from cunet_bench.records import atomic_replace
+from cunet_bench.files import atomic_replace
 
 SUMMARY_HEADING = "## Summary of the paper's claims"
 START_MARKER = "<!-- bench report summary: start -->"

@@ -6,16 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
+from cunet_bench.errors import warn
+from cunet_bench.files import atomic_write
 from cunet_bench.provenance import utc_now
 
 
@@ -29,36 +29,6 @@ class RunFiles:
 def new_run_id() -> str:
     """Sortable by start time and unique: ``20261122T211700Z-3f9a1c``."""
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then hard-link it
-    into place: a crash leaves no partial file, and an existing file is never replaced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-
-
-def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
-    """Produce ``path`` by ``write(temporary_path)`` in the same folder, then rename it over any
-    previous version: readers see the old file or the new one, never a partial one (checkpoints,
-    installed weights — files that are meant to be replaced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -84,15 +54,62 @@ def write_run(bench: str, rows: list[dict[str, Any]], provenance: dict[str, Any]
     return files
 
 
-def load_runs(bench: str, out: Path | str) -> pd.DataFrame:
-    """Every recorded run of ``bench`` as one DataFrame (``run_id`` column), oldest first;
-    empty when there is none."""
+def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame | None:
+    """One run's rows, or None (with a warning naming the file) when the file is unusable:
+    every file read back is untrusted input, and one bad file must not hide the others."""
+    try:
+        frame = pd.read_csv(path)
+    except Exception as error:  # noqa: BLE001 - pandas raises many types for a damaged file
+        warn(f"skipped {path}: not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
+        return None
+    missing = [column for column in ("run_id", *required) if column not in frame.columns]
+    if missing:
+        warn(f"skipped {path}: columns {', '.join(missing)} are missing")
+        return None
+    if frame.empty or set(frame.run_id.astype(str)) != {path.stem}:
+        warn(f"skipped {path}: its rows do not belong to run {path.stem}")
+        return None
+    return frame
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        warn(f"skipped {path}: not a readable JSON file ({str(error).splitlines()[0][:120]})")
+        return None
+    if not isinstance(data, dict):
+        warn(f"skipped {path}: provenance must be a JSON object")
+        return None
+    return data
+
+
+def load_results(bench: str, out: Path | str, required: Iterable[str] = ()
+                 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Every recorded run of ``bench``: its rows as one DataFrame (``run_id`` column, oldest
+    first; empty when there is none) and run id → provenance. A run whose CSV or provenance
+    sidecar is unreadable, or whose CSV lacks the ``required`` columns, is skipped with a
+    warning naming the file."""
     folder = Path(out) / bench
-    frames = [pd.read_csv(path) for path in sorted(folder.glob("*.csv")) if path.with_suffix(".json").exists()]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    required = tuple(required)
+    frames, provenance = [], {}
+    for path in sorted(folder.glob("*.csv")):
+        sidecar = path.with_suffix(".json")
+        if not sidecar.is_file():
+            continue  # a run still being written, or its rows without provenance: not a result
+        meta = _read_json(sidecar)
+        frame = _read_csv(path, required) if meta is not None else None
+        if frame is not None:
+            frames.append(frame)
+            provenance[path.stem] = meta
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), provenance
+
+
+def load_runs(bench: str, out: Path | str, required: Iterable[str] = ()) -> pd.DataFrame:
+    """The rows of :func:`load_results`."""
+    return load_results(bench, out, required)[0]
 
 
 def load_provenance(bench: str, out: Path | str) -> dict[str, dict[str, Any]]:
-    """Run id → provenance of every recorded run of ``bench``."""
-    folder = Path(out) / bench
-    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    """The provenance of :func:`load_results`."""
+    return load_results(bench, out)[1]

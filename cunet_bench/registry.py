@@ -60,7 +60,9 @@ class ModelSpec:
 
     def check_image_size(self, image_size: int) -> None:
         """Raise a one-line error when the image size does not fit the model's downsampling."""
-        if image_size <= 0 or image_size % self.downsampling_factor:
+        if image_size <= 0:
+            raise UserError(f"model {self.name!r}: the image size must be positive, got {image_size}")
+        if image_size % self.downsampling_factor:
             raise UserError(
                 f"model {self.name!r} needs an image size divisible by {self.downsampling_factor}, "
                 f"got {image_size} (pad or resize the images, e.g. MNIST 28 -> 32)"

@@ -16,7 +16,7 @@ from cunet_bench.bootstrap import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, In
                                    ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
 from cunet_bench.paper import paper_values
 from cunet_bench.readme_summary import SUMMARY_HEADING
-from cunet_bench.records import atomic_replace
+from cunet_bench.files import atomic_replace
 from cunet_bench.report_sections import (Claim, Results, Section, markdown_table, missing, not_measured)
 
 UNET, CUNET_RELEASE = "unet", "cunet-release"

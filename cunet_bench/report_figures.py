@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cunet_bench.records import atomic_replace  # noqa: E402
+from cunet_bench.files import atomic_replace  # noqa: E402
 
 COLOURS = {"unet": "tab:blue", "cunet": "tab:orange", "cunet-release": "tab:orange", "dncnn": "tab:green",
            "conv-ae": "tab:red", "bm3d": "tab:purple", "noisy input": "tab:gray"}

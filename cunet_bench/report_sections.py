@@ -33,23 +33,35 @@ class Section:
     runs: list[str] = field(default_factory=list)
 
 
+REQUIRED_COLUMNS = {
+    "efficiency": ("model", "metric", "value", "unit"),
+    "solvers": ("solver", "batch", "metric", "value", "unit"),
+    "training": ("model", "step"),
+    "sample": ("model", "png", "samples", "sampler", "steps", "seconds_per_sample"),
+    "denoise": ("kind", "method", "level", "target", "metric", "mean"),
+    "fid": ("kind", "model"),
+}
+"""The columns each benchmark's rows must have for the report to read them; a run without
+them is skipped with a warning."""
+
+
 class Results:
     """The recorded runs under a results folder, loaded once per benchmark."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._frames: dict[str, pd.DataFrame] = {}
-        self._provenance: dict[str, dict[str, dict[str, Any]]] = {}
+        self._loaded: dict[str, tuple[pd.DataFrame, dict[str, dict[str, Any]]]] = {}
+
+    def _load(self, bench: str) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+        if bench not in self._loaded:
+            self._loaded[bench] = records.load_results(bench, self.folder, REQUIRED_COLUMNS.get(bench, ()))
+        return self._loaded[bench]
 
     def runs(self, bench: str) -> pd.DataFrame:
-        if bench not in self._frames:
-            self._frames[bench] = records.load_runs(bench, self.folder)
-        return self._frames[bench]
+        return self._load(bench)[0]
 
     def provenance(self, bench: str) -> dict[str, dict[str, Any]]:
-        if bench not in self._provenance:
-            self._provenance[bench] = records.load_provenance(bench, self.folder)
-        return self._provenance[bench]
+        return self._load(bench)[1]
 
     def latest_run(self, bench: str, accept=lambda frame: True) -> pd.DataFrame:
         """The rows of the newest run of ``bench`` that ``accept`` takes; empty when none."""

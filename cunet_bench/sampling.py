@@ -13,14 +13,23 @@ import torch
 from cunet_bench.diffusion import SAMPLERS, sample
 from cunet_bench.errors import UserError
 from cunet_bench.image_grids import image_grid_png
-from cunet_bench.records import atomic_write, new_run_id
+from cunet_bench.files import atomic_write
+from cunet_bench.records import new_run_id
 from cunet_bench.training import load_trained
+
+
+MAX_SAMPLES = 10_000
+"""Images ``bench sample`` puts in one grid and one in-memory .npz (``bench fid`` generates more, in shards)."""
 
 
 def write_samples(checkpoint: Path, expect_model: str | None, steps: int, sampler: str, count: int,
                   batch_size: int, seed: int, device: str, use_ema: bool, out: Path) -> dict[str, Any]:
     """Generate ``count`` images (each seeded by its index), write ``OUT/samples/<id>.png`` and
     ``.npz``; returns a result row with the time per sample."""
+    if not 1 <= count <= MAX_SAMPLES:
+        raise UserError(f"--num-samples must be between 1 and {MAX_SAMPLES:,} (one PNG grid), got {count}")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     if sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {sampler!r}; samplers: {', '.join(SAMPLERS)}")
     model, config, trained_steps = load_trained(checkpoint, expect_model, use_ema, device)

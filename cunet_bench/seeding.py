@@ -5,6 +5,17 @@ from __future__ import annotations
 
 import torch
 
+from cunet_bench.errors import UserError
+
+MAX_SEED = 2**63 - 1
+"""Seeds are 63-bit: what every random-number generator the harness feeds accepts."""
+
+
+def check_seed(seed: int) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed}")
+    return seed
+
 
 def derived_seed(seed: int, *keys: int) -> int:
     """``seed`` extended by ``keys`` (a stream number, an epoch, a sample index …)."""

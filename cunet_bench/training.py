@@ -11,7 +11,9 @@ does not depend on which process of a distributed run draws it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -27,8 +29,10 @@ from cunet_bench.checkpoints import load_state, read_checkpoint, restore_optimiz
 from cunet_bench.data import dataset_channels, load_dataset
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
+from cunet_bench.files import exclusive_lock
+from cunet_bench.interrupts import deferred_interrupts
 from cunet_bench.registry import get_model
-from cunet_bench.seeding import derived_seed, generator
+from cunet_bench.seeding import check_seed, derived_seed, generator
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,11 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accumulation", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise UserError(f"learning rate must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UserError(f"learning rate must be a positive number, got {self.lr}")
+        check_seed(self.seed)
+        if len(self.adam_betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.adam_betas):
+            raise UserError(f"Adam betas must be two numbers in [0, 1), got {self.adam_betas}")
         if not 0 <= self.ema_decay < 1:
             raise UserError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
         if not 0 < self.sigma_min <= self.sigma_max:
@@ -178,13 +185,25 @@ def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bo
     """Train ``config.model`` to ``config.steps`` optimizer steps, checkpointing to ``checkpoint``.
 
     ``resume`` continues from the checkpoint when it exists (its configuration must match);
-    ``stop_after`` ends the run after that many steps of this call (a deliberate interruption,
-    for tests). Each optimizer step averages ``grad_accumulation`` micro-batches of
-    ``batch_size`` images, split evenly over the processes of a distributed run.
+    without it an existing checkpoint is refused. ``stop_after`` ends the run after that many
+    steps of this call (a deliberate interruption, for tests). Each optimizer step averages
+    ``grad_accumulation`` micro-batches of ``batch_size`` images, split evenly over the
+    processes of a distributed run. The main process holds the checkpoint's lock for the whole
+    run, so a second run on the same file is refused; Ctrl-C or SIGTERM stop the run at the end
+    of the current step, after a checkpoint of every finished step is written.
     """
     config.validate()
     if config.batch_size % distributed.world_size:
         raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
+    lock = exclusive_lock(checkpoint, "checkpoint") if distributed.is_main else contextlib.nullcontext()
+    with lock:
+        if checkpoint.exists() and not resume:
+            raise UserError(f"checkpoint {checkpoint} exists; pass --resume to continue it or --checkpoint for a new one")
+        return _train_locked(config, checkpoint, device, resume, distributed, progress, stop_after)
+
+
+def _train_locked(config: TrainConfig, checkpoint: Path, device: str, resume: bool, distributed: Distributed,
+                  progress: Callable[[StepLog], None], stop_after: int | None) -> TrainResult:
     dataset = load_dataset(config.data, "train", config.resolution, config.data_root)
     fingerprint = dataset.fingerprint()
     torch.manual_seed(config.seed)
@@ -204,7 +223,7 @@ def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bo
             raise UserError(f"checkpoint {checkpoint} was trained on other data (fingerprint differs)")
         load_state(model, saved.model_state, checkpoint, f"model {config.model}")
         load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
-        restore_optimizer(optimizer, saved)
+        restore_optimizer(optimizer, saved, checkpoint)
         start = saved.step
     diffusion = config.diffusion() if config.is_backbone else None
     wrapped: nn.Module = model
@@ -218,35 +237,44 @@ def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bo
     began = time.perf_counter()
     model.train()
     last = config.steps if stop_after is None else min(config.steps, start + stop_after)
-    for step in range(start, last):
-        tick = time.perf_counter()
-        torch.manual_seed(derived_seed(config.seed, 3, step))
-        optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for micro in range(config.grad_accumulation):
-            global_micro = step * config.grad_accumulation + micro
-            indices = micro_batch_indices(config, len(dataset), global_micro)
-            first = global_micro * config.batch_size + distributed.rank * share
-            mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
-            images = torch.stack([dataset[int(i)][0] for i in mine]).to(device)
-            noise, t, sigma = _sample_draws(config, range(first, first + share), shape, config.timesteps)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-                loss = loss_on_batch(wrapped, diffusion, images, noise.to(device), t.to(device), sigma)
-            (loss / config.grad_accumulation).backward()
-            total += loss.item() / config.grad_accumulation
-        if not math.isfinite(total):
-            raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
-        torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-        optimizer.step()
-        update_ema(ema, model, config.ema_decay)
-        done = step + 1
-        rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
-        if done % config.log_every == 0 or done == last:
-            entry = StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
-            log.append(entry)
-            progress(entry)
-        if distributed.is_main and (done % config.checkpoint_every == 0 or done == last):
+    saved_step = start
+
+    def save(done: int) -> int:
+        if distributed.is_main and done != saved_step:
             save_checkpoint(checkpoint, model, ema, optimizer, done, _jsonable(config), fingerprint)
+        return done
+
+    with deferred_interrupts() as interrupts:
+        for step in range(start, last):
+            tick = time.perf_counter()
+            torch.manual_seed(derived_seed(config.seed, 3, step))
+            optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            for micro in range(config.grad_accumulation):
+                global_micro = step * config.grad_accumulation + micro
+                indices = micro_batch_indices(config, len(dataset), global_micro)
+                first = global_micro * config.batch_size + distributed.rank * share
+                mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
+                images = torch.stack([dataset[int(i)][0] for i in mine]).to(device)
+                noise, t, sigma = _sample_draws(config, range(first, first + share), shape, config.timesteps)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                    loss = loss_on_batch(wrapped, diffusion, images, noise.to(device), t.to(device), sigma)
+                (loss / config.grad_accumulation).backward()
+                total += loss.item() / config.grad_accumulation
+            if not math.isfinite(total):
+                raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
+            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+            optimizer.step()
+            update_ema(ema, model, config.ema_decay)
+            done = step + 1
+            rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
+            if done % config.log_every == 0 or done == last:
+                entry = StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
+                log.append(entry)
+                progress(entry)
+            if done % config.checkpoint_every == 0 or done == last or interrupts.pending:
+                saved_step = save(done)
+            interrupts.check()
     return TrainResult(checkpoint, last, start, log, time.perf_counter() - began, fingerprint)
 
 
@@ -302,18 +330,41 @@ def _jsonable(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(config), sort_keys=True, default=str))
 
 
+def _config_from_record(values: dict[str, Any], checkpoint: Path | str) -> TrainConfig:
+    """The training configuration recorded in a checkpoint, checked field by field: names, types
+    and values (the checkpoint is untrusted input)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown or "model" not in values:
+        detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else "no model name"
+        raise UserError(f"checkpoint {checkpoint} has an unusable training configuration ({detail})")
+    defaults = TrainConfig(model="unet")
+    for name, value in values.items():
+        expected = type(getattr(defaults, name))
+        allowed = {float: (int, float), tuple: (list,), type(None): (str, type(None))}.get(expected, (expected,))
+        if isinstance(value, bool) != (expected is bool) or not isinstance(value, allowed):
+            raise UserError(f"checkpoint {checkpoint} records {name} = {str(value)[:40]!r}, not a {expected.__name__}")
+    values = dict(values)
+    if "adam_betas" in values:
+        values["adam_betas"] = tuple(values["adam_betas"])
+    config = TrainConfig(**values)
+    try:
+        config.validate()
+    except UserError as error:
+        raise UserError(f"checkpoint {checkpoint} has an unusable training configuration: {error}") from None
+    return config
+
+
 def load_trained(checkpoint: Path | str, expect_model: str | None = None, use_ema: bool = True,
                  device: str = "cpu") -> tuple[nn.Module, TrainConfig, int]:
     """The trained model of a checkpoint (its EMA weights by default), its configuration and step."""
     saved = read_checkpoint(checkpoint)
-    values = dict(saved.config)
-    values["adam_betas"] = tuple(values["adam_betas"])
-    try:
-        config = TrainConfig(**values)
-    except TypeError:
-        raise UserError(f"checkpoint {checkpoint} has an unknown training configuration") from None
+    config = _config_from_record(saved.config, checkpoint)
     if expect_model is not None and config.model != expect_model:
         raise UserError(f"checkpoint {checkpoint} holds model {config.model!r}, not {expect_model!r}")
-    model = build_for_training(config)
+    try:
+        model = build_for_training(config)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"checkpoint {checkpoint}: model {config.model!r} cannot be built from its options ({error})") from None
     load_state(model, saved.ema_state if use_ema else saved.model_state, checkpoint, f"model {config.model}")
     return model.to(device).eval(), config, saved.step

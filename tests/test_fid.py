@@ -11,7 +11,7 @@ import torch
 
 from cunet_bench.benchmarks.fid import FidConfig, check_config, generate_shards, load_backbones, read_shards
 from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
-from cunet_bench.errors import UserError
+from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.features import InceptionPool, _to_inception_input, inception_network
 
 BENCH = [sys.executable, "-m", "cunet_bench.cli"]
@@ -56,7 +56,7 @@ def test_inception_code_path_with_random_weights():
 
 @pytest.mark.parametrize("changes, fragment", [
     ({"steps": (0,)}, "between 1 and 1000"), ({"steps": (1001,)}, "between 1 and 1000"),
-    ({"sampler": "euler"}, "unknown sampler"), ({"num_samples": 1}, "at least 2"),
+    ({"sampler": "euler"}, "unknown sampler"), ({"num_samples": 1}, "between 2 and 1,000,000"),
     ({"num_samples": 32}, "below the feature dimension 64"), ({"steps": (5, 5)}, "duplicated"),
 ])
 def test_bad_configuration(changes, fragment):
@@ -142,10 +142,51 @@ def test_cli_bad_input(smoke_checkpoints, tmp_path):
     assert "at least 1, got 0" in fails("--steps", "0")
     assert "between 1 and 1000" in fails("--steps", "1001")
     assert "unknown sampler" in fails("--sampler", "heun")
-    assert "at least 2" in fails("--num-samples", "1")
+    assert "between 2 and 1,000,000, got 1" in fails("--num-samples", "1")
+    assert "between 2 and 1,000,000" in fails("--num-samples", "99999999999999999999")
     assert "below the feature dimension" in fails("--num-samples", "10")
     assert "bench train --model unet-ddpm --data mnist5k --preset smoke" in fails("--models", "unet-ddpm")
-    assert "Inception" in fails("--features", "inception")
+    assert "needs the Inception weights, which are not installed" in fails("--features", "inception", "--num-samples", "64")
+
+
+def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(smoke_checkpoints, tmp_path, monkeypatch):
+    from cunet_bench.benchmarks import fid
+
+    (backbone,) = load_backbones(("cunet",), "mnist5k", "smoke", smoke_checkpoints, "cpu")
+    config = FidConfig(("cunet",), (2,), num_samples=6, batch_size=3, seed=5)
+    generate_shards(backbone, config, 2, tmp_path / "first")
+    original = fid.sample
+
+    def another_run_finishes_first(*args, **kwargs):
+        images = original(*args, **kwargs)
+        (tmp_path / "second").mkdir(exist_ok=True)
+        for path in (tmp_path / "first").iterdir():
+            target = tmp_path / "second" / path.name
+            if not target.exists():
+                target.write_bytes(path.read_bytes())
+        return images
+
+    monkeypatch.setattr(fid, "sample", another_run_finishes_first)
+    assert generate_shards(backbone, config, 2, tmp_path / "second") == 0
+    monkeypatch.setattr(fid, "sample", original)
+    shard = tmp_path / "second" / "shard-00001.npz"
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.warns(BenchWarning, match=f"sample shard {shard} is unusable .*; regenerating it"):
+        assert generate_shards(backbone, config, 2, tmp_path / "second") == 1
+    assert torch.equal(read_shards(tmp_path / "first", config)[0], read_shards(tmp_path / "second", config)[0])
+
+
+def test_a_damaged_reference_cache_is_recomputed(tmp_path):
+    from cunet_bench.benchmarks.fid import reference_features
+    from cunet_bench.features import ClassifierTraining, feature_extractor
+
+    extractor = feature_extractor("classifier", "lfw25", 32, tmp_path, training=ClassifierTraining(steps=5))
+    first = reference_features(extractor, "lfw25", 32, tmp_path)
+    (cache,) = (tmp_path / "fid-reference").iterdir()
+    cache.write_bytes(cache.read_bytes()[:200])
+    with pytest.warns(BenchWarning, match="reference statistics cache .* is unusable"):
+        again = reference_features(extractor, "lfw25", 32, tmp_path)
+    assert np.array_equal(first.stats.covariance, again.stats.covariance)
 
 
 def test_feature_classifier_is_cached_and_a_corrupt_cache_is_one_line(tmp_path):
@@ -160,5 +201,6 @@ def test_feature_classifier_is_cached_and_a_corrupt_cache_is_one_line(tmp_path):
     images = torch.rand(6, 1, 32, 32) * 2 - 1
     assert np.allclose(first(images), again(images)) and first(images).shape == (6, 64)
     cached.write_bytes(b"not a safetensors file")
-    with pytest.raises(UserError, match="not a readable safetensors file"):
-        feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    with pytest.warns(BenchWarning, match="feature classifier cache .* is unusable .*; retraining it"):
+        retrained = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    assert np.allclose(first(images), retrained(images))

@@ -1,9 +1,10 @@
 import json
-import os
 
 import pytest
 
 from cunet_bench import provenance, records
+from cunet_bench.errors import BenchWarning, UserError
+from cunet_bench.files import atomic_write
 
 
 def _provenance():
@@ -31,22 +32,36 @@ def test_runs_accumulate_and_never_overwrite(tmp_path):
     second = records.write_run("demo", [{"a": 2}], _provenance(), tmp_path)
     assert first.run_id != second.run_id
     assert sorted(records.load_runs("demo", tmp_path)["a"]) == [1, 2]
-    with pytest.raises(FileExistsError):
-        records.atomic_write(first.csv, b"x")
+    with pytest.raises(UserError, match="already exists; results are never overwritten"):
+        atomic_write(first.csv, b"x")
     assert first.csv.read_text().splitlines()[1].endswith(",1")
 
 
-def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
-    target = tmp_path / "demo" / "run.csv"
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda csv, sidecar: csv.write_bytes(csv.read_bytes()[:25]), "do not belong to run"),
+    (lambda csv, sidecar: csv.write_bytes(b""), "not a readable CSV file"),
+    (lambda csv, sidecar: csv.write_bytes(bytes(range(256)) * 4), "not a readable CSV file"),
+    (lambda csv, sidecar: csv.write_text("x,y\n1,2\n"), "columns run_id, model are missing"),
+    (lambda csv, sidecar: sidecar.write_text("{not json"), "not a readable JSON file"),
+    (lambda csv, sidecar: sidecar.write_text("[1, 2]"), "provenance must be a JSON object"),
+])
+def test_a_damaged_run_is_skipped_with_a_warning_naming_the_file(tmp_path, damage, fragment):
+    good = records.write_run("demo", [{"model": "unet", "value": 1}], _provenance(), tmp_path)
+    bad = records.write_run("demo", [{"model": "cunet", "value": 2}], _provenance(), tmp_path)
+    damage(bad.csv, bad.json)
+    with pytest.warns(BenchWarning, match=fragment) as caught:
+        frame, provenance_of = records.load_results("demo", tmp_path, required=("model",))
+    assert str(bad.csv if "JSON" not in fragment and "provenance" not in fragment else bad.json) in str(caught[0].message)
+    assert list(frame.model) == ["unet"] and set(provenance_of) == {good.run_id}
 
-    def crash(_descriptor):
-        raise OSError("disk vanished")
 
-    monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError, match="disk vanished"):
-        records.atomic_write(target, b"a,b\n1,2\n")
-    assert not target.exists()
-    assert list(target.parent.iterdir()) == []
+def test_a_folder_named_like_a_results_file_is_skipped(tmp_path):
+    good = records.write_run("demo", [{"model": "unet"}], _provenance(), tmp_path)
+    (tmp_path / "demo" / "20990101T000000Z-abcdef.csv").mkdir()
+    (tmp_path / "demo" / "20990101T000000Z-abcdef.json").write_text("{}")
+    with pytest.warns(BenchWarning, match="20990101T000000Z-abcdef.csv: not a readable CSV file"):
+        frame = records.load_runs("demo", tmp_path)
+    assert set(frame.run_id) == {good.run_id}
 
 
 def test_load_of_missing_bench_is_empty(tmp_path):

@@ -50,6 +50,7 @@ def test_resume_is_bit_exact(tmp_path, model):
     result = train(config, tmp_path / "parts.safetensors", resume=True)
     assert result.resumed_from == 3 and result.steps_done == 6
     _assert_same_checkpoint(tmp_path / "whole.safetensors", tmp_path / "parts.safetensors")
+    assert (tmp_path / "whole.safetensors").read_bytes() == (tmp_path / "parts.safetensors").read_bytes()
 
 
 def test_training_lowers_the_loss(tmp_path):
@@ -79,6 +80,37 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
     assert interrupted_at < 40 or victim.returncode == 0
     _assert_same_checkpoint(tmp_path / "whole.safetensors", target)
+
+
+def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_path):
+    target = tmp_path / "c.safetensors"
+    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--steps", "100000", "--checkpoint", str(target),
+              "--out", str(tmp_path / "r")]
+    first = _bench(*common)
+    deadline = time.time() + 300
+    while not target.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    second = _bench(*common, "--seed", "2", "--resume")
+    assert second.wait(timeout=300) == 2
+    (line,) = second.stderr.read().strip().splitlines()
+    assert line.startswith(f"bench: error: checkpoint {target} is in use by pid {first.pid} (")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=300) == 143
+    assert first.stderr.read().strip().splitlines()[-1].startswith("bench: stopped by SIGTERM;")
+    saved = read_checkpoint(target)
+    assert saved.step >= 2 and saved.config["seed"] == 0
+    assert not Path(f"{target}.lock").exists()
+    resumed = train(_config(steps=saved.step + 1, **_smoke_identity()), target, resume=True)
+    assert resumed.resumed_from == saved.step
+
+
+def _smoke_identity():
+    """The smoke preset's training options, so a resumed call matches the checkpoint."""
+    from cunet_bench.presets import get_preset
+
+    smoke = get_preset("smoke")
+    return dict(batch_size=smoke.train_batch, ema_decay=smoke.ema_decay, lr=smoke.lr,
+                checkpoint_every=smoke.checkpoint_every, log_every=25)
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
@@ -152,6 +184,11 @@ def test_resume_with_other_options_is_refused(tmp_path):
         (dict(resolution=30), "divisible by 16"),
         (dict(steps=0), "steps must be at least 1"),
         (dict(lr=0.0), "learning rate"),
+    (dict(lr=float("inf")), "learning rate"),
+    (dict(seed=-1), "--seed must be an integer from 0"),
+    (dict(seed=2**64), "--seed must be an integer from 0"),
+    (dict(adam_betas=(0.9, 1.5)), "Adam betas"),
+    (dict(resolution=0), "image size must be positive"),
         (dict(sigma_min=0.3, sigma_max=0.1), "sigma-min"),
         (dict(schedule="quadratic"), "schedule"),
     ],

@@ -10,7 +10,8 @@ import torch
 
 from cunet_bench import weights
 from cunet_bench.errors import UserError
-from cunet_bench.metrics import Lpips, MetricUnavailable, SSIM_SETTINGS, ssim
+from cunet_bench.errors import MetricUnavailable
+from cunet_bench.metrics import Lpips, SSIM_SETTINGS, ssim
 
 
 @pytest.fixture
@@ -85,3 +86,94 @@ def test_lpips_code_path_with_a_random_backbone():
     assert torch.equal(metric(gray, gray), torch.zeros(2, dtype=torch.float64))
     other = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     assert (metric(other, gray) > 0).all()
+
+
+class _Payload:
+    """Pickles to a call of os.system: what a forged weights file would run on load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def _bypass_hash_checks(monkeypatch):
+    """Make every installed file pass its hash check, as a forged prefix collision would."""
+    prefixes = {w.filename: w.hash_prefix for w in weights.KNOWN.values()}
+    monkeypatch.setattr(weights, "_file_digest", lambda path: prefixes[path.name] + "0" * 56)
+
+
+@pytest.mark.parametrize("key", ["alexnet", "inception"])
+def test_a_pickle_payload_in_an_installed_weights_file_is_refused_and_never_runs(torch_home, monkeypatch, key):
+    from cunet_bench.features import inception_network
+
+    marker = torch_home / "payload-ran"
+    weights.cache_dir().mkdir(parents=True)
+    torch.save({"features.0.weight": _Payload(marker)}, weights.cache_dir() / weights.KNOWN[key].filename)
+    _bypass_hash_checks(monkeypatch)
+    assert weights.state(weights.KNOWN[key]) == "installed"
+    build = Lpips if key == "alexnet" else inception_network
+    with pytest.raises(UserError, match="was refused: it is not plain tensors"):
+        build()
+    assert not marker.exists()
+
+
+def test_a_payload_is_refused_by_bench_weights_verify_with_one_line(torch_home):
+    marker = torch_home / "payload-ran"
+    cache = torch_home / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save({"x": _Payload(marker)}, cache / "alexnet-owt-7be5be79.pth")
+    bypass = ("import cunet_bench.weights as w; p = {x.filename: x.hash_prefix for x in w.KNOWN.values()}; "
+              "w._file_digest = lambda path: p[path.name] + '0' * 56; from cunet_bench.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", bypass, "weights", "verify", "--format", "json"], capture_output=True,
+                          text=True, env={"TORCH_HOME": str(torch_home / "torch"), "PATH": ""}, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("bench: error: verification failed: alexnet (refused: weights file") and "plain tensors" in line
+    rows = {row["weights"]: row for row in json.loads(done.stdout)}
+    assert "32 bits" in rows["alexnet"]["checked"] and "no full SHA-256 pinned" in rows["alexnet"]["checked"]
+    assert rows["inception"]["result"] == "missing"
+    assert not marker.exists()
+
+
+def test_lpips_loads_an_alexnet_state_dict_into_its_slices(torch_home, monkeypatch):
+    import torchvision
+
+    alexnet = torchvision.models.alexnet(weights=None)
+    weights.cache_dir().mkdir(parents=True)
+    torch.save(alexnet.state_dict(), weights.cache_dir() / "alexnet-owt-7be5be79.pth")
+    _bypass_hash_checks(monkeypatch)
+    metric = Lpips()
+    assert torch.equal(metric.network.net.slice1[0].weight, alexnet.features[0].weight)
+    assert torch.equal(metric.network.net.slice5[0].bias, alexnet.features[10].bias)
+    gray = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(metric(gray, gray), torch.zeros(2, dtype=torch.float64))
+    torch.save({"features.0.weight": torch.zeros(3)}, weights.cache_dir() / "alexnet-owt-7be5be79.pth")
+    with pytest.raises(UserError, match="does not match the AlexNet of LPIPS"):
+        Lpips()
+
+
+def test_a_full_digest_can_be_pinned_and_is_rechecked(torch_home, monkeypatch):
+    payload = b"pretend these are AlexNet weights"
+    digest = hashlib.sha256(payload).hexdigest()
+    fake = weights.WeightFile("alexnet", f"alexnet-test-{digest[:8]}.pth", "LPIPS")
+    monkeypatch.setitem(weights.KNOWN, "alexnet", fake)
+    source = torch_home / fake.filename
+    source.write_bytes(payload)
+    with pytest.raises(UserError, match="not the pinned"):
+        weights.install(source, "0" * 64)
+    with pytest.raises(UserError, match="64 hex digits"):
+        weights.install(source, "abc")
+    weights.install(source, digest.upper())
+    assert weights.state(fake) == "installed" and weights.pinned_digest(fake) == digest
+    assert {row["weights"]: row["full SHA-256 pinned"] for row in weights.status()}["alexnet"] == "yes"
+    (weights.cache_dir() / (fake.filename + ".sha256")).write_text("f" * 64)
+    assert weights.state(fake) == "pin mismatch" and weights.available("alexnet") is None
+    (weights.cache_dir() / (fake.filename + ".sha256")).write_text("garbage")
+    with pytest.raises(UserError, match="does not hold a SHA-256"):
+        weights.state(fake)
+    weights.install(source)
+    assert weights.pinned_digest(fake) is None
