@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from cunet_bench.errors import UserError
-from cunet_bench.registry import ModelSpec, register
 
 Bm3dMode = Literal["auto", "rgb", "per-channel"]
 
@@ -94,19 +93,3 @@ class Bm3dDenoiser:
                                             chunksize=chunk))
         result = torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2)
         return result.to(dtype=y.dtype if y.is_floating_point() else torch.float32, device=y.device)
-
-
-def _build(channels: int, image_size: int, **overrides) -> Bm3dDenoiser:
-    return Bm3dDenoiser(**overrides)
-
-
-register(
-    ModelSpec(
-        name="bm3d",
-        family="denoiser",
-        description="BM3D (Dabov et al. 2007), one image per process",
-        build=_build,
-        default_channels=3,
-        default_image_size=64,
-    )
-)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cunet_bench.registry import ModelSpec, register
 
 
 class ConvAutoencoder(nn.Module):
@@ -33,21 +32,3 @@ class ConvAutoencoder(nn.Module):
 
     def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
         return self(y)
-
-
-def _build(channels: int, image_size: int, **overrides) -> ConvAutoencoder:
-    return ConvAutoencoder(channels=channels, **overrides)
-
-
-register(
-    ModelSpec(
-        name="conv-ae",
-        family="denoiser",
-        description="convolutional autoencoder of the release",
-        build=_build,
-        default_channels=3,
-        default_image_size=64,
-        downsampling_factor=16,
-        supports=frozenset({"trainable"}),
-    )
-)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cunet_bench.registry import ModelSpec, register
 
 
 class DnCNN(nn.Module):
@@ -31,23 +30,3 @@ class DnCNN(nn.Module):
 
     def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
         return self(y)
-
-
-def _build(channels: int, image_size: int, depth: int | None = None, **overrides) -> DnCNN:
-    """Zhang et al.'s depths: 17 layers for grayscale, 20 for colour, unless overridden."""
-    if depth is None:
-        depth = 17 if channels == 1 else 20
-    return DnCNN(channels=channels, depth=depth, **overrides)
-
-
-register(
-    ModelSpec(
-        name="dncnn",
-        family="denoiser",
-        description="DnCNN (Zhang et al. 2017): 17 layers gray, 20 RGB",
-        build=_build,
-        default_channels=1,
-        default_image_size=64,
-        supports=frozenset({"trainable"}),
-    )
-)

@@ -18,15 +18,25 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 
+from cunet_bench.checkpoints import checkpoint_path
+from cunet_bench.configs import resolve
+from cunet_bench.data import dataset_channels
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.distribution import frechet_distance, gaussian_stats, kernel_distance
-from cunet_bench.errors import MetricUnavailable, UserError
+from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.features import FeatureExtractor
+from cunet_bench.image_grids import DenoiseGrids
 from cunet_bench.metrics import Lpips, psnr, ssim
+from cunet_bench.models.ode import SolverConfig
+from cunet_bench.presets import Preset
+from cunet_bench.records import new_run_id
+from cunet_bench.registry import REGISTRY, get_model
+from cunet_bench.runner import Benchmark, Progress
 from cunet_bench.seeding import generator
 
 PROTOCOLS = ("paper", "release")
@@ -38,11 +48,46 @@ HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
 
 @dataclass(frozen=True)
 class DenoiseConfig:
+    models: tuple[str, ...] = ()
     noise_levels: tuple[float, ...] = (50, 150, 400)
     protocol: str = "paper"
     num_images: int = 64
-    seed: int = 0
+    data: str = "mnist5k"
+    resolution: int = 32
+    """The image size when no trained checkpoint fixes it (one-shot denoisers only)."""
+    checkpoints: str = "checkpoints"
+    checkpoint_preset: str = "quick"
+    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET.safetensors``."""
+    solvers: tuple[SolverConfig, ...] = ()
+    """ODE solvers to sweep for the cU-Nets (empty: the one each was trained with)."""
+    features: str = "auto"
+    classifier_steps: int = 400
+    out: str = "results"
     device: str = "cpu"
+    seed: int = 0
+
+    @classmethod
+    def from_preset(cls, preset: Preset, **overrides: Any) -> "DenoiseConfig":
+        """The preset's noise levels and test images; the quality backbones it trains and the
+        Table 4 baselines."""
+        return resolve(cls, dict(
+            models=REGISTRY.tagged("quality") + REGISTRY.tagged("table4"), noise_levels=preset.denoise_noise_steps,
+            num_images=preset.denoise_images, data=preset.train_data, resolution=preset.train_resolution,
+            checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps), overrides)
+
+    def validate(self) -> None:
+        check_levels(self.noise_levels, self.protocol)
+        for name in self.models:
+            get_model(name)
+        if not self.models:
+            raise UserError("--models needs at least one model")
+        if self.num_images < 1:
+            raise UserError(f"--num-images must be at least 1, got {self.num_images}")
+        dataset_channels(self.data)
+
+    def checkpoint(self, model: str) -> Path:
+        """Where ``bench train`` wrote ``model``'s checkpoint for this run."""
+        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset)
 
 
 @dataclass
@@ -175,9 +220,9 @@ ImageSink = Callable[[float, str, torch.Tensor], None]
 """Receives (level, column label, images in [0, 1]) for the figures; the CLI writes them."""
 
 
-def iter_rows(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
-              progress: Callable[[str], None] = lambda _: None, extractor: FeatureExtractor | None = None,
-              keep_images: ImageSink = lambda *_: None) -> Iterator[dict[str, Any]]:
+def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
+            progress: Progress = lambda _: None, extractor: FeatureExtractor | None = None,
+            keep_images: ImageSink = lambda *_: None) -> Iterator[dict[str, Any]]:
     """Rows: ``kind='summary'`` (per method × level × target × metric: mean/std of the best value,
     of its step and of the time to it), ``kind='curve'`` (mean per reverse step),
     ``kind='perception'`` (one perception–distortion point per method × level: the final
@@ -190,6 +235,9 @@ def iter_rows(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
     perception = _Perception(extractor, clean01, config.seed)
     shape = tuple(clean.shape[1:])
     reference = next((m.diffusion for m in methods if m.diffusion is not None), GaussianDiffusion(DiffusionConfig()))
+    for method in methods:
+        yield {"kind": "method", "method": method.name, "level": None, "target": None, "metric": None, "mean": None,
+               **method.extra}
     for level in config.noise_levels:
         noise = _image_noise(config.seed, len(clean), shape, level)
         if config.protocol == "paper":
@@ -298,3 +346,36 @@ def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_
     return {"kind": "speedup", "method": method.name, "metric": "pool_speedup", "mean": one_process / pooled_per_image,
             "workers": method.model.workers, "seconds_per_image_one_process": one_process,
             "seconds_per_image_pool": pooled_per_image, "images": len(y01)}
+
+
+def run(config: DenoiseConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+    """Build every method from the registry and the checkpoints, measure, then write the image
+    grids (``OUT/denoise-grids/``) and name them in ``kind='grid'`` rows."""
+    from cunet_bench.benchmarks.denoise_methods import build_methods, clean_test_images
+    from cunet_bench.features import ClassifierTraining, feature_extractor
+
+    methods, resolution = build_methods(config)
+    timesteps = next((m.diffusion.timesteps for m in methods if m.diffusion is not None), None)
+    check_levels(config.noise_levels, config.protocol, timesteps)
+    clean = clean_test_images(config.data, resolution, config.num_images)
+    try:
+        extractor = feature_extractor(config.features, config.data, resolution, Path(config.checkpoints), config.device,
+                                      training=ClassifierTraining(steps=config.classifier_steps))
+    except MetricUnavailable as missing:
+        warn(f"no distribution-level perception index: {missing}")
+        extractor = None
+    grids = DenoiseGrids()
+    yield from measure(config, methods, clean, progress, extractor, grids.keep)
+    for name, columns in grids.write(Path(config.out) / "denoise-grids", new_run_id()).items():
+        yield {"kind": "grid", "method": None, "file": name, "columns": "|".join(columns)}
+
+
+def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    columns = ("method", "level", "target", "metric", "mean", "std", "best_step_mean", "time_to_best_s_mean")
+    images = next((row["images"] for row in rows if row["kind"] == "summary"), 0)
+    return [(f"denoising ({images} test images)",
+             [{k: row.get(k) for k in columns} for row in rows if row["kind"] == "summary"])]
+
+
+BENCHMARK = Benchmark("denoise", run, summary=summary, inputs=lambda config: [
+    config.checkpoint(name) for name in config.models if "trainable" in get_model(name).supports])

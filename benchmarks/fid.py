@@ -21,13 +21,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from cunet_bench.checkpoints import require_checkpoint
+from cunet_bench.checkpoints import checkpoint_path, require_checkpoint
+from cunet_bench.configs import resolve
 from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.data import load_dataset
 from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
-from cunet_bench.errors import UserError, warn
-from cunet_bench.features import FeatureExtractor
+from cunet_bench.errors import MetricUnavailable, UserError, warn
+from cunet_bench.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
 from cunet_bench.files import atomic_write
+from cunet_bench.presets import Preset
+from cunet_bench.registry import REGISTRY, get_model
+from cunet_bench.runner import Benchmark, Progress
 from cunet_bench.timing import time_call
 from cunet_bench.training import load_trained
 from cunet_bench.weights import sha256
@@ -42,13 +46,50 @@ KID_FEATURES_MAX = 10_000
 
 @dataclass(frozen=True)
 class FidConfig:
-    models: tuple[str, ...]
-    steps: tuple[int, ...]
+    models: tuple[str, ...] = ()
+    steps: tuple[int, ...] = (5, 10, 30, 100)
     sampler: str = "ddim"
     num_samples: int = 128
     batch_size: int = 64
-    seed: int = 0
+    data: str = "mnist5k"
+    data_root: str | None = None
+    checkpoints: str = "checkpoints"
+    """Folder of the checkpoints; sample shards and feature caches go here too."""
+    checkpoint_preset: str = "quick"
+    features: str = "auto"
+    dims: int | None = None
+    classifier_steps: int = 400
     device: str = "cpu"
+    seed: int = 0
+
+    @classmethod
+    def from_preset(cls, preset: Preset, **overrides: Any) -> "FidConfig":
+        """The preset's sweep and sample count for the quality backbones it trains."""
+        return resolve(cls, dict(models=REGISTRY.tagged("quality"), steps=preset.fid_steps,
+                                 num_samples=preset.fid_samples, batch_size=preset.fid_batch, data=preset.train_data,
+                                 checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps), overrides)
+
+    def validate(self) -> None:
+        """Refuse what cannot give a meaningful number, before anything is loaded."""
+        if not self.models:
+            raise UserError("--models needs at least one trained backbone")
+        if self.sampler not in SAMPLERS:
+            raise UserError(f"unknown sampler {self.sampler!r}; samplers: {', '.join(SAMPLERS)}")
+        if min(self.steps, default=0) < 1:
+            raise UserError(f"sampling steps must be at least 1, got {self.steps}")
+        if len(set(self.steps)) != len(self.steps):
+            raise UserError(f"sampling steps are duplicated: {self.steps}")
+        if not 2 <= self.num_samples <= MAX_SAMPLES:
+            raise UserError(f"--num-samples must be between 2 and {MAX_SAMPLES:,}, got {self.num_samples}")
+        dims = feature_dims(self.features, self.dims)
+        if self.num_samples < dims:
+            raise UserError(f"--num-samples {self.num_samples} is below the feature dimension {dims}: the covariance "
+                            "would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    def checkpoint(self, model: str) -> Path:
+        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset)
 
 
 @dataclass
@@ -58,44 +99,34 @@ class TrainedBackbone:
     diffusion: GaussianDiffusion
     shape: tuple[int, int, int]
     checkpoint_digest: str
+    extra: dict[str, str]
 
 
-def load_backbones(names: tuple[str, ...], data: str, preset: str, folder: Path, device: str) -> list[TrainedBackbone]:
-    """The EMA weights of each model's default checkpoint; all must share one image shape."""
+def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
+    """The EMA weights of each model's checkpoint; all must share one image shape and schedule
+    length, which must fit the sweep."""
     backbones = []
-    for name in names:
-        path = require_checkpoint(folder, name, data, preset)
-        model, trained, _ = load_trained(path, name, device=device)
+    for name in config.models:
+        path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset)
+        model, trained, _ = load_trained(path, name, device=config.device)
         if not trained.is_backbone:
             raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
-        diffusion = trained.diffusion()
         shape = (trained.channels, trained.resolution, trained.resolution)
-        backbones.append(TrainedBackbone(name, model, diffusion, shape, sha256(path)))
+        backbones.append(TrainedBackbone(name, model, trained.diffusion(), shape, sha256(path),
+                                         get_model(name).row_fields()))
     if len({b.shape for b in backbones}) > 1:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
+    timesteps = min(b.diffusion.timesteps for b in backbones)
+    if max(config.steps) > timesteps:
+        raise UserError(f"sampling steps must be between 1 and {timesteps}, got {max(config.steps)}")
     return backbones
 
 
-def check_config(config: FidConfig, timesteps: int, dims: int) -> list[str]:
-    """Refuse what cannot give a meaningful number; returns the warnings to print."""
-    if config.sampler not in SAMPLERS:
-        raise UserError(f"unknown sampler {config.sampler!r}; samplers: {', '.join(SAMPLERS)}")
-    for steps in config.steps:
-        if not 1 <= steps <= timesteps:
-            raise UserError(f"sampling steps must be between 1 and {timesteps}, got {steps}")
-    if len(set(config.steps)) != len(config.steps):
-        raise UserError(f"sampling steps are duplicated: {config.steps}")
-    if not 2 <= config.num_samples <= MAX_SAMPLES:
-        raise UserError(f"--num-samples must be between 2 and {MAX_SAMPLES:,}, got {config.num_samples}")
-    if config.num_samples < dims:
-        raise UserError(f"--num-samples {config.num_samples} is below the feature dimension {dims}: the covariance "
-                        "would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
-    if config.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {config.batch_size}")
-    if config.num_samples < PAPER_SAMPLES:
-        return [f"N = {config.num_samples} samples per model, below the paper's {PAPER_SAMPLES:,}: distances are "
-                "biased upwards at small N; compare them only at equal N (N is in every row)"]
-    return []
+def small_sample_notice(config: FidConfig) -> str | None:
+    if config.num_samples >= PAPER_SAMPLES:
+        return None
+    return (f"N = {config.num_samples} samples per model, below the paper's {PAPER_SAMPLES:,}: distances are "
+            "biased upwards at small N; compare them only at equal N (N is in every row)")
 
 
 def shard_folder(cache: Path, backbone: TrainedBackbone, config: FidConfig, steps: int) -> Path:
@@ -245,10 +276,10 @@ def bootstrap_replicates(dims: int) -> int:
     return 200 if dims <= 256 else 20
 
 
-def iter_rows(config: FidConfig, backbones: list[TrainedBackbone], extractor: FeatureExtractor | None,
-              reference: ReferenceFeatures | None, cache: Path, rank: int = 0, world_size: int = 1,
-              barrier: Callable[[], None] = lambda: None,
-              progress: Callable[[str], None] = lambda _: None) -> Iterator[dict[str, Any]]:
+def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: FeatureExtractor | None,
+            reference: ReferenceFeatures | None, cache: Path, rank: int = 0, world_size: int = 1,
+            barrier: Callable[[], None] = lambda: None,
+            progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
     """Rows ``kind='point'`` per (model, steps), ``kind='best'`` per model (Table 1) and
     ``kind='ratio'``: each model's best distance over the first model's, with a 95% bootstrap
     interval. Every process generates its shards; only rank 0 (which holds the extractor)
@@ -275,7 +306,7 @@ def iter_rows(config: FidConfig, backbones: list[TrainedBackbone], extractor: Fe
                                                 seed=config.seed)
             per_sample = seconds / config.num_samples
             resampled = bootstrap_distances(features, reference.stats, replicates, config.seed)
-            row = {"kind": "point", "model": backbone.name, "steps": steps, **base, "distance": distance,
+            row = {"kind": "point", "model": backbone.name, **backbone.extra, "steps": steps, **base, "distance": distance,
                    "distance_ci_low": float(np.percentile(resampled, 2.5)),
                    "distance_ci_high": float(np.percentile(resampled, 97.5)), "bootstrap_replicates": replicates,
                    "kid_mean": kid_mean, "kid_std": kid_std, "seconds_per_sample": per_sample,
@@ -287,7 +318,7 @@ def iter_rows(config: FidConfig, backbones: list[TrainedBackbone], extractor: Fe
             yield row
         if points:
             best, resampled = min(points, key=lambda point: point[0]["distance"])
-            best_row = {"kind": "best", "model": backbone.name, **base,
+            best_row = {"kind": "best", "model": backbone.name, **backbone.extra, **base,
                         **{k: best[k] for k in ("steps", "distance", "distance_ci_low", "distance_ci_high", "kid_mean",
                                                 "kid_std", "seconds_per_sample")}}
             best_of_models.append((best_row, resampled))
@@ -300,3 +331,49 @@ def iter_rows(config: FidConfig, backbones: list[TrainedBackbone], extractor: Fe
                    "ratio": row["distance"] / first["distance"], "ratio_ci_low": float(np.percentile(ratios, 2.5)),
                    "ratio_ci_high": float(np.percentile(ratios, 97.5)), "steps": row["steps"],
                    "versus_steps": first["steps"], "time_ratio": row["seconds_per_sample"] / first["seconds_per_sample"]}
+
+
+def run(config: FidConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+    """Load the backbones; on the main process build the feature space and the reference
+    statistics; every process generates its shards (torchrun), the main one measures."""
+    from cunet_bench.training import distributed_from_environment
+
+    backbones = load_backbones(config)
+    distributed = distributed_from_environment()
+    extractor = reference = None
+    if distributed.is_main:
+        notice = small_sample_notice(config)
+        if notice:
+            warn(notice)
+        resolution = backbones[0].shape[-1]
+        try:
+            extractor = feature_extractor(config.features, config.data, resolution, Path(config.checkpoints),
+                                          config.device, config.dims, config.data_root,
+                                          ClassifierTraining(steps=config.classifier_steps))
+        except MetricUnavailable as missing:
+            raise UserError(f"FID is unavailable: {missing}") from None
+        reference = reference_features(extractor, config.data, resolution, Path(config.checkpoints), config.data_root)
+    barrier = _barrier(distributed.world_size)
+    yield from measure(config, backbones, extractor, reference, Path(config.checkpoints), distributed.rank,
+                       distributed.world_size, barrier, progress)
+
+
+def _barrier(world_size: int) -> Callable[[], None]:
+    if world_size == 1:
+        return lambda: None
+    import torch.distributed as dist
+
+    return dist.barrier
+
+
+def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    if not rows:
+        return []
+    columns = ("kind", "model", "steps", "distance", "kid_mean", "kid_std", "seconds_per_sample", "throughput_ratio")
+    first = rows[0]
+    return [(f"{first['distance_name']} / {first['kernel_name']} vs sampling steps, N = {first['samples']} "
+             f"({first['features']})", [{k: row.get(k) for k in columns} for row in rows])]
+
+
+BENCHMARK = Benchmark("fid", run, summary=summary,
+                      inputs=lambda config: [config.checkpoint(name) for name in config.models])

@@ -14,44 +14,55 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 
+from cunet_bench.configs import resolve
 from cunet_bench.contracts import example_inputs
 from cunet_bench.errors import UserError
 from cunet_bench.models.ode import FIXED_STEP_STAGES, SolverConfig
-from cunet_bench.registry import get_model
+from cunet_bench.presets import Preset
+from cunet_bench.registry import REGISTRY, get_model
+from cunet_bench.runner import Benchmark, Progress
 from cunet_bench.timing import time_call
 
 
 @dataclass(frozen=True)
 class SolversConfig:
-    model: str = "cunet-release"
+    model: str
     resolution: int = 64
     channels: int = 3
     batches: tuple[int, ...] = (1, 64)
-    methods: tuple[str, ...] = ("rk4",)
-    steps: int = 1
-    device: str = "cpu"
+    solvers: tuple[SolverConfig, ...] = (SolverConfig(),)
     repeats: int = 5
     budget_s: float = 20.0
     compile: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    seed: int = 0
 
+    @classmethod
+    def from_preset(cls, preset: Preset, **overrides: Any) -> "SolversConfig":
+        """The paper's cU-Net at the preset's image size and batches."""
+        model = REGISTRY.only("paper-cunet")
+        return resolve(cls, dict(model=model, resolution=preset.resolution, channels=preset.channels,
+                                 batches=preset.batches, repeats=preset.repeats,
+                                 model_options=preset.model_options.get(model, {})), overrides)
 
-def check_config(config: SolversConfig) -> None:
-    spec = get_model(config.model)
-    if "solver" not in spec.supports:
-        raise UserError(f"model {config.model!r} has no ODE solver; choose a cU-Net")
-    spec.check_image_size(config.resolution)
-    for method in config.methods:
-        if method not in FIXED_STEP_STAGES:
-            raise UserError(f"solver overhead is measured for fixed-step methods {', '.join(FIXED_STEP_STAGES)}, got {method!r}")
-    if any(batch < 1 for batch in config.batches):
-        raise UserError("batch sizes must be positive")
-    if config.steps < 1:
-        raise UserError(f"steps must be positive, got {config.steps}")
+    def validate(self) -> None:
+        spec = get_model(self.model)
+        if "solver" not in spec.supports:
+            raise UserError(f"model {self.model!r} has no ODE solver; choose a cU-Net")
+        spec.check_image_size(self.resolution)
+        for solver in self.solvers:
+            if solver.backend != "harness":
+                raise UserError(f"solver overhead is measured for the fixed-step methods {', '.join(FIXED_STEP_STAGES)}"
+                                f", got {solver.label}")
+        if min(self.batches, default=0) < 1:
+            raise UserError(f"batch sizes must be positive, got {self.batches}")
+        if self.repeats < 1:
+            raise UserError(f"--repeats must be at least 1, got {self.repeats}")
 
 
 def _block_inputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
@@ -65,17 +76,15 @@ def _block_inputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
     return captured
 
 
-def iter_rows(config: SolversConfig, progress: Callable[[str], None] = lambda _: None) -> Iterator[dict[str, Any]]:
-    check_config(config)
+def run(config: SolversConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
     spec = get_model(config.model)
     device = config.device
-    for method in config.methods:
-        solver = SolverConfig(method, steps=config.steps)
-        model = spec.instantiate(config.channels, config.resolution, solver=solver, **config.model_options)
+    for solver in config.solvers:
+        model = spec.instantiate(config.channels, config.resolution, **{**config.model_options, "solver": solver})
         model = model.to(device).eval()
-        evaluations = FIXED_STEP_STAGES[method] * config.steps
+        evaluations = FIXED_STEP_STAGES[solver.method] * solver.steps
         for batch in config.batches:
-            progress(f"{method} batch {batch}")
+            progress(f"{solver.label} batch {batch}")
             inputs = example_inputs("cunet", batch, config.channels, config.resolution, device)
             states = _block_inputs(model, inputs)
 
@@ -89,10 +98,8 @@ def iter_rows(config: SolversConfig, progress: Callable[[str], None] = lambda _:
                     block(*arguments)
 
             def bare_evaluations() -> None:
-                for block, (z, *rest) in zip(model.ode_blocks, states):
-                    for part, condition in block.slices(z, block.field.condition(rest[0] if rest else None)):
-                        for _ in range(evaluations):
-                            block.field(0.0, part, condition)
+                for block, arguments in zip(model.ode_blocks, states):
+                    block.evaluate_field(*arguments, evaluations=evaluations)
 
             with torch.no_grad():
                 pairs = [(time_call(blocks, device, 1 if r == 0 else 0, 1).median_s,
@@ -119,5 +126,12 @@ def iter_rows(config: SolversConfig, progress: Callable[[str], None] = lambda _:
                 yield row("compile_speedup", harness.median_s / compiled_time.median_s, "ratio")
 
 
-def run(config: SolversConfig) -> list[dict[str, Any]]:
-    return list(iter_rows(config))
+def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    if not rows:
+        return []
+    first = rows[0]
+    return [(f"ODE solver cost, {first['model']} at {first['resolution']}px ({first['threads']} threads)",
+             [{k: row[k] for k in ("solver", "batch", "metric", "value", "unit")} for row in rows])]
+
+
+BENCHMARK = Benchmark("solvers", run, summary=summary)

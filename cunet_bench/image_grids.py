@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def image_grid_png(images: torch.Tensor, columns: int | None = None, scale: int 
 class DenoiseGrids:
     """Collects the images ``bench denoise`` shows (``keep``) and writes, per noise level, one grid
     of clean / noisy / every method's output and, per diffusion method, one grid of its x0
-    estimates along the reverse chain; one image per row, columns listed in ``<run>.json``."""
+    estimates along the reverse chain; one image per row."""
 
     STEP_MARK = " x0 @ step "
 
@@ -49,7 +48,8 @@ class DenoiseGrids:
         atomic_write(path, image_grid_png(stacked.flatten(0, 1) * 2 - 1, columns=len(columns), scale=scale))
         return {path.name: list(columns)}
 
-    def write(self, folder: Path, run_id: str) -> list[Path]:
+    def write(self, folder: Path, run_id: str) -> dict[str, list[str]]:
+        """Write the grids as ``RUN_ID-level…png`` under ``folder``; returns file name → column labels."""
         index: dict[str, list[str]] = {}
         for level, images in self.kept.items():
             name = f"{run_id}-level{level:g}"
@@ -63,5 +63,4 @@ class DenoiseGrids:
                     ordered = {f"x0 @ step {k}": steps[k] for k in sorted(steps, key=int)}
                     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", method).strip("_")
                     index.update(self._write(folder / f"{name}-steps-{safe}.png", {**base, **ordered}))
-        atomic_write(folder / f"{run_id}.json", (json.dumps(index, indent=2) + "\n").encode())
-        return [folder / name for name in index]
+        return index

@@ -1,11 +1,13 @@
-"""Printing results at the end of a command: a table for people, JSON for machines."""
+"""What a command prints: results as a table for people or JSON for machines (standard output),
+progress and notes on standard error."""
 
 from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -45,3 +47,23 @@ def emit(rows: Sequence[dict[str, Any]], output_format: OutputFormat, title: str
     if not console.is_terminal:
         console = Console(width=200)  # files and pipes get the whole table, not 80 columns
     console.print(table)
+
+
+STDERR = Console(stderr=True, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """One line for the user on standard error (what was written where, a step's status)."""
+    STDERR.print(message, markup=False, highlight=False)
+
+
+@contextmanager
+def progress_display(label: str, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A transient spinner with the elapsed time on standard error, shown only on a terminal;
+    yields the function a run calls with what it is doing now."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=STDERR,
+                  transient=True, disable=not (enabled and STDERR.is_terminal)) as progress:
+        task = progress.add_task(label)
+        yield lambda message: progress.update(task, description=f"{label}: {message}")

@@ -15,8 +15,11 @@ def paper_values() -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-def paper_value(source: str, model: str, metric: str) -> float | None:
-    """The value the paper (or its released notebook) gives for ``model`` and ``metric``."""
+def paper_value(source: str, model: str, metric: str, condition: str = "") -> float | None:
+    """The value the paper (or its released notebook) gives for ``model`` and ``metric`` (under
+    ``condition``: a noise step, a dataset), or None."""
     table = paper_values()
     match = table[(table.source == source) & (table.model == model) & (table.metric == metric)]
+    if condition:
+        match = match[match.condition == condition]
     return float(match.value.iloc[0]) if len(match) else None

@@ -1,69 +1,82 @@
-"""``bench all``: the whole pipeline for a preset as a list of ``bench`` commands — efficiency at
-the preset's size, training of the backbones and denoisers, samples, denoising, FID, report.
+"""``bench all``: the whole pipeline for a preset as benchmark steps with resolved configurations
+— efficiency at the preset's size, training of the quality backbones and the learned Table 4
+baselines, samples, denoising, FID — followed by the report.
 
-A step whose results already exist is skipped (a run recorded with exactly the same command, or
-a checkpoint trained to the preset's step count); training resumes an unfinished checkpoint and
-FID reuses its sample shards, so an interrupted ``bench all`` continues where it stopped.
+A step is skipped when its work is already done on this machine: training when the checkpoint
+holds the configured steps of the same options; every other step when a complete run with the
+same done key (resolved configuration, host and machine fingerprint, contents of the
+checkpoints read; see :func:`cunet_bench.runner.done_key`) is recorded. A changed default,
+another machine or a retrained model therefore re-runs exactly the steps it affects, and results
+copied from elsewhere (the repository's reference results) never stand in for a measurement of
+this machine. Training resumes an unfinished checkpoint and FID reuses its sample shards, so an
+interrupted ``bench all`` continues where it stopped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from cunet_bench import records
-from cunet_bench.checkpoints import checkpoint_path, read_checkpoint
+from cunet_bench.benchmarks import denoise, efficiency, fid, sample, train
 from cunet_bench.presets import Preset
-
-TRAINED = ("unet", "cunet", "dncnn", "conv-ae")
-BACKBONES = ("unet", "cunet")
-DENOISERS = ("unet", "cunet", "dncnn", "conv-ae", "bm3d")
-SAMPLE_STEPS = {"smoke": 2}
-"""DDIM steps of the sample grids (Figure 3); 50 unless the preset is listed."""
+from cunet_bench.registry import REGISTRY, get_model
+from cunet_bench.runner import Benchmark, completed_run
 
 
 @dataclass(frozen=True)
 class Step:
     label: str
-    arguments: tuple[str, ...]
-    bench: str | None = None
-    """The results folder the step records into; None for steps that record nothing (report)."""
-
-    @property
-    def command(self) -> str:
-        import shlex
-
-        return shlex.join(("bench", *self.arguments))
+    benchmark: Benchmark
+    config: Any
 
 
-def plan(preset: Preset, results: Path, checkpoints: Path, reports: Path, seed: int, device: str) -> list[Step]:
-    common = ("--seed", str(seed), "--device", device, "--out", str(results))
-    steps = [Step("efficiency", ("efficiency", "--preset", preset.name, *common), "efficiency")]
-    for model in TRAINED:
-        steps.append(Step(f"train {model}", ("train", "--model", model, "--preset", preset.name, "--resume", "--checkpoint",
-                                             str(checkpoint_path(checkpoints, model, preset.train_data, preset.name)),
-                                             *common), "training"))
-    for model in BACKBONES:
-        path = checkpoint_path(checkpoints, model, preset.train_data, preset.name)
-        steps.append(Step(f"sample {model}", ("sample", "--checkpoint", str(path), "--steps",
-                                              str(SAMPLE_STEPS.get(preset.name, 50)), *common), "sample"))
-    steps.append(Step("denoise", ("denoise", "--preset", preset.name, "--data", preset.train_data, "--checkpoints",
-                                  str(checkpoints), "--models", ",".join(DENOISERS), "--noise-steps",
-                                  ",".join(map(str, preset.denoise_noise_steps)), "--num-images",
-                                  str(preset.denoise_images), *common), "denoise"))
-    steps.append(Step("fid", ("fid", "--preset", preset.name, "--data", preset.train_data, "--checkpoints",
-                              str(checkpoints), "--models", ",".join(BACKBONES), *common), "fid"))
-    steps.append(Step("report", ("report", "--results", str(results), "--out", str(reports))))
+def trained_models() -> tuple[str, ...]:
+    """The quality backbones and the learned Table 4 baselines."""
+    return REGISTRY.tagged("quality") + tuple(name for name in REGISTRY.tagged("table4")
+                                             if "trainable" in get_model(name).supports)
+
+
+def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: str) -> list[Step]:
+    common: dict[str, Any] = {"seed": seed, "device": device}
+    shared = {"checkpoints": str(checkpoints), **common}
+    steps = [Step("efficiency", efficiency.BENCHMARK, efficiency.EfficiencyConfig.from_preset(preset, **common))]
+    training = {model: train.TrainRunConfig.from_preset(preset, model, checkpoints=str(checkpoints), resume=True,
+                                                         **common) for model in trained_models()}
+    steps += [Step(f"train {model}", train.BENCHMARK, config) for model, config in training.items()]
+    for model in REGISTRY.tagged("quality"):
+        steps.append(Step(f"sample {model}", sample.BENCHMARK, sample.SampleConfig.from_preset(
+            preset, checkpoint=training[model].checkpoint, model=model, out=str(results), **common)))
+    steps.append(Step("denoise", denoise.BENCHMARK, denoise.DenoiseConfig.from_preset(preset, out=str(results),
+                                                                                       **shared)))
+    steps.append(Step("fid", fid.BENCHMARK, fid.FidConfig.from_preset(preset, **shared)))
     return steps
 
 
-def already_done(step: Step, preset: Preset, results: Path) -> bool:
-    """Training: the checkpoint holds the preset's steps. Others: a complete run recorded with
-    exactly this command (an interrupted run records its rows marked incomplete). The report is always rebuilt (it is cheap and reads everything)."""
-    if step.bench is None:
-        return False
-    if step.bench == "training":
-        checkpoint = Path(step.arguments[step.arguments.index("--checkpoint") + 1])
-        return checkpoint.is_file() and read_checkpoint(checkpoint).step >= preset.train_steps
-    return any(meta.get("command") == step.command and meta.get("complete", True)
-               for meta in records.load_provenance(step.bench, results).values())
+def is_done(step: Step, results: Path) -> bool:
+    if step.benchmark is train.BENCHMARK:
+        return train.is_complete(step.config)
+    return completed_run(step.benchmark, step.config, results) is not None
+
+
+def run_steps(steps: list[Step], results: Path, preset: str) -> list[dict[str, Any]]:
+    """Run every step that is not already done, in order; returns one summary line per step."""
+    import time
+
+    from cunet_bench.cli_options import seed_everything
+    from cunet_bench.output import note, progress_display
+    from cunet_bench.runner import execute
+
+    summary, started = [], time.perf_counter()
+    for number, step in enumerate(steps, 1):
+        if is_done(step, results):
+            note(f"[{number}/{len(steps)}] {step.label}: already done on this machine, skipped")
+            summary.append({"step": step.label, "status": "skipped", "seconds": 0.0})
+            continue
+        note(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far)")
+        tick = time.perf_counter()
+        seed_everything(step.config.seed)
+        with progress_display(step.label) as progress:
+            execute(step.benchmark, step.config, results, progress, preset, announce=note)
+        summary.append({"step": step.label, "status": "ran", "seconds": time.perf_counter() - tick})
+    return summary

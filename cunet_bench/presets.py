@@ -2,14 +2,17 @@
 2-core CPU, minutes), ``paper`` (the paper's setting as released: 64×64, batch 128, lr 2e-4,
 accumulation 2, EMA 0.9999, v-objective, sigmoid schedule; a GPU job) and ``ho`` (the same
 with Ho et al.'s linear schedule and ε-objective, as the paper's text describes). Any field
-can be overridden from the command line; ``--dry-run`` prints the resolved configuration."""
+can be overridden from the command line; ``--dry-run`` prints the resolved configuration.
+
+``quick`` is every command's default preset: it is a real measurement that fits a 2-core CPU,
+where ``paper`` is a GPU job and ``smoke`` only checks the pipeline. Which models a preset runs
+is given by registry tags, never by names (DESIGN.md, "Registry")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cunet_bench.benchmarks.efficiency import DEFAULT_MODELS, TABLE5_MODELS
 from cunet_bench.errors import UserError
 
 
@@ -19,7 +22,8 @@ class Preset:
     description: str
     resolution: int
     channels: int
-    efficiency_models: tuple[str, ...]
+    efficiency_tags: tuple[str, ...]
+    """The registry tags of the models ``bench efficiency`` measures."""
     batches: tuple[int, ...]
     sampling_steps: tuple[int, ...]
     repeats: int
@@ -41,6 +45,9 @@ class Preset:
     fid_samples: int = 30_000
     fid_batch: int = 512
     classifier_steps: int = 400
+    sample_steps: int = 50
+    """DDIM steps of the sample grids (Figure 3)."""
+    sample_count: int = 16
 
 
 SMALL_TRAIN_OPTIONS = {
@@ -59,11 +66,11 @@ PRESETS = {
         description="seconds: narrow models on 1x32x32, for tests",
         resolution=32,
         channels=1,
-        efficiency_models=("unet", "cunet-release", "dncnn"),
+        efficiency_tags=("paper-unet", "paper-cunet"),
         batches=(1, 2),
         sampling_steps=(2,),
         repeats=2,
-        model_options={"unet": {"dim": 8}, "cunet-release": {"nf": 4}, "dncnn": {"depth": 5, "width": 16}},
+        model_options={"unet": {"dim": 8}, "cunet-release": {"nf": 4}},
         train_steps=3,
         train_batch=8,
         ema_decay=0.9,
@@ -75,13 +82,14 @@ PRESETS = {
         fid_samples=64,
         fid_batch=32,
         classifier_steps=20,
+        sample_steps=2,
     ),
     "quick": Preset(
         name="quick",
         description="minutes on a 2-core CPU: Table 5 models at 3x64x64, batches 1 and 8",
         resolution=64,
         channels=3,
-        efficiency_models=TABLE5_MODELS,
+        efficiency_tags=("table5",),
         batches=(1, 8),
         sampling_steps=(5, 30),
         repeats=3,
@@ -99,7 +107,7 @@ PRESETS = {
         description="the paper's setting: 3x64x64, Table 5 models and baselines, batches 1 and 64",
         resolution=64,
         channels=3,
-        efficiency_models=DEFAULT_MODELS,
+        efficiency_tags=("efficiency",),
         batches=(1, 64),
         sampling_steps=(5, 30, 100),
         repeats=5,
@@ -121,3 +129,6 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise UserError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None
+
+
+DEFAULT_PRESET = "quick"

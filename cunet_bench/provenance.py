@@ -1,5 +1,6 @@
-"""What every result records about how it was produced: command, seed, commit, versions,
-device and threads (DESIGN.md, "Records")."""
+"""What every result records about how it was produced: the command as typed, the resolved
+configuration and its digest, seed, commit, versions, device, threads and the machine
+(DESIGN.md, "Records"). Imports torch only when it collects, so reading results never does."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-import torch
 
 PACKAGES = (
     "cunet-bench",
@@ -61,40 +60,46 @@ def git_state(root: Path = SOURCE_ROOT) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def device_name(device: str) -> str:
+    """The GPU's name for a CUDA device, the CPU model otherwise."""
+    import torch
+
+    from cunet_bench import machine
+
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return machine.describe()["cpu_model"]
 
 
-def device_description(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return cpu_name()
+def command_line() -> str:
+    """The command as the user typed it."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
-def collect(
-    *, bench: str, device: torch.device | str = "cpu", seed: int | None = None, preset: str | None = None,
-    config: dict[str, Any] | None = None, started_at: str | None = None,
-) -> dict[str, Any]:
-    """The provenance block written beside every result file."""
+def collect(*, bench: str, config: dict[str, Any] | None = None, seed: int | None = None, device: str = "cpu",
+            preset: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The provenance block written beside every result file; ``config`` is the resolved
+    configuration."""
+    import torch
+
+    from cunet_bench import machine
+
     return {
         "bench": bench,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "preset": preset,
         "seed": seed,
         **git_state(),
         "versions": package_versions(),
-        "device": str(device),
-        "device_name": device_description(device),
+        "device": device,
+        "device_name": device_name(device),
         "cpu_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
-        "started_at": started_at or utc_now(),
+        "machine": machine.describe(),
+        "machine_fingerprint": machine.fingerprint(),
+        "host": machine.host_id(),
+        "started_at": utc_now(),
         "config": config or {},
+        **(extra or {}),
     }

@@ -1,94 +1,40 @@
-"""The one list of every model the harness knows.
-
-Each model module registers its variants at import through :func:`register`; third-party
-packages add theirs through the ``cunet_bench.models`` entry-point group, whose entries
-name a :class:`ModelSpec` or a sequence of them, e.g. in the third party's pyproject.toml::
+"""The one list of every model the harness knows: the built-in catalogue plus third-party
+models registered through the ``cunet_bench.models`` entry-point group, whose entries name a
+:class:`ModelSpec` or a sequence of them, e.g. in the third party's pyproject.toml::
 
     [project.entry-points."cunet_bench.models"]
     my-denoiser = "my_package.bench:SPEC"
+
+Default model lists are derived from the specs' tags (:func:`Registry.tagged`); no other module
+keeps a list of model names.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator
 
 from torch import nn
 
 from cunet_bench.errors import UnknownModelError, UserError
+from cunet_bench.model_spec import FAMILIES, TAGS, ModelSpec
 
-FAMILIES = ("unet", "cunet", "denoiser")
+__all__ = ["FAMILIES", "TAGS", "ModelSpec", "Registry", "REGISTRY", "get_model", "build_model", "parameter_count"]
 ENTRY_POINT_GROUP = "cunet_bench.models"
-BUILTIN_MODULES = (
-    "cunet_bench.models.unet",
-    "cunet_bench.models.cunet",
-    "cunet_bench.baselines.dncnn",
-    "cunet_bench.baselines.conv_ae",
-    "cunet_bench.baselines.bm3d",
-)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build one registered model.
+def _builtin_specs() -> Iterable[ModelSpec]:
+    from cunet_bench.catalogue import BUILTIN
 
-    ``build(channels, image_size, **options)`` returns an ``nn.Module`` following the
-    backbone contract ``forward(x, t)`` (families ``unet``/``cunet``) or an object with
-    ``denoise(y, sigma)`` (family ``denoiser``); ``options`` are ``config`` updated by the
-    caller's overrides. ``downsampling_factor`` is what the image size must be divisible by;
-    ``supports`` names optional capabilities (``solver``: accepts ODE solver settings;
-    ``trainable``: has learned parameters). ``description`` is one short line for listings;
-    ``notes`` carries what a user should know beyond it (shown by ``bench models NAME``).
-    """
-
-    name: str
-    family: str
-    description: str
-    build: Callable[..., Any]
-    default_channels: int = 3
-    default_image_size: int = 64
-    downsampling_factor: int = 1
-    supports: frozenset[str] = field(default_factory=frozenset)
-    config: Mapping[str, Any] = field(default_factory=dict)
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"model {self.name!r}: family must be one of {FAMILIES}, got {self.family!r}")
-
-    def check_image_size(self, image_size: int) -> None:
-        """Raise a one-line error when the image size does not fit the model's downsampling."""
-        if image_size <= 0:
-            raise UserError(f"model {self.name!r}: the image size must be positive, got {image_size}")
-        if image_size % self.downsampling_factor:
-            raise UserError(
-                f"model {self.name!r} needs an image size divisible by {self.downsampling_factor}, "
-                f"got {image_size} (pad or resize the images, e.g. MNIST 28 -> 32)"
-            )
-
-    def instantiate(self, channels: int | None = None, image_size: int | None = None, **overrides: Any) -> Any:
-        """Build the model at the given (or default) channels and image size."""
-        channels = self.default_channels if channels is None else channels
-        image_size = self.default_image_size if image_size is None else image_size
-        if channels <= 0:
-            raise UserError(f"model {self.name!r}: channels must be positive, got {channels}")
-        self.check_image_size(image_size)
-        try:
-            return self.build(channels, image_size, **{**self.config, **overrides})
-        except TypeError as error:
-            if "unexpected keyword argument" not in str(error):
-                raise
-            raise UserError(f"model {self.name!r} does not accept that option: {error}") from None
+    return BUILTIN
 
 
 class Registry:
-    """Name → :class:`ModelSpec`, loading the built-in modules and entry points on first use."""
+    """Name → :class:`ModelSpec`, loading the built-in catalogue and entry points on first use."""
 
-    def __init__(self, builtin_modules: tuple[str, ...] = BUILTIN_MODULES) -> None:
+    def __init__(self, builtin: Callable[[], Iterable[ModelSpec]] = _builtin_specs) -> None:
         self._specs: dict[str, ModelSpec] = {}
-        self._builtin_modules = builtin_modules
+        self._builtin = builtin
         self._loaded = False
 
     def register(self, spec: ModelSpec) -> ModelSpec:
@@ -102,10 +48,14 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        for module in self._builtin_modules:
-            importlib.import_module(module)
+        for spec in self._builtin():
+            self.register(spec)
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            loaded = entry_point.load()
+            try:
+                loaded = entry_point.load()
+            except Exception as error:  # noqa: BLE001 - a broken plugin must not break every command
+                raise UserError(f"entry point {entry_point.name!r} ({entry_point.value}) of the "
+                                f"{ENTRY_POINT_GROUP} group cannot be loaded: {type(error).__name__}: {error}") from None
             specs = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
             for spec in specs:
                 if not isinstance(spec, ModelSpec):
@@ -131,16 +81,25 @@ class Registry:
             known = ", ".join(self._specs)
             raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
 
+    def tagged(self, *tags: str) -> tuple[str, ...]:
+        """Names of the models carrying any of ``tags``, in registration order."""
+        unknown = sorted(set(tags) - set(TAGS))
+        if unknown:
+            raise UserError(f"unknown model tags {unknown}; tags: {', '.join(TAGS)}")
+        return tuple(spec.name for spec in self if spec.tags & set(tags))
+
+    def only(self, tag: str) -> str:
+        """The one model carrying ``tag`` (``paper-unet``, ``paper-cunet``)."""
+        names = self.tagged(tag)
+        if len(names) != 1:
+            raise UserError(f"exactly one model must carry the tag {tag!r}, found {list(names)}")
+        return names[0]
+
     def build(self, name: str, channels: int | None = None, image_size: int | None = None, **overrides: Any) -> Any:
         return self.get(name).instantiate(channels, image_size, **overrides)
 
 
 REGISTRY = Registry()
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add a model to the harness's registry (called by model modules at import)."""
-    return REGISTRY.register(spec)
 
 
 def get_model(name: str) -> ModelSpec:

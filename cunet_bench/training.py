@@ -214,8 +214,8 @@ def _train_locked(config: TrainConfig, checkpoint: Path, device: str, resume: bo
     start = 0
     if resume and checkpoint.exists():
         saved = read_checkpoint(checkpoint)
-        changed = sorted(k for k in _identity(saved.config).keys() | _identity(_jsonable(config)).keys()
-                         if _identity(saved.config).get(k) != _identity(_jsonable(config)).get(k))
+        changed = sorted(k for k in resume_identity(saved.config).keys() | resume_identity(training_record(config)).keys()
+                         if resume_identity(saved.config).get(k) != resume_identity(training_record(config)).get(k))
         if changed:
             raise UserError(f"checkpoint {checkpoint} was written with other training options ({', '.join(changed)}); "
                             "train into a new --checkpoint or repeat the original options")
@@ -241,7 +241,7 @@ def _train_locked(config: TrainConfig, checkpoint: Path, device: str, resume: bo
 
     def save(done: int) -> int:
         if distributed.is_main and done != saved_step:
-            save_checkpoint(checkpoint, model, ema, optimizer, done, _jsonable(config), fingerprint)
+            save_checkpoint(checkpoint, model, ema, optimizer, done, training_record(config), fingerprint)
         return done
 
     with deferred_interrupts() as interrupts:
@@ -320,11 +320,13 @@ RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
 """Options a resumed run may change: it may train for longer or log and save more often."""
 
 
-def _identity(config: dict[str, Any]) -> dict[str, Any]:
+def resume_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The recorded options a resumed run must repeat exactly."""
     return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
 
 
-def _jsonable(config: TrainConfig) -> dict[str, Any]:
+def training_record(config: TrainConfig) -> dict[str, Any]:
+    """The configuration as a checkpoint records it (JSON values)."""
     import json
 
     return json.loads(json.dumps(asdict(config), sort_keys=True, default=str))

@@ -146,9 +146,9 @@ def status() -> list[dict[str, str]]:
     return rows
 
 
-def install(source: Path | str, full_digest: str | None = None) -> WeightFile:
-    """Copy a user-supplied weights file into the hub cache after checking the hash prefix in its
-    name and, when given, its full SHA-256 (which is then pinned for every later use)."""
+def check_source(source: Path | str, full_digest: str | None = None) -> WeightFile:
+    """The known weights file ``source`` is a copy of, after checking the hash prefix in its name
+    and, when given, its full SHA-256; one-line errors otherwise."""
     source = Path(source)
     if source.is_dir():
         raise UserError(f"weights file {source} is a folder; give the .pth file itself")
@@ -158,23 +158,29 @@ def install(source: Path | str, full_digest: str | None = None) -> WeightFile:
     if not matches:
         names = ", ".join(w.filename for w in KNOWN.values())
         raise UserError(f"{source.name} is not a weights file the metrics use; expected one of: {names}")
-    if full_digest is not None:
-        full_digest = full_digest.strip().lower()
-        if not FULL_DIGEST.fullmatch(full_digest):
-            raise UserError(f"--sha256 takes the file's full SHA-256 (64 hex digits), got {full_digest[:70]!r}")
+    if full_digest is not None and not FULL_DIGEST.fullmatch(full_digest.strip().lower()):
+        raise UserError(f"--sha256 takes the file's full SHA-256 (64 hex digits), got {full_digest[:70]!r}")
     weight = matches[0]
     actual = sha256(source)
     if not actual.startswith(weight.hash_prefix):
         raise UserError(f"{source} has SHA-256 {actual[:16]}…, which does not start with {weight.hash_prefix}: "
                         "not the published file (corrupt or another version)")
-    if full_digest is not None and actual != full_digest:
-        raise UserError(f"{source} has SHA-256 {actual}, not the pinned {full_digest}")
+    if full_digest is not None and actual != full_digest.strip().lower():
+        raise UserError(f"{source} has SHA-256 {actual}, not the pinned {full_digest.strip().lower()}")
+    return weight
+
+
+def install(source: Path | str, full_digest: str | None = None) -> WeightFile:
+    """Copy a user-supplied weights file into the hub cache after :func:`check_source`; a full
+    digest given is pinned for every later use."""
+    weight = check_source(source, full_digest)
     atomic_replace(installed_path(weight), lambda temporary: shutil.copyfile(source, temporary))
     pin = _pin_path(weight)
     if full_digest is None:
         pin.unlink(missing_ok=True)  # a pin belongs to the file it was given with
     else:
-        atomic_replace(pin, lambda temporary: Path(temporary).write_text(full_digest + "\n"))
+        pinned = full_digest.strip().lower()
+        atomic_replace(pin, lambda temporary: Path(temporary).write_text(pinned + "\n"))
     return weight
 
 

@@ -35,7 +35,6 @@ from torch import nn
 from cunet_bench.errors import UserError
 from cunet_bench.models.layers import SoftmaxAttention, sinusoidal_embedding
 from cunet_bench.models.ode import ODEBlock, SecondOrderField, SolverConfig
-from cunet_bench.registry import ModelSpec, register
 
 ATTENTION_SITES = ("enc1", "enc2", "enc3", "enc4", "mid", "dec1", "dec2", "dec3", "dec4")
 """Where attention can follow an ODE block: encoder levels 1–4 (widest first), the bottleneck,
@@ -206,81 +205,3 @@ class ContinuousUNet(nn.Module):
             z = F.softplus(merge(torch.cat((z, skips.pop()), dim=1)))
             z = self._attend(f"dec{index + 1}", block(z, time_embedding))
         return self.head(z)
-
-
-RELEASE = dict(time_conditioning=False, dynamics="augmented", residual_attention=False)
-PAPER = dict(time_conditioning=True, dynamics="second-order", residual_attention=True)
-RELEASED_ABLATION_COUNTS = {"wo-r": 6_138_083, "wo-a-r": 5_874_915}
-"""Counts printed in the released notebook for a variant not in the released code (REFERENCE §2)."""
-
-_ABLATIONS = {
-    "": ("", {}),
-    "-wo-a": (", wo/A: no attention", {"attention": ()}),
-    "-wo-r": (", wo/R: no residual in the ODE function", {"ode_residual": False}),
-    "-wo-a-r": (", wo/A/R: neither", {"attention": (), "ode_residual": False}),
-}
-WO_R_NOTE = (
-    "Table 5's wo/R is defined here as the paper's Appendix C states it: the ODE function without its "
-    "residual connection, which has no parameters. The released notebook prints {released:,} parameters for "
-    "this ablation, from a variant that is not in the released code and cannot be derived from it "
-    "(it removes 2,673,792 parameters)."
-)
-
-
-def _build(channels: int, image_size: int, **options: Any) -> ContinuousUNet:
-    return ContinuousUNet(channels=channels, **options)
-
-
-def _register_family(prefix: str, flavour: dict[str, Any], summary: str, notes: str) -> None:
-    for suffix, (what, ablation) in _ABLATIONS.items():
-        released = RELEASED_ABLATION_COUNTS.get(suffix.lstrip("-"))
-        register(
-            ModelSpec(
-                name=prefix + suffix,
-                family="cunet",
-                description=summary + what,
-                build=_build,
-                config={**flavour, **ablation},
-                default_channels=3,
-                default_image_size=64,
-                downsampling_factor=2**LEVELS,
-                supports=frozenset({"trainable", "solver"}),
-                notes=" ".join(filter(None, (notes, WO_R_NOTE.format(released=released) if released else ""))),
-            )
-        )
-
-
-_register_family(
-    "cunet-release",
-    RELEASE,
-    "cU-Net as released (ConvSODEUNet, rk4, t unused)",
-    "The released ConvSODEUNet (nf=16, softplus): rk4 with one step per block (4 NFE per block, 36 per "
-    "call), frozen sinusoidal time table built but never used, augmented first-order dynamics, attention "
-    "that replaces the features.",
-)
-_register_family(
-    "cunet",
-    PAPER,
-    "cU-Net as the paper describes it (t-conditioned, 2nd order)",
-    "The paper's text (section 3.1, eq. 4): the released trunk with a SiLU→Linear scale/shift of the time "
-    "embedding in all nine ODE functions, true second-order dynamics (dx/dt = v, dv/dt = a; the "
-    "acceleration output is half the state width, hence 7,604,739 parameters rather than the 9,568,483 "
-    "of the same trunk with augmented first-order dynamics, selectable with dynamics='augmented') and "
-    "residual attention.",
-)
-register(
-    ModelSpec(
-        name="cunet-5attn",
-        family="cunet",
-        description="released cU-Net with 5 attention blocks, GroupNorm (Table 5's 2.90 G)",
-        build=_build,
-        config={**RELEASE, "attention": FIVE_ATTENTION, "norm": "group"},
-        default_channels=3,
-        default_image_size=64,
-        downsampling_factor=2**LEVELS,
-        supports=frozenset({"trainable", "solver"}),
-        notes="A notebook variant of the release with attention at 32x32 (64 ch) in encoder and decoder, "
-        "at 8x8 (256 ch) as released and at the 512-ch bottleneck, GroupNorm in the ODE functions. Its cost, "
-        "not the released model's, is the paper's 2.90 GFLOPs; the paper's 8.8M parameters are the release's.",
-    )
-)

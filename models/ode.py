@@ -225,13 +225,26 @@ class ODEBlock(nn.Module):
             return [(part, None) for part in z.split(size)]
         return list(zip(z.split(size), zip(*(part.split(size) for part in conditioning))))
 
+    def field_inputs(self, z: torch.Tensor, time_embedding: torch.Tensor | None) -> list[tuple[torch.Tensor, Any]]:
+        """The ``(state, conditioning)`` slices the fixed-step loop integrates: the conditioning is
+        computed once per call (it depends on the diffusion timestep only), then sliced with the batch."""
+        return self.slices(z, self.field.condition(time_embedding))
+
+    def evaluate_field(self, z: torch.Tensor, time_embedding: torch.Tensor | None = None, evaluations: int = 1) -> None:
+        """Evaluate the vector field ``evaluations`` times on exactly the inputs :meth:`forward`
+        integrates, without the solver's arithmetic: the baseline ``bench solvers`` times the
+        solver loop against, so that the benchmark cannot drift from the block."""
+        for part, condition in self.field_inputs(z, time_embedding):
+            for _ in range(evaluations):
+                self.field(0.0, part, condition)
+
     def forward(self, z: torch.Tensor, time_embedding: torch.Tensor | None = None) -> torch.Tensor:
         solver = self.solver
         if solver.backend == "harness":
             outs = [
                 integrate_fixed(lambda t, y, c=condition: self.field(t, y, c), part, solver.method, solver.steps,
                                 solver.t_end)
-                for part, condition in self.slices(z, self.field.condition(time_embedding))
+                for part, condition in self.field_inputs(z, time_embedding)
             ]
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
             self.nfe = FIXED_STEP_STAGES[solver.method] * solver.steps

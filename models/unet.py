@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from cunet_bench.models.layers import LinearAttention, SoftmaxAttention, sinusoidal_embedding
-from cunet_bench.registry import ModelSpec, register
 
 
 class _ConvNormAct(nn.Module):
@@ -279,40 +278,3 @@ class HoUNet(nn.Module):
             if level < len(self.upsample):
                 h = self.upsample[level](h)
         return self.conv_out(F.silu(self.norm_out(h)))
-
-
-def _build_release_unet(channels: int, image_size: int, **overrides) -> ReleaseUNet:
-    return ReleaseUNet(channels=channels, **overrides)
-
-
-def _build_ho_unet(channels: int, image_size: int, **overrides) -> HoUNet:
-    return HoUNet(channels=channels, image_size=image_size, **overrides)
-
-
-register(
-    ModelSpec(
-        name="unet",
-        family="unet",
-        description="paper's baseline as released (v1.8.3 Unet, dim 64, mults 1,2,4,8)",
-        notes="denoising_diffusion_pytorch v1.8.3 Unet(dim=64, dim_mults=(1, 2, 4, 8)), the network the "
-        "released code trains as 'U-Net' (not Ho et al.'s; that is unet-ddpm). Linear attention on levels "
-        "1-3, softmax attention on level 4 and in the middle.",
-        build=_build_release_unet,
-        default_channels=3,
-        default_image_size=64,
-        downsampling_factor=8,
-        supports=frozenset({"trainable"}),
-    )
-)
-register(
-    ModelSpec(
-        name="unet-ddpm",
-        family="unet",
-        description="Ho et al. (2020) DDPM U-Net (CIFAR-10: ch 128, mults 1,2,2,2)",
-        build=_build_ho_unet,
-        default_channels=3,
-        default_image_size=32,
-        downsampling_factor=8,
-        supports=frozenset({"trainable"}),
-    )
-)

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from cunet_bench.benchmarks.denoise import DenoiseConfig, Method, check_levels, iter_rows
+from cunet_bench.benchmarks.denoise import DenoiseConfig, Method, check_levels, measure
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
 
@@ -37,7 +37,7 @@ def test_baselines_see_the_rescaled_noisy_image_and_sigma():
     diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
     clean = torch.rand(3, 1, 16, 16) * 2 - 1
     identity = Identity()
-    rows = list(iter_rows(DenoiseConfig((100,), num_images=3), [Method("oracle", Oracle(diffusion, clean), diffusion),
+    rows = list(measure(DenoiseConfig(noise_levels=(100,), num_images=3), [Method("oracle", Oracle(diffusion, clean), diffusion),
                                                                Method("id", identity)], clean))
     (y01, sigma01), = identity.seen
     alpha_bar = diffusion.alpha_bar[99].item()
@@ -58,7 +58,7 @@ def test_same_seed_gives_identical_numbers():
     diffusion = GaussianDiffusion(DiffusionConfig("cosine", "eps"))
     clean = torch.rand(2, 1, 16, 16) * 2 - 1
     model = lambda x, t: 0.5 * x
-    run = lambda: [r["mean"] for r in iter_rows(DenoiseConfig((10,), num_images=2, seed=3),
+    run = lambda: [r["mean"] for r in measure(DenoiseConfig(noise_levels=(10,), num_images=2, seed=3),
                                                 [Method("m", model, diffusion)], clean) if r["kind"] == "summary"]
     assert run() == run()
 
@@ -82,10 +82,10 @@ def test_denoise_cli_smoke(tmp_path):
         assert done.returncode == 0, done.stderr
     done = subprocess.run([*bench, "denoise", "--noise-steps", "3,7", "--models", "cunet-release,dncnn",
                            "--preset", "smoke", "--checkpoints", str(tmp_path), "--num-images", "4", "--out",
-                           str(tmp_path), "--format", "json", "--solver", "rk4;euler:steps=2"],
+                           str(tmp_path), "--format", "json", "--solver", "rk4", "--solver", "euler:steps=2"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    methods = {row["method"] for row in json.loads(done.stdout)}
+    methods = {row["method"] for row in json.loads(done.stdout) if row["kind"] == "summary"}
     assert methods == {"noisy input", "cunet-release[rk4/1]", "cunet-release[euler/2]", "dncnn"}
     from cunet_bench import records
 
@@ -95,11 +95,12 @@ def test_denoise_cli_smoke(tmp_path):
     assert (points["mean"] >= 0).all() and points.ssim_final.between(-1, 1).all()
     meta = recorded[recorded.kind == "meta"].iloc[0]
     assert 0 < meta.metric_fraction < 1
-    (index,) = (tmp_path / "denoise-grids").glob("*.json")
-    grids = json.loads(index.read_text())
+    grids = recorded[recorded.kind == "grid"]
     assert len(grids) == 2 * 3  # per level: the methods grid and one steps grid per cU-Net solver
-    for name, columns in grids.items():
-        assert (tmp_path / "denoise-grids" / name).is_file() and columns[:2] == ["clean", "noisy"]
+    for grid in grids.itertuples():
+        assert (tmp_path / "denoise-grids" / grid.file).is_file() and grid.columns.split("|")[:2] == ["clean", "noisy"]
+    described = recorded[recorded.kind == "method"].set_index("method")
+    assert described.loc["dncnn", "paper_name"] == "DnCNN" and described.loc["dncnn", "parameters"] > 0
     missing = subprocess.run([*bench, "denoise", "--models", "unet", "--preset", "smoke", "--checkpoints",
                               str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert missing.returncode == 2
@@ -113,7 +114,7 @@ def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
     diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
     clean = torch.rand(2, 1, 16, 16) * 2 - 1
     identity = Identity()
-    rows = list(iter_rows(DenoiseConfig((0.04,), protocol="release", num_images=2),
+    rows = list(measure(DenoiseConfig(noise_levels=(0.04,), protocol="release", num_images=2),
                           [Method("m", lambda x, t: torch.zeros_like(x), diffusion), Method("id", identity)], clean))
     (y01, sigma01), = identity.seen
     assert sigma01 == 0.04
@@ -149,7 +150,7 @@ def test_a_process_pool_is_timed_against_one_process():
 
 def test_test_images_cover_every_digit():
     from cunet_bench.data import load_dataset
-    from cunet_bench.denoise_methods import test_image_indices
+    from cunet_bench.benchmarks.denoise_methods import test_image_indices
 
     test = load_dataset("mnist5k", "test", 32)
     indices = test_image_indices(len(test), 64)

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from cunet_bench.benchmarks.efficiency import EfficiencyConfig, check_config, run
+from cunet_bench.benchmarks.efficiency import EfficiencyConfig, run, summary
 from cunet_bench.contracts import example_inputs
-from cunet_bench.counting import count_flops, count_macs
+from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.errors import UserError
-from cunet_bench.memory import BYTES_PER_MIB, static_training_bytes
+from cunet_bench.benchmarks.memory import BYTES_PER_MIB, static_training_bytes
 from cunet_bench.paper import paper_value
 from cunet_bench.registry import build_model
 from cunet_bench.timing import time_call
@@ -68,13 +68,15 @@ def test_run_yields_rows_for_every_metric():
     config = EfficiencyConfig(models=("cunet-release",), resolutions=(32,), channels=1, batches=(1,),
                               sampling_steps=(2,), repeats=1, measure_memory=False,
                               sampling_models=("cunet-release",), model_options={"cunet-release": {"nf": 4}})
-    rows = run(config)
+    rows = list(run(config))
     metrics = {row["metric"] for row in rows if row["model"] == "cunet-release"}
     assert {"parameters", "static_training_mib", "gmacs_conv_linear", "gflops_executed", "nfe",
             "gmacs_per_function_evaluation", "latency_median_s", "sample_time_s", "achieved_gflops"} <= metrics
     nfe = next(row["value"] for row in rows if row["metric"] == "nfe")
     assert nfe == 36
     assert all(row["solver"] == "rk4/1" for row in rows if row["model"] == "cunet-release")
+    assert {row["paper_name"] for row in rows if row["model"] == "cunet-release"} == {"cU-Net"}
+    assert "paper-cunet" in rows[-1]["tags"].split(";")
 
 
 @pytest.mark.parametrize(
@@ -90,14 +92,25 @@ def test_run_yields_rows_for_every_metric():
 def test_bad_configuration(changes, fragment):
     base = dict(models=("cunet-release",), resolutions=(64,))
     with pytest.raises(UserError, match=fragment):
-        check_config(EfficiencyConfig(**{**base, **changes}))
+        EfficiencyConfig(**{**base, **changes}).validate()
+
+
+def test_presets_choose_models_by_tag():
+    from cunet_bench.presets import get_preset
+
+    quick = EfficiencyConfig.from_preset(get_preset("quick"))
+    assert set(quick.models) == {"unet", "cunet-release", "cunet-5attn", "cunet-release-wo-a", "cunet-release-wo-r",
+                                 "cunet-release-wo-a-r"}
+    paper = EfficiencyConfig.from_preset(get_preset("paper"))
+    assert set(paper.models) == set(quick.models) | {"unet-ddpm", "dncnn", "conv-ae"}
+    assert paper.sampling_models == ("unet", "cunet-release")
+    assert EfficiencyConfig.from_preset(get_preset("paper"), batches=(2,), repeats=None).batches == (2,)
 
 
 def test_paper_comparison_only_for_the_released_configuration():
-    from cunet_bench.efficiency_table import comparison_rows
-
     base = {"model": "cunet-release", "resolution": 64, "metric": "gmacs_conv_linear", "value": 2.823, "solver": "rk4/1"}
-    rows = comparison_rows([base, {**base, "solver": "dopri5(rtol=0.001,atol=0.0001)", "value": 18.7},
-                            {**base, "resolution": 32, "value": 0.7}])
+    tables = dict(summary([base, {**base, "solver": "dopri5(rtol=0.001,atol=0.0001)", "value": 18.7},
+                           {**base, "resolution": 32, "value": 0.7}]))
+    rows = tables["paper (Table 5, Figure 6) vs measured"]
     assert len(rows) == 1
     assert rows[0]["paper"] == 2.90 and rows[0]["measured / paper"] == pytest.approx(2.823 / 2.90)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cunet_bench.benchmarks.fid import FidConfig, check_config, generate_shards, load_backbones, read_shards
+from cunet_bench.benchmarks.fid import FidConfig, generate_shards, load_backbones, read_shards, small_sample_notice
 from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.features import InceptionPool, _to_inception_input, inception_network
@@ -55,19 +55,21 @@ def test_inception_code_path_with_random_weights():
 
 
 @pytest.mark.parametrize("changes, fragment", [
-    ({"steps": (0,)}, "between 1 and 1000"), ({"steps": (1001,)}, "between 1 and 1000"),
-    ({"sampler": "euler"}, "unknown sampler"), ({"num_samples": 1}, "between 2 and 1,000,000"),
-    ({"num_samples": 32}, "below the feature dimension 64"), ({"steps": (5, 5)}, "duplicated"),
+    ({"steps": (0,)}, "at least 1"), ({"sampler": "euler"}, "unknown sampler"),
+    ({"num_samples": 1}, "between 2 and 1,000,000"), ({"num_samples": 32}, "below the feature dimension 64"),
+    ({"steps": (5, 5)}, "duplicated"), ({"models": ()}, "at least one trained backbone"),
+    ({"features": "inception"}, "needs the Inception weights"), ({"batch_size": 0}, "at least 1"),
 ])
 def test_bad_configuration(changes, fragment):
     config = FidConfig(**{"models": ("unet",), "steps": (5,), "num_samples": 100, **changes})
     with pytest.raises(UserError, match=fragment):
-        check_config(config, 1000, 64)
+        config.validate()
 
 
 def test_small_n_is_warned_about():
-    (warning,) = check_config(FidConfig(("unet",), (5,), num_samples=100), 1000, 64)
-    assert "N = 100" in warning and "30,000" in warning
+    notice = small_sample_notice(FidConfig(("unet",), (5,), num_samples=100))
+    assert "N = 100" in notice and "30,000" in notice
+    assert small_sample_notice(FidConfig(("unet",), (5,), num_samples=30_000)) is None
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +84,9 @@ def smoke_checkpoints(tmp_path_factory):
 
 
 def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_path):
-    (backbone,) = load_backbones(("cunet",), "mnist5k", "smoke", smoke_checkpoints, "cpu")
-    config = FidConfig(("cunet",), (2,), num_samples=10, batch_size=4, seed=5)
+    config = FidConfig(("cunet",), (2,), num_samples=10, batch_size=4, seed=5, checkpoints=str(smoke_checkpoints),
+                       checkpoint_preset="smoke")
+    (backbone,) = load_backbones(config)
 
     def stop_after_first_shard(_message):
         raise KeyboardInterrupt
@@ -152,8 +155,9 @@ def test_cli_bad_input(smoke_checkpoints, tmp_path):
 def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(smoke_checkpoints, tmp_path, monkeypatch):
     from cunet_bench.benchmarks import fid
 
-    (backbone,) = load_backbones(("cunet",), "mnist5k", "smoke", smoke_checkpoints, "cpu")
-    config = FidConfig(("cunet",), (2,), num_samples=6, batch_size=3, seed=5)
+    config = FidConfig(("cunet",), (2,), num_samples=6, batch_size=3, seed=5, checkpoints=str(smoke_checkpoints),
+                       checkpoint_preset="smoke")
+    (backbone,) = load_backbones(config)
     generate_shards(backbone, config, 2, tmp_path / "first")
     original = fid.sample
 

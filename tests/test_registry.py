@@ -78,7 +78,7 @@ def test_third_party_model_through_entry_point(tmp_path, monkeypatch):
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-denoiser\nVersion: 1.0\n")
     (dist_info / "entry_points.txt").write_text("[cunet_bench.models]\ntiny = thirdparty_denoiser:SPEC\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry = Registry(builtin_modules=())
+    registry = Registry(builtin=tuple)
     assert registry.names() == ["tiny-thirdparty"]
     model = registry.build("tiny-thirdparty", channels=1, image_size=8)
     assert parameter_count(model) == 1 * 1 * 9 + 1
@@ -93,5 +93,27 @@ def test_entry_point_that_is_not_a_spec_fails_clearly(tmp_path, monkeypatch):
     (dist_info / "entry_points.txt").write_text("[cunet_bench.models]\nbad = bad_plugin:SPEC\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(UserError, match="must name a ModelSpec"):
-        Registry(builtin_modules=()).names()
+        Registry(builtin=tuple).names()
     sys.modules.pop("bad_plugin", None)
+
+
+def test_default_lists_come_from_tags():
+    assert REGISTRY.tagged("table5") == ("unet", "cunet-release", "cunet-release-wo-a", "cunet-release-wo-r",
+                                         "cunet-release-wo-a-r", "cunet-5attn")
+    assert REGISTRY.only("paper-unet") == "unet" and REGISTRY.only("paper-cunet") == "cunet-release"
+    assert set(REGISTRY.tagged("table4")) == {"dncnn", "conv-ae", "bm3d"}
+    with pytest.raises(UserError, match="unknown model tags"):
+        REGISTRY.tagged("fast")
+    with pytest.raises(ValueError, match="unknown tags"):
+        ModelSpec(name="x", family="unet", description="", build=lambda c, s: None, tags=frozenset({"fast"}))
+
+
+def test_model_modules_do_not_import_the_registry():
+    """The catalogue names the models; model files are plain network code (no import cycle)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("models", "baselines"):
+        for path in (root / folder).glob("*.py"):
+            text = path.read_text()
+            assert "cunet_bench.registry" not in text and "cunet_bench.catalogue" not in text, path

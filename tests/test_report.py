@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from cunet_bench import records
-from cunet_bench.bootstrap import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
-                                   ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
 from cunet_bench.errors import UserError
-from cunet_bench.readme_summary import END_MARKER, START_MARKER, summary_table, update_readme
 from cunet_bench.report import build_report
+from cunet_bench.report.readme import END_MARKER, START_MARKER, summary_table, update_readme
+from cunet_bench.report.verdicts import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
+                                         ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,9 @@ def fixture_results(tmp_path_factory):
     for model, params, macs, mib in (("unet", 35_710_339, 7.205, 544.9), ("cunet-release", 8_811_875, 2.823, 131.5),
                                      ("cunet-5attn", 9_146_723, 2.894, 136.6), ("cunet-release-wo-a", 8_548_707, 2.806, 127.5),
                                      ("cunet-release-wo-r", 8_811_875, 2.7, 131.5), ("cunet-release-wo-a-r", 8_548_707, 2.6, 127.5)):
-        base = {"model": model, "resolution": 64, "unit": "", "solver": "rk4/1" if "cunet" in model else None}
+        tags = "table5" + {"unet": ";paper-unet", "cunet-release": ";paper-cunet"}.get(model, "")
+        base = {"model": model, "paper_name": model.upper(), "tags": tags, "resolution": 64, "unit": "",
+                "solver": "rk4/1" if "cunet" in model else None}
         efficiency += [{**base, "metric": "parameters", "value": params}, {**base, "metric": "gmacs_conv_linear", "value": macs},
                        {**base, "metric": "static_training_mib", "value": mib}]
         if model in ("unet", "cunet-release"):
@@ -74,8 +76,9 @@ def fixture_results(tmp_path_factory):
     _write("efficiency", efficiency, out, "bench efficiency --preset quick", preset="quick")
     fid = []
     for model, distances in (("unet", (9.0, 7.0)), ("cunet", (8.0, 7.1))):
+        tags = "quality" + (";paper-unet" if model == "unet" else "")
         for steps, distance in zip((5, 10), distances):
-            fid.append({"kind": "point", "model": model, "steps": steps, "distance": distance, "distance_ci_low": distance - 0.5,
+            fid.append({"kind": "point", "model": model, "tags": tags, "steps": steps, "distance": distance, "distance_ci_low": distance - 0.5,
                         "distance_ci_high": distance + 0.5, "kid_mean": 0.1, "kid_std": 0.01, "seconds_per_sample": 0.01 * steps,
                         "throughput_ratio": 0.97, "samples": 128, "sampler": "ddim", "reference_count": 4500,
                         "features": "classifier-x", "distance_name": "FD-classifier", "kernel_name": "KD-classifier"})
@@ -84,7 +87,8 @@ def fixture_results(tmp_path_factory):
     fid.append({"kind": "ratio", "model": "cunet", "versus": "unet", "ratio": 7.1 / 7.0, "ratio_ci_low": 0.95,
                 "ratio_ci_high": 1.08, "distance_name": "FD-classifier"})
     _write("fid", fid, out, "bench fid --preset quick", preset="quick")
-    denoise = []
+    denoise = [{"kind": "method", "method": method, "tags": tags} for method, tags in (
+        ("unet", "paper-unet;quality"), ("cunet", "quality"), ("dncnn", "table4"))]
     for level in (50, 400):
         for method, target, ssim in (("unet", "x0", 0.9), ("cunet", "x0", 0.8), ("dncnn", "output", 0.7),
                                      ("noisy input", "input", 0.3)):
@@ -137,6 +141,15 @@ def test_report_has_every_section_figure_and_verdict(fixture_results, tmp_path):
     assert "`bench efficiency --preset quick`; commit abc1234def" in text
 
 
+def test_the_report_never_imports_torch(fixture_results, tmp_path):
+    script = ("import sys; from pathlib import Path; from cunet_bench.report import build_report; "
+              f"build_report(Path({str(fixture_results)!r}), Path({str(tmp_path / 'r')!r})); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 def test_report_is_deterministic(fixture_results, tmp_path):
     def digest(folder):
         build_report(fixture_results, folder)
@@ -157,26 +170,51 @@ def test_missing_results_name_the_command(tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-def test_bench_all_plan_and_skipping(tmp_path):
-    from cunet_bench.pipeline import already_done, plan
+def test_bench_all_resumes_by_configuration_machine_and_inputs(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from cunet_bench import machine
+    from cunet_bench.pipeline import is_done, plan
     from cunet_bench.presets import get_preset
+    from cunet_bench.runner import done_key
 
     preset = get_preset("smoke")
-    steps = plan(preset, tmp_path / "r", tmp_path / "c", tmp_path / "rep", 0, "cpu")
+    results = tmp_path / "r"
+    steps = plan(preset, results, tmp_path / "c", 0, "cpu")
     assert [s.label for s in steps] == ["efficiency", "train unet", "train cunet", "train dncnn", "train conv-ae",
-                                        "sample unet", "sample cunet", "denoise", "fid", "report"]
-    efficiency = steps[0]
-    assert not already_done(efficiency, preset, tmp_path / "r")
-    records.write_run("efficiency", [{"x": 1}], {"command": efficiency.command, "complete": True}, tmp_path / "r")
-    assert already_done(efficiency, preset, tmp_path / "r")
-    records.write_run("denoise", [{"x": 1}], {"command": steps[7].command, "complete": False}, tmp_path / "r")
-    assert not already_done(steps[7], preset, tmp_path / "r")
-    assert not already_done(steps[-1], preset, tmp_path / "r")
+                                        "sample unet", "sample cunet", "denoise", "fid"]
+    efficiency, denoise = steps[0], steps[7]
+    assert denoise.config.noise_levels == preset.denoise_noise_steps and denoise.config.num_images == 4
+    assert not is_done(efficiency, results)
+    records.write_run("efficiency", [{"x": 1}], {"done_key": done_key(efficiency.benchmark, efficiency.config),
+                                                 "complete": True}, results)
+    assert is_done(efficiency, results)
+    changed_default = plan(replace(preset, repeats=3), results, tmp_path / "c", 0, "cpu")
+    assert not is_done(changed_default[0], results)
+    assert [is_done(a, results) == is_done(b, results) for a, b in zip(steps[1:], changed_default[1:])]
+    records.write_run("denoise", [{"x": 1}], {"done_key": done_key(denoise.benchmark, denoise.config),
+                                              "complete": False}, results)
+    assert not is_done(denoise, results)
+    monkeypatch.setattr(machine, "host_id", lambda: "another-host")
+    assert not is_done(efficiency, results)
+
+
+def test_a_retrained_checkpoint_changes_the_done_key(tmp_path):
+    from cunet_bench.pipeline import plan
+    from cunet_bench.presets import get_preset
+    from cunet_bench.runner import done_key
+
+    steps = plan(get_preset("smoke"), tmp_path / "r", tmp_path / "c", 0, "cpu")
+    fid = steps[-1]
+    before = done_key(fid.benchmark, fid.config)
+    (tmp_path / "c").mkdir()
+    fid.config.checkpoint("unet").write_bytes(b"weights")
+    assert done_key(fid.benchmark, fid.config) != before
 
 
 def test_bench_all_smoke_end_to_end(tmp_path):
-    command = [sys.executable, "-m", "cunet_bench.cli", "all", "--preset", "smoke", "--results", str(tmp_path / "results"),
-               "--checkpoints", str(tmp_path / "checkpoints"), "--reports", str(tmp_path / "reports"), "--device", "cpu"]
+    command = [sys.executable, "-m", "cunet_bench.cli", "all", "--preset", "smoke", "--out", str(tmp_path / "results"),
+               "--checkpoints", str(tmp_path / "checkpoints"), "--device", "cpu"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     text = (tmp_path / "reports" / "REPORT.md").read_text()
@@ -184,7 +222,7 @@ def test_bench_all_smoke_end_to_end(tmp_path):
     for bench in ("efficiency", "training", "sample", "denoise", "fid"):
         assert list((tmp_path / "results" / bench).glob("*.csv")), bench
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert again.returncode == 0 and again.stderr.count("already done, skipped") == 9
+    assert again.returncode == 0 and again.stderr.count("already done on this machine, skipped") == 9
 
 
 def test_the_users_ci_workflow_parses_and_calls_existing_commands():

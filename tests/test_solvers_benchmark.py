@@ -1,18 +1,19 @@
 import pytest
 
-from cunet_bench.benchmarks.solvers import SolversConfig, check_config, run
+from cunet_bench.benchmarks.solvers import SolversConfig, run
+from cunet_bench.models.ode import SolverConfig
 from cunet_bench.errors import UserError
 
 
 def test_overhead_rows_are_consistent():
-    config = SolversConfig(resolution=32, channels=1, batches=(2,), repeats=2, model_options={"nf": 4})
+    config = SolversConfig("cunet-release", resolution=32, channels=1, batches=(2,), repeats=2, model_options={"nf": 4})
     rows = {row["metric"]: row["value"] for row in run(config)}
     assert rows["solver_loop_overhead"] > -1 and rows["ode_blocks_s"] > 0 and rows["bare_field_evaluations_s"] > 0
     assert rows["torchdiffeq_over_harness"] == pytest.approx(rows["forward_torchdiffeq_s"] / rows["forward_harness_s"])
 
 
 def test_paper_model_blocks_receive_the_time_embedding():
-    config = SolversConfig(model="cunet", resolution=32, channels=1, batches=(1,), repeats=1, model_options={"nf": 4})
+    config = SolversConfig("cunet", resolution=32, channels=1, batches=(1,), repeats=1, model_options={"nf": 4})
     assert {row["metric"] for row in run(config)} >= {"solver_loop_overhead"}
 
 
@@ -20,11 +21,43 @@ def test_paper_model_blocks_receive_the_time_embedding():
     "changes, fragment",
     [
         (dict(model="unet"), "no ODE solver"),
-        (dict(methods=("dopri5",)), "fixed-step methods"),
+        (dict(solvers=(SolverConfig.parse("dopri5"),)), "fixed-step methods"),
         (dict(resolution=40), "divisible by 16"),
         (dict(batches=(0,)), "positive"),
     ],
 )
 def test_bad_configuration(changes, fragment):
     with pytest.raises(UserError, match=fragment):
-        check_config(SolversConfig(**changes))
+        SolversConfig(**{"model": "cunet-release", **changes}).validate()
+
+
+def test_the_bare_evaluations_are_the_blocks_own_field_inputs(monkeypatch):
+    """bench solvers times ODEBlock.evaluate_field, which walks the same slices and conditioning
+    as the block's forward: a change to one is a change to the other."""
+    from cunet_bench.models.ode import ODEBlock
+    from cunet_bench.registry import build_model
+    import torch
+
+    seen = {"forward": [], "bare": []}
+    original = ODEBlock.field_inputs
+
+    def spy(self, z, time_embedding):
+        inputs = original(self, z, time_embedding)
+        seen[mode].append([(part.shape, condition is None) for part, condition in inputs])
+        return inputs
+
+    monkeypatch.setattr(ODEBlock, "field_inputs", spy)
+    model = build_model("cunet", channels=1, image_size=32, nf=4).eval()
+    x, t = torch.randn(3, 1, 32, 32), torch.tensor([1, 500, 999])
+    captured = []
+    hooks = [block.register_forward_pre_hook(lambda _m, args: captured.append(args)) for block in model.ode_blocks]
+    mode = "forward"
+    with torch.no_grad():
+        model(x, t)
+    for hook in hooks:
+        hook.remove()
+    mode = "bare"
+    with torch.no_grad():
+        for block, arguments in zip(model.ode_blocks, captured):
+            block.evaluate_field(*arguments, evaluations=2)
+    assert seen["forward"] == seen["bare"] and len(seen["bare"]) == 9

@@ -1,37 +1,15 @@
-"""Building blocks of the report: the results it reads, Markdown tables, provenance lines and
-the claim rows of the summary. Reads result files only; never runs a model."""
+"""The recorded results the report reads, loaded once per benchmark and checked for the columns
+the report needs; models are found by the registry tags recorded in the rows, so the report
+never imports the registry (or torch)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from cunet_bench import records
-from cunet_bench.bootstrap import NOT_MEASURED
-
-
-@dataclass
-class Claim:
-    claim: str
-    paper: str
-    ours: str
-    verdict: str
-    section: str
-    rule: str = ""
-
-
-@dataclass
-class Section:
-    anchor: str
-    title: str
-    body: list[str] = field(default_factory=list)
-    claims: list[Claim] = field(default_factory=list)
-    runs: list[str] = field(default_factory=list)
-
 
 REQUIRED_COLUMNS = {
     "efficiency": ("model", "metric", "value", "unit"),
@@ -82,31 +60,26 @@ class Results:
                 f"{meta.get('cpu_threads', '?')} threads{preset}; seed {meta.get('seed', '?')})")
 
 
-def number(value: Any, digits: int = 4) -> str:
-    """Plain, compact numbers for tables: integers with separators, others to ``digits`` figures."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, str):
-        return value
-    if float(value).is_integer() and abs(value) >= 1000:
-        return f"{int(value):,}"
-    return f"{value:.{digits}g}"
+def tagged(rows: pd.DataFrame, tag: str, column: str = "model") -> list[str]:
+    """The models (or methods) of ``rows`` whose recorded tags include ``tag``, in row order."""
+    if "tags" not in rows:
+        return []
+    found = rows[rows.tags.fillna("").str.split(";").apply(lambda tags: tag in tags)]
+    return list(dict.fromkeys(found[column]))
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "_no rows_"
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(number(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+def paper_name(rows: pd.DataFrame, model: str, column: str = "model") -> str:
+    """What the paper calls ``model``, as recorded with the rows (the name itself otherwise)."""
+    if "paper_name" in rows:
+        names = rows[(rows[column] == model) & rows.paper_name.notna()].paper_name
+        if len(names):
+            return str(names.iloc[0])
+    return model
 
 
-def missing(section: Section, what: str, command: str) -> Section:
-    """A section whose results do not exist yet: say so and give the command that makes them."""
-    section.body.append(f"**Not measured yet**: {what}. Produce it with:\n\n```\n{command}\n```")
-    return section
-
-
-def not_measured(claim: str, paper: str, section: str, why: str) -> Claim:
-    return Claim(claim, paper, why, NOT_MEASURED, section)
+def value(rows: pd.DataFrame, model: str, metric: str, **where: Any) -> float | None:
+    """The value of ``metric`` for ``model`` in tidy efficiency-style rows, or None."""
+    match = rows[(rows.model == model) & (rows.metric == metric)]
+    for column, wanted in where.items():
+        match = match[match[column] == wanted]
+    return float(match.value.iloc[0]) if len(match) else None

@@ -1,6 +1,6 @@
 """Memory: the static training footprint (the paper's Table 5 "MB") and measured peaks.
 
-CPU peaks are read in a fresh subprocess (``python -m cunet_bench.memory``): after building
+CPU peaks are read in a fresh subprocess (``python -m cunet_bench.benchmarks.memory``): after building
 the model and its input the process resets its resident-set high-water mark
 (``/proc/self/clear_refs``), runs one inference forward or one training step, and reports the
 high-water mark above the resident set it started from. GPU peaks use
@@ -10,6 +10,7 @@ high-water mark above the resident set it started from. GPU peaks use
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -98,9 +99,9 @@ def measure_peak(
     """Peak memory of one inference forward (``mode='inference'``) or one training step
     (``'train'``: forward, backward, Adam step) above the built model, in a fresh process."""
     command = [
-        sys.executable, "-m", "cunet_bench.memory", name, "--channels", str(channels), "--image-size",
+        sys.executable, "-m", "cunet_bench.benchmarks.memory", name, "--channels", str(channels), "--image-size",
         str(image_size), "--batch", str(batch), "--mode", mode, "--device", device,
-        "--options", json.dumps(options or {}),
+        "--options", json.dumps({k: dataclasses.asdict(v) if k == "solver" else v for k, v in (options or {}).items()}),
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=environment)
@@ -120,7 +121,12 @@ def _main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--options", default="{}")
     args = parser.parse_args()
-    result = probe(args.name, args.channels, args.image_size, args.batch, args.mode, args.device, json.loads(args.options))
+    options = json.loads(args.options)
+    if "solver" in options:
+        from cunet_bench.models.ode import SolverConfig
+
+        options["solver"] = SolverConfig(**options["solver"])
+    result = probe(args.name, args.channels, args.image_size, args.batch, args.mode, args.device, options)
     print(json.dumps(result))
 
 

@@ -1,0 +1,40 @@
+"""Resolving a benchmark's configuration from a preset and overrides, and identifying it.
+
+Every benchmark has a frozen ``Config`` whose ``from_preset(preset, **overrides)`` builds the
+defaults from the preset and calls :func:`resolve`; ``None`` means "not given" (a zero or an
+empty value is given and gets checked, never silently replaced by the preset's)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, TypeVar
+
+from cunet_bench.errors import UserError
+
+C = TypeVar("C")
+
+
+def resolve(cls: type[C], defaults: dict[str, Any], overrides: dict[str, Any]) -> C:
+    """``cls(**defaults)`` with every override that is not None applied, then ``validate()``."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise UserError(f"{cls.__name__} has no setting {', '.join(unknown)}")
+    config = cls(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate()
+    return config
+
+
+def as_record(config: Any) -> dict[str, Any]:
+    """The configuration as JSON-compatible data (what provenance records and ``--dry-run`` prints)."""
+    return json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str))
+
+
+def config_hash(config: Any) -> str:
+    """A digest of the resolved configuration: equal configurations, equal digests."""
+    text = json.dumps({"type": type(config).__name__, "config": as_record(config)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

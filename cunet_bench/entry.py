@@ -1,0 +1,55 @@
+"""Running the command line as users see it: every user error becomes one line on standard
+error and exit code 2; the harness's warnings one line each; Ctrl-C and SIGTERM one line and the
+shell's exit code after what was measured is recorded."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import typer
+
+from cunet_bench.errors import BenchWarning, UserError
+from cunet_bench.interrupts import Interrupted, handle_stop_signals
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of the harness as one ``bench: warning:`` line each; others as Python shows them."""
+    if issubclass(category, BenchWarning):
+        print(f"bench: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _usage_error(error: typer.TyperException) -> str:
+    """Typer's message, without its guesses at what an unknown option meant (they name unrelated
+    options). Typer keeps its exception classes private, hence the check by name."""
+    if type(error).__name__ == "NoSuchOption":
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "bench"
+        return f"no such option: {error.option_name} (see {command} --help)"
+    return error.format_message()
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run ``app`` on the command line's arguments and exit with its status."""
+    handle_stop_signals()
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", BenchWarning)
+    try:
+        code = app(prog_name="bench", standalone_mode=False)
+    except UserError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except typer.TyperException as error:
+        message = _usage_error(error)
+        if message:  # empty when no arguments were given and the help was shown instead
+            print(f"bench: error: {message}", file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", 2) or 2)
+    except Interrupted as stop:
+        print(f"bench: stopped by {stop}; what was measured is recorded", file=sys.stderr)
+        sys.exit(stop.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,58 @@
+"""Building blocks of the report's text: sections, the claim rows of the summary, Markdown tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from cunet_bench.report.verdicts import NOT_MEASURED
+
+
+@dataclass
+class Claim:
+    claim: str
+    paper: str
+    ours: str
+    verdict: str
+    section: str
+    rule: str = ""
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    body: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """Plain, compact numbers for tables: integers with separators, others to ``digits`` figures."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no rows_"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(number(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def missing(section: Section, what: str, command: str) -> Section:
+    """A section whose results do not exist yet: say so and give the command that makes them."""
+    section.body.append(f"**Not measured yet**: {what}. Produce it with:\n\n```\n{command}\n```")
+    return section
+
+
+def not_measured(claim: str, paper: str, section: str, why: str) -> Claim:
+    return Claim(claim, paper, why, NOT_MEASURED, section)
