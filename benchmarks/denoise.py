@@ -43,7 +43,7 @@ PROTOCOLS = ("paper", "release")
 RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
 """The released notebook's pairs of pixel noise ε (in [0, 1] units) and reverse steps run
 (REFERENCE §2); other ε have no documented step count and are refused."""
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "feature_distance": False}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class DenoiseConfig:
     """The image size when no trained checkpoint fixes it (one-shot denoisers only)."""
     checkpoints: str = "checkpoints"
     checkpoint_preset: str = "quick"
-    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET.safetensors``."""
+    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
+    train_seeds: tuple[int, ...] = (0,)
+    """The training seeds whose checkpoints are compared (every trained model, every seed)."""
     solvers: tuple[SolverConfig, ...] = ()
     """ODE solvers to sweep for the cU-Nets (empty: the one each was trained with)."""
     features: str = "auto"
@@ -73,7 +75,8 @@ class DenoiseConfig:
         return resolve(cls, dict(
             models=REGISTRY.tagged("quality") + REGISTRY.tagged("table4"), noise_levels=preset.denoise_noise_steps,
             num_images=preset.denoise_images, data=preset.train_data, resolution=preset.train_resolution,
-            checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps), overrides)
+            checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps, train_seeds=preset.train_seeds),
+            overrides)
 
     def validate(self) -> None:
         check_levels(self.noise_levels, self.protocol)
@@ -83,11 +86,13 @@ class DenoiseConfig:
             raise UserError("--models needs at least one model")
         if self.num_images < 1:
             raise UserError(f"--num-images must be at least 1, got {self.num_images}")
+        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
+            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
         dataset_channels(self.data)
 
-    def checkpoint(self, model: str) -> Path:
-        """Where ``bench train`` wrote ``model``'s checkpoint for this run."""
-        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset)
+    def checkpoint(self, model: str, seed: int) -> Path:
+        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
+        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
 
 
 @dataclass
@@ -98,6 +103,10 @@ class Method:
     model: Any
     diffusion: GaussianDiffusion | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    train_seed: int | None = None
+    """The training seed of the checkpoint (None for a method with nothing trained)."""
+    show: bool = True
+    """Whether its outputs go into the image grids (the first training seed of each model)."""
 
 
 def check_levels(levels: tuple[float, ...], protocol: str, timesteps: int | None = None) -> None:
@@ -123,10 +132,14 @@ def _image_noise(seed: int, count: int, shape: tuple[int, ...], level: float) ->
 
 
 class _Scorer:
-    """Per-step metrics of a batch against the clean images; LPIPS only with verified weights."""
+    """Per-step metrics of a batch against the clean images; LPIPS only with verified weights;
+    with a feature extractor, the per-image distance in its features — a perceptual proxy
+    (``feature_distance``), never called LPIPS."""
 
-    def __init__(self, clean01: torch.Tensor, device: str) -> None:
+    def __init__(self, clean01: torch.Tensor, device: str, extractor: FeatureExtractor | None = None) -> None:
         self.clean = clean01
+        self.extractor = extractor
+        self.clean_features = None if extractor is None else torch.from_numpy(extractor(clean01 * 2 - 1))
         try:
             self.lpips: Lpips | None = Lpips(device)
             self.lpips_status = "ok"
@@ -140,12 +153,16 @@ class _Scorer:
         values = {"psnr": psnr(estimate01, self.clean), "ssim": ssim(estimate01, self.clean)}
         if self.lpips is not None:
             values["lpips"] = self.lpips(estimate01, self.clean)
+        if self.extractor is not None:
+            features = torch.from_numpy(self.extractor(estimate01 * 2 - 1))
+            values["feature_distance"] = (features - self.clean_features).square().mean(dim=1)
         self.seconds += time.perf_counter() - start
         return values
 
 
-GRID_IMAGES = 4
-"""Test images shown in the denoising grids (Figures 5, 7–9)."""
+GRID_IMAGES = 5
+"""Test images shown in the denoising grids (Figures 5, 7–9), spread over the test images (which
+are spread over the test split, hence different digits)."""
 GRID_STEPS = 6
 """Reverse steps at which the x0 estimates are shown (Figures 7–9), evenly spaced, last included."""
 SPEEDUP_IMAGES = 8
@@ -190,6 +207,11 @@ class _Perception:
                 "features": self.extractor.key}
 
 
+def grid_rows(count: int) -> torch.Tensor:
+    """Indices of the test images shown in the grids: evenly spread over the ``count`` images."""
+    return torch.linspace(0, count - 1, min(GRID_IMAGES, count)).round().long()
+
+
 def _grid_steps(total: int) -> set[int]:
     return {max(1, round(total * (i + 1) / GRID_STEPS)) for i in range(GRID_STEPS)}
 
@@ -231,15 +253,17 @@ def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
     started = time.perf_counter()
     clean = clean[: config.num_images]
     clean01 = (clean + 1) / 2
-    scorer = _Scorer(clean01, config.device)
+    scorer = _Scorer(clean01, config.device, extractor)
     perception = _Perception(extractor, clean01, config.seed)
     shape = tuple(clean.shape[1:])
     reference = next((m.diffusion for m in methods if m.diffusion is not None), GaussianDiffusion(DiffusionConfig()))
     for method in methods:
         yield {"kind": "method", "method": method.name, "level": None, "target": None, "metric": None, "mean": None,
-               **method.extra}
+               "train_seed": method.train_seed, **method.extra}
+    linear = GaussianDiffusion(DiffusionConfig("linear", "eps", reference.timesteps))
     for level in config.noise_levels:
         noise = _image_noise(config.seed, len(clean), shape, level)
+        sigma_ho = None
         if config.protocol == "paper":
             start = int(level) - 1
             t = torch.full((len(clean),), start)
@@ -247,15 +271,18 @@ def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
             x_n = reference.q_sample(clean, t, noise)
             y01 = ((x_n / alpha_bar.sqrt()) + 1) / 2
             sigma01 = float(((1 - alpha_bar) / alpha_bar).sqrt()[0]) / 2
+            ho = float(linear.alpha_bar[start])
+            sigma_ho = math.sqrt((1 - ho) / ho) / 2
         else:
             start = RELEASE_STEPS[level] - 1
             y01 = clean01 + level * noise
             x_n = y01 * 2 - 1
             sigma01 = level
         yield {"kind": "input", "method": "noisy input", "level": level, "target": "input", "metric": "sigma01",
-               "mean": sigma01, "std": 0.0, "images": len(clean)}
-        keep_images(level, "clean", clean01[:GRID_IMAGES])
-        keep_images(level, "noisy", y01[:GRID_IMAGES].clamp(0, 1))
+               "mean": sigma01, "std": 0.0, "images": len(clean), "sigma01_ho_linear": sigma_ho,
+               "schedule": reference.config.schedule}
+        keep_images(level, "clean", clean01[grid_rows(len(clean01))])
+        keep_images(level, "noisy", y01[grid_rows(len(y01))].clamp(0, 1))
         input_scores = scorer(y01)
         for metric, values in input_scores.items():
             yield {"kind": "summary", "method": "noisy input", "level": level, "target": "input", "metric": metric,
@@ -264,64 +291,84 @@ def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
         yield {"kind": "perception", "method": "noisy input", "level": level, "target": "input", "images": len(clean),
                **perception.point(y01, input_scores)}
         for method in methods:
-            progress(f"{method.name} at {level}")
-            if scorer.lpips is None:
-                for target in (("output",) if method.diffusion is None else ("iterate", "x0")):
-                    yield {"kind": "summary", "method": method.name, "level": level, "target": target,
-                           "metric": "lpips", "mean": None, "std": None, "status": scorer.lpips_status}
-            if method.diffusion is None:
-                tick = time.perf_counter()
-                with torch.no_grad():
-                    estimate = method.model.denoise(y01.to(config.device), sigma01).cpu()
-                seconds = time.perf_counter() - tick
-                output_scores = scorer(estimate)
-                for metric, values in output_scores.items():
-                    yield {"kind": "summary", "method": method.name, "level": level, "target": "output",
-                           "metric": metric, "mean": float(values.mean()), "std": float(values.std()),
-                           "time_to_best_s_mean": seconds / len(clean), "images": len(clean)}
-                    yield from _image_rows(method.name, level, "output", metric, values)
-                keep_images(level, method.name, estimate[:GRID_IMAGES].clamp(0, 1))
-                yield {"kind": "perception", "method": method.name, "level": level, "target": "output",
-                       "images": len(clean), **perception.point(estimate, output_scores)}
-                if getattr(method.model, "workers", 1) > 1 and level == config.noise_levels[-1]:
-                    yield _pool_speedup(method, y01[:SPEEDUP_IMAGES], sigma01, seconds / len(clean))
-                continue
-            best: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-            stochastic = config.protocol == "paper"
-            shown = _grid_steps(start + 1)
-            for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), start,
-                                                                          stochastic, config.seed, scorer):
-                if step in shown:
-                    keep_images(level, f"{method.name} x0 @ step {step}", x0_01[:GRID_IMAGES])
-                for target, values in scores.items():
-                    for metric, per_image in values.items():
-                        yield {"kind": "curve", "method": method.name, "level": level, "target": target,
-                               "metric": metric, "step": step, "mean": float(per_image.mean()),
-                               "std": float(per_image.std()), "images": len(clean)}
-                        key = (target, metric)
-                        if key not in best:
-                            best[key] = {"value": per_image.clone(), "step": torch.full_like(per_image, step),
-                                         "time": torch.full_like(per_image, elapsed)}
-                            continue
-                        better = per_image > best[key]["value"] if HIGHER_IS_BETTER[metric] else per_image < best[key]["value"]
-                        best[key]["value"] = torch.where(better, per_image, best[key]["value"])
-                        best[key]["step"] = torch.where(better, torch.full_like(per_image, step), best[key]["step"])
-                        best[key]["time"] = torch.where(better, torch.full_like(per_image, elapsed), best[key]["time"])
-            keep_images(level, method.name, iterate01[:GRID_IMAGES])
-            yield {"kind": "perception", "method": method.name, "level": level, "target": "iterate",
-                   "images": len(clean), **perception.point(iterate01, scores["iterate"]), **method.extra}
-            for (target, metric), record in best.items():
-                yield {"kind": "summary", "method": method.name, "level": level, "target": target, "metric": metric,
-                       "mean": float(record["value"].mean()), "std": float(record["value"].std()),
-                       "best_step_mean": float(record["step"].mean()), "time_to_best_s_mean": float(record["time"].mean()),
-                       "images": len(clean), **method.extra}
-                yield from _image_rows(method.name, level, target, metric, record["value"], record["step"], record["time"])
+            progress(f"{method.name} (seed {method.train_seed}) at {level}")
+            shown = keep_images if method.show else (lambda *_: None)
+            rows = (_one_shot(config, method, level, y01, sigma01, scorer, perception, shown)
+                    if method.diffusion is None else
+                    _through_the_chain(config, method, level, start, x_n, scorer, perception, shown))
+            for row in rows:
+                yield {**row, "train_seed": method.train_seed}
     total = time.perf_counter() - started
     metric_seconds = scorer.seconds + perception.seconds
     yield {"kind": "meta", "method": "metrics", "level": None, "target": None, "metric": "metric_seconds",
            "mean": metric_seconds, "std": 0.0, "lpips_status": scorer.lpips_status, "total_seconds": total,
            "metric_fraction": metric_seconds / total, "perception_seconds": perception.seconds,
            "features": extractor.key if extractor else None}
+
+
+def _lpips_unavailable(method: Method, level: float, scorer: _Scorer) -> Iterator[dict[str, Any]]:
+    if scorer.lpips is None:
+        for target in (("output",) if method.diffusion is None else ("iterate", "x0")):
+            yield {"kind": "summary", "method": method.name, "level": level, "target": target, "metric": "lpips",
+                   "mean": None, "std": None, "status": scorer.lpips_status}
+
+
+def _one_shot(config: DenoiseConfig, method: Method, level: float, y01: torch.Tensor, sigma01: float,
+              scorer: _Scorer, perception: _Perception, keep_images: ImageSink) -> Iterator[dict[str, Any]]:
+    """A one-shot denoiser on the rescaled noisy images."""
+    count = len(y01)
+    yield from _lpips_unavailable(method, level, scorer)
+    tick = time.perf_counter()
+    with torch.no_grad():
+        estimate = method.model.denoise(y01.to(config.device), sigma01).cpu()
+    seconds = time.perf_counter() - tick
+    output_scores = scorer(estimate)
+    for metric, values in output_scores.items():
+        yield {"kind": "summary", "method": method.name, "level": level, "target": "output", "metric": metric,
+               "mean": float(values.mean()), "std": float(values.std()), "time_to_best_s_mean": seconds / count,
+               "images": count}
+        yield from _image_rows(method.name, level, "output", metric, values)
+    keep_images(level, method.name, estimate[grid_rows(len(estimate))].clamp(0, 1))
+    yield {"kind": "perception", "method": method.name, "level": level, "target": "output", "images": count,
+           **perception.point(estimate, output_scores)}
+    if getattr(method.model, "workers", 1) > 1 and level == config.noise_levels[-1]:
+        yield _pool_speedup(method, y01[:SPEEDUP_IMAGES], sigma01, seconds / count)
+
+
+def _through_the_chain(config: DenoiseConfig, method: Method, level: float, start: int, x_n: torch.Tensor,
+                       scorer: _Scorer, perception: _Perception, keep_images: ImageSink) -> Iterator[dict[str, Any]]:
+    """A backbone's reverse chain from the noisy images: curves, and per image the best value of
+    every metric, its step and the time to it, for the iterate and for the x0 estimate."""
+    count = len(x_n)
+    yield from _lpips_unavailable(method, level, scorer)
+    best: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    shown = _grid_steps(start + 1)
+    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), start,
+                                                                  config.protocol == "paper", config.seed, scorer):
+        if step in shown:
+            keep_images(level, f"{method.name} x0 @ step {step}", x0_01[grid_rows(len(x0_01))])
+        for target, values in scores.items():
+            for metric, per_image in values.items():
+                yield {"kind": "curve", "method": method.name, "level": level, "target": target, "metric": metric,
+                       "step": step, "mean": float(per_image.mean()), "std": float(per_image.std()), "images": count}
+                key = (target, metric)
+                if key not in best:
+                    best[key] = {"value": per_image.clone(), "step": torch.full_like(per_image, step),
+                                 "time": torch.full_like(per_image, elapsed)}
+                    continue
+                better = per_image > best[key]["value"] if HIGHER_IS_BETTER[metric] else per_image < best[key]["value"]
+                best[key]["value"] = torch.where(better, per_image, best[key]["value"])
+                best[key]["step"] = torch.where(better, torch.full_like(per_image, step), best[key]["step"])
+                best[key]["time"] = torch.where(better, torch.full_like(per_image, elapsed), best[key]["time"])
+    keep_images(level, method.name, iterate01[grid_rows(len(iterate01))])
+    yield {"kind": "perception", "method": method.name, "level": level, "target": "iterate", "images": count,
+           **perception.point(iterate01, scores["iterate"]), **method.extra}
+    for (target, metric), record in best.items():
+        yield {"kind": "summary", "method": method.name, "level": level, "target": target, "metric": metric,
+               "mean": float(record["value"].mean()), "std": float(record["value"].std()),
+               "best_step_mean": float(record["step"].mean()), "time_to_best_s_mean": float(record["time"].mean()),
+               "images": count, **method.extra}
+        yield from _image_rows(method.name, level, target, metric, record["value"], record["step"], record["time"])
 
 
 def _image_rows(method: str, level: float, target: str, metric: str, values: torch.Tensor,
@@ -365,7 +412,11 @@ def run(config: DenoiseConfig, progress: Progress = lambda _: None) -> Iterator[
         warn(f"no distribution-level perception index: {missing}")
         extractor = None
     grids = DenoiseGrids()
-    yield from measure(config, methods, clean, progress, extractor, grids.keep)
+    for row in measure(config, methods, clean, progress, extractor, grids.keep):
+        if row["kind"] == "input" and config.protocol == "paper":
+            grids.titles[row["level"]] = (f"noise step {row['level']:g}: sigma = {row['mean']:.3f} of the [0, 1] range "
+                                          f"({row['schedule']} schedule)")
+        yield row
     for name, columns in grids.write(Path(config.out) / "denoise-grids", new_run_id()).items():
         yield {"kind": "grid", "method": None, "file": name, "columns": "|".join(columns)}
 
@@ -378,4 +429,5 @@ def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]
 
 
 BENCHMARK = Benchmark("denoise", run, summary=summary, inputs=lambda config: [
-    config.checkpoint(name) for name in config.models if "trainable" in get_model(name).supports])
+    config.checkpoint(name, seed) for name in config.models if "trainable" in get_model(name).supports
+    for seed in config.train_seeds])

@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 
 
 def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
-    """One method per model (and per solver of the sweep for cU-Nets); returns them with the
-    image size (the trained checkpoints', which must agree, else the configured one)."""
+    """One method per model and training seed (and per solver of the sweep for cU-Nets); returns
+    them with the image size (the trained checkpoints', which must agree, else the configured one)."""
     trained = {}
     for name in config.models:
         if "trainable" in get_model(name).supports:
-            path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset)
-            trained[name] = load_trained(path, name, device=config.device)
+            for seed in config.train_seeds:
+                path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset, seed)
+                trained[name, seed] = load_trained(path, name, device=config.device)
     resolutions = {training.resolution for _, training, _ in trained.values()}
     if len(resolutions) > 1:
         raise UserError(f"the checkpoints were trained at different resolutions {sorted(resolutions)}")
@@ -38,25 +39,28 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     methods: list[Method] = []
     for name in config.models:
         spec = get_model(name)
-        if name not in trained:
+        if "trainable" not in spec.supports:
             denoiser = spec.instantiate(dataset_channels(config.data), resolution)
             if spec.is_backbone or not isinstance(denoiser, Denoiser):
                 raise UserError(f"model {name!r} has no trained checkpoint and no denoise(y, sigma): it cannot denoise")
             methods.append(Method(name, denoiser, extra=_described(spec, denoiser)))
             continue
-        model, training, _ = trained[name]
-        if not training.is_backbone:
-            methods.append(Method(name, model, extra=_described(spec, model)))
-            continue
-        variants = config.solvers if config.solvers and "solver" in spec.supports else (None,)
-        for solver in variants:
-            variant = model if solver is None else copy.deepcopy(model)
-            label = name
-            if solver is not None:
-                variant.set_solver(solver)
-                label = f"{name}[{solver.label}]"
-            extra = {"solver": variant.solver.label} if hasattr(variant, "solver") else {}
-            methods.append(Method(label, variant, training.diffusion(), {**extra, **_described(spec, variant)}))
+        for seed in config.train_seeds:
+            model, training, _ = trained[name, seed]
+            show = seed == config.train_seeds[0]
+            if not training.is_backbone:
+                methods.append(Method(name, model, extra=_described(spec, model), train_seed=seed, show=show))
+                continue
+            variants = config.solvers if config.solvers and "solver" in spec.supports else (None,)
+            for solver in variants:
+                variant = model if solver is None else copy.deepcopy(model)
+                label = name
+                if solver is not None:
+                    variant.set_solver(solver)
+                    label = f"{name}[{solver.label}]"
+                extra = {"solver": variant.solver.label} if hasattr(variant, "solver") else {}
+                methods.append(Method(label, variant, training.diffusion(), {**extra, **_described(spec, variant)},
+                                      train_seed=seed, show=show))
     return methods, resolution
 
 

@@ -11,6 +11,7 @@ distance and the time per sample to get there.
 from __future__ import annotations
 
 import io
+import statistics
 import time
 import zipfile
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
 from cunet_bench.files import atomic_write
 from cunet_bench.presets import Preset
-from cunet_bench.registry import REGISTRY, get_model
+from cunet_bench.registry import REGISTRY, get_model, parameter_count
 from cunet_bench.runner import Benchmark, Progress
-from cunet_bench.timing import time_call
+from cunet_bench.timing import interleaved
 from cunet_bench.training import load_trained
 from cunet_bench.weights import sha256
 
@@ -56,9 +57,14 @@ class FidConfig:
     checkpoints: str = "checkpoints"
     """Folder of the checkpoints; sample shards and feature caches go here too."""
     checkpoint_preset: str = "quick"
+    train_seeds: tuple[int, ...] = (0,)
+    """The training seeds whose checkpoints are measured (verdicts resample them first)."""
     features: str = "auto"
     dims: int | None = None
     classifier_steps: int = 400
+    speed_rounds: int = 5
+    speed_budget_s: float = 60.0
+    """Rounds (at least) and seconds (at most) of the interleaved timing of one sample per model."""
     device: str = "cpu"
     seed: int = 0
 
@@ -67,7 +73,9 @@ class FidConfig:
         """The preset's sweep and sample count for the quality backbones it trains."""
         return resolve(cls, dict(models=REGISTRY.tagged("quality"), steps=preset.fid_steps,
                                  num_samples=preset.fid_samples, batch_size=preset.fid_batch, data=preset.train_data,
-                                 checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps), overrides)
+                                 checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps,
+                                 speed_rounds=preset.repeats, speed_budget_s=preset.speed_budget_s,
+                                 train_seeds=preset.train_seeds), overrides)
 
     def validate(self) -> None:
         """Refuse what cannot give a meaningful number, before anything is loaded."""
@@ -87,14 +95,17 @@ class FidConfig:
                             "would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
+            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
 
-    def checkpoint(self, model: str) -> Path:
-        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset)
+    def checkpoint(self, model: str, seed: int) -> Path:
+        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
 
 
 @dataclass
 class TrainedBackbone:
     name: str
+    train_seed: int
     model: nn.Module
     diffusion: GaussianDiffusion
     shape: tuple[int, int, int]
@@ -107,13 +118,15 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
     length, which must fit the sweep."""
     backbones = []
     for name in config.models:
-        path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset)
-        model, trained, _ = load_trained(path, name, device=config.device)
-        if not trained.is_backbone:
-            raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
-        shape = (trained.channels, trained.resolution, trained.resolution)
-        backbones.append(TrainedBackbone(name, model, trained.diffusion(), shape, sha256(path),
-                                         get_model(name).row_fields()))
+        for seed in config.train_seeds:
+            path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset, seed)
+            model, trained, _ = load_trained(path, name, device=config.device)
+            if not trained.is_backbone:
+                raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
+            shape = (trained.channels, trained.resolution, trained.resolution)
+            backbones.append(TrainedBackbone(name, seed, model, trained.diffusion(), shape, sha256(path),
+                                             {**get_model(name).row_fields(), "train_seed": seed,
+                                              "parameters": parameter_count(model, trainable_only=True)}))
     if len({b.shape for b in backbones}) > 1:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
     timesteps = min(b.diffusion.timesteps for b in backbones)
@@ -259,8 +272,25 @@ def raw_throughput(backbone: TrainedBackbone, config: FidConfig) -> float:
     x = torch.randn(min(config.batch_size, config.num_samples), *backbone.shape, device=config.device)
     t = torch.full((len(x),), backbone.diffusion.timesteps // 2, device=config.device, dtype=torch.long)
     with torch.inference_mode():
-        timing = time_call(lambda: backbone.model(x, t), config.device, warmup=1, repeats=3)
-    return len(x) / timing.median_s
+        measured = interleaved({"forward": lambda: backbone.model(x, t)}, config.device, min_rounds=3, max_rounds=3)
+    return len(x) / measured.median("forward")
+
+
+def time_best_samples(backbones: list[TrainedBackbone], steps: dict[str, int], config: FidConfig,
+                      progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+    """Seconds per generated sample (one sample, batch 1) of every backbone at its own best step
+    count — Table 1's time column as the paper defines its speed claim — interleaved round by
+    round by the timing engine; one row per backbone and round."""
+    progress("time per sample at each model's best step count")
+    calls = {b.name: (lambda b: lambda: sample(b.model, b.diffusion, b.shape, range(1), steps[b.name], config.sampler,
+                                                config.seed, device=config.device))(b) for b in backbones}
+    with torch.inference_mode():
+        measured = interleaved(calls, config.device, min_rounds=config.speed_rounds, budget_s=config.speed_budget_s)
+    for backbone in backbones:
+        for index, seconds in enumerate(measured.seconds[backbone.name]):
+            yield {"kind": "sample_time", "model": backbone.name, **backbone.extra, "steps": steps[backbone.name],
+                   "sampler": config.sampler, "round": index, "seconds_per_sample": seconds,
+                   "warmup_calls": measured.warmup_calls[backbone.name], **measured.conditions()}
 
 
 def bootstrap_distances(features: np.ndarray, reference: GaussianStats, replicates: int, seed: int) -> np.ndarray:
@@ -273,23 +303,50 @@ def bootstrap_distances(features: np.ndarray, reference: GaussianStats, replicat
 
 def bootstrap_replicates(dims: int) -> int:
     """Fewer resamples where each matrix square root is expensive (Inception's 2048-d)."""
-    return 200 if dims <= 256 else 20
+    return 1000 if dims <= 256 else 100
+
+
+CONFIDENT = 0.9
+"""A sample counts as a recognisable digit when the feature classifier gives one class at least this probability."""
+
+
+def sample_quality(probabilities: np.ndarray | None) -> dict[str, float]:
+    """An MNIST analogue of the Inception Score, named as such: the fraction of samples the
+    dataset's classifier assigns confidently, the classes among them, and
+    exp(E[KL(p(y|x) ‖ p(y))]) (high when samples are confident and spread over the classes)."""
+    if probabilities is None:
+        return {}
+    confident = probabilities.max(axis=1) >= CONFIDENT
+    marginal = probabilities.mean(axis=0)
+    divergence = (probabilities * (np.log(probabilities + 1e-12) - np.log(marginal + 1e-12))).sum(axis=1)
+    return {"confident_fraction": float(confident.mean()),
+            "confident_classes": int(len(set(probabilities[confident].argmax(axis=1)))),
+            "classifier_score": float(np.exp(divergence.mean()))}
+
+
+def basic_interval(estimate: float, replicates: np.ndarray) -> tuple[float, float, float]:
+    """The basic (reverse-percentile) bootstrap interval and the bootstrap bias: resampling with
+    replacement duplicates samples and inflates a Fréchet distance, so the percentile interval
+    sits above the estimate; reflecting it about the estimate corrects that shift."""
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return float(2 * estimate - high), float(2 * estimate - low), float(replicates.mean() - estimate)
 
 
 def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: FeatureExtractor | None,
             reference: ReferenceFeatures | None, cache: Path, rank: int = 0, world_size: int = 1,
             barrier: Callable[[], None] = lambda: None,
             progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
-    """Rows ``kind='point'`` per (model, steps), ``kind='best'`` per model (Table 1) and
-    ``kind='ratio'``: each model's best distance over the first model's, with a 95% bootstrap
-    interval. Every process generates its shards; only rank 0 (which holds the extractor)
-    measures and yields."""
+    """Rows ``kind='point'`` per (model, training seed, steps) with the distance, its bias-aware
+    interval, KID and the sample-quality check; ``kind='best'`` per (model, seed) (Table 1) with
+    its bootstrap replicates as ``kind='best_replicate'`` rows (the report resamples seeds, then
+    these); ``kind='sample_time'``: the time per sample at each model's best step count. Every
+    process generates its shards; only rank 0 (which holds the extractor) measures and yields."""
     base = {} if extractor is None or reference is None else {
         "sampler": config.sampler, "samples": config.num_samples, "features": extractor.key,
         "distance_name": extractor.distance_name, "kernel_name": extractor.kernel_name,
         "reference_count": reference.stats.count, "batch": config.batch_size}
     replicates = bootstrap_replicates(extractor.dims) if extractor is not None else 0
-    best_of_models: list[tuple[dict[str, Any], np.ndarray]] = []
+    best_steps: dict[str, list[int]] = {}
     for backbone in backbones:
         raw = raw_throughput(backbone, config) if rank == 0 else None
         points = []
@@ -304,33 +361,28 @@ def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: Feat
             distance = frechet_distance(gaussian_stats(features), reference.stats)
             kid_mean, kid_std = kernel_distance(features, reference.kid_features, subset_size=min(1000, len(features)),
                                                 seed=config.seed)
-            per_sample = seconds / config.num_samples
             resampled = bootstrap_distances(features, reference.stats, replicates, config.seed)
+            low, high, bias = basic_interval(distance, resampled)
             row = {"kind": "point", "model": backbone.name, **backbone.extra, "steps": steps, **base, "distance": distance,
-                   "distance_ci_low": float(np.percentile(resampled, 2.5)),
-                   "distance_ci_high": float(np.percentile(resampled, 97.5)), "bootstrap_replicates": replicates,
-                   "kid_mean": kid_mean, "kid_std": kid_std, "seconds_per_sample": per_sample,
-                   "generation_device": ",".join(sorted(devices)), "shards_generated": generated,
-                   "sampling_evaluations_per_s": config.num_samples * steps / seconds,
-                   "raw_evaluations_per_s": raw,
-                   "throughput_ratio": config.num_samples * steps / seconds / raw}
+                   "distance_ci_low": low, "distance_ci_high": high, "bootstrap_bias": bias,
+                   "bootstrap_replicates": replicates, "kid_mean": kid_mean, "kid_std": kid_std,
+                   **sample_quality(extractor.class_probabilities(images)),
+                   "seconds_per_sample": seconds / config.num_samples, "generation_device": ",".join(sorted(devices)),
+                   "shards_generated": generated, "sampling_evaluations_per_s": config.num_samples * steps / seconds,
+                   "raw_evaluations_per_s": raw, "throughput_ratio": config.num_samples * steps / seconds / raw}
             points.append((row, resampled))
             yield row
         if points:
             best, resampled = min(points, key=lambda point: point[0]["distance"])
-            best_row = {"kind": "best", "model": backbone.name, **backbone.extra, **base,
-                        **{k: best[k] for k in ("steps", "distance", "distance_ci_low", "distance_ci_high", "kid_mean",
-                                                "kid_std", "seconds_per_sample")}}
-            best_of_models.append((best_row, resampled))
-            yield best_row
-    if best_of_models:
-        (first, first_resampled), *others = best_of_models
-        for row, resampled in others:
-            ratios = resampled / first_resampled
-            yield {"kind": "ratio", "model": row["model"], "versus": first["model"], **base, "metric": "best_distance",
-                   "ratio": row["distance"] / first["distance"], "ratio_ci_low": float(np.percentile(ratios, 2.5)),
-                   "ratio_ci_high": float(np.percentile(ratios, 97.5)), "steps": row["steps"],
-                   "versus_steps": first["steps"], "time_ratio": row["seconds_per_sample"] / first["seconds_per_sample"]}
+            yield {**best, "kind": "best"}
+            for index, replicate in enumerate(resampled):
+                yield {"kind": "best_replicate", "model": backbone.name, "train_seed": backbone.train_seed,
+                       "steps": best["steps"], "replicate": index, "distance": float(replicate)}
+            best_steps.setdefault(backbone.name, []).append(int(best["steps"]))
+    if best_steps:
+        typical = {name: int(statistics.median_low(steps)) for name, steps in best_steps.items()}
+        timed = [next(b for b in backbones if b.name == name) for name in typical]
+        yield from time_best_samples(timed, typical, config, progress)
 
 
 def run(config: FidConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
@@ -369,11 +421,13 @@ def _barrier(world_size: int) -> Callable[[], None]:
 def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
     if not rows:
         return []
-    columns = ("kind", "model", "steps", "distance", "kid_mean", "kid_std", "seconds_per_sample", "throughput_ratio")
+    columns = ("kind", "model", "train_seed", "steps", "distance", "distance_ci_low", "distance_ci_high",
+               "confident_fraction", "kid_mean", "seconds_per_sample")
     first = rows[0]
     return [(f"{first['distance_name']} / {first['kernel_name']} vs sampling steps, N = {first['samples']} "
-             f"({first['features']})", [{k: row.get(k) for k in columns} for row in rows])]
+             f"({first['features']})", [{k: row.get(k) for k in columns} for row in rows
+                                        if row["kind"] in ("point", "best")])]
 
 
-BENCHMARK = Benchmark("fid", run, summary=summary,
-                      inputs=lambda config: [config.checkpoint(name) for name in config.models])
+BENCHMARK = Benchmark("fid", run, summary=summary, inputs=lambda config: [
+    config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds])

@@ -1,10 +1,10 @@
 """``bench solvers``: what the ODE solver itself costs in the cU-Net.
 
 * **Loop overhead**: for every ODE block, the time of the block (solver arithmetic + field
-  evaluations) against the same number of bare vector-field evaluations on the same input and
-  the same CPU batch slices, summed over the nine blocks. The two are timed alternately, one
-  call each per round, and the overhead is the median over rounds of block/evaluations − 1, so
-  drifts of a shared machine's speed cancel.
+  evaluations) against the same number of bare vector-field evaluations on the same inputs
+  (``ODEBlock.evaluate_field``, so the benchmark cannot drift from the block), summed over the
+  nine blocks. The two are interleaved round by round by the timing engine until the ratio's
+  95% interval is within ±1%; the overhead is the median per-round ratio − 1, with its interval.
 * **Harness vs torchdiffeq**: the whole forward with the harness's fixed-step loop and with
   torchdiffeq's fixed-grid method of the same name (identical results, REFERENCE §5).
 * **Compiled**: on CUDA, the forward under ``torch.compile`` (one graph, thanks to the loop).
@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import statistics
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -25,7 +25,7 @@ from cunet_bench.models.ode import FIXED_STEP_STAGES, SolverConfig
 from cunet_bench.presets import Preset
 from cunet_bench.registry import REGISTRY, get_model
 from cunet_bench.runner import Benchmark, Progress
-from cunet_bench.timing import time_call
+from cunet_bench.timing import Measurement, interleaved
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class SolversConfig:
     batches: tuple[int, ...] = (1, 64)
     solvers: tuple[SolverConfig, ...] = (SolverConfig(),)
     repeats: int = 5
-    budget_s: float = 20.0
+    budget_s: float = 60.0
     compile: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
@@ -88,10 +88,10 @@ def run(config: SolversConfig, progress: Progress = lambda _: None) -> Iterator[
             inputs = example_inputs("cunet", batch, config.channels, config.resolution, device)
             states = _block_inputs(model, inputs)
 
-            def row(metric: str, value: float, unit: str) -> dict[str, Any]:
+            def row(metric: str, value: float, unit: str, measurement: Measurement, **extra: Any) -> dict[str, Any]:
                 return {"model": config.model, "resolution": config.resolution, "batch": batch,
                         "solver": solver.label, "metric": metric, "value": value, "unit": unit, "device": device,
-                        "threads": torch.get_num_threads()}
+                        **extra, **measurement.conditions()}
 
             def blocks() -> None:
                 for block, arguments in zip(model.ode_blocks, states):
@@ -101,29 +101,28 @@ def run(config: SolversConfig, progress: Progress = lambda _: None) -> Iterator[
                 for block, arguments in zip(model.ode_blocks, states):
                     block.evaluate_field(*arguments, evaluations=evaluations)
 
+            reference_model = copy.deepcopy(model)
+            reference_model.set_solver(solver.with_options(backend="torchdiffeq"))
             with torch.no_grad():
-                pairs = [(time_call(blocks, device, 1 if r == 0 else 0, 1).median_s,
-                          time_call(bare_evaluations, device, 1 if r == 0 else 0, 1).median_s)
-                         for r in range(config.repeats)]
-                ratios = sorted(block_s / bare_s for block_s, bare_s in pairs)
-                block_time = statistics.median(block_s for block_s, _ in pairs)
-                field_time = statistics.median(bare_s for _, bare_s in pairs)
-                harness = time_call(lambda: model(*inputs), device, 1, config.repeats, config.budget_s)
-                model.set_solver(solver.with_options(backend="torchdiffeq"))
-                reference = time_call(lambda: model(*inputs), device, 1, config.repeats, config.budget_s)
-                model.set_solver(solver)
-            yield row("ode_blocks_s", block_time, "s")
-            yield row("bare_field_evaluations_s", field_time, "s")
-            yield row("solver_loop_overhead", statistics.median(ratios) - 1, "fraction")
-            yield row("forward_harness_s", harness.median_s, "s")
-            yield row("forward_torchdiffeq_s", reference.median_s, "s")
-            yield row("torchdiffeq_over_harness", reference.median_s / harness.median_s, "ratio")
+                loop = interleaved({"bare": bare_evaluations, "blocks": blocks}, device, reference="bare",
+                                   min_rounds=config.repeats, budget_s=config.budget_s, target=0.01)
+                forward = interleaved({"harness": lambda: model(*inputs), "torchdiffeq": lambda: reference_model(*inputs)},
+                                      device, min_rounds=config.repeats, budget_s=config.budget_s)
+            overhead, low, high = loop.ratio_interval("blocks", "bare")
+            yield row("ode_blocks_s", loop.median("blocks"), "s", loop)
+            yield row("bare_field_evaluations_s", loop.median("bare"), "s", loop)
+            yield row("solver_loop_overhead", overhead - 1, "fraction", loop, ci_low=low - 1, ci_high=high - 1)
+            yield row("forward_harness_s", forward.median("harness"), "s", forward)
+            yield row("forward_torchdiffeq_s", forward.median("torchdiffeq"), "s", forward)
+            yield row("torchdiffeq_over_harness", forward.ratio_interval("torchdiffeq", "harness")[0], "ratio", forward)
             if config.compile:
                 compiled = torch.compile(model, fullgraph=True)
                 with torch.no_grad():
-                    compiled_time = time_call(lambda: compiled(*inputs), device, 2, config.repeats, config.budget_s)
-                yield row("forward_compiled_s", compiled_time.median_s, "s")
-                yield row("compile_speedup", harness.median_s / compiled_time.median_s, "ratio")
+                    compiled_forward = interleaved({"harness": lambda: model(*inputs), "compiled": lambda: compiled(*inputs)},
+                                                   device, min_rounds=config.repeats, budget_s=config.budget_s)
+                yield row("forward_compiled_s", compiled_forward.median("compiled"), "s", compiled_forward)
+                yield row("compile_speedup", 1 / compiled_forward.ratio_interval("compiled", "harness")[0], "ratio",
+                          compiled_forward)
 
 
 def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -37,14 +37,14 @@ class TrainRunConfig:
     def from_preset(cls, preset: Preset, model: str, checkpoints: str = "checkpoints",
                     **overrides: Any) -> "TrainRunConfig":
         """The preset's training setup for ``model`` (its narrow width on the CPU presets); the
-        checkpoint defaults to ``CHECKPOINTS/MODEL-DATA-PRESET.safetensors``."""
+        checkpoint defaults to ``CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors``."""
         run_overrides = {k: overrides.pop(k) for k in RUN_FIELDS if k in overrides}
         training = resolve(TrainConfig, dict(
             model=model, data=preset.train_data, resolution=preset.train_resolution, steps=preset.train_steps,
             batch_size=preset.train_batch, lr=preset.lr, grad_accumulation=preset.grad_accumulation,
             ema_decay=preset.ema_decay, schedule=preset.schedule, objective=preset.objective,
             checkpoint_every=preset.checkpoint_every, model_options=preset.train_options.get(model, {})), overrides)
-        default = checkpoint_path(Path(checkpoints), model, training.data, preset.name)
+        default = checkpoint_path(Path(checkpoints), model, training.data, preset.name, training.seed)
         return resolve(cls, dict(training=training, checkpoint=str(default)), run_overrides)
 
     def validate(self) -> None:

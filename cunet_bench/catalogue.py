@@ -95,7 +95,7 @@ BUILTIN: tuple[ModelSpec, ...] = (
         "The released ConvSODEUNet (nf=16, softplus): rk4 with one step per block (4 NFE per block, 36 per "
         "call), frozen sinusoidal time table built but never used, augmented first-order dynamics, attention "
         "that replaces the features.",
-        "cU-Net", {suffix: TABLE5 | ({"paper-cunet"} if not suffix else set()) for suffix in CUNET_ABLATIONS},
+        "cU-Net", {suffix: TABLE5 | ({"paper-cunet", "quality"} if not suffix else set()) for suffix in CUNET_ABLATIONS},
     ),
     *_cunet_family(
         "cunet", CUNET_PAPER, "cU-Net as the paper describes it (t-conditioned, 2nd order)",

@@ -143,14 +143,15 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def checkpoint_path(folder: Path, model: str, data: str, preset: str) -> Path:
-    """Where ``bench train`` writes a model's checkpoint by default."""
-    return Path(folder) / f"{model}-{data}-{preset}.safetensors"
+def checkpoint_path(folder: Path, model: str, data: str, preset: str, seed: int = 0) -> Path:
+    """Where ``bench train`` writes a model's checkpoint by default (one per training seed)."""
+    return Path(folder) / f"{model}-{data}-{preset}-seed{seed}.safetensors"
 
 
-def require_checkpoint(folder: Path, model: str, data: str, preset: str) -> Path:
+def require_checkpoint(folder: Path, model: str, data: str, preset: str, seed: int = 0) -> Path:
     """The default checkpoint, or a one-line error naming the command that makes it."""
-    path = checkpoint_path(folder, model, data, preset)
+    path = checkpoint_path(folder, model, data, preset, seed)
     if not path.is_file():
-        raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {data} --preset {preset}")
+        raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {data} "
+                        f"--preset {preset} --seed {seed}")
     return path

@@ -154,7 +154,7 @@ def sample_command(
 
     A PNG grid and an .npz under OUT/samples/, each image seeded by its index.
 
-    Example: bench sample --checkpoint checkpoints/cunet-mnist5k-quick.safetensors --steps 50 --sampler ddim
+    Example: bench sample --checkpoint checkpoints/cunet-release-mnist5k-quick-seed0.safetensors --steps 50 --sampler ddim
     """
     from cunet_bench.benchmarks.sample import BENCHMARK, SampleConfig
 

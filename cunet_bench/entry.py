@@ -9,6 +9,7 @@ import warnings
 
 import typer
 
+from cunet_bench import allocator
 from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.interrupts import Interrupted, handle_stop_signals
 
@@ -36,6 +37,7 @@ def _usage_error(error: typer.TyperException) -> str:
 
 def run_app(app: typer.Typer) -> None:
     """Run ``app`` on the command line's arguments and exit with its status."""
+    allocator.tune()
     handle_stop_signals()
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", BenchWarning)

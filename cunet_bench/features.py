@@ -57,6 +57,16 @@ class FeatureExtractor:
     batch_size: int = 256
     scale: float = 1.0
     """Features are multiplied by it (the classifier's are brought to unit RMS on its training set)."""
+    head: nn.Module | None = None
+    """The classifier's last layer (features → class logits), where the space has one."""
+
+    @torch.no_grad()
+    def class_probabilities(self, images: torch.Tensor) -> np.ndarray | None:
+        """Softmax over the dataset's classes per image, or None without a classifier head."""
+        if self.head is None:
+            return None
+        features = torch.from_numpy(self(images) / self.scale).float().to(self.device)
+        return torch.softmax(self.head(features), dim=1).double().cpu().numpy()
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> np.ndarray:
@@ -250,4 +260,4 @@ def feature_extractor(kind: str, data: str, resolution: int, folder: Path, devic
                    f"{float(metadata['test_accuracy']):.3f}); not Inception: not comparable with published FID")
     return FeatureExtractor("classifier", key, "FD-classifier", "KD-classifier", CLASSIFIER_DIMS,
                             model.features.to(device), lambda images: images, device, description,
-                            scale=float(metadata["feature_scale"]))
+                            scale=float(metadata["feature_scale"]), head=model.head.to(device))

@@ -23,7 +23,7 @@ from typing import Any
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
              "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
 """The CPU extensions PyTorch's convolution and matrix kernels dispatch on."""
-FINGERPRINT_FIELDS = ("cpu_model", "logical_cpus", "usable_cpus", "isa", "torch_cpu_capability", "torch_threads",
+FINGERPRINT_FIELDS = ("cpu_model", "cpu_id", "logical_cpus", "usable_cpus", "isa", "torch_cpu_capability", "torch_threads",
                       "torch", "gpu")
 
 
@@ -96,6 +96,9 @@ def describe() -> dict[str, Any]:
     mkldnn = torch.backends.mkldnn
     return {
         "cpu_model": info.get("model name") or platform.processor() or platform.machine(),
+        "cpu_id": " ".join(f"{key} {info[field]}" for key, field in (("vendor", "vendor_id"), ("family", "cpu family"),
+                                                                       ("model", "model"), ("stepping", "stepping"))
+                           if field in info),
         "physical_cores": _physical_cores(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

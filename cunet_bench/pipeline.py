@@ -1,6 +1,6 @@
 """``bench all``: the whole pipeline for a preset as benchmark steps with resolved configurations
 — efficiency at the preset's size, training of the quality backbones and the learned Table 4
-baselines, samples, denoising, FID — followed by the report.
+baselines (once per training seed), samples, denoising, FID — followed by the report.
 
 A step is skipped when its work is already done on this machine: training when the checkpoint
 holds the configured steps of the same options; every other step when a complete run with the
@@ -38,15 +38,20 @@ def trained_models() -> tuple[str, ...]:
 
 
 def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: str) -> list[Step]:
+    """The steps of ``bench all``: ``seed`` seeds the measurements (noise, samples); every trained
+    model is trained once per seed of the preset's ``train_seeds``."""
     common: dict[str, Any] = {"seed": seed, "device": device}
     shared = {"checkpoints": str(checkpoints), **common}
     steps = [Step("efficiency", efficiency.BENCHMARK, efficiency.EfficiencyConfig.from_preset(preset, **common))]
-    training = {model: train.TrainRunConfig.from_preset(preset, model, checkpoints=str(checkpoints), resume=True,
-                                                         **common) for model in trained_models()}
-    steps += [Step(f"train {model}", train.BENCHMARK, config) for model, config in training.items()]
+    training = {(model, train_seed): train.TrainRunConfig.from_preset(
+        preset, model, checkpoints=str(checkpoints), resume=True, device=device, seed=train_seed)
+        for model in trained_models() for train_seed in preset.train_seeds}
+    steps += [Step(f"train {model} (seed {train_seed})", train.BENCHMARK, config)
+              for (model, train_seed), config in training.items()]
     for model in REGISTRY.tagged("quality"):
         steps.append(Step(f"sample {model}", sample.BENCHMARK, sample.SampleConfig.from_preset(
-            preset, checkpoint=training[model].checkpoint, model=model, out=str(results), **common)))
+            preset, checkpoint=training[model, preset.train_seeds[0]].checkpoint, model=model, out=str(results),
+            **common)))
     steps.append(Step("denoise", denoise.BENCHMARK, denoise.DenoiseConfig.from_preset(preset, out=str(results),
                                                                                        **shared)))
     steps.append(Step("fid", fid.BENCHMARK, fid.FidConfig.from_preset(preset, **shared)))

@@ -1,5 +1,6 @@
 """Named configurations: ``smoke`` (seconds, for tests), ``quick`` (a real but small run on a
-2-core CPU, minutes), ``paper`` (the paper's setting as released: 64×64, batch 128, lr 2e-4,
+2-core CPU, minutes), ``reference`` (behind the committed report: 3 training seeds, about two
+hours on 2 cores), ``paper`` (the paper's setting as released: 64×64, batch 128, lr 2e-4,
 accumulation 2, EMA 0.9999, v-objective, sigmoid schedule; a GPU job) and ``ho`` (the same
 with Ho et al.'s linear schedule and ε-objective, as the paper's text describes). Any field
 can be overridden from the command line; ``--dry-run`` prints the resolved configuration.
@@ -27,6 +28,12 @@ class Preset:
     batches: tuple[int, ...]
     sampling_steps: tuple[int, ...]
     repeats: int
+    """Rounds every speed comparison runs at least."""
+    speed_budget_s: float = 60.0
+    """Seconds after which a speed comparison stops adding rounds (it stops earlier once every
+    ratio's 95% interval is within ±3%)."""
+    speed_variants: tuple[str, ...] = ()
+    """Speed variants of the paper's pair timed beside eager execution (compiled, channels-last)."""
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     train_data: str = "mnist5k"
     train_resolution: int = 32
@@ -39,6 +46,8 @@ class Preset:
     objective: str = "v"
     checkpoint_every: int = 500
     train_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_seeds: tuple[int, ...] = (0,)
+    """Training seeds of every trained model; quality verdicts resample them first."""
     denoise_noise_steps: tuple[int, ...] = (50, 150, 400)
     denoise_images: int = 64
     fid_steps: tuple[int, ...] = (5, 10, 30, 100)
@@ -51,14 +60,16 @@ class Preset:
 
 
 SMALL_TRAIN_OPTIONS = {
-    "unet": {"dim": 8}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "cunet-release": {"nf": 4},
-    "cunet": {"nf": 4}, "dncnn": {"depth": 5, "width": 16}, "conv-ae": {"widths": (8, 16, 32, 64)},
+    "unet": {"dim": 8}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "cunet-release": {"nf": 2},
+    "cunet": {"nf": 2}, "dncnn": {"depth": 5, "width": 16}, "conv-ae": {"widths": (8, 16, 32, 64)},
 }
 QUICK_TRAIN_OPTIONS = {
-    "unet": {"dim": 16}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "cunet-release": {"nf": 8},
-    "cunet": {"nf": 8}, "dncnn": {"depth": 10, "width": 32},
+    "unet": {"dim": 16}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "cunet-release": {"nf": 4},
+    "cunet": {"nf": 4}, "dncnn": {"depth": 10, "width": 32},
 }
-"""Narrower networks for the CPU presets (the paper preset trains the full sizes)."""
+"""Narrower networks for the CPU presets (the paper preset trains the full sizes), keeping the
+release's width rule — cU-Net nf = U-Net dim / 4 (16 vs 64), hence the paper's ~4:1 parameter
+ratio: at dim 16 / nf 4, 2,430,241 against 584,929 trainable parameters (REFERENCE §7)."""
 
 PRESETS = {
     "smoke": Preset(
@@ -70,6 +81,7 @@ PRESETS = {
         batches=(1, 2),
         sampling_steps=(2,),
         repeats=2,
+        speed_budget_s=1.0,
         model_options={"unet": {"dim": 8}, "cunet-release": {"nf": 4}},
         train_steps=3,
         train_batch=8,
@@ -92,7 +104,9 @@ PRESETS = {
         efficiency_tags=("table5",),
         batches=(1, 8),
         sampling_steps=(5, 30),
-        repeats=3,
+        repeats=5,
+        speed_budget_s=45.0,
+        speed_variants=("compiled", "channels-last"),
         train_steps=300,
         train_batch=32,
         lr=1e-3,
@@ -111,6 +125,8 @@ PRESETS = {
         batches=(1, 64),
         sampling_steps=(5, 30, 100),
         repeats=5,
+        speed_budget_s=120.0,
+        speed_variants=("compiled", "channels-last"),
         train_resolution=64,
         train_steps=10_000,
         train_batch=128,
@@ -118,6 +134,18 @@ PRESETS = {
         checkpoint_every=1000,
     ),
 }
+PRESETS["reference"] = replace(
+    PRESETS["quick"], name="reference",
+    description="the committed report: the paper's pair at CPU scale, 3 training seeds, about 2 h on 2 CPU cores",
+    train_steps=1200, checkpoint_every=200, train_seeds=(0, 1, 2), denoise_images=32, fid_samples=256,
+)
+"""Behind the committed report (``bench all --preset reference``). The efficiency settings are
+quick's, so the two presets' speed runs pool. The budget, measured on the reference machine (2
+cores, the tuned allocator): training at batch 32, 32 px takes 0.57 s per step for ``unet`` (dim
+16), 0.25 for ``cunet-release`` and 0.23 for ``cunet`` (nf 4), 0.12 for DnCNN and 0.08 for the
+ConvAE, so 1,200 steps × 3 seeds are about 63 minutes for the three backbones and 12 for the
+baselines; denoising 32 test images at steps 50, 150 and 400 with every backbone and seed about
+15 minutes; FID with 256 samples per point at 5, 10, 30 and 100 steps about 15 minutes."""
 PRESETS["ho"] = replace(
     PRESETS["paper"], name="ho", description="the paper's text: Ho et al.'s linear schedule and ε-objective",
     schedule="linear", objective="eps",

@@ -82,7 +82,7 @@ def collect(*, bench: str, config: dict[str, Any] | None = None, seed: int | Non
     configuration."""
     import torch
 
-    from cunet_bench import machine
+    from cunet_bench import allocator, machine
 
     return {
         "bench": bench,
@@ -98,6 +98,7 @@ def collect(*, bench: str, config: dict[str, Any] | None = None, seed: int | Non
         "platform": platform.platform(),
         "machine": machine.describe(),
         "machine_fingerprint": machine.fingerprint(),
+        "allocator": allocator.state(),
         "host": machine.host_id(),
         "started_at": utc_now(),
         "config": config or {},

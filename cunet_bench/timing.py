@@ -1,29 +1,102 @@
-"""Wall-clock timing: warm-up, repeats, median and spread, CUDA synchronisation (REFERENCE §5)."""
+"""The timing engine: calls compared side by side, interleaved round by round.
+
+* **Warm-up** until two successive times of a call agree within 10% (at most ``max_warmup``
+  calls): first calls pay for allocation, kernel selection and caches.
+* **Rounds**: each round times every call once, in an order that rotates from round to round,
+  so a drift of the machine (another process, the clock frequency, the cache) lands on every
+  call alike and cancels in their ratios. Rounds continue until the 95% interval of every
+  ratio to the reference is within ``target`` (±3%) of it, or the time budget or the round
+  limit ends them; which one stopped them is recorded.
+* **Clocks**: wall time at the configured threads, or the CPU time of the calling thread with
+  one intra-op thread (:func:`single_thread`) — which another process on a shared machine
+  cannot inflate.
+* **Conditions**: the load average before and after, and the CPU time other processes took
+  during the measurement; a measurement taken while the machine was busy is ``contended``.
+
+GPU work is synchronised before every clock read, so a time covers the kernels, not their launch.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-from dataclasses import dataclass
-from typing import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
+
+from cunet_bench.machine import load_average
+
+CLOCKS = ("wall", "thread_cpu")
+AGREEMENT = 0.10
+"""Two successive warm-up times within 10% of each other end the warm-up."""
+CONTENDED_CORES = 0.25
+"""Other processes using more than a quarter of a core during a measurement make it contended."""
+BUSY_LOAD = 0.75
+"""A 1-minute load average above this before a measurement means something else was running."""
+INTERVAL_REPLICATES = 400
+DEFAULT_MAX_ROUNDS = 200
 
 
 @dataclass(frozen=True)
-class Timing:
-    median_s: float
-    q1_s: float
-    q3_s: float
-    min_s: float
-    repeats: int
+class Measurement:
+    """Every round's time of every call, and the conditions they were taken under."""
+
+    seconds: dict[str, tuple[float, ...]]
+    """Name → its time in each round (same length for every name)."""
+    warmup_calls: dict[str, int]
+    stopped_by: str
+    clock: str
     threads: int
-    samples: tuple[float, ...] = ()
-    """Every timed repeat, for intervals over repeats (the report bootstraps them)."""
+    load_before: float | None
+    load_after: float | None
+    other_cores: float | None
+    """Cores' worth of CPU time other processes used while this was measured (None: unknown)."""
 
     @property
-    def iqr_s(self) -> float:
-        return self.q3_s - self.q1_s
+    def rounds(self) -> int:
+        return len(next(iter(self.seconds.values())))
+
+    @property
+    def contended(self) -> bool:
+        """Other processes took CPU time while this was measured. Judged by the CPU time of the
+        other processes, which excludes the harness's own (the load average counts it, and
+        stays raised for a minute after the harness itself was busy); the load average decides
+        only where that time cannot be read."""
+        if self.other_cores is not None:
+            return self.other_cores > CONTENDED_CORES
+        return self.load_before is not None and self.load_before > BUSY_LOAD
+
+    def conditions(self) -> dict[str, object]:
+        """What a result row records about how the measurement went."""
+        return {"clock": self.clock, "threads": self.threads, "rounds": self.rounds, "stopped_by": self.stopped_by,
+                "load_before": self.load_before, "load_after": self.load_after, "other_cores": self.other_cores,
+                "contended": self.contended}
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.seconds[name])
+
+    def ratios(self, name: str, reference: str) -> np.ndarray:
+        """The per-round ratios time(name) / time(reference), taken within each round."""
+        return np.asarray(self.seconds[name]) / np.asarray(self.seconds[reference])
+
+    def ratio_interval(self, name: str, reference: str, seed: int = 0) -> tuple[float, float, float]:
+        """Median of the per-round ratios with its 95% bootstrap interval over rounds."""
+        return median_interval(self.ratios(name, reference), seed)
+
+
+def median_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """The median of ``values`` and a 95% percentile-bootstrap interval of it."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float(values[0]), float(values[0]), float(values[0])
+    rng = np.random.default_rng(seed)
+    replicates = np.median(values[rng.integers(0, len(values), (INTERVAL_REPLICATES, len(values)))], axis=1)
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return float(np.median(values)), float(low), float(high)
 
 
 def synchronize(device: torch.device | str) -> None:
@@ -31,38 +104,109 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
 
 
-MIN_REPEATS_UNDER_BUDGET = 3
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """One intra-op thread: the work runs on the calling thread, where its CPU time is measured."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
-def time_call(
-    fn: Callable[[], object], device: torch.device | str = "cpu", warmup: int = 1, repeats: int = 5,
-    budget_s: float | None = None,
-) -> Timing:
-    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls; GPU work is synchronised
-    before each clock read so the time covers the kernels, not just their launch. With
-    ``budget_s``, stop early once at least three repeats are done and the budget is spent
-    (long calls, e.g. a batch of 64 on a 2-core CPU)."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
-    for _ in range(warmup):
-        fn()
+def _cpu_seconds_of_everyone() -> float | None:
+    """CPU time every process has used since boot (from /proc/stat), in seconds."""
+    try:
+        fields = open("/proc/stat").readline().split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds_of_this_process() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclass
+class _Conditions:
+    load_before: float | None = field(default_factory=load_average)
+    everyone: float | None = field(default_factory=_cpu_seconds_of_everyone)
+    mine: float = field(default_factory=_cpu_seconds_of_this_process)
+    started: float = field(default_factory=time.perf_counter)
+
+    def other_cores(self) -> float | None:
+        everyone = _cpu_seconds_of_everyone()
+        if everyone is None or self.everyone is None:
+            return None
+        others = (everyone - self.everyone) - (_cpu_seconds_of_this_process() - self.mine)
+        return max(0.0, others) / max(time.perf_counter() - self.started, 1e-9)
+
+
+def _clock(name: str) -> Callable[[], float]:
+    if name not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {name!r}")
+    return time.perf_counter if name == "wall" else time.thread_time
+
+
+def _timed(fn: Callable[[], object], device: torch.device | str, clock: Callable[[], float]) -> float:
+    start = clock()
+    fn()
     synchronize(device)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        samples.append(time.perf_counter() - start)
-        if budget_s is not None and len(samples) >= MIN_REPEATS_UNDER_BUDGET and sum(samples) > budget_s:
+    return clock() - start
+
+
+def interleaved(calls: dict[str, Callable[[], object]], device: torch.device | str = "cpu", *,
+                reference: str | None = None, clock: str = "wall", min_rounds: int = 5, max_rounds: int | None = None,
+                budget_s: float = 30.0, target: float = 0.03, max_warmup: int = 10) -> Measurement:
+    """Time ``calls`` side by side (see the module docstring); ``reference`` is the call every
+    ratio divides by (the first when None). With one call, rounds run until the median's own
+    interval is within ``target`` of it. At most ``max_rounds`` rounds (default: 200, or
+    ``min_rounds`` when that is more)."""
+    names = list(calls)
+    if not names:
+        raise ValueError("nothing to time")
+    max_rounds = max(DEFAULT_MAX_ROUNDS, min_rounds) if max_rounds is None else max_rounds
+    if min_rounds < 1 or max_rounds < min_rounds:
+        raise ValueError(f"need 1 <= min_rounds <= max_rounds, got {min_rounds}, {max_rounds}")
+    reference = reference or names[0]
+    read = _clock(clock)
+    conditions = _Conditions()
+    warmup = {}
+    for name, fn in calls.items():
+        previous, count = None, 0
+        while count < max_warmup:
+            current = _timed(fn, device, read)
+            count += 1
+            if previous is not None and abs(current - previous) <= AGREEMENT * max(previous, 1e-12):
+                break
+            previous = current
+        warmup[name] = count
+    synchronize(device)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    started, stopped_by = time.perf_counter(), "max rounds"
+    for round_index in range(max_rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds[name].append(_timed(calls[name], device, read))
+        done = round_index + 1
+        if done >= min_rounds and _converged(seconds, reference, target):
+            stopped_by = "converged"
             break
-    repeats = len(samples)
-    quartiles = statistics.quantiles(samples, n=4, method="inclusive") if repeats > 1 else samples * 3
-    return Timing(
-        median_s=statistics.median(samples),
-        q1_s=quartiles[0],
-        q3_s=quartiles[2],
-        min_s=min(samples),
-        repeats=repeats,
-        threads=torch.get_num_threads(),
-        samples=tuple(samples),
-    )
+        if time.perf_counter() - started > budget_s and done >= min_rounds:
+            stopped_by = "budget"
+            break
+    return Measurement({name: tuple(values) for name, values in seconds.items()}, warmup, stopped_by, clock,
+                       torch.get_num_threads(), conditions.load_before, load_average(), conditions.other_cores())
+
+
+def _converged(seconds: dict[str, list[float]], reference: str, target: float) -> bool:
+    base = np.asarray(seconds[reference])
+    series = [np.asarray(values) / base for name, values in seconds.items() if name != reference] or [base]
+    for values in series:
+        estimate, low, high = median_interval(values)
+        if max(estimate - low, high - estimate) > target * estimate:
+            return False
+    return True

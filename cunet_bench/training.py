@@ -138,14 +138,18 @@ def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], t
 
 def loss_on_batch(model: nn.Module, diffusion: GaussianDiffusion | None, images: torch.Tensor,
                   noise: torch.Tensor, t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020) for backbones; denoising
-    MSE in [0, 1] units at noise level σ for denoisers, whose forward returns the clean estimate
-    (for DnCNN this is its residual noise-prediction loss)."""
+    """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020) for backbones; for denoisers
+    the MSE in [0, 1] units at noise level σ of their clean estimate (for DnCNN, its residual
+    noise-prediction loss), or the binary cross-entropy of the logits a denoiser returns in
+    training mode when it ``trains_on_logits`` (the ConvAE)."""
     if diffusion is not None:
         x_t = diffusion.q_sample(images, t, noise)
         return F.mse_loss(model(x_t, t), diffusion.training_target(images, noise, t))
     clean = (images + 1) / 2
     noisy = clean + sigma.reshape(-1, 1, 1, 1).to(clean) * noise
+    network = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    if getattr(network, "trains_on_logits", False):
+        return F.binary_cross_entropy_with_logits(model(noisy), clean)
     return F.mse_loss(model(noisy), clean)
 
 

@@ -77,7 +77,7 @@ def test_denoise_cli_smoke(tmp_path):
     bench = [sys.executable, "-m", "cunet_bench.cli"]
     for model in ("cunet-release", "dncnn"):
         done = subprocess.run([*bench, "train", "--model", model, "--preset", "smoke", "--checkpoint",
-                               str(tmp_path / f"{model}-mnist5k-smoke.safetensors"), "--out", str(tmp_path)],
+                               str(tmp_path / f"{model}-mnist5k-smoke-seed0.safetensors"), "--out", str(tmp_path)],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
     done = subprocess.run([*bench, "denoise", "--noise-steps", "3,7", "--models", "cunet-release,dncnn",

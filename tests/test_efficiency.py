@@ -1,4 +1,8 @@
-"""The efficiency numbers that must hold (issue: Table 5, Figure 6) and the counting itself."""
+"""The efficiency numbers that must hold (issue: Table 5, Figure 6), the counting, the timing engine."""
+
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -11,7 +15,7 @@ from cunet_bench.errors import UserError
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, static_training_bytes
 from cunet_bench.paper import paper_value
 from cunet_bench.registry import build_model
-from cunet_bench.timing import time_call
+from cunet_bench.timing import Measurement, interleaved, single_thread
 
 
 @pytest.mark.parametrize(
@@ -57,26 +61,98 @@ def test_flop_counter_and_fvcore_agree_on_a_plain_convolutional_model():
     assert count_flops(model, inputs) == 2 * expected_macs
 
 
-def test_time_call_reports_repeats_and_respects_budget():
-    timing = time_call(lambda: sum(range(1000)), repeats=5)
-    assert timing.repeats == 5 and timing.min_s <= timing.median_s <= timing.q3_s
-    slow = time_call(lambda: torch.randn(200, 200) @ torch.randn(200, 200), repeats=50, budget_s=0.0)
-    assert slow.repeats == 3
+def test_interleaved_rounds_rotate_the_order_and_stop_when_ratios_are_tight():
+    order = []
+    calls = {name: (lambda name: lambda: order.append(name))(name) for name in ("a", "b", "c")}
+    measured = interleaved(calls, min_rounds=3, max_rounds=3, target=0.0, max_warmup=1)
+    timed = order[3:]  # after one warm-up call each
+    assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert measured.rounds == 3 and measured.stopped_by == "max rounds" and measured.warmup_calls == dict.fromkeys("abc", 1)
+    steady = interleaved({"x": lambda: sum(range(20000)), "y": lambda: sum(range(20000))}, min_rounds=5,
+                         max_rounds=500, target=0.5)
+    assert steady.stopped_by == "converged" and steady.rounds >= 5
+    estimate, low, high = steady.ratio_interval("y", "x")
+    assert low <= estimate <= high and abs(estimate - 1) < 0.5
+    budget = interleaved({"x": lambda: time.sleep(0.01)}, min_rounds=2, max_rounds=1000, budget_s=0.05, target=0.0)
+    assert budget.stopped_by == "budget" and 2 <= budget.rounds < 20
+
+
+def test_single_thread_cpu_time_ignores_waiting_and_other_processes():
+    with single_thread():
+        assert torch.get_num_threads() == 1
+        measured = interleaved({"sleep": lambda: time.sleep(0.02), "work": lambda: sum(range(200000))},
+                               clock="thread_cpu", min_rounds=3, max_rounds=3, target=0.0)
+    assert measured.median("sleep") < 0.005 < 0.02 and measured.median("work") > 0
+    assert set(measured.conditions()) >= {"clock", "threads", "rounds", "load_before", "other_cores", "contended"}
+
+
+def test_contention_is_judged_by_other_processes_cpu_time():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        measured = interleaved({"x": lambda: time.sleep(0.05)}, min_rounds=10, max_rounds=10, target=0.0)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert measured.other_cores > 0.5 and measured.contended
+    quiet = Measurement({"x": (1.0,)}, {"x": 1}, "converged", "wall", 1, 3.0, 3.0, 0.01)
+    assert not quiet.contended  # its own earlier work raises the load average, not other processes
+
+
+def test_the_profile_groups_every_operator_and_finds_the_solver():
+    from cunet_bench.benchmarks.profiling import GROUPS, operator_group, profile_forward
+
+    assert operator_group("aten::mkldnn_convolution") == "convolution & linear"
+    assert operator_group("aten::instance_norm") == "normalisation"
+    assert operator_group("aten::softplus") == "activation & elementwise"
+    assert operator_group("aten::bmm") == "attention"
+    model = build_model("cunet-release", channels=1, image_size=32, nf=4).eval()
+    groups = profile_forward(model, example_inputs("cunet", 1, 1, 32, "cpu"))
+    assert set(groups) == set(GROUPS) and groups["solver bookkeeping"] > 0 and groups["convolution & linear"] > 0
+    assert profile_forward(build_model("unet", channels=1, image_size=32, dim=8).eval(),
+                           example_inputs("unet", 1, 1, 32, "cpu"))["solver bookkeeping"] == 0
 
 
 def test_run_yields_rows_for_every_metric():
-    config = EfficiencyConfig(models=("cunet-release",), resolutions=(32,), channels=1, batches=(1,),
-                              sampling_steps=(2,), repeats=1, measure_memory=False,
-                              sampling_models=("cunet-release",), model_options={"cunet-release": {"nf": 4}})
+    config = EfficiencyConfig(models=("unet", "cunet-release"), resolutions=(32,), channels=1, batches=(1,),
+                              sampling_steps=(2,), repeats=2, measure_memory=False, speed_budget_s=0.5,
+                              sampling_models=("unet", "cunet-release"), variants=("channels-last",),
+                              model_options={"cunet-release": {"nf": 4}, "unet": {"dim": 8}})
     rows = list(run(config))
     metrics = {row["metric"] for row in rows if row["model"] == "cunet-release"}
     assert {"parameters", "static_training_mib", "gmacs_conv_linear", "gflops_executed", "nfe",
-            "gmacs_per_function_evaluation", "latency_median_s", "sample_time_s", "achieved_gflops"} <= metrics
+            "gmacs_per_function_evaluation", "latency_s", "latency_median_s", "cpu_time_1thread_s", "sample_time_s",
+            "achieved_gflops", "profile_s", "first_call_s", "max_abs_difference_from_eager"} <= metrics
     nfe = next(row["value"] for row in rows if row["metric"] == "nfe")
     assert nfe == 36
-    assert all(row["solver"] == "rk4/1" for row in rows if row["model"] == "cunet-release")
+    assert all(row["solver"] == "rk4/1" for row in rows if row["model"] == "cunet-release" and "solver" in row
+               and row["metric"] == "parameters")
     assert {row["paper_name"] for row in rows if row["model"] == "cunet-release"} == {"cU-Net"}
     assert "paper-cunet" in rows[-1]["tags"].split(";")
+    latency = [row for row in rows if row["metric"] == "latency_s"]
+    assert {(row["model"], row["variant"]) for row in latency} == {
+        ("unet", "eager"), ("cunet-release", "eager"), ("unet", "channels-last"), ("cunet-release", "channels-last")}
+    rounds = {row["round"] for row in latency}
+    assert len(latency) == 4 * len(rounds) and all("contended" in row and row["clock"] == "wall" for row in latency)
+    deviations = [row["value"] for row in rows if row["metric"] == "max_abs_difference_from_eager"]
+    assert max(deviations) < 1e-3
+    ratios = dict(summary(rows))["time ratios, interleaved round by round"]
+    assert {row["measurement"] for row in ratios} >= {"forward b=1 wall", "forward b=1 cpu 1 thread", "sampling 2 steps"}
+    assert all(row["versus"] == "unet" for row in ratios)
+
+
+@pytest.mark.slow
+def test_the_compiled_variant_matches_eager_outputs():
+    """torch.compile (inductor on CPU) of both models of the pair, at a tiny size."""
+    torch._dynamo.reset()
+    config = EfficiencyConfig(models=("unet", "cunet-release"), resolutions=(32,), channels=1, batches=(1,),
+                              sampling_steps=(1,), repeats=1, measure_memory=False, speed_budget_s=0.1,
+                              sampling_models=("unet", "cunet-release"), variants=("compiled",), cpu_time=False,
+                              profile=False, model_options={"cunet-release": {"nf": 4}, "unet": {"dim": 8}})
+    rows = list(run(config))
+    compiled = {row["model"]: row["value"] for row in rows if row["metric"] == "max_abs_difference_from_eager"}
+    assert set(compiled) == {"unet", "cunet-release"} and max(compiled.values()) < 1e-3
+    assert all(row["value"] > 0 for row in rows if row["metric"] == "first_call_s")
 
 
 @pytest.mark.parametrize(
@@ -87,6 +163,7 @@ def test_run_yields_rows_for_every_metric():
         (dict(resolutions=(40,)), "divisible by 16"),
         (dict(batches=(0,)), "batch sizes must be positive"),
         (dict(sampling_steps=(-1,)), "sampling steps must be positive"),
+        (dict(variants=("fast",)), "unknown speed variants"),
     ],
 )
 def test_bad_configuration(changes, fragment):

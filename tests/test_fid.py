@@ -75,9 +75,9 @@ def test_small_n_is_warned_about():
 @pytest.fixture(scope="module")
 def smoke_checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
-    for model in ("unet", "cunet"):
+    for model in ("unet", "cunet-release", "cunet"):
         done = subprocess.run([*BENCH, "train", "--model", model, "--preset", "smoke", "--checkpoint",
-                               str(folder / f"{model}-mnist5k-smoke.safetensors"), "--out", str(folder / "r")],
+                               str(folder / f"{model}-mnist5k-smoke-seed0.safetensors"), "--out", str(folder / "r")],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
     return folder
@@ -115,9 +115,16 @@ def _fid_json(checkpoints, out, *launcher):
 def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path):
     single = json.loads(_fid_json(smoke_checkpoints, tmp_path / "one", *BENCH).stdout)
     points = [row for row in single if row["kind"] == "point"]
-    assert {(row["model"], row["steps"]) for row in points} == {(m, s) for m in ("unet", "cunet") for s in (1, 2)}
+    models = ("unet", "cunet-release", "cunet")
+    assert {(row["model"], row["steps"]) for row in points} == {(m, s) for m in models for s in (1, 2)}
     assert all(row["distance_name"] == "FD-classifier" and row["samples"] == 64 for row in points)
-    assert {row["model"] for row in single if row["kind"] == "best"} == {"unet", "cunet"}
+    assert all(row["distance_ci_low"] <= row["distance"] + 1e-9 and 0 <= row["confident_fraction"] <= 1
+               and row["train_seed"] == 0 and row["parameters"] > 0 for row in points)
+    assert {row["model"] for row in single if row["kind"] == "best"} == set(models)
+    replicates = [row for row in single if row["kind"] == "best_replicate"]
+    assert len(replicates) == 3 * 1000
+    timed = [row for row in single if row["kind"] == "sample_time"]
+    assert {row["model"] for row in timed} == set(models) and all(row["seconds_per_sample"] > 0 for row in timed)
     shards = sorted((smoke_checkpoints / "fid-samples").rglob("*.npz"))
     first_images = {path.relative_to(smoke_checkpoints): np.load(path)["images"] for path in shards}
     for path in shards:

@@ -46,7 +46,7 @@ def test_the_example_plugin_runs_through_every_command_as_itself(plugin_path, tm
     assert any(row["metric"] == "latency_median_s" for row in efficiency)
 
     bench(plugin_path, "train", "--model", "example-backbone", "--preset", "smoke", "--checkpoint",
-          str(tmp_path / "example-backbone-mnist5k-smoke.safetensors"), "--out", str(tmp_path))
+          str(tmp_path / "example-backbone-mnist5k-smoke-seed0.safetensors"), "--out", str(tmp_path))
     rows = json.loads(bench(plugin_path, "denoise", "--preset", "smoke", "--models", "example-backbone,example-blur,bm3d",
                             "--checkpoints", str(tmp_path), "--out", str(tmp_path), "--format", "json").stdout)
     psnr = {(row["method"], row["level"]): row["mean"] for row in rows

@@ -15,7 +15,7 @@ from cunet_bench import records
 from cunet_bench.errors import UserError
 from cunet_bench.report import build_report
 from cunet_bench.report.readme import END_MARKER, START_MARKER, summary_table, update_readme
-from cunet_bench.report.verdicts import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
+from cunet_bench.report.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
                                          ratio_of_medians, verdict_above, verdict_below, verdict_exact, verdict_within)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("interval, expected", [
     (Interval(0.5, 0.4, 0.6), REPRODUCED), (Interval(1.0, 0.9, 1.1), NOT_REPRODUCED),
-    (Interval(0.75, 0.6, 0.9), NO_DIFFERENCE)])
+    (Interval(0.75, 0.6, 0.9), INCONCLUSIVE)])
 def test_verdict_needs_the_whole_interval_on_one_side(interval, expected):
     assert verdict_below(interval, 0.77) == expected
     flipped = Interval(-interval.estimate, -interval.high, -interval.low)
@@ -33,7 +33,7 @@ def test_verdict_needs_the_whole_interval_on_one_side(interval, expected):
 def test_comparable_and_exact_verdicts():
     assert verdict_within(Interval(1.0, 0.9, 1.1), 0.8, 1.25) == REPRODUCED
     assert verdict_within(Interval(1.5, 1.3, 1.7), 0.8, 1.25) == NOT_REPRODUCED
-    assert verdict_within(Interval(1.2, 1.1, 1.3), 0.8, 1.25) == NO_DIFFERENCE
+    assert verdict_within(Interval(1.2, 1.1, 1.3), 0.8, 1.25) == INCONCLUSIVE
     assert verdict_exact(0.25, 0.3) == REPRODUCED and verdict_exact(0.31, 0.3) == NOT_REPRODUCED
 
 
@@ -181,9 +181,13 @@ def test_bench_all_resumes_by_configuration_machine_and_inputs(tmp_path, monkeyp
     preset = get_preset("smoke")
     results = tmp_path / "r"
     steps = plan(preset, results, tmp_path / "c", 0, "cpu")
-    assert [s.label for s in steps] == ["efficiency", "train unet", "train cunet", "train dncnn", "train conv-ae",
-                                        "sample unet", "sample cunet", "denoise", "fid"]
-    efficiency, denoise = steps[0], steps[7]
+    assert [s.label for s in steps] == ["efficiency", *(f"train {m} (seed 0)" for m in (
+        "unet", "cunet-release", "cunet", "dncnn", "conv-ae")), "sample unet", "sample cunet-release", "sample cunet",
+        "denoise", "fid"]
+    efficiency, denoise = steps[0], steps[-2]
+    reference = plan(get_preset("reference"), results, tmp_path / "c", 0, "cpu")
+    assert sum(s.label.startswith("train") for s in reference) == 5 * 3
+    assert reference[0].config == efficiency_of_quick(results, tmp_path)
     assert denoise.config.noise_levels == preset.denoise_noise_steps and denoise.config.num_images == 4
     assert not is_done(efficiency, results)
     records.write_run("efficiency", [{"x": 1}], {"done_key": done_key(efficiency.benchmark, efficiency.config),
@@ -199,6 +203,14 @@ def test_bench_all_resumes_by_configuration_machine_and_inputs(tmp_path, monkeyp
     assert not is_done(efficiency, results)
 
 
+def efficiency_of_quick(results, tmp_path):
+    """The reference preset's speed runs pool with quick's: the same resolved configuration."""
+    from cunet_bench.pipeline import plan
+    from cunet_bench.presets import get_preset
+
+    return plan(get_preset("quick"), results, tmp_path / "c", 0, "cpu")[0].config
+
+
 def test_a_retrained_checkpoint_changes_the_done_key(tmp_path):
     from cunet_bench.pipeline import plan
     from cunet_bench.presets import get_preset
@@ -208,7 +220,7 @@ def test_a_retrained_checkpoint_changes_the_done_key(tmp_path):
     fid = steps[-1]
     before = done_key(fid.benchmark, fid.config)
     (tmp_path / "c").mkdir()
-    fid.config.checkpoint("unet").write_bytes(b"weights")
+    fid.config.checkpoint("unet", 0).write_bytes(b"weights")
     assert done_key(fid.benchmark, fid.config) != before
 
 
@@ -222,7 +234,7 @@ def test_bench_all_smoke_end_to_end(tmp_path):
     for bench in ("efficiency", "training", "sample", "denoise", "fid"):
         assert list((tmp_path / "results" / bench).glob("*.csv")), bench
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert again.returncode == 0 and again.stderr.count("already done on this machine, skipped") == 9
+    assert again.returncode == 0 and again.stderr.count("already done on this machine, skipped") == 11
 
 
 def test_the_users_ci_workflow_parses_and_calls_existing_commands():

@@ -7,9 +7,12 @@ from cunet_bench.errors import UserError
 
 def test_overhead_rows_are_consistent():
     config = SolversConfig("cunet-release", resolution=32, channels=1, batches=(2,), repeats=2, model_options={"nf": 4})
-    rows = {row["metric"]: row["value"] for row in run(config)}
+    recorded = {row["metric"]: row for row in run(config)}
+    rows = {metric: row["value"] for metric, row in recorded.items()}
     assert rows["solver_loop_overhead"] > -1 and rows["ode_blocks_s"] > 0 and rows["bare_field_evaluations_s"] > 0
-    assert rows["torchdiffeq_over_harness"] == pytest.approx(rows["forward_torchdiffeq_s"] / rows["forward_harness_s"])
+    overhead = recorded["solver_loop_overhead"]
+    assert overhead["ci_low"] <= overhead["value"] <= overhead["ci_high"] and overhead["rounds"] >= 2
+    assert rows["torchdiffeq_over_harness"] > 0 and "contended" in overhead  # the median of per-round ratios
 
 
 def test_paper_model_blocks_receive_the_time_embedding():

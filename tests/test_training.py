@@ -100,17 +100,11 @@ def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_pa
     saved = read_checkpoint(target)
     assert saved.step >= 2 and saved.config["seed"] == 0
     assert not Path(f"{target}.lock").exists()
-    resumed = train(_config(steps=saved.step + 1, **_smoke_identity()), target, resume=True)
-    assert resumed.resumed_from == saved.step
-
-
-def _smoke_identity():
-    """The smoke preset's training options, so a resumed call matches the checkpoint."""
+    from cunet_bench.benchmarks.train import TrainRunConfig
     from cunet_bench.presets import get_preset
 
-    smoke = get_preset("smoke")
-    return dict(batch_size=smoke.train_batch, ema_decay=smoke.ema_decay, lr=smoke.lr,
-                checkpoint_every=smoke.checkpoint_every, log_every=25)
+    same = TrainRunConfig.from_preset(get_preset("smoke"), "cunet-release", steps=saved.step + 1).training
+    assert train(same, target, resume=True).resumed_from == saved.step
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from cunet_bench.files import atomic_replace
 from cunet_bench.report.denoise import denoise_section
-from cunet_bench.report.efficiency import efficiency_section, speed_section
+from cunet_bench.report.efficiency import efficiency_section
 from cunet_bench.report.fid import fid_section
 from cunet_bench.report.markdown import markdown_table
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import Results
 from cunet_bench.report.samples import samples_section
+from cunet_bench.report.speed import speed_section
 
 __all__ = ["build_report", "update_readme"]
 

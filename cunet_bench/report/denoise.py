@@ -13,7 +13,7 @@ from cunet_bench.paper import paper_value
 from cunet_bench.report import figures
 from cunet_bench.report.markdown import Claim, Section, markdown_table, missing, not_measured
 from cunet_bench.report.results import Results, tagged
-from cunet_bench.report.verdicts import (NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
+from cunet_bench.report.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Interval, paired_mean_difference,
                                          verdict_above, verdict_below)
 
 
@@ -110,10 +110,10 @@ def denoise_section(results: Results, figures_dir: Path) -> Section:
         verdicts, texts = [], []
         for baseline in baselines:
             interval = difference(low, "ssim", versus=baseline, versus_target="output")
-            verdicts.append(verdict_above(interval, 0) if interval else NO_DIFFERENCE)
+            verdicts.append(verdict_above(interval, 0) if interval else INCONCLUSIVE)
             texts.append(f"{baseline} {interval.estimate:+.3f}" if interval else f"{baseline} —")
         overall = (REPRODUCED if all(v == REPRODUCED for v in verdicts)
-                   else NOT_REPRODUCED if any(v == NOT_REPRODUCED for v in verdicts) else NO_DIFFERENCE)
+                   else NOT_REPRODUCED if any(v == NOT_REPRODUCED for v in verdicts) else INCONCLUSIVE)
         section.claims.append(Claim(claims[4][0], claims[4][1], f"ΔSSIM at step {low:g}: " + ", ".join(texts),
                                     overall, section.anchor, "every paired interval above 0"))
 

@@ -8,7 +8,7 @@ from cunet_bench.paper import paper_value
 from cunet_bench.report import figures
 from cunet_bench.report.markdown import Claim, Section, markdown_table, missing, not_measured
 from cunet_bench.report.results import Results, tagged
-from cunet_bench.report.verdicts import NO_DIFFERENCE, NOT_REPRODUCED, REPRODUCED, Interval, verdict_within
+from cunet_bench.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Interval, verdict_within
 
 COMPARABLE = (0.8, 1.25)
 """'Comparable FID': the ratio's whole interval within ±25% (the paper's own MNIST/CelebA/LSUN
@@ -62,7 +62,7 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
                                 f"interval within {COMPARABLE}"))
     steps = {m: int(best[best.model == m].steps.iloc[0]) for m in (unet, cunet)}
     fewer = (REPRODUCED if steps[cunet] < steps[unet] and comparable == REPRODUCED
-             else NOT_REPRODUCED if steps[cunet] > steps[unet] else NO_DIFFERENCE)
+             else NOT_REPRODUCED if steps[cunet] > steps[unet] else INCONCLUSIVE)
     section.claims.append(Claim("best FID in fewer sampling steps", "MNIST 5 vs 30 steps",
                                 f"{steps[cunet]} vs {steps[unet]} steps (of {sorted(set(points.steps.astype(int)))})",
                                 fewer, section.anchor, "fewer steps and a comparable distance"))

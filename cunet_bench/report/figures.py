@@ -50,15 +50,18 @@ def efficiency_bars(table: pd.DataFrame, path: Path) -> Path:
 
 
 def latency_by_batch(latency: pd.DataFrame, path: Path) -> Path:
-    """Median latency per forward pass against batch size with the interquartile range."""
+    """Median latency per forward pass at each measured batch size, points only (nothing is
+    drawn between the sizes), with the interquartile range over timing rounds; legend in the
+    paper's names. ``latency``: model, label, batch, median_s, q1_s, q3_s."""
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(5.5, 3.6))
         for model, rows in latency.groupby("model", sort=True):
             rows = rows.sort_values("batch")
             axis.errorbar(rows.batch, rows.median_s, yerr=[rows.median_s - rows.q1_s, rows.q3_s - rows.median_s],
-                          marker="o", capsize=3, color=_colour(model), label=model)
+                          marker="o", linestyle="none", capsize=3, color=_colour(model), label=rows.label.iloc[0])
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
+        axis.set_xticks(sorted(latency.batch.unique()), [str(b) for b in sorted(latency.batch.unique())])
         axis.set_xlabel("batch size (images)")
         axis.set_ylabel("latency per forward pass (s)")
         axis.legend()

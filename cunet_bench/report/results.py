@@ -56,7 +56,10 @@ class Results:
         meta = self.provenance(bench).get(run_id, {})
         commit = str(meta.get("git_commit") or "unknown")[:10] + (" (dirty)" if meta.get("git_dirty") else "")
         preset = f", preset {meta['preset']}" if meta.get("preset") else ""
-        return (f"`{run_id}` (`{meta.get('command', '?')}`; commit {commit}; {meta.get('device_name', '?')}, "
+        machine = meta.get("machine") or {}
+        cpu = ", ".join(filter(None, (meta.get("device_name", "?"), machine.get("cpu_id"))))
+        fingerprint = f"machine `{meta['machine_fingerprint']}`: " if meta.get("machine_fingerprint") else ""
+        return (f"`{run_id}` (`{meta.get('command', '?')}`; commit {commit}; {fingerprint}{cpu}, "
                 f"{meta.get('cpu_threads', '?')} threads{preset}; seed {meta.get('seed', '?')})")
 
 

@@ -17,7 +17,7 @@ def samples_section(results: Results, figures_dir: Path) -> Section:
     sample_runs = results.runs("sample")
     latest_samples = [] if sample_runs.empty else sample_runs.sort_values("run_id").groupby("model").tail(1).itertuples()
     if sample_runs.empty:
-        missing(section, "sample grids", "bench sample --checkpoint checkpoints/cunet-mnist5k-quick.safetensors")
+        missing(section, "sample grids", "bench sample --checkpoint checkpoints/cunet-release-mnist5k-quick-seed0.safetensors")
     for row in latest_samples:
         png = Path(row.png)
         source = results.folder / "samples" / png.name

@@ -1,12 +1,12 @@
-"""95% bootstrap intervals and the verdict rule of the report.
+"""95% bootstrap intervals and the verdict rules of the report.
 
 The paper gives no uncertainty. Every measured comparison in the report carries a percentile
-bootstrap interval: over test images (paired: the same images for both models), over timed
-repeats (independent), or over generated samples (computed by ``bench fid``). A claim is
-"reproduced" only when the whole interval lies on the claimed side of its threshold, "not
-reproduced" when the whole interval lies on the other side, and otherwise the verdict is
-"no significant difference". Exact quantities (parameter counts, MACs, static memory) have
-no sampling error: their verdict compares the value itself with the threshold.
+bootstrap interval: over test images (paired: the same images for both models), over timing
+rounds within runs and over runs (hierarchical), or over generated samples (computed by
+``bench fid``). A claim is "reproduced" only when the whole interval lies on the claimed side of
+its threshold, "not reproduced" when the whole interval lies on the other side, and otherwise
+"inconclusive". Exact quantities (parameter counts, MACs, static memory) have no sampling
+error: their verdict compares the value itself with the threshold.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import numpy as np
 
 REPLICATES = 2000
 LEVEL = 0.95
-REPRODUCED, NOT_REPRODUCED, NO_DIFFERENCE, NOT_MEASURED = (
-    "reproduced", "not reproduced", "no significant difference", "not measured")
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED = "reproduced", "not reproduced", "inconclusive", "not measured"
+UNSTABLE = "unstable"
+"""Runs of one configuration on one machine that disagree about the verdict."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,22 @@ def paired_mean_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> Inter
     return Interval(float(difference.mean()), *_percentiles(replicates))
 
 
+def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
+    """The median of every value of every group (a run's per-round ratios), with a 95% interval
+    from resampling the groups and then the values within each chosen group: the variation
+    between runs enters the interval, not only the variation within one."""
+    groups = [np.asarray(group, dtype=float) for group in groups if len(group)]
+    if not groups:
+        raise ValueError("no values")
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(REPLICATES)
+    for index in range(REPLICATES):
+        chosen = rng.integers(0, len(groups), len(groups))
+        replicates[index] = np.median(np.concatenate(
+            [groups[g][rng.integers(0, len(groups[g]), len(groups[g]))] for g in chosen]))
+    return Interval(float(np.median(np.concatenate(groups))), *_percentiles(replicates))
+
+
 def ratio_of_medians(a: np.ndarray, b: np.ndarray, seed: int = 0) -> Interval:
     """median(a) / median(b) for independent samples (timed repeats of two models)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -64,7 +81,7 @@ def verdict_below(interval: Interval, threshold: float) -> str:
         return REPRODUCED
     if interval.low > threshold:
         return NOT_REPRODUCED
-    return NO_DIFFERENCE
+    return INCONCLUSIVE
 
 
 def verdict_above(interval: Interval, threshold: float) -> str:
@@ -79,7 +96,7 @@ def verdict_within(interval: Interval, low: float, high: float) -> str:
         return REPRODUCED
     if interval.high < low or interval.low > high:
         return NOT_REPRODUCED
-    return NO_DIFFERENCE
+    return INCONCLUSIVE
 
 
 def verdict_exact(value: float, threshold: float) -> str:
