@@ -14,12 +14,13 @@ import typer
 from cunet_bench.cli_options import (BatchOption, CheckpointsOption, DataOption, DataRootOption, DeviceOption,
                                      DryRunOption, FormatOption, ModelsOption, OutOption, PresetOption, RepeatsOption,
                                      SeedOption, SolverOption, SolversOption, flag, name_list, number_list,
-                                     resolve_device, seed_everything, sigma_range)
+                                     resolve_device, sigma_range)
 from cunet_bench.configs import as_record
 from cunet_bench.cli_info import models_command, report_command, weights_app
 from cunet_bench.entry import run_app
 from cunet_bench.output import OutputFormat, emit, note, progress_display
 from cunet_bench.presets import get_preset
+from cunet_bench.seeding import seed_everything
 
 app = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown")

@@ -4,11 +4,9 @@ checked here or by the configuration, before any work starts."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import typer
 
@@ -77,12 +75,6 @@ def resolve_device(text: str) -> str:
             raise UserError(f"--device {text} was asked for but no CUDA GPU is available")
         return text
     raise UserError(f"--device must be cpu, cuda or auto, got {text!r}")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _preset(name: str) -> str:

@@ -14,6 +14,7 @@ interrupted ``bench all`` continues where it stopped.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from typing import Any
 from cunet_bench.benchmarks import denoise, efficiency, fid, sample, train
 from cunet_bench.presets import Preset
 from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.runner import Benchmark, completed_run
+from cunet_bench.output import note, progress_display
+from cunet_bench.runner import Benchmark, completed_run, execute
+from cunet_bench.seeding import seed_everything
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,6 @@ def is_done(step: Step, results: Path) -> bool:
 
 def run_steps(steps: list[Step], results: Path, preset: str) -> list[dict[str, Any]]:
     """Run every step that is not already done, in order; returns one summary line per step."""
-    import time
-
-    from cunet_bench.cli_options import seed_everything
-    from cunet_bench.output import note, progress_display
-    from cunet_bench.runner import execute
-
     summary, started = [], time.perf_counter()
     for number, step in enumerate(steps, 1):
         if is_done(step, results):

@@ -27,3 +27,14 @@ def derived_seed(seed: int, *keys: int) -> int:
 
 def generator(seed: int, *keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(derived_seed(seed, *keys))
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and torch's global generators (what a run does not seed per draw)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 
 from cunet_bench.files import atomic_replace  # noqa: E402
 
-COLOURS = {"unet": "tab:blue", "cunet": "tab:orange", "cunet-release": "tab:orange", "dncnn": "tab:green",
+COLOURS = {"unet": "tab:blue", "cunet": "tab:olive", "cunet-release": "tab:orange", "dncnn": "tab:green",
            "conv-ae": "tab:red", "bm3d": "tab:purple", "noisy input": "tab:gray"}
 STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "cunet-bench"}
@@ -68,7 +68,8 @@ def latency_by_batch(latency: pd.DataFrame, path: Path) -> Path:
         return _save(figure, path)
 
 
-def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float], distance_name: str, path: Path) -> Path:
+def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float], distance_name: str, path: Path,
+                     labels: dict[str, str] | None = None) -> Path:
     """Table 1 as a curve: distance against sampling steps with 95% bootstrap intervals; the
     paper's best step counts (MNIST) as dashed lines."""
     with plt.rc_context(STYLE):
@@ -77,10 +78,10 @@ def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float], d
             rows = rows.sort_values("steps")
             axis.errorbar(rows.steps, rows.distance, yerr=[rows.distance - rows.distance_ci_low,
                                                            rows.distance_ci_high - rows.distance],
-                          marker="o", capsize=3, color=_colour(model), label=model)
+                          marker="o", capsize=3, color=_colour(model), label=(labels or {}).get(model, model))
             if model in paper_best_steps:
                 axis.axvline(paper_best_steps[model], color=_colour(model), linestyle="--", linewidth=1,
-                             label=f"paper's best steps, {model} (MNIST)")
+                             label=f"paper's best steps, {(labels or {}).get(model, model)} (MNIST)")
         axis.set_xscale("log")
         axis.set_xlabel("sampling steps")
         axis.set_ylabel(f"{distance_name} (lower is better)")
@@ -88,34 +89,38 @@ def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float], d
         return _save(figure, path)
 
 
-def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path) -> Path:
-    """Figures 10–11: the mean metric against reverse step, one panel per noise level; x0
-    estimate solid, iterate dashed."""
+def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path,
+                     labels: dict[str, str] | None = None) -> Path:
+    """Figures 10–11: the metric against reverse step, one panel per noise level, averaged over
+    test images and training seeds; x0 estimate solid, iterate dashed."""
+    curves = curves[curves.metric == metric].groupby(["level", "method", "target", "step"], as_index=False)["mean"].mean()
     levels = sorted(curves.level.unique())
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.4), squeeze=False)
         for axis, level in zip(axes[0], levels):
-            for (method, target), rows in curves[(curves.level == level) & (curves.metric == metric)].groupby(
-                    ["method", "target"], sort=True):
+            for (method, target), rows in curves[curves.level == level].groupby(["method", "target"], sort=True):
                 axis.plot(rows.step, rows["mean"], color=_colour(method), linestyle="-" if target == "x0" else "--",
-                          label=f"{method} ({'x0 estimate' if target == 'x0' else 'iterate'})")
+                          label=f"{(labels or {}).get(method, method)} ({'x0 estimate' if target == 'x0' else 'iterate'})")
             axis.set_title(f"noise step {level:g}")
-            axis.set_xlabel("reverse step")
+            axis.set_xlabel("reverse step (from the noisy image)")
             axis.set_ylabel(ylabel)
-        axes[0][0].legend()
+        axes[0][0].legend(fontsize=7)
         return _save(figure, path)
 
 
-def perception_distortion(points: pd.DataFrame, perception: str, perception_label: str, path: Path) -> Path:
-    """Blau & Michaeli's plane: distortion (1 − SSIM) against perception, one marker per method
-    and noise level (marker size grows with the noise)."""
+def perception_distortion(points: pd.DataFrame, perception: str, perception_label: str, path: Path,
+                          labels: dict[str, str] | None = None) -> Path:
+    """Blau & Michaeli's plane: distortion (1 − SSIM) against perception on a log axis, so one
+    far-off method cannot squash the others; one marker per method, level and seed (marker size
+    grows with the noise)."""
     levels = sorted(points.level.unique())
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(5.8, 4))
         for method, rows in points.groupby("method", sort=True):
             sizes = [20 + 40 * levels.index(level) for level in rows.level]
-            axis.scatter(1 - rows.ssim_final, rows[perception], s=sizes, color=_colour(method), label=method,
-                         alpha=0.85)
+            axis.scatter(1 - rows.ssim_final, rows[perception].clip(lower=1e-6), s=sizes, color=_colour(method),
+                         label=(labels or {}).get(method, method), alpha=0.85)
+        axis.set_yscale("log")
         axis.set_xlabel("distortion: 1 − SSIM of the final output")
         axis.set_ylabel(perception_label)
         axis.set_title(f"noise steps {', '.join(f'{level:g}' for level in levels)} (larger marker: more noise)")
@@ -124,14 +129,20 @@ def perception_distortion(points: pd.DataFrame, perception: str, perception_labe
 
 
 def training_curves(log: pd.DataFrame, path: Path) -> Path:
-    """Training loss against optimizer step per model (log scale)."""
+    """Training loss against optimizer step: diffusion backbones (their v/ε/x0 objective) and
+    denoisers (their denoising loss) in separate panels, since the losses are not comparable; one
+    line per model and training seed. ``log``: model, step, loss, backbone (bool), seed."""
+    panels = [(True, "diffusion loss (MSE of the objective)"), (False, "denoising loss (MSE or cross-entropy)")]
+    panels = [(kind, label) for kind, label in panels if (log.backbone == kind).any()]
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(5.5, 3.6))
-        for model, rows in log.groupby("model", sort=True):
-            rows = rows.sort_values("step")
-            axis.plot(rows.step, rows.loss, color=_colour(model), label=model)
-        axis.set_yscale("log")
-        axis.set_xlabel("optimizer step")
-        axis.set_ylabel("training loss (per-pixel MSE)")
-        axis.legend()
+        figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
+        for axis, (kind, label) in zip(axes[0], panels):
+            for (model, seed), rows in log[log.backbone == kind].groupby(["model", "seed"], sort=True):
+                rows = rows.sort_values("step")
+                axis.plot(rows.step, rows.loss, color=_colour(model), alpha=0.8,
+                          label=model if seed == log[log.model == model].seed.min() else None)
+            axis.set_yscale("log")
+            axis.set_xlabel("optimizer step")
+            axis.set_ylabel(label)
+            axis.legend(fontsize=7)
         return _save(figure, path)

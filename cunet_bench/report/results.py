@@ -52,6 +52,33 @@ class Results:
                 return rows.dropna(axis=1, how="all")
         return frame.iloc[0:0]
 
+    def tags(self, model: str) -> set[str]:
+        """The registry tags recorded for ``model`` by any benchmark's rows."""
+        found: set[str] = set()
+        for bench, column in (("efficiency", "model"), ("denoise", "method"), ("fid", "model")):
+            frame = self.runs(bench)
+            if not frame.empty and "tags" in frame and column in frame:
+                for tags in frame[frame[column] == model].tags.dropna().unique():
+                    found |= set(str(tags).split(";"))
+        return found
+
+    def training_seed(self, run_id: str) -> int | None:
+        """The training seed a recorded training run used (from its resolved configuration)."""
+        training = (self.provenance("training").get(run_id, {}).get("config") or {}).get("training") or {}
+        return training.get("seed")
+
+    def training_steps(self, model: str) -> int | None:
+        """The optimizer steps the recorded training runs of ``model`` reached (the fewest over its
+        seeds), or None when no training run of it is recorded."""
+        frame = self.runs("training")
+        if frame.empty or "model" not in frame:
+            return None
+        final = frame[(frame.model == model) & frame.get("seconds", pd.Series(index=frame.index, dtype=float)).notna()]
+        if final.empty:
+            return None
+        latest = final.groupby(final.get("checkpoint", final.model)).step.max()
+        return int(latest.min())
+
     def provenance_line(self, bench: str, run_id: str) -> str:
         meta = self.provenance(bench).get(run_id, {})
         commit = str(meta.get("git_commit") or "unknown")[:10] + (" (dirty)" if meta.get("git_dirty") else "")

@@ -28,18 +28,27 @@ def samples_section(results: Results, figures_dir: Path) -> Section:
             section.runs.append(results.provenance_line("sample", row.run_id))
     training = results.runs("training")
     if training.empty:
-        return missing(section, "training runs", "bench train --model cunet --preset quick")
+        return missing(section, "training runs", "bench train --model cunet-release --preset quick")
     logs, checks = [], []
-    for model, rows in training.groupby("model", sort=True):
+    for (model, checkpoint), rows in training.groupby(["model", "checkpoint"] if "checkpoint" in training else
+                                                      ["model", "model"], sort=True):
         latest = rows[rows.run_id == rows.run_id.max()]
-        logs.append(latest[latest.loss.notna()][["model", "step", "loss"]])
+        run_id = latest.run_id.iloc[0]
+        seed = results.training_seed(run_id)
+        backbone = "quality" in results.tags(model)
+        log = latest[latest.loss.notna()][["model", "step", "loss"]].assign(seed=seed, backbone=backbone)
+        logs.append(log)
         final = latest[latest.seconds.notna()] if "seconds" in latest else latest.iloc[0:0]
         if not final.empty:
             f = final.iloc[-1]
-            checks.append({"model": model, "steps": int(f.step), "images/s": f.images_per_s, "seconds": f.seconds,
-                           "PSNR noisy (dB)": f.get("psnr_noisy_db"), "PSNR model (dB)": f.get("psnr_model_db")})
-        section.runs.append(results.provenance_line("training", latest.run_id.iloc[0]))
+            checks.append({"model": model, "seed": seed, "steps": int(f.step), "images/s": f.images_per_s,
+                           "seconds": f.seconds, "PSNR noisy (dB)": f.get("psnr_noisy_db"),
+                           "PSNR model (dB)": f.get("psnr_model_db")})
+        section.runs.append(results.provenance_line("training", run_id))
     figures.training_curves(pd.concat(logs), figures_dir / "training.png")
-    section.body += ["Training (the check: PSNR of the EMA model's x0 estimate, or the denoiser's output, at noise "
-                     "step 50):", markdown_table(checks), "![Training loss](figures/training.png)"]
+    section.body += ["Training, per model and training seed (the check: PSNR of the EMA model's x0 estimate at noise "
+                     "step 50 for backbones, of the denoiser's output at its training σ for denoisers, against the "
+                     "noisy input's):", markdown_table(checks),
+                     "![Training loss](figures/training.png)  \nTraining loss against optimizer step, backbones and "
+                     "denoisers apart (their losses are different quantities); one line per model and seed."]
     return section

@@ -18,8 +18,30 @@ import numpy as np
 REPLICATES = 2000
 LEVEL = 0.95
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED = "reproduced", "not reproduced", "inconclusive", "not measured"
-UNSTABLE = "unstable"
-"""Runs of one configuration on one machine that disagree about the verdict."""
+UNSTABLE, EDGE, BY_CONSTRUCTION, PIPELINE_CHECK = ("unstable", "at the edge of the grid", "matches by construction",
+                                                  "pipeline check")
+VOCABULARY = {
+    REPRODUCED: "the claim's rule holds with the whole 95% interval (for an exact count, the value) on the claimed "
+                "side of its threshold",
+    NOT_REPRODUCED: "the whole interval (the value) lies on the other side of the threshold",
+    INCONCLUSIVE: "the interval straddles the threshold: the data cannot decide",
+    UNSTABLE: "runs of one configuration on one machine disagree about the verdict",
+    EDGE: "a best step count is the largest or smallest value tried, so the true best may lie outside the grid",
+    BY_CONSTRUCTION: "an exact count of the rebuilt architecture: it equals the release's because the architecture "
+                     "is the release's, not because anything was measured",
+    NOT_MEASURED: "the results needed are missing; the row says why and how to make them",
+    PIPELINE_CHECK: "the run's sizes are below the minimum for a verdict (see MINIMUM_SIZES); its numbers only show "
+                    "that the pipeline runs",
+}
+"""Every verdict the report can give, defined once at its top."""
+MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "training steps": 200, "timing rounds": 3}
+"""Below any of these a run gets "pipeline check", never a verdict (the smoke preset is below all)."""
+
+
+def too_small(**sizes: float | None) -> list[str]:
+    """The sizes of a run that are below :data:`MINIMUM_SIZES` (empty when a verdict may be given)."""
+    return [f"{name} {int(value)} < {MINIMUM_SIZES[name.replace('_', ' ')]}" for name, value in sizes.items()
+            if value is not None and value < MINIMUM_SIZES[name.replace("_", " ")]]
 
 
 @dataclass(frozen=True)
@@ -35,17 +57,6 @@ class Interval:
 def _percentiles(replicates: np.ndarray) -> tuple[float, float]:
     tail = (1 - LEVEL) / 2 * 100
     return float(np.percentile(replicates, tail)), float(np.percentile(replicates, 100 - tail))
-
-
-def paired_mean_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> Interval:
-    """mean(a − b) over paired observations (the same test images), resampling the pairs."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
-        raise ValueError(f"paired samples must be two equal 1-d arrays of at least 2, got {a.shape} and {b.shape}")
-    difference = a - b
-    rng = np.random.default_rng(seed)
-    replicates = difference[rng.integers(0, len(difference), (REPLICATES, len(difference)))].mean(axis=1)
-    return Interval(float(difference.mean()), *_percentiles(replicates))
 
 
 def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
@@ -64,15 +75,29 @@ def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
     return Interval(float(np.median(np.concatenate(groups))), *_percentiles(replicates))
 
 
-def ratio_of_medians(a: np.ndarray, b: np.ndarray, seed: int = 0) -> Interval:
-    """median(a) / median(b) for independent samples (timed repeats of two models)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 1 or len(b) < 1:
-        raise ValueError("a ratio of medians needs at least one sample on each side")
+def hierarchical_paired_mean(pairs: list[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> Interval:
+    """mean(a − b) over pairs of per-image values, one pair per training seed (the same images in
+    a and b): resampling the seeds first, then the images within each, so the variation between
+    training runs enters the interval, not only that between test images."""
+    differences = [np.asarray(a, dtype=float) - np.asarray(b, dtype=float) for a, b in pairs]
+    if not differences or any(d.ndim != 1 or len(d) < 2 for d in differences):
+        raise ValueError("each pair needs two equal 1-d arrays of at least 2 values")
     rng = np.random.default_rng(seed)
-    top = np.median(a[rng.integers(0, len(a), (REPLICATES, len(a)))], axis=1)
-    bottom = np.median(b[rng.integers(0, len(b), (REPLICATES, len(b)))], axis=1)
-    return Interval(float(np.median(a) / np.median(b)), *_percentiles(top / bottom))
+    replicates = np.empty(REPLICATES)
+    for index in range(REPLICATES):
+        chosen = rng.integers(0, len(differences), len(differences))
+        replicates[index] = np.mean([differences[g][rng.integers(0, len(differences[g]), len(differences[g]))].mean()
+                                     for g in chosen])
+    return Interval(float(np.mean([d.mean() for d in differences])), *_percentiles(replicates))
+
+
+def every_level(intervals: list[Interval], threshold: float = 0.0) -> str:
+    """A claim about every level ("consistently lower"): reproduced when every interval lies
+    below the threshold, not reproduced when any lies wholly above it, else inconclusive."""
+    verdicts = [verdict_below(interval, threshold) for interval in intervals]
+    if verdicts and all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
 
 
 def verdict_below(interval: Interval, threshold: float) -> str:
@@ -91,7 +116,7 @@ def verdict_above(interval: Interval, threshold: float) -> str:
 
 def verdict_within(interval: Interval, low: float, high: float) -> str:
     """For a claim "comparable": reproduced when the whole interval lies in [low, high], not
-    reproduced when it lies wholly outside, otherwise no significant difference."""
+    reproduced when it lies wholly outside, otherwise inconclusive."""
     if low <= interval.low and interval.high <= high:
         return REPRODUCED
     if interval.high < low or interval.low > high:
