@@ -88,30 +88,30 @@ def _fid(rng):
     return rows
 
 
-def _denoise(rng):
+def _denoise(rng, images=32):
     methods = (("unet", "x0", 0.9), ("cunet-release", "x0", 0.8), ("cunet", "x0", 0.82), ("dncnn", "output", 0.7),
                ("conv-ae", "output", 0.2))
     rows = [{"kind": "method", "method": m, "tags": TAGS[m], "paper_name": m, "parameters": 1000, "train_seed": seed}
             for m, _, _ in methods for seed in (0, 1)]
     for level in (50, 400):
         rows.append({"kind": "input", "method": "noisy input", "level": level, "target": "input", "metric": "sigma01",
-                     "mean": level / 1000, "schedule": "sigmoid", "sigma01_ho_linear": level / 800, "images": 8})
-        noisy = rng.uniform(20, 21, 8)
+                     "mean": level / 1000, "schedule": "sigmoid", "sigma01_ho_linear": level / 800, "images": images})
+        noisy = rng.uniform(20, 21, images)
         rows += [{"kind": "image", "method": "noisy input", "level": level, "target": "input", "metric": "psnr",
                   "image": i, "mean": float(v)} for i, v in enumerate(noisy)]
         rows.append({"kind": "summary", "method": "noisy input", "level": level, "target": "input", "metric": "psnr",
-                     "mean": float(noisy.mean()), "images": 8})
+                     "mean": float(noisy.mean()), "images": images})
         for method, target, ssim in methods:
             targets = ("iterate", "x0") if target == "x0" else ("output",)
             for seed in (0, 1):
-                values = np.clip(ssim - level / 4000 + rng.normal(0, 0.01, 8), 0, 1)
-                steps = np.full(8, 40.0 if method == "unet" else 20.0)
+                values = np.clip(ssim - level / 4000 + rng.normal(0, 0.01, images), 0, 1)
+                steps = np.full(images, 40.0 if method == "unet" else 20.0)
                 for tgt in targets:
                     for metric, numbers in (("ssim", values), ("psnr", 20 + 10 * values if method != "conv-ae"
-                                                                else np.full(8, 11.0)),
+                                                                else np.full(images, 11.0)),
                                             ("feature_distance", 1 - values)):
                         rows.append({"kind": "summary", "method": method, "level": level, "target": tgt,
-                                     "metric": metric, "mean": float(numbers.mean()), "images": 8, "train_seed": seed})
+                                     "metric": metric, "mean": float(numbers.mean()), "images": images, "train_seed": seed})
                         rows += [{"kind": "image", "method": method, "level": level, "target": tgt, "metric": metric,
                                   "image": i, "mean": float(v), "best_step": float(steps[i]),
                                   "time_to_best_s": float(steps[i] / 10), "train_seed": seed}
@@ -124,7 +124,7 @@ def _denoise(rng):
                 if target == "x0":
                     rows += [{"kind": "curve", "method": method, "level": level, "target": t, "metric": m, "step": s,
                               "mean": ssim * s / 10, "train_seed": seed} for t in ("x0", "iterate")
-                             for m in ("ssim", "psnr") for s in range(1, 11)]
+                             for m in ("ssim", "psnr", "feature_distance") for s in range(1, 11)]
     return rows
 
 
@@ -193,8 +193,7 @@ def test_report_has_every_section_figure_and_verdict(fixture_results, tmp_path):
 def test_smoke_sized_runs_give_no_verdict(tmp_path):
     out = tmp_path / "results"
     rng = np.random.default_rng(2)
-    _write("denoise", [{**row, "images": 4} if "images" in row else row for row in _denoise(rng)], out,
-           "bench denoise --preset smoke", preset="smoke")
+    _write("denoise", _denoise(rng, images=4), out, "bench denoise --preset smoke", preset="smoke")
     _write("fid", [{**row, "samples": 64} if "samples" in row else row for row in _fid(rng)], out, "bench fid")
     text = build_report(out, tmp_path / "reports").read_text()
     verdicts = {claim: verdict for claim, verdict in _summary(text).items() if "#denoising" in claim or "#fid" in claim}
@@ -238,7 +237,7 @@ def test_report_is_deterministic(fixture_results, tmp_path):
 def test_missing_results_name_the_command(tmp_path):
     (tmp_path / "results").mkdir()
     text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
-    assert text.count("**Not measured yet**") == 5  # efficiency, speed, FID, denoising, training
+    assert text.count("**Not measured yet**") == 6  # efficiency, speed, FID, denoising, sample grids, training
     for command in ("bench efficiency --preset quick", "bench fid --preset quick", "bench denoise --noise-steps"):
         assert command in text
     missing = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "report", "--results", str(tmp_path / "nowhere")],

@@ -40,8 +40,9 @@ MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "training steps": 
 
 def too_small(**sizes: float | None) -> list[str]:
     """The sizes of a run that are below :data:`MINIMUM_SIZES` (empty when a verdict may be given)."""
-    return [f"{name} {int(value)} < {MINIMUM_SIZES[name.replace('_', ' ')]}" for name, value in sizes.items()
-            if value is not None and value < MINIMUM_SIZES[name.replace("_", " ")]]
+    named = {name.replace("_", " "): value for name, value in sizes.items()}
+    return [f"{name} {int(value)} < {MINIMUM_SIZES[name]}" for name, value in named.items()
+            if value is not None and value < MINIMUM_SIZES[name]]
 
 
 @dataclass(frozen=True)
