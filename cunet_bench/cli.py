@@ -18,9 +18,8 @@ from cunet_bench.cli_options import (BatchOption, CheckpointsOption, DataOption,
 from cunet_bench.configs import as_record
 from cunet_bench.cli_info import models_command, report_command, weights_app
 from cunet_bench.entry import run_app
-from cunet_bench.output import OutputFormat, emit, note, progress_display
+from cunet_bench.output import OutputFormat, emit, note
 from cunet_bench.presets import get_preset
-from cunet_bench.seeding import seed_everything
 
 app = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown")
@@ -36,14 +35,12 @@ def _root() -> None:
 
 def _execute(benchmark: Any, config: Any, preset: str, out: Path, dry_run: bool, output_format: OutputFormat) -> None:
     """The part every measuring command shares: print the configuration, or run, record and print."""
-    from cunet_bench.runner import execute
+    from cunet_bench.runner import execute_with_display
 
     if dry_run:
         print(json.dumps({"preset": preset, **as_record(config)}, indent=2))
         return
-    seed_everything(config.seed)
-    with progress_display(benchmark.name) as progress:
-        outcome = execute(benchmark, config, out, progress, preset, announce=note)
+    outcome = execute_with_display(benchmark, config, out, preset)
     if output_format is OutputFormat.json:
         emit(outcome.rows, output_format)
         return

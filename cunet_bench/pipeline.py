@@ -22,9 +22,8 @@ from typing import Any
 from cunet_bench.benchmarks import denoise, efficiency, fid, sample, train
 from cunet_bench.presets import Preset
 from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.output import note, progress_display
-from cunet_bench.runner import Benchmark, completed_run, execute
-from cunet_bench.seeding import seed_everything
+from cunet_bench.output import note
+from cunet_bench.runner import Benchmark, completed_run, execute_with_display
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,6 @@ def run_steps(steps: list[Step], results: Path, preset: str) -> list[dict[str, A
             continue
         note(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far)")
         tick = time.perf_counter()
-        seed_everything(step.config.seed)
-        with progress_display(step.label) as progress:
-            execute(step.benchmark, step.config, results, progress, preset, announce=note)
+        execute_with_display(step.benchmark, step.config, results, preset, step.label)
         summary.append({"step": step.label, "status": "ran", "seconds": time.perf_counter() - tick})
     return summary

@@ -80,3 +80,15 @@ def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = l
             files = records.write_run(benchmark.name, rows, meta, out)
             announce(f"results: {files.csv} (+ .json provenance)")
     return Outcome(rows, files.run_id if files else None)
+
+
+def execute_with_display(benchmark: Benchmark, config: Any, out: Path, preset: str | None,
+                         label: str | None = None) -> Outcome:
+    """:func:`execute` as the commands run it: the global generators seeded from the config's
+    seed, a progress display on standard error, the results file announced."""
+    from cunet_bench.output import note, progress_display
+    from cunet_bench.seeding import seed_everything
+
+    seed_everything(config.seed)
+    with progress_display(label or benchmark.name) as progress:
+        return execute(benchmark, config, out, progress, preset, announce=note)
