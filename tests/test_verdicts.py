@@ -38,15 +38,21 @@ def test_comparable_exact_and_every_level_rules():
     assert every_level([below, above, straddles]) == NOT_REPRODUCED
 
 
-def test_runs_that_disagree_are_unstable_and_busy_runs_are_left_out():
+def test_runs_that_contradict_each_other_are_unstable_and_busy_runs_are_left_out():
     rng = np.random.default_rng(0)
     fast, slow = rng.normal(0.5, 0.01, 30), rng.normal(1.0, 0.01, 30)
     pooled, verdict, per_run = pooled_verdict({"a": fast, "b": fast + 0.01}, set())
-    assert verdict == REPRODUCED and len(per_run) == 2 and pooled.high < 0.77
+    assert verdict == REPRODUCED and per_run == [f"{np.median(fast):.3f} (reproduced)",
+                                                f"{np.median(fast) + 0.01:.3f} (reproduced)"] and pooled.high < 0.77
     assert pooled_verdict({"a": fast, "b": slow}, set())[1] == UNSTABLE
     pooled, verdict, per_run = pooled_verdict({"a": fast, "b": slow}, {"b"})
     assert verdict == REPRODUCED and "(busy machine)" in per_run[1]
     assert pooled_verdict({"a": fast}, {"a"})[1] == NOT_MEASURED
+    # A run that cannot decide contradicts nobody: at the threshold, the pooled interval decides.
+    undecided, above = rng.normal(0.769, 0.05, 30), rng.normal(0.80, 0.002, 30)
+    pooled, verdict, per_run = pooled_verdict({"a": undecided, "b": above}, set())
+    assert per_run[0].endswith("(inconclusive)") and per_run[1].endswith("(not reproduced)")
+    assert verdict == verdict_below(pooled, 1 / 1.3) != UNSTABLE
 
 
 def test_a_best_step_at_the_end_of_the_grid_is_named():

@@ -12,7 +12,7 @@ SUMMARY = {
     REPRODUCED: "the evidence supports it",
     NOT_REPRODUCED: "the evidence contradicts it",
     INCONCLUSIVE: "the evidence cannot decide it",
-    UNSTABLE: "repeated runs disagree about it",
+    UNSTABLE: "repeated runs contradict each other about it",
     EDGE: "its best step count lies at the edge of the grid tried",
     BY_CONSTRUCTION: "it holds by construction of the release's architecture",
     NOT_MEASURED: "it was not measured",

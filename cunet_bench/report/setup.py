@@ -104,7 +104,7 @@ def deviations_section(results: Results, distance_name: str | None, lpips_measur
     section = Section("deviations", "Deviations and limitations")
     items = [
         "**Scale.** The quality runs train narrow models (U-Net dim 16, cU-Nets nf 4) on MNIST-5k at 32 px on a CPU, "
-        "for a few hundred to about a thousand steps of 32 images (the training table says how many); the paper trains "
+        "for at most a few thousand steps of 32 images (the training table gives the count); the paper trains "
         "full-width models on MNIST, CelebA and LSUN Church at 64 px. The verdicts test the claims at this scale; they cannot confirm or refute the paper's absolute numbers.",
         "**The cU-Net that produced the paper's numbers ignores the timestep.** The released ConvSODEUNet builds a "
         "time embedding and never uses it; its ODE dynamics are augmented first order, not the second order of eq. 4. "

@@ -6,7 +6,9 @@ format changes.
 Every ratio is taken within timing rounds (the models interleaved), pooled over every run of
 one configuration on one machine fingerprint — never across fingerprints — with an interval
 from resampling runs, then rounds. A run whose measurement found the machine busy is left out
-of the verdict and named; runs that disagree about the verdict make it "unstable".
+of the verdict and named; runs that contradict each other (one reproduces the claim, another
+refutes it) make it "unstable". A run that cannot decide (its interval straddles the threshold)
+contradicts nobody: the pooled interval then decides.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from cunet_bench.paper import paper_value
 from cunet_bench.report import figures
 from cunet_bench.report.markdown import Claim, Section, markdown_table, missing, not_measured
 from cunet_bench.report.results import Results, paper_name, tagged, value
-from cunet_bench.report.verdicts import (UNSTABLE, Interval, hierarchical_median, verdict_below)
+from cunet_bench.report.verdicts import (NOT_REPRODUCED, REPRODUCED, UNSTABLE, Interval, hierarchical_median,
+                                         verdict_below)
 
 FASTER_THRESHOLD = 1 / 1.3
 """'30–80% faster': at least 1.3× the U-Net's speed, i.e. a time ratio below 1/1.3."""
@@ -50,7 +53,7 @@ def _round_ratios(rows: pd.DataFrame, numerator: str, denominator: str, value_co
 
 def pooled_verdict(ratios: dict[str, np.ndarray], contended: set[str]) -> tuple[Interval | None, str, list[str]]:
     """The pooled interval over the quiet runs, the verdict, and each run's own ratio and verdict;
-    "unstable" when the quiet runs' own verdicts differ."""
+    "unstable" when one quiet run reproduces the claim and another refutes it."""
     quiet = {run: values for run, values in ratios.items() if run not in contended}
     per_run = []
     verdicts = set()
@@ -58,11 +61,11 @@ def pooled_verdict(ratios: dict[str, np.ndarray], contended: set[str]) -> tuple[
         own = hierarchical_median([values])
         if run not in contended:
             verdicts.add(verdict_below(own, FASTER_THRESHOLD))
-        per_run.append(f"{own.estimate:.3f}{' (busy machine)' if run in contended else ''}")
+        per_run.append(f"{own.estimate:.3f} ({'busy machine' if run in contended else verdict_below(own, FASTER_THRESHOLD)})")
     if not quiet:
         return None, "not measured", per_run
     pooled = hierarchical_median(list(quiet.values()))
-    verdict = verdict_below(pooled, FASTER_THRESHOLD) if len(verdicts) == 1 else UNSTABLE
+    verdict = UNSTABLE if {REPRODUCED, NOT_REPRODUCED} <= verdicts else verdict_below(pooled, FASTER_THRESHOLD)
     return pooled, verdict, per_run
 
 

@@ -25,7 +25,8 @@ VOCABULARY = {
                 "side of its threshold",
     NOT_REPRODUCED: "the whole interval (the value) lies on the other side of the threshold",
     INCONCLUSIVE: "the interval straddles the threshold: the data cannot decide",
-    UNSTABLE: "runs of one configuration on one machine disagree about the verdict",
+    UNSTABLE: ("runs of one configuration on one machine contradict each other: one reproduces the claim, another "
+               "refutes it"),
     EDGE: "a best step count is the largest or smallest value tried, so the true best may lie outside the grid",
     BY_CONSTRUCTION: "an exact count of the rebuilt architecture: it equals the release's because the architecture "
                      "is the release's, not because anything was measured",
