@@ -58,7 +58,7 @@ def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame | None:
     """One run's rows, or None (with a warning naming the file) when the file is unusable:
     every file read back is untrusted input, and one bad file must not hide the others."""
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, low_memory=False)
     except Exception as error:  # noqa: BLE001 - pandas raises many types for a damaged file
         warn(f"skipped {path}: not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
         return None

@@ -20,7 +20,8 @@ def test_the_vocabulary_is_the_issues_and_defined_once():
 
 @pytest.mark.parametrize("interval, expected", [
     (Interval(0.5, 0.4, 0.6), REPRODUCED), (Interval(1.0, 0.9, 1.1), NOT_REPRODUCED),
-    (Interval(0.75, 0.6, 0.9), INCONCLUSIVE)])
+    (Interval(0.75, 0.6, 0.9), INCONCLUSIVE), (Interval(0.77, 0.77, 0.77), NOT_REPRODUCED),
+    (Interval(0.77, 0.7, 0.77), INCONCLUSIVE)])
 def test_a_verdict_needs_the_whole_interval_on_one_side(interval, expected):
     assert verdict_below(interval, 0.77) == expected
     flipped = Interval(-interval.estimate, -interval.high, -interval.low)

@@ -234,14 +234,33 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
     for run in runs:
         section.runs.append(results.provenance_line("efficiency", run))
     _resolution_study(results, section, unet, cunet)
-    solvers = results.latest_run("solvers")
-    if not solvers.empty:
-        section.runs.append(results.provenance_line("solvers", solvers.run_id.iloc[0]))
-        section.body += ["ODE solver cost (`bench solvers`; loop overhead = blocks / bare field evaluations − 1, "
-                         "interleaved):", markdown_table(
-                             [{k: row.get(k) for k in ("solver", "batch", "metric", "value", "unit", "ci_low", "ci_high")}
-                              for row in solvers.to_dict("records")])]
+    _solver_study(results, section)
     return section
+
+
+def _solver_study(results: Results, section: Section) -> None:
+    """Every ``bench solvers`` run, one row per run, solver and batch (never only the latest:
+    two runs of one configuration that disagree must both be seen)."""
+    solvers = results.runs("solvers")
+    if solvers.empty:
+        return
+    table = []
+    for (run, solver, batch), rows in solvers.groupby(["run_id", "solver", "batch"], sort=True):
+        metric = rows.set_index("metric")
+        overhead = metric.loc["solver_loop_overhead"] if "solver_loop_overhead" in metric.index else None
+        table.append({"run": run, "solver": solver, "batch": int(batch),
+                      "ODE blocks s": metric.value.get("ode_blocks_s"),
+                      "bare field evaluations s": metric.value.get("bare_field_evaluations_s"),
+                      "loop overhead [95% CI]": (f"{overhead.value:.1%} [{overhead.ci_low:.1%}, {overhead.ci_high:.1%}]"
+                                                 if overhead is not None else "—"),
+                      "torchdiffeq / harness": metric.value.get("torchdiffeq_over_harness"),
+                      "busy machine": ("yes" if rows.contended.astype(str).str.lower().eq("true").any() else "no")
+                      if "contended" in rows else "—"})
+    for run in sorted(solvers.run_id.unique()):
+        section.runs.append(results.provenance_line("solvers", run))
+    section.body += ["ODE solver cost (`bench solvers`, every run; loop overhead = time of the ODE blocks / time of "
+                     "the same vector-field evaluations without the solver's arithmetic − 1, the two interleaved "
+                     "round by round):", markdown_table(table)]
 
 
 def _resolution_study(results: Results, section: Section, unet: str, cunet: str) -> None:

@@ -103,10 +103,11 @@ def every_level(intervals: list[Interval], threshold: float = 0.0) -> str:
 
 
 def verdict_below(interval: Interval, threshold: float) -> str:
-    """For a claim "the quantity is below ``threshold``"."""
+    """For a claim "the quantity is below ``threshold``" (strictly: an interval that starts at the
+    threshold, such as a difference of exactly [0, 0], leaves nothing below it and refutes the claim)."""
     if interval.high < threshold:
         return REPRODUCED
-    if interval.low > threshold:
+    if interval.low >= threshold:
         return NOT_REPRODUCED
     return INCONCLUSIVE
 
