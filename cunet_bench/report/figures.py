@@ -137,10 +137,12 @@ def training_curves(log: pd.DataFrame, path: Path) -> Path:
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
         for axis, (kind, label) in zip(axes[0], panels):
-            for (model, seed), rows in log[log.backbone == kind].groupby(["model", "seed"], sort=True):
+            labelled: set[str] = set()
+            for (model, _seed), rows in log[log.backbone == kind].groupby(["model", "seed"], sort=True, dropna=False):
                 rows = rows.sort_values("step")
                 axis.plot(rows.step, rows.loss, color=_colour(model), alpha=0.8,
-                          label=model if seed == log[log.model == model].seed.min() else None)
+                          label=None if model in labelled else model)
+                labelled.add(model)
             axis.set_yscale("log")
             axis.set_xlabel("optimizer step")
             axis.set_ylabel(label)
