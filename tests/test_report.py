@@ -203,6 +203,15 @@ def test_smoke_sized_runs_give_no_verdict(tmp_path):
     assert measured and set(measured) == {"pipeline check"}
 
 
+def test_table1_speed_at_a_best_step_on_the_grids_edge_is_at_the_edge(tmp_path):
+    out = tmp_path / "results"
+    rows = [{**row, "steps": 30} if row["kind"] == "sample_time" else row for row in _fid(np.random.default_rng(3))]
+    _write("fid", rows, out, "bench fid --preset quick", preset="quick")
+    text = build_report(out, tmp_path / "reports").read_text()
+    assert _summary(text)["[30–80% faster inference](#speed)"] == "at the edge of the grid"  # 30 of (5, 10, 30)
+    assert "step grid [5, 10, 30]" in text
+
+
 def test_an_outlier_cannot_squash_the_perception_distortion_plot(tmp_path):
     import pandas as pd
 
