@@ -105,7 +105,8 @@ def deviations_section(results: Results, distance_name: str | None, lpips_measur
     items = [
         "**Scale.** The quality runs train narrow models (U-Net dim 16, cU-Nets nf 4) on MNIST-5k at 32 px on a CPU, "
         "for at most a few thousand steps of 32 images (the training table gives the count); the paper trains "
-        "full-width models on MNIST, CelebA and LSUN Church at 64 px. The verdicts test the claims at this scale; they cannot confirm or refute the paper's absolute numbers.",
+        "full-width models on MNIST, CelebA and LSUN Church at 64 px. The verdicts test the claims at this scale; "
+        "they cannot confirm or refute the paper's absolute numbers.",
         "**The cU-Net that produced the paper's numbers ignores the timestep.** The released ConvSODEUNet builds a "
         "time embedding and never uses it; its ODE dynamics are augmented first order, not the second order of eq. 4. "
         "Verdicts use the release (`cunet-release`); the paper-described model (`cunet`) is reported beside it.",

@@ -59,9 +59,10 @@ def pooled_verdict(ratios: dict[str, np.ndarray], contended: set[str]) -> tuple[
     verdicts = set()
     for run, values in ratios.items():
         own = hierarchical_median([values])
+        own_verdict = "busy machine" if run in contended else verdict_below(own, FASTER_THRESHOLD)
         if run not in contended:
-            verdicts.add(verdict_below(own, FASTER_THRESHOLD))
-        per_run.append(f"{own.estimate:.3f} ({'busy machine' if run in contended else verdict_below(own, FASTER_THRESHOLD)})")
+            verdicts.add(own_verdict)
+        per_run.append(f"{own.estimate:.3f} ({own_verdict})")
     if not quiet:
         return None, "not measured", per_run
     pooled = hierarchical_median(list(quiet.values()))
