@@ -20,7 +20,7 @@ from cunet_bench.report import figures
 from cunet_bench.report.markdown import Claim, Section, markdown_table, missing, not_measured
 from cunet_bench.report.results import Results, paper_name, tagged
 from cunet_bench.report.verdicts import (EDGE, INCONCLUSIVE, NOT_REPRODUCED, PIPELINE_CHECK, REPLICATES, REPRODUCED,
-                                         Interval, too_small, verdict_within)
+                                         Interval, at_grid_edge, too_small, verdict_within)
 
 COMPARABLE = (0.8, 1.25)
 """'Comparable FID': the ratio's whole interval within ±25% (the paper's own MNIST/CelebA/LSUN
@@ -73,7 +73,7 @@ def _fewer_steps(best: pd.DataFrame, unet: str, cunet: str, grid: list[int]) -> 
     steps = {m: dict(zip(_seed_of(best[best.model == m]), best[best.model == m].steps.astype(int))) for m in (unet, cunet)}
     seeds = sorted(set(steps[unet]) & set(steps[cunet]))
     text = "; ".join(f"seed {s}: {steps[cunet][s]} vs {steps[unet][s]}" for s in seeds) + f" (grid {grid})"
-    if any(steps[m][s] in (min(grid), max(grid)) for m in (unet, cunet) for s in seeds):
+    if at_grid_edge((steps[m][s] for m in (unet, cunet) for s in seeds), grid):
         return EDGE, text
     fewer = [steps[cunet][s] < steps[unet][s] for s in seeds]
     more = [steps[cunet][s] > steps[unet][s] for s in seeds]

@@ -23,7 +23,7 @@ from cunet_bench.paper import paper_value
 from cunet_bench.report import figures
 from cunet_bench.report.markdown import Claim, Section, markdown_table, missing, not_measured
 from cunet_bench.report.results import Results, paper_name, tagged, value
-from cunet_bench.report.verdicts import (EDGE, NOT_REPRODUCED, REPRODUCED, UNSTABLE, Interval,
+from cunet_bench.report.verdicts import (EDGE, NOT_REPRODUCED, REPRODUCED, UNSTABLE, Interval, at_grid_edge,
                                          hierarchical_median, verdict_below)
 
 FASTER_THRESHOLD = 1 / 1.3
@@ -170,7 +170,7 @@ def _table1(results: Results, section: Section) -> Claim:
     seconds = {m: float(mine[mine.model == m].seconds_per_sample.median()) for m in (unet, cunet)}
     points = fid[(fid.kind == "point") & fid.run_id.isin(mine.run_id.unique())]
     grid = sorted(int(step) for step in points.steps.dropna().unique())
-    if grid and any(steps[m] in (grid[0], grid[-1]) for m in (unet, cunet)):
+    if at_grid_edge(steps.values(), grid):
         verdict = EDGE  # a best step count that may lie beyond the grid leaves the time at the best unknown
     for run in sorted(mine.run_id.unique()):
         section.runs.append(results.provenance_line("fid", run))
@@ -260,8 +260,7 @@ def _solver_study(results: Results, section: Section) -> None:
                       "loop overhead [95% CI]": (f"{overhead.value:.1%} [{overhead.ci_low:.1%}, {overhead.ci_high:.1%}]"
                                                  if overhead is not None else "—"),
                       "torchdiffeq / harness": metric.value.get("torchdiffeq_over_harness"),
-                      "busy machine": ("yes" if rows.contended.astype(str).str.lower().eq("true").any() else "no")
-                      if "contended" in rows else "—"})
+                      "busy machine": "—" if "contended" not in rows else "yes" if _contended(rows) else "no"})
     for run in sorted(solvers.run_id.unique()):
         section.runs.append(results.provenance_line("solvers", run))
     section.body += ["ODE solver cost (`bench solvers`, every run; loop overhead = time of the ODE blocks / time of "

@@ -11,6 +11,7 @@ error: their verdict compares the value itself with the threshold.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,13 @@ VOCABULARY = {
 """Every verdict the report can give, defined once at its top."""
 MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "training steps": 200, "timing rounds": 3}
 """Below any of these a run gets "pipeline check", never a verdict (the smoke preset is below all)."""
+
+
+def at_grid_edge(best_steps: Iterable[int], grid: Iterable[int]) -> bool:
+    """Whether any best step count is the grid's smallest or largest value: the true best may
+    then lie beyond the grid (the verdict :data:`EDGE`)."""
+    grid = list(grid)
+    return bool(grid) and any(step in (min(grid), max(grid)) for step in best_steps)
 
 
 def too_small(**sizes: float | None) -> list[str]:
