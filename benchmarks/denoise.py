@@ -5,65 +5,80 @@ index n−1, noise seeded per image), then the reverse chain runs n → 0 with t
 of eq. (2) on the whole batch; after every reverse step the current iterate (clipped) and the
 model's x0 estimate are scored against x0. Per image: the best value of each metric, the
 reverse step it was reached at (counted from the start of the chain) and the wall time of the
-reverse steps up to it (metric time excluded). One-shot denoisers see the same noisy image
-rescaled, y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n, mapped to [0, 1].
+reverse steps up to it (metric time excluded); per chain, its wall time with whether the
+machine was busy. One-shot denoisers see the same noisy image rescaled, y = x_n/√ᾱ_n with
+σ = √(1−ᾱ_n)/√ᾱ_n, mapped to [0, 1].
 
-Release protocol: Gaussian noise of standard deviation ε on the [0, 1] image, then N reverse
-mean steps from timestep N−1 with N growing with ε as in the released notebook.
+Release protocol: Gaussian noise of standard deviation ε (``--pixel-noise``) on the [0, 1]
+image, then N reverse mean steps from timestep N−1 with N growing with ε as in the released
+notebook; its rows carry both (``noise_step`` N and ``pixel_noise`` ε).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 
-from cunet_bench.checkpoints import checkpoint_path
+from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks.denoise_methods import Method, build_methods, clean_test_images
+from cunet_bench.checkpoints import TrainedCheckpoints
 from cunet_bench.configs import resolve
-from cunet_bench.data import dataset_channels
+from cunet_bench.contention import Contention
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.distribution import frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.features import FeatureExtractor
 from cunet_bench.image_grids import DenoiseGrids
 from cunet_bench.metrics import Lpips, psnr, ssim
-from cunet_bench.models.ode import SolverConfig
 from cunet_bench.presets import Preset
 from cunet_bench.records import new_run_id
+from cunet_bench.reference_stats import ReferenceFeatures
 from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.runner import Benchmark, Progress
 from cunet_bench.seeding import generator
+from cunet_bench.solver_config import SolverConfig
 
 PROTOCOLS = ("paper", "release")
 RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
 """The released notebook's pairs of pixel noise ε (in [0, 1] units) and reverse steps run
 (REFERENCE §2); other ε have no documented step count and are refused."""
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "feature_distance": False}
+MAX_IMAGES = 100_000
 
 
 @dataclass(frozen=True)
-class DenoiseConfig:
-    models: tuple[str, ...] = ()
-    noise_levels: tuple[float, ...] = (50, 150, 400)
-    protocol: str = "paper"
-    num_images: int = 64
-    data: str = "mnist5k"
-    resolution: int = 32
+class Level:
+    """One noise level: the noise step the reverse chain starts from and, in the release protocol,
+    the pixel noise ε that stands for it."""
+
+    noise_step: int
+    pixel_noise: float | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {"noise_step": self.noise_step, "pixel_noise": self.pixel_noise}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenoiseConfig(TrainedCheckpoints):
+    noise_steps: tuple[int, ...]
+    """Paper protocol: the forward steps n the test images are noised to."""
+    num_images: int
+    resolution: int
     """The image size when no trained checkpoint fixes it (one-shot denoisers only)."""
-    checkpoints: str = "checkpoints"
-    checkpoint_preset: str = "quick"
-    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
-    train_seeds: tuple[int, ...] = (0,)
-    """The training seeds whose checkpoints are compared (every trained model, every seed)."""
-    solvers: tuple[SolverConfig, ...] = ()
+    classifier_steps: int
+    models: tuple[str, ...] = ()
+    protocol: str = "paper"
+    pixel_noise: tuple[float, ...] = tuple(RELEASE_STEPS)
+    """Release protocol: the pixel noise ε of [0, 1] images (each runs its documented number of steps)."""
+    solver: tuple[SolverConfig, ...] = ()
     """ODE solvers to sweep for the cU-Nets (empty: the one each was trained with)."""
     features: str = "auto"
-    classifier_steps: int = 400
     out: str = "results"
     device: str = "cpu"
     seed: int = 0
@@ -72,63 +87,50 @@ class DenoiseConfig:
     def from_preset(cls, preset: Preset, **overrides: Any) -> "DenoiseConfig":
         """The preset's noise levels and test images; the quality backbones it trains and the
         Table 4 baselines."""
-        return resolve(cls, dict(
-            models=REGISTRY.tagged("quality") + REGISTRY.tagged("table4"), noise_levels=preset.denoise_noise_steps,
-            num_images=preset.denoise_images, data=preset.train_data, resolution=preset.train_resolution,
-            checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps, train_seeds=preset.train_seeds),
-            overrides)
+        return resolve(cls, {**preset.settings("denoise"), **TrainedCheckpoints.settings(preset),
+                             "models": REGISTRY.tagged("quality") + REGISTRY.tagged("table4"),
+                             "resolution": preset.settings("train")["resolution"],
+                             "classifier_steps": preset.classifier_steps}, overrides)
 
     def validate(self) -> None:
-        check_levels(self.noise_levels, self.protocol)
+        super().validate()
+        self.levels()
         for name in self.models:
             get_model(name)
         if not self.models:
             raise UserError("--models needs at least one model")
-        if self.num_images < 1:
-            raise UserError(f"--num-images must be at least 1, got {self.num_images}")
-        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
-            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
-        dataset_channels(self.data)
+        if not 1 <= self.num_images <= MAX_IMAGES:
+            raise UserError(f"--num-images must be between 1 and {MAX_IMAGES:,}, got {self.num_images}")
+        if len(set(self.solver)) != len(self.solver):
+            raise UserError(f"--solver is given twice with the same setting: {', '.join(s.label for s in self.solver)}")
 
-    def checkpoint(self, model: str, seed: int) -> Path:
-        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
-        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
-
-
-@dataclass
-class Method:
-    """A backbone with its diffusion, or a one-shot denoiser."""
-
-    name: str
-    model: Any
-    diffusion: GaussianDiffusion | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    train_seed: int | None = None
-    """The training seed of the checkpoint (None for a method with nothing trained)."""
-    show: bool = True
-    """Whether its outputs go into the image grids (the first training seed of each model)."""
-
-
-def check_levels(levels: tuple[float, ...], protocol: str, timesteps: int | None = None) -> None:
-    """Refuse unusable noise levels; the bound of paper-protocol steps is checked once the
-    backbones' number of training timesteps is known."""
-    if protocol not in PROTOCOLS:
-        raise UserError(f"unknown protocol {protocol!r}; protocols: {', '.join(PROTOCOLS)}")
-    if len(set(levels)) != len(levels):
-        raise UserError(f"noise levels are duplicated: {levels}")
-    for level in levels:
-        if not math.isfinite(level):
-            raise UserError(f"noise levels must be finite numbers, got {level}")
+    def levels(self, timesteps: int | None = None) -> list[Level]:
+        """The noise levels of the protocol, checked; the bound of paper-protocol steps is checked
+        once the backbones' number of training timesteps is known."""
+        if self.protocol not in PROTOCOLS:
+            raise UserError(f"unknown protocol {self.protocol!r}; protocols: {', '.join(PROTOCOLS)}")
+        values = self.noise_steps if self.protocol == "paper" else self.pixel_noise
+        option = "--noise-steps" if self.protocol == "paper" else "--pixel-noise"
+        if not values or len(set(values)) != len(values):
+            raise UserError(f"{option} needs distinct values, got {values}")
+        if self.protocol == "release":
+            unknown = [value for value in values if value not in RELEASE_STEPS]
+            if unknown:
+                raise UserError(f"--pixel-noise must be among {sorted(RELEASE_STEPS)} (the release's documented "
+                                f"levels), got {unknown[0]}")
+            return [Level(RELEASE_STEPS[value], value) for value in values]
         highest = "T−1" if timesteps is None else timesteps - 1
-        if protocol == "paper" and (level != int(level) or level < 1 or (timesteps is not None and level >= timesteps)):
-            raise UserError(f"noise steps must be integers in 1 … {highest}, got {level:g}")
-        if protocol == "release" and level not in RELEASE_STEPS:
-            raise UserError(f"release-protocol noise must be one of {sorted(RELEASE_STEPS)}, got {level}")
+        for value in values:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1 or \
+                    (timesteps is not None and value >= timesteps) or value > 100_000:
+                raise UserError(f"--noise-steps must be integers in 1 … {highest}, got {value}")
+        return [Level(value) for value in values]
 
 
-def _image_noise(seed: int, count: int, shape: tuple[int, ...], level: float) -> torch.Tensor:
+def _image_noise(seed: int, count: int, shape: tuple[int, ...], level: Level) -> torch.Tensor:
     """The forward noise of each test image at one noise level, seeded by (level, image)."""
-    return torch.stack([torch.randn(shape, generator=generator(seed, 5, round(level * 1000), i)) for i in range(count)])
+    key = level.noise_step * 1000 if level.pixel_noise is None else round(level.pixel_noise * 1000)
+    return torch.stack([torch.randn(shape, generator=generator(seed, 5, key, i)) for i in range(count)])
 
 
 class _Scorer:
@@ -164,47 +166,49 @@ GRID_IMAGES = 5
 """Test images shown in the denoising grids (Figures 5, 7–9), spread over the test images (which
 are spread over the test split, hence different digits)."""
 GRID_STEPS = 6
-"""Reverse steps at which the x0 estimates are shown (Figures 7–9), evenly spaced, last included."""
+"""Reverse steps at which the iterate and the x0 estimate are shown (Figures 7–9), evenly spaced, last included."""
 SPEEDUP_IMAGES = 8
 
 
 class _Perception:
-    """The distribution-level perception index (Blau & Michaeli 2018): Fréchet distance and KID
-    between a set of restored images and the clean test images in the extractor's feature
-    space, with the distortion of the same set, so each call is one perception–distortion point."""
+    """The distribution-level perception index (Blau & Michaeli 2018): the distance between a set
+    of restored images and *clean images they did not come from* (the training split; the
+    distance to their own clean images would pair each output with its target), with the
+    distortion of the same set, so each call is one perception–distortion point. The Fréchet
+    distance needs more images than feature dimensions (as ``bench fid`` requires); below that
+    only KID (unbiased at any N) is given."""
 
-    def __init__(self, extractor: FeatureExtractor | None, clean01: torch.Tensor, seed: int) -> None:
-        start = time.perf_counter()
-        self.extractor = extractor
-        self.seed = seed
-        self.clean01 = clean01
-        if extractor is not None:
-            self.clean_features = extractor(clean01 * 2 - 1)
-            self.clean_stats = gaussian_stats(self.clean_features)
-        self.seconds = time.perf_counter() - start
+    def __init__(self, extractor: FeatureExtractor | None, reference: ReferenceFeatures | None, clean01: torch.Tensor,
+                 seed: int) -> None:
+        self.extractor, self.reference, self.clean01, self.seed = extractor, reference, clean01, seed
+        self.seconds = 0.0
 
-    def point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> Row:
         start = time.perf_counter()
         try:
             return self._point(images01, scores)
         finally:
             self.seconds += time.perf_counter() - start
 
-    def _point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def _point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> Row:
         images01 = images01.clamp(0, 1).cpu()
         mse = (images01.double() - self.clean01.double()).square().flatten(1).mean(dim=1)
-        row: dict[str, Any] = {"ssim_final": float(scores["ssim"].mean()), "psnr_final": float(scores["psnr"].mean()),
-                               "mse_final": float(mse.mean())}
+        row: Row = {"ssim_final": float(scores["ssim"].mean()), "psnr_final": float(scores["psnr"].mean()),
+                    "mse_final": float(mse.mean())}
         if "lpips" in scores:
             row["lpips_final"] = float(scores["lpips"].mean())
-        if self.extractor is None:
+        if self.extractor is None or self.reference is None:
             return {**row, "metric": "distribution distance", "mean": None, "status": "no feature space"}
         features = self.extractor(images01 * 2 - 1)
-        kid_mean, kid_std = kernel_distance(features, self.clean_features, subset_size=min(1000, len(features)),
-                                            seed=self.seed)
-        return {**row, "metric": self.extractor.distance_name, "mean": frechet_distance(gaussian_stats(features),
-                self.clean_stats), "kid_name": self.extractor.kernel_name, "kid_mean": kid_mean, "kid_std": kid_std,
-                "features": self.extractor.key}
+        kid_mean, kid_std = kernel_distance(features, self.reference.kid_features,
+                                            subset_size=min(1000, len(features)), seed=self.seed)
+        row.update(metric=self.extractor.distance_name, kid_name=self.extractor.kernel_name, kid_mean=kid_mean,
+                   kid_std=kid_std, features=self.extractor.key, reference=self.reference.description,
+                   reference_count=self.reference.stats.count)
+        if len(features) <= self.extractor.dims:
+            return {**row, "mean": None, "status": f"{len(features)} images for {self.extractor.dims} feature dimensions: "
+                                                    f"the covariance is singular, KID only"}
+        return {**row, "mean": frechet_distance(gaussian_stats(features), self.reference.stats), "status": "ok"}
 
 
 def grid_rows(count: int) -> torch.Tensor:
@@ -217,7 +221,7 @@ def _grid_steps(total: int) -> set[int]:
 
 
 def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bool, seed: int, scorer: _Scorer
-                   ) -> Iterator[tuple[int, float, dict[str, dict[str, torch.Tensor]], torch.Tensor]]:
+                   ) -> Iterator[tuple[int, float, dict[str, dict[str, torch.Tensor]], torch.Tensor, torch.Tensor]]:
     """Run the reverse chain from timestep index ``start`` to 0; yields (reverse step, elapsed
     seconds of reverse steps, {target: metrics}, iterate and x0 estimate in [0, 1]) after every step."""
     diffusion = method.diffusion
@@ -238,151 +242,183 @@ def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bo
         yield position + 1, elapsed, {"iterate": scorer(iterate01), "x0": scorer(x0_01)}, iterate01, x0_01
 
 
-ImageSink = Callable[[float, str, torch.Tensor], None]
-"""Receives (level, column label, images in [0, 1]) for the figures; the CLI writes them."""
+ImageSink = Callable[[int, str, torch.Tensor], None]
+"""Receives (noise step, column label, images in [0, 1]) for the figures; the run writes them."""
 
 
-def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor,
-            progress: Progress = lambda _: None, extractor: FeatureExtractor | None = None,
-            keep_images: ImageSink = lambda *_: None) -> Iterator[dict[str, Any]]:
-    """Rows: ``kind='summary'`` (per method × level × target × metric: mean/std of the best value,
-    of its step and of the time to it), ``kind='curve'`` (mean per reverse step),
-    ``kind='perception'`` (one perception–distortion point per method × level: the final
-    output's distribution distance, KID, SSIM, MSE, LPIPS), ``kind='speedup'`` (a process pool
-    against one process) and ``kind='meta'`` (the time split between denoising and metrics)."""
+@dataclass
+class _Context:
+    """What every method of a run is measured with."""
+
+    config: DenoiseConfig
+    scorer: _Scorer
+    perception: _Perception
+    keep_images: ImageSink
+
+
+def _noisy_inputs(level: Level, clean: torch.Tensor, reference: GaussianDiffusion, seed: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, float, float | None]:
+    """The noisy images of one level: x_n for the chains, y in [0, 1] for the one-shot denoisers,
+    σ of y, and σ under Ho's linear schedule for the same step (paper protocol)."""
+    noise = _image_noise(seed, len(clean), tuple(clean.shape[1:]), level)
+    if level.pixel_noise is not None:
+        y01 = (clean + 1) / 2 + level.pixel_noise * noise
+        return y01 * 2 - 1, y01, level.pixel_noise, None
+    t = torch.full((len(clean),), level.noise_step - 1)
+    alpha_bar = reference.alpha_bar_at(t, clean)
+    x_n = reference.q_sample(clean, t, noise)
+    linear = GaussianDiffusion(DiffusionConfig("linear", "eps", reference.timesteps))
+    ho = float(linear.alpha_bar[level.noise_step - 1])
+    return (x_n, ((x_n / alpha_bar.sqrt()) + 1) / 2, float(((1 - alpha_bar) / alpha_bar).sqrt()[0]) / 2,
+            math.sqrt((1 - ho) / ho) / 2)
+
+
+def _noisy_input_rows(context: _Context, level: Level, y01: torch.Tensor, clean01: torch.Tensor, sigma01: float,
+                      sigma_ho: float | None, schedule: str) -> Iterator[Row]:
+    count = len(y01)
+    yield {"kind": "input", "method": "noisy input", **level.columns(), "target": "input", "metric": "sigma01",
+           "mean": sigma01, "std": 0.0, "images": count, "sigma01": sigma01, "sigma01_ho_linear": sigma_ho,
+           "schedule": schedule}
+    context.keep_images(level.noise_step, "clean", clean01[grid_rows(count)])
+    context.keep_images(level.noise_step, "noisy", y01[grid_rows(count)].clamp(0, 1))
+    scores = context.scorer(y01)
+    for metric, values in scores.items():
+        yield {"kind": "summary", "method": "noisy input", **level.columns(), "target": "input", "metric": metric,
+               "mean": float(values.mean()), "std": float(values.std()), "images": count}
+        yield from _image_rows("noisy input", level, "input", metric, values)
+    yield {"kind": "perception", "method": "noisy input", **level.columns(), "target": "input", "images": count,
+           **context.perception.point(y01, scores)}
+
+
+def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor, progress: Progress = no_progress,
+            extractor: FeatureExtractor | None = None, reference: ReferenceFeatures | None = None,
+            keep_images: ImageSink = lambda *_: None) -> Iterator[Row]:
+    """Rows (``schema``: ``denoise``): ``summary`` (per method × level × target × metric: mean/std
+    of the best value, of its step and of the time to it), ``image`` (per test image), ``curve``
+    (mean per reverse step), ``chain`` (each chain's wall time and conditions), ``perception``
+    (one perception–distortion point per method × level), ``speedup`` (a process pool against one
+    process) and ``meta`` (the time split between denoising and metrics)."""
     started = time.perf_counter()
     clean = clean[: config.num_images]
     clean01 = (clean + 1) / 2
-    scorer = _Scorer(clean01, config.device, extractor)
-    perception = _Perception(extractor, clean01, config.seed)
-    shape = tuple(clean.shape[1:])
-    reference = next((m.diffusion for m in methods if m.diffusion is not None), GaussianDiffusion(DiffusionConfig()))
+    context = _Context(config, _Scorer(clean01, config.device, extractor), _Perception(extractor, reference, clean01,
+                                                                                       config.seed), keep_images)
+    diffusion = next((m.diffusion for m in methods if m.diffusion is not None), GaussianDiffusion(DiffusionConfig()))
     for method in methods:
-        yield {"kind": "method", "method": method.name, "level": None, "target": None, "metric": None, "mean": None,
-               "train_seed": method.train_seed, **method.extra}
-    linear = GaussianDiffusion(DiffusionConfig("linear", "eps", reference.timesteps))
-    for level in config.noise_levels:
-        noise = _image_noise(config.seed, len(clean), shape, level)
-        sigma_ho = None
-        if config.protocol == "paper":
-            start = int(level) - 1
-            t = torch.full((len(clean),), start)
-            alpha_bar = reference.alpha_bar_at(t, clean)
-            x_n = reference.q_sample(clean, t, noise)
-            y01 = ((x_n / alpha_bar.sqrt()) + 1) / 2
-            sigma01 = float(((1 - alpha_bar) / alpha_bar).sqrt()[0]) / 2
-            ho = float(linear.alpha_bar[start])
-            sigma_ho = math.sqrt((1 - ho) / ho) / 2
-        else:
-            start = RELEASE_STEPS[level] - 1
-            y01 = clean01 + level * noise
-            x_n = y01 * 2 - 1
-            sigma01 = level
-        yield {"kind": "input", "method": "noisy input", "level": level, "target": "input", "metric": "sigma01",
-               "mean": sigma01, "std": 0.0, "images": len(clean), "sigma01_ho_linear": sigma_ho,
-               "schedule": reference.config.schedule}
-        keep_images(level, "clean", clean01[grid_rows(len(clean01))])
-        keep_images(level, "noisy", y01[grid_rows(len(y01))].clamp(0, 1))
-        input_scores = scorer(y01)
-        for metric, values in input_scores.items():
-            yield {"kind": "summary", "method": "noisy input", "level": level, "target": "input", "metric": metric,
-                   "mean": float(values.mean()), "std": float(values.std()), "images": len(clean)}
-            yield from _image_rows("noisy input", level, "input", metric, values)
-        yield {"kind": "perception", "method": "noisy input", "level": level, "target": "input", "images": len(clean),
-               **perception.point(y01, input_scores)}
-        for method in methods:
-            progress(f"{method.name} (seed {method.train_seed}) at {level}")
-            shown = keep_images if method.show else (lambda *_: None)
-            rows = (_one_shot(config, method, level, y01, sigma01, scorer, perception, shown)
-                    if method.diffusion is None else
-                    _through_the_chain(config, method, level, start, x_n, scorer, perception, shown))
+        yield {"kind": "method", "method": method.name, "train_seed": method.train_seed, **method.extra}
+    levels = config.levels(diffusion.timesteps)
+    for number, level in enumerate(levels):
+        x_n, y01, sigma01, sigma_ho = _noisy_inputs(level, clean, diffusion, config.seed)
+        yield from _noisy_input_rows(context, level, y01, clean01, sigma01, sigma_ho, diffusion.config.schedule)
+        for index, method in enumerate(methods):
+            progress(f"{method.name} (seed {method.train_seed}) at noise step {level.noise_step}",
+                     number * len(methods) + index, len(levels) * len(methods))
+            shown = context if method.show else dataclasses.replace(context, keep_images=lambda *_: None)
+            rows = (_one_shot(shown, method, level, y01, sigma01, last=number == len(levels) - 1)
+                    if method.diffusion is None else _through_the_chain(shown, method, level, x_n))
             for row in rows:
                 yield {**row, "train_seed": method.train_seed}
     total = time.perf_counter() - started
-    metric_seconds = scorer.seconds + perception.seconds
-    yield {"kind": "meta", "method": "metrics", "level": None, "target": None, "metric": "metric_seconds",
-           "mean": metric_seconds, "std": 0.0, "lpips_status": scorer.lpips_status, "total_seconds": total,
-           "metric_fraction": metric_seconds / total, "perception_seconds": perception.seconds,
-           "features": extractor.key if extractor else None}
+    metric_seconds = context.scorer.seconds + context.perception.seconds
+    yield {"kind": "meta", "metric": "metric_seconds", "mean": metric_seconds, "lpips_status": context.scorer.lpips_status,
+           "total_seconds": total, "metric_fraction": metric_seconds / total,
+           "perception_seconds": context.perception.seconds, "features": extractor.key if extractor else None}
 
 
-def _lpips_unavailable(method: Method, level: float, scorer: _Scorer) -> Iterator[dict[str, Any]]:
+def _lpips_unavailable(method: Method, level: Level, scorer: _Scorer) -> Iterator[Row]:
     if scorer.lpips is None:
         for target in (("output",) if method.diffusion is None else ("iterate", "x0")):
-            yield {"kind": "summary", "method": method.name, "level": level, "target": target, "metric": "lpips",
+            yield {"kind": "summary", "method": method.name, **level.columns(), "target": target, "metric": "lpips",
                    "mean": None, "std": None, "status": scorer.lpips_status}
 
 
-def _one_shot(config: DenoiseConfig, method: Method, level: float, y01: torch.Tensor, sigma01: float,
-              scorer: _Scorer, perception: _Perception, keep_images: ImageSink) -> Iterator[dict[str, Any]]:
+def _one_shot(context: _Context, method: Method, level: Level, y01: torch.Tensor, sigma01: float, last: bool
+              ) -> Iterator[Row]:
     """A one-shot denoiser on the rescaled noisy images."""
     count = len(y01)
-    yield from _lpips_unavailable(method, level, scorer)
+    yield from _lpips_unavailable(method, level, context.scorer)
     tick = time.perf_counter()
     with torch.no_grad():
-        estimate = method.model.denoise(y01.to(config.device), sigma01).cpu()
+        estimate = method.model.denoise(y01.to(context.config.device), sigma01).cpu()
     seconds = time.perf_counter() - tick
-    output_scores = scorer(estimate)
+    output_scores = context.scorer(estimate)
     for metric, values in output_scores.items():
-        yield {"kind": "summary", "method": method.name, "level": level, "target": "output", "metric": metric,
+        yield {"kind": "summary", "method": method.name, **level.columns(), "target": "output", "metric": metric,
                "mean": float(values.mean()), "std": float(values.std()), "time_to_best_s_mean": seconds / count,
                "images": count}
         yield from _image_rows(method.name, level, "output", metric, values)
-    keep_images(level, method.name, estimate[grid_rows(len(estimate))].clamp(0, 1))
-    yield {"kind": "perception", "method": method.name, "level": level, "target": "output", "images": count,
-           **perception.point(estimate, output_scores)}
-    if getattr(method.model, "workers", 1) > 1 and level == config.noise_levels[-1]:
+    context.keep_images(level.noise_step, method.name, estimate[grid_rows(len(estimate))].clamp(0, 1))
+    yield {"kind": "perception", "method": method.name, **level.columns(), "target": "output", "images": count,
+           **context.perception.point(estimate, output_scores)}
+    if getattr(method.model, "workers", 1) > 1 and last:
         yield _pool_speedup(method, y01[:SPEEDUP_IMAGES], sigma01, seconds / count)
 
 
-def _through_the_chain(config: DenoiseConfig, method: Method, level: float, start: int, x_n: torch.Tensor,
-                       scorer: _Scorer, perception: _Perception, keep_images: ImageSink) -> Iterator[dict[str, Any]]:
-    """A backbone's reverse chain from the noisy images: curves, and per image the best value of
-    every metric, its step and the time to it, for the iterate and for the x0 estimate."""
-    count = len(x_n)
-    yield from _lpips_unavailable(method, level, scorer)
-    best: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-    shown = _grid_steps(start + 1)
-    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), start,
-                                                                  config.protocol == "paper", config.seed, scorer):
+@dataclass
+class _Best:
+    """Per test image, the best value of one metric over the chain, the step and the time it was reached at."""
+
+    value: torch.Tensor
+    step: torch.Tensor
+    time: torch.Tensor
+
+    def update(self, values: torch.Tensor, step: int, elapsed: float, higher_is_better: bool) -> None:
+        better = values > self.value if higher_is_better else values < self.value
+        self.value = torch.where(better, values, self.value)
+        self.step = torch.where(better, torch.full_like(values, step), self.step)
+        self.time = torch.where(better, torch.full_like(values, elapsed), self.time)
+
+
+def _through_the_chain(context: _Context, method: Method, level: Level, x_n: torch.Tensor) -> Iterator[Row]:
+    """A backbone's reverse chain from the noisy images: curves, the chain's time and conditions,
+    and per image the best value of every metric, its step and the time to it, for the iterate and
+    for the x0 estimate."""
+    count, config = len(x_n), context.config
+    yield from _lpips_unavailable(method, level, context.scorer)
+    best: dict[tuple[str, str], _Best] = {}
+    shown = _grid_steps(level.noise_step)
+    contention = Contention()
+    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), level.noise_step - 1,
+                                                                  level.pixel_noise is None, config.seed,
+                                                                  context.scorer):
         if step in shown:
-            keep_images(level, f"{method.name} x0 @ step {step}", x0_01[grid_rows(len(x0_01))])
+            for target, images in (("iterate", iterate01), ("x0", x0_01)):
+                context.keep_images(level.noise_step, DenoiseGrids.step_label(method.name, target, step),
+                                    images[grid_rows(count)])
         for target, values in scores.items():
             for metric, per_image in values.items():
-                yield {"kind": "curve", "method": method.name, "level": level, "target": target, "metric": metric,
+                yield {"kind": "curve", "method": method.name, **level.columns(), "target": target, "metric": metric,
                        "step": step, "mean": float(per_image.mean()), "std": float(per_image.std()), "images": count}
-                key = (target, metric)
-                if key not in best:
-                    best[key] = {"value": per_image.clone(), "step": torch.full_like(per_image, step),
-                                 "time": torch.full_like(per_image, elapsed)}
-                    continue
-                better = per_image > best[key]["value"] if HIGHER_IS_BETTER[metric] else per_image < best[key]["value"]
-                best[key]["value"] = torch.where(better, per_image, best[key]["value"])
-                best[key]["step"] = torch.where(better, torch.full_like(per_image, step), best[key]["step"])
-                best[key]["time"] = torch.where(better, torch.full_like(per_image, elapsed), best[key]["time"])
-    keep_images(level, method.name, iterate01[grid_rows(len(iterate01))])
-    yield {"kind": "perception", "method": method.name, "level": level, "target": "iterate", "images": count,
-           **perception.point(iterate01, scores["iterate"]), **method.extra}
+                if (target, metric) not in best:
+                    best[target, metric] = _Best(per_image.clone(), torch.full_like(per_image, step),
+                                                 torch.full_like(per_image, elapsed))
+                else:
+                    best[target, metric].update(per_image, step, elapsed, HIGHER_IS_BETTER[metric])
+    yield {"kind": "chain", "method": method.name, **level.columns(), "steps": step, "seconds": elapsed,
+           "seconds_per_step": elapsed / step, "images": count, **contention.record()}
+    context.keep_images(level.noise_step, method.name, iterate01[grid_rows(count)])
+    yield {"kind": "perception", "method": method.name, **level.columns(), "target": "iterate", "images": count,
+           **context.perception.point(iterate01, scores["iterate"])}
     for (target, metric), record in best.items():
-        yield {"kind": "summary", "method": method.name, "level": level, "target": target, "metric": metric,
-               "mean": float(record["value"].mean()), "std": float(record["value"].std()),
-               "best_step_mean": float(record["step"].mean()), "time_to_best_s_mean": float(record["time"].mean()),
-               "images": count, **method.extra}
-        yield from _image_rows(method.name, level, target, metric, record["value"], record["step"], record["time"])
+        yield {"kind": "summary", "method": method.name, **level.columns(), "target": target, "metric": metric,
+               "mean": float(record.value.mean()), "std": float(record.value.std()),
+               "best_step_mean": float(record.step.mean()), "time_to_best_s_mean": float(record.time.mean()),
+               "images": count}
+        yield from _image_rows(method.name, level, target, metric, record.value, record.step, record.time)
 
 
-def _image_rows(method: str, level: float, target: str, metric: str, values: torch.Tensor,
-                steps: torch.Tensor | None = None, times: torch.Tensor | None = None) -> Iterator[dict[str, Any]]:
-    """One row per test image (``kind='image'``): what the report's bootstrap intervals resample."""
+def _image_rows(method: str, level: Level, target: str, metric: str, values: torch.Tensor,
+                steps: torch.Tensor | None = None, times: torch.Tensor | None = None) -> Iterator[Row]:
+    """One row per test image (``kind='image'``): what the report's intervals resample."""
     for index, value in enumerate(values.tolist()):
-        row = {"kind": "image", "method": method, "level": level, "target": target, "metric": metric, "image": index,
-               "mean": value}
+        row = {"kind": "image", "method": method, **level.columns(), "target": target, "metric": metric,
+               "image": index, "mean": value}
         if steps is not None and times is not None:
             row.update(best_step=float(steps[index]), time_to_best_s=float(times[index]))
         yield row
 
 
-def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_image: float) -> dict[str, Any]:
+def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_image: float) -> Row:
     """Time per image of one process on a few images against the process pool's time per image
     on the whole batch (measured at the last noise level, once the pool is running)."""
     single = copy.copy(method.model)
@@ -395,39 +431,48 @@ def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_
             "seconds_per_image_pool": pooled_per_image, "images": len(y01)}
 
 
-def run(config: DenoiseConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Build every method from the registry and the checkpoints, measure, then write the image
     grids (``OUT/denoise-grids/``) and name them in ``kind='grid'`` rows."""
-    from cunet_bench.benchmarks.denoise_methods import build_methods, clean_test_images
     from cunet_bench.features import ClassifierTraining, feature_extractor
+    from cunet_bench.reference_stats import reference_features
 
     methods, resolution = build_methods(config)
-    timesteps = next((m.diffusion.timesteps for m in methods if m.diffusion is not None), None)
-    check_levels(config.noise_levels, config.protocol, timesteps)
-    clean = clean_test_images(config.data, resolution, config.num_images)
+    diffusion = next((m.diffusion for m in methods if m.diffusion is not None), None)
+    config.levels(diffusion.timesteps if diffusion is not None else None)
+    clean = clean_test_images(config.data, resolution, config.num_images, config.data_root)
+    extractor = reference = None
     try:
         extractor = feature_extractor(config.features, config.data, resolution, Path(config.checkpoints), config.device,
+                                      data_root=config.data_root,
                                       training=ClassifierTraining(steps=config.classifier_steps))
+        reference = reference_features(extractor, config.data, resolution, Path(config.checkpoints), config.data_root)
     except MetricUnavailable as missing:
         warn(f"no distribution-level perception index: {missing}")
-        extractor = None
     grids = DenoiseGrids()
-    for row in measure(config, methods, clean, progress, extractor, grids.keep):
+    for row in measure(config, methods, clean, progress, extractor, reference, grids.keep):
         if row["kind"] == "input" and config.protocol == "paper":
-            grids.titles[row["level"]] = (f"noise step {row['level']:g}: sigma = {row['mean']:.3f} of the [0, 1] range "
-                                          f"({row['schedule']} schedule)")
+            grids.titles[row["noise_step"]] = (f"noise step {row['noise_step']}: sigma = {row['mean']:.3f} of the "
+                                               f"[0, 1] range ({row['schedule']} schedule)")
         yield row
     for name, columns in grids.write(Path(config.out) / "denoise-grids", new_run_id()).items():
-        yield {"kind": "grid", "method": None, "file": name, "columns": "|".join(columns)}
+        yield {"kind": "grid", "file": name, "columns": "|".join(columns)}
 
 
-def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    columns = ("method", "level", "target", "metric", "mean", "std", "best_step_mean", "time_to_best_s_mean")
+def workload(rows: list[Row]) -> Workload:
+    """Reverse steps run, counted per test image."""
+    chains = [row for row in rows if row["kind"] == "chain"]
+    return Workload(sum(row["steps"] * row["images"] for row in chains), "reverse steps × images")
+
+
+def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    columns = ("method", "train_seed", "noise_step", "target", "metric", "mean", "std", "best_step_mean",
+               "time_to_best_s_mean")
     images = next((row["images"] for row in rows if row["kind"] == "summary"), 0)
     return [(f"denoising ({images} test images)",
              [{k: row.get(k) for k in columns} for row in rows if row["kind"] == "summary"])]
 
 
-BENCHMARK = Benchmark("denoise", run, summary=summary, inputs=lambda config: [
+BENCHMARK = Benchmark("denoise", run, summary=summary, workload=workload, inputs=lambda config: [
     config.checkpoint(name, seed) for name in config.models if "trainable" in get_model(name).supports
     for seed in config.train_seeds])

@@ -5,33 +5,45 @@ a plugin's) from their spec; and the clean test images they are scored on."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import TYPE_CHECKING
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from cunet_bench.benchmarks.denoise import Method
-from cunet_bench.checkpoints import require_checkpoint
 from cunet_bench.contracts import Denoiser
 from cunet_bench.data import dataset_channels, load_dataset
+from cunet_bench.diffusion import GaussianDiffusion
 from cunet_bench.errors import UserError
 from cunet_bench.registry import ModelSpec, get_model, parameter_count
-from cunet_bench.training import load_trained
+from cunet_bench.trained import diffusion_of, load_trained
+from cunet_bench.training import TrainConfig
 
 if TYPE_CHECKING:
     from cunet_bench.benchmarks.denoise import DenoiseConfig
 
 
+@dataclass
+class Method:
+    """A backbone with its diffusion, or a one-shot denoiser."""
+
+    name: str
+    model: Any
+    diffusion: GaussianDiffusion | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What its ``method`` row records: paper name, tags, trainable parameters, solver, training."""
+    train_seed: int | None = None
+    """The training seed of the checkpoint (None for a method with nothing trained)."""
+    show: bool = True
+    """Whether its outputs go into the image grids (the first training seed of each model)."""
+
+
 def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     """One method per model and training seed (and per solver of the sweep for cU-Nets); returns
     them with the image size (the trained checkpoints', which must agree, else the configured one)."""
-    trained = {}
-    for name in config.models:
-        if "trainable" in get_model(name).supports:
-            for seed in config.train_seeds:
-                path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset, seed)
-                trained[name, seed] = load_trained(path, name, device=config.device)
+    trained = {(name, seed): load_trained(config.require(name, seed), name, device=config.device)
+               for name in config.models if "trainable" in get_model(name).supports for seed in config.train_seeds}
     resolutions = {training.resolution for _, training, _ in trained.values()}
     if len(resolutions) > 1:
         raise UserError(f"the checkpoints were trained at different resolutions {sorted(resolutions)}")
@@ -47,26 +59,39 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
             continue
         for seed in config.train_seeds:
             model, training, _ = trained[name, seed]
-            show = seed == config.train_seeds[0]
-            if not training.is_backbone:
-                methods.append(Method(name, model, extra=_described(spec, model), train_seed=seed, show=show))
-                continue
-            variants = config.solvers if config.solvers and "solver" in spec.supports else (None,)
-            for solver in variants:
-                variant = model if solver is None else copy.deepcopy(model)
-                label = name
-                if solver is not None:
-                    variant.set_solver(solver)
-                    label = f"{name}[{solver.label}]"
-                extra = {"solver": variant.solver.label} if hasattr(variant, "solver") else {}
-                methods.append(Method(label, variant, training.diffusion(), {**extra, **_described(spec, variant)},
-                                      train_seed=seed, show=show))
+            methods += _trained_methods(config, spec, model, training, seed, show=seed == config.train_seeds[0])
     return methods, resolution
 
 
-def _described(spec: ModelSpec, model: object) -> dict[str, object]:
-    """What the rows say about a method: its paper name, tags and trainable parameter count."""
-    return {**spec.row_fields(), "parameters": parameter_count(model, trainable_only=True)}
+def _trained_methods(config: "DenoiseConfig", spec: ModelSpec, model: torch.nn.Module, training: TrainConfig,
+                     seed: int, show: bool) -> list[Method]:
+    """A trained denoiser as it is; a trained backbone once per solver of the sweep (cU-Nets)."""
+    extra = _described(spec, model, training)
+    diffusion = diffusion_of(training)
+    if diffusion is None:
+        return [Method(spec.name, model, extra=extra, train_seed=seed, show=show)]
+    methods = []
+    for solver in config.solver if "solver" in spec.supports and config.solver else (None,):
+        variant = model if solver is None else copy.deepcopy(model)
+        label = spec.name
+        if solver is not None:
+            variant.set_solver(solver)
+            label = f"{spec.name}[{solver.label}]"
+        solver_label = {"solver": variant.solver.label} if hasattr(variant, "solver") else {}
+        methods.append(Method(label, variant, diffusion, {**extra, **solver_label}, train_seed=seed, show=show))
+    return methods
+
+
+def _described(spec: ModelSpec, model: object, training: TrainConfig | None = None) -> dict[str, object]:
+    """What the rows say about a method: its paper name, tags and trainable parameter count; for a
+    trained model also its options (depth, width …) and, for a denoiser, the σ it was trained at."""
+    described: dict[str, object] = {**spec.row_fields(), "parameters": parameter_count(model, trainable_only=True)}
+    if training is not None:
+        described["options"] = json.dumps(training.model_options, sort_keys=True)
+        if not spec.is_backbone:
+            low, high = training.sigma
+            described["sigma"] = f"{low:g}" if low == high else f"{low:g}:{high:g}"
+    return described
 
 
 def test_image_indices(split_size: int, count: int) -> list[int]:
@@ -75,8 +100,8 @@ def test_image_indices(split_size: int, count: int) -> list[int]:
     return [int(i) for i in np.linspace(0, split_size - 1, count).round()] if count > 1 else [0]
 
 
-def clean_test_images(data: str, resolution: int, count: int) -> torch.Tensor:
-    test = load_dataset(data, "test", resolution)
+def clean_test_images(data: str, resolution: int, count: int, data_root: str | None = None) -> torch.Tensor:
+    test = load_dataset(data, "test", resolution, data_root)
     if not 1 <= count <= len(test):
         raise UserError(f"--num-images must be between 1 and {len(test)} (the test split of {data}), got {count}")
-    return torch.stack([test[i][0] for i in test_image_indices(len(test), count)])
+    return test.batch(torch.tensor(test_image_indices(len(test), count)))

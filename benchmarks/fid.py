@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import statistics
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,84 +21,85 @@ import numpy as np
 import torch
 from torch import nn
 
-from cunet_bench.checkpoints import checkpoint_path, require_checkpoint
+from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.checkpoints import TrainedCheckpoints
 from cunet_bench.configs import resolve
-from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
+from cunet_bench.contention import Contention
 from cunet_bench.data import load_dataset
-from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
+from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
+from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
 from cunet_bench.files import atomic_write
 from cunet_bench.presets import Preset
+from cunet_bench.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.registry import REGISTRY, get_model, parameter_count
-from cunet_bench.runner import Benchmark, Progress
 from cunet_bench.timing import interleaved
-from cunet_bench.training import load_trained
+from cunet_bench.trained import diffusion_of, load_trained
 from cunet_bench.weights import sha256
 
 PAPER_SAMPLES = 30_000
 """Samples per model behind the paper's Table 1 (REFERENCE §1)."""
 MAX_SAMPLES = 1_000_000
 """More samples per point than any published FID uses (the paper: 30,000); beyond it a typo."""
-REFERENCE_MAX = 50_000
-KID_FEATURES_MAX = 10_000
+MAX_STEPS = 100_000
 
 
-@dataclass(frozen=True)
-class FidConfig:
+@dataclass(frozen=True, kw_only=True)
+class FidConfig(TrainedCheckpoints):
+    sampling_steps: tuple[int, ...]
+    """The step counts of the sweep."""
+    num_samples: int
+    batch_size: int
+    """Samples per forward pass and per shard."""
+    classifier_steps: int
+    speed_rounds: int
+    speed_budget_s: float
+    """Rounds (at least) and seconds (at most) of the interleaved timing of one sample per model."""
+    replicates: int
+    """Bootstrap resamples of each point's distance (at most 100 in Inception's 2048 dimensions,
+    where each matrix square root is expensive)."""
     models: tuple[str, ...] = ()
-    steps: tuple[int, ...] = (5, 10, 30, 100)
     sampler: str = "ddim"
-    num_samples: int = 128
-    batch_size: int = 64
-    data: str = "mnist5k"
-    data_root: str | None = None
-    checkpoints: str = "checkpoints"
-    """Folder of the checkpoints; sample shards and feature caches go here too."""
-    checkpoint_preset: str = "quick"
-    train_seeds: tuple[int, ...] = (0,)
-    """The training seeds whose checkpoints are measured (verdicts resample them first)."""
     features: str = "auto"
     dims: int | None = None
-    classifier_steps: int = 400
-    speed_rounds: int = 5
-    speed_budget_s: float = 60.0
-    """Rounds (at least) and seconds (at most) of the interleaved timing of one sample per model."""
     device: str = "cpu"
     seed: int = 0
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "FidConfig":
         """The preset's sweep and sample count for the quality backbones it trains."""
-        return resolve(cls, dict(models=REGISTRY.tagged("quality"), steps=preset.fid_steps,
-                                 num_samples=preset.fid_samples, batch_size=preset.fid_batch, data=preset.train_data,
-                                 checkpoint_preset=preset.name, classifier_steps=preset.classifier_steps,
-                                 speed_rounds=preset.repeats, speed_budget_s=preset.speed_budget_s,
-                                 train_seeds=preset.train_seeds), overrides)
+        return resolve(cls, {**preset.settings("fid"), **TrainedCheckpoints.settings(preset),
+                             "models": REGISTRY.tagged("quality"), "classifier_steps": preset.classifier_steps},
+                       overrides)
 
     def validate(self) -> None:
         """Refuse what cannot give a meaningful number, before anything is loaded."""
+        super().validate()
         if not self.models:
             raise UserError("--models needs at least one trained backbone")
+        for name in self.models:
+            if not get_model(name).is_backbone:
+                raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
         if self.sampler not in SAMPLERS:
             raise UserError(f"unknown sampler {self.sampler!r}; samplers: {', '.join(SAMPLERS)}")
-        if min(self.steps, default=0) < 1:
-            raise UserError(f"sampling steps must be at least 1, got {self.steps}")
-        if len(set(self.steps)) != len(self.steps):
-            raise UserError(f"sampling steps are duplicated: {self.steps}")
+        if not self.sampling_steps or not all(1 <= steps <= MAX_STEPS for steps in self.sampling_steps):
+            raise UserError(f"--sampling-steps values must be between 1 and {MAX_STEPS:,}, got {self.sampling_steps}")
+        if len(set(self.sampling_steps)) != len(self.sampling_steps):
+            raise UserError(f"--sampling-steps are duplicated: {self.sampling_steps}")
         if not 2 <= self.num_samples <= MAX_SAMPLES:
             raise UserError(f"--num-samples must be between 2 and {MAX_SAMPLES:,}, got {self.num_samples}")
         dims = feature_dims(self.features, self.dims)
-        if self.num_samples < dims:
-            raise UserError(f"--num-samples {self.num_samples} is below the feature dimension {dims}: the covariance "
-                            "would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
-            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
-
-    def checkpoint(self, model: str, seed: int) -> Path:
-        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
+        if self.num_samples <= dims:
+            raise UserError(f"--num-samples {self.num_samples} is not above the feature dimension {dims}: the "
+                            "covariance would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
+        if not 1 <= self.batch_size <= MAX_SAMPLES:
+            raise UserError(f"--batch-size must be between 1 and {MAX_SAMPLES:,}, got {self.batch_size}")
+        if not 2 <= self.replicates <= 100_000:
+            raise UserError(f"bootstrap replicates must be between 2 and 100,000, got {self.replicates}")
+        if not 1 <= self.speed_rounds <= 10_000 or not 0 < self.speed_budget_s <= 3600:
+            raise UserError(f"speed rounds must be 1 … 10,000 and the budget 0 … 3600 s, got {self.speed_rounds}, "
+                            f"{self.speed_budget_s}")
 
 
 @dataclass
@@ -119,19 +119,20 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
     backbones = []
     for name in config.models:
         for seed in config.train_seeds:
-            path = require_checkpoint(Path(config.checkpoints), name, config.data, config.checkpoint_preset, seed)
+            path = config.require(name, seed)
             model, trained, _ = load_trained(path, name, device=config.device)
-            if not trained.is_backbone:
+            diffusion = diffusion_of(trained)
+            if diffusion is None:
                 raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
             shape = (trained.channels, trained.resolution, trained.resolution)
-            backbones.append(TrainedBackbone(name, seed, model, trained.diffusion(), shape, sha256(path),
+            backbones.append(TrainedBackbone(name, seed, model, diffusion, shape, sha256(path),
                                              {**get_model(name).row_fields(), "train_seed": seed,
                                               "parameters": parameter_count(model, trainable_only=True)}))
     if len({b.shape for b in backbones}) > 1:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
     timesteps = min(b.diffusion.timesteps for b in backbones)
-    if max(config.steps) > timesteps:
-        raise UserError(f"sampling steps must be between 1 and {timesteps}, got {max(config.steps)}")
+    if max(config.sampling_steps) > timesteps:
+        raise UserError(f"--sampling-steps must be between 1 and {timesteps}, got {max(config.sampling_steps)}")
     return backbones
 
 
@@ -153,9 +154,19 @@ def shard_ranges(config: FidConfig) -> list[range]:
             for first in range(0, config.num_samples, config.batch_size)]
 
 
-def _read_shard(path: Path, indices: range) -> tuple[torch.Tensor, float, str]:
-    """One shard's samples in [-1, 1], its generation seconds and device; ValueError when the
-    file is damaged or holds other samples."""
+@dataclass
+class Shard:
+    """One shard's samples in [-1, 1], how long they took, on what, and whether the machine was busy."""
+
+    images: torch.Tensor
+    seconds: float
+    device: str
+    other_cores: float
+    contended: bool
+
+
+def _read_shard(path: Path, indices: range) -> Shard:
+    """One shard; ValueError when the file is damaged or holds other samples."""
     try:
         with np.load(path, allow_pickle=False) as saved:
             if list(saved["indices"]) != list(indices):
@@ -163,19 +174,25 @@ def _read_shard(path: Path, indices: range) -> tuple[torch.Tensor, float, str]:
             images = saved["images"]
             if images.dtype != np.uint8 or len(images) != len(indices):
                 raise ValueError("its images are not the expected 8-bit samples")
-            return torch.from_numpy(images).float() / 127.5 - 1, float(saved["seconds"]), str(saved["device"])
-    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:
+            seconds, other = float(saved["seconds"]), float(saved["other_cores"])
+            if not (np.isfinite(seconds) and seconds >= 0 and np.isfinite(other)):
+                raise ValueError("its timing is not a finite number of seconds")
+            return Shard(torch.from_numpy(images).float() / 127.5 - 1, seconds, str(saved["device"]), other,
+                         bool(saved["contended"]))
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(str(error) or type(error).__name__) from None
 
 
 def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, folder: Path, rank: int = 0,
-                    world_size: int = 1, progress: Callable[[str], None] = lambda _: None) -> int:
+                    world_size: int = 1, progress: Progress = no_progress) -> int:
     """Generate the missing shards this process owns (shard k belongs to rank k mod world size);
-    each shard is written atomically with its generation time. A damaged shard is a cache entry
-    like a missing one: it is regenerated, with a warning. Another run sharing the folder may
-    write a shard first; its shard is kept (the same seeded samples). Returns shards generated."""
+    each shard is written atomically with its generation time and whether the machine was busy.
+    A damaged shard is a cache entry like a missing one: it is regenerated, with a warning.
+    Another run sharing the folder may write a shard first; its shard is kept (the same seeded
+    samples). Returns shards generated."""
     generated = 0
-    for shard, indices in enumerate(shard_ranges(config)):
+    ranges = shard_ranges(config)
+    for shard, indices in enumerate(ranges):
         path = folder / f"shard-{shard:05d}.npz"
         if shard % world_size != rank:
             continue
@@ -186,84 +203,32 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
             except ValueError as error:
                 warn(f"sample shard {path} is unusable ({error}); regenerating it")
                 path.unlink(missing_ok=True)
-        start = time.perf_counter()
+        contention = Contention()
         images = sample(backbone.model, backbone.diffusion, backbone.shape, indices, steps, config.sampler,
                         config.seed, device=config.device)
         if images.device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        seconds, conditions = contention.elapsed(), contention.record()
         buffer = io.BytesIO()
         quantised = ((images.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
         np.savez(buffer, images=quantised, indices=np.asarray(indices), seconds=seconds,
-                 device=torch.device(config.device).type)
+                 device=torch.device(config.device).type, other_cores=conditions["other_cores"] or 0.0,
+                 contended=conditions["contended"])
         generated += atomic_write(path, buffer.getvalue(), keep_existing=True)
-        progress(f"{backbone.name}, {steps} steps: shard {shard + 1}/{len(shard_ranges(config))}")
+        progress(f"{backbone.name} (seed {backbone.train_seed}), {steps} steps", indices.stop, config.num_samples)
     return generated
 
 
-def read_shards(folder: Path, config: FidConfig) -> tuple[torch.Tensor, float, set[str]]:
-    """All samples in [-1, 1] (as the 8-bit images a user would save), the total generation
-    seconds and the devices that produced them."""
-    images, seconds, devices = [], 0.0, set()
+def read_shards(folder: Path, config: FidConfig) -> list[Shard]:
+    """Every shard of one point (its samples as the 8-bit images a user would save)."""
+    shards = []
     for shard, indices in enumerate(shard_ranges(config)):
         path = folder / f"shard-{shard:05d}.npz"
         try:
-            shard_images, shard_seconds, device = _read_shard(path, indices)
+            shards.append(_read_shard(path, indices))
         except ValueError as error:
             raise UserError(f"sample shard {path} is unusable ({error}); run the command again to regenerate it") from None
-        images.append(shard_images)
-        seconds += shard_seconds
-        devices.add(device)
-    return torch.cat(images), seconds, devices
-
-
-@dataclass
-class ReferenceFeatures:
-    stats: GaussianStats
-    kid_features: np.ndarray
-
-
-def reference_features(extractor: FeatureExtractor, data: str, resolution: int, cache: Path,
-                       data_root: str | None = None) -> ReferenceFeatures:
-    """Statistics of the training split (its first REFERENCE_MAX images) in the extractor's
-    feature space, cached by (dataset, resolution, N, extractor); KID compares against a seeded
-    subset of at most KID_FEATURES_MAX of those features."""
-    dataset = load_dataset(data, "train", resolution, data_root)
-    count = min(len(dataset), REFERENCE_MAX)
-    path = cache / "fid-reference" / f"{data}-{resolution}px-{count}-{extractor.key}.npz"
-    if path.exists():
-        try:
-            return _read_reference(path, extractor.dims)
-        except ValueError as error:
-            warn(f"reference statistics cache {path} is unusable ({error}); recomputing it")
-            path.unlink(missing_ok=True)
-    chunks = []
-    for first in range(0, count, 1024):
-        images = torch.stack([dataset[i][0] for i in range(first, min(first + 1024, count))])
-        chunks.append(extractor(images))
-    features = np.concatenate(chunks)
-    stats = gaussian_stats(features)
-    chosen = np.sort(np.random.default_rng(0).permutation(len(features))[:KID_FEATURES_MAX])
-    kid_features = features[chosen].astype(np.float32)
-    buffer = io.BytesIO()
-    np.savez(buffer, mean=stats.mean, covariance=stats.covariance, count=stats.count, kid_features=kid_features)
-    atomic_write(path, buffer.getvalue(), keep_existing=True)
-    return ReferenceFeatures(stats, kid_features)
-
-
-def _read_reference(path: Path, dims: int) -> ReferenceFeatures:
-    """Cached reference statistics; ValueError when the file is damaged or of another shape."""
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            mean, covariance, kid = saved["mean"], saved["covariance"], saved["kid_features"]
-            count = int(saved["count"])
-    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(str(error) or type(error).__name__) from None
-    if mean.shape != (dims,) or covariance.shape != (dims, dims) or kid.ndim != 2 or kid.shape[1] != dims:
-        raise ValueError(f"its statistics are not {dims}-dimensional")
-    if not (np.isfinite(mean).all() and np.isfinite(covariance).all() and count >= 2):
-        raise ValueError("its statistics are not finite")
-    return ReferenceFeatures(GaussianStats(mean, covariance, count), kid)
+    return shards
 
 
 def raw_throughput(backbone: TrainedBackbone, config: FidConfig) -> float:
@@ -277,7 +242,7 @@ def raw_throughput(backbone: TrainedBackbone, config: FidConfig) -> float:
 
 
 def time_best_samples(backbones: list[TrainedBackbone], steps: dict[str, int], config: FidConfig,
-                      progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+                      progress: Progress = no_progress) -> Iterator[Row]:
     """Seconds per generated sample (one sample, batch 1) of every backbone at its own best step
     count — Table 1's time column as the paper defines its speed claim — interleaved round by
     round by the timing engine; one row per backbone and round."""
@@ -288,7 +253,7 @@ def time_best_samples(backbones: list[TrainedBackbone], steps: dict[str, int], c
         measured = interleaved(calls, config.device, min_rounds=config.speed_rounds, budget_s=config.speed_budget_s)
     for backbone in backbones:
         for index, seconds in enumerate(measured.seconds[backbone.name]):
-            yield {"kind": "sample_time", "model": backbone.name, **backbone.extra, "steps": steps[backbone.name],
+            yield {"kind": "sample_time", "model": backbone.name, **backbone.extra, "sampling_steps": steps[backbone.name],
                    "sampler": config.sampler, "round": index, "seconds_per_sample": seconds,
                    "warmup_calls": measured.warmup_calls[backbone.name], **measured.conditions()}
 
@@ -297,13 +262,13 @@ def bootstrap_distances(features: np.ndarray, reference: GaussianStats, replicat
     """The distance recomputed on resamples (with replacement) of the generated samples: the
     sampling uncertainty of the distance at this N (the reference statistics held fixed)."""
     rng = np.random.default_rng(seed)
-    return np.array([frechet_distance(gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference)
-                     for _ in range(replicates)])
+    root = psd_root(reference.covariance)
+    return np.array([frechet_distance(gaussian_stats(features[rng.integers(0, len(features), len(features))]),
+                                      reference, root) for _ in range(replicates)])
 
 
-def bootstrap_replicates(dims: int) -> int:
-    """Fewer resamples where each matrix square root is expensive (Inception's 2048-d)."""
-    return 1000 if dims <= 256 else 100
+INCEPTION_REPLICATES = 100
+"""The most resamples in more than 256 feature dimensions (Inception's 2048: a square root a second)."""
 
 
 CONFIDENT = 0.9
@@ -332,60 +297,79 @@ def basic_interval(estimate: float, replicates: np.ndarray) -> tuple[float, floa
     return float(2 * estimate - high), float(2 * estimate - low), float(replicates.mean() - estimate)
 
 
+def _point(config: FidConfig, backbone: TrainedBackbone, steps: int, shards: list[Shard], generated: int,
+           extractor: FeatureExtractor, reference: ReferenceFeatures, raw: float) -> tuple[Row, np.ndarray]:
+    """One (model, training seed, steps) point and its bootstrap replicates."""
+    images = torch.cat([shard.images for shard in shards])
+    seconds = sum(shard.seconds for shard in shards)
+    features = extractor(images)
+    distance = frechet_distance(gaussian_stats(features), reference.stats)
+    kid_mean, kid_std = kernel_distance(features, reference.kid_features, subset_size=min(1000, len(features)),
+                                        seed=config.seed)
+    replicates = config.replicates if extractor.dims <= 256 else min(config.replicates, INCEPTION_REPLICATES)
+    resampled = bootstrap_distances(features, reference.stats, replicates, config.seed)
+    low, high, bias = basic_interval(distance, resampled)
+    other = max(shard.other_cores for shard in shards)
+    row = {"kind": "point", "model": backbone.name, **backbone.extra, "sampling_steps": steps,
+           "sampler": config.sampler, "samples": config.num_samples, "features": extractor.key,
+           "distance_name": extractor.distance_name, "kernel_name": extractor.kernel_name,
+           "reference_count": reference.stats.count, "batch": config.batch_size, "distance": distance,
+           "distance_ci_low": low, "distance_ci_high": high, "bootstrap_bias": bias,
+           "bootstrap_replicates": len(resampled), "kid_mean": kid_mean, "kid_std": kid_std,
+           **sample_quality(extractor.class_probabilities(images)), "seconds_per_sample": seconds / config.num_samples,
+           "generation_device": ",".join(sorted({shard.device for shard in shards})), "shards_generated": generated,
+           "sampling_evaluations_per_s": config.num_samples * steps / seconds, "raw_evaluations_per_s": raw,
+           "throughput_ratio": config.num_samples * steps / seconds / raw, "other_cores": other,
+           "contended": any(shard.contended for shard in shards)}
+    return row, resampled
+
+
+def real_quality(extractor: FeatureExtractor, config: FidConfig, resolution: int) -> Row | None:
+    """The recognisability check on the real test split: the ceiling the samples' is read against."""
+    test = load_dataset(config.data, "test", resolution, config.data_root)
+    quality = sample_quality(extractor.class_probabilities(test.batch(torch.arange(len(test)))))
+    return {"kind": "real", "features": extractor.key, "images": len(test), **quality} if quality else None
+
+
 def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: FeatureExtractor | None,
             reference: ReferenceFeatures | None, cache: Path, rank: int = 0, world_size: int = 1,
-            barrier: Callable[[], None] = lambda: None,
-            progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+            barrier: Callable[[], None] = lambda: None, progress: Progress = no_progress) -> Iterator[Row]:
     """Rows ``kind='point'`` per (model, training seed, steps) with the distance, its bias-aware
     interval, KID and the sample-quality check; ``kind='best'`` per (model, seed) (Table 1) with
-    its bootstrap replicates as ``kind='best_replicate'`` rows (the report resamples seeds, then
-    these); ``kind='sample_time'``: the time per sample at each model's best step count. Every
-    process generates its shards; only rank 0 (which holds the extractor) measures and yields."""
-    base = {} if extractor is None or reference is None else {
-        "sampler": config.sampler, "samples": config.num_samples, "features": extractor.key,
-        "distance_name": extractor.distance_name, "kernel_name": extractor.kernel_name,
-        "reference_count": reference.stats.count, "batch": config.batch_size}
-    replicates = bootstrap_replicates(extractor.dims) if extractor is not None else 0
+    its bootstrap replicates as ``kind='best_replicate'`` rows; ``kind='sample_time'``: the time
+    per sample at each model's best step count; ``kind='real'``: the same check on real images.
+    Every process generates its shards; only rank 0 (which holds the extractor) measures and yields."""
+    measuring = extractor is not None and reference is not None
+    if measuring:
+        real = real_quality(extractor, config, backbones[0].shape[-1])
+        if real is not None:
+            yield real
     best_steps: dict[str, list[int]] = {}
     for backbone in backbones:
-        raw = raw_throughput(backbone, config) if rank == 0 else None
+        raw = raw_throughput(backbone, config) if measuring else 0.0
         points = []
-        for steps in config.steps:
+        for steps in config.sampling_steps:
             folder = shard_folder(cache, backbone, config, steps)
             generated = generate_shards(backbone, config, steps, folder, rank, world_size, progress)
             barrier()
-            if extractor is None or reference is None:
-                continue
-            images, seconds, devices = read_shards(folder, config)
-            features = extractor(images)
-            distance = frechet_distance(gaussian_stats(features), reference.stats)
-            kid_mean, kid_std = kernel_distance(features, reference.kid_features, subset_size=min(1000, len(features)),
-                                                seed=config.seed)
-            resampled = bootstrap_distances(features, reference.stats, replicates, config.seed)
-            low, high, bias = basic_interval(distance, resampled)
-            row = {"kind": "point", "model": backbone.name, **backbone.extra, "steps": steps, **base, "distance": distance,
-                   "distance_ci_low": low, "distance_ci_high": high, "bootstrap_bias": bias,
-                   "bootstrap_replicates": replicates, "kid_mean": kid_mean, "kid_std": kid_std,
-                   **sample_quality(extractor.class_probabilities(images)),
-                   "seconds_per_sample": seconds / config.num_samples, "generation_device": ",".join(sorted(devices)),
-                   "shards_generated": generated, "sampling_evaluations_per_s": config.num_samples * steps / seconds,
-                   "raw_evaluations_per_s": raw, "throughput_ratio": config.num_samples * steps / seconds / raw}
-            points.append((row, resampled))
-            yield row
+            if measuring:
+                points.append(_point(config, backbone, steps, read_shards(folder, config), generated, extractor,
+                                     reference, raw))
+                yield points[-1][0]
         if points:
             best, resampled = min(points, key=lambda point: point[0]["distance"])
             yield {**best, "kind": "best"}
             for index, replicate in enumerate(resampled):
                 yield {"kind": "best_replicate", "model": backbone.name, "train_seed": backbone.train_seed,
-                       "steps": best["steps"], "replicate": index, "distance": float(replicate)}
-            best_steps.setdefault(backbone.name, []).append(int(best["steps"]))
+                       "sampling_steps": best["sampling_steps"], "replicate": index, "distance": float(replicate)}
+            best_steps.setdefault(backbone.name, []).append(int(best["sampling_steps"]))
     if best_steps:
         typical = {name: int(statistics.median_low(steps)) for name, steps in best_steps.items()}
         timed = [next(b for b in backbones if b.name == name) for name in typical]
         yield from time_best_samples(timed, typical, config, progress)
 
 
-def run(config: FidConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+def run(config: FidConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Load the backbones; on the main process build the feature space and the reference
     statistics; every process generates its shards (torchrun), the main one measures."""
     from cunet_bench.training import distributed_from_environment
@@ -418,16 +402,21 @@ def _barrier(world_size: int) -> Callable[[], None]:
     return dist.barrier
 
 
-def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    if not rows:
+def workload(rows: list[Row]) -> Workload:
+    """Samples measured (each point's N), generated or read from shards."""
+    return Workload(sum(row["samples"] for row in rows if row["kind"] == "point"), "samples measured")
+
+
+def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    points = [row for row in rows if row["kind"] in ("point", "best")]
+    if not points:
         return []
-    columns = ("kind", "model", "train_seed", "steps", "distance", "distance_ci_low", "distance_ci_high",
+    columns = ("kind", "model", "train_seed", "sampling_steps", "distance", "distance_ci_low", "distance_ci_high",
                "confident_fraction", "kid_mean", "seconds_per_sample")
-    first = rows[0]
+    first = points[0]
     return [(f"{first['distance_name']} / {first['kernel_name']} vs sampling steps, N = {first['samples']} "
-             f"({first['features']})", [{k: row.get(k) for k in columns} for row in rows
-                                        if row["kind"] in ("point", "best")])]
+             f"({first['features']})", [{k: row.get(k) for k in columns} for row in points])]
 
 
-BENCHMARK = Benchmark("fid", run, summary=summary, inputs=lambda config: [
+BENCHMARK = Benchmark("fid", run, summary=summary, workload=workload, inputs=lambda config: [
     config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds])

@@ -1,20 +1,20 @@
 """Memory: the static training footprint (the paper's Table 5 "MB") and measured peaks.
 
-CPU peaks are read in a fresh subprocess (``python -m cunet_bench.benchmarks.memory``): after building
-the model and its input the process resets its resident-set high-water mark
-(``/proc/self/clear_refs``), runs one inference forward or one training step, and reports the
-high-water mark above the resident set it started from. GPU peaks use
+CPU peaks are read in a fresh subprocess (``python -m cunet_bench.benchmarks.memory PROBE``, the
+probe's configuration as JSON): after building the model and its input the process resets its
+resident-set high-water mark (``/proc/self/clear_refs``), runs one inference forward or one
+training step, and reports the high-water mark above the resident set it started from. GPU peaks use
 ``torch.cuda.max_memory_allocated`` above the allocation before the call.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cunet_bench.errors import UserError
+from cunet_bench.solver_config import SolverConfig
 
 BYTES_PER_MIB = 2**20
 
@@ -65,25 +66,43 @@ def _step(model: nn.Module, inputs: tuple[torch.Tensor, ...], mode: str) -> None
     optimizer.step()
 
 
-def probe(name: str, channels: int, image_size: int, batch: int, mode: str, device: str, options: dict[str, Any]) -> dict:
+@dataclass(frozen=True)
+class PeakProbe:
+    """One peak-memory measurement: what ``measure_peaks`` hands to the fresh process, as JSON."""
+
+    model: str
+    channels: int
+    resolution: int
+    batch: int
+    mode: str
+    """``inference``: one forward without gradients; ``train``: forward, backward and an Adam step."""
+    device: str = "cpu"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        options = {k: v.label if isinstance(v, SolverConfig) else v for k, v in self.options.items()}
+        return json.dumps({**dataclasses.asdict(self), "options": options})
+
+
+def probe(config: PeakProbe) -> dict:
     """Run in the probe subprocess: peak memory of one ``mode`` call above the set-up state."""
     from cunet_bench.contracts import example_inputs
     from cunet_bench.registry import get_model
 
-    spec = get_model(name)
-    model = spec.instantiate(channels, image_size, **options).to(device)
-    model.train(mode == "train")
-    inputs = example_inputs(spec.family, batch, channels, image_size, device)
-    if device.startswith("cuda"):
+    spec = get_model(config.model)
+    model = spec.instantiate(config.channels, config.resolution, **config.options).to(config.device)
+    model.train(config.mode == "train")
+    inputs = example_inputs(spec.family, config.batch, config.channels, config.resolution, config.device)
+    if config.device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        _step(model, inputs, mode)
+        _step(model, inputs, config.mode)
         torch.cuda.synchronize()
         return {"peak_bytes": torch.cuda.max_memory_allocated() - before, "method": "cuda.max_memory_allocated"}
     exact = _reset_peak_rss()
     before_kib = _status_kib("VmRSS") or 0
-    _step(model, inputs, mode)
+    _step(model, inputs, config.mode)
     peak_kib = _status_kib("VmHWM") if exact else None
     if peak_kib is None:
         import resource
@@ -92,43 +111,29 @@ def probe(name: str, channels: int, image_size: int, batch: int, mode: str, devi
     return {"peak_bytes": max(0, peak_kib - before_kib) * 1024, "method": "VmHWM" if exact else "ru_maxrss"}
 
 
-def measure_peak(
-    name: str, channels: int, image_size: int, batch: int, mode: str, device: str = "cpu",
-    options: dict[str, Any] | None = None, timeout_s: float = 900,
-) -> dict:
-    """Peak memory of one inference forward (``mode='inference'``) or one training step
-    (``'train'``: forward, backward, Adam step) above the built model, in a fresh process."""
-    command = [
-        sys.executable, "-m", "cunet_bench.benchmarks.memory", name, "--channels", str(channels), "--image-size",
-        str(image_size), "--batch", str(batch), "--mode", mode, "--device", device,
-        "--options", json.dumps({k: dataclasses.asdict(v) if k == "solver" else v for k, v in (options or {}).items()}),
-    ]
-    environment = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=environment)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"memory probe for {name} ({mode}, batch {batch}) failed: {last}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _main() -> None:
-    parser = argparse.ArgumentParser(description="peak-memory probe (run by the efficiency benchmark)")
-    parser.add_argument("name")
-    parser.add_argument("--channels", type=int, required=True)
-    parser.add_argument("--image-size", type=int, required=True)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--mode", choices=("inference", "train"), required=True)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--options", default="{}")
-    args = parser.parse_args()
-    options = json.loads(args.options)
-    if "solver" in options:
-        from cunet_bench.models.ode import SolverConfig
-
-        options["solver"] = SolverConfig(**options["solver"])
-    result = probe(args.name, args.channels, args.image_size, args.batch, args.mode, args.device, options)
-    print(json.dumps(result))
+def measure_peaks(probes: list[PeakProbe], timeout_s: float = 900) -> list[dict]:
+    """Peak memory of each probe (one inference forward or one training step above the built
+    model) in a fresh process of its own (``python -m cunet_bench.benchmarks.memory PROBE_JSON``),
+    twice as many at a time as the process has threads (a probe mostly waits for its imports): a
+    peak is its own process's, so running them side by side changes none of them, only the wait."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    results: list[dict] = []
+    at_once = 2 * max(1, torch.get_num_threads())
+    for first in range(0, len(probes), at_once):
+        running = [(probe, subprocess.Popen([sys.executable, "-m", "cunet_bench.benchmarks.memory", probe.as_json()],
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                            env=environment)) for probe in probes[first:first + at_once]]
+        for probe, process in running:
+            try:
+                out, err = process.communicate(timeout=timeout_s)
+            finally:
+                process.kill()
+            if process.returncode != 0:
+                last = (err.strip().splitlines() or ["no output"])[-1]
+                raise UserError(f"memory probe for {probe.model} ({probe.mode}, batch {probe.batch}) failed: {last}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
 
 
 if __name__ == "__main__":
-    _main()
+    print(json.dumps(probe(PeakProbe(**json.loads(sys.argv[1])))))

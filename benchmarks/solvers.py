@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
@@ -21,48 +21,51 @@ import torch
 from cunet_bench.configs import resolve
 from cunet_bench.contracts import example_inputs
 from cunet_bench.errors import UserError
-from cunet_bench.models.ode import FIXED_STEP_STAGES, SolverConfig
+from cunet_bench.benchmark import Benchmark, Progress, Row, no_progress
 from cunet_bench.presets import Preset
 from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.runner import Benchmark, Progress
+from cunet_bench.solver_config import FIXED_STEP_STAGES, RELEASED, SolverConfig
 from cunet_bench.timing import Measurement, interleaved
+
+MAX_REPEATS = 10_000
+MAX_BATCH = 4096
 
 
 @dataclass(frozen=True)
 class SolversConfig:
-    model: str
-    resolution: int = 64
-    channels: int = 3
-    batches: tuple[int, ...] = (1, 64)
-    solvers: tuple[SolverConfig, ...] = (SolverConfig(),)
-    repeats: int = 5
+    resolution: int
+    channels: int
+    batch: tuple[int, ...]
+    repeats: int
+    scale: str | None
+    model: str = ""
+    """A cU-Net; default: the paper's (the registry's ``paper-cunet``)."""
+    solver: tuple[SolverConfig, ...] = (RELEASED,)
     budget_s: float = 60.0
     compile: bool = False
-    model_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     seed: int = 0
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "SolversConfig":
         """The paper's cU-Net at the preset's image size and batches."""
-        model = REGISTRY.only("paper-cunet")
-        return resolve(cls, dict(model=model, resolution=preset.resolution, channels=preset.channels,
-                                 batches=preset.batches, repeats=preset.repeats,
-                                 model_options=preset.model_options.get(model, {})), overrides)
+        return resolve(cls, {**preset.settings("solvers"), "model": REGISTRY.only("paper-cunet")}, overrides)
 
     def validate(self) -> None:
         spec = get_model(self.model)
         if "solver" not in spec.supports:
             raise UserError(f"model {self.model!r} has no ODE solver; choose a cU-Net")
         spec.check_image_size(self.resolution)
-        for solver in self.solvers:
+        for solver in self.solver:
             if solver.backend != "harness":
                 raise UserError(f"solver overhead is measured for the fixed-step methods {', '.join(FIXED_STEP_STAGES)}"
                                 f", got {solver.label}")
-        if min(self.batches, default=0) < 1:
-            raise UserError(f"batch sizes must be positive, got {self.batches}")
-        if self.repeats < 1:
-            raise UserError(f"--repeats must be at least 1, got {self.repeats}")
+        if len(set(self.solver)) != len(self.solver):
+            raise UserError(f"--solver is given twice with the same setting: {', '.join(s.label for s in self.solver)}")
+        if not self.batch or not all(1 <= batch <= MAX_BATCH for batch in self.batch):
+            raise UserError(f"--batch values must be between 1 and {MAX_BATCH:,}, got {self.batch}")
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            raise UserError(f"--repeats must be between 1 and {MAX_REPEATS:,}, got {self.repeats}")
 
 
 def _block_inputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
@@ -76,20 +79,20 @@ def _block_inputs(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> l
     return captured
 
 
-def run(config: SolversConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
+def run(config: SolversConfig, progress: Progress = no_progress) -> Iterator[Row]:
     spec = get_model(config.model)
     device = config.device
-    for solver in config.solvers:
-        model = spec.instantiate(config.channels, config.resolution, **{**config.model_options, "solver": solver})
+    for solver in config.solver:
+        model = spec.instantiate(config.channels, config.resolution, **{**spec.options_at(config.scale), "solver": solver})
         model = model.to(device).eval()
         evaluations = FIXED_STEP_STAGES[solver.method] * solver.steps
-        for batch in config.batches:
+        for batch in config.batch:
             progress(f"{solver.label} batch {batch}")
-            inputs = example_inputs("cunet", batch, config.channels, config.resolution, device)
+            inputs = example_inputs(spec.family, batch, config.channels, config.resolution, device)
             states = _block_inputs(model, inputs)
 
             def row(metric: str, value: float, unit: str, measurement: Measurement, **extra: Any) -> dict[str, Any]:
-                return {"model": config.model, "resolution": config.resolution, "batch": batch,
+                return {"kind": "solver", "model": config.model, "resolution": config.resolution, "batch": batch,
                         "solver": solver.label, "metric": metric, "value": value, "unit": unit, "device": device,
                         **extra, **measurement.conditions()}
 
@@ -125,7 +128,7 @@ def run(config: SolversConfig, progress: Progress = lambda _: None) -> Iterator[
                           compiled_forward)
 
 
-def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     if not rows:
         return []
     first = rows[0]

@@ -1,55 +1,72 @@
 """``bench train``: train a diffusion backbone (diffusion loss) or a learned denoiser (denoising
 loss) into a checkpoint, and check that the trained model denoises.
 
-Rows: the loss and images/s logged during training, then one row with the run's throughput and
-the denoising check (PSNR of the EMA model's estimate against the noisy input at noise step 50).
-"""
+Rows (``schema``: ``training``): ``log`` rows with the loss and images/s every ``log_every`` steps,
+written as they come — a run stopped by Ctrl-C or SIGTERM records the curve up to the stop — then
+one ``final`` row with where the run resumed from, its whole time, CPU time, throughput, whether
+the machine was busy, and the denoising check (PSNR of the EMA model's estimate against the
+noisy input at noise step 50)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.checkpoints import checkpoint_path, read_checkpoint
 from cunet_bench.configs import resolve
 from cunet_bench.errors import UserError
+from cunet_bench.interrupts import Interrupted
 from cunet_bench.presets import Preset
-from cunet_bench.runner import Benchmark, Progress
-from cunet_bench.training import (TrainConfig, denoising_check, distributed_from_environment, load_trained,
-                                  resume_identity, train, training_record)
+from cunet_bench.registry import get_model
+from cunet_bench.training import TrainConfig, resume_identity, training_record
 
-RUN_FIELDS = ("checkpoint", "resume", "device")
+FLOPS_PER_TRAINING_IMAGE = 3
+"""A training step costs about three forward passes per image (forward, and backward at twice)."""
 
 
-@dataclass(frozen=True)
-class TrainRunConfig:
-    training: TrainConfig
+@dataclass(frozen=True, kw_only=True)
+class TrainRunConfig(TrainConfig):
+    """A training configuration and how this run executes it: the checkpoint file (default:
+    ``CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors``), whether to resume it, the device.
+    ``scale`` is the preset's model scale, which ``model_options`` were resolved from."""
+
     checkpoint: str
+    checkpoints: str = "checkpoints"
     resume: bool = False
     device: str = "cpu"
-
-    @property
-    def seed(self) -> int:
-        return self.training.seed
+    scale: str | None = None
 
     @classmethod
-    def from_preset(cls, preset: Preset, model: str, checkpoints: str = "checkpoints",
-                    **overrides: Any) -> "TrainRunConfig":
-        """The preset's training setup for ``model`` (its narrow width on the CPU presets); the
-        checkpoint defaults to ``CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors``."""
-        run_overrides = {k: overrides.pop(k) for k in RUN_FIELDS if k in overrides}
-        training = resolve(TrainConfig, dict(
-            model=model, data=preset.train_data, resolution=preset.train_resolution, steps=preset.train_steps,
-            batch_size=preset.train_batch, lr=preset.lr, grad_accumulation=preset.grad_accumulation,
-            ema_decay=preset.ema_decay, schedule=preset.schedule, objective=preset.objective,
-            checkpoint_every=preset.checkpoint_every, model_options=preset.train_options.get(model, {})), overrides)
-        default = checkpoint_path(Path(checkpoints), model, training.data, preset.name, training.seed)
-        return resolve(cls, dict(training=training, checkpoint=str(default)), run_overrides)
+    def from_preset(cls, preset: Preset, **overrides: Any) -> "TrainRunConfig":
+        """The preset's training setup for ``model`` at the preset's scale."""
+        settings = {"data": preset.data, **preset.settings("train")}
+        model = overrides.get("model")
+        if model is None:
+            raise UserError("bench train needs --model")
+        settings["model_options"] = get_model(model).options_at(settings["scale"])
+        seed = overrides.get("seed") if overrides.get("seed") is not None else 0
+        data = overrides.get("data") or settings["data"]
+        folder = overrides.get("checkpoints") or "checkpoints"
+        settings["checkpoint"] = str(checkpoint_path(Path(folder), model, data, preset.name, seed))
+        return resolve(cls, settings, overrides)
 
     def validate(self) -> None:
+        super().validate()
+        spec = get_model(self.model)
+        if "trainable" not in spec.supports:
+            raise UserError(f"model {self.model!r} has nothing to train")
+        spec.check_image_size(self.resolution)
+        spec.check_options(self.model_options)
         if Path(self.checkpoint).is_dir():
             raise UserError(f"--checkpoint {self.checkpoint} is a folder; give a file name")
+
+    @property
+    def training(self) -> TrainConfig:
+        """What the checkpoint records: the training fields without how this run executes them."""
+        names = {f.name for f in fields(TrainConfig)}
+        return TrainConfig(**{name: getattr(self, name) for name in names})
 
 
 def is_complete(config: TrainRunConfig) -> bool:
@@ -58,35 +75,74 @@ def is_complete(config: TrainRunConfig) -> bool:
     if not path.is_file():
         return False
     saved = read_checkpoint(path)
-    return saved.step >= config.training.steps and resume_identity(saved.config) == resume_identity(training_record(config.training))
+    return saved.step >= config.train_steps and resume_identity(saved.config) == resume_identity(
+        training_record(config.training))
 
 
-def run(config: TrainRunConfig, progress: Progress = lambda _: None) -> Iterator[dict[str, Any]]:
-    training, target = config.training, Path(config.checkpoint)
-    distributed = distributed_from_environment()
-    result = train(training, target, config.device, config.resume, distributed, lambda entry: progress(
-        f"step {entry.step}/{training.steps} loss {entry.loss:.4f} {entry.images_per_s:.0f} img/s"))
-    if not distributed.is_main:
-        return
-    base = {"model": training.model, "data": training.data, "processes": distributed.world_size,
-            "device": config.device, "checkpoint": str(target)}
-    for entry in result.log:
-        yield {**base, "step": entry.step, "loss": entry.loss, "images_per_s": entry.images_per_s}
-    trained, _, _ = load_trained(target, training.model, use_ema=True, device=config.device)
-    images = training.batch_size * training.grad_accumulation * (result.steps_done - result.resumed_from)
-    yield {**base, "step": result.steps_done, "resumed_from": result.resumed_from,
-           "images_per_s": images / max(result.seconds, 1e-9), "seconds": result.seconds,
-           **denoising_check(trained, training, config.device)}
+def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:
+    from cunet_bench.benchmarks.counting import count_flops
+    from cunet_bench.contention import Contention
+    from cunet_bench.contracts import example_inputs
+    from cunet_bench.trained import build_model, diffusion_of, load_trained
+    from cunet_bench.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
+
+    import torch
+
+    training = config.training
+    distributed: Distributed = distributed_from_environment()
+    torch.manual_seed(training.seed)
+    model = build_model(training)
+    spec = get_model(training.model)
+    forward_flops = count_flops(model, example_inputs(spec.family, 1, training.channels, training.resolution))
+    diffusion = diffusion_of(training)
+    session = TrainingRun(training, model, diffusion, Path(config.checkpoint), config.device, config.resume, distributed)
+    base = {"model": training.model, **spec.row_fields(), "train_seed": training.seed, "data": training.data,
+            "loss_type": loss_type(model, training, diffusion is not None), "processes": distributed.world_size,
+            "device": config.device, "checkpoint": config.checkpoint}
+    contention = Contention()
+
+    def final(stopped: bool) -> Row:
+        images = training.batch_size * training.grad_accumulation * (session.steps_done - session.resumed_from)
+        return {"kind": "final", **base, "step": session.steps_done, "resumed_from": session.resumed_from,
+                "images_per_s": images / max(session.seconds, 1e-9), "seconds": session.seconds,
+                "cpu_seconds": contention.cpu_seconds(), "threads": torch.get_num_threads(), "stopped": stopped,
+                "gflop": FLOPS_PER_TRAINING_IMAGE * forward_flops * images / 1e9, **contention.record()}
+
+    try:
+        for entry in session.steps():
+            progress(f"loss {entry.loss:.4f}, {entry.images_per_s:.0f} img/s", entry.step, training.train_steps)
+            if distributed.is_main:
+                yield {"kind": "log", **base, "step": entry.step, "loss": entry.loss, "images_per_s": entry.images_per_s}
+    except Interrupted:
+        if distributed.is_main and session.steps_done > session.resumed_from:
+            yield final(stopped=True)
+        raise
+    if distributed.is_main and session.steps_done > session.resumed_from:
+        trained, _, _ = load_trained(config.checkpoint, training.model, device=config.device)
+        yield {**final(stopped=False), **denoising_check(trained, training, diffusion, config.device)}
 
 
-def summary(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    final = [row for row in rows if "seconds" in row]
-    losses = [row["loss"] for row in rows if "loss" in row]
-    return [("training", [{"model": row["model"], "steps": row["step"], "resumed from": row["resumed_from"],
-                           "final loss": losses[-1] if losses else None, "seconds": row["seconds"],
-                           "images/s": row["images_per_s"], "PSNR noisy dB": row["psnr_noisy_db"],
-                           "PSNR model (EMA) dB": row["psnr_model_db"], "checkpoint": row["checkpoint"]}
-                          for row in final])]
+def loss_type(model: Any, training: TrainConfig, backbone: bool) -> str:
+    """What the logged loss is (losses of different kinds are never plotted on one axis)."""
+    if backbone:
+        return f"diffusion MSE ({training.objective} objective)"
+    return "denoising cross-entropy (logits)" if getattr(model, "trains_on_logits", False) else "denoising MSE"
 
 
-BENCHMARK = Benchmark("training", run, summary=summary)
+def workload(rows: list[Row]) -> Workload:
+    final = [row for row in rows if row["kind"] == "final"]
+    images = sum(round(row["images_per_s"] * row["seconds"]) for row in final)
+    return Workload(images, "training images", sum(row["gflop"] for row in final) or None)
+
+
+def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    final = [row for row in rows if row["kind"] == "final"]
+    losses = [row["loss"] for row in rows if row["kind"] == "log"]
+    return [("training", [{"model": row["model"], "seed": row["train_seed"], "steps": row["step"],
+                           "resumed from": row["resumed_from"], "final loss": losses[-1] if losses else None,
+                           "seconds": row["seconds"], "images/s": row["images_per_s"],
+                           "PSNR noisy dB": row.get("psnr_noisy_db"), "PSNR model (EMA) dB": row.get("psnr_model_db"),
+                           "checkpoint": row["checkpoint"]} for row in final])]
+
+
+BENCHMARK = Benchmark("training", run, summary=summary, finished=is_complete, workload=workload)

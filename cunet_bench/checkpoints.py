@@ -19,7 +19,8 @@ from safetensors.torch import save
 from torch import nn
 
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace
+from cunet_bench.files import atomic_replace, bounded_json, describe_path
+from cunet_bench.seeding import check_seed
 
 FORMAT = "cunet-bench-checkpoint-v1"
 
@@ -75,10 +76,9 @@ def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], di
     """The tensors and metadata of a safetensors file; a missing, unreadable or malformed one is
     a one-line error."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{what} {path} is a folder, not a file")
     if not path.is_file():
-        raise UserError(f"{what} {path} does not exist")
+        kind = describe_path(path)
+        raise UserError(f"{what} {path} " + ("does not exist" if kind == "missing" else f"is {kind}, not a file"))
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -89,8 +89,6 @@ def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], di
 
 
 REQUIRED_METADATA = ("format", "step", "config", "data_fingerprint")
-
-
 def read_checkpoint(path: Path | str) -> Checkpoint:
     """Load and check a checkpoint; a missing, corrupt, forged or foreign file is a one-line error."""
     path = Path(path)
@@ -100,12 +98,13 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
     absent = [key for key in REQUIRED_METADATA if key not in metadata]
     if absent:
         raise UserError(f"checkpoint {path} lacks its {', '.join(absent)} metadata")
-    if not metadata["step"].isdigit() or not metadata["step"].isascii():
-        raise UserError(f"checkpoint {path} has a malformed step {metadata['step'][:40]!r}")
+    step = metadata["step"]
+    if not (step.isdigit() and step.isascii() and len(step) <= 12):
+        raise UserError(f"checkpoint {path} has a malformed step {step[:40]!r}")
     try:
-        config = json.loads(metadata["config"])
-    except ValueError:
-        config = None
+        config = bounded_json(metadata["config"], "its training configuration")
+    except ValueError as error:
+        raise UserError(f"checkpoint {path} has no readable training configuration ({error})") from None
     if not isinstance(config, dict) or not config:
         raise UserError(f"checkpoint {path} has no readable training configuration")
     groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optim": {}}
@@ -114,12 +113,13 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
         if kind not in groups or not name:
             raise UserError(f"checkpoint {path} holds an unexpected tensor {key[:80]!r}")
         groups[kind][name] = value
-    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(metadata["step"]), config,
+    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(step), config,
                       metadata["data_fingerprint"])
 
 
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
-    """``module.load_state_dict`` with mismatches reported as one line naming the checkpoint."""
+    """``module.load_state_dict`` of an untrusted state: every tensor present, of the module's
+    shape and dtype, and finite; anything else is one line naming the checkpoint."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -128,6 +128,12 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | s
         detail = (f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} of another shape"
                   + (f" (e.g. {(wrong or missing or unexpected)[0]})" if (wrong or missing or unexpected) else ""))
         raise UserError(f"checkpoint {path} does not match the {what}: {detail}")
+    for key in sorted(expected):
+        if state[key].dtype != expected[key].dtype:
+            raise UserError(f"checkpoint {path}: tensor {key} of the {what} is {state[key].dtype}, not "
+                            f"{expected[key].dtype}")
+        if state[key].is_floating_point() and not bool(torch.isfinite(state[key]).all()):
+            raise UserError(f"checkpoint {path}: tensor {key} of the {what} holds non-finite values")
     module.load_state_dict(state)
 
 
@@ -143,15 +149,49 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainedCheckpoints:
+    """The checkpoints a measurement reads (``bench denoise``, ``bench fid``): the file ``bench
+    train`` writes by default for each model and training seed, under ``checkpoints``."""
+
+    data: str
+    checkpoint_preset: str
+    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
+    train_seeds: tuple[int, ...]
+    """The training seeds whose checkpoints are compared (every trained model, every seed)."""
+    checkpoints: str = "checkpoints"
+    data_root: str | None = None
+    """The folder of a dataset that is not embedded (the test and training splits are read from it)."""
+
+    @staticmethod
+    def settings(preset: Any) -> dict[str, Any]:
+        """The preset's part of these settings: its data, its name and its training seeds."""
+        return {"data": preset.data, "checkpoint_preset": preset.name, "train_seeds": preset.train_seeds}
+
+    def validate(self) -> None:
+        from cunet_bench.data import check_source
+
+        check_source(self.data, self.data_root)
+        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
+            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
+        for seed in self.train_seeds:
+            check_seed(seed)
+
+    def checkpoint(self, model: str, seed: int) -> Path:
+        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
+        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
+
+    def require(self, model: str, seed: int) -> Path:
+        """That checkpoint, or a one-line error naming the command that makes it."""
+        path = self.checkpoint(model, seed)
+        if not path.is_file():
+            folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
+            raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
+                            f"--preset {self.checkpoint_preset} --seed {seed}{folder}")
+        return path
+
+
 def checkpoint_path(folder: Path, model: str, data: str, preset: str, seed: int = 0) -> Path:
     """Where ``bench train`` writes a model's checkpoint by default (one per training seed)."""
     return Path(folder) / f"{model}-{data}-{preset}-seed{seed}.safetensors"
 
-
-def require_checkpoint(folder: Path, model: str, data: str, preset: str, seed: int = 0) -> Path:
-    """The default checkpoint, or a one-line error naming the command that makes it."""
-    path = checkpoint_path(folder, model, data, preset, seed)
-    if not path.is_file():
-        raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {data} "
-                        f"--preset {preset} --seed {seed}")
-    return path

@@ -1,8 +1,10 @@
 """Resolving a benchmark's configuration from a preset and overrides, and identifying it.
 
-Every benchmark has a frozen ``Config`` whose ``from_preset(preset, **overrides)`` builds the
-defaults from the preset and calls :func:`resolve`; ``None`` means "not given" (a zero or an
-empty value is given and gets checked, never silently replaced by the preset's)."""
+Every benchmark has a frozen ``Config`` whose ``from_preset(preset, **overrides)`` takes the
+preset's defaults for it (``Preset.settings``, keyed by the configuration's own field names) and
+calls :func:`resolve`; ``None`` means "not given" (a zero or an empty value is given and gets
+checked, never silently replaced by the preset's). Validation happens once, in the
+configuration's ``validate()``, which ``--dry-run`` runs too."""
 
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ C = TypeVar("C")
 
 def resolve(cls: type[C], defaults: dict[str, Any], overrides: dict[str, Any]) -> C:
     """``cls(**defaults)`` with every override that is not None applied, then ``validate()``."""
-    names = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - names)
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted((set(overrides) | set(defaults)) - set(fields))
     if unknown:
         raise UserError(f"{cls.__name__} has no setting {', '.join(unknown)}")
-    config = cls(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
+    values = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    missing = [name for name, field in fields.items() if name not in values and field.default is dataclasses.MISSING
+               and field.default_factory is dataclasses.MISSING]
+    if missing:
+        raise UserError(f"{cls.__name__} needs {', '.join('--' + name.replace('_', '-') for name in missing)}")
+    config = cls(**values)
     validate = getattr(config, "validate", None)
     if validate is not None:
         validate()

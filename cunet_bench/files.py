@@ -1,5 +1,6 @@
-"""Writing files safely: atomic writes that respect the umask, early checks that an output
-folder can be written, and an exclusive lock for files one run at a time may own.
+"""Writing files safely and reading them warily: atomic writes that respect the umask, early
+checks that an output folder can be written, an exclusive lock for files one run at a time may
+own, and a bounded parser for the JSON of untrusted files.
 
 Every failure of the file system (a read-only disk, a file where a folder should be, no
 permission) becomes a one-line :class:`UserError` that names the path.
@@ -8,6 +9,8 @@ permission) becomes a one-line :class:`UserError` that names the path.
 from __future__ import annotations
 
 import fcntl
+import json
+import math
 import os
 import shlex
 import sys
@@ -34,8 +37,38 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first folder on ``path``'s way that is something else (a file, a fifo, a dangling link)."""
+    for ancestor in reversed(Path(path).parents):
+        if ancestor.is_symlink() and not ancestor.exists():
+            return ancestor
+        if ancestor.exists() and not ancestor.is_dir():
+            return ancestor
+    return None
+
+
 def _failure(path: Path, error: OSError) -> UserError:
+    """A one-line error naming the real cause of a failed write."""
+    blocker = _file_in_the_way(path) if isinstance(error, (FileExistsError, NotADirectoryError)) else None
+    if blocker is not None:
+        return UserError(f"cannot write {path}: {blocker} is {describe_path(blocker)}, not a folder")
     return UserError(f"cannot write {path}: {error.strerror or error}")
+
+
+def describe_path(path: Path) -> str:
+    """What is at ``path``, in words: a file, a folder, a fifo, a dangling link, nothing."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return "a dangling link"
+    if not path.exists():
+        return "missing"
+    if path.is_dir():
+        return "a folder"
+    if path.is_fifo():
+        return "a fifo"
+    if path.is_socket() or path.is_block_device() or path.is_char_device():
+        return "a special file"
+    return "a file"
 
 
 def _temporary_beside(path: Path) -> str:
@@ -92,21 +125,91 @@ def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
             os.unlink(temporary)
 
 
-def check_output_folder(folder: Path, option: str) -> Path:
-    """Refuse, before any work is done, an output folder that is a file or cannot be written."""
-    folder = Path(folder)
+MAX_NAME_BYTES = 255
+"""The longest file or folder name most file systems take (ext4, xfs, btrfs, APFS)."""
+
+
+def check_output_folder(folder: Path | str, option: str) -> Path:
+    """Refuse, before any work is done, an output folder that cannot hold results: an empty name
+    (which would silently mean the current folder), a name that is not valid UTF-8 (results
+    record their paths in UTF-8 files) or has a part too long for the file system, something
+    other than a folder in the way, a folder that cannot be written."""
+    text = os.fspath(folder)
+    if not text.strip():
+        raise UserError(f"{option} needs a folder name, got an empty one")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{option} {text.encode('utf-8', 'replace').decode()[:80]}: the name is not valid UTF-8") from None
+    folder = Path(text)
+    for part in folder.parts:
+        if len(part.encode()) > MAX_NAME_BYTES:
+            raise UserError(f"{option}: the name {part[:40]}… is {len(part.encode())} bytes long, more than a file "
+                            f"system takes ({MAX_NAME_BYTES})")
     existing = folder
-    while not existing.exists():
+    while not existing.exists() and not existing.is_symlink():
         if existing.parent == existing:
             break
         existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise UserError(f"{option} {folder}: {existing} is a file, not a folder")
+    if existing.is_symlink() and not existing.exists() or existing.exists() and not existing.is_dir():
+        raise UserError(f"{option} {folder}: {existing} is {describe_path(existing)}, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{option} {folder}: {existing} is not writable")
     if os.statvfs(existing).f_flag & os.ST_RDONLY:
         raise UserError(f"{option} {folder}: {existing} is on a read-only file system")
     return folder
+
+
+MAX_METADATA_CHARS = 1_000_000
+MAX_JSON_DEPTH = 32
+MAX_INTEGER_DIGITS = 19
+"""Checkpoint metadata, provenance and caches are untrusted: their JSON is bounded in size, nesting
+and integer length before it is parsed (Python's parser would otherwise recurse, or convert a
+5,000-digit number, before any check of ours could run)."""
+
+
+def bounded_json(text: str, what: str) -> object:
+    """Parse a JSON document from an untrusted file: at most :data:`MAX_METADATA_CHARS` long,
+    nested at most :data:`MAX_JSON_DEPTH` deep, integers of at most :data:`MAX_INTEGER_DIGITS`
+    digits, finite numbers only. Raises ``ValueError`` naming what is wrong."""
+    if len(text) > MAX_METADATA_CHARS:
+        raise ValueError(f"{what} is {len(text):,} characters long, more than {MAX_METADATA_CHARS:,}")
+    depth = deepest = 0
+    in_string = escaped = False
+    for character in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                in_string = False
+            continue
+        if character == '"':
+            in_string = True
+        elif character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                raise ValueError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+        elif character in "]}":
+            depth -= 1
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+            raise ValueError(f"{what} holds an integer of {len(digits):,} digits")
+        return int(digits)
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"{what} holds the number {text[:40]}, which is not finite")
+        return value
+
+    def constant(name: str) -> float:
+        raise ValueError(f"{what} holds the non-standard number {name}")
+
+    return json.loads(text, parse_int=integer, parse_float=number, parse_constant=constant)
 
 
 def _owner(lock_path: Path) -> str:
@@ -118,10 +221,11 @@ def _owner(lock_path: Path) -> str:
 
 
 @contextmanager
-def exclusive_lock(target: Path, what: str) -> Iterator[None]:
+def exclusive_lock(target: Path, what: str, wait: bool = False) -> Iterator[None]:
     """Hold ``TARGET.lock`` for the duration: a second run that wants ``target`` gets a one-line
-    error naming the first (its pid and command). The lock is an ``flock``, so a run that dies
-    releases it with its process; no stale lock is ever left to clear by hand."""
+    error naming the first (its pid and command), or with ``wait`` waits for it. The lock is an
+    ``flock``, so a run that dies releases it with its process; no stale lock is ever left to
+    clear by hand."""
     lock_path = Path(f"{target}.lock")
     while True:
         try:
@@ -130,7 +234,7 @@ def exclusive_lock(target: Path, what: str) -> Iterator[None]:
         except OSError as error:
             raise _failure(lock_path, error) from None
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
             raise UserError(f"{what} {target} is in use by {_owner(lock_path)}; wait for it or choose another") from None

@@ -11,10 +11,12 @@ import torch
 
 from cunet_bench.files import atomic_write
 
+MIN_WIDTH = 256
+"""Figures are enlarged (nearest-neighbour, so pixels stay sharp) to at least this many pixels wide."""
 
-def image_grid_png(images: torch.Tensor, columns: int | None = None, scale: int = 1) -> bytes:
-    """PNG bytes of a grid of ``[N, C, H, W]`` images in [-1, 1], filled row by row; ``scale``
-    enlarges it with nearest-neighbour pixels (small images stay sharp in a report)."""
+
+def image_grid_png(images: torch.Tensor, columns: int | None = None) -> bytes:
+    """PNG bytes of a grid of ``[N, C, H, W]`` images in [-1, 1], filled row by row."""
     from PIL import Image
     from torchvision.utils import make_grid
 
@@ -23,28 +25,50 @@ def image_grid_png(images: torch.Tensor, columns: int | None = None, scale: int 
     array = (grid.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     buffer = io.BytesIO()
     image = Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array)
-    if scale > 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def labelled_grid_png(columns: dict[str, torch.Tensor], title: str, scale: int = 1) -> bytes:
+def _enlarged_grid(images: torch.Tensor, columns: int):
+    """The grid as a PIL image, enlarged by the smallest whole factor that makes it at least
+    :data:`MIN_WIDTH` pixels wide."""
+    from PIL import Image
+
+    body = Image.open(io.BytesIO(image_grid_png(images, columns=columns)))
+    scale = max(1, -(-MIN_WIDTH // body.width))
+    return body.resize((body.width * scale, body.height * scale), Image.Resampling.NEAREST) if scale > 1 else body
+
+
+def sample_grid_png(images: torch.Tensor, title: str) -> bytes:
+    """PNG bytes of generated samples in [-1, 1] (paper Figure 3), at least :data:`MIN_WIDTH`
+    pixels wide, with a title saying what they are."""
+    body = _enlarged_grid(images, max(1, int(np.ceil(np.sqrt(len(images))))))
+    return _with_header(body, title, [])
+
+
+def labelled_grid_png(columns: dict[str, torch.Tensor], title: str) -> bytes:
     """PNG bytes of images in [0, 1] laid out one column per entry of ``columns`` (each ``[rows, C,
     H, W]``), with the column labels and a title drawn above them, so the figure says what it shows
-    wherever it is opened."""
+    wherever it is opened; at least :data:`MIN_WIDTH` pixels wide."""
+    stacked = torch.stack(list(columns.values()), dim=1)  # [rows, columns, C, H, W]
+    body = _enlarged_grid(stacked.flatten(0, 1) * 2 - 1, len(columns))
+    return _with_header(body, title, list(columns))
+
+
+def _with_header(body, title: str, labels: list[str]) -> bytes:
+    """``body`` under a header with ``title`` and, above each of its equal columns, its label
+    (wrapped to two lines)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    stacked = torch.stack(list(columns.values()), dim=1)  # [rows, columns, C, H, W]
-    body = Image.open(io.BytesIO(image_grid_png(stacked.flatten(0, 1) * 2 - 1, columns=len(columns), scale=scale)))
     font = ImageFont.load_default()
-    cell = body.width / len(columns)
+    cell = body.width / max(1, len(labels))
     line = 12
-    header = Image.new(body.mode, (body.width, 3 * line + 4), color=255 if body.mode == "L" else (255, 255, 255))
+    rows = 3 if labels else 1
+    header = Image.new(body.mode, (body.width, rows * line + 4), color=255 if body.mode == "L" else (255, 255, 255))
     draw = ImageDraw.Draw(header)
     ink = 0 if body.mode == "L" else (0, 0, 0)
     draw.text((2, 1), title, fill=ink, font=font)
-    for index, label in enumerate(columns):
+    for index, label in enumerate(labels):
         words, lines = label.split(), [""]
         for word in words:
             candidate = f"{lines[-1]} {word}".strip()
@@ -64,22 +88,25 @@ def labelled_grid_png(columns: dict[str, torch.Tensor], title: str, scale: int =
 
 class DenoiseGrids:
     """Collects the images ``bench denoise`` shows (``keep``) and writes, per noise level, one grid
-    of clean / noisy / every method's output and, per diffusion method, one grid of its x0
-    estimates along the reverse chain; one test image per row (different digits), every column
-    labelled in the image."""
+    of clean / noisy / every method's output and, per diffusion method and scoring target, one
+    grid of its iterate (what the verdicts score) or of its x0 estimate along the reverse chain;
+    one test image per row (different digits), every column labelled in the image."""
 
-    STEP_MARK = " x0 @ step "
+    TARGETS = ("iterate", "x0")
 
     def __init__(self, titles: dict[float, str] | None = None) -> None:
         self.kept: dict[float, dict[str, torch.Tensor]] = {}
         self.titles = titles or {}
 
+    @staticmethod
+    def step_label(method: str, target: str, step: int) -> str:
+        return f"{method} {target} @ step {step}"
+
     def keep(self, level: float, label: str, images01: torch.Tensor) -> None:
         self.kept.setdefault(level, {})[label] = images01.detach().cpu().float()
 
     def _write(self, path: Path, columns: dict[str, torch.Tensor], title: str) -> dict[str, list[str]]:
-        scale = max(1, 96 // next(iter(columns.values())).shape[-1])
-        atomic_write(path, labelled_grid_png(columns, title, scale))
+        atomic_write(path, labelled_grid_png(columns, title))
         return {path.name: list(columns)}
 
     def write(self, folder: Path, run_id: str) -> dict[str, list[str]]:
@@ -91,14 +118,16 @@ class DenoiseGrids:
             name = f"{run_id}-level{level:04g}"
             title = self.titles.get(level, f"noise level {level:g}")
             base = {label: images[label] for label in ("clean", "noisy") if label in images}
-            outputs = {label: x for label, x in images.items() if label not in base and self.STEP_MARK not in label}
+            outputs = {label: x for label, x in images.items() if label not in base and " @ step " not in label}
             index.update(self._write(folder / f"{name}-methods.png", {**base, **outputs}, title))
             for method in outputs:
-                steps = {label.split(self.STEP_MARK)[1]: x for label, x in images.items()
-                         if label.startswith(method + self.STEP_MARK)}
-                if steps:
-                    ordered = {f"x0 @ step {k}": steps[k] for k in sorted(steps, key=int)}
-                    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", method).strip("_")
-                    index.update(self._write(folder / f"{name}-steps-{safe}.png", {**base, **ordered},
-                                             f"{title}: {method}'s x0 estimate along the reverse chain"))
+                safe = re.sub(r"[^A-Za-z0-9._-]+", "_", method).strip("_")
+                for target in self.TARGETS:
+                    prefix = f"{method} {target} @ step "
+                    steps = {int(label[len(prefix):]): x for label, x in images.items() if label.startswith(prefix)}
+                    if steps:
+                        ordered = {f"{target} @ step {k}": steps[k] for k in sorted(steps)}
+                        what = "iterate (the scoring of the verdicts)" if target == "iterate" else "x0 estimate"
+                        index.update(self._write(folder / f"{name}-steps-{target}-{safe}.png", {**base, **ordered},
+                                                 f"{title}: {method}'s {what} along the reverse chain"))
         return index

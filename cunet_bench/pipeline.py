@@ -1,15 +1,15 @@
 """``bench all``: the whole pipeline for a preset as benchmark steps with resolved configurations
 — efficiency at the preset's size, training of the quality backbones and the learned Table 4
-baselines (once per training seed), samples, denoising, FID — followed by the report.
+baselines (once per training seed), samples, denoising, FID — followed by the report, and a
+phase table of where the time went.
 
-A step is skipped when its work is already done on this machine: training when the checkpoint
-holds the configured steps of the same options; every other step when a complete run with the
-same done key (resolved configuration, host and machine fingerprint, contents of the
-checkpoints read; see :func:`cunet_bench.runner.done_key`) is recorded. A changed default,
-another machine or a retrained model therefore re-runs exactly the steps it affects, and results
-copied from elsewhere (the repository's reference results) never stand in for a measurement of
-this machine. Training resumes an unfinished checkpoint and FID reuses its sample shards, so an
-interrupted ``bench all`` continues where it stopped.
+A step is skipped when its work is already done (:func:`cunet_bench.runner.is_done`): training
+when the checkpoint holds the configured steps of the same options; every other step when a
+complete run with the same done key (resolved configuration, host and machine fingerprint,
+contents of the checkpoints read) is recorded in the *user's own* results folder. The committed
+reference run lives apart (``reference/``) and is never consulted, so a fresh clone measures
+every step on its own machine. Training resumes an unfinished checkpoint and FID reuses its
+sample shards, so an interrupted ``bench all`` continues where it stopped.
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from cunet_bench import provenance, records
+from cunet_bench.benchmark import Benchmark, Row
 from cunet_bench.benchmarks import denoise, efficiency, fid, sample, train
 from cunet_bench.presets import Preset
 from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.output import note
-from cunet_bench.runner import Benchmark, completed_run, execute_with_display
+from cunet_bench.runner import Outcome, completed_run, is_done
+
+PHASES = "all"
+"""The results folder (and schema bench) of the phase tables ``bench all`` records."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,13 @@ def trained_models() -> tuple[str, ...]:
 
 def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: str) -> list[Step]:
     """The steps of ``bench all``: ``seed`` seeds the measurements (noise, samples); every trained
-    model is trained once per seed of the preset's ``train_seeds``."""
+    model is trained once per seed of the preset's ``train_seeds``; checkpoints, sample shards and
+    caches go to ``checkpoints``, grids and samples under ``results``."""
     common: dict[str, Any] = {"seed": seed, "device": device}
-    shared = {"checkpoints": str(checkpoints), **common}
+    trained = {"checkpoints": str(checkpoints), **common}
     steps = [Step("efficiency", efficiency.BENCHMARK, efficiency.EfficiencyConfig.from_preset(preset, **common))]
     training = {(model, train_seed): train.TrainRunConfig.from_preset(
-        preset, model, checkpoints=str(checkpoints), resume=True, device=device, seed=train_seed)
+        preset, model=model, checkpoints=str(checkpoints), resume=True, device=device, seed=train_seed)
         for model in trained_models() for train_seed in preset.train_seeds}
     steps += [Step(f"train {model} (seed {train_seed})", train.BENCHMARK, config)
               for (model, train_seed), config in training.items()]
@@ -55,27 +60,74 @@ def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: st
             preset, checkpoint=training[model, preset.train_seeds[0]].checkpoint, model=model, out=str(results),
             **common)))
     steps.append(Step("denoise", denoise.BENCHMARK, denoise.DenoiseConfig.from_preset(preset, out=str(results),
-                                                                                       **shared)))
-    steps.append(Step("fid", fid.BENCHMARK, fid.FidConfig.from_preset(preset, **shared)))
+                                                                                       **trained)))
+    steps.append(Step("fid", fid.BENCHMARK, fid.FidConfig.from_preset(preset, **trained)))
     return steps
 
 
-def is_done(step: Step, results: Path) -> bool:
-    if step.benchmark is train.BENCHMARK:
-        return train.is_complete(step.config)
-    return completed_run(step.benchmark, step.config, results) is not None
+ExecuteStep = Callable[[Step, dict[str, Any]], Outcome]
+"""Runs one step and records it (the caller's runner, with its progress display); receives the
+step and the invocation record that ties the step's results to this ``bench all`` run."""
 
 
-def run_steps(steps: list[Step], results: Path, preset: str) -> list[dict[str, Any]]:
-    """Run every step that is not already done, in order; returns one summary line per step."""
-    summary, started = [], time.perf_counter()
+def run_steps(steps: list[Step], results: Path, preset: str, execute_step: ExecuteStep,
+              announce: Callable[[str], None] = lambda _: None) -> list[Row]:
+    """Run every step that is not already done, in order, then record the phase table (one row
+    per step: wall and CPU time, what it processed, the achieved GFLOP/s against the machine's
+    measured peak, whether the machine was busy) as a run of its own; returns the phase rows."""
+    invocation_id = records.new_run_id()
+    phases: list[Row] = []
+    started = time.perf_counter()
+    peak = None
     for number, step in enumerate(steps, 1):
-        if is_done(step, results):
-            note(f"[{number}/{len(steps)}] {step.label}: already done on this machine, skipped")
-            summary.append({"step": step.label, "status": "skipped", "seconds": 0.0})
+        if is_done(step.benchmark, step.config, results):
+            announce(f"[{number}/{len(steps)}] {step.label}: already done in {results}, skipped")
+            phases.append({"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "skipped",
+                           "wall_s": 0.0})
+            peak = peak or _recorded_peak(step, results)
             continue
-        note(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far)")
-        tick = time.perf_counter()
-        execute_with_display(step.benchmark, step.config, results, preset, step.label)
-        summary.append({"step": step.label, "status": "ran", "seconds": time.perf_counter() - tick})
-    return summary
+        announce(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far)")
+        outcome = execute_step(step, {"id": invocation_id, "preset": preset, "step": step.label})
+        peak = peak or _peak(outcome.rows)
+        phases.append(phase_row(step, outcome, peak))
+    meta = provenance.collect(bench=PHASES, preset=preset, extra={"invocation": {"id": invocation_id, "preset": preset},
+                                                                   "complete": True})
+    files = records.write_run(PHASES, phases, meta, results)
+    announce(f"phase table: {files.csv}")
+    return phases
+
+
+def phase_row(step: Step, outcome: Outcome, peak: float | None) -> Row:
+    """Where one step's time went (``schema`` kind ``all``/``phase``)."""
+    row: Row = {"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "ran",
+                "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, "threads": _threads(), **outcome.contention}
+    if step.benchmark.workload is not None and outcome.rows:
+        work = step.benchmark.workload(outcome.rows)
+        row.update(items=work.items, item=work.item, items_per_s=work.items / max(outcome.wall_s, 1e-9))
+        if work.gflop is not None:
+            row.update(gflop=work.gflop, gflops=work.gflop / max(outcome.wall_s, 1e-9))
+            if peak:
+                row["fraction_of_peak"] = row["gflops"] / peak
+    return row
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _peak(rows: list[Row]) -> float | None:
+    """The machine's measured matmul peak, from an efficiency run's rows."""
+    values = [row["value"] for row in rows if row.get("kind") == "machine" and row.get("metric") == "peak_gflops_matmul"]
+    return max(values) if values else None
+
+
+def _recorded_peak(step: Step, results: Path) -> float | None:
+    if step.benchmark is not efficiency.BENCHMARK:
+        return None
+    run_id = completed_run(step.benchmark, step.config, results)
+    frame = records.load_runs(step.benchmark.name, results) if run_id else None
+    if frame is None or frame.empty:
+        return None
+    return _peak(frame[frame.run_id == run_id].to_dict("records"))

@@ -1,157 +1,136 @@
-"""Named configurations: ``smoke`` (seconds, for tests), ``quick`` (a real but small run on a
-2-core CPU, minutes), ``reference`` (behind the committed report: 3 training seeds, about two
-hours on 2 cores), ``paper`` (the paper's setting as released: 64×64, batch 128, lr 2e-4,
-accumulation 2, EMA 0.9999, v-objective, sigmoid schedule; a GPU job) and ``ho`` (the same
-with Ho et al.'s linear schedule and ε-objective, as the paper's text describes). Any field
-can be overridden from the command line; ``--dry-run`` prints the resolved configuration.
+"""Named configurations: ``smoke`` (seconds, for tests; never a verdict), ``quick`` (a real but
+small run on a 2-core CPU), ``reference`` (behind the committed reference run), ``paper`` (the
+paper's setting as released: 64×64, batch 128, lr 2e-4, accumulation 2, EMA 0.9999,
+v-objective, sigmoid schedule; a GPU job), ``ho`` (the same with Ho et al.'s linear schedule and
+ε-objective, as the paper's text describes) and ``gpu`` (the prepared check of a lent GPU).
 
-``quick`` is every command's default preset: it is a real measurement that fits a 2-core CPU,
-where ``paper`` is a GPU job and ``smoke`` only checks the pipeline. Which models a preset runs
-is given by registry tags, never by names (DESIGN.md, "Registry")."""
+A preset holds, per benchmark, the defaults of that benchmark's configuration under the very
+names of its fields — and of its command-line options — so a setting has one name from the flag
+through the preset, the configuration, ``--dry-run``, the provenance and the report, and one
+default: a field a preset fills has none of its own (``tests/test_settings.py``). Which models a
+preset runs is given by registry tags, how wide they are by the scale each model's spec defines
+(``ModelSpec.scales``), never by names (DESIGN.md, "Registry")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Mapping
 
 from cunet_bench.errors import UserError
+
+BENCHES = ("efficiency", "solvers", "train", "sample", "denoise", "fid")
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     description: str
-    resolution: int
-    channels: int
-    efficiency_tags: tuple[str, ...]
-    """The registry tags of the models ``bench efficiency`` measures."""
-    batches: tuple[int, ...]
-    sampling_steps: tuple[int, ...]
-    repeats: int
-    """Rounds every speed comparison runs at least."""
-    speed_budget_s: float = 60.0
-    """Seconds after which a speed comparison stops adding rounds (it stops earlier once every
-    ratio's 95% interval is within ±3%)."""
-    speed_variants: tuple[str, ...] = ()
-    """Speed variants of the paper's pair timed beside eager execution (compiled, channels-last)."""
-    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    train_data: str = "mnist5k"
-    train_resolution: int = 32
-    train_steps: int = 1000
-    train_batch: int = 64
-    lr: float = 2e-4
-    grad_accumulation: int = 1
-    ema_decay: float = 0.9999
-    schedule: str = "sigmoid"
-    objective: str = "v"
-    checkpoint_every: int = 500
-    train_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    train_seeds: tuple[int, ...] = (0,)
-    """Training seeds of every trained model; quality verdicts resample them first."""
-    denoise_noise_steps: tuple[int, ...] = (50, 150, 400)
-    denoise_images: int = 64
-    fid_steps: tuple[int, ...] = (5, 10, 30, 100)
-    fid_samples: int = 30_000
-    fid_batch: int = 512
-    classifier_steps: int = 400
-    sample_steps: int = 50
-    """DDIM steps of the sample grids (Figure 3)."""
-    sample_count: int = 16
+    data: str
+    """The training data of every trained model, and what denoising and FID are measured on."""
+    train_seeds: tuple[int, ...]
+    """Training seeds of every trained model; quality verdicts need at least two (seed-level intervals)."""
+    classifier_steps: int
+    """Training steps of the feature classifier (FD-classifier, the perception index)."""
+    efficiency: Mapping[str, Any] = field(default_factory=dict)
+    solvers: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    sample: Mapping[str, Any] = field(default_factory=dict)
+    denoise: Mapping[str, Any] = field(default_factory=dict)
+    fid: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings(self, bench: str) -> dict[str, Any]:
+        """The defaults of one benchmark's configuration, by field name."""
+        if bench not in BENCHES:
+            raise KeyError(bench)
+        return dict(getattr(self, bench))
+
+    def with_settings(self, bench: str, **changes: Any) -> "Preset":
+        """This preset with some of one benchmark's defaults changed (tests, studies)."""
+        return replace(self, **{bench: {**self.settings(bench), **changes}})
 
 
-SMALL_TRAIN_OPTIONS = {
-    "unet": {"dim": 8}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "cunet-release": {"nf": 2},
-    "cunet": {"nf": 2}, "dncnn": {"depth": 5, "width": 16}, "conv-ae": {"widths": (8, 16, 32, 64)},
-}
-QUICK_TRAIN_OPTIONS = {
-    "unet": {"dim": 16}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "cunet-release": {"nf": 4},
-    "cunet": {"nf": 4}, "dncnn": {"depth": 10, "width": 32},
-}
-"""Narrower networks for the CPU presets (the paper preset trains the full sizes), keeping the
-release's width rule — cU-Net nf = U-Net dim / 4 (16 vs 64), hence the paper's ~4:1 parameter
-ratio: at dim 16 / nf 4, 2,430,241 against 584,929 trainable parameters (REFERENCE §7)."""
+RELEASE_TRAINING = dict(lr=2e-4, grad_accumulation=1, ema_decay=0.9999, schedule="sigmoid", objective="v",
+                        sigma=(0.1, 0.1))
+"""The released code's training recipe (REFERENCE §2); denoisers train at the release's σ = 0.1."""
 
-PRESETS = {
+
+def _cpu(name: str, description: str, train_steps: int, train_seeds: tuple[int, ...], denoise_images: int,
+         fid_samples: int, fid_steps: tuple[int, ...]) -> Preset:
+    """The CPU presets: Table 5 models at full size for efficiency, the paper's pair and the
+    baselines at the ``cpu`` scale (the release's 4:1 width rule) trained on MNIST-5k at 32 px."""
+    return Preset(
+        name=name, description=description, data="mnist5k", train_seeds=train_seeds, classifier_steps=400,
+        efficiency=dict(tags=("table5",), scale=None, resolution=(64,), channels=3, batch=(1, 8), sampling_steps=(5, 30),
+                        repeats=5, speed_budget_s=45.0, variants=("eager", "compiled", "channels-last"),
+                        memory_batch=(1, 8, 32)),
+        solvers=dict(scale=None, resolution=64, channels=3, batch=(1, 8), repeats=5),
+        train=dict(RELEASE_TRAINING, scale="cpu", resolution=32, train_steps=train_steps, batch_size=32, lr=1e-3,
+                   ema_decay=0.995, checkpoint_every=100),
+        sample=dict(sampling_steps=50, num_samples=16, batch_size=16),
+        denoise=dict(noise_steps=(50, 150, 400), num_images=denoise_images),
+        fid=dict(sampling_steps=fid_steps, num_samples=fid_samples, batch_size=64, speed_rounds=5, speed_budget_s=45.0,
+                 replicates=1000),
+    )
+
+
+PRESETS: dict[str, Preset] = {
     "smoke": Preset(
-        name="smoke",
-        description="seconds: narrow models on 1x32x32, for tests",
-        resolution=32,
-        channels=1,
-        efficiency_tags=("paper-unet", "paper-cunet"),
-        batches=(1, 2),
-        sampling_steps=(2,),
-        repeats=2,
-        speed_budget_s=1.0,
-        model_options={"unet": {"dim": 8}, "cunet-release": {"nf": 4}},
-        train_steps=3,
-        train_batch=8,
-        ema_decay=0.9,
-        checkpoint_every=2,
-        train_options=SMALL_TRAIN_OPTIONS,
-        denoise_noise_steps=(3, 6),
-        denoise_images=4,
-        fid_steps=(1, 2),
-        fid_samples=64,
-        fid_batch=32,
-        classifier_steps=20,
-        sample_steps=2,
+        name="smoke", description="seconds: narrow models on 1x32x32, for tests (never a verdict)", data="mnist5k",
+        train_seeds=(0,), classifier_steps=20,
+        efficiency=dict(tags=("paper-unet", "paper-cunet"), scale="tiny", resolution=(32,), channels=1, batch=(1, 2),
+                        sampling_steps=(2,), repeats=2, speed_budget_s=1.0, variants=("eager",), memory_batch=(1,)),
+        solvers=dict(scale="tiny", resolution=32, channels=1, batch=(1, 2), repeats=2),
+        train=dict(RELEASE_TRAINING, scale="tiny", resolution=32, train_steps=3, batch_size=8, ema_decay=0.9,
+                   checkpoint_every=2),
+        sample=dict(sampling_steps=2, num_samples=16, batch_size=16),
+        denoise=dict(noise_steps=(3, 6), num_images=4),
+        fid=dict(sampling_steps=(1, 2), num_samples=72, batch_size=36, speed_rounds=2, speed_budget_s=1.0,
+                 replicates=50),
     ),
-    "quick": Preset(
-        name="quick",
-        description="minutes on a 2-core CPU: Table 5 models at 3x64x64, batches 1 and 8",
-        resolution=64,
-        channels=3,
-        efficiency_tags=("table5",),
-        batches=(1, 8),
-        sampling_steps=(5, 30),
-        repeats=5,
-        speed_budget_s=45.0,
-        speed_variants=("compiled", "channels-last"),
-        train_steps=300,
-        train_batch=32,
-        lr=1e-3,
-        ema_decay=0.995,
-        checkpoint_every=100,
-        train_options=QUICK_TRAIN_OPTIONS,
-        fid_samples=128,
-        fid_batch=64,
-    ),
+    "quick": _cpu("quick", "minutes on a 2-core CPU: one training seed, a pipeline of real but small sizes",
+                  train_steps=300, train_seeds=(0,), denoise_images=64, fid_samples=128, fid_steps=(5, 10, 30, 100)),
+    "reference": _cpu("reference", "the committed reference run: the paper's pair at CPU scale, 3 training seeds, "
+                      "about 2 h on 2 CPU cores", train_steps=1200, train_seeds=(0, 1, 2), denoise_images=32,
+                      fid_samples=256, fid_steps=(5, 10, 30, 100)),
     "paper": Preset(
-        name="paper",
-        description="the paper's setting: 3x64x64, Table 5 models and baselines, batches 1 and 64",
-        resolution=64,
-        channels=3,
-        efficiency_tags=("efficiency",),
-        batches=(1, 64),
-        sampling_steps=(5, 30, 100),
-        repeats=5,
-        speed_budget_s=120.0,
-        speed_variants=("compiled", "channels-last"),
-        train_resolution=64,
-        train_steps=10_000,
-        train_batch=128,
-        grad_accumulation=2,
-        checkpoint_every=1000,
+        name="paper", description="the paper's setting: 3x64x64, Table 5 models and baselines, batches 1 and 64",
+        data="mnist5k", train_seeds=(0,), classifier_steps=400,
+        efficiency=dict(tags=("efficiency",), scale=None, resolution=(64,), channels=3, batch=(1, 64),
+                        sampling_steps=(5, 30, 100), repeats=5, speed_budget_s=120.0,
+                        variants=("eager", "compiled", "channels-last"), memory_batch=(1, 8, 32, 128)),
+        solvers=dict(scale=None, resolution=64, channels=3, batch=(1, 64), repeats=5),
+        train=dict(RELEASE_TRAINING, scale=None, resolution=64, train_steps=10_000, batch_size=128, grad_accumulation=2,
+                   checkpoint_every=1000),
+        sample=dict(sampling_steps=50, num_samples=16, batch_size=16),
+        denoise=dict(noise_steps=(50, 150, 400), num_images=64),
+        fid=dict(sampling_steps=(5, 10, 30, 100), num_samples=30_000, batch_size=512, speed_rounds=5,
+                 speed_budget_s=120.0, replicates=1000),
     ),
 }
-PRESETS["reference"] = replace(
-    PRESETS["quick"], name="reference",
-    description="the committed report: the paper's pair at CPU scale, 3 training seeds, about 2 h on 2 CPU cores",
-    train_steps=1200, checkpoint_every=200, train_seeds=(0, 1, 2), denoise_images=32, fid_samples=256,
+PRESETS["gpu"] = Preset(
+    name="gpu", description="the prepared check of a lent GPU: paper sizes for efficiency, the pair trained "
+    "longer at CPU scale, the paper's step grid; about 8 minutes on one H200 (unverified)", data="mnist5k",
+    train_seeds=(0, 1), classifier_steps=400,
+    efficiency=dict(tags=("paper-unet", "paper-cunet"), scale=None, resolution=(64,), channels=3, batch=(1, 64),
+                    sampling_steps=(5, 30, 100), repeats=10, speed_budget_s=20.0, variants=("eager", "compiled"),
+                    memory_batch=(1, 64, 128)),
+    solvers=dict(scale=None, resolution=64, channels=3, batch=(1, 64), repeats=10),
+    train=dict(RELEASE_TRAINING, scale="cpu", resolution=32, train_steps=3000, batch_size=128, lr=1e-3,
+               ema_decay=0.999, checkpoint_every=500),
+    sample=dict(sampling_steps=50, num_samples=64, batch_size=64),
+    denoise=dict(noise_steps=(50, 150, 400), num_images=300),
+    fid=dict(sampling_steps=(5, 10, 30, 100, 200), num_samples=1024, batch_size=512, speed_rounds=5,
+             speed_budget_s=20.0, replicates=1000),
 )
-"""Behind the committed report (``bench all --preset reference``). The efficiency settings are
-quick's, so the two presets' speed runs pool. The budget, measured on the reference machine (2
-cores, the tuned allocator): training at batch 32, 32 px takes 0.57 s per step for ``unet`` (dim
-16), 0.25 for ``cunet-release`` and 0.23 for ``cunet`` (nf 4), 0.12 for DnCNN and 0.08 for the
-ConvAE, so 1,200 steps × 3 seeds are about 63 minutes for the three backbones and 12 for the
-baselines; denoising 32 test images at steps 50, 150 and 400 with every backbone and seed about
-16 minutes; FID with 256 samples per point at 5, 10, 30 and 100 steps, with the per-sample timing
-at the best step counts, about 22 minutes; efficiency about 5 minutes: about 1 h 50 in all
-(the run behind the committed report took 108 minutes)."""
-PRESETS["ho"] = replace(
-    PRESETS["paper"], name="ho", description="the paper's text: Ho et al.'s linear schedule and ε-objective",
-    schedule="linear", objective="eps",
-)
+"""The one command a session lent a GPU runs (``bench all --preset gpu --device cuda``): CUDA-event
+latencies, peak CUDA memory and the compiled variant at the paper's 64×64 sizes, the CPU-scale pair
+trained ten times longer than quick, denoising on the paper's 300 test images, the sample-quality
+distance up to 200 steps. Its sizes are chosen to fit about 8 minutes on one H200; no session has
+yet been lent a GPU to confirm it."""
+PRESETS["ho"] = replace(PRESETS["paper"], name="ho",
+                        description="the paper's text: Ho et al.'s linear schedule and ε-objective",
+                        train={**PRESETS["paper"].train, "schedule": "linear", "objective": "eps"})
+DEFAULT_PRESET = "quick"
 
 
 def get_preset(name: str) -> Preset:
@@ -159,6 +138,3 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise UserError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None
-
-
-DEFAULT_PRESET = "quick"

@@ -1,11 +1,13 @@
-"""Results on disk: ``<out>/<bench>/<run_id>.csv`` (tidy rows) plus ``<run_id>.json``
-(provenance). Writes are atomic and never overwrite an existing file."""
+"""Results on disk: ``<out>/<bench>/<run_id>.csv`` (tidy rows of the declared schema) plus
+``<run_id>.json`` (provenance). Writes are atomic and never overwrite an existing file; reads
+check every file (a results folder is untrusted input) and skip what does not fit, saying why."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,8 +16,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from cunet_bench import schema
 from cunet_bench.errors import warn
-from cunet_bench.files import atomic_write
+from cunet_bench.files import atomic_write, bounded_json
 from cunet_bench.provenance import utc_now
 
 
@@ -44,72 +47,122 @@ def rows_to_csv(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def write_run(bench: str, rows: list[dict[str, Any]], provenance: dict[str, Any], out: Path | str) -> RunFiles:
-    """Record one run of a benchmark: rows first, then the provenance that completes them."""
+    """Record one run of a benchmark: rows first, then the provenance that completes them. Every
+    row must be a declared kind of ``bench`` with declared columns (``cunet_bench.schema``)."""
+    schema.check_rows(bench, rows)
     run_id = new_run_id()
     folder = Path(out) / bench
     files = RunFiles(run_id, folder / f"{run_id}.csv", folder / f"{run_id}.json")
     atomic_write(files.csv, rows_to_csv({"run_id": run_id, **row} for row in rows))
-    sidecar = {"run_id": run_id, **provenance, "finished_at": utc_now(), "rows": len(rows)}
-    atomic_write(files.json, (json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n").encode())
+    sidecar = _standard_json({"run_id": run_id, **provenance, "finished_at": utc_now(), "rows": len(rows)})
+    atomic_write(files.json, (json.dumps(sidecar, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n").encode())
     return files
 
 
-def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame | None:
-    """One run's rows, or None (with a warning naming the file) when the file is unusable:
-    every file read back is untrusted input, and one bad file must not hide the others."""
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except Exception as error:  # noqa: BLE001 - pandas raises many types for a damaged file
-        warn(f"skipped {path}: not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
+def _standard_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None: standard JSON has no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    missing = [column for column in ("run_id", *required) if column not in frame.columns]
-    if missing:
-        warn(f"skipped {path}: columns {', '.join(missing)} are missing")
-        return None
-    if frame.empty or set(frame.run_id.astype(str)) != {path.stem}:
-        warn(f"skipped {path}: its rows do not belong to run {path.stem}")
-        return None
-    return frame
+    if isinstance(value, dict):
+        return {key: _standard_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard_json(item) for item in value]
+    return value
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+PROVENANCE_TYPES: dict[str, tuple[type, ...]] = {
+    "bench": (str,), "command": (str,), "rows": (int,), "complete": (bool,), "preset": (str, type(None)),
+    "seed": (int, type(None)), "git_commit": (str, type(None)), "git_dirty": (bool, type(None)),
+    "device_name": (str,), "cpu_threads": (int,), "machine": (dict,), "machine_fingerprint": (str,),
+    "config": (dict,), "config_hash": (str,), "invocation": (dict, type(None)), "allocator": (dict,),
+    "phase": (dict,), "inputs": (dict,), "host": (str,), "started_at": (str,), "finished_at": (str,),
+}
+REQUIRED_PROVENANCE = ("bench", "command", "rows", "complete")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def check_provenance(meta: Any) -> str | None:
+    """Why a provenance record cannot be used, or None."""
+    if not isinstance(meta, dict):
+        return "its provenance is not a JSON object"
+    absent = [name for name in REQUIRED_PROVENANCE if name not in meta]
+    if absent:
+        return f"its provenance lacks {', '.join(absent)}"
+    for name, types in PROVENANCE_TYPES.items():
+        if name in meta and (not isinstance(meta[name], types) or (bool not in types and isinstance(meta[name], bool))):
+            return f"its provenance field {name} is a {type(meta[name]).__name__}"
+    return None
+
+
+def read_run(csv_path: Path, bench: str) -> tuple[pd.DataFrame | None, dict[str, Any], str | None]:
+    """One run's conforming rows and provenance, or the reason it cannot be read."""
     try:
-        data = json.loads(path.read_text())
+        meta = bounded_json(csv_path.with_suffix(".json").read_text(encoding="utf-8"), "its provenance")
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        warn(f"skipped {path}: not a readable JSON file ({str(error).splitlines()[0][:120]})")
-        return None
-    if not isinstance(data, dict):
-        warn(f"skipped {path}: provenance must be a JSON object")
-        return None
-    return data
+        return None, {}, f"its provenance is not readable JSON ({str(error).splitlines()[0][:120]})"
+    problem = check_provenance(meta)
+    if problem:
+        return None, {}, problem
+    try:
+        frame = pd.read_csv(csv_path, low_memory=False, dtype={"run_id": str})
+    except Exception as error:  # noqa: BLE001 - pandas raises many types for a damaged file
+        return None, meta, f"not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+    if "run_id" not in frame or frame.empty or set(frame.run_id.astype(str)) != {csv_path.stem}:
+        return None, meta, f"its rows do not belong to run {csv_path.stem}"
+    if len(frame) != meta["rows"]:
+        return None, meta, f"it holds {len(frame)} rows where its provenance records {meta['rows']} (cut short?)"
+    conformed, problem = schema.conform(bench, frame)
+    if problem:
+        return None, meta, f"its rows do not fit the {bench} schema ({problem})"
+    return conformed, meta, None
 
 
-def load_results(bench: str, out: Path | str, required: Iterable[str] = ()
-                 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Every recorded run of ``bench``: its rows as one DataFrame (``run_id`` column, oldest
-    first; empty when there is none) and run id → provenance. A run whose CSV or provenance
-    sidecar is unreadable, or whose CSV lacks the ``required`` columns, is skipped with a
-    warning naming the file."""
+@dataclass
+class Loaded:
+    """Every readable run of one benchmark: the rows (``run_id`` column, oldest first; empty with
+    the declared columns when there is none), run id → provenance, and the runs left out."""
+
+    frame: pd.DataFrame
+    provenance: dict[str, dict[str, Any]]
+    skipped: list[Skipped]
+
+
+def load_results(bench: str, out: Path | str, quiet: bool = False) -> Loaded:
+    """Every recorded run of ``bench`` under ``out``, read through the schema; a run whose files
+    do not fit is skipped (with a warning naming it and the reason, unless ``quiet``)."""
+    frames, provenance, skipped = [], {}, []
     folder = Path(out) / bench
-    required = tuple(required)
-    frames, provenance = [], {}
-    for path in sorted(folder.glob("*.csv")):
-        sidecar = path.with_suffix(".json")
-        if not sidecar.is_file():
+
+    def skip(path: Path, reason: str) -> None:
+        if not quiet:
+            warn(f"skipped {path}: {reason}")
+        skipped.append(Skipped(path, reason))
+
+    if folder.exists() and not folder.is_dir():
+        skip(folder, "it is a file where a folder of runs should be")
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else ():
+        if not path.with_suffix(".json").exists():
             continue  # a run still being written, or its rows without provenance: not a result
-        meta = _read_json(sidecar)
-        frame = _read_csv(path, required) if meta is not None else None
-        if frame is not None:
-            frames.append(frame)
-            provenance[path.stem] = meta
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), provenance
+        frame, meta, problem = read_run(path, bench) if path.is_file() else (None, {}, "it is not a file")
+        if problem:
+            skip(path, problem)
+            continue
+        frames.append(frame)
+        provenance[path.stem] = meta
+    empty = pd.DataFrame(columns=list(schema.columns(bench)))
+    return Loaded(pd.concat(frames, ignore_index=True) if frames else empty, provenance, skipped)
 
 
-def load_runs(bench: str, out: Path | str, required: Iterable[str] = ()) -> pd.DataFrame:
+def load_runs(bench: str, out: Path | str) -> pd.DataFrame:
     """The rows of :func:`load_results`."""
-    return load_results(bench, out, required)[0]
+    return load_results(bench, out).frame
 
 
 def load_provenance(bench: str, out: Path | str) -> dict[str, dict[str, Any]]:
     """The provenance of :func:`load_results`."""
-    return load_results(bench, out)[1]
+    return load_results(bench, out).provenance

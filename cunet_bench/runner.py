@@ -1,6 +1,7 @@
-"""Running one benchmark: the shape every benchmark shares, and what happens around its run —
-provenance, recording (also when the run fails or is stopped), and the key that says whether
-the same work was already done on this machine (DESIGN.md, "Benchmarks")."""
+"""Running one benchmark: provenance, recording (also when the run fails or is stopped), the key
+that says whether the same work was already done on this machine, and what the run cost (wall
+time, CPU time, whether the machine was busy). The progress display and the line that announces
+the results file are handed in by the caller (DESIGN.md, "Benchmarks")."""
 
 from __future__ import annotations
 
@@ -8,31 +9,22 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from cunet_bench import machine, provenance, records
+from cunet_bench.benchmark import Benchmark, Progress, Row, no_progress
 from cunet_bench.configs import as_record, config_hash
-
-Progress = Callable[[str], None]
-"""Called with a short message on what the run is doing now."""
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One measurement: ``run(config, progress)`` yields tidy rows; ``summary(rows)`` gives the
-    titled tables printed for people; ``inputs(config)`` names the files the run reads
-    (checkpoints), whose contents are part of its identity."""
-
-    name: str
-    run: Callable[[Any, Progress], Iterator[dict[str, Any]]]
-    summary: Callable[[list[dict[str, Any]]], list[tuple[str, list[dict[str, Any]]]]]
-    inputs: Callable[[Any], list[Path]] = field(default=lambda config: [])
+from cunet_bench.contention import Contention
 
 
 @dataclass
 class Outcome:
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     run_id: str | None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU time of this process and its finished children during the run."""
+    contention: dict[str, Any] = field(default_factory=dict)
 
 
 def input_digests(benchmark: Benchmark, config: Any) -> dict[str, str]:
@@ -52,43 +44,45 @@ def done_key(benchmark: Benchmark, config: Any, digests: dict[str, str] | None =
 
 
 def completed_run(benchmark: Benchmark, config: Any, results: Path) -> str | None:
-    """The id of a complete recorded run of the same work on this machine, if there is one."""
+    """The id of a complete recorded run of the same work under ``results``, if there is one."""
     key = done_key(benchmark, config)
     for run_id, meta in records.load_provenance(benchmark.name, results).items():
-        if meta.get("done_key") == key and meta.get("complete"):
+        if meta.get("done_key") == key and meta.get("complete") is True:
             return run_id
     return None
 
 
-def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = lambda _: None,
-            preset: str | None = None, announce: Callable[[str], None] = lambda _: None) -> Outcome:
+def is_done(benchmark: Benchmark, config: Any, results: Path) -> bool:
+    """Whether the work is already done: by the benchmark's own test where it has one (training:
+    the checkpoint holds the configured steps), otherwise by a complete recorded run with the same
+    done key in ``results`` — the caller's own folder, never a reference copied from elsewhere."""
+    if benchmark.finished is not None:
+        return benchmark.finished(config)
+    return completed_run(benchmark, config, results) is not None
+
+
+def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = no_progress, preset: str | None = None,
+            announce: Callable[[str], None] = lambda _: None, invocation: dict[str, Any] | None = None) -> Outcome:
     """Run ``benchmark`` and record its rows under ``out``; whatever was measured is recorded,
-    also when the run fails or is stopped (marked ``complete: false``)."""
+    also when the run fails or is stopped (marked ``complete: false``). ``invocation`` names the
+    ``bench all`` run a step belongs to, so a report can tell one coherent run from another."""
     digests = input_digests(benchmark, config)
     meta = provenance.collect(bench=benchmark.name, config=as_record(config), seed=config.seed,
                               device=getattr(config, "device", "cpu"), preset=preset, extra={
         "config_hash": config_hash(config), "done_key": done_key(benchmark, config, digests), "inputs": digests,
-        "complete": False})
-    rows: list[dict[str, Any]] = []
-    files = None
+        "invocation": invocation, "complete": False})
+    outcome = Outcome([], None)
+    contention = Contention()
     try:
         for row in benchmark.run(config, progress):
-            rows.append(row)
+            outcome.rows.append(row)
         meta["complete"] = True
     finally:
-        if rows:
-            files = records.write_run(benchmark.name, rows, meta, out)
+        outcome.wall_s, outcome.cpu_s, outcome.contention = contention.elapsed(), contention.cpu_seconds(), \
+            contention.record()
+        meta["phase"] = {"wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, **outcome.contention}
+        if outcome.rows:
+            files = records.write_run(benchmark.name, outcome.rows, meta, out)
+            outcome.run_id = files.run_id
             announce(f"results: {files.csv} (+ .json provenance)")
-    return Outcome(rows, files.run_id if files else None)
-
-
-def execute_with_display(benchmark: Benchmark, config: Any, out: Path, preset: str | None,
-                         label: str | None = None) -> Outcome:
-    """:func:`execute` as the commands run it: the global generators seeded from the config's
-    seed, a progress display on standard error, the results file announced."""
-    from cunet_bench.output import note, progress_display
-    from cunet_bench.seeding import seed_everything
-
-    seed_everything(config.seed)
-    with progress_display(label or benchmark.name) as progress:
-        return execute(benchmark, config, out, progress, preset, announce=note)
+    return outcome

@@ -3,9 +3,12 @@ reproduced on its own (a sample from its index, a training step from its number)
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from cunet_bench.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_SEED = 2**63 - 1
 """Seeds are 63-bit: what every random-number generator the harness feeds accepts."""
@@ -25,7 +28,9 @@ def derived_seed(seed: int, *keys: int) -> int:
     return value % 2**63
 
 
-def generator(seed: int, *keys: int) -> torch.Generator:
+def generator(seed: int, *keys: int) -> "torch.Generator":
+    import torch
+
     return torch.Generator().manual_seed(derived_seed(seed, *keys))
 
 
@@ -34,6 +39,7 @@ def seed_everything(seed: int) -> None:
     import random
 
     import numpy as np
+    import torch
 
     random.seed(seed)
     np.random.seed(seed % 2**32)

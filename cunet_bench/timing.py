@@ -13,30 +13,27 @@
 * **Conditions**: the load average before and after, and the CPU time other processes took
   during the measurement; a measurement taken while the machine was busy is ``contended``.
 
-GPU work is synchronised before every clock read, so a time covers the kernels, not their launch.
+On a GPU a call is timed between two CUDA events on its stream, so a time covers the kernels, not
+their launch.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from cunet_bench.contention import Contention, is_contended
 from cunet_bench.machine import load_average
 
 CLOCKS = ("wall", "thread_cpu")
 AGREEMENT = 0.10
 """Two successive warm-up times within 10% of each other end the warm-up."""
-CONTENDED_CORES = 0.25
-"""Other processes using more than a quarter of a core during a measurement make it contended."""
-BUSY_LOAD = 0.75
-"""A 1-minute load average above this before a measurement means something else was running."""
 INTERVAL_REPLICATES = 400
 DEFAULT_MAX_ROUNDS = 200
 
@@ -62,13 +59,8 @@ class Measurement:
 
     @property
     def contended(self) -> bool:
-        """Other processes took CPU time while this was measured. Judged by the CPU time of the
-        other processes, which excludes the harness's own (the load average counts it, and
-        stays raised for a minute after the harness itself was busy); the load average decides
-        only where that time cannot be read."""
-        if self.other_cores is not None:
-            return self.other_cores > CONTENDED_CORES
-        return self.load_before is not None and self.load_before > BUSY_LOAD
+        """Other processes took CPU time while this was measured (:func:`~cunet_bench.contention.is_contended`)."""
+        return is_contended(self.other_cores, self.load_before)
 
     def conditions(self) -> dict[str, object]:
         """What a result row records about how the measurement went."""
@@ -115,36 +107,6 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _cpu_seconds_of_everyone() -> float | None:
-    """CPU time every process has used since boot (from /proc/stat), in seconds."""
-    try:
-        fields = open("/proc/stat").readline().split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds_of_this_process() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-@dataclass
-class _Conditions:
-    load_before: float | None = field(default_factory=load_average)
-    everyone: float | None = field(default_factory=_cpu_seconds_of_everyone)
-    mine: float = field(default_factory=_cpu_seconds_of_this_process)
-    started: float = field(default_factory=time.perf_counter)
-
-    def other_cores(self) -> float | None:
-        everyone = _cpu_seconds_of_everyone()
-        if everyone is None or self.everyone is None:
-            return None
-        others = (everyone - self.everyone) - (_cpu_seconds_of_this_process() - self.mine)
-        return max(0.0, others) / max(time.perf_counter() - self.started, 1e-9)
-
-
 def _clock(name: str) -> Callable[[], float]:
     if name not in CLOCKS:
         raise ValueError(f"clock must be one of {CLOCKS}, got {name!r}")
@@ -152,6 +114,15 @@ def _clock(name: str) -> Callable[[], float]:
 
 
 def _timed(fn: Callable[[], object], device: torch.device | str, clock: Callable[[], float]) -> float:
+    """Seconds of one call: on a GPU between two CUDA events recorded on the stream around it (the
+    kernels' time, not their launch), otherwise by ``clock`` around the call."""
+    if torch.device(device).type == "cuda" and clock is time.perf_counter:
+        start_event, end_event = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start_event.record()
+        fn()
+        end_event.record()
+        end_event.synchronize()
+        return start_event.elapsed_time(end_event) / 1000
     start = clock()
     fn()
     synchronize(device)
@@ -173,7 +144,7 @@ def interleaved(calls: dict[str, Callable[[], object]], device: torch.device | s
         raise ValueError(f"need 1 <= min_rounds <= max_rounds, got {min_rounds}, {max_rounds}")
     reference = reference or names[0]
     read = _clock(clock)
-    conditions = _Conditions()
+    conditions = Contention()
     warmup = {}
     for name, fn in calls.items():
         previous, count = None, 0

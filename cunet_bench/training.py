@@ -1,5 +1,6 @@
 """Training of diffusion backbones (diffusion loss) and of the learned denoising baselines
-(denoising loss), resumable bit-exactly on CPU and distributed with torchrun.
+(denoising loss), resumable bit-exactly on CPU and distributed with torchrun. Training receives
+a built model (``cunet_bench.trained`` builds it from the registry) and knows nothing of names.
 
 Determinism does not rest on saved random-number-generator states: the data order of epoch
 ``e`` is a permutation seeded by ``(seed, e)``, the noise and timesteps of every sample are
@@ -17,78 +18,131 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cunet_bench.checkpoints import load_state, read_checkpoint, restore_optimizer, save_checkpoint
-from cunet_bench.data import dataset_channels, load_dataset
+from cunet_bench.configs import as_record
+from cunet_bench.data import check_source, dataset_channels, load_dataset
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
 from cunet_bench.files import exclusive_lock
 from cunet_bench.interrupts import deferred_interrupts
-from cunet_bench.registry import get_model
 from cunet_bench.seeding import check_seed, derived_seed, generator
 
+LIMITS = {"train_steps": 10_000_000, "batch_size": 65_536, "grad_accumulation": 1024, "checkpoint_every": 10_000_000,
+          "log_every": 10_000_000, "timesteps": 100_000}
+"""Upper bounds of the integer settings (each at least 1): far beyond any real run, so that a typo
+or a forged checkpoint is refused before anything is allocated."""
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
+    """What a checkpoint records about how it was trained (and what ``--resume`` must repeat)."""
+
     model: str
-    data: str = "mnist5k"
-    resolution: int = 32
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 2e-4
-    adam_betas: tuple[float, float] = (0.9, 0.99)
-    grad_accumulation: int = 1
-    grad_clip: float = 1.0
-    ema_decay: float = 0.9999
-    schedule: str = "sigmoid"
-    objective: str = "v"
-    timesteps: int = 1000
-    sigma_min: float = 0.1
-    sigma_max: float = 0.1
-    mixed_precision: bool = True
-    checkpoint_every: int = 500
-    log_every: int = 25
+    data: str
+    resolution: int
+    train_steps: int
+    batch_size: int
+    lr: float
+    grad_accumulation: int
+    ema_decay: float
+    schedule: str
+    objective: str
+    sigma: tuple[float, float]
+    """Denoisers: the noise level of [0, 1] images, drawn uniformly per image from (low, high)."""
+    checkpoint_every: int
     seed: int = 0
-    data_root: str | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    timesteps: int = 1000
+    mixed_precision: bool = True
+    log_every: int = 25
+    data_root: str | None = None
 
     def validate(self) -> None:
-        spec = get_model(self.model)
-        if "trainable" not in spec.supports:
-            raise UserError(f"model {self.model!r} has nothing to train")
-        spec.check_image_size(self.resolution)
-        for name in ("steps", "batch_size", "grad_accumulation", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UserError(f"learning rate must be a positive number, got {self.lr}")
+        for name, highest in LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= highest:
+                raise UserError(f"{name.replace('_', '-')} must be an integer from 1 to {highest:,}, got "
+                                f"{str(value)[:40]}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise UserError(f"learning rate must be a positive number up to 10, got {self.lr}")
         check_seed(self.seed)
         if len(self.adam_betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.adam_betas):
             raise UserError(f"Adam betas must be two numbers in [0, 1), got {self.adam_betas}")
-        if not 0 <= self.ema_decay < 1:
+        if not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
             raise UserError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
-        if not 0 < self.sigma_min <= self.sigma_max:
-            raise UserError(f"need 0 < sigma-min <= sigma-max, got {self.sigma_min}, {self.sigma_max}")
+        if not (isinstance(self.grad_clip, (int, float)) and math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise UserError(f"gradient clipping must be a positive number, got {self.grad_clip}")
+        low, high = self.sigma if len(self.sigma) == 2 else (None, None)
+        if low is None or not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high <= 1):
+            raise UserError(f"--sigma needs 0 < LOW <= HIGH <= 1 (noise of [0, 1] images), got {self.sigma}")
         DiffusionConfig(self.schedule, self.objective, self.timesteps)
+        check_source(self.data, self.data_root)
 
     def diffusion(self) -> GaussianDiffusion:
         """The forward process this configuration trains (and samples) with."""
         return GaussianDiffusion(DiffusionConfig(self.schedule, self.objective, self.timesteps))
 
     @property
-    def is_backbone(self) -> bool:
-        return get_model(self.model).family != "denoiser"
-
-    @property
     def channels(self) -> int:
         return dataset_channels(self.data)
+
+    @classmethod
+    def from_record(cls, values: Any, source: Path | str) -> "TrainConfig":
+        """The configuration a checkpoint records, checked field by field: names, types and values
+        (the checkpoint is untrusted input)."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict):
+            raise UserError(f"checkpoint {source} has no readable training configuration")
+        unknown = sorted(set(values) - names)
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in values
+                         and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        if unknown or missing:
+            detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else f"no {', '.join(missing)}"
+            raise UserError(f"checkpoint {source} has an unusable training configuration ({detail})")
+        for name, value in values.items():
+            if not _has_type(value, hints[name]):
+                raise UserError(f"checkpoint {source} records {name} = {str(value)[:40]!r}, not a "
+                                f"{getattr(hints[name], '__name__', str(hints[name]))}")
+        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            config = cls(**converted)
+            config.validate()
+        except UserError as error:
+            raise UserError(f"checkpoint {source} has an unusable training configuration: {error}") from None
+        return config
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether a JSON value read from a checkpoint fits a field's annotation (tuples come as lists)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        return any(_has_type(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is tuple:
+        return isinstance(value, list) and len(value) == len(typing.get_args(hint)) and all(
+            _has_type(item, kind) for item, kind in zip(value, typing.get_args(hint)))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, hint)
 
 
 @dataclass(frozen=True)
@@ -132,7 +186,8 @@ def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], t
         noise.append(torch.randn(shape, generator=draws))
         steps.append(int(torch.randint(0, timesteps, (1,), generator=draws)))
         levels.append(float(torch.rand(1, generator=draws)))
-    sigma = torch.tensor(levels) * (config.sigma_max - config.sigma_min) + config.sigma_min
+    low, high = config.sigma
+    sigma = torch.tensor(levels) * (high - low) + low
     return torch.stack(noise), torch.tensor(steps), sigma
 
 
@@ -169,142 +224,154 @@ class StepLog:
     lr: float
 
 
-@dataclass
-class TrainResult:
-    checkpoint: Path
-    steps_done: int
-    resumed_from: int
-    log: list[StepLog]
-    seconds: float
-    data_fingerprint: str
+def training_record(config: TrainConfig) -> dict[str, Any]:
+    """The configuration as a checkpoint records it."""
+    return as_record(config)
 
 
-def build_for_training(config: TrainConfig) -> nn.Module:
-    return get_model(config.model).instantiate(config.channels, config.resolution, **config.model_options)
+RESUMABLE_CHANGES = ("train_steps", "checkpoint_every", "log_every")
+"""Options a resumed run may change: it may train for longer or log and save more often."""
 
 
-def train(config: TrainConfig, checkpoint: Path, device: str = "cpu", resume: bool = False,
-          distributed: Distributed = Distributed(), progress: Callable[[StepLog], None] = lambda _: None,
-          stop_after: int | None = None) -> TrainResult:
-    """Train ``config.model`` to ``config.steps`` optimizer steps, checkpointing to ``checkpoint``.
+def resume_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The recorded options a resumed run must repeat exactly."""
+    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+
+
+class TrainingRun:
+    """One training run of a built ``model`` into ``checkpoint``: :meth:`steps` trains, yields a
+    :class:`StepLog` every ``log_every`` steps (and at the last step, and at a stop), and leaves
+    ``resumed_from``, ``steps_done`` and ``seconds`` behind.
 
     ``resume`` continues from the checkpoint when it exists (its configuration must match);
     without it an existing checkpoint is refused. ``stop_after`` ends the run after that many
-    steps of this call (a deliberate interruption, for tests). Each optimizer step averages
-    ``grad_accumulation`` micro-batches of ``batch_size`` images, split evenly over the
-    processes of a distributed run. The main process holds the checkpoint's lock for the whole
-    run, so a second run on the same file is refused; Ctrl-C or SIGTERM stop the run at the end
-    of the current step, after a checkpoint of every finished step is written.
+    steps (a deliberate interruption, for tests). Each optimizer step averages
+    ``grad_accumulation`` micro-batches of ``batch_size`` images, split evenly over the processes
+    of a distributed run. The main process holds the checkpoint's lock for the whole run, so a
+    second run on the same file is refused; Ctrl-C or SIGTERM stop the run at the end of the
+    current step, after a checkpoint of every finished step is written and its log entry given.
     """
-    config.validate()
-    if config.batch_size % distributed.world_size:
-        raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
-    lock = exclusive_lock(checkpoint, "checkpoint") if distributed.is_main else contextlib.nullcontext()
-    with lock:
-        if checkpoint.exists() and not resume:
-            raise UserError(f"checkpoint {checkpoint} exists; pass --resume to continue it or --checkpoint for a new one")
-        return _train_locked(config, checkpoint, device, resume, distributed, progress, stop_after)
 
+    def __init__(self, config: TrainConfig, model: nn.Module, diffusion: GaussianDiffusion | None, checkpoint: Path,
+                 device: str = "cpu", resume: bool = False, distributed: Distributed = Distributed(),
+                 stop_after: int | None = None) -> None:
+        config.validate()
+        if config.batch_size % distributed.world_size:
+            raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
+        self.config, self.model, self.diffusion = config, model.to(device), diffusion
+        self.checkpoint, self.device, self.resume = Path(checkpoint), device, resume
+        self.distributed, self.stop_after = distributed, stop_after
+        self.resumed_from = self.steps_done = 0
+        self.seconds = 0.0
 
-def _train_locked(config: TrainConfig, checkpoint: Path, device: str, resume: bool, distributed: Distributed,
-                  progress: Callable[[StepLog], None], stop_after: int | None) -> TrainResult:
-    dataset = load_dataset(config.data, "train", config.resolution, config.data_root)
-    fingerprint = dataset.fingerprint()
-    torch.manual_seed(config.seed)
-    model = build_for_training(config).to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
-    start = 0
-    if resume and checkpoint.exists():
+    def steps(self) -> Iterator[StepLog]:
+        lock = exclusive_lock(self.checkpoint, "checkpoint") if self.distributed.is_main else contextlib.nullcontext()
+        with lock:
+            if self.checkpoint.exists() and not self.resume:
+                raise UserError(f"checkpoint {self.checkpoint} exists; pass --resume to continue it or --checkpoint "
+                                "for a new one")
+            yield from self._train()
+
+    def _restore(self, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> int:
+        """Load the checkpoint to resume from; returns its step (0 when there is none)."""
+        config, checkpoint = self.config, self.checkpoint
+        if not (self.resume and checkpoint.exists()):
+            return 0
         saved = read_checkpoint(checkpoint)
-        changed = sorted(k for k in resume_identity(saved.config).keys() | resume_identity(training_record(config)).keys()
-                         if resume_identity(saved.config).get(k) != resume_identity(training_record(config)).get(k))
+        before, now = resume_identity(saved.config), resume_identity(training_record(config))
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         if changed:
             raise UserError(f"checkpoint {checkpoint} was written with other training options ({', '.join(changed)}); "
                             "train into a new --checkpoint or repeat the original options")
         if saved.data_fingerprint != fingerprint:
             raise UserError(f"checkpoint {checkpoint} was trained on other data (fingerprint differs)")
-        load_state(model, saved.model_state, checkpoint, f"model {config.model}")
+        load_state(self.model, saved.model_state, checkpoint, f"model {config.model}")
         load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
         restore_optimizer(optimizer, saved, checkpoint)
-        start = saved.step
-    diffusion = config.diffusion() if config.is_backbone else None
-    wrapped: nn.Module = model
-    if distributed.world_size > 1:
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device).index]
-                                                      if device.startswith("cuda") else None)
-    autocast = device.startswith("cuda") and config.mixed_precision
-    share = config.batch_size // distributed.world_size
-    shape = dataset[0][0].shape
-    log: list[StepLog] = []
-    began = time.perf_counter()
-    model.train()
-    last = config.steps if stop_after is None else min(config.steps, start + stop_after)
-    saved_step = start
+        return saved.step
 
-    def save(done: int) -> int:
-        if distributed.is_main and done != saved_step:
-            save_checkpoint(checkpoint, model, ema, optimizer, done, training_record(config), fingerprint)
-        return done
+    def _train(self) -> Iterator[StepLog]:
+        config, model, distributed = self.config, self.model, self.distributed
+        dataset = load_dataset(config.data, "train", config.resolution, config.data_root)
+        fingerprint = dataset.fingerprint()
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
+        start = self.resumed_from = self.steps_done = self._restore(ema, optimizer, fingerprint)
+        wrapped: nn.Module = model
+        if distributed.world_size > 1:
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(self.device).index]
+                                                          if self.device.startswith("cuda") else None)
+        last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
+        began = time.perf_counter()
+        model.train()
+        with deferred_interrupts() as interrupts:
+            for step in range(start, last):
+                tick = time.perf_counter()
+                total = self._step(wrapped, dataset, optimizer, trainable, step)
+                update_ema(ema, model, config.ema_decay)
+                done = self.steps_done = step + 1
+                self.seconds = time.perf_counter() - began
+                stopping = interrupts.pending is not None
+                if done % config.checkpoint_every == 0 or done == last or stopping:
+                    if distributed.is_main:
+                        save_checkpoint(self.checkpoint, model, ema, optimizer, done, training_record(config),
+                                        fingerprint)
+                if done % config.log_every == 0 or done == last or stopping:
+                    rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
+                    yield StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
+                interrupts.check()
 
-    with deferred_interrupts() as interrupts:
-        for step in range(start, last):
-            tick = time.perf_counter()
-            torch.manual_seed(derived_seed(config.seed, 3, step))
-            optimizer.zero_grad(set_to_none=True)
-            total = 0.0
-            for micro in range(config.grad_accumulation):
-                global_micro = step * config.grad_accumulation + micro
-                indices = micro_batch_indices(config, len(dataset), global_micro)
-                first = global_micro * config.batch_size + distributed.rank * share
-                mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
-                images = torch.stack([dataset[int(i)][0] for i in mine]).to(device)
-                noise, t, sigma = _sample_draws(config, range(first, first + share), shape, config.timesteps)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-                    loss = loss_on_batch(wrapped, diffusion, images, noise.to(device), t.to(device), sigma)
-                (loss / config.grad_accumulation).backward()
-                total += loss.item() / config.grad_accumulation
-            if not math.isfinite(total):
-                raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
-            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-            optimizer.step()
-            update_ema(ema, model, config.ema_decay)
-            done = step + 1
-            rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
-            if done % config.log_every == 0 or done == last:
-                entry = StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
-                log.append(entry)
-                progress(entry)
-            if done % config.checkpoint_every == 0 or done == last or interrupts.pending:
-                saved_step = save(done)
-            interrupts.check()
-    return TrainResult(checkpoint, last, start, log, time.perf_counter() - began, fingerprint)
+    def _step(self, wrapped: nn.Module, dataset: Any, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter],
+              step: int) -> float:
+        """One optimizer step over ``grad_accumulation`` micro-batches; returns the mean loss."""
+        config, distributed, device = self.config, self.distributed, self.device
+        share = config.batch_size // distributed.world_size
+        torch.manual_seed(derived_seed(config.seed, 3, step))
+        optimizer.zero_grad(set_to_none=True)
+        autocast = device.startswith("cuda") and config.mixed_precision
+        total = 0.0
+        for micro in range(config.grad_accumulation):
+            global_micro = step * config.grad_accumulation + micro
+            indices = micro_batch_indices(config, len(dataset), global_micro)
+            first = global_micro * config.batch_size + distributed.rank * share
+            mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
+            images = dataset.batch(mine).to(device)
+            noise, t, sigma = _sample_draws(config, range(first, first + share), tuple(images.shape[1:]),
+                                            config.timesteps)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_on_batch(wrapped, self.diffusion, images, noise.to(device), t.to(device), sigma)
+            (loss / config.grad_accumulation).backward()
+            total += loss.item() / config.grad_accumulation
+        if not math.isfinite(total):
+            raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
+        torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+        optimizer.step()
+        return total
 
 
 @torch.no_grad()
-def denoising_check(model: nn.Module, config: TrainConfig, device: str = "cpu", count: int = 256,
-                    noise_step: int = 50) -> dict[str, float]:
+def denoising_check(model: nn.Module, config: TrainConfig, diffusion: GaussianDiffusion | None, device: str = "cpu",
+                    count: int = 256, noise_step: int = 50) -> dict[str, float]:
     """Does the trained model denoise? Mean PSNR (dB, [0, 1] units) on the test split of the
     noisy input and of the model's estimate. Backbones: forward-noise to ``noise_step`` (index
     ``noise_step − 1``), estimate x0 in one call, against the noisy image rescaled by 1/√ᾱ
-    (DESIGN.md); denoisers: Gaussian noise at ``sigma_max``."""
+    (DESIGN.md); denoisers: Gaussian noise at the highest training σ."""
     from cunet_bench.metrics import psnr
 
     test = load_dataset(config.data, "test", config.resolution, config.data_root)
-    images = torch.stack([test[i][0] for i in range(min(count, len(test)))]).to(device)
+    images = test.batch(torch.arange(min(count, len(test)))).to(device)
     noise = torch.randn(images.shape, generator=generator(config.seed, 4, noise_step)).to(device)
     model.eval()
     clean = (images + 1) / 2
-    if config.is_backbone:
-        diffusion = config.diffusion()
+    if diffusion is not None:
         t = torch.full((len(images),), noise_step - 1, device=device)
         x_t = diffusion.q_sample(images, t, noise)
         _, x0 = diffusion.predictions(model(x_t, t), x_t, t, clip=True)
         noisy = ((x_t / diffusion.alpha_bar_at(t, x_t).sqrt()).clamp(-1, 1) + 1) / 2
         estimate = (x0 + 1) / 2
     else:
-        noisy = clean + config.sigma_max * noise
+        noisy = clean + config.sigma[1] * noise
         estimate = model(noisy).clamp(0, 1)
         noisy = noisy.clamp(0, 1)
     return {"psnr_noisy_db": float(psnr(noisy, clean).mean()), "psnr_model_db": float(psnr(estimate, clean).mean())}
@@ -320,57 +387,7 @@ def _mean_over_processes(value: float, distributed: Distributed) -> float:
     return float(tensor) / distributed.world_size
 
 
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
-"""Options a resumed run may change: it may train for longer or log and save more often."""
+def checkpoint_config(path: Path | str) -> TrainConfig:
+    """The checked training configuration a checkpoint records."""
+    return TrainConfig.from_record(read_checkpoint(path).config, path)
 
-
-def resume_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The recorded options a resumed run must repeat exactly."""
-    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
-
-
-def training_record(config: TrainConfig) -> dict[str, Any]:
-    """The configuration as a checkpoint records it (JSON values)."""
-    import json
-
-    return json.loads(json.dumps(asdict(config), sort_keys=True, default=str))
-
-
-def _config_from_record(values: dict[str, Any], checkpoint: Path | str) -> TrainConfig:
-    """The training configuration recorded in a checkpoint, checked field by field: names, types
-    and values (the checkpoint is untrusted input)."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown or "model" not in values:
-        detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else "no model name"
-        raise UserError(f"checkpoint {checkpoint} has an unusable training configuration ({detail})")
-    defaults = TrainConfig(model="unet")
-    for name, value in values.items():
-        expected = type(getattr(defaults, name))
-        allowed = {float: (int, float), tuple: (list,), type(None): (str, type(None))}.get(expected, (expected,))
-        if isinstance(value, bool) != (expected is bool) or not isinstance(value, allowed):
-            raise UserError(f"checkpoint {checkpoint} records {name} = {str(value)[:40]!r}, not a {expected.__name__}")
-    values = dict(values)
-    if "adam_betas" in values:
-        values["adam_betas"] = tuple(values["adam_betas"])
-    config = TrainConfig(**values)
-    try:
-        config.validate()
-    except UserError as error:
-        raise UserError(f"checkpoint {checkpoint} has an unusable training configuration: {error}") from None
-    return config
-
-
-def load_trained(checkpoint: Path | str, expect_model: str | None = None, use_ema: bool = True,
-                 device: str = "cpu") -> tuple[nn.Module, TrainConfig, int]:
-    """The trained model of a checkpoint (its EMA weights by default), its configuration and step."""
-    saved = read_checkpoint(checkpoint)
-    config = _config_from_record(saved.config, checkpoint)
-    if expect_model is not None and config.model != expect_model:
-        raise UserError(f"checkpoint {checkpoint} holds model {config.model!r}, not {expect_model!r}")
-    try:
-        model = build_for_training(config)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"checkpoint {checkpoint}: model {config.model!r} cannot be built from its options ({error})") from None
-    load_state(model, saved.ema_state if use_ema else saved.model_state, checkpoint, f"model {config.model}")
-    return model.to(device).eval(), config, saved.step

@@ -34,7 +34,8 @@ from torch import nn
 
 from cunet_bench.errors import UserError
 from cunet_bench.models.layers import SoftmaxAttention, sinusoidal_embedding
-from cunet_bench.models.ode import ODEBlock, SecondOrderField, SolverConfig
+from cunet_bench.models.ode import ODEBlock, SecondOrderField
+from cunet_bench.solver_config import SolverConfig
 
 ATTENTION_SITES = ("enc1", "enc2", "enc3", "enc4", "mid", "dec1", "dec2", "dec3", "dec4")
 """Where attention can follow an ODE block: encoder levels 1–4 (widest first), the bottleneck,
@@ -133,7 +134,9 @@ class ContinuousUNet(nn.Module):
         self.dynamics = dynamics
         solver = SolverConfig.parse(solver) if isinstance(solver, str) else (solver or SolverConfig())
 
-        table = sinusoidal_embedding(torch.arange(time_steps), time_dim)
+        # The table is computed on the CPU whatever the default device: a model built on the meta
+        # device (counting parameters without allocating them) then needs no meta arithmetic.
+        table = sinusoidal_embedding(torch.arange(time_steps, device="cpu"), time_dim)
         self.time_table = nn.Embedding.from_pretrained(table, freeze=True)
 
         state = 2 * nf

@@ -1,129 +1,22 @@
-"""Neural-ODE machinery of the continuous U-Net: solver settings, fixed-step solvers written
-as a plain loop (compilable with ``torch.compile(fullgraph=True)``), adaptive solvers through
+"""Neural-ODE machinery of the continuous U-Net: fixed-step solvers written as a plain loop (compilable with ``torch.compile(fullgraph=True)``), adaptive solvers through
 torchdiffeq, exact function-evaluation (NFE) counts, and second-order dynamics.
 
 A vector field is an ``nn.Module`` called as ``field(t, z, conditioning)`` returning ``dz/dt``
 (``conditioning`` is whatever ``field.condition(time_embedding)`` returns, computed once per
-block call because it depends on the diffusion timestep only, not on the ODE time).
+block call because it depends on the diffusion timestep only, not on the ODE time). The solver
+setting itself is :class:`cunet_bench.solver_config.SolverConfig` (torch-free).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from cunet_bench.errors import SolverError, UserError
-
-FIXED_STEP_STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}
-"""Function evaluations per step of the harness's own fixed-step methods."""
-
-TORCHDIFFEQ_METHODS = (
-    "dopri8",
-    "dopri5",
-    "bosh3",
-    "fehlberg2",
-    "adaptive_heun",
-    "euler",
-    "midpoint",
-    "heun2",
-    "heun3",
-    "rk4",
-    "explicit_adams",
-    "implicit_adams",
-    "fixed_adams",
-    "scipy_solver",
-)
-ADAPTIVE_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun")
-
-
-@dataclass(frozen=True)
-class SolverConfig:
-    """How every ODE block integrates its interval ``[0, t_end]``.
-
-    ``backend='harness'`` runs ``euler``/``midpoint``/``rk4`` as the harness's own loop with
-    ``steps`` equal steps; ``backend='torchdiffeq'`` runs any torchdiffeq method (adaptive ones
-    with ``rtol``/``atol``; fixed-grid ones with ``steps``). ``adjoint`` backpropagates with the
-    adjoint method (torchdiffeq only). The released model is ``rk4`` with one step (REFERENCE §2).
-    """
-
-    method: str = "rk4"
-    steps: int = 1
-    rtol: float = 1e-3
-    atol: float = 1e-4
-    adjoint: bool = False
-    backend: str = "harness"
-    t_end: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.backend not in ("harness", "torchdiffeq"):
-            raise UserError(f"solver backend must be 'harness' or 'torchdiffeq', got {self.backend!r}")
-        known = FIXED_STEP_STAGES if self.backend == "harness" else TORCHDIFFEQ_METHODS
-        if self.method not in known:
-            raise UserError(
-                f"unknown solver {self.method!r} for backend {self.backend}; known: {', '.join(known)}"
-                + ("; adaptive methods need backend=torchdiffeq" if self.method in ADAPTIVE_METHODS else "")
-            )
-        if self.adjoint and self.backend != "torchdiffeq":
-            raise UserError("the adjoint method needs backend=torchdiffeq")
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise UserError(f"solver steps must be a positive integer, got {self.steps!r}")
-        if not (self.rtol > 0 and self.atol > 0):
-            raise UserError(f"solver tolerances must be positive, got rtol={self.rtol}, atol={self.atol}")
-        if not (self.t_end > 0 and math.isfinite(self.t_end)):
-            raise UserError(f"integration interval end must be positive, got {self.t_end}")
-
-    @property
-    def adaptive(self) -> bool:
-        return self.method in ADAPTIVE_METHODS
-
-    @property
-    def label(self) -> str:
-        """Compact description used in results, e.g. ``rk4/1`` or ``dopri5(rtol=1e-3,atol=1e-4)``."""
-        if self.adaptive:
-            text = f"{self.method}(rtol={self.rtol:g},atol={self.atol:g})"
-        else:
-            text = f"{self.method}/{self.steps}"
-        if self.backend == "torchdiffeq" and not self.adaptive:
-            text = f"torchdiffeq-{text}"
-        return text + ("+adjoint" if self.adjoint else "")
-
-    @classmethod
-    def parse(cls, text: str) -> "SolverConfig":
-        """Parse ``METHOD[:key=value,...]``, e.g. ``rk4:steps=2``, ``dopri5:rtol=1e-4,atol=1e-5``.
-
-        Adaptive methods select the torchdiffeq backend on their own.
-        """
-        method, _, options = text.strip().partition(":")
-        values: dict[str, Any] = {"method": method}
-        if method in ADAPTIVE_METHODS or (method in TORCHDIFFEQ_METHODS and method not in FIXED_STEP_STAGES):
-            values["backend"] = "torchdiffeq"
-        converters: dict[str, Callable[[str], Any]] = {
-            "steps": int,
-            "rtol": float,
-            "atol": float,
-            "t_end": float,
-            "adjoint": lambda v: v.lower() in ("1", "true", "yes"),
-            "backend": str,
-        }
-        for item in filter(None, options.split(",")):
-            key, sep, value = item.partition("=")
-            if not sep or key not in converters:
-                raise UserError(f"bad solver option {item!r} in {text!r}; options: {', '.join(converters)}")
-            try:
-                values[key] = converters[key](value)
-            except ValueError:
-                raise UserError(f"bad value for solver option {key!r}: {value!r}") from None
-        if values.get("adjoint"):
-            values["backend"] = "torchdiffeq"
-        return cls(**values)
-
-    def with_options(self, **changes: Any) -> "SolverConfig":
-        return replace(self, **changes)
-
+from cunet_bench.errors import SolverError
+from cunet_bench.solver_config import FIXED_STEP_STAGES, SolverConfig
 
 # Each step returns y(t + dt). The updates are written as chains of ``add(…, alpha=…)`` on fresh
 # tensors: one pass over the state per term, no scalar-times-tensor temporaries. On a 2-core CPU

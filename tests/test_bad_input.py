@@ -1,8 +1,11 @@
-"""Every bad input found by attacking the harness: one line on standard error, exit code 2, no
-traceback, nothing written. Commands run in-process through the console entry point."""
+"""The bad-input table: every input found by attacking the harness, as one parametrised test.
+A bad command line or file gets one line on standard error and exit code 2, no traceback, nothing
+written; where the command has ``--dry-run``, the dry run refuses it too (it runs the same
+validation). A damaged results file gets one warning naming it, and the report still builds.
+Commands run in-process through the console entry point."""
 
 import json
-import re
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from cunet_bench.checkpoints import FORMAT, safetensors_bytes
 from cunet_bench.cli import main
@@ -36,103 +40,347 @@ def forged_checkpoint(folder: Path, name: str, tensors=None, **metadata) -> Path
     return path
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A real smoke checkpoint of DnCNN, to forge variants of."""
+    from cunet_bench.benchmarks.train import TrainRunConfig
+    from cunet_bench.presets import get_preset
+    from cunet_bench.trained import build_model
+    from cunet_bench.training import TrainingRun
+
+    folder = tmp_path_factory.mktemp("trained")
+    config = TrainRunConfig.from_preset(get_preset("smoke"), model="dncnn").training
+    list(TrainingRun(config, build_model(config), None, folder / "dncnn.safetensors").steps())
+    return folder / "dncnn.safetensors"
+
+
+def _variant(source: Path, folder: Path, name: str, tensors=None, config=None, **metadata) -> Path:
+    """``source`` with some tensors or metadata replaced."""
+    with safe_open(str(source), framework="pt") as handle:
+        original = {key: handle.get_tensor(key) for key in handle.keys()}
+        header = dict(handle.metadata())
+    if config is not None:
+        header["config"] = config(json.loads(header["config"])) if callable(config) else config
+    header.update(metadata)
+    path = folder / name
+    path.write_bytes(safetensors_bytes({**original, **(tensors or {})}, header))
+    return path
+
+
+def _set(field, value):
+    return lambda config: json.dumps({**config, field: value})
+
+
 @pytest.fixture
-def files(tmp_path):
+def files(tmp_path, trained):
     regular = tmp_path / "a-file"
     regular.write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "empty-results").mkdir()
+    (tmp_path / "README-plain.md").write_text("# no markers\n")
+    nan = torch.full_like(_tensor(trained, "ema.layers.0.weight"), float("nan"))
     forged = {
         "prefix": forged_checkpoint(tmp_path, "prefix.safetensors", {"evil.weight": torch.zeros(1)}),
         "no step": forged_checkpoint(tmp_path, "nostep.safetensors", step=None),
         "bad step": forged_checkpoint(tmp_path, "badstep.safetensors", step="abc"),
+        "long step": forged_checkpoint(tmp_path, "longstep.safetensors", step="9" * 5000),
         "empty config": forged_checkpoint(tmp_path, "empty.safetensors", config="{}"),
-        "config types": forged_checkpoint(tmp_path, "types.safetensors", config=json.dumps({"model": "dncnn",
-                                                                                          "steps": "many"})),
-        "config fields": forged_checkpoint(tmp_path, "fields.safetensors", config=json.dumps({"model": "dncnn",
-                                                                                            "evil": 1})),
+        "config types": _variant(trained, tmp_path, "types.safetensors", config=_set("train_steps", "many")),
+        "config fields": _variant(trained, tmp_path, "fields.safetensors", config=_set("evil", 1)),
+        "deep config": _variant(trained, tmp_path, "deep.safetensors", config="[" * 200_000 + "]" * 200_000),
+        "long int": _variant(trained, tmp_path, "longint.safetensors", config=_set("train_steps", 10**300)),
+        "nan config": _variant(trained, tmp_path, "nan.safetensors", config=lambda c: json.dumps(c).replace(
+            '"lr": 0.0002', '"lr": NaN')),
+        "negative dim": _variant(trained, tmp_path, "negdim.safetensors", config=_set("model_options", {"depth": -8})),
+        "huge width": _variant(trained, tmp_path, "huge.safetensors", config=_set("model_options", {"width": 2**40})),
+        "huge resolution": _variant(trained, tmp_path, "res.safetensors", config=_set("resolution", 2**20)),
+        "huge timesteps": _variant(trained, tmp_path, "timesteps.safetensors", config=_set("timesteps", 10**12)),
+        "other model": _variant(trained, tmp_path, "other.safetensors", config=_set("model", "conv-ae")),
+        "int8 weights": _variant(trained, tmp_path, "int8.safetensors",
+                                 {"ema.layers.0.weight": _tensor(trained, "ema.layers.0.weight").to(torch.int8)}),
+        "nan weights": _variant(trained, tmp_path, "nanweights.safetensors", {"ema.layers.0.weight": nan}),
+        "wrong shape": _variant(trained, tmp_path, "shape.safetensors", {"ema.layers.0.weight": torch.zeros(3)}),
         "optimizer": forged_checkpoint(tmp_path, "optim.safetensors", {"optim.x.step": torch.zeros(1)}),
+        "truncated": tmp_path / "truncated.safetensors",
     }
-    return {"dir": tmp_path, "file": regular, **forged}
+    forged["truncated"].write_bytes(trained.read_bytes()[:1000])
+    return {"dir": tmp_path, "file": regular, "fifo": tmp_path / "fifo", "dangling": tmp_path / "dangling", **forged}
 
 
+def _tensor(path: Path, key: str) -> torch.Tensor:
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.get_tensor(key)
+
+
+NOT_UTF8 = "out-\udcff"
+LONG = "x" * 300
+D = True
+"""Marks a case whose ``--dry-run`` must refuse it too."""
 CASES = [
-    (("train", "--model", "unet", "--steps", "0"), "steps must be at least 1, got 0"),
-    (("train", "--model", "unet", "--lr", "0"), "learning rate must be a positive number, got 0.0"),
-    (("train", "--model", "unet", "--batch-size", "0"), "batch-size must be at least 1, got 0"),
-    (("train", "--model", "unet", "--resolution", "0"), "the image size must be positive, got 0"),
-    (("train", "--model", "unet", "--seed", "1180591620717411303424"), "--seed must be an integer from 0 to"),
-    (("train", "--model", "unet", "--seed", "1180591620717411303424", "--dry-run"), "--seed must be an integer"),
-    (("train", "--model", "unet", "--seed", "-1"), "--seed must be an integer from 0 to"),
-    (("train", "--model", "unet", "--checkpoint", "{dir}"), "is a folder; give a file name"),
-    (("train", "--model", "unet", "--foo"), "no such option: --foo (see bench train --help)"),
-    (("sample", "--checkpoint", "x.safetensors", "--out", "{file}"), "is a file, not a folder"),
-    (("sample", "--checkpoint", "x.safetensors", "--out", "{file}/below"), "is a file, not a folder"),
-    (("report", "--out", "{file}"), "is a file, not a folder"),
-    (("efficiency", "--out", "{file}"), "is a file, not a folder"),
-    (("sample", "--checkpoint", "{prefix}"), "holds an unexpected tensor 'evil.weight'"),
-    (("sample", "--checkpoint", "{no step}"), "lacks its step metadata"),
-    (("sample", "--checkpoint", "{bad step}"), "has a malformed step 'abc'"),
-    (("sample", "--checkpoint", "{empty config}"), "has no readable training configuration"),
-    (("sample", "--checkpoint", "{config types}"), "records steps = 'many', not a int"),
-    (("sample", "--checkpoint", "{config fields}"), "unusable training configuration (unknown fields evil)"),
-    (("sample", "--checkpoint", "{dir}"), "is a folder, not a file"),
-    (("sample", "--checkpoint", "x.safetensors", "--num-samples", "99999999999999999999"),
-     "--num-samples must be between 1 and 10,000"),
-    (("sample", "--checkpoint", "x.safetensors", "--num-samples", "0"), "--num-samples must be between 1 and"),
-    (("denoise", "--noise-steps", "nan"), "noise levels must be finite numbers"),
-    (("denoise", "--noise-steps", "inf"), "noise levels must be finite numbers"),
-    (("denoise", "--noise-steps", "50.5"), "noise steps must be integers"),
-    (("denoise", "--models", ""), "--models needs at least one name"),
-    (("denoise", "--models", "dncnn,dncnn"), "--models has duplicated names: dncnn,dncnn"),
-    (("denoise", "--models", " , "), "--models needs at least one name"),
-    (("efficiency", "--models", "unet,unet"), "--models has duplicated names"),
-    (("fid", "--features", "inception"), "needs the Inception weights, which are not installed"),
-    (("fid", "--num-samples", "99999999999999999999"), "--num-samples must be between 2 and 1,000,000"),
-    (("fid", "--steps", "0"), "--steps values must be at least 1, got 0"),
-    (("denoise", "--preset", "huge"), "unknown preset 'huge'"),
-    (("solvers", "--resolution", "-64"), "the image size must be positive, got -64"),
-    (("solvers", "--resolution", "0"), "the image size must be positive, got 0"),
-    (("weights", "install", "--from", "{dir}"), "is a folder; give the .pth file itself"),
-    (("weights", "install", "--from", "{file}"), "is not a weights file the metrics use"),
-    (("weights", "install", "--from", "missing.pth"), "does not exist"),
-    (("efficiency", "--seed", "99999999999999999999"), "--seed must be an integer"),
+    # efficiency
+    (("efficiency", "--batch", "0"), "--batch values must be integers from 1", D),
+    (("efficiency", "--batch", "-1"), "--batch values must be integers from 1", D),
+    (("efficiency", "--batch", "1,x"), "comma-separated integers", D),
+    (("efficiency", "--batch", "1,1"), "--batch has duplicated values", D),
+    (("efficiency", "--batch", "9" * 25), "at most 12 digits", D),
+    (("efficiency", "--batch", "5000"), "--batch values must be between 1 and 4,096", D),
+    (("efficiency", "--memory-batch", "0"), "--memory-batch values must be integers from 1", D),
+    (("efficiency", "--memory-batch", "100000"), "--memory-batch values must be between 1", D),
+    (("efficiency", "--resolution", "0"), "--resolution values must be integers from 1", D),
+    (("efficiency", "--resolution", "60", "--models", "unet"), "divisible by 8", D),
+    (("efficiency", "--resolution", "1099511627776"), "at most 12 digits", D),
+    (("efficiency", "--resolution", "109951162777"), "whole number of pixels from 1 to 1024", D),
+    (("efficiency", "--resolution", "2048"), "whole number of pixels from 1 to 1024", D),
+    (("efficiency", "--channels", "0"), "--channels must be between 1 and 16", D),
+    (("efficiency", "--channels", "99"), "--channels must be between 1 and 16", D),
+    (("efficiency", "--sampling-steps", "0"), "--sampling-steps values must be integers from 1", D),
+    (("efficiency", "--sampling-steps", "5000"), "--sampling-steps values must be between 1 and 1,000", D),
+    (("efficiency", "--repeats", "0"), "--repeats must be between 1 and 10,000", D),
+    (("efficiency", "--repeats", "10001"), "--repeats must be between 1 and 10,000", D),
+    (("efficiency", "--variants", "turbo"), "--variants takes distinct names", D),
+    (("efficiency", "--variants", "compiled"), "eager included", D),
+    (("efficiency", "--variants", "eager,eager"), "--variants has duplicated names", D),
+    (("efficiency", "--models", "nope"), "unknown model 'nope'", D),
+    (("efficiency", "--models", "bm3d"), "not a network", D),
+    (("efficiency", "--models", "unet,unet"), "--models has duplicated names", D),
+    (("efficiency", "--models", ""), "--models needs at least one name", D),
+    (("efficiency", "--solver", "rk5"), "unknown solver 'rk5'", D),
+    (("efficiency", "--solver", "dopri5:rtol=inf"), "rtol must be a finite number", D),
+    (("efficiency", "--solver", "dopri5:atol=1e999"), "atol must be a finite number", D),
+    (("efficiency", "--solver", "rk4:steps=2,steps=3"), "given twice", D),
+    (("efficiency", "--solver", "rk4:adjoint=maybe"), "adjoint must be true or false", D),
+    (("efficiency", "--solver", "rk4:steps=" + "9" * 25), "steps must be an integer from 1", D),
+    (("efficiency", "--solver", "rk4:steps=0"), "steps must be an integer from 1", D),
+    (("efficiency", "--solver", "rk4:t_end=-1"), "t_end must be in", D),
+    (("efficiency", "--solver", "rk4:order=4"), "bad solver option", D),
+    (("efficiency", "--device", "tpu"), "--device must be cpu, cuda or auto", D),
+    (("efficiency", "--seed", "99999999999999999999"), "--seed must be an integer", D),
+    (("efficiency", "--seed", "-1"), "--seed must be an integer", D),
+    (("efficiency", "--preset", "huge"), "unknown preset 'huge'", D),
+    (("efficiency", "--out", ""), "--out needs a folder name", D),
+    (("efficiency", "--out", "{file}"), "is a file, not a folder", D),
+    (("efficiency", "--out", "{file}/below"), "is a file, not a folder", D),
+    (("efficiency", "--out", "{dangling}/below"), "is a dangling link, not a folder", D),
+    (("efficiency", "--out", NOT_UTF8), "the name is not valid UTF-8", D),
+    (("efficiency", "--out", LONG), "bytes long, more than a file system takes", D),
+    (("efficiency", "--foo"), "no such option: --foo (see bench efficiency --help)", D),
+    # solvers
+    (("solvers", "--resolution", "-64"), "whole number of pixels from 1 to 1024, got -64", D),
+    (("solvers", "--resolution", "0"), "whole number of pixels from 1 to 1024, got 0", D),
+    (("solvers", "--solver", "rk4", "--solver", "rk4"), "--solver is given twice", D),
+    (("solvers", "--solver", "dopri5"), "fixed-step methods", D),
+    (("solvers", "--model", "unet"), "has no ODE solver", D),
+    (("solvers", "--batch", "0"), "--batch values must be integers from 1", D),
+    (("solvers", "--repeats", "0"), "--repeats must be between 1", D),
+    (("solvers", "--out", "{file}"), "is a file, not a folder", D),
+    # train
+    (("train", "--model", "unet", "--train-steps", "0"), "train-steps must be an integer from 1", D),
+    (("train", "--model", "unet", "--train-steps", "99999999999"), "train-steps must be an integer from 1", D),
+    (("train", "--model", "unet", "--lr", "0"), "learning rate must be a positive number", D),
+    (("train", "--model", "unet", "--lr", "inf"), "learning rate must be a positive number", D),
+    (("train", "--model", "unet", "--lr", "nan"), "learning rate must be a positive number", D),
+    (("train", "--model", "unet", "--batch-size", "0"), "batch-size must be an integer from 1", D),
+    (("train", "--model", "unet", "--batch-size", "100000"), "batch-size must be an integer from 1", D),
+    (("train", "--model", "unet", "--resolution", "0"), "image size must be a whole number of pixels", D),
+    (("train", "--model", "unet", "--resolution", "30"), "divisible by 8", D),
+    (("train", "--model", "unet", "--resolution", "4096"), "pixels from 1 to 1024, got 4096", D),
+    (("train", "--model", "dncnn", "--sigma", "5"), "--sigma needs 0 < LOW <= HIGH <= 1", D),
+    (("train", "--model", "dncnn", "--sigma", "0.1:inf"), "--sigma needs 0 < LOW <= HIGH <= 1", D),
+    (("train", "--model", "dncnn", "--sigma", "0.3:0.1"), "--sigma needs 0 < LOW <= HIGH <= 1", D),
+    (("train", "--model", "dncnn", "--sigma", "0"), "--sigma needs 0 < LOW <= HIGH <= 1", D),
+    (("train", "--model", "dncnn", "--sigma", "high"), "--sigma takes a number", D),
+    (("train", "--model", "unet", "--schedule", "quadratic"), "schedule", D),
+    (("train", "--model", "unet", "--objective", "score"), "objective", D),
+    (("train", "--model", "unet", "--data", "imagenet"), "unknown dataset 'imagenet'", D),
+    (("train", "--model", "unet", "--data", "mnist5k", "--data-root", "{dir}"), "is embedded in the harness", D),
+    (("train", "--model", "unet", "--data", "celeba"), "needs --data-root", D),
+    (("train", "--model", "unet", "--data", "mnist", "--data-root", "/nonexistent"), "is not a folder", D),
+    (("train", "--model", "unet", "--data", "mnist", "--data-root", "{file}"), "is not a folder", D),
+    (("train", "--model", "unet", "--checkpoint", "{dir}"), "is a folder; give a file name", D),
+    (("train", "--model", "unet", "--checkpoint", "{file}/x.safetensors"), "is a file, not a folder", D),
+    (("train", "--model", "unet", "--checkpoints", "{file}"), "is a file, not a folder", D),
+    (("train", "--model", "bm3d"), "nothing to train", D),
+    (("train", "--model", "nope"), "unknown model 'nope'", D),
+    (("train", "--model", "unet", "--seed", "1180591620717411303424"), "--seed must be an integer from 0 to", D),
+    (("train", "--model", "unet", "--seed", "-1"), "--seed must be an integer from 0 to", D),
+    (("train", "--model", "unet", "--foo"), "no such option: --foo (see bench train --help)", D),
+    (("train", "--model", "unet", "--preset", "huge"), "unknown preset 'huge'", D),
+    # sample: options
+    (("sample", "--checkpoint", "x.safetensors", "--num-samples", "99999999999999999999"), "between 1 and 10,000", D),
+    (("sample", "--checkpoint", "x.safetensors", "--num-samples", "0"), "--num-samples must be between 1 and", D),
+    (("sample", "--checkpoint", "x.safetensors", "--batch-size", "0"), "--batch-size must be between 1 and", D),
+    (("sample", "--checkpoint", "x.safetensors", "--sampling-steps", "0"), "--sampling-steps must be between 1", D),
+    (("sample", "--checkpoint", "x.safetensors", "--sampler", "euler"), "unknown sampler 'euler'", D),
+    (("sample", "--checkpoint", "x.safetensors", "--out", "{file}"), "is a file, not a folder", D),
+    (("sample", "--checkpoint", "x.safetensors", "--out", "{file}/below"), "is a file, not a folder", D),
+    (("sample", "--checkpoint", "x.safetensors", "--out", ""), "--out needs a folder name", D),
+    (("sample", "--checkpoint", "x.safetensors", "--out", NOT_UTF8), "not valid UTF-8", D),
+    (("sample", "--checkpoint", "x.safetensors", "--out", f"a/{LONG}/b"), "more than a file system takes", D),
+    # sample: checkpoint files
+    (("sample", "--checkpoint", "{prefix}"), "holds an unexpected tensor 'evil.weight'", False),
+    (("sample", "--checkpoint", "{no step}"), "lacks its step metadata", False),
+    (("sample", "--checkpoint", "{bad step}"), "has a malformed step 'abc'", False),
+    (("sample", "--checkpoint", "{long step}"), "has a malformed step", False),
+    (("sample", "--checkpoint", "{empty config}"), "has no readable training configuration", False),
+    (("sample", "--checkpoint", "{config types}"), "records train_steps = 'many', not a int", False),
+    (("sample", "--checkpoint", "{config fields}"), "unusable training configuration (unknown fields evil)", False),
+    (("sample", "--checkpoint", "{deep config}"), "nested more than 32 levels deep", False),
+    (("sample", "--checkpoint", "{long int}"), "holds an integer of 301 digits", False),
+    (("sample", "--checkpoint", "{nan config}"), "non-standard number NaN", False),
+    (("sample", "--checkpoint", "{negative dim}"), "option depth must be whole numbers from 3", False),
+    (("sample", "--checkpoint", "{huge width}"), "option width must be whole numbers from 1 to 4096", False),
+    (("sample", "--checkpoint", "{huge resolution}"), "image size must be a whole number of pixels", False),
+    (("sample", "--checkpoint", "{huge timesteps}"), "timesteps must be an integer from 1 to 100,000", False),
+    (("sample", "--checkpoint", "{other model}"), "model 'conv-ae' does not accept that option", False),
+    (("sample", "--checkpoint", "{int8 weights}"), "is torch.int8, not torch.float32", False),
+    (("sample", "--checkpoint", "{nan weights}"), "holds non-finite values", False),
+    (("sample", "--checkpoint", "{wrong shape}"), "of another shape", False),
+    (("sample", "--checkpoint", "{truncated}"), "not a readable safetensors file", False),
+    (("sample", "--checkpoint", "{dir}"), "is a folder, not a file", False),
+    (("sample", "--checkpoint", "{fifo}"), "is a fifo, not a file", False),
+    (("sample", "--checkpoint", "{dangling}"), "is a dangling link, not a file", False),
+    (("sample", "--checkpoint", "missing.safetensors"), "does not exist", False),
+    # denoise
+    (("denoise", "--noise-steps", "nan"), "comma-separated integers", D),
+    (("denoise", "--noise-steps", "inf"), "comma-separated integers", D),
+    (("denoise", "--noise-steps", "50.5"), "comma-separated integers", D),
+    (("denoise", "--noise-steps", "0"), "--noise-steps values must be integers from 1", D),
+    (("denoise", "--noise-steps", "50,50"), "--noise-steps has duplicated values", D),
+    (("denoise", "--noise-steps", "200000"), "--noise-steps must be integers in 1", D),
+    (("denoise", "--protocol", "release", "--pixel-noise", "0.5"), "--pixel-noise must be among", D),
+    (("denoise", "--protocol", "release", "--pixel-noise", "nan"), "--pixel-noise values must be finite", D),
+    (("denoise", "--protocol", "blind"), "unknown protocol 'blind'", D),
+    (("denoise", "--models", ""), "--models needs at least one name", D),
+    (("denoise", "--models", "dncnn,dncnn"), "--models has duplicated names: dncnn,dncnn", D),
+    (("denoise", "--models", " , "), "--models needs at least one name", D),
+    (("denoise", "--models", "nope"), "unknown model 'nope'", D),
+    (("denoise", "--num-images", "0"), "--num-images must be between 1 and 100,000", D),
+    (("denoise", "--num-images", "1000000"), "--num-images must be between 1 and 100,000", D),
+    (("denoise", "--solver", "rk4", "--solver", "rk4:steps=1"), "--solver is given twice", D),
+    (("denoise", "--data", "imagenet"), "unknown dataset 'imagenet'", D),
+    (("denoise", "--data", "mnist5k", "--data-root", "{dir}"), "is embedded in the harness", D),
+    (("denoise", "--data", "celeba"), "needs --data-root", D),
+    (("fid", "--data", "lsun-church", "--data-root", "{dir}/nowhere"), "is not a folder", D),
+    (("denoise", "--checkpoints", "{file}"), "is a file, not a folder", D),
+    (("denoise", "--out", "{file}"), "is a file, not a folder", D),
+    (("denoise", "--preset", "huge"), "unknown preset 'huge'", D),
+    (("denoise", "--models", "dncnn", "--checkpoints", "{dir}"), "no checkpoint", False),
+    # fid
+    (("fid", "--features", "inception"), "needs the Inception weights, which are not installed", D),
+    (("fid", "--features", "clip"), "unknown features 'clip'", D),
+    (("fid", "--num-samples", "99999999999999999999"), "between 2 and 1,000,000", D),
+    (("fid", "--num-samples", "1"), "--num-samples must be between 2 and 1,000,000", D),
+    (("fid", "--num-samples", "64"), "not above the feature dimension 64", D),
+    (("fid", "--sampling-steps", "0"), "--sampling-steps values must be integers from 1", D),
+    (("fid", "--sampling-steps", "5,5"), "--sampling-steps has duplicated values", D),
+    (("fid", "--sampling-steps", "1000000"), "--sampling-steps values must be between 1 and 100,000", D),
+    (("fid", "--sampler", "heun"), "unknown sampler 'heun'", D),
+    (("fid", "--batch-size", "0"), "--batch-size must be between 1", D),
+    (("fid", "--dims", "100"), "--dims 100 applies to Inception features", D),
+    (("fid", "--models", "nope"), "unknown model 'nope'", D),
+    (("fid", "--models", "dncnn"), "a denoiser, not a diffusion backbone", D),
+    (("fid", "--checkpoints", "{file}"), "is a file, not a folder", D),
+    # report and compare
+    (("report", "--out", "{file}"), "is a file, not a folder", D),
+    (("report", "--out", ""), "--out needs a folder name", D),
+    (("report", "--results", "{dir}/nowhere"), "does not exist", D),
+    (("report", "--results", "{file}"), "is a file", D),
+    (("report", "--results", "{dangling}"), "is a dangling link", D),
+    (("report", "--results", "{empty-results}", "--readme", "{dir}/missing.md"), "is missing, not a file", D),
+    (("report", "--results", "{empty-results}", "--readme", "{dir}"), "is a folder, not a file", D),
+    (("report", "--results", "{empty-results}", "--readme", "{fifo}"), "is a fifo, not a file", D),
+    (("report", "--results", "{empty-results}", "--readme", "{plain-readme}"), "needs one", D),
+    (("report", "--results", "{empty-results}", "--reference", "{dir}/nowhere"), "--reference", D),
+    (("compare", "{dir}/nowhere", "{empty-results}"), "BASE {dir}/nowhere does not exist", False),
+    (("compare", "{file}", "{empty-results}"), "is a file", False),
+    (("compare", "{empty-results}", "{empty-results}"), "holds no recorded runs", False),
+    (("compare", "{empty-results}", "{empty-results}", "--fail-on", "speed"), "--fail-on takes", False),
+    (("compare", "{empty-results}", "{empty-results}", "--format", "html"), "--format", False),
+    # bench all
+    (("all", "--reports", "{file}"), "is a file, not a folder", D),
+    (("all", "--checkpoints", "{file}"), "is a file, not a folder", D),
+    (("all", "--out", "{file}"), "is a file, not a folder", D),
+    (("all", "--preset", "huge"), "unknown preset 'huge'", D),
+    (("all", "--seed", "-3"), "--seed must be an integer", D),
+    # weights, models, the command itself
+    (("weights", "install", "--from", "{dir}"), "is a folder; give the .pth file itself", D),
+    (("weights", "install", "--from", "{file}"), "is not a weights file the metrics use", D),
+    (("weights", "install", "--from", "missing.pth"), "does not exist", D),
+    (("models", "nope"), "unknown model 'nope'; known models: unet", False),
+    (("frobnicate",), "frobnicate", False),
 ]
 
 
-@pytest.mark.parametrize("args, fragment", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, files, tmp_path, args, fragment):
+def _filled(args, files):
+    names = {key: str(value) for key, value in files.items()}
+    names.update({"empty-results": str(files["dir"] / "empty-results"), "plain-readme": str(
+        files["dir"] / "README-plain.md")})
+    return tuple(a.format(**names) if "{" in a else a for a in args)
+
+
+@pytest.mark.parametrize("args, fragment, dry_run", CASES, ids=[" ".join(a)[:70] for a, _, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, files, tmp_path, args, fragment, dry_run):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     monkeypatch.chdir(tmp_path)
-    args = tuple(a.format(**{k: str(v) for k, v in files.items()}) for a in args)
+    args = _filled(args, files)
+    fragment = fragment.format(dir=tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, _, err = bench(monkeypatch, capsys, *args)
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bench: error: ") and fragment in lines[0], err
-    assert "Possible options" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    for attempt in (args, (*args, "--dry-run")) if dry_run else (args,):
+        code, _, err = bench(monkeypatch, capsys, *attempt)
+        assert code == 2, (attempt, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("bench: error: ") and fragment in lines[0], err
+        assert "Possible options" not in err and "\x1b" not in err
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_report_skips_a_damaged_file_with_a_warning_and_writes_the_rest(monkeypatch, capsys, tmp_path):
-    from cunet_bench import provenance, records
+def test_the_table_is_large_and_distinct():
+    assert len(CASES) >= 150 and len({args for args, _, _ in CASES}) == len(CASES)
 
-    meta = provenance.collect(bench="training", seed=0)
-    good = records.write_run("training", [{"model": "unet", "step": 1, "loss": 0.5}], meta, tmp_path / "r")
-    for name, content in (("20990101T000000Z-000001", b""), ("20990101T000000Z-000002", b"run_id,x\n\x00\xff"),
-                          ("20990101T000000Z-000003", b"run_id,other\n20990101T000000Z-000003,1\n")):
-        (tmp_path / "r" / "training" / f"{name}.csv").write_bytes(content)
-        (tmp_path / "r" / "training" / f"{name}.json").write_text("{}")
-    (tmp_path / "r" / "training" / "20990101T000000Z-000004.csv").mkdir()
-    (tmp_path / "r" / "training" / "20990101T000000Z-000004.json").write_text("{}")
-    (tmp_path / "r" / "training" / "20990101T000000Z-000005.csv").write_text("run_id,model,step\n")
-    (tmp_path / "r" / "training" / "20990101T000000Z-000005.json").write_text("{trunc")
-    code, _, err = bench(monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"))
+
+DAMAGES = {
+    "empty": lambda csv, meta: csv.write_bytes(b""),
+    "binary": lambda csv, meta: csv.write_bytes(b"run_id,x\n\x00\xff"),
+    "foreign columns": lambda csv, meta: csv.write_text(f"run_id,other\n{csv.stem},1\n"),
+    "cut mid-row": lambda csv, meta: csv.write_text(csv.read_text()[: len(csv.read_text()) // 2]),
+    "string in a number": lambda csv, meta: csv.write_text(csv.read_text().replace(",0.5,", ",half,", 1)),
+    "not json": lambda csv, meta: meta.write_text("{trunc"),
+    "empty provenance": lambda csv, meta: meta.write_text("{}"),
+    "deep provenance": lambda csv, meta: meta.write_text("[" * 100_000 + "]" * 100_000),
+    "provenance of the wrong type": lambda csv, meta: meta.write_text(
+        meta.read_text().replace('"cpu_threads": 2', '"cpu_threads": "two"')),
+    "infinity in provenance": lambda csv, meta: meta.write_text(meta.read_text().replace('"rows": 3', '"rows": Infinity')),
+    "undeclared kind": lambda csv, meta: csv.write_text(csv.read_text().replace(",log,", ",weird,", 1)),
+    "folder in the way": lambda csv, meta: (csv.unlink(), csv.mkdir()),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_a_damaged_results_file_is_one_warning_and_the_report_still_builds(monkeypatch, capsys, tmp_path, damage):
+    from cunet_bench import records
+
+    meta = {"bench": "training", "command": "bench train", "complete": True, "cpu_threads": 2}
+    rows = [{"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0} for s in (1, 2, 3)]
+    good = records.write_run("training", rows, meta, tmp_path / "r")
+    bad = records.write_run("training", rows, meta, tmp_path / "r")
+    DAMAGES[damage](bad.csv, bad.json)
+    code, _, err = bench(monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"),
+                         "--no-reference")
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("bench: warning: skipped")]
-    assert len(warnings) == 5 and all("20990101T000000Z-00000" in line for line in warnings)
-    assert "Traceback" not in err
+    assert len(warnings) == 1 and bad.run_id in warnings[0] and "Traceback" not in err
     report = (tmp_path / "o" / "REPORT.md").read_text()
-    assert good.run_id in report
+    assert good.run_id in report and "Runs left out" in report and bad.run_id in report
+
+
+def test_a_results_folder_that_is_a_file_is_left_out_with_a_warning(monkeypatch, capsys, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "fid").write_text("not a folder")
+    code, _, err = bench(monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"),
+                         "--no-reference")
+    assert code == 0 and "fid: it is a file where a folder of runs should be" in err
 
 
 def test_sigterm_keeps_the_rows_already_measured_and_says_so_in_one_line(tmp_path):
@@ -141,13 +389,16 @@ def test_sigterm_keeps_the_rows_already_measured_and_says_so_in_one_line(tmp_pat
     process = subprocess.Popen([sys.executable, "-m", "cunet_bench.cli", "efficiency", "--preset", "smoke",
                                 "--no-memory", "--repeats", "10000", "--out", str(tmp_path)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # imports, the machine's peak and the first counts; the latencies take minutes
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=120) == 143
+    try:
+        time.sleep(12)  # imports, the machine's peak and the first counts; the latencies take minutes
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 143
+    finally:
+        process.kill()
     lines = process.stderr.read().strip().splitlines()
     assert lines[-1] == "bench: stopped by SIGTERM; what was measured is recorded"
     assert lines[0].startswith("results: ") and not any("Traceback" in line for line in lines)
-    frame, provenance = records.load_results("efficiency", tmp_path)
+    frame, provenance = records.load_runs("efficiency", tmp_path), records.load_provenance("efficiency", tmp_path)
     assert "peak_gflops_matmul" in set(frame.metric)
     (meta,) = provenance.values()
     assert meta["complete"] is False
@@ -162,7 +413,9 @@ FORBIDDEN = {
 
 
 def test_no_code_path_can_unpickle():
-    sources = [p for folder in ("cunet_bench", "models", "baselines", "benchmarks") for p in (PACKAGE / folder).glob("*.py")]
+    import re
+
+    sources = [p for folder in ("cunet_bench", "models", "baselines", "benchmarks") for p in (PACKAGE / folder).rglob("*.py")]
     assert len(sources) > 20
     for path in sources:
         text = path.read_text()

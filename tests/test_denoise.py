@@ -8,9 +8,16 @@ import sys
 import pytest
 import torch
 
-from cunet_bench.benchmarks.denoise import DenoiseConfig, Method, check_levels, measure
+from cunet_bench.benchmarks.denoise import DenoiseConfig, measure
+from cunet_bench.benchmarks.denoise_methods import Method
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
+
+
+def _config(**changes):
+    base = dict(noise_steps=(100,), num_images=3, resolution=16, classifier_steps=1, data="mnist5k",
+                checkpoint_preset="smoke", train_seeds=(0,))
+    return DenoiseConfig(**{**base, **changes})
 
 
 class Oracle(torch.nn.Module):
@@ -37,8 +44,8 @@ def test_baselines_see_the_rescaled_noisy_image_and_sigma():
     diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
     clean = torch.rand(3, 1, 16, 16) * 2 - 1
     identity = Identity()
-    rows = list(measure(DenoiseConfig(noise_levels=(100,), num_images=3), [Method("oracle", Oracle(diffusion, clean), diffusion),
-                                                               Method("id", identity)], clean))
+    rows = list(measure(_config(), [Method("oracle", Oracle(diffusion, clean), diffusion), Method("id", identity)],
+                        clean))
     (y01, sigma01), = identity.seen
     alpha_bar = diffusion.alpha_bar[99].item()
     assert sigma01 == pytest.approx(math.sqrt((1 - alpha_bar) / alpha_bar) / 2)
@@ -58,19 +65,20 @@ def test_same_seed_gives_identical_numbers():
     diffusion = GaussianDiffusion(DiffusionConfig("cosine", "eps"))
     clean = torch.rand(2, 1, 16, 16) * 2 - 1
     model = lambda x, t: 0.5 * x
-    run = lambda: [r["mean"] for r in measure(DenoiseConfig(noise_levels=(10,), num_images=2, seed=3),
+    run = lambda: [r["mean"] for r in measure(_config(noise_steps=(10,), num_images=2, seed=3),
                                                 [Method("m", model, diffusion)], clean) if r["kind"] == "summary"]
     assert run() == run()
 
 
 @pytest.mark.parametrize(
-    "levels, protocol, fragment",
-    [((0,), "paper", "integers in 1"), ((1000,), "paper", "integers in 1"), ((50.5,), "paper", "integers"),
-     ((50, 50), "paper", "duplicated"), ((0.5,), "release", "one of"), ((50,), "blind", "unknown protocol")],
+    "changes, fragment",
+    [(dict(noise_steps=(0,)), "integers in 1"), (dict(noise_steps=(1000,)), "integers in 1 … 999"),
+     (dict(noise_steps=(50.5,)), "integers"), (dict(noise_steps=(50, 50)), "distinct"),
+     (dict(protocol="release", pixel_noise=(0.5,)), "among"), (dict(protocol="blind"), "unknown protocol")],
 )
-def test_bad_noise_levels(levels, protocol, fragment):
+def test_bad_noise_levels(changes, fragment):
     with pytest.raises(UserError, match=fragment):
-        check_levels(levels, protocol, 1000)
+        _config(**changes).levels(1000)
 
 
 def test_denoise_cli_smoke(tmp_path):
@@ -86,21 +94,27 @@ def test_denoise_cli_smoke(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     methods = {row["method"] for row in json.loads(done.stdout) if row["kind"] == "summary"}
-    assert methods == {"noisy input", "cunet-release[rk4/1]", "cunet-release[euler/2]", "dncnn"}
+    assert methods == {"noisy input", "cunet-release[rk4:steps=1]", "cunet-release[euler:steps=2]", "dncnn"}
     from cunet_bench import records
 
     recorded = records.load_runs("denoise", tmp_path)
     points = recorded[recorded.kind == "perception"]
     assert len(points) == 2 * 4 and set(points.metric) == {"FD-classifier"}
-    assert (points["mean"] >= 0).all() and points.ssim_final.between(-1, 1).all()
+    assert points["mean"].isna().all() and points.status.str.contains("KID only").all()  # 4 images in 64 dimensions
+    assert points.kid_mean.notna().all() and set(points.reference) == {"mnist5k training split, 4,500 images"}
+    assert points.ssim_final.between(-1, 1).all()
+    chains = recorded[recorded.kind == "chain"]
+    assert len(chains) == 2 * 2 and (chains.seconds > 0).all() and set(chains.steps) == {3, 7}
     meta = recorded[recorded.kind == "meta"].iloc[0]
     assert 0 < meta.metric_fraction < 1
     grids = recorded[recorded.kind == "grid"]
-    assert len(grids) == 2 * 3  # per level: the methods grid and one steps grid per cU-Net solver
+    assert len(grids) == 2 * 5  # per level: the methods grid, the iterate and x0 grids of each cU-Net solver
     for grid in grids.itertuples():
         assert (tmp_path / "denoise-grids" / grid.file).is_file() and grid.columns.split("|")[:2] == ["clean", "noisy"]
     described = recorded[recorded.kind == "method"].set_index("method")
     assert described.loc["dncnn", "paper_name"] == "DnCNN" and described.loc["dncnn", "parameters"] > 0
+    assert described.loc["dncnn", "sigma"] == "0.1" and json.loads(described.loc["dncnn", "options"]) == {
+        "depth": 5, "width": 16}
     missing = subprocess.run([*bench, "denoise", "--models", "unet", "--preset", "smoke", "--checkpoints",
                               str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert missing.returncode == 2
@@ -114,7 +128,7 @@ def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
     diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
     clean = torch.rand(2, 1, 16, 16) * 2 - 1
     identity = Identity()
-    rows = list(measure(DenoiseConfig(noise_levels=(0.04,), protocol="release", num_images=2),
+    rows = list(measure(_config(pixel_noise=(0.04,), protocol="release", num_images=2),
                           [Method("m", lambda x, t: torch.zeros_like(x), diffusion), Method("id", identity)], clean))
     (y01, sigma01), = identity.seen
     assert sigma01 == 0.04
@@ -123,18 +137,27 @@ def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
     assert steps == [1, 2, 3, 4]
 
 
-def test_perception_point_of_the_clean_set_is_zero_and_grows_with_noise():
+def test_perception_is_measured_against_clean_images_the_outputs_did_not_come_from():
     from cunet_bench.benchmarks.denoise import _Perception
+    from cunet_bench.distribution import gaussian_stats
     from cunet_bench.features import FeatureExtractor
+    from cunet_bench.reference_stats import ReferenceFeatures
 
     extractor = FeatureExtractor("test", "flat", "FD-test", "KD-test", 16, torch.nn.Flatten(), lambda x: x, "cpu", "pixels")
-    clean01 = torch.rand(40, 1, 4, 4)
-    perception = _Perception(extractor, clean01, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    other = torch.rand(400, 1, 4, 4, generator=generator)  # the same distribution, other images
+    features = extractor(other * 2 - 1)
+    reference = ReferenceFeatures(gaussian_stats(features), features.astype("float32"), "400 other images")
+    clean01 = torch.rand(40, 1, 4, 4, generator=generator)
+    perception = _Perception(extractor, reference, clean01, seed=0)
     same = perception.point(clean01, {"ssim": torch.ones(40), "psnr": torch.full((40,), 99.0)})
-    assert same["mean"] == pytest.approx(0.0, abs=1e-6) and same["mse_final"] == 0.0
+    assert 0 < same["mean"] < 1 and same["mse_final"] == 0.0 and same["reference"] == "400 other images"
     noisy = perception.point((clean01 + 0.3 * torch.randn_like(clean01)).clamp(0, 1), {"ssim": torch.ones(40),
                                                                                       "psnr": torch.ones(40)})
-    assert noisy["mean"] > 0.1 and noisy["kid_mean"] > same["kid_mean"]
+    assert noisy["mean"] > same["mean"] + 0.2 and noisy["kid_mean"] > same["kid_mean"]
+    few = _Perception(extractor, reference, clean01[:10], seed=0).point(clean01[:10], {"ssim": torch.ones(10),
+                                                                                     "psnr": torch.ones(10)})
+    assert few["mean"] is None and "KID only" in few["status"] and few["kid_mean"] is not None
 
 
 def test_a_process_pool_is_timed_against_one_process():

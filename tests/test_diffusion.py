@@ -127,6 +127,6 @@ def test_respaced_timesteps():
 
 
 @pytest.mark.parametrize("field, value", [("schedule", "quadratic"), ("objective", "score"), ("timesteps", 1)])
-def test_bad_configuration(field, value):
+def test_bad_diffusion_configuration(field, value):
     with pytest.raises(UserError):
         DiffusionConfig(**{field: value})

@@ -13,7 +13,7 @@ from cunet_bench.contracts import example_inputs
 from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.errors import UserError
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, static_training_bytes
-from cunet_bench.paper import paper_value
+from cunet_bench.report.paper import paper_value
 from cunet_bench.registry import build_model
 from cunet_bench.timing import Measurement, interleaved, single_thread
 
@@ -43,7 +43,7 @@ def test_static_memory_reproduces_table5_unet():
     mib = static_training_bytes(build_model("unet")) / BYTES_PER_MIB
     assert mib == pytest.approx(35_710_339 * 16 / 2**20)
     assert mib == pytest.approx(544.9, abs=0.05)
-    assert abs(mib / paper_value("Table 5", "unet", "static_training_mib") - 1) < 0.005
+    assert abs(mib / paper_value("Table 5", "U-Net", "static_training_mib") - 1) < 0.005
 
 
 def test_frozen_parameters_take_no_gradient_or_moments():
@@ -113,21 +113,23 @@ def test_the_profile_groups_every_operator_and_finds_the_solver():
                            example_inputs("unet", 1, 1, 32, "cpu"))["solver bookkeeping"] == 0
 
 
+def _config(**changes):
+    base = dict(models=("unet", "cunet-release"), resolution=(32,), channels=1, batch=(1,), sampling_steps=(2,),
+                repeats=2, memory=False, speed_budget_s=0.5, sampling_models=("unet", "cunet-release"),
+                variants=("eager", "channels-last"), memory_batch=(1,), scale="tiny")
+    return EfficiencyConfig(**{**base, **changes})
+
+
 def test_run_yields_rows_for_every_metric():
-    config = EfficiencyConfig(models=("unet", "cunet-release"), resolutions=(32,), channels=1, batches=(1,),
-                              sampling_steps=(2,), repeats=2, measure_memory=False, speed_budget_s=0.5,
-                              sampling_models=("unet", "cunet-release"), variants=("channels-last",),
-                              model_options={"cunet-release": {"nf": 4}, "unet": {"dim": 8}})
-    rows = list(run(config))
-    metrics = {row["metric"] for row in rows if row["model"] == "cunet-release"}
+    rows = list(run(_config()))
+    metrics = {row["metric"] for row in rows if row.get("model") == "cunet-release"}
     assert {"parameters", "static_training_mib", "gmacs_conv_linear", "gflops_executed", "nfe",
             "gmacs_per_function_evaluation", "latency_s", "latency_median_s", "cpu_time_1thread_s", "sample_time_s",
             "achieved_gflops", "profile_s", "first_call_s", "max_abs_difference_from_eager"} <= metrics
     nfe = next(row["value"] for row in rows if row["metric"] == "nfe")
     assert nfe == 36
-    assert all(row["solver"] == "rk4/1" for row in rows if row["model"] == "cunet-release" and "solver" in row
-               and row["metric"] == "parameters")
-    assert {row["paper_name"] for row in rows if row["model"] == "cunet-release"} == {"cU-Net"}
+    assert all(row["solver"] == "rk4:steps=1" for row in rows if row.get("model") == "cunet-release")
+    assert {row["paper_name"] for row in rows if row.get("model") == "cunet-release"} == {"cU-Net"}
     assert "paper-cunet" in rows[-1]["tags"].split(";")
     latency = [row for row in rows if row["metric"] == "latency_s"]
     assert {(row["model"], row["variant"]) for row in latency} == {
@@ -139,20 +141,38 @@ def test_run_yields_rows_for_every_metric():
     ratios = dict(summary(rows))["time ratios, interleaved round by round"]
     assert {row["measurement"] for row in ratios} >= {"forward b=1 wall", "forward b=1 cpu 1 thread", "sampling 2 steps"}
     assert all(row["versus"] == "unet" for row in ratios)
+    from cunet_bench import schema
+
+    schema.check_rows("efficiency", rows)
 
 
-@pytest.mark.slow
-def test_the_compiled_variant_matches_eager_outputs():
-    """torch.compile (inductor on CPU) of both models of the pair, at a tiny size."""
-    torch._dynamo.reset()
-    config = EfficiencyConfig(models=("unet", "cunet-release"), resolutions=(32,), channels=1, batches=(1,),
-                              sampling_steps=(1,), repeats=1, measure_memory=False, speed_budget_s=0.1,
-                              sampling_models=("unet", "cunet-release"), variants=("compiled",), cpu_time=False,
-                              profile=False, model_options={"cunet-release": {"nf": 4}, "unet": {"dim": 8}})
-    rows = list(run(config))
-    compiled = {row["model"]: row["value"] for row in rows if row["metric"] == "max_abs_difference_from_eager"}
-    assert set(compiled) == {"unet", "cunet-release"} and max(compiled.values()) < 1e-3
-    assert all(row["value"] > 0 for row in rows if row["metric"] == "first_call_s")
+def test_peak_memory_is_split_into_optimiser_state_and_activations():
+    rows = [row for row in run(_config(models=("cunet-release",), memory=True, memory_batch=(1, 4), profile=False,
+                                       variants=("eager",))) if row["kind"] == "memory"]
+    by = {(row["metric"], row["batch"]): row["value"] for row in rows}
+    trainable = next(p for p in [build_model("cunet-release", channels=1, image_size=32, nf=2)]).parameters()
+    state = 12 * sum(p.numel() for p in trainable if p.requires_grad) / 2**20
+    for batch in (1, 4):
+        assert by["train_state_mib", batch] == pytest.approx(state)
+        assert by["train_activation_mib", batch] == pytest.approx(max(0.0, by["peak_train_mib", batch] - state))
+    assert by["peak_train_mib", 4] > by["peak_train_mib", 1]
+
+
+def test_a_variant_that_fails_is_recorded_and_eager_goes_on(monkeypatch):
+    import cunet_bench.benchmarks.variants as variants
+
+    def broken(model):
+        raise RuntimeError("InductorError: /tmp/x.so: file too short")
+
+    monkeypatch.setattr(variants, "_compiled", broken)
+    with pytest.warns(Warning, match="wiping the compile cache"):
+        rows = list(run(_config(models=("cunet-release",), variants=("eager", "compiled"), profile=False)))
+    failed = [row for row in rows if row["kind"] == "variant"]
+    assert [(row["status"], row["metric"]) for row in failed] == [("failed", "failed")]
+    assert failed[0]["reason"] == "RuntimeError: InductorError: /tmp/x.so: file too short"
+    assert {row["variant"] for row in rows if row["metric"] == "latency_s"} == {"eager"}
+    assert dict(summary(rows))["speed variants that failed (eager measured without them)"][0]["reason"].startswith(
+        "RuntimeError")
 
 
 @pytest.mark.parametrize(
@@ -160,16 +180,19 @@ def test_the_compiled_variant_matches_eager_outputs():
     [
         (dict(models=("nope",)), "unknown model"),
         (dict(models=("bm3d",)), "not a network"),
-        (dict(resolutions=(40,)), "divisible by 16"),
-        (dict(batches=(0,)), "batch sizes must be positive"),
-        (dict(sampling_steps=(-1,)), "sampling steps must be positive"),
-        (dict(variants=("fast",)), "unknown speed variants"),
+        (dict(resolution=(40,)), "divisible by 16"),
+        (dict(resolution=(2**40,)), "whole number of pixels from 1 to 1024"),
+        (dict(batch=(0,)), "--batch values must be between 1 and"),
+        (dict(memory_batch=(10**9,)), "--memory-batch values must be between 1 and"),
+        (dict(sampling_steps=(-1,)), "--sampling-steps values must be between 1"),
+        (dict(variants=("fast",)), "--variants takes distinct names"),
+        (dict(variants=("compiled",)), "eager included"),
+        (dict(repeats=0), "--repeats must be between 1"),
     ],
 )
-def test_bad_configuration(changes, fragment):
-    base = dict(models=("cunet-release",), resolutions=(64,))
+def test_bad_efficiency_configuration(changes, fragment):
     with pytest.raises(UserError, match=fragment):
-        EfficiencyConfig(**{**base, **changes}).validate()
+        _config(**changes).validate()
 
 
 def test_presets_choose_models_by_tag():
@@ -181,13 +204,4 @@ def test_presets_choose_models_by_tag():
     paper = EfficiencyConfig.from_preset(get_preset("paper"))
     assert set(paper.models) == set(quick.models) | {"unet-ddpm", "dncnn", "conv-ae"}
     assert paper.sampling_models == ("unet", "cunet-release")
-    assert EfficiencyConfig.from_preset(get_preset("paper"), batches=(2,), repeats=None).batches == (2,)
-
-
-def test_paper_comparison_only_for_the_released_configuration():
-    base = {"model": "cunet-release", "resolution": 64, "metric": "gmacs_conv_linear", "value": 2.823, "solver": "rk4/1"}
-    tables = dict(summary([base, {**base, "solver": "dopri5(rtol=0.001,atol=0.0001)", "value": 18.7},
-                           {**base, "resolution": 32, "value": 0.7}]))
-    rows = tables["paper (Table 5, Figure 6) vs measured"]
-    assert len(rows) == 1
-    assert rows[0]["paper"] == 2.90 and rows[0]["measured / paper"] == pytest.approx(2.823 / 2.90)
+    assert EfficiencyConfig.from_preset(get_preset("paper"), batch=(2,), repeats=None).batch == (2,)

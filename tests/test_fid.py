@@ -54,22 +54,28 @@ def test_inception_code_path_with_random_weights():
         inception_network(100, random_weights=True)
 
 
+def _config(**changes):
+    base = dict(models=("unet",), sampling_steps=(5,), num_samples=100, batch_size=64, classifier_steps=5, replicates=20,
+                speed_rounds=2, speed_budget_s=1.0, data="mnist5k", checkpoint_preset="smoke", train_seeds=(0,))
+    return FidConfig(**{**base, **changes})
+
+
 @pytest.mark.parametrize("changes, fragment", [
-    ({"steps": (0,)}, "at least 1"), ({"sampler": "euler"}, "unknown sampler"),
-    ({"num_samples": 1}, "between 2 and 1,000,000"), ({"num_samples": 32}, "below the feature dimension 64"),
-    ({"steps": (5, 5)}, "duplicated"), ({"models": ()}, "at least one trained backbone"),
-    ({"features": "inception"}, "needs the Inception weights"), ({"batch_size": 0}, "at least 1"),
+    ({"sampling_steps": (0,)}, "between 1 and 100,000"), ({"sampler": "euler"}, "unknown sampler"),
+    ({"num_samples": 1}, "between 2 and 1,000,000"), ({"num_samples": 64}, "not above the feature dimension 64"),
+    ({"sampling_steps": (5, 5)}, "duplicated"), ({"models": ()}, "at least one trained backbone"),
+    ({"features": "inception"}, "needs the Inception weights"), ({"batch_size": 0}, "between 1 and"),
+    ({"train_seeds": (0, 0)}, "distinct"), ({"train_seeds": (-1,)}, "--seed must be an integer"),
 ])
-def test_bad_configuration(changes, fragment):
-    config = FidConfig(**{"models": ("unet",), "steps": (5,), "num_samples": 100, **changes})
+def test_bad_fid_configuration(changes, fragment):
     with pytest.raises(UserError, match=fragment):
-        config.validate()
+        _config(**changes).validate()
 
 
 def test_small_n_is_warned_about():
-    notice = small_sample_notice(FidConfig(("unet",), (5,), num_samples=100))
+    notice = small_sample_notice(_config())
     assert "N = 100" in notice and "30,000" in notice
-    assert small_sample_notice(FidConfig(("unet",), (5,), num_samples=30_000)) is None
+    assert small_sample_notice(_config(num_samples=30_000)) is None
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +90,11 @@ def smoke_checkpoints(tmp_path_factory):
 
 
 def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_path):
-    config = FidConfig(("cunet",), (2,), num_samples=10, batch_size=4, seed=5, checkpoints=str(smoke_checkpoints),
-                       checkpoint_preset="smoke")
+    config = _config(models=("cunet",), sampling_steps=(2,), num_samples=10, batch_size=4, seed=5,
+                     checkpoints=str(smoke_checkpoints))
     (backbone,) = load_backbones(config)
 
-    def stop_after_first_shard(_message):
+    def stop_after_first_shard(_message, done=None, total=None):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -97,9 +103,11 @@ def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_
     assert generate_shards(backbone, config, 2, tmp_path / "resumed") == 2
     assert generate_shards(backbone, config, 2, tmp_path / "resumed") == 0
     generate_shards(backbone, config, 2, tmp_path / "whole")
-    resumed, seconds, devices = read_shards(tmp_path / "resumed", config)
-    whole, _, _ = read_shards(tmp_path / "whole", config)
-    assert resumed.shape == (10, 1, 32, 32) and seconds > 0 and devices == {"cpu"}
+    shards = read_shards(tmp_path / "resumed", config)
+    resumed = torch.cat([shard.images for shard in shards])
+    whole = torch.cat([shard.images for shard in read_shards(tmp_path / "whole", config)])
+    assert resumed.shape == (10, 1, 32, 32) and all(shard.seconds > 0 and shard.device == "cpu" for shard in shards)
+    assert all(shard.other_cores >= 0 and shard.contended in (True, False) for shard in shards)
     assert torch.equal(resumed, whole)
     assert resumed.min() >= -1 and resumed.max() <= 1
 
@@ -116,13 +124,15 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
     single = json.loads(_fid_json(smoke_checkpoints, tmp_path / "one", *BENCH).stdout)
     points = [row for row in single if row["kind"] == "point"]
     models = ("unet", "cunet-release", "cunet")
-    assert {(row["model"], row["steps"]) for row in points} == {(m, s) for m in models for s in (1, 2)}
-    assert all(row["distance_name"] == "FD-classifier" and row["samples"] == 64 for row in points)
+    assert {(row["model"], row["sampling_steps"]) for row in points} == {(m, s) for m in models for s in (1, 2)}
+    assert all(row["distance_name"] == "FD-classifier" and row["samples"] == 72 for row in points)
+    (real,) = [row for row in single if row["kind"] == "real"]
+    assert real["images"] == 500 and 0 <= real["confident_fraction"] <= 1  # a 20-step classifier in smoke
     assert all(row["distance_ci_low"] <= row["distance"] + 1e-9 and 0 <= row["confident_fraction"] <= 1
                and row["train_seed"] == 0 and row["parameters"] > 0 for row in points)
     assert {row["model"] for row in single if row["kind"] == "best"} == set(models)
     replicates = [row for row in single if row["kind"] == "best_replicate"]
-    assert len(replicates) == 3 * 1000
+    assert len(replicates) == 3 * 50  # the smoke preset's resamples
     timed = [row for row in single if row["kind"] == "sample_time"]
     assert {row["model"] for row in timed} == set(models) and all(row["seconds_per_sample"] > 0 for row in timed)
     shards = sorted((smoke_checkpoints / "fid-samples").rglob("*.npz"))
@@ -137,9 +147,9 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
     from cunet_bench import records
 
     two = records.load_runs("fid", tmp_path / "two")
-    two_points = two[two.kind == "point"].set_index(["model", "steps"]).distance
+    two_points = two[two.kind == "point"].set_index(["model", "sampling_steps"]).distance
     for row in points:
-        assert two_points[(row["model"], row["steps"])] == pytest.approx(row["distance"], rel=1e-9)
+        assert two_points[(row["model"], row["sampling_steps"])] == pytest.approx(row["distance"], rel=1e-9)
 
 
 def test_cli_bad_input(smoke_checkpoints, tmp_path):
@@ -149,21 +159,21 @@ def test_cli_bad_input(smoke_checkpoints, tmp_path):
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         return done.stderr.strip().splitlines()[-1]
 
-    assert "at least 1, got 0" in fails("--steps", "0")
-    assert "between 1 and 1000" in fails("--steps", "1001")
+    assert "integers from 1" in fails("--sampling-steps", "0")
+    assert "between 1 and 1000" in fails("--sampling-steps", "1001")
     assert "unknown sampler" in fails("--sampler", "heun")
     assert "between 2 and 1,000,000, got 1" in fails("--num-samples", "1")
     assert "between 2 and 1,000,000" in fails("--num-samples", "99999999999999999999")
-    assert "below the feature dimension" in fails("--num-samples", "10")
+    assert "not above the feature dimension" in fails("--num-samples", "10")
     assert "bench train --model unet-ddpm --data mnist5k --preset smoke" in fails("--models", "unet-ddpm")
-    assert "needs the Inception weights, which are not installed" in fails("--features", "inception", "--num-samples", "64")
+    assert "needs the Inception weights, which are not installed" in fails("--features", "inception", "--num-samples", "72")
 
 
 def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(smoke_checkpoints, tmp_path, monkeypatch):
     from cunet_bench.benchmarks import fid
 
-    config = FidConfig(("cunet",), (2,), num_samples=6, batch_size=3, seed=5, checkpoints=str(smoke_checkpoints),
-                       checkpoint_preset="smoke")
+    config = _config(models=("cunet",), sampling_steps=(2,), num_samples=6, batch_size=3, seed=5,
+                     checkpoints=str(smoke_checkpoints))
     (backbone,) = load_backbones(config)
     generate_shards(backbone, config, 2, tmp_path / "first")
     original = fid.sample
@@ -184,11 +194,11 @@ def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(sm
     shard.write_bytes(shard.read_bytes()[:100])
     with pytest.warns(BenchWarning, match=f"sample shard {shard} is unusable .*; regenerating it"):
         assert generate_shards(backbone, config, 2, tmp_path / "second") == 1
-    assert torch.equal(read_shards(tmp_path / "first", config)[0], read_shards(tmp_path / "second", config)[0])
+    assert torch.equal(read_shards(tmp_path / "first", config)[0].images, read_shards(tmp_path / "second", config)[0].images)
 
 
 def test_a_damaged_reference_cache_is_recomputed(tmp_path):
-    from cunet_bench.benchmarks.fid import reference_features
+    from cunet_bench.reference_stats import reference_features
     from cunet_bench.features import ClassifierTraining, feature_extractor
 
     extractor = feature_extractor("classifier", "lfw25", 32, tmp_path, training=ClassifierTraining(steps=5))

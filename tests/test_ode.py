@@ -10,7 +10,8 @@ from torch import nn
 
 from cunet_bench.errors import SolverError, UserError
 from cunet_bench.models.cunet import ConvODEFunction
-from cunet_bench.models.ode import ODEBlock, SecondOrderField, SolverConfig, integrate_fixed
+from cunet_bench.models.ode import ODEBlock, SecondOrderField, integrate_fixed
+from cunet_bench.solver_config import SolverConfig
 from cunet_bench.registry import build_model
 
 
@@ -144,7 +145,7 @@ def test_non_finite_state_names_block_and_solver():
             return z * float("inf")
 
     block = ODEBlock(Exploding(torch.eye(1)), SolverConfig("rk4"), name="enc3")
-    with pytest.raises(SolverError, match=r"ODE block 'enc3': solver rk4/1 produced non-finite values"):
+    with pytest.raises(SolverError, match=r"ODE block 'enc3': solver rk4:steps=1 produced non-finite values"):
         block(torch.ones(1, 1))
 
 
@@ -156,7 +157,7 @@ def test_step_size_underflow_is_a_solver_error():
             return z**2
 
     block = ODEBlock(BlowUp(torch.eye(1)), SolverConfig("dopri5", backend="torchdiffeq", t_end=2.0), name="mid")
-    with pytest.raises(SolverError, match=r"ODE block 'mid': solver dopri5\(rtol=0.001,atol=0.0001\)"):
+    with pytest.raises(SolverError, match=r"ODE block 'mid': solver dopri5:rtol=0.001,atol=0.0001,t_end=2.0 failed"):
         block(torch.ones(1, 1, dtype=torch.float64))
 
 
@@ -168,19 +169,36 @@ def test_step_size_underflow_is_a_solver_error():
         ("dopri5:rtol=1e-5,atol=1e-6", SolverConfig("dopri5", rtol=1e-5, atol=1e-6, backend="torchdiffeq")),
         ("rk4:steps=2,backend=torchdiffeq", SolverConfig("rk4", steps=2, backend="torchdiffeq")),
         ("rk4:adjoint=true", SolverConfig("rk4", adjoint=True, backend="torchdiffeq")),
+        ("rk4:adjoint=FALSE", SolverConfig("rk4")),
+        ("midpoint:steps=3,t_end=0.5", SolverConfig("midpoint", steps=3, t_end=0.5)),
     ],
 )
 def test_solver_parse(text, expected):
     assert SolverConfig.parse(text) == expected
 
 
+@pytest.mark.parametrize("solver", [
+    SolverConfig(), SolverConfig("euler", steps=4), SolverConfig("dopri5", rtol=1e-5, atol=1e-6, backend="torchdiffeq"),
+    SolverConfig("rk4", steps=2, backend="torchdiffeq"), SolverConfig("rk4", adjoint=True, backend="torchdiffeq"),
+    SolverConfig("midpoint", steps=3, t_end=0.5), SolverConfig("fixed_adams", steps=5, backend="torchdiffeq")])
+def test_a_recorded_label_parses_back_into_the_same_setting(solver):
+    assert SolverConfig.parse(solver.label) == solver
+
+
 @pytest.mark.parametrize(
     "text, fragment",
     [
         ("rk5", "unknown solver 'rk5'"),
-        ("rk4:steps=0", "positive integer"),
-        ("rk4:steps=two", "bad value"),
-        ("dopri5:rtol=-1", "tolerances must be positive"),
+        ("rk4:steps=0", "steps must be an integer from 1"),
+        ("rk4:steps=two", "steps must be an integer from 1"),
+        ("rk4:steps=1234567890123456789012345", "steps must be an integer from 1"),
+        ("dopri5:rtol=-1", "rtol must be a finite number from"),
+        ("dopri5:rtol=inf", "rtol must be a finite number"),
+        ("dopri5:atol=nan", "atol must be a finite number"),
+        ("rk4:steps=2,steps=3", "given twice"),
+        ("rk4:adjoint=maybe", "adjoint must be true or false"),
+        ("rk4:backend=scipy", "backend must be one of"),
+        ("rk4:t_end=0", "t_end must be in"),
         ("rk4:order=3", "bad solver option"),
     ],
 )

@@ -1,12 +1,17 @@
 import pytest
 
 from cunet_bench.benchmarks.solvers import SolversConfig, run
-from cunet_bench.models.ode import SolverConfig
 from cunet_bench.errors import UserError
+from cunet_bench.solver_config import SolverConfig
+
+
+def _config(**changes):
+    return SolversConfig(**{**dict(model="cunet-release", resolution=32, channels=1, batch=(2,), repeats=2,
+                                   scale="cpu"), **changes})
 
 
 def test_overhead_rows_are_consistent():
-    config = SolversConfig("cunet-release", resolution=32, channels=1, batches=(2,), repeats=2, model_options={"nf": 4})
+    config = _config()
     recorded = {row["metric"]: row for row in run(config)}
     rows = {metric: row["value"] for metric, row in recorded.items()}
     assert rows["solver_loop_overhead"] > -1 and rows["ode_blocks_s"] > 0 and rows["bare_field_evaluations_s"] > 0
@@ -16,7 +21,7 @@ def test_overhead_rows_are_consistent():
 
 
 def test_paper_model_blocks_receive_the_time_embedding():
-    config = SolversConfig("cunet", resolution=32, channels=1, batches=(1,), repeats=1, model_options={"nf": 4})
+    config = _config(model="cunet", batch=(1,), repeats=1)
     assert {row["metric"] for row in run(config)} >= {"solver_loop_overhead"}
 
 
@@ -24,14 +29,15 @@ def test_paper_model_blocks_receive_the_time_embedding():
     "changes, fragment",
     [
         (dict(model="unet"), "no ODE solver"),
-        (dict(solvers=(SolverConfig.parse("dopri5"),)), "fixed-step methods"),
+        (dict(solver=(SolverConfig.parse("dopri5"),)), "fixed-step methods"),
+        (dict(solver=(SolverConfig(), SolverConfig())), "given twice"),
         (dict(resolution=40), "divisible by 16"),
-        (dict(batches=(0,)), "positive"),
+        (dict(batch=(0,)), "--batch values must be between 1"),
     ],
 )
-def test_bad_configuration(changes, fragment):
+def test_bad_solvers_configuration(changes, fragment):
     with pytest.raises(UserError, match=fragment):
-        SolversConfig(**{"model": "cunet-release", **changes}).validate()
+        _config(**changes).validate()
 
 
 def test_the_bare_evaluations_are_the_blocks_own_field_inputs(monkeypatch):

@@ -14,14 +14,25 @@ from safetensors.torch import save_file
 
 from cunet_bench.checkpoints import read_checkpoint
 from cunet_bench.errors import UserError
-from cunet_bench.training import TrainConfig, load_trained, train
+from cunet_bench.trained import build_model, diffusion_of, load_trained
+from cunet_bench.training import TrainConfig, TrainingRun
 
-SMALL = dict(data="mnist5k", resolution=32, batch_size=8, ema_decay=0.9, log_every=1, checkpoint_every=2)
+SMALL = dict(data="mnist5k", resolution=32, batch_size=8, lr=2e-4, grad_accumulation=1, ema_decay=0.9,
+             schedule="sigmoid", objective="v", sigma=(0.1, 0.1), log_every=1, checkpoint_every=2)
 
 
 def _config(model="cunet-release", steps=6, **changes):
     options = {"cunet-release": {"nf": 4}, "unet-ddpm": {"ch": 32, "attn_resolutions": (8,)}, "dncnn": {"depth": 4}}
-    return TrainConfig(model=model, steps=steps, model_options=options[model], **{**SMALL, **changes})
+    return TrainConfig(model=model, train_steps=steps, model_options=options[model], **{**SMALL, **changes})
+
+
+def train(config, checkpoint, resume=False, stop_after=None):
+    """Build the configuration's model and train it to the end; returns the finished session."""
+    torch.manual_seed(config.seed)
+    session = TrainingRun(config, build_model(config), diffusion_of(config), checkpoint, resume=resume,
+                          stop_after=stop_after)
+    session.log = list(session.steps())
+    return session
 
 
 def _assert_same_checkpoint(a: Path, b: Path):
@@ -55,6 +66,7 @@ def test_resume_is_bit_exact(tmp_path, model):
 
 def test_training_lowers_the_loss(tmp_path):
     result = train(_config(steps=30, lr=2e-3, objective="eps", schedule="linear"), tmp_path / "c.safetensors")
+    assert [entry.step for entry in result.log] == list(range(1, 31))
     first, last = np.mean([e.loss for e in result.log[:5]]), np.mean([e.loss for e in result.log[-5:]])
     assert last < first
 
@@ -65,7 +77,8 @@ def _bench(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--steps", "40", "--out", str(tmp_path / "r")]
+    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--train-steps", "40", "--out",
+              str(tmp_path / "r")]
     whole = _bench(*common, "--checkpoint", str(tmp_path / "whole.safetensors"))
     assert whole.wait(timeout=600) == 0, whole.stderr.read()
     target = tmp_path / "killed.safetensors"
@@ -84,18 +97,21 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_path):
     target = tmp_path / "c.safetensors"
-    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--steps", "100000", "--checkpoint", str(target),
-              "--out", str(tmp_path / "r")]
+    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--train-steps", "100000", "--checkpoint",
+              str(target), "--out", str(tmp_path / "r"), "--threads", "1"]
     first = _bench(*common)
-    deadline = time.time() + 300
-    while not target.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    second = _bench(*common, "--seed", "2", "--resume")
-    assert second.wait(timeout=300) == 2
-    (line,) = second.stderr.read().strip().splitlines()
-    assert line.startswith(f"bench: error: checkpoint {target} is in use by pid {first.pid} (")
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=300) == 143
+    try:
+        deadline = time.time() + 300
+        while not target.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        second = _bench(*common, "--seed", "2", "--resume")
+        assert second.wait(timeout=300) == 2
+        (line,) = second.stderr.read().strip().splitlines()
+        assert line.startswith(f"bench: error: checkpoint {target} is in use by pid {first.pid} (")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=300) == 143
+    finally:
+        first.kill()
     assert first.stderr.read().strip().splitlines()[-1].startswith("bench: stopped by SIGTERM;")
     saved = read_checkpoint(target)
     assert saved.step >= 2 and saved.config["seed"] == 0
@@ -103,8 +119,15 @@ def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_pa
     from cunet_bench.benchmarks.train import TrainRunConfig
     from cunet_bench.presets import get_preset
 
-    same = TrainRunConfig.from_preset(get_preset("smoke"), "cunet-release", steps=saved.step + 1).training
+    same = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release", train_steps=saved.step + 1).training
     assert train(same, target, resume=True).resumed_from == saved.step
+    from cunet_bench import records
+
+    stopped = records.load_runs("training", tmp_path / "r")
+    final = stopped[stopped.kind == "final"]
+    assert len(final) == 1 and bool(final.stopped.iloc[0]) and int(final.step.iloc[0]) == saved.step
+    log = stopped[stopped.kind == "log"]
+    assert int(log.step.max()) == saved.step  # the curve reaches the step it stopped at
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
@@ -112,7 +135,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     the first step's loss and Adam moments (0.1·g and 0.001·g²): the untrained cU-Net's 2×2
     instance norms amplify rounding, and Adam then turns near-zero gradients into full-size
     steps, so later weights would compare the numerics, not the distribution of the work."""
-    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--steps", "1", "--out", str(tmp_path / "r")]
+    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--train-steps", "1", "--out",
+              str(tmp_path / "r")]
     single = _bench(*common, "--checkpoint", str(tmp_path / "one.safetensors"))
     assert single.wait(timeout=600) == 0, single.stderr.read()
     environment = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
@@ -128,7 +152,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert _relative_difference(one.optimizer_state, two.optimizer_state, "exp_avg_sq") < 1e-3
     from cunet_bench import records
 
-    losses = records.load_runs("training", tmp_path / "r").groupby("processes").loss.first()
+    rows = records.load_runs("training", tmp_path / "r")
+    losses = rows[rows.kind == "log"].groupby("processes").loss.first()
     assert losses[2] == pytest.approx(losses[1], rel=1e-4)
 
 
@@ -174,20 +199,43 @@ def test_resume_with_other_options_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "changes, fragment",
     [
-        (dict(model="bm3d"), "nothing to train"),
-        (dict(resolution=30), "divisible by 16"),
-        (dict(steps=0), "steps must be at least 1"),
+        (dict(steps=0), "train-steps must be an integer from 1"),
+        (dict(steps=10**30), "train-steps must be an integer from 1"),
+        (dict(batch_size=0), "batch-size must be an integer from 1"),
+        (dict(timesteps=10**12), "timesteps must be an integer from 1"),
         (dict(lr=0.0), "learning rate"),
-    (dict(lr=float("inf")), "learning rate"),
-    (dict(seed=-1), "--seed must be an integer from 0"),
-    (dict(seed=2**64), "--seed must be an integer from 0"),
-    (dict(adam_betas=(0.9, 1.5)), "Adam betas"),
-    (dict(resolution=0), "image size must be positive"),
-        (dict(sigma_min=0.3, sigma_max=0.1), "sigma-min"),
+        (dict(lr=float("inf")), "learning rate"),
+        (dict(seed=-1), "--seed must be an integer from 0"),
+        (dict(seed=2**64), "--seed must be an integer from 0"),
+        (dict(adam_betas=(0.9, 1.5)), "Adam betas"),
+        (dict(sigma=(0.3, 0.1)), "--sigma needs 0 < LOW <= HIGH <= 1"),
+        (dict(sigma=(0.1, float("inf"))), "--sigma needs"),
+        (dict(sigma=(5.0, 5.0)), "--sigma needs"),
         (dict(schedule="quadratic"), "schedule"),
+        (dict(data="imagenet"), "unknown dataset"),
     ],
 )
 def test_bad_training_configuration(changes, fragment):
-    values = {**dict(model="cunet-release"), **changes}
     with pytest.raises(UserError, match=fragment):
-        TrainConfig(**values).validate()
+        _config(**changes).validate()
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        (dict(model="bm3d"), "nothing to train"),
+        (dict(resolution=30), "divisible by 16"),
+        (dict(resolution=0), "whole number of pixels from 1"),
+        (dict(model_options={"nf": -8}), "option nf must be whole numbers from 1 to 4096"),
+        (dict(model_options={"nf": 2**40}), "option nf must be whole numbers"),
+    ],
+)
+def test_bad_training_run(changes, fragment):
+    from dataclasses import replace
+
+    from cunet_bench.benchmarks.train import TrainRunConfig
+    from cunet_bench.presets import get_preset
+
+    config = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release")
+    with pytest.raises(UserError, match=fragment):
+        replace(config, **changes).validate()

@@ -1,69 +1,119 @@
 """``bench report``: the reproduction report (``REPORT.md`` + PNG figures) built from result files
 only (DESIGN.md, "Report"): it never imports torch, a model or a benchmark. Each section appears
-as soon as its results exist; a missing one names the command that would produce it. Same
-results in, same bytes out."""
+as soon as its results exist; a missing one names the command that would produce it. With a
+reference folder (the committed reference run), a section puts this run's verdicts beside the
+reference's. Same results in, same bytes out."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from cunet_bench.files import atomic_replace
+from cunet_bench.provenance import SOURCE_ROOT
+from cunet_bench.report import figures
+from cunet_bench.report.beside import beside_section
 from cunet_bench.report.conclusion import conclusion_section
 from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
 from cunet_bench.report.fid import fid_section
-from cunet_bench.report.markdown import markdown_table
+from cunet_bench.report.markdown import GROUPS, Claim, Section, markdown_table
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
-from cunet_bench.report.results import Results
-from cunet_bench.report.verdicts import MINIMUM_SIZES, VOCABULARY
+from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.samples import samples_section
 from cunet_bench.report.setup import deviations_section, setup_section
 from cunet_bench.report.speed import speed_section
+from cunet_bench.report.verdicts import MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
 
-__all__ = ["build_report", "update_readme"]
+__all__ = ["build_report", "claims_of", "default_reference", "evaluate", "update_readme"]
 
 MEASURED = (efficiency_section, speed_section, fid_section, denoise_section, samples_section)
+REFERENCE = SOURCE_ROOT / "reference" / "results"
 
 
-def build_report(results_folder: Path, out: Path) -> Path:
-    """Write ``out/REPORT.md`` and ``out/figures/*.png`` from ``results_folder``; returns the path."""
+def default_reference() -> Path | None:
+    """The committed reference run's results, when this is a checkout that has them."""
+    return REFERENCE if REFERENCE.is_dir() else None
+
+
+def _pipeline_checks(claims: list[Claim], results: Results) -> list[Claim]:
+    """A claim resting on a smoke run — or, in a folder of smoke runs only, any claim — is a
+    pipeline check: a smoke run never gives a verdict, whatever its sizes."""
+    smoke_only = results.only_smoke()
+    for claim in claims:
+        smoke = any(results.preset_of(run) == SMOKE for run in claim.runs)
+        if smoke or (smoke_only and claim.verdict != PIPELINE_CHECK):
+            claim.reason = "smoke run" if claim.verdict != NOT_MEASURED else "not measured in a smoke run"
+            claim.verdict = PIPELINE_CHECK
+    return claims
+
+
+def evaluate(results: Results, figures_dir: Path) -> tuple[list[Section], list[Claim]]:
+    """Every measured section (figures written to ``figures_dir``) and every claim, in the paper's order."""
+    measured = [build(results, figures_dir) for build in MEASURED]
+    claims = sorted((claim for section in measured for claim in section.claims), key=lambda claim: claim.order)
+    return measured, _pipeline_checks(claims, results)
+
+
+def claims_of(results: Results) -> list[Claim]:
+    """The claims of a results folder alone, no figure drawn (``bench compare``, the reference)."""
+    with tempfile.TemporaryDirectory() as scratch, figures.not_drawn():
+        return evaluate(results, Path(scratch))[1]
+
+
+def reference_claims(reference: Path) -> tuple[Results, list[Claim]]:
+    """The reference run's claims."""
+    results = Results(reference)
+    return results, claims_of(results)
+
+
+def _claim_tables(claims: list[Claim]) -> list[str]:
+    lines = []
+    for group, title in GROUPS.items():
+        rows = [{"claim": f"[{c.claim}](#{c.section})", "paper": c.paper, "ours": c.ours, "verdict": c.shown_verdict,
+                 "rule": c.rule or "—"} for c in claims if c.group == group]
+        if rows:
+            lines += [SUMMARY_HEADING if group == "claim" else f"### {title}", "", markdown_table(rows), ""]
+    return lines
+
+
+def build_report(results_folder: Path, out: Path, reference: Path | None = None) -> Path:
+    """Write ``out/REPORT.md`` and ``out/figures/*.png`` from ``results_folder`` (beside the run in
+    ``reference`` when given); returns the path."""
     results = Results(results_folder)
     figures_dir = out / "figures"
     if figures_dir.exists():
         shutil.rmtree(figures_dir)
     figures_dir.mkdir(parents=True)
-    measured = [build(results, figures_dir) for build in MEASURED]
-    claims = [claim for section in measured for claim in section.claims]
+    measured, claims = evaluate(results, figures_dir)
     sections = [setup_section(results), *measured,
-                deviations_section(results, _distance_name(results), _lpips_measured(results)),
-                conclusion_section(claims)]
+                deviations_section(results, _distance_name(results), _lpips_measured(results))]
+    if reference is not None and Path(reference).resolve() != Path(results_folder).resolve():
+        sections.append(beside_section(results, claims, *reference_claims(Path(reference))))
+    sections.append(conclusion_section(claims))
     lines = ["# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)", "",
              f"Built by `bench report` from `{results_folder}` only: every number below comes from a recorded run, "
              "named in its section's provenance.", "", "## How to read the verdicts", "",
-             "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()),
-             "", f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.", "",
-             SUMMARY_HEADING, "", markdown_table([{"claim": f"[{c.claim}](#{c.section})", "paper": c.paper,
-                                                   "ours": c.ours, "verdict": f"**{c.verdict}**", "rule": c.rule or "—"}
-                                                  for c in claims]), ""]
+             "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()), "",
+             "\n".join(f"- {rule}" for rule in RULES), "",
+             f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.", "",
+             *_claim_tables(claims)]
     for section in sections:
         lines += [f'<a id="{section.anchor}"></a>', f"## {section.title}", ""]
         for block in section.body:
             lines += [block, ""]
         if section.runs:
-            lines += ["Provenance: " + "; ".join(section.runs), ""]
+            lines += ["Provenance: " + "; ".join(dict.fromkeys(section.runs)), ""]
     atomic_replace(out / "REPORT.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
     return out / "REPORT.md"
 
 
 def _distance_name(results: Results) -> str | None:
-    fid = results.runs("fid")
-    return str(fid.distance_name.dropna().iloc[-1]) if not fid.empty and "distance_name" in fid and \
-        fid.distance_name.notna().any() else None
+    names = results.runs("fid").distance_name.dropna()
+    return str(names.iloc[-1]) if len(names) else None
 
 
 def _lpips_measured(results: Results) -> bool:
     denoise = results.runs("denoise")
-    if denoise.empty or "metric" not in denoise:
-        return False
-    return bool(denoise[(denoise.metric == "lpips") & denoise["mean"].notna()].shape[0])
+    return bool(len(denoise[(denoise.metric == "lpips") & denoise["mean"].notna()]))

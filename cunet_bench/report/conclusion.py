@@ -1,33 +1,51 @@
-"""The report's conclusion: one paragraph per group of claims, written from the verdicts."""
+"""The report's conclusion: the verdicts drawn together — what holds, what fails, what this
+machine's runs cannot decide and what run would decide it."""
 
 from __future__ import annotations
 
-from cunet_bench.report.markdown import Claim, Section
-from cunet_bench.report.verdicts import (BY_CONSTRUCTION, EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED,
+from cunet_bench.report.markdown import CLAIM, Claim, Section
+from cunet_bench.report.verdicts import (BY_CONSTRUCTION, DEPENDS, EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED,
                                          PIPELINE_CHECK, REPRODUCED, UNSTABLE)
 
-GROUPS = (("efficiency", "Size and compute"), ("speed", "Speed"), ("fid", "Sample quality"),
-          ("denoising", "Denoising"))
-SUMMARY = {
-    REPRODUCED: "the evidence supports it",
-    NOT_REPRODUCED: "the evidence contradicts it",
-    INCONCLUSIVE: "the evidence cannot decide it",
-    UNSTABLE: "repeated runs contradict each other about it",
-    EDGE: "its best step count lies at the edge of the grid tried",
-    BY_CONSTRUCTION: "it holds by construction of the release's architecture",
-    NOT_MEASURED: "it was not measured",
-    PIPELINE_CHECK: "the run was too small for a verdict",
+NEXT_RUN = {
+    "undertrained": "train longer (more `--train-steps`, e.g. `bench all --preset reference` with the steps doubled) "
+                    "until the samples pass the recognisability aim",
+    "one training seed": "train more seeds (`bench all --preset reference`: three)",
+    "busy machine": "rerun on a quiet machine (nothing else using the CPU)",
+    EDGE: "extend the grid (`bench fid --sampling-steps 5,10,30,100,200`) or score the x0 estimate",
+    "LPIPS weights": "install the AlexNet weights (`bench weights install --from alexnet-owt-7be5be79.pth`)",
+    PIPELINE_CHECK: "run `bench all --preset quick` or `--preset reference` (smoke sizes never give a verdict)",
 }
+
+
+def _names(claims: list[Claim]) -> str:
+    return "; ".join(f"*{claim.claim}*" for claim in claims) or "none"
+
+
+def _next_runs(claims: list[Claim]) -> list[str]:
+    """What run would decide the claims this one could not, from their reasons and verdicts."""
+    found = []
+    for key, advice in NEXT_RUN.items():
+        if any(key in claim.reason or key in claim.ours or claim.verdict == key for claim in claims):
+            found.append(advice)
+    return found
 
 
 def conclusion_section(claims: list[Claim]) -> Section:
     section = Section("conclusion", "Conclusion")
-    for anchor, title in GROUPS:
-        mine = [claim for claim in claims if claim.section == anchor]
-        if not mine:
-            continue
-        sentences = [f"*{claim.claim}*: {SUMMARY.get(claim.verdict, claim.verdict)} ({claim.ours})." for claim in mine]
-        section.body.append(f"**{title}.** " + " ".join(sentences))
+    paper = [claim for claim in claims if claim.group == CLAIM]
+    holds = [c for c in paper if c.verdict in (REPRODUCED, BY_CONSTRUCTION)]
+    fails = [c for c in paper if c.verdict == NOT_REPRODUCED]
+    open_ = [c for c in paper if c.verdict in (INCONCLUSIVE, EDGE, DEPENDS, UNSTABLE, NOT_MEASURED, PIPELINE_CHECK)]
+    section.body += [
+        f"**What holds** ({len(holds)} of {len(paper)} claims): {_names(holds)}.",
+        f"**What fails** ({len(fails)}): {_names(fails)}.",
+        f"**What these runs cannot decide** ({len(open_)}): " + "; ".join(
+            f"*{c.claim}* ({c.verdict}{': ' + c.reason if c.reason else ''})" for c in open_) + ("." if open_ else "none."),
+    ]
+    advice = _next_runs(open_)
+    if advice:
+        section.body.append("**What run would decide them**: " + "; ".join(advice) + ".")
     section.body.append("Every verdict rests on the runs named in the sections' provenance; at the CPU scale of these "
                         "runs (see Deviations and limitations) they test the paper's claims, not its absolute numbers.")
     return section

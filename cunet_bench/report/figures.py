@@ -1,26 +1,66 @@
 """The report's matplotlib figures: labelled axes with units, legends, paper values marked,
-and byte-identical PNGs for the same results (Agg backend, no timestamp metadata)."""
+and byte-identical PNGs for the same results (Agg backend, no timestamp metadata). Colours follow
+a model's role, read from the registry tags its rows record (the paper's U-Net blue, the paper's
+cU-Net orange, others from a fixed palette in order), never from its name."""
 
 from __future__ import annotations
 
+import contextvars
+import functools
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator, TypeVar
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cunet_bench.files import atomic_replace  # noqa: E402
 
-COLOURS = {"unet": "tab:blue", "cunet": "tab:olive", "cunet-release": "tab:orange", "dncnn": "tab:green",
-           "conv-ae": "tab:red", "bm3d": "tab:purple", "noisy input": "tab:gray"}
+ROLE_COLOURS = {"paper-unet": "tab:blue", "paper-cunet": "tab:orange"}
+PALETTE = ("tab:olive", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan")
+NOISY = "tab:gray"
 STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
          "svg.hashsalt": "cunet-bench"}
 
 
-def _colour(name: str) -> str:
-    return COLOURS.get(name.split("[")[0], "tab:brown")
+_DRAWING = contextvars.ContextVar("drawing", default=True)
+Drawing = TypeVar("Drawing", bound=Callable[..., Path | None])
+
+
+@contextmanager
+def not_drawn() -> Iterator[None]:
+    """Figures are skipped inside: where only the claims are wanted (``bench compare``, the
+    reference beside a run) drawing would be most of the time spent."""
+    token = _DRAWING.set(False)
+    try:
+        yield
+    finally:
+        _DRAWING.reset(token)
+
+
+def _figure(draw: Drawing) -> Drawing:
+    @functools.wraps(draw)
+    def drawn_unless_skipped(*args, **kwargs):
+        return draw(*args, **kwargs) if _DRAWING.get() else None
+    return drawn_unless_skipped  # type: ignore[return-value]
+
+
+def role_colours(rows: pd.DataFrame, column: str = "model") -> dict[str, str]:
+    """Model (or method) → colour, from the tags its rows record."""
+    colours: dict[str, str] = {"noisy input": NOISY}
+    others = iter(PALETTE * 4)
+    for name, tags in rows[[column, "tags"]].drop_duplicates(column).itertuples(index=False):
+        role = next((ROLE_COLOURS[tag] for tag in str(tags).split(";") if tag in ROLE_COLOURS), None)
+        colours.setdefault(str(name), role or next(others))
+    return colours
+
+
+def _colour(colours: dict[str, str], name: str) -> str:
+    return colours.get(name.split("[")[0], colours.get(name, "black"))
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
@@ -30,7 +70,8 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
-def efficiency_bars(table: pd.DataFrame, path: Path) -> Path:
+@_figure
+def efficiency_bars(table: pd.DataFrame, path: Path, colours: dict[str, str]) -> Path:
     """Table 5 / Figure 6: parameters, GMACs and static training memory per model; the paper's
     values as black crosses. ``table``: model, label, metric, measured, paper."""
     metrics = [("parameters", "parameters (millions)", 1e-6), ("gmacs_conv_linear", "GMAC at 1×3×64×64", 1.0),
@@ -40,16 +81,16 @@ def efficiency_bars(table: pd.DataFrame, path: Path) -> Path:
         for axis, (metric, label, scale) in zip(axes, metrics):
             rows = table[table.metric == metric]
             positions = range(len(rows))
-            axis.bar(positions, rows.measured * scale, color=[_colour(m) for m in rows.model], label="measured")
-            paper = rows.paper * scale
-            axis.scatter(positions, paper, marker="x", color="black", zorder=3, label="paper")
+            axis.bar(positions, rows.measured * scale, color=[_colour(colours, m) for m in rows.model], label="measured")
+            axis.scatter(positions, rows.paper * scale, marker="x", color="black", zorder=3, label="paper")
             axis.set_xticks(list(positions), rows.label, rotation=30, ha="right")
             axis.set_ylabel(label)
             axis.legend()
         return _save(figure, path)
 
 
-def latency_by_batch(latency: pd.DataFrame, path: Path) -> Path:
+@_figure
+def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str]) -> Path:
     """Median latency per forward pass at each measured batch size, points only (nothing is
     drawn between the sizes), with the interquartile range over timing rounds; legend in the
     paper's names. ``latency``: model, label, batch, median_s, q1_s, q3_s."""
@@ -58,7 +99,7 @@ def latency_by_batch(latency: pd.DataFrame, path: Path) -> Path:
         for model, rows in latency.groupby("model", sort=True):
             rows = rows.sort_values("batch")
             axis.errorbar(rows.batch, rows.median_s, yerr=[rows.median_s - rows.q1_s, rows.q3_s - rows.median_s],
-                          marker="o", linestyle="none", capsize=3, color=_colour(model), label=rows.label.iloc[0])
+                          marker="o", linestyle="none", capsize=3, color=_colour(colours, model), label=rows.label.iloc[0])
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xticks(sorted(latency.batch.unique()), [str(b) for b in sorted(latency.batch.unique())])
@@ -68,39 +109,52 @@ def latency_by_batch(latency: pd.DataFrame, path: Path) -> Path:
         return _save(figure, path)
 
 
-def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float], distance_name: str, path: Path,
-                     labels: dict[str, str] | None = None) -> Path:
-    """Table 1 as a curve: distance against sampling steps with 95% bootstrap intervals; the
-    paper's best step counts (MNIST) as dashed lines."""
+@_figure
+def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | None], distance_name: str, path: Path,
+                     labels: dict[str, str], colours: dict[str, str]) -> Path:
+    """Table 1 as a curve: each training seed's distance with its 95% bootstrap interval (points),
+    the mean over seeds (line), a tick at every step count tried, the paper's best step counts
+    (MNIST) as dashed lines."""
+    grid = sorted(int(s) for s in points.sampling_steps.unique())
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(5.5, 3.6))
+        figure, axis = plt.subplots(figsize=(6, 3.8))
         for model, rows in points.groupby("model", sort=True):
-            rows = rows.sort_values("steps")
-            axis.errorbar(rows.steps, rows.distance, yerr=[rows.distance - rows.distance_ci_low,
-                                                           rows.distance_ci_high - rows.distance],
-                          marker="o", capsize=3, color=_colour(model), label=(labels or {}).get(model, model))
-            if model in paper_best_steps:
-                axis.axvline(paper_best_steps[model], color=_colour(model), linestyle="--", linewidth=1,
-                             label=f"paper's best steps, {(labels or {}).get(model, model)} (MNIST)")
+            colour = _colour(colours, model)
+            mean = rows.groupby("sampling_steps").distance.mean()
+            axis.plot(mean.index, mean.values, color=colour, label=labels.get(model, model))
+            offset = np.linspace(-0.04, 0.04, max(1, rows.train_seed.nunique()))
+            for shift, (_, seed) in zip(offset, rows.groupby(rows.train_seed.fillna(0), sort=True)):
+                seed = seed.sort_values("sampling_steps")
+                axis.errorbar(seed.sampling_steps * (1 + shift), seed.distance,
+                              yerr=[seed.distance - seed.distance_ci_low, seed.distance_ci_high - seed.distance],
+                              marker="o", markersize=3, linestyle="none", capsize=2, color=colour, alpha=0.7)
+            if paper_best_steps.get(model):
+                axis.axvline(paper_best_steps[model], color=colour, linestyle="--", linewidth=1,
+                             label=f"paper's best steps, {labels.get(model, model)} (MNIST)")
         axis.set_xscale("log")
+        axis.set_xticks(grid, [str(s) for s in grid])
+        axis.minorticks_off()
         axis.set_xlabel("sampling steps")
         axis.set_ylabel(f"{distance_name} (lower is better)")
-        axis.legend()
+        axis.legend(fontsize=7)
         return _save(figure, path)
 
 
-def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path,
-                     labels: dict[str, str] | None = None) -> Path:
+@_figure
+def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path, labels: dict[str, str],
+                     colours: dict[str, str]) -> Path:
     """Figures 10–11: the metric against reverse step, one panel per noise level, averaged over
-    test images and training seeds; x0 estimate solid, iterate dashed."""
-    curves = curves[curves.metric == metric].groupby(["level", "method", "target", "step"], as_index=False)["mean"].mean()
-    levels = sorted(curves.level.unique())
+    test images and training seeds; the iterate dashed, the x0 estimate solid."""
+    curves = curves[curves.metric == metric].groupby(["noise_step", "method", "target", "step"],
+                                                     as_index=False)["mean"].mean()
+    levels = sorted(curves.noise_step.unique())
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.4), squeeze=False)
         for axis, level in zip(axes[0], levels):
-            for (method, target), rows in curves[curves.level == level].groupby(["method", "target"], sort=True):
-                axis.plot(rows.step, rows["mean"], color=_colour(method), linestyle="-" if target == "x0" else "--",
-                          label=f"{(labels or {}).get(method, method)} ({'x0 estimate' if target == 'x0' else 'iterate'})")
+            for (method, target), rows in curves[curves.noise_step == level].groupby(["method", "target"], sort=True):
+                axis.plot(rows.step, rows["mean"], color=_colour(colours, method),
+                          linestyle="-" if target == "x0" else "--",
+                          label=f"{labels.get(method, method)} ({'x0 estimate' if target == 'x0' else 'iterate'})")
             axis.set_title(f"noise step {level:g}")
             axis.set_xlabel("reverse step (from the noisy image)")
             axis.set_ylabel(ylabel)
@@ -108,43 +162,52 @@ def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path,
         return _save(figure, path)
 
 
+@_figure
 def perception_distortion(points: pd.DataFrame, perception: str, perception_label: str, path: Path,
-                          labels: dict[str, str] | None = None) -> Path:
-    """Blau & Michaeli's plane: distortion (1 − SSIM) against perception on a log axis, so one
-    far-off method cannot squash the others; one marker per method, level and seed (marker size
-    grows with the noise)."""
-    levels = sorted(points.level.unique())
+                          labels: dict[str, str], log_scale: bool = True) -> Path:
+    """Blau & Michaeli's plane: distortion (1 − SSIM) against perception, one point per method,
+    level and seed; the noise level by colour, the method by marker, a label at each method's
+    point at the highest level. A Fréchet distance is shown on a log axis (one far-off method
+    cannot squash the others); KID, which can be negative, on a linear one."""
+    levels = sorted(points.noise_step.unique())
+    level_colours = dict(zip(levels, plt.get_cmap("viridis")(np.linspace(0.1, 0.9, len(levels)))))
+    markers = dict(zip(sorted(points.method.unique()), "os^vDP*Xhp<>"))
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(5.8, 4))
-        for method, rows in points.groupby("method", sort=True):
-            sizes = [20 + 40 * levels.index(level) for level in rows.level]
-            axis.scatter(1 - rows.ssim_final, rows[perception].clip(lower=1e-6), s=sizes, color=_colour(method),
-                         label=(labels or {}).get(method, method), alpha=0.85)
-        axis.set_yscale("log")
+        figure, axis = plt.subplots(figsize=(6.5, 4.2))
+        for (method, level), rows in points.groupby(["method", "noise_step"], sort=True):
+            axis.scatter(1 - rows.ssim_final, rows[perception].clip(lower=1e-6) if log_scale else rows[perception],
+                         color=level_colours[level], marker=markers[method], s=36, alpha=0.9,
+                         label=f"{labels.get(method, method)}" if level == levels[-1] else None)
+        for level, colour in level_colours.items():
+            axis.scatter([], [], color=colour, marker="s", label=f"noise step {level:g}")
+        if log_scale:
+            axis.set_yscale("log")
         axis.set_xlabel("distortion: 1 − SSIM of the final output")
         axis.set_ylabel(perception_label)
-        axis.set_title(f"noise steps {', '.join(f'{level:g}' for level in levels)} (larger marker: more noise)")
-        axis.legend(fontsize=7)
+        axis.set_title("lower left is better; the paper's account: cU-Net lower (perception), U-Net left (distortion)",
+                       fontsize=8)
+        axis.legend(fontsize=7, ncol=2)
         return _save(figure, path)
 
 
-def training_curves(log: pd.DataFrame, path: Path) -> Path:
-    """Training loss against optimizer step: diffusion backbones (their v/ε/x0 objective) and
-    denoisers (their denoising loss) in separate panels, since the losses are not comparable; one
-    line per model and training seed. ``log``: model, step, loss, backbone (bool), seed."""
-    panels = [(True, "diffusion loss (MSE of the objective)"), (False, "denoising loss (MSE or cross-entropy)")]
-    panels = [(kind, label) for kind, label in panels if (log.backbone == kind).any()]
+@_figure
+def training_curves(log: pd.DataFrame, path: Path, colours: dict[str, str]) -> Path:
+    """Training loss against optimizer step, one panel per loss (diffusion MSE of each objective,
+    denoising MSE, denoising cross-entropy — different quantities never share an axis); one line
+    per model and training seed. ``log``: model, step, loss, loss_type, seed."""
+    panels = sorted(log.loss_type.unique())
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
-        for axis, (kind, label) in zip(axes[0], panels):
+        figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+        for axis, loss_type in zip(axes[0], panels):
             labelled: set[str] = set()
-            for (model, _seed), rows in log[log.backbone == kind].groupby(["model", "seed"], sort=True, dropna=False):
+            for (model, _seed), rows in log[log.loss_type == loss_type].groupby(["model", "seed"], sort=True,
+                                                                                dropna=False):
                 rows = rows.sort_values("step")
-                axis.plot(rows.step, rows.loss, color=_colour(model), alpha=0.8,
+                axis.plot(rows.step, rows.loss, color=_colour(colours, model), alpha=0.8,
                           label=None if model in labelled else model)
                 labelled.add(model)
             axis.set_yscale("log")
             axis.set_xlabel("optimizer step")
-            axis.set_ylabel(label)
+            axis.set_ylabel(loss_type)
             axis.legend(fontsize=7)
         return _save(figure, path)

@@ -8,6 +8,10 @@ from typing import Any
 
 from cunet_bench.report.verdicts import NOT_MEASURED
 
+CLAIM, CONCESSION, NON_CLAIM = "claim", "concession", "non-claim"
+GROUPS = {CLAIM: "The paper's claims", CONCESSION: "What the paper concedes",
+          NON_CLAIM: "Our own measurements (not claims of the paper)"}
+
 
 @dataclass
 class Claim:
@@ -17,6 +21,17 @@ class Claim:
     verdict: str
     section: str
     rule: str = ""
+    reason: str = ""
+    """Why the verdict is what it is when the rule could not decide (undertrained, one seed, busy machine)."""
+    group: str = CLAIM
+    order: int = 0
+    """The claim's place in the paper (abstract, then sections); rows are listed in this order."""
+    runs: tuple[str, ...] = ()
+    """The run ids the claim rests on (a smoke run among them makes it a pipeline check)."""
+
+    @property
+    def shown_verdict(self) -> str:
+        return f"**{self.verdict}**" + (f" ({self.reason})" if self.reason else "")
 
 
 @dataclass
@@ -34,6 +49,8 @@ def number(value: Any, digits: int = 4) -> str:
         return "—"
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if float(value).is_integer() and abs(value) >= 1000:
         return f"{int(value):,}"
     return f"{value:.{digits}g}"
@@ -42,9 +59,9 @@ def number(value: Any, digits: int = 4) -> str:
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no rows_"
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(column for row in rows for column in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(number(row.get(c)) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(number(row.get(c)).replace("|", "\\|") for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -54,5 +71,5 @@ def missing(section: Section, what: str, command: str) -> Section:
     return section
 
 
-def not_measured(claim: str, paper: str, section: str, why: str) -> Claim:
-    return Claim(claim, paper, why, NOT_MEASURED, section)
+def not_measured(claim: str, paper: str, section: str, why: str, order: int = 0, group: str = CLAIM) -> Claim:
+    return Claim(claim, paper, why, NOT_MEASURED, section, order=order, group=group)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace
+from cunet_bench.files import atomic_replace, describe_path
 
 SUMMARY_HEADING = "## Summary of the paper's claims"
 START_MARKER = "<!-- bench report summary: start -->"
@@ -29,15 +29,25 @@ def summary_table(report_text: str) -> list[str]:
     return table
 
 
-def update_readme(readme: Path, report: Path) -> None:
-    """Replace the lines between the README's markers with the report's summary table, its
-    ``(#section)`` links pointing into the report file."""
+def check_readme(readme: Path) -> str:
+    """The README's text, when it is a readable file with one pair of markers in order; checked
+    before any report is written."""
     if not readme.is_file():
-        raise UserError(f"README {readme} does not exist")
-    text = readme.read_text()
+        raise UserError(f"README {readme} is {describe_path(readme)}, not a file")
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"README {readme} cannot be read ({error})") from None
     if text.count(START_MARKER) != 1 or text.count(END_MARKER) != 1 or text.index(START_MARKER) > text.index(END_MARKER):
         raise UserError(f"{readme} needs one '{START_MARKER}' line and, after it, one '{END_MARKER}' line "
                         "where the summary table goes")
+    return text
+
+
+def update_readme(readme: Path, report: Path) -> None:
+    """Replace the lines between the README's markers with the report's summary table, its
+    ``(#section)`` links pointing into the report file."""
+    text = check_readme(readme)
     link = Path(os.path.relpath(report, readme.parent)).as_posix()
     table = [re.sub(r"\]\(#", f"]({link}#", line) for line in summary_table(report.read_text())]
     before, rest = text.split(START_MARKER)

@@ -1,39 +1,55 @@
-"""The recorded results the report reads, loaded once per benchmark and checked for the columns
-the report needs; models are found by the registry tags recorded in the rows, so the report
-never imports the registry (or torch)."""
+"""The recorded results the report reads: every run of a results folder, loaded once per benchmark
+through the declared row schema (``cunet_bench.schema``) and with its provenance checked. A run
+whose files do not fit — unreadable, foreign, cut short (fewer rows than its provenance records),
+values of the wrong type — is left out with one warning naming it, and the report lists what it
+left out. Models are found by the registry tags recorded in the rows, so the report never imports
+the registry (or torch)."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cunet_bench import records
+from cunet_bench import records, schema
+from cunet_bench.records import Skipped
 
-REQUIRED_COLUMNS = {
-    "efficiency": ("model", "metric", "value", "unit"),
-    "solvers": ("solver", "batch", "metric", "value", "unit"),
-    "training": ("model", "step"),
-    "sample": ("model", "png", "samples", "sampler", "steps", "seconds_per_sample"),
-    "denoise": ("kind", "method", "level", "target", "metric", "mean"),
-    "fid": ("kind", "model"),
-}
-"""The columns each benchmark's rows must have for the report to read them; a run without
-them is skipped with a warning."""
+SMOKE = "smoke"
 
 
+@dataclass
 class Results:
     """The recorded runs under a results folder, loaded once per benchmark."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self._loaded: dict[str, tuple[pd.DataFrame, dict[str, dict[str, Any]]]] = {}
+    folder: Path
+    quiet: bool = False
+    """Collect the runs left out without a warning each (the caller reports them)."""
+    skipped: list[Skipped] = field(default_factory=list)
+    """The runs left out, each with why (the report lists them)."""
+    _loaded: dict[str, tuple[pd.DataFrame, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.folder)
 
     def _load(self, bench: str) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-        if bench not in self._loaded:
-            self._loaded[bench] = records.load_results(bench, self.folder, REQUIRED_COLUMNS.get(bench, ()))
+        if bench in self._loaded:
+            return self._loaded[bench]
+        loaded = records.load_results(bench, self.folder, self.quiet)
+        self.skipped += loaded.skipped
+        self._loaded[bench] = loaded.frame, loaded.provenance
         return self._loaded[bench]
+
+    def load_all(self) -> "Results":
+        """Read every benchmark's runs now (so that :attr:`skipped` is complete)."""
+        for bench in schema.BENCHES:
+            self._load(bench)
+        return self
+
+    def is_empty(self) -> bool:
+        return all(self.runs(bench).empty for bench in schema.BENCHES)
 
     def runs(self, bench: str) -> pd.DataFrame:
         return self._load(bench)[0]
@@ -41,50 +57,54 @@ class Results:
     def provenance(self, bench: str) -> dict[str, dict[str, Any]]:
         return self._load(bench)[1]
 
+    def meta(self, bench: str, run_id: str) -> dict[str, Any]:
+        return self.provenance(bench).get(run_id, {})
+
     def latest_run(self, bench: str, accept=lambda frame: True) -> pd.DataFrame:
         """The rows of the newest run of ``bench`` that ``accept`` takes; empty when none."""
         frame = self.runs(bench)
-        if frame.empty:
-            return frame
         for run_id in sorted(frame.run_id.unique(), reverse=True):
             rows = frame[frame.run_id == run_id]
             if accept(rows):
-                return rows.dropna(axis=1, how="all")
+                return rows
         return frame.iloc[0:0]
+
+    def preset_of(self, run_id: str) -> str | None:
+        """The preset a run was made with, whichever benchmark it belongs to."""
+        for bench in schema.BENCHES:
+            if run_id in self.provenance(bench):
+                return self.meta(bench, run_id).get("preset")
+        return None
+
+    def only_smoke(self) -> bool:
+        """Whether every run of the folder comes from the smoke preset (or there is none)."""
+        presets = {meta.get("preset") for bench in schema.BENCHES for meta in self.provenance(bench).values()}
+        return presets <= {SMOKE}
 
     def tags(self, model: str) -> set[str]:
         """The registry tags recorded for ``model`` by any benchmark's rows."""
         found: set[str] = set()
-        for bench, column in (("efficiency", "model"), ("denoise", "method"), ("fid", "model")):
+        for bench, column in (("efficiency", "model"), ("denoise", "method"), ("fid", "model"), ("sample", "model")):
             frame = self.runs(bench)
-            if not frame.empty and "tags" in frame and column in frame:
-                for tags in frame[frame[column] == model].tags.dropna().unique():
-                    found |= set(str(tags).split(";"))
+            for tags in frame[frame[column] == model].tags.dropna().unique():
+                found |= set(str(tags).split(";"))
         return found
 
-    def training_seed(self, run_id: str) -> int | None:
-        """The training seed a recorded training run used (from its resolved configuration)."""
-        training = (self.provenance("training").get(run_id, {}).get("config") or {}).get("training") or {}
-        return training.get("seed")
-
-    def training_steps(self, model: str) -> int | None:
-        """The optimizer steps the recorded training runs of ``model`` reached (the fewest over its
-        seeds), or None when no training run of it is recorded."""
-        frame = self.runs("training")
-        if frame.empty or "model" not in frame:
-            return None
-        final = frame[(frame.model == model) & frame.get("seconds", pd.Series(index=frame.index, dtype=float)).notna()]
-        if final.empty:
-            return None
-        latest = final.groupby(final.get("checkpoint", final.model)).step.max()
-        return int(latest.min())
+    def fingerprints(self) -> dict[str, dict[str, Any]]:
+        """Every machine fingerprint the folder's runs were taken on, with one run's description of it."""
+        machines: dict[str, dict[str, Any]] = {}
+        for bench in schema.BENCHES:
+            for meta in self.provenance(bench).values():
+                if meta.get("machine_fingerprint"):
+                    machines.setdefault(meta["machine_fingerprint"], meta)
+        return machines
 
     def provenance_line(self, bench: str, run_id: str) -> str:
-        meta = self.provenance(bench).get(run_id, {})
+        meta = self.meta(bench, run_id)
         commit = str(meta.get("git_commit") or "unknown")[:10] + (" (dirty)" if meta.get("git_dirty") else "")
         preset = f", preset {meta['preset']}" if meta.get("preset") else ""
         machine = meta.get("machine") or {}
-        cpu = ", ".join(filter(None, (meta.get("device_name", "?"), machine.get("cpu_id"))))
+        cpu = ", ".join(str(part) for part in (meta.get("device_name", "?"), machine.get("cpu_id")) if part)
         fingerprint = f"machine `{meta['machine_fingerprint']}`: " if meta.get("machine_fingerprint") else ""
         return (f"`{run_id}` (`{meta.get('command', '?')}`; commit {commit}; {fingerprint}{cpu}, "
                 f"{meta.get('cpu_threads', '?')} threads{preset}; seed {meta.get('seed', '?')})")
@@ -92,19 +112,14 @@ class Results:
 
 def tagged(rows: pd.DataFrame, tag: str, column: str = "model") -> list[str]:
     """The models (or methods) of ``rows`` whose recorded tags include ``tag``, in row order."""
-    if "tags" not in rows:
-        return []
-    found = rows[rows.tags.fillna("").str.split(";").apply(lambda tags: tag in tags)]
+    found = rows[rows.tags.fillna("").astype(str).str.split(";").apply(lambda tags: tag in tags)]
     return list(dict.fromkeys(found[column]))
 
 
 def paper_name(rows: pd.DataFrame, model: str, column: str = "model") -> str:
     """What the paper calls ``model``, as recorded with the rows (the name itself otherwise)."""
-    if "paper_name" in rows:
-        names = rows[(rows[column] == model) & rows.paper_name.notna()].paper_name
-        if len(names):
-            return str(names.iloc[0])
-    return model
+    names = rows[(rows[column] == model) & rows.paper_name.notna()].paper_name
+    return str(names.iloc[0]) if len(names) else model
 
 
 def value(rows: pd.DataFrame, model: str, metric: str, **where: Any) -> float | None:
@@ -112,4 +127,4 @@ def value(rows: pd.DataFrame, model: str, metric: str, **where: Any) -> float | 
     match = rows[(rows.model == model) & (rows.metric == metric)]
     for column, wanted in where.items():
         match = match[match[column] == wanted]
-    return float(match.value.iloc[0]) if len(match) else None
+    return float(match.value.iloc[0]) if len(match) and not math.isnan(match.value.iloc[0]) else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 
 from cunet_bench.report.markdown import Section, markdown_table
 from cunet_bench.report.results import Results
@@ -26,62 +25,77 @@ def _training(results: Results) -> list[dict[str, Any]]:
     """One line per trained model: its recorded training configuration and seeds."""
     by_model: dict[str, dict[str, Any]] = {}
     for run_id, meta in sorted(results.provenance("training").items()):
-        training = (meta.get("config") or {}).get("training") or {}
-        model = training.get("model")
-        if not model:
+        config = meta.get("config") or {}
+        model = config.get("model")
+        if not isinstance(model, str):
             continue
         entry = by_model.setdefault(model, {"model": model, "seeds": set(), **{
-            key: training.get(key) for key in ("data", "resolution", "steps", "batch_size", "lr", "ema_decay",
-                                               "schedule", "objective", "model_options")}})
-        entry["seeds"].add(training.get("seed"))
-        entry["steps"] = max(entry["steps"] or 0, training.get("steps") or 0)
-    return [{**entry, "seeds": ", ".join(str(s) for s in sorted(entry["seeds"])),
+            key: config.get(key) for key in ("data", "resolution", "train_steps", "batch_size", "lr", "ema_decay",
+                                             "schedule", "objective", "sigma", "model_options")}})
+        entry["seeds"].add(config.get("seed"))
+        entry["train_steps"] = max(entry["train_steps"] or 0, config.get("train_steps") or 0)
+    return [{**entry, "seeds": ", ".join(str(s) for s in sorted(entry["seeds"], key=str)),
+             "sigma": "—" if results.tags(entry["model"]) & {"quality"} else _range(entry["sigma"]),
              "model_options": ", ".join(f"{k}={v}" for k, v in (entry["model_options"] or {}).items()) or "defaults"}
             for entry in by_model.values()]
 
 
+def _range(sigma: Any) -> str:
+    if isinstance(sigma, list) and len(sigma) == 2:
+        return f"{sigma[0]:g}" if sigma[0] == sigma[1] else f"{sigma[0]:g}–{sigma[1]:g}"
+    return "—"
+
+
 def _models(results: Results) -> list[dict[str, Any]]:
     denoise = results.runs("denoise")
-    methods = denoise[denoise.kind == "method"] if not denoise.empty and "kind" in denoise else pd.DataFrame()
+    methods = denoise[denoise.kind == "method"]
     if methods.empty:
         return []
     latest = methods[methods.run_id == methods.run_id.max()].drop_duplicates("method")
-    return [{"model": r.method, "paper name": getattr(r, "paper_name", r.method), "tags": getattr(r, "tags", ""),
-             "trainable parameters (as run)": getattr(r, "parameters", None)} for r in latest.itertuples()]
+    return [{"model": r.method, "paper name": r.paper_name, "tags": r.tags, "trainable parameters (as run)": r.parameters,
+             "options": r.options, "trained at σ": r.sigma} for r in latest.itertuples()]
 
 
 def _machine(results: Results) -> tuple[list[dict[str, Any]], list[str]]:
-    rows, busy = [], []
-    for bench in ("efficiency", "fid", "denoise", "solvers"):
-        provenance = results.provenance(bench)
-        for run_id, meta in provenance.items():
-            frame = results.runs(bench)
-            run = frame[frame.run_id == run_id] if not frame.empty else frame
-            if "contended" in run and (run.contended.astype(str).str.lower() == "true").any():
-                busy.append(f"{bench} `{run_id}`")
-    seen = set()
-    for bench in ("efficiency", "fid", "denoise", "training"):
-        for run_id, meta in sorted(results.provenance(bench).items()):
-            fingerprint = meta.get("machine_fingerprint")
-            if not fingerprint or fingerprint in seen:
-                continue
-            seen.add(fingerprint)
-            machine = meta.get("machine") or {}
-            allocator = meta.get("allocator") or {}
-            rows.append({"fingerprint": fingerprint, "CPU": machine.get("cpu_model"), "CPU id": machine.get("cpu_id"),
-                         "cores / logical / usable": f"{machine.get('physical_cores')} / {machine.get('logical_cpus')} / "
-                                                     f"{machine.get('usable_cpus')}",
-                         "caches": ", ".join(f"{k} {v}" for k, v in (machine.get("caches") or {}).items()),
-                         "ISA": " ".join(machine.get("isa") or []), "torch CPU kernels": machine.get("torch_cpu_capability"),
-                         "threads": meta.get("cpu_threads"), "torch": machine.get("torch"),
-                         "GPU": (machine.get("gpu") or {}).get("name", "none"), "allocator": allocator.get("allocator")})
+    busy = []
+    for bench in ("efficiency", "fid", "denoise", "solvers", "training", "sample"):
+        frame = results.runs(bench)
+        for run_id in sorted(set(frame[frame.contended.fillna(False).astype(bool)].run_id)):
+            busy.append(f"{bench} `{run_id}`")
+    rows = []
+    for fingerprint, meta in sorted(results.fingerprints().items()):
+        machine = meta.get("machine") or {}
+        allocator = meta.get("allocator") or {}
+        rows.append({"fingerprint": fingerprint, "CPU": machine.get("cpu_model"), "CPU id": machine.get("cpu_id"),
+                     "cores / logical / usable": f"{machine.get('physical_cores')} / {machine.get('logical_cpus')} / "
+                                                 f"{machine.get('usable_cpus')}",
+                     "caches": ", ".join(f"{k} {v}" for k, v in (machine.get("caches") or {}).items()),
+                     "ISA": " ".join(str(flag) for flag in machine.get("isa") or []),
+                     "torch CPU kernels": machine.get("torch_cpu_capability"), "threads": meta.get("cpu_threads"),
+                     "torch": machine.get("torch"), "GPU": (machine.get("gpu") or {}).get("name", "none"),
+                     "allocator": allocator.get("allocator")})
     return rows, busy
+
+
+def _phases(results: Results) -> list[str]:
+    """Where the time of the newest ``bench all`` went, step by step."""
+    phases = results.latest_run("all")
+    if phases.empty:
+        return []
+    table = [{"step": r.step, "status": r.status, "wall s": r.wall_s, "CPU s": r.cpu_s, "threads": r.threads,
+              "items": f"{int(r.items):,} {r.item}" if r.items == r.items else "—", "items/s": r.items_per_s,
+              "GFLOP/s": r.gflops, "of peak": f"{r.fraction_of_peak:.0%}" if r.fraction_of_peak == r.fraction_of_peak
+              else "—", "busy machine": r.contended} for r in phases.itertuples()]
+    total = float(phases.wall_s.sum())
+    return [f"**Where the time went** (`bench all` run `{phases.run_id.iloc[0]}`, {total / 60:.0f} min; GFLOP/s "
+            "counts training as three forward passes per image, against the machine's measured matmul peak):",
+            markdown_table(table)]
 
 
 def setup_section(results: Results) -> Section:
     section = Section("setup", "Setup")
     training = _training(results)
-    data = sorted({t["data"] for t in training if t.get("data")})
+    data = sorted({str(t["data"]) for t in training if t.get("data")})
     section.body.append(f"**Data.** {'; '.join(DATASETS.get(d, d) for d in data) or 'no training run recorded'}. "
                         f"The paper: {PAPER_DATA}.")
     models = _models(results)
@@ -89,14 +103,18 @@ def setup_section(results: Results) -> Section:
         section.body += ["**Models** (the trained ones at the CPU presets' widths: the release's rule cU-Net nf = U-Net "
                          "dim / 4 keeps the paper's ~4:1 parameter ratio):", markdown_table(models)]
     if training:
-        section.body += ["**Training** (as recorded; schedule and objective are the release's, v-prediction with the "
-                         "sigmoid β schedule, unless the table says otherwise):", markdown_table(training)]
+        section.body += ["**Training** (as recorded; σ is the noise level a denoiser was trained at):",
+                         markdown_table(training)]
+    section.body += _phases(results)
     machines, busy = _machine(results)
     if machines:
-        section.body += ["**Machine** (the fingerprint names what decides speed; speed is pooled only within one):",
-                         markdown_table(machines),
+        section.body += ["**Machines** (every fingerprint a run of this folder was taken on; the fingerprint names what "
+                         "decides speed, and speed is pooled only within one):", markdown_table(machines),
                          "Measurements taken while other processes used the CPU: " + (", ".join(busy) if busy else
                                                                                       "none.")]
+    if results.skipped:
+        section.body += ["**Runs left out** (their files do not fit the schema or their provenance):",
+                         markdown_table([{"file": str(s.path), "why": s.reason} for s in results.skipped])]
     return section
 
 

@@ -1,17 +1,25 @@
-"""95% bootstrap intervals and the verdict rules of the report.
+"""The verdict rules of the report and the intervals they rest on, stated once (the report's "How
+to read" section prints :data:`VOCABULARY` and :data:`RULES`).
 
-The paper gives no uncertainty. Every measured comparison in the report carries a percentile
-bootstrap interval: over test images (paired: the same images for both models), over timing
-rounds within runs and over runs (hierarchical), or over generated samples (computed by
-``bench fid``). A claim is "reproduced" only when the whole interval lies on the claimed side of
-its threshold, "not reproduced" when the whole interval lies on the other side, and otherwise
-"inconclusive". Exact quantities (parameter counts, MACs, static memory) have no sampling
-error: their verdict compares the value itself with the threshold.
+* **Seed-level comparisons** (quality, denoising): a t-interval whose standard error adds the
+  variation between each model's training seeds (resampled independently: seed s of one model
+  shares nothing with seed s of another) and the variation over the test images (paired: every
+  model sees the same images), with Welch–Satterthwaite degrees of freedom. With three seeds a
+  percentile bootstrap over seeds cannot leave the range of the seed means; the t-interval can.
+  A trained model with one seed has no measured variation between training runs: its interval
+  covers images only and its verdict is at best "inconclusive".
+* **Timing comparisons**: the median of per-round ratios (models interleaved round by round),
+  with a bootstrap over runs and rounds (hierarchical).
+* **Grid edges**: a best-of-grid comparison where the best sits at the grid's end (or start) for
+  at least :data:`EDGE_SHARE` of the items of both models says where the grid stops, not which
+  model is better: "at the edge of the grid".
+* **Exact quantities** (counts): the value itself against the claim, with a stated tolerance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,23 +29,177 @@ LEVEL = 0.95
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED = "reproduced", "not reproduced", "inconclusive", "not measured"
 UNSTABLE, EDGE, BY_CONSTRUCTION, PIPELINE_CHECK = ("unstable", "at the edge of the grid", "matches by construction",
                                                   "pipeline check")
+DEPENDS = "depends on the reading"
+BY_CONSTRUCTION_TOLERANCE = 0.05
+"""'Matches by construction' allows ±5% between our exact count and the paper's rounded or
+differently counted figure (thop counts a few normalisation layers fvcore leaves out)."""
+EDGE_SHARE = 0.9
+"""Share of items whose best lies at the grid's edge, for both models, that makes a comparison degenerate."""
 VOCABULARY = {
     REPRODUCED: "the claim's rule holds with the whole 95% interval (for an exact count, the value) on the claimed "
                 "side of its threshold",
     NOT_REPRODUCED: "the whole interval (the value) lies on the other side of the threshold",
-    INCONCLUSIVE: "the interval straddles the threshold: the data cannot decide",
-    UNSTABLE: ("runs of one configuration on one machine contradict each other: one reproduces the claim, another "
-               "refutes it"),
-    EDGE: "a best step count is the largest or smallest value tried, so the true best may lie outside the grid",
-    BY_CONSTRUCTION: "an exact count of the rebuilt architecture: it equals the release's because the architecture "
-                     "is the release's, not because anything was measured",
-    NOT_MEASURED: "the results needed are missing; the row says why and how to make them",
-    PIPELINE_CHECK: "the run's sizes are below the minimum for a verdict (see MINIMUM_SIZES); its numbers only show "
-                    "that the pipeline runs",
+    INCONCLUSIVE: "the interval straddles the threshold, or the data cannot carry a verdict (the row says why: "
+                  "one training seed, undertrained models)",
+    UNSTABLE: "runs of one configuration on one machine contradict each other: one reproduces the claim, another "
+              "refutes it",
+    EDGE: "a best step count lies at the largest or smallest value tried (for a per-item best, for at least "
+          f"{EDGE_SHARE:.0%} of the items of both models), so the comparison measures the grid, not the models",
+    DEPENDS: "the paper's words admit two readings and the verdict differs between them; both are shown",
+    BY_CONSTRUCTION: "an exact count of the rebuilt architecture: it equals the release's (within "
+                     f"±{BY_CONSTRUCTION_TOLERANCE:.0%} of the paper's figure) because the architecture is the "
+                     "release's, not because anything was measured",
+    NOT_MEASURED: "the results needed are missing or were taken on a busy machine; the row says why and how to "
+                  "make them",
+    PIPELINE_CHECK: "the run is a smoke run or its sizes are below the minimum for a verdict (see MINIMUM_SIZES); its "
+                    "numbers only show that the pipeline runs",
 }
 """Every verdict the report can give, defined once at its top."""
-MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "training steps": 200, "timing rounds": 3}
+MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "timing rounds": 3}
 """Below any of these a run gets "pipeline check", never a verdict (the smoke preset is below all)."""
+RULES = (
+    "**Seed-level intervals** (sample quality, denoising): estimate ± t(0.975, df) × SE, where SE² adds each model's "
+    "variance of its per-seed means divided by its number of seeds (seeds of different models are independent) and "
+    "the variance of the per-image differences averaged over seeds divided by the number of images (images are "
+    "shared, so paired); df by Welch–Satterthwaite. Ratios (distances) take the same rule on the log scale by the "
+    "delta method and are the ratio of the seed means. A trained model with one seed leaves the variation between "
+    "training runs unmeasured: 'inconclusive (one training seed)'.",
+    "**Strict claims** ('fewer', 'less', 'below'): an interval that starts at the threshold — a difference of "
+    "exactly [0, 0] — leaves nothing below it and refutes the claim, unless the comparison is degenerate (next rule).",
+    f"**Grid edges override a rule**: when the best of a grid (sampling steps, reverse steps) sits at the grid's edge "
+    f"(for per-item bests: for ≥ {EDGE_SHARE:.0%} of items of both models) the verdict is 'at the edge of the grid', "
+    "whatever the interval says; a time-to-best row then measures per-step speed and says so.",
+    "**Every level**: a claim about every noise level is reproduced when every level's interval is on the claimed "
+    "side, not reproduced when any level's interval is wholly on the other side, otherwise inconclusive.",
+    "**Convergence gate**: a sample-quality or denoising verdict needs the compared models' samples to pass the "
+    "recognisability aim (a share of samples confidently classified, relative to real test images; stated in the "
+    "sample-quality section); below it the verdict is 'inconclusive (undertrained …)'.",
+    "**Busy machine**: a time measured while other processes used the CPU is left out; a time claim with nothing "
+    "else is 'not measured (busy machine)'. A time shared by a whole batch (one chain for all images) has no "
+    "interval over images: the row says 'one shared batch time'.",
+    "**Readings**: where the paper's words admit two readings, the rule takes the one the paper's own numbers "
+    "support and shows the other's verdict beside it; when they differ the verdict is 'depends on the reading'.",
+    "**Non-claims and concessions** (our own extra measurements; what the paper concedes) are listed in their own "
+    "tables and are not counted among the paper's claims.",
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    note: str = ""
+    """What the interval does not cover, if anything (e.g. one training seed)."""
+
+    def text(self, digits: int = 3) -> str:
+        """The estimate and its interval; what it does not cover (``note``) goes into the claim's reason."""
+        return f"{self.estimate:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
+
+
+def uncovered(intervals: Iterable[Interval | None]) -> str:
+    """What the intervals of a claim do not cover (their first note), or ""."""
+    return next((interval.note for interval in intervals if interval is not None and interval.note), "")
+
+
+def _percentiles(replicates: np.ndarray) -> tuple[float, float]:
+    tail = (1 - LEVEL) / 2 * 100
+    return float(np.percentile(replicates, tail)), float(np.percentile(replicates, 100 - tail))
+
+
+def t_quantile(df: float) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + LEVEL / 2, df))
+
+
+def _welch(components: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Standard error and Welch–Satterthwaite degrees of freedom of a sum of independent variance
+    components, each (variance of its mean, its degrees of freedom)."""
+    variance = sum(v for v, _ in components)
+    denominator = sum(v * v / df for v, df in components if v > 0 and df > 0)
+    df = variance * variance / denominator if denominator > 0 else math.inf
+    return math.sqrt(variance), df
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One model's per-seed, per-image values (every seed scored on the same images), and whether
+    the model is trained (a trained model's seeds vary; a fixed method's do not)."""
+
+    values: list[np.ndarray]
+    trained: bool = True
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.array([np.mean(v) for v in self.values])
+
+
+ONE_SEED = "one training seed: the variation between training runs is unmeasured"
+
+
+def seed_level_difference(a: Seeds, b: Seeds) -> Interval:
+    """mean(a) − mean(b) with the seed-level t-interval of :data:`RULES`."""
+    a_means, b_means = a.means, b.means
+    estimate = float(a_means.mean() - b_means.mean())
+    components, unmeasured = [], False
+    for seeds, means in ((a, a_means), (b, b_means)):
+        if seeds.trained and len(means) < 2:
+            unmeasured = True
+        elif len(means) >= 2:
+            components.append((float(np.var(means, ddof=1)) / len(means), len(means) - 1))
+    per_image = np.mean(np.stack(a.values), axis=0) - np.mean(np.stack(b.values), axis=0)
+    if per_image.ndim == 1 and len(per_image) >= 2:
+        components.append((float(np.var(per_image, ddof=1)) / len(per_image), len(per_image) - 1))
+    error, df = _welch(components)
+    half = t_quantile(df) * error if error > 0 else 0.0
+    return Interval(estimate, estimate - half, estimate + half, ONE_SEED if unmeasured else "")
+
+
+def seed_level_ratio(a: Sequence[float], b: Sequence[float], a_spread: float = 0.0, b_spread: float = 0.0
+                     ) -> Interval:
+    """mean(a) / mean(b) of per-seed values (e.g. each seed's best distance), with the seed-level
+    interval on the log scale (delta method). With one seed a model's variation between seeds is
+    unmeasured; its within-seed standard error (``*_spread``, e.g. from a bootstrap over samples)
+    then stands in, and the interval says so."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    estimate = float(a.mean() / b.mean())
+    components, unmeasured = [], False
+    for values, spread in ((a, a_spread), (b, b_spread)):
+        if len(values) >= 2:
+            components.append((float(np.var(values, ddof=1)) / len(values) / values.mean() ** 2, len(values) - 1))
+        else:
+            unmeasured = True
+            components.append(((spread / values.mean()) ** 2, math.inf))
+    error, df = _welch(components)
+    half = t_quantile(df) * error if error > 0 else 0.0
+    return Interval(estimate, estimate * math.exp(-half), estimate * math.exp(half), ONE_SEED if unmeasured else "")
+
+
+def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
+    """The median of every value of every group (a run's per-round ratios), with a 95% interval
+    from resampling the groups and then the values within each chosen group: the variation
+    between runs enters the interval, not only the variation within one."""
+    groups = [np.asarray(group, dtype=float) for group in groups if len(group)]
+    if not groups:
+        raise ValueError("no values")
+    rng = np.random.default_rng(seed)
+    sizes = np.array([len(group) for group in groups])
+    padded = np.full((len(groups), sizes.max()), np.nan)
+    for index, group in enumerate(groups):
+        padded[index, :len(group)] = group
+    chosen = rng.integers(0, len(groups), (REPLICATES, len(groups)))
+    draws = np.floor(rng.random((REPLICATES, len(groups), sizes.max())) * sizes[chosen][..., None]).astype(int)
+    values = padded[chosen[..., None], draws]
+    values[np.arange(sizes.max()) >= sizes[chosen][..., None]] = np.nan  # a smaller group draws fewer values
+    replicates = np.nanmedian(values.reshape(REPLICATES, -1), axis=1)
+    return Interval(float(np.median(np.concatenate(groups))), *_percentiles(replicates))
+
+
+def edge_share(best_steps: Iterable[float], edge: float) -> float:
+    """The share of items whose best step is ``edge`` (a grid's end or start)."""
+    values = np.asarray(list(best_steps), dtype=float)
+    return float(np.mean(values == edge)) if len(values) else 0.0
 
 
 def at_grid_edge(best_steps: Iterable[int], grid: Iterable[int]) -> bool:
@@ -54,65 +216,26 @@ def too_small(**sizes: float | None) -> list[str]:
             if value is not None and value < MINIMUM_SIZES[name]]
 
 
-@dataclass(frozen=True)
-class Interval:
-    estimate: float
-    low: float
-    high: float
-
-    def text(self, digits: int = 3) -> str:
-        return f"{self.estimate:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
-
-
-def _percentiles(replicates: np.ndarray) -> tuple[float, float]:
-    tail = (1 - LEVEL) / 2 * 100
-    return float(np.percentile(replicates, tail)), float(np.percentile(replicates, 100 - tail))
-
-
-def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
-    """The median of every value of every group (a run's per-round ratios), with a 95% interval
-    from resampling the groups and then the values within each chosen group: the variation
-    between runs enters the interval, not only the variation within one."""
-    groups = [np.asarray(group, dtype=float) for group in groups if len(group)]
-    if not groups:
-        raise ValueError("no values")
-    rng = np.random.default_rng(seed)
-    replicates = np.empty(REPLICATES)
-    for index in range(REPLICATES):
-        chosen = rng.integers(0, len(groups), len(groups))
-        replicates[index] = np.median(np.concatenate(
-            [groups[g][rng.integers(0, len(groups[g]), len(groups[g]))] for g in chosen]))
-    return Interval(float(np.median(np.concatenate(groups))), *_percentiles(replicates))
-
-
-def hierarchical_paired_mean(pairs: list[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> Interval:
-    """mean(a − b) over pairs of per-image values, one pair per training seed (the same images in
-    a and b): resampling the seeds first, then the images within each, so the variation between
-    training runs enters the interval, not only that between test images."""
-    differences = [np.asarray(a, dtype=float) - np.asarray(b, dtype=float) for a, b in pairs]
-    if not differences or any(d.ndim != 1 or len(d) < 2 for d in differences):
-        raise ValueError("each pair needs two equal 1-d arrays of at least 2 values")
-    rng = np.random.default_rng(seed)
-    replicates = np.empty(REPLICATES)
-    for index in range(REPLICATES):
-        chosen = rng.integers(0, len(differences), len(differences))
-        replicates[index] = np.mean([differences[g][rng.integers(0, len(differences[g]), len(differences[g]))].mean()
-                                     for g in chosen])
-    return Interval(float(np.mean([d.mean() for d in differences])), *_percentiles(replicates))
-
-
-def every_level(intervals: list[Interval], threshold: float = 0.0) -> str:
-    """A claim about every level ("consistently lower"): reproduced when every interval lies
-    below the threshold, not reproduced when any lies wholly above it, else inconclusive."""
-    verdicts = [verdict_below(interval, threshold) for interval in intervals]
+def every_level(verdicts: list[str]) -> str:
+    """A claim about every level ("consistently"): reproduced when every level reproduces it, not
+    reproduced when any level refutes it, else inconclusive."""
     if verdicts and all(v == REPRODUCED for v in verdicts):
         return REPRODUCED
     return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
 
 
+def all_of(verdicts: list[str]) -> str:
+    """A claim that needs every part (against every baseline, on every metric)."""
+    return every_level(verdicts)
+
+
 def verdict_below(interval: Interval, threshold: float) -> str:
     """For a claim "the quantity is below ``threshold``" (strictly: an interval that starts at the
-    threshold, such as a difference of exactly [0, 0], leaves nothing below it and refutes the claim)."""
+    threshold, such as a difference of exactly [0, 0], leaves nothing below it and refutes the claim).
+    An interval that does not cover every source of variation (its ``note`` says which) cannot
+    decide either way: inconclusive."""
+    if interval.note:
+        return INCONCLUSIVE
     if interval.high < threshold:
         return REPRODUCED
     if interval.low >= threshold:
@@ -122,19 +245,32 @@ def verdict_below(interval: Interval, threshold: float) -> str:
 
 def verdict_above(interval: Interval, threshold: float) -> str:
     """For a claim "the quantity is above ``threshold``"."""
-    return verdict_below(Interval(-interval.estimate, -interval.high, -interval.low), -threshold)
+    return verdict_below(Interval(-interval.estimate, -interval.high, -interval.low, interval.note), -threshold)
 
 
 def verdict_within(interval: Interval, low: float, high: float) -> str:
     """For a claim "comparable": reproduced when the whole interval lies in [low, high], not
     reproduced when it lies wholly outside, otherwise inconclusive."""
-    if low <= interval.low and interval.high <= high:
-        return REPRODUCED
+    if interval.note:
+        return INCONCLUSIVE
     if interval.high < low or interval.low > high:
         return NOT_REPRODUCED
+    if low <= interval.low and interval.high <= high:
+        return REPRODUCED
     return INCONCLUSIVE
 
 
 def verdict_exact(value: float, threshold: float) -> str:
     """An exact quantity (no sampling error) against a claim "below ``threshold``"."""
     return REPRODUCED if value < threshold else NOT_REPRODUCED
+
+
+def by_construction(measured: float, paper: float) -> str:
+    """An exact count against the paper's figure: equal within :data:`BY_CONSTRUCTION_TOLERANCE`."""
+    return BY_CONSTRUCTION if abs(measured / paper - 1) <= BY_CONSTRUCTION_TOLERANCE else NOT_REPRODUCED
+
+
+def readings(primary: str, other: str) -> str:
+    """The verdict of a claim with two readings: the primary reading's when both agree, else
+    :data:`DEPENDS`."""
+    return primary if primary == other else DEPENDS

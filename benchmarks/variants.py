@@ -1,0 +1,101 @@
+"""Execution variants of a model timed beside eager execution: ``compiled`` (``torch.compile``,
+inductor) and ``channels-last`` (NHWC memory format). A variant is optional evidence: if it cannot
+be prepared, it is recorded as failed with its reason and the eager measurement goes on.
+
+Compilation writes to inductor's on-disk cache, which is shared by every process of the machine. A
+compile stopped half-way, or two compiling at once, can leave a damaged entry (a truncated shared
+library) that makes every later compile fail. The harness therefore compiles into its own cache
+folder, one process at a time (a lock; a second process waits), and treats a failed compile like
+a damaged cache of its own: the folder is wiped, with a warning, and the compile tried once more.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from cunet_bench.errors import warn
+from cunet_bench.files import exclusive_lock
+from cunet_bench.timing import synchronize
+
+EAGER = "eager"
+VARIANTS = (EAGER, "compiled", "channels-last")
+CACHE_ENVIRONMENT = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def inductor_cache() -> Path:
+    """The compile cache in use: ``TORCHINDUCTOR_CACHE_DIR`` when set (by the user, or by inductor
+    once it ran in this process), else the harness's own folder under ``$XDG_CACHE_HOME``
+    (``~/.cache``), which it then sets for inductor."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cunet-bench" / "inductor"
+    return Path(os.environ.setdefault(CACHE_ENVIRONMENT, str(default)))
+
+
+def _compiled(model: torch.nn.Module) -> torch.nn.Module:
+    torch._dynamo.reset()
+    return torch.compile(model)
+
+
+def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+def _first_call(model: torch.nn.Module, variant: str, inputs: tuple[torch.Tensor, ...], device: str
+                ) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...], torch.Tensor, float]:
+    """The variant's model and inputs, its first output and the seconds of the first call
+    (compilation included)."""
+    tick = time.perf_counter()
+    if variant == "channels-last":
+        model = _channels_last(model)
+        inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in inputs)
+    else:
+        model = _compiled(model)
+    with torch.no_grad():
+        output = model(*inputs)
+    synchronize(device)
+    return model, inputs, output, time.perf_counter() - tick
+
+
+def _reason(error: BaseException) -> str:
+    """One line naming the root cause (a compiler wraps the error that stopped it)."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {(lines[0] if lines else '')[:200]}"
+
+
+def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], variant: str, device: str
+                    ) -> tuple[Callable[[], Any] | None, list[dict[str, Any]]]:
+    """The variant's timed call (None when it failed) and its rows: the first call's seconds and
+    the largest deviation of its output from eager execution, or one ``failed`` row with the reason."""
+    attempts = 2 if variant == "compiled" else 1
+    error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            if variant == "compiled":
+                with exclusive_lock(inductor_cache(), "compile cache", wait=True):
+                    prepared = _first_call(model, variant, inputs, device)
+            else:
+                prepared = _first_call(model, variant, inputs, device)
+            break
+        except Exception as failure:  # noqa: BLE001 - a compiler can fail in any way; eager goes on
+            error = failure
+            if attempt + 1 < attempts:
+                warn(f"compiling failed ({_reason(failure)}); wiping the compile cache {inductor_cache()} and "
+                     "trying once more")
+                shutil.rmtree(inductor_cache(), ignore_errors=True)
+    else:
+        return None, [{"metric": "failed", "value": 1.0, "unit": "count", "status": "failed",
+                       "reason": _reason(error)}]
+    variant_model, variant_inputs, output, first_call = prepared
+    with torch.no_grad():
+        difference = float((output - model(*inputs)).abs().max())
+    return (lambda: variant_model(*variant_inputs)), [
+        {"metric": "first_call_s", "value": first_call, "unit": "s", "status": "ok"},
+        {"metric": "max_abs_difference_from_eager", "value": difference, "unit": "output units", "status": "ok"}]

@@ -1,0 +1,134 @@
+"""How many threads a harness process computes with, on a machine it may share.
+
+The cores a process may use are the fewest of its CPU affinity and its cgroup's CPU quota
+(containers), less what other processes were using a moment ago. Harness processes also
+coordinate through claims: each running command records the threads it took in a claims folder,
+under a lock, and the next one takes what is left of the usable cores (at least one). Two
+``bench train`` started together therefore take 2 + … → 1 + 1 on two cores instead of 2 + 2:
+each OpenMP team owning a core rather than two teams fighting over both (REFERENCE §7: 2 × 2
+threads on 2 cores cost 42% of the machine). ``--threads`` overrides the choice; a busy machine
+is warned about once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cunet_bench.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
+from cunet_bench.errors import warn
+from cunet_bench.files import exclusive_lock
+
+SAMPLE_S = 0.25
+"""How long other processes' CPU use is sampled before choosing."""
+BUSY_CORES = 0.5
+
+
+def claims_folder() -> Path:
+    """Where running harness processes record their threads (one folder per user and machine)."""
+    return Path(tempfile.gettempdir()) / f"cunet-bench-threads-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def usable_cores() -> float:
+    """The cores this process may run on: its affinity, capped by a cgroup CPU quota."""
+    cores = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    quota = _cgroup_quota()
+    return min(cores, quota) if quota else cores
+
+
+def _cgroup_quota() -> float | None:
+    """The cgroup's CPU quota in cores (v2 ``cpu.max``, v1 ``cfs_quota_us / cfs_period_us``), if any."""
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def others_cores(seconds: float = SAMPLE_S) -> float:
+    """Cores' worth of CPU time other processes use now (sampled over ``seconds``)."""
+    everyone, mine = cpu_seconds_of_everyone(), cpu_seconds_of_this_process()
+    if everyone is None:
+        return 0.0
+    time.sleep(seconds)
+    now = cpu_seconds_of_everyone()
+    return max(0.0, ((now or everyone) - everyone) - (cpu_seconds_of_this_process() - mine)) / seconds
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claimed(folder: Path) -> int:
+    """Threads claimed by the other harness processes still running (stale claims are removed)."""
+    total = 0
+    for claim in folder.glob("*.claim"):
+        try:
+            pid, threads = (int(part) for part in claim.read_text().split())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and _alive(pid):
+            total += threads
+        elif pid != os.getpid():
+            claim.unlink(missing_ok=True)
+    return total
+
+
+@dataclass(frozen=True)
+class Choice:
+    threads: int
+    usable: float
+    claimed: int
+    busy: float
+    reason: str
+
+
+def choose(requested: int | None = None) -> Choice:
+    """The threads to compute with: ``requested`` if given, else the usable cores less those other
+    harness processes claimed and, when nothing claims them, less what other processes use."""
+    usable = usable_cores()
+    if requested is not None:
+        return Choice(requested, usable, 0, 0.0, "--threads")
+    folder = claims_folder()
+    with exclusive_lock(folder / "choose", "thread claims", wait=True):
+        claimed = _claimed(folder)
+        busy = others_cores() if not claimed else 0.0
+        free = usable - claimed - (busy if busy > BUSY_CORES else 0.0)
+        threads = max(1, min(int(usable), math.floor(free + 0.25)))
+        (folder / f"{os.getpid()}.claim").write_text(f"{os.getpid()} {threads}\n")
+    atexit.register(lambda: (folder / f"{os.getpid()}.claim").unlink(missing_ok=True))
+    reason = (f"{claimed} thread(s) claimed by other harness runs" if claimed else
+              f"other processes use {busy:.1f} core(s)" if busy > BUSY_CORES else "a quiet machine")
+    return Choice(threads, usable, claimed, busy, reason)
+
+
+def configure(requested: int | None = None) -> Choice:
+    """Choose the threads and apply them to torch and to the processes the harness starts; warn
+    once when the machine is busy."""
+    import torch
+
+    choice = choose(requested)
+    torch.set_num_threads(choice.threads)
+    os.environ["OMP_NUM_THREADS"] = str(choice.threads)
+    if requested is None and (choice.claimed or choice.busy > BUSY_CORES):
+        warn(f"the machine is busy ({choice.reason}); computing with {choice.threads} of {choice.usable:g} usable "
+             "core(s); times measured now are marked busy (--threads overrides the choice)")
+    return choice

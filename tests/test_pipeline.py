@@ -1,0 +1,142 @@
+"""bench all: the plan, skipping by done key in the user's own results folder only, the phase table,
+the whole smoke pipeline end to end, the paper preset's path at tiny sizes, and the users' CI recipe."""
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cunet_bench import records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_plan_and_its_resume_by_configuration_machine_and_inputs(tmp_path, monkeypatch):
+    from cunet_bench import machine
+    from cunet_bench.pipeline import plan
+    from cunet_bench.presets import get_preset
+    from cunet_bench.runner import done_key, is_done
+
+    preset = get_preset("smoke")
+    results = tmp_path / "r"
+    steps = plan(preset, results, tmp_path / "c", 0, "cpu")
+    assert [s.label for s in steps] == ["efficiency", *(f"train {m} (seed 0)" for m in (
+        "unet", "cunet-release", "cunet", "dncnn", "conv-ae")), "sample unet", "sample cunet-release", "sample cunet",
+        "denoise", "fid"]
+    efficiency, denoise = steps[0], steps[-2]
+    reference = plan(get_preset("reference"), results, tmp_path / "c", 0, "cpu")
+    assert sum(s.label.startswith("train") for s in reference) == 5 * 3
+    assert reference[0].config == plan(get_preset("quick"), results, tmp_path / "c", 0, "cpu")[0].config
+    assert denoise.config.noise_steps == (3, 6) and denoise.config.num_images == 4
+    assert not is_done(efficiency.benchmark, efficiency.config, results)
+    done = {"kind": "machine", "metric": "peak_gflops_matmul", "value": 1.0, "unit": "GFLOP/s"}
+    meta = {"bench": "efficiency", "command": "bench", "complete": True,
+            "done_key": done_key(efficiency.benchmark, efficiency.config)}
+    records.write_run("efficiency", [done], meta, results)
+    assert is_done(efficiency.benchmark, efficiency.config, results)
+    changed_default = plan(preset.with_settings("denoise", num_images=5), results, tmp_path / "c", 0, "cpu")
+    assert [done_key(a.benchmark, a.config) == done_key(b.benchmark, b.config)
+            for a, b in zip(steps, changed_default)] == [step.label != "denoise" for step in steps]
+    monkeypatch.setattr(machine, "host_id", lambda: "another-host")
+    assert not is_done(efficiency.benchmark, efficiency.config, results)
+
+
+def test_a_retrained_checkpoint_changes_the_done_key(tmp_path):
+    from cunet_bench.pipeline import plan
+    from cunet_bench.presets import get_preset
+    from cunet_bench.runner import done_key
+
+    fid = plan(get_preset("smoke"), tmp_path / "r", tmp_path / "c", 0, "cpu")[-1]
+    before = done_key(fid.benchmark, fid.config)
+    (tmp_path / "c").mkdir()
+    fid.config.checkpoint("unet", 0).write_bytes(b"weights")
+    assert done_key(fid.benchmark, fid.config) != before
+
+
+def _bench_all(tmp_path, *extra):
+    command = [sys.executable, "-m", "cunet_bench.cli", "all", "--preset", "smoke", "--device", "cpu", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+
+
+def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
+    """Everything lands beside --out (results, reports, checkpoints); a rerun skips every step; a
+    fresh workspace beside a reference folder of this very machine's runs measures every step."""
+    first = _bench_all(tmp_path, "--out", "work/results")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["checkpoints", "reports", "results"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    text = (tmp_path / "work" / "reports" / "REPORT.md").read_text()
+    assert "## Summary of the paper's claims" in text and "FD-classifier" in text and "**Where the time went**" in text
+    for bench in ("efficiency", "training", "sample", "denoise", "fid", "all"):
+        assert list((tmp_path / "work" / "results" / bench).glob("*.csv")), bench
+    phases = records.load_runs("all", tmp_path / "work" / "results")
+    assert len(phases) == 11 and set(phases.status) == {"ran"} and (phases.wall_s > 0).all()
+    assert phases[phases.step == "train unet (seed 0)"].item.iloc[0] == "training images"
+    again = _bench_all(tmp_path, "--out", "work/results")
+    assert again.returncode == 0 and again.stderr.count("already done in work/results, skipped") == 11
+    from cunet_bench.pipeline import plan
+    from cunet_bench.presets import get_preset
+    from cunet_bench.runner import is_done
+
+    reference = tmp_path / "reference" / "results"
+    shutil.copytree(tmp_path / "work" / "results", reference)  # this very machine's runs, as a committed reference
+    fresh = plan(get_preset("smoke"), tmp_path / "fresh" / "results", tmp_path / "fresh" / "checkpoints", 0, "cpu")
+    assert not any(is_done(step.benchmark, step.config, tmp_path / "fresh" / "results") for step in fresh)
+    assert fresh[0].label == "efficiency" and is_done(fresh[0].benchmark, fresh[0].config, reference)
+
+
+def test_the_users_ci_workflow_parses_and_calls_existing_commands():
+    import typer
+
+    from cunet_bench.cli import app
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "bench-report.yml").read_text())
+    steps = workflow["jobs"]["report"]["steps"]
+    assert any(step.get("uses", "").startswith("actions/upload-artifact") and "reports/" in step["with"]["path"]
+               for step in steps)
+    commands = typer.main.get_command(app).commands
+    calls = [shlex.split(line) for step in steps for line in step.get("run", "").splitlines()
+             if line.strip().startswith("bench ")]
+    assert {call[1] for call in calls} >= {"all", "compare"}
+    for call in calls:
+        assert call[1] in commands, call
+        options = {p for param in commands[call[1]].params for p in param.opts}
+        assert {word for word in call[2:] if word.startswith("--")} <= options, call
+
+
+def test_the_paper_preset_runs_end_to_end_at_64px_with_tiny_sizes(tmp_path):
+    """The paper preset is a GPU job; its path (64×64 data, gradient accumulation, every benchmark)
+    runs here on the CPU with every size overridden to tiny values."""
+    from cunet_bench.checkpoints import read_checkpoint
+    from cunet_bench.pipeline import plan, run_steps
+    from cunet_bench.presets import get_preset
+    from cunet_bench.report import build_report
+    from cunet_bench.runner import execute
+
+    paper = get_preset("paper")
+    tiny = paper
+    for bench, changes in (("efficiency", dict(tags=("paper-unet", "paper-cunet"), batch=(1,), sampling_steps=(1,),
+                                                repeats=1, speed_budget_s=0.1, variants=("eager",), scale="tiny",
+                                                memory_batch=(1,))),
+                           ("train", dict(train_steps=2, batch_size=2, checkpoint_every=1, scale="tiny")),
+                           ("denoise", dict(noise_steps=(2,), num_images=2)),
+                           ("fid", dict(sampling_steps=(1,), num_samples=72, batch_size=72, speed_rounds=1)),
+                           ("sample", dict(sampling_steps=1, num_samples=2, batch_size=2))):
+        tiny = tiny.with_settings(bench, **changes)
+    from dataclasses import replace
+
+    tiny = replace(tiny, classifier_steps=2)
+    assert (tiny.efficiency["resolution"], tiny.train["resolution"], tiny.train["grad_accumulation"]) == ((64,), 64, 2)
+    steps = plan(tiny, tmp_path / "results", tmp_path / "checkpoints", 0, "cpu")
+    phases = run_steps(steps, tmp_path / "results", "paper",
+                       lambda step, invocation: execute(step.benchmark, step.config, tmp_path / "results",
+                                                        preset="paper", invocation=invocation))
+    print([(row["step"], round(row["wall_s"], 1)) for row in phases])
+    assert [row["status"] for row in phases] == ["ran"] * len(steps)
+    text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
+    assert "pipeline check" in text
+    trained = read_checkpoint(next((tmp_path / "checkpoints").glob("unet-mnist5k-paper-seed0.safetensors")))
+    assert trained.config["resolution"] == 64 and trained.config["grad_accumulation"] == 2 and trained.step == 2

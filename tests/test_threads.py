@@ -1,0 +1,50 @@
+"""Threads on a shared machine: the usable cores, the claims harness processes make, the warning."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cunet_bench import threads
+
+
+@pytest.fixture
+def claims(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "claims_folder", lambda: tmp_path / "claims")
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2.0)
+    monkeypatch.setattr(threads, "others_cores", lambda seconds=0.25: 0.0)
+    return tmp_path / "claims"
+
+
+def test_a_quiet_machine_gives_every_usable_core(claims):
+    choice = threads.choose()
+    assert choice.threads == 2 and choice.reason == "a quiet machine"
+    assert (claims / f"{os.getpid()}.claim").read_text().split() == [str(os.getpid()), "2"]
+
+
+def test_a_second_run_takes_what_the_first_left_and_never_none(claims):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claims.mkdir()
+        (claims / f"{sleeper.pid}.claim").write_text(f"{sleeper.pid} 1\n")
+        assert threads.choose().threads == 1
+        (claims / f"{sleeper.pid}.claim").write_text(f"{sleeper.pid} 2\n")
+        choice = threads.choose()
+        assert choice.threads == 1 and choice.claimed == 2 and "claimed by other harness runs" in choice.reason
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert threads.choose().threads == 2  # the claim of a process that ended is stale and removed
+    assert not (claims / f"{sleeper.pid}.claim").exists()
+
+
+def test_other_processes_leave_fewer_cores(claims, monkeypatch):
+    monkeypatch.setattr(threads, "others_cores", lambda seconds=0.25: 1.0)
+    choice = threads.choose()
+    assert choice.threads == 1 and "other processes use 1.0" in choice.reason
+    assert threads.choose(requested=3).threads == 3
+
+
+def test_the_cgroup_quota_and_the_affinity_bound_the_usable_cores():
+    assert 1 <= threads.usable_cores() <= (os.cpu_count() or 1)
