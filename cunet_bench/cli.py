@@ -8,6 +8,7 @@ was measured. Nothing heavy is imported until a command runs (``bench --help`` s
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,7 +19,7 @@ from cunet_bench.cli_options import (BatchOption, CheckpointsOption, DataOption,
                                      DryRunOption, FormatOption, ModelsOption, OutOption, PresetOption, RepeatsOption,
                                      SeedOption, SolverOption, SolversOption, ThreadsOption, flag, folder_option,
                                      name_list, number_list, optional_path, resolve_device, sigma_range, solver_list)
-from cunet_bench.cli_run import checkpoints_beside, execute_command, run_and_record
+from cunet_bench.cli_run import checkpoints_beside, execute_command, run_and_record, run_pipeline
 from cunet_bench.configs import as_record
 from cunet_bench.entry import run_app
 from cunet_bench.output import OutputFormat, emit, note
@@ -241,7 +242,7 @@ def all_command(
 
     Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results
     """
-    from cunet_bench.pipeline import plan, run_steps
+    from cunet_bench.pipeline import plan
     from cunet_bench.report import build_report, default_reference
 
     reports = reports or folder_option("--reports")(out.parent / "reports")
@@ -250,14 +251,26 @@ def all_command(
         print(json.dumps([{"step": s.label, **as_record(s.config)} for s in steps] + [{
             "step": "report", "results": str(out), "report": str(reports / "REPORT.md"), "threads": threads}], indent=2))
         return
-    from cunet_bench.threads import configure
-
-    configure(threads)
-    phases = run_steps(steps, out, preset, lambda step, invocation: run_and_record(
-        step.benchmark, step.config, out, preset, step.label, invocation), announce=note)
+    started = time.perf_counter()
+    phases = run_pipeline(steps, out, preset, threads)
     note(f"report: {build_report(out, reports, default_reference())}")
     emit([{"step": row["step"], "status": row["status"], "seconds": row["wall_s"]} for row in phases], output_format,
-         title=f"bench all --preset {preset}: {sum(row['wall_s'] for row in phases):.0f} s")
+         title=f"bench all --preset {preset}: {time.perf_counter() - started:.0f} s")
+
+
+@app.command("run-step", hidden=True)
+def run_step_command(job: Path = typer.Argument(..., help="a job file written by bench all"),
+                     threads: Optional[int] = ThreadsOption) -> None:
+    """One training step of bench all in a process of its own (cunet_bench.side_by_side)."""
+    from cunet_bench.benchmarks.train import BENCHMARK, TrainRunConfig
+    from cunet_bench.side_by_side import read_job, write_outcome
+    from cunet_bench.threads import computing_threads
+
+    record = read_job(job)
+    config = TrainRunConfig.from_record(record["config"], job)
+    with computing_threads(threads):
+        write_outcome(job, run_and_record(BENCHMARK, config, Path(record["out"]), record["preset"], record["label"],
+                                          record["invocation"]))
 
 
 app.add_typer(weights_app, name="weights")

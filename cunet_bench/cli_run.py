@@ -38,12 +38,33 @@ def execute_command(benchmark: Any, config: Any, preset: str, out: Path, dry_run
     if dry_run:
         print(json.dumps({"preset": preset, "out": str(out), "threads": threads, **as_record(config)}, indent=2))
         return
-    from cunet_bench.threads import configure
+    from cunet_bench.threads import computing_threads
 
-    configure(threads)
-    outcome = run_and_record(benchmark, config, out, preset)
+    with computing_threads(threads):
+        outcome = run_and_record(benchmark, config, out, preset)
     if output_format is OutputFormat.json:
         emit(outcome.rows, output_format)
         return
     for title, rows in benchmark.summary(outcome.rows):
         emit(rows, output_format, title=title)
+
+
+def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) -> list[dict[str, Any]]:
+    """``bench all``'s steps on the chosen threads: on a CPU with two or more of them, its
+    training runs two at a time in processes of their own, one thread each
+    (:mod:`cunet_bench.side_by_side`); returns the phase table."""
+    from cunet_bench.pipeline import run_steps
+    from cunet_bench.side_by_side import Job, run_side_by_side
+    from cunet_bench.threads import computing_threads
+
+    with computing_threads(threads) as choice:
+        on_cpu = all(getattr(step.config, "device", "cpu") == "cpu" for step in steps)
+        processes = 2 if choice.threads >= 2 and on_cpu else 1
+
+        def together(group: list, invocation: dict[str, Any]) -> list:
+            jobs = [Job(step.label, step.config, out, preset, {**invocation, "step": step.label}) for step in group]
+            return run_side_by_side(jobs, processes, choice.threads // processes)
+
+        return run_steps(steps, out, preset, lambda step, invocation: run_and_record(
+            step.benchmark, step.config, out, preset, step.label, invocation), announce=note,
+            execute_together=together if processes > 1 else None, processes=processes)

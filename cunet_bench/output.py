@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -99,6 +100,9 @@ class _Status:
         return ", ".join(parts)
 
 
+PLAIN_PROGRESS = "CUNET_BENCH_PLAIN_PROGRESS"
+"""Set (by ``bench all`` for the processes it runs side by side): plain lines even on a terminal,
+where several spinners would overwrite each other."""
 PLAIN_INTERVAL_S = 60.0
 """Without a terminal a status line is printed at least this often."""
 
@@ -111,7 +115,7 @@ def progress_display(label: str, interval_s: float = PLAIN_INTERVAL_S, console: 
     least every ``interval_s`` seconds (step, count done / total,
     rate, elapsed, estimate to finish), from a timer thread, so even one long call is reported."""
     status = _Status(label)
-    if console.is_terminal:
+    if console.is_terminal and not os.environ.get(PLAIN_PROGRESS):
         from rich.progress import Progress as RichProgress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,

@@ -26,6 +26,7 @@ from cunet_bench.presets import Preset
 from cunet_bench.registry import REGISTRY, get_model
 from cunet_bench.runner import Outcome, completed_run, is_done
 
+TRAINING = train.BENCHMARK.name
 PHASES = "all"
 """The results folder (and schema bench) of the phase tables ``bench all`` records."""
 
@@ -68,41 +69,62 @@ def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: st
 ExecuteStep = Callable[[Step, dict[str, Any]], Outcome]
 """Runs one step and records it (the caller's runner, with its progress display); receives the
 step and the invocation record that ties the step's results to this ``bench all`` run."""
+ExecuteTogether = Callable[[list[Step], dict[str, Any]], list[Outcome]]
+"""Runs several training steps side by side (:mod:`cunet_bench.side_by_side`); their outcomes in order."""
 
 
 def run_steps(steps: list[Step], results: Path, preset: str, execute_step: ExecuteStep,
-              announce: Callable[[str], None] = lambda _: None) -> list[Row]:
-    """Run every step that is not already done, in order, then record the phase table (one row
-    per step: wall and CPU time, what it processed, the achieved GFLOP/s against the machine's
-    measured peak, whether the machine was busy) as a run of its own; returns the phase rows."""
+              announce: Callable[[str], None] = lambda _: None, execute_together: ExecuteTogether | None = None,
+              processes: int = 1) -> list[Row]:
+    """Run every step that is not already done, in order — consecutive training steps side by
+    side in ``processes`` processes when ``execute_together`` is given — then record the phase
+    table (one row per step: wall and CPU time, what it processed, the achieved GFLOP/s against
+    the machine's measured peak, whether the machine was busy) as a run of its own; returns it."""
     invocation_id = records.new_run_id()
     phases: list[Row] = []
     started = time.perf_counter()
     peak = None
-    for number, step in enumerate(steps, 1):
+    pending = [(number, step) for number, step in enumerate(steps, 1)]
+    while pending:
+        number, step = pending.pop(0)
         if is_done(step.benchmark, step.config, results):
             announce(f"[{number}/{len(steps)}] {step.label}: already done in {results}, skipped")
             phases.append({"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "skipped",
                            "wall_s": 0.0})
             peak = peak or _recorded_peak(step, results)
             continue
+        invocation = {"id": invocation_id, "preset": preset}
+        group = [(number, step)]
+        while (execute_together is not None and step.benchmark.name == TRAINING and pending
+               and pending[0][1].benchmark.name == TRAINING and not is_done(pending[0][1].benchmark,
+                                                                           pending[0][1].config, results)):
+            group.append(pending.pop(0))
+        if len(group) > 1 and execute_together is not None:
+            announce(f"[{group[0][0]}-{group[-1][0]}/{len(steps)}] {len(group)} training runs, {processes} side by "
+                     f"side ({time.perf_counter() - started:.0f} s so far)")
+            outcomes = execute_together([member for _, member in group], invocation)
+            phases += [phase_row(member, outcome, peak, processes) for (_, member), outcome in zip(group, outcomes)]
+            continue
         announce(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far)")
-        outcome = execute_step(step, {"id": invocation_id, "preset": preset, "step": step.label})
+        outcome = execute_step(step, {**invocation, "step": step.label})
         peak = peak or _peak(outcome.rows)
         phases.append(phase_row(step, outcome, peak))
     meta = provenance.collect(bench=PHASES, preset=preset, extra={"invocation": {"id": invocation_id, "preset": preset},
-                                                                   "complete": True})
+                                                                   "complete": True,
+                                                                   "elapsed_s": time.perf_counter() - started})
     files = records.write_run(PHASES, phases, meta, results)
     announce(f"phase table: {files.csv}")
     return phases
 
 
-def phase_row(step: Step, outcome: Outcome, peak: float | None) -> Row:
-    """Where one step's time went (``schema`` kind ``all``/``phase``)."""
+def phase_row(step: Step, outcome: Outcome, peak: float | None, processes: int = 1) -> Row:
+    """Where one step's time went (``schema`` kind ``all``/``phase``); ``processes``: how many
+    steps ran side by side with it (their threads split the cores)."""
     row: Row = {"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "ran",
-                "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, "threads": _threads(), **outcome.contention}
-    if step.benchmark.workload is not None and outcome.rows:
-        work = step.benchmark.workload(outcome.rows)
+                "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, "threads": max(1, _threads() // processes),
+                "processes": processes, **outcome.contention}
+    work = outcome.workload
+    if work is not None:
         row.update(items=work.items, item=work.item, items_per_s=work.items / max(outcome.wall_s, 1e-9))
         if work.gflop is not None:
             row.update(gflop=work.gflop, gflops=work.gflop / max(outcome.wall_s, 1e-9))

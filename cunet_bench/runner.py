@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cunet_bench import machine, provenance, records
-from cunet_bench.benchmark import Benchmark, Progress, Row, no_progress
+from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.configs import as_record, config_hash
 from cunet_bench.contention import Contention
 
@@ -25,6 +25,8 @@ class Outcome:
     cpu_s: float = 0.0
     """CPU time of this process and its finished children during the run."""
     contention: dict[str, Any] = field(default_factory=dict)
+    workload: Workload | None = None
+    """What the run processed (the benchmark's own count), for the phase table."""
 
 
 def input_digests(benchmark: Benchmark, config: Any) -> dict[str, str]:
@@ -81,6 +83,8 @@ def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = n
         outcome.wall_s, outcome.cpu_s, outcome.contention = contention.elapsed(), contention.cpu_seconds(), \
             contention.record()
         meta["phase"] = {"wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, **outcome.contention}
+        if meta["complete"] and outcome.rows and benchmark.workload is not None:
+            outcome.workload = benchmark.workload(outcome.rows)
         if outcome.rows:
             files = records.write_run(benchmark.name, outcome.rows, meta, out)
             outcome.run_id = files.run_id

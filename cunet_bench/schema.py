@@ -172,7 +172,8 @@ KINDS: tuple[RowKind, ...] = (
             _columns("features:str images:int confident_fraction:float:fraction confident_classes:int "
                      "classifier_score:float"), ("confident_fraction",)),
     RowKind("all", "phase", "where the time of one bench all step went",
-            _columns("step:str bench:str status:str wall_s:float:s cpu_s:float:s threads:int items:int item:str "
+            _columns("step:str bench:str status:str wall_s:float:s cpu_s:float:s threads:int processes:int items:int "
+                     "item:str "
                      f"items_per_s:float gflop:float:GFLOP gflops:float:GFLOP/s fraction_of_peak:float {CONTENTION}"),
             ("step", "status", "wall_s")),
 )

@@ -12,13 +12,14 @@ is warned about once.
 
 from __future__ import annotations
 
-import atexit
 import math
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from cunet_bench.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 from cunet_bench.errors import warn
@@ -92,6 +93,10 @@ def _claimed(folder: Path) -> int:
     return total
 
 
+def _claim_file() -> Path:
+    return claims_folder() / f"{os.getpid()}.claim"
+
+
 @dataclass(frozen=True)
 class Choice:
     threads: int
@@ -113,16 +118,17 @@ def choose(requested: int | None = None) -> Choice:
         busy = others_cores() if not claimed else 0.0
         free = usable - claimed - (busy if busy > BUSY_CORES else 0.0)
         threads = max(1, min(int(usable), math.floor(free + 0.25)))
-        (folder / f"{os.getpid()}.claim").write_text(f"{os.getpid()} {threads}\n")
-    atexit.register(lambda: (folder / f"{os.getpid()}.claim").unlink(missing_ok=True))
+        _claim_file().write_text(f"{os.getpid()} {threads}\n")
     reason = (f"{claimed} thread(s) claimed by other harness runs" if claimed else
               f"other processes use {busy:.1f} core(s)" if busy > BUSY_CORES else "a quiet machine")
     return Choice(threads, usable, claimed, busy, reason)
 
 
-def configure(requested: int | None = None) -> Choice:
-    """Choose the threads and apply them to torch and to the processes the harness starts; warn
-    once when the machine is busy."""
+@contextmanager
+def computing_threads(requested: int | None = None) -> Iterator[Choice]:
+    """Choose the threads and apply them to torch and to the processes the harness starts, for
+    the time of one command; warn once when the machine is busy. The claim is released when the
+    command ends (a killed process's claim is removed by the next one to choose)."""
     import torch
 
     choice = choose(requested)
@@ -131,4 +137,7 @@ def configure(requested: int | None = None) -> Choice:
     if requested is None and (choice.claimed or choice.busy > BUSY_CORES):
         warn(f"the machine is busy ({choice.reason}); computing with {choice.threads} of {choice.usable:g} usable "
              "core(s); times measured now are marked busy (--threads overrides the choice)")
-    return choice
+    try:
+        yield choice
+    finally:
+        _claim_file().unlink(missing_ok=True)

@@ -312,15 +312,22 @@ class TrainingRun:
                 update_ema(ema, model, config.ema_decay)
                 done = self.steps_done = step + 1
                 self.seconds = time.perf_counter() - began
-                stopping = interrupts.pending is not None
-                if done % config.checkpoint_every == 0 or done == last or stopping:
-                    if distributed.is_main:
-                        save_checkpoint(self.checkpoint, model, ema, optimizer, done, training_record(config),
-                                        fingerprint)
-                if done % config.log_every == 0 or done == last or stopping:
-                    rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
-                    yield StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
-                interrupts.check()
+                rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
+                saved = logged = False
+                while True:  # a stop that arrives during the bookkeeping still gets this step saved and logged
+                    stopping = interrupts.pending is not None
+                    if not saved and (done % config.checkpoint_every == 0 or done == last or stopping):
+                        if distributed.is_main:
+                            save_checkpoint(self.checkpoint, model, ema, optimizer, done, training_record(config),
+                                            fingerprint)
+                        saved = True
+                    if not logged and (done % config.log_every == 0 or done == last or stopping):
+                        yield StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
+                        logged = True
+                    if stopping:
+                        interrupts.check()
+                    if interrupts.pending is None:
+                        break
 
     def _step(self, wrapped: nn.Module, dataset: Any, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter],
               step: int) -> float:

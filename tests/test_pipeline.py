@@ -64,8 +64,9 @@ def _bench_all(tmp_path, *extra):
 def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     """Everything lands beside --out (results, reports, checkpoints); a rerun skips every step; a
     fresh workspace beside a reference folder of this very machine's runs measures every step."""
-    first = _bench_all(tmp_path, "--out", "work/results")
+    first = _bench_all(tmp_path, "--out", "work/results", "--threads", "2")
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "5 training runs, 2 side by side" in first.stderr
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["checkpoints", "reports", "results"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
     text = (tmp_path / "work" / "reports" / "REPORT.md").read_text()
@@ -75,7 +76,10 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     phases = records.load_runs("all", tmp_path / "work" / "results")
     assert len(phases) == 11 and set(phases.status) == {"ran"} and (phases.wall_s > 0).all()
     assert phases[phases.step == "train unet (seed 0)"].item.iloc[0] == "training images"
-    again = _bench_all(tmp_path, "--out", "work/results")
+    training = phases[phases.bench == "training"]
+    assert (training.processes == 2).all() and (training.threads == 1).all()
+    assert (phases[phases.bench != "training"].processes == 1).all()
+    again = _bench_all(tmp_path, "--out", "work/results", "--threads", "2")
     assert again.returncode == 0 and again.stderr.count("already done in work/results, skipped") == 11
     from cunet_bench.pipeline import plan
     from cunet_bench.presets import get_preset
@@ -140,3 +144,40 @@ def test_the_paper_preset_runs_end_to_end_at_64px_with_tiny_sizes(tmp_path):
     assert "pipeline check" in text
     trained = read_checkpoint(next((tmp_path / "checkpoints").glob("unet-mnist5k-paper-seed0.safetensors")))
     assert trained.config["resolution"] == 64 and trained.config["grad_accumulation"] == 2 and trained.step == 2
+
+
+def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path):
+    from dataclasses import replace
+
+    import pytest
+
+    from cunet_bench.benchmarks.train import TrainRunConfig
+    from cunet_bench.errors import UserError
+    from cunet_bench.presets import get_preset
+    from cunet_bench.side_by_side import Job, run_side_by_side
+
+    smoke = get_preset("smoke")
+    good = TrainRunConfig.from_preset(smoke, model="dncnn", checkpoints=str(tmp_path / "c"), device="cpu")
+    bad = TrainRunConfig.from_preset(smoke, model="conv-ae", checkpoint=str(tmp_path / "a-folder.safetensors"),
+                                     device="cpu")
+    (tmp_path / "a-folder.safetensors").mkdir()  # refused by the worker when it validates the job
+    jobs = [Job(f"train {c.model}", c, tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}) for c in (bad, good)]
+    with pytest.raises(UserError, match=r"^train conv-ae \(exit 2\) failed"):
+        run_side_by_side(jobs, workers=2, threads=1)
+    trained = records.load_runs("training", tmp_path / "r")
+    assert set(trained.model) == {"dncnn"} and (trained[trained.kind == "final"].step == 3).all()
+    another_seed = Job("train dncnn (seed 1)", replace(good, seed=1, checkpoint=str(tmp_path / "c" / "s1.safetensors")),
+                       tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"})
+    (outcome,) = run_side_by_side([another_seed], workers=2, threads=1)
+    assert outcome.workload.item == "training images" and outcome.run_id and outcome.wall_s > 0
+
+
+def test_a_job_file_that_is_not_a_job_is_refused_in_one_line(tmp_path):
+    job = tmp_path / "job.json"
+    for text in ("{}", "[1]", "not json", '{"label": "x", "config": {"model": 1}, "out": "r", "preset": "smoke", '
+                 '"invocation": {}}'):
+        job.write_text(text)
+        done = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "run-step", str(job)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("bench: error:") and "Traceback" not in done.stderr
