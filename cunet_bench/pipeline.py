@@ -9,7 +9,8 @@ complete run with the same done key (resolved configuration, host and machine fi
 contents of the checkpoints read) is recorded in the *user's own* results folder. The committed
 reference run lives apart (``reference/``) and is never consulted, so a fresh clone measures
 every step on its own machine. Training resumes an unfinished checkpoint and FID reuses its
-sample shards, so an interrupted ``bench all`` continues where it stopped.
+sample shards, so an interrupted ``bench all`` continues where it stopped. Consecutive training
+steps may run side by side in processes of their own (:mod:`cunet_bench.side_by_side`).
 """
 
 from __future__ import annotations
