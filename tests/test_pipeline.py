@@ -181,3 +181,46 @@ def test_a_job_file_that_is_not_a_job_is_refused_in_one_line(tmp_path):
                               text=True, timeout=120)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert done.stderr.startswith("bench: error:") and "Traceback" not in done.stderr
+
+
+STOPPED_SIDE_BY_SIDE = """
+import sys
+from pathlib import Path
+
+from cunet_bench.benchmarks.train import TrainRunConfig
+from cunet_bench.interrupts import Interrupted, handle_stop_signals
+from cunet_bench.presets import get_preset
+from cunet_bench.side_by_side import Job, run_side_by_side
+
+handle_stop_signals()
+folder = Path(sys.argv[1])
+configs = [TrainRunConfig.from_preset(get_preset("smoke"), model=model, train_steps=100_000, checkpoint_every=1,
+                                      checkpoints=str(folder / "c"), device="cpu") for model in ("dncnn", "conv-ae")]
+try:
+    run_side_by_side([Job(c.model, c, folder / "r", "smoke", {"id": "x", "preset": "smoke"}) for c in configs], 2, 1)
+except Interrupted as stop:
+    sys.exit(stop.exit_code)
+"""
+
+
+def test_a_stop_reaches_the_workers_and_each_records_what_it_trained(tmp_path):
+    import signal
+    import time
+
+    from cunet_bench.checkpoints import read_checkpoint
+
+    parent = subprocess.Popen([sys.executable, "-c", STOPPED_SIDE_BY_SIDE, str(tmp_path)], stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        deadline = time.time() + 300
+        while len(list((tmp_path / "c").glob("*.safetensors"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=300) == 143, parent.stderr.read()[-2000:]
+    finally:
+        parent.kill()
+    trained = records.load_runs("training", tmp_path / "r")
+    final = trained[trained.kind == "final"].set_index("model")
+    assert sorted(final.index) == ["conv-ae", "dncnn"] and final.stopped.astype(bool).all()
+    for model, row in final.iterrows():
+        assert read_checkpoint(tmp_path / "c" / f"{model}-mnist5k-smoke-seed0.safetensors").step == int(row.step) > 0
