@@ -100,7 +100,7 @@ def run_steps(steps: list[Step], results: Path, preset: str, execute_step: Execu
                and pending[0][1].benchmark.name == TRAINING and not is_done(pending[0][1].benchmark,
                                                                            pending[0][1].config, results)):
             group.append(pending.pop(0))
-        if len(group) > 1 and execute_together is not None:
+        if len(group) > 1:
             announce(f"[{group[0][0]}-{group[-1][0]}/{len(steps)}] {len(group)} training runs, {processes} side by "
                      f"side ({time.perf_counter() - started:.0f} s so far)")
             outcomes = execute_together([member for _, member in group], invocation)

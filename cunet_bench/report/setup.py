@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 
 from cunet_bench.report.markdown import Section, markdown_table
 from cunet_bench.report.results import Results
@@ -83,12 +82,11 @@ def _phases(results: Results) -> list[str]:
     phases = results.latest_run("all")
     if phases.empty:
         return []
-    side_by_side = getattr(phases, "processes", pd.Series(dtype=float)).fillna(1)
     table = [{"step": r.step, "status": r.status, "wall s": r.wall_s, "CPU s": r.cpu_s, "threads": r.threads,
-              "processes": int(processes),
+              "processes": int(r.processes) if r.processes == r.processes else 1,
               "items": f"{int(r.items):,} {r.item}" if r.items == r.items else "—", "items/s": r.items_per_s,
               "GFLOP/s": r.gflops, "of peak": f"{r.fraction_of_peak:.0%}" if r.fraction_of_peak == r.fraction_of_peak
-              else "—", "busy machine": r.contended} for r, processes in zip(phases.itertuples(), side_by_side)]
+              else "—", "busy machine": r.contended} for r in phases.itertuples()]
     elapsed = results.meta("all", phases.run_id.iloc[0]).get("elapsed_s")
     total = float(elapsed) if isinstance(elapsed, (int, float)) else float(phases.wall_s.sum())
     return [f"**Where the time went** (`bench all` run `{phases.run_id.iloc[0]}`, {total / 60:.0f} min; GFLOP/s "
