@@ -90,7 +90,7 @@ PRESETS: dict[str, Preset] = {
     "quick": _cpu("quick", "minutes on a 2-core CPU: one training seed, a pipeline of real but small sizes",
                   train_steps=300, train_seeds=(0,), denoise_images=64, fid_samples=128, fid_steps=(5, 10, 30, 100)),
     "reference": _cpu("reference", "the committed reference run: the paper's pair at CPU scale, 3 training seeds, "
-                      "about 2 h on 2 CPU cores", train_steps=1200, train_seeds=(0, 1, 2), denoise_images=32,
+                      "1,800 steps; 1.5-2 h on 2 CPU cores", train_steps=1800, train_seeds=(0, 1, 2), denoise_images=32,
                       fid_samples=256, fid_steps=(5, 10, 30, 100)),
     "paper": Preset(
         name="paper", description="the paper's setting: 3x64x64, Table 5 models and baselines, batches 1 and 64",
