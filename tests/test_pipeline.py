@@ -1,5 +1,5 @@
 """bench all: the plan, skipping by done key in the user's own results folder only, the phase table,
-the whole smoke pipeline end to end, the paper preset's path at tiny sizes, and the users' CI recipe."""
+the whole smoke pipeline end to end, the paper and gpu presets' paths at tiny sizes, and the users' CI recipe."""
 
 import shlex
 import shutil
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cunet_bench import records
@@ -111,17 +112,21 @@ def test_the_users_ci_workflow_parses_and_calls_existing_commands():
         assert {word for word in call[2:] if word.startswith("--")} <= options, call
 
 
-def test_the_paper_preset_runs_end_to_end_at_64px_with_tiny_sizes(tmp_path):
-    """The paper preset is a GPU job; its path (64×64 data, gradient accumulation, every benchmark)
-    runs here on the CPU with every size overridden to tiny values."""
+@pytest.mark.parametrize("preset_name, resolution, accumulation", [("paper", 64, 2), ("gpu", 32, 1)])
+def test_the_gpu_job_presets_run_end_to_end_at_tiny_sizes(tmp_path, preset_name, resolution, accumulation):
+    """The paper and gpu presets are GPU jobs; their paths (the paper's 64×64 data and gradient
+    accumulation, the gpu check's two training seeds, every benchmark) run here on the CPU with every
+    size overridden to tiny values (CUDA events and CUDA memory need a GPU no session has had)."""
+    from dataclasses import replace
+
     from cunet_bench.checkpoints import read_checkpoint
     from cunet_bench.pipeline import plan, run_steps
     from cunet_bench.presets import get_preset
     from cunet_bench.report import build_report
     from cunet_bench.runner import execute
 
-    paper = get_preset("paper")
-    tiny = paper
+    preset = get_preset(preset_name)
+    tiny = replace(preset, classifier_steps=2)
     for bench, changes in (("efficiency", dict(tags=("paper-unet", "paper-cunet"), batch=(1,), sampling_steps=(1,),
                                                 repeats=1, speed_budget_s=0.1, variants=("eager",), scale="tiny",
                                                 memory_batch=(1,))),
@@ -130,20 +135,20 @@ def test_the_paper_preset_runs_end_to_end_at_64px_with_tiny_sizes(tmp_path):
                            ("fid", dict(sampling_steps=(1,), num_samples=72, batch_size=72, speed_rounds=1)),
                            ("sample", dict(sampling_steps=1, num_samples=2, batch_size=2))):
         tiny = tiny.with_settings(bench, **changes)
-    from dataclasses import replace
-
-    tiny = replace(tiny, classifier_steps=2)
-    assert (tiny.efficiency["resolution"], tiny.train["resolution"], tiny.train["grad_accumulation"]) == ((64,), 64, 2)
+    assert (tiny.efficiency["resolution"], tiny.train["resolution"], tiny.train["grad_accumulation"]) == (
+        (64,), resolution, accumulation)
     steps = plan(tiny, tmp_path / "results", tmp_path / "checkpoints", 0, "cpu")
-    phases = run_steps(steps, tmp_path / "results", "paper",
+    assert sum(step.label.startswith("train unet (") for step in steps) == len(preset.train_seeds)
+    phases = run_steps(steps, tmp_path / "results", preset_name,
                        lambda step, invocation: execute(step.benchmark, step.config, tmp_path / "results",
-                                                        preset="paper", invocation=invocation))
+                                                        preset=preset_name, invocation=invocation))
     print([(row["step"], round(row["wall_s"], 1)) for row in phases])
     assert [row["status"] for row in phases] == ["ran"] * len(steps)
     text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
     assert "pipeline check" in text
-    trained = read_checkpoint(next((tmp_path / "checkpoints").glob("unet-mnist5k-paper-seed0.safetensors")))
-    assert trained.config["resolution"] == 64 and trained.config["grad_accumulation"] == 2 and trained.step == 2
+    trained = read_checkpoint(next((tmp_path / "checkpoints").glob(f"unet-mnist5k-{preset_name}-seed0.safetensors")))
+    assert (trained.config["resolution"], trained.config["grad_accumulation"], trained.step) == (
+        resolution, accumulation, 2)
 
 
 def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path):
