@@ -148,8 +148,10 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
 
     two = records.load_runs("fid", tmp_path / "two")
     two_points = two[two.kind == "point"].set_index(["model", "sampling_steps"]).distance
+    # The samples are bitwise equal (above); their classifier features are float32 convolutions whose
+    # kernels depend on each process's thread count, so the distances agree to float32 rounding.
     for row in points:
-        assert two_points[(row["model"], row["sampling_steps"])] == pytest.approx(row["distance"], rel=1e-9)
+        assert two_points[(row["model"], row["sampling_steps"])] == pytest.approx(row["distance"], rel=1e-6)
 
 
 def test_cli_bad_input(smoke_checkpoints, tmp_path):
