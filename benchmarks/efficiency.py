@@ -47,7 +47,7 @@ class EfficiencyConfig:
     speed_budget_s: float
     """Seconds after which a comparison stops adding rounds even when its ratios are not yet within ±3%."""
     variants: tuple[str, ...]
-    """Execution variants of the paper's pair timed side by side: eager and any of compiled, channels-last."""
+    """Execution variants of the paper's pair timed side by side: eager and any of ``variants.VARIANTS``."""
     memory_batch: tuple[int, ...]
     """Batch sizes of the peak-memory probes (the claim row uses the largest)."""
     scale: str | None

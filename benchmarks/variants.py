@@ -1,6 +1,10 @@
 """Execution variants of a model timed beside eager execution: ``compiled`` (``torch.compile``,
-inductor) and ``channels-last`` (NHWC memory format). A variant is optional evidence: if it cannot
-be prepared, it is recorded as failed with its reason and the eager measurement goes on.
+inductor), ``frozen`` (inductor with weight freezing: parameters folded in as constants, which
+lets it pre-pack convolution weights for oneDNN and fuse them with what follows — the usual CPU
+inference recipe), ``channels-last`` (NHWC memory format) and ``release-layers`` (the release's
+own normalisation layers instead of ours, :mod:`cunet_bench.models.release_layers`: what our
+layers save). A variant is optional evidence: if it cannot be prepared, it is recorded as failed
+with its reason and the eager measurement goes on.
 
 Compilation writes to inductor's on-disk cache, which is shared by every process of the machine. A
 compile stopped half-way, or two compiling at once, can leave a damaged entry (a truncated shared
@@ -22,10 +26,12 @@ import torch
 
 from cunet_bench.errors import warn
 from cunet_bench.files import exclusive_lock
+from cunet_bench.models.release_layers import with_release_layers
 from cunet_bench.timing import synchronize
 
 EAGER = "eager"
-VARIANTS = (EAGER, "compiled", "channels-last")
+VARIANTS = (EAGER, "compiled", "frozen", "channels-last", "release-layers")
+COMPILED = ("compiled", "frozen")
 CACHE_ENVIRONMENT = "TORCHINDUCTOR_CACHE_DIR"
 
 
@@ -37,9 +43,9 @@ def inductor_cache() -> Path:
     return Path(os.environ.setdefault(CACHE_ENVIRONMENT, str(default)))
 
 
-def _compiled(model: torch.nn.Module) -> torch.nn.Module:
+def _compiled(model: torch.nn.Module, freezing: bool) -> torch.nn.Module:
     torch._dynamo.reset()
-    return torch.compile(model)
+    return torch.compile(model, options={"freezing": freezing})
 
 
 def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
@@ -54,8 +60,10 @@ def _first_call(model: torch.nn.Module, variant: str, inputs: tuple[torch.Tensor
     if variant == "channels-last":
         model = _channels_last(model)
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in inputs)
+    elif variant == "release-layers":
+        model = with_release_layers(model)
     else:
-        model = _compiled(model)
+        model = _compiled(model, freezing=variant == "frozen")
     with torch.no_grad():
         output = model(*inputs)
     synchronize(device)
@@ -74,11 +82,11 @@ def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], va
                     ) -> tuple[Callable[[], Any] | None, list[dict[str, Any]]]:
     """The variant's timed call (None when it failed) and its rows: the first call's seconds and
     the largest deviation of its output from eager execution, or one ``failed`` row with the reason."""
-    attempts = 2 if variant == "compiled" else 1
+    attempts = 2 if variant in COMPILED else 1
     error: Exception | None = None
     for attempt in range(attempts):
         try:
-            if variant == "compiled":
+            if variant in COMPILED:
                 with exclusive_lock(inductor_cache(), "compile cache", wait=True):
                     prepared = _first_call(model, variant, inputs, device)
             else:

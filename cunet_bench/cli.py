@@ -46,7 +46,7 @@ def efficiency_command(
         solver: Optional[Any] = SolverOption,
         sampling_steps: Optional[str] = typer.Option(None, "--sampling-steps", help="reverse steps per sample, e.g. 5,30"),
         repeats: Optional[int] = RepeatsOption,
-        variants: Optional[str] = typer.Option(None, "--variants", help="eager,compiled,channels-last (eager always)"),
+        variants: Optional[str] = typer.Option(None, "--variants", help="eager,compiled,frozen,channels-last,release-layers (eager always)"),
         memory: Optional[bool] = typer.Option(None, "--memory/--no-memory", help="measure peak memory in fresh processes"),
         memory_batch: Optional[str] = typer.Option(None, "--memory-batch", help="batch sizes of the peak memory, e.g. 1,32"),
         dry_run: bool = DryRunOption, device: str = DeviceOption, seed: int = SeedOption, out: Path = OutOption,

@@ -96,8 +96,8 @@ KINDS: tuple[RowKind, ...] = (
             _columns(f"{TIDY} round:int measurement:str warmup_calls:int {CONDITIONS}"),
             ("model", "variant", "metric", "value", "unit", "round", "measurement"),
             {"latency_s": "s", "cpu_time_1thread_s": "s", "sample_time_s": "s"}),
-    RowKind("efficiency", "variant", "a speed variant of the paper's pair (compiled, channels-last): its first "
-            "call, its largest output deviation from eager execution, or why it failed",
+    RowKind("efficiency", "variant", "a speed variant of the paper's pair (compiled, frozen, channels-last, "
+            "release-layers): its first call, its largest output deviation from eager execution, or why it failed",
             _columns(TIDY + " status:str reason:str"), ("model", "variant", "metric", "status"),
             {"first_call_s": "s", "max_abs_difference_from_eager": "output units", "failed": "count"}),
     RowKind("efficiency", "throughput", "per model, variant and batch: the median latency and what it achieves",

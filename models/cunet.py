@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cunet_bench.errors import UserError
-from cunet_bench.models.layers import SoftmaxAttention, sinusoidal_embedding
+from cunet_bench.models.layers import InstanceNorm, SoftmaxAttention, sinusoidal_embedding
 from cunet_bench.models.ode import ODEBlock, SecondOrderField
 from cunet_bench.solver_config import SolverConfig
 
@@ -51,7 +51,7 @@ DYNAMICS = ("augmented", "second-order")
 
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "instance":
-        return nn.InstanceNorm2d(channels)
+        return InstanceNorm(channels)
     if kind == "group":
         return nn.GroupNorm(math.gcd(channels, 8), channels)
     raise UserError(f"normalisation must be 'instance' or 'group', got {kind!r}")
@@ -141,10 +141,10 @@ class ContinuousUNet(nn.Module):
 
         state = 2 * nf
         self.initial_velocity = nn.Sequential(
-            nn.InstanceNorm2d(channels),
+            InstanceNorm(channels),
             nn.Conv2d(channels, nf, 3, padding=1),
             nn.Softplus(),
-            nn.InstanceNorm2d(nf),
+            InstanceNorm(nf),
             nn.Conv2d(nf, state, 1),
             nn.Softplus(),
         )

@@ -1,4 +1,12 @@
-"""Layers shared by the U-Net and the continuous U-Net: timestep embedding, RMSNorm, attention."""
+"""Layers shared by the U-Net and the continuous U-Net: timestep embedding, RMSNorm, instance
+normalisation, attention.
+
+The two normalisations compute what the released code's layers compute (``F.normalize`` and
+``nn.InstanceNorm2d``) to float32 rounding, through ATen kernels that are several times faster on
+a CPU: a channel reduction over an NCHW tensor and ``native_batch_norm`` on a reshaped tensor are
+slow paths there. Measured on a 2-core AMD EPYC (AVX2), one 32×64×64 map: RMSNorm's normalisation
+4.3 → 0.3 ms at batch 8 (forward), instance norm 1.26 → 0.18 ms.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +32,13 @@ def sinusoidal_embedding(timesteps: torch.Tensor, dim: int) -> torch.Tensor:
 
 class RMSNorm(nn.Module):
     """Channel RMS normalisation of the released code: L2-normalise over channels, times a
-    learned gain, times ``sqrt(C)``."""
+    learned gain, times ``sqrt(C)``.
+
+    ``F.normalize``'s ``x / max(‖x‖, ε)`` is written as ``x · rsqrt(max(‖x‖², ε²))`` — the
+    same value — because the sum of squares over channels runs on a fast kernel."""
+
+    EPS = 1e-12
+    """``F.normalize``'s default, the release's."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -32,7 +46,26 @@ class RMSNorm(nn.Module):
         self.scale = channels**0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1) * self.gain * self.scale
+        inverse_norm = torch.rsqrt(x.square().sum(dim=1, keepdim=True).clamp_min(self.EPS**2))
+        return x * inverse_norm * self.gain * self.scale
+
+
+class InstanceNorm(nn.Module):
+    """``nn.InstanceNorm2d(channels)`` as the released cU-Net builds it (no affine parameters, no
+    running statistics), computed as a group norm with one channel per group."""
+
+    EPS = 1e-5
+    """``nn.InstanceNorm2d``'s default."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def extra_repr(self) -> str:
+        return str(self.channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, self.channels, eps=self.EPS)
 
 
 class SoftmaxAttention(nn.Module):

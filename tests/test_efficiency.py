@@ -116,7 +116,7 @@ def test_the_profile_groups_every_operator_and_finds_the_solver():
 def _config(**changes):
     base = dict(models=("unet", "cunet-release"), resolution=(32,), channels=1, batch=(1,), sampling_steps=(2,),
                 repeats=2, memory=False, speed_budget_s=0.5, sampling_models=("unet", "cunet-release"),
-                variants=("eager", "channels-last"), memory_batch=(1,), scale="tiny")
+                variants=("eager", "channels-last", "release-layers"), memory_batch=(1,), scale="tiny")
     return EfficiencyConfig(**{**base, **changes})
 
 
@@ -133,9 +133,9 @@ def test_run_yields_rows_for_every_metric():
     assert "paper-cunet" in rows[-1]["tags"].split(";")
     latency = [row for row in rows if row["metric"] == "latency_s"]
     assert {(row["model"], row["variant"]) for row in latency} == {
-        ("unet", "eager"), ("cunet-release", "eager"), ("unet", "channels-last"), ("cunet-release", "channels-last")}
+        (model, variant) for model in ("unet", "cunet-release") for variant in ("eager", "channels-last", "release-layers")}
     rounds = {row["round"] for row in latency}
-    assert len(latency) == 4 * len(rounds) and all("contended" in row and row["clock"] == "wall" for row in latency)
+    assert len(latency) == 6 * len(rounds) and all("contended" in row and row["clock"] == "wall" for row in latency)
     deviations = [row["value"] for row in rows if row["metric"] == "max_abs_difference_from_eager"]
     assert max(deviations) < 1e-3
     ratios = dict(summary(rows))["time ratios, interleaved round by round"]
@@ -161,7 +161,7 @@ def test_peak_memory_is_split_into_optimiser_state_and_activations():
 def test_a_variant_that_fails_is_recorded_and_eager_goes_on(monkeypatch):
     import cunet_bench.benchmarks.variants as variants
 
-    def broken(model):
+    def broken(model, freezing):
         raise RuntimeError("InductorError: /tmp/x.so: file too short")
 
     monkeypatch.setattr(variants, "_compiled", broken)

@@ -1,5 +1,6 @@
 """Optional speed variants never take a measurement down: two processes compiling into one cache
-both finish, and a damaged cache entry (a compile stopped half-way) is wiped and rebuilt."""
+both finish, and a damaged cache entry (a compile stopped half-way) is wiped and rebuilt. The
+frozen variant folds the weights in and still computes the model."""
 
 import json
 import os
@@ -7,6 +8,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
+from cunet_bench.benchmarks.variants import prepare_variant
 
 SCRIPT = """
 import json, torch
@@ -44,3 +48,16 @@ def test_compiling_together_and_a_damaged_cache(tmp_path):
     err = _finished(_compile(environment))
     assert "wiping the compile cache" in err and "file too short" in err
     assert all(library.stat().st_size > 0 for library in (tmp_path / "inductor").rglob("*.so"))
+
+
+@pytest.mark.slow
+def test_the_frozen_variant_computes_the_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Conv2d(4, 1, 1)).eval()
+    x = torch.randn(2, 1, 8, 8)
+    call, rows = prepare_variant(model, (x,), "frozen", "cpu")
+    assert [row["metric"] for row in rows] == ["first_call_s", "max_abs_difference_from_eager"]
+    assert rows[1]["value"] < 1e-5
+    with torch.no_grad():
+        torch.testing.assert_close(call(), model(x), rtol=1e-5, atol=1e-5)
