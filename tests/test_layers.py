@@ -1,6 +1,7 @@
 """Our normalisation layers compute what the release's compute (``nn.InstanceNorm2d``,
 ``F.normalize``): exactly in float64, to float32 rounding in float32, on whole models too, with
-the same parameters and the same counted MACs.
+the same parameters and the same counted MACs. The U-Net's linear attention computes what the
+release's formulation computes.
 
 In float32 a whole cU-Net differs from itself with the release's layers by up to about 1.6e-5 of
 its output scale (seen: the tiny cunet-release here). Measured against the float64 result, ours is
@@ -14,7 +15,7 @@ from torch import nn
 
 from cunet_bench.benchmarks.counting import count_macs
 from cunet_bench.contracts import example_inputs
-from cunet_bench.models.layers import InstanceNorm, RMSNorm
+from cunet_bench.models.layers import InstanceNorm, LinearAttention, RMSNorm
 from cunet_bench.models.release_layers import ReleaseRMSNorm, with_release_layers
 from cunet_bench.registry import build_model
 
@@ -54,3 +55,28 @@ def test_models_equal_themselves_with_the_release_layers(name):
         assert (ours - release(x, t)).abs().max() <= 5e-5 * ours.abs().max()
         if name != "unet":  # the U-Net's time embedding is float32 by construction
             assert (model.double()(x.double(), t) - release.double()(x.double(), t)).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("split_bytes", [0, LinearAttention.SPLIT_BYTES])
+def test_linear_attention_is_the_release_formulation(monkeypatch, split_bytes):
+    """The released code runs the 1×1 qkv convolution once and unbinds q, k, v; ours convolves
+    with the weight's thirds when the qkv output is large. Same values, the same gradients."""
+    monkeypatch.setattr(LinearAttention, "SPLIT_BYTES", split_bytes)
+    torch.manual_seed(0)
+    layer = LinearAttention(16)
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+
+    def release(x):
+        b, _, h, w = x.shape
+        q, k, v = layer.to_qkv(layer.norm(x)).reshape(b, 3, layer.heads, -1, h * w).unbind(1)
+        q = q.softmax(dim=-2) * layer.scale
+        k = k.softmax(dim=-1)
+        context = torch.einsum("bhdn,bhen->bhde", k, v)
+        return layer.to_out(torch.einsum("bhde,bhdn->bhen", context, q).reshape(b, -1, h, w))
+
+    ours, expected = layer(x), release(x)
+    torch.testing.assert_close(ours, expected, rtol=1e-6, atol=1e-6)
+    grads = torch.autograd.grad(ours.square().sum(), (x, layer.to_qkv.weight))
+    expected_grads = torch.autograd.grad(expected.square().sum(), (x, layer.to_qkv.weight))
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
