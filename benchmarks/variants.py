@@ -1,10 +1,11 @@
 """Execution variants of a model timed beside eager execution: ``compiled`` (``torch.compile``,
 inductor), ``frozen`` (inductor with weight freezing: parameters folded in as constants, which
 lets it pre-pack convolution weights for oneDNN and fuse them with what follows — the usual CPU
-inference recipe), ``channels-last`` (NHWC memory format) and ``release-layers`` (the release's
-own normalisation layers instead of ours, :mod:`cunet_bench.models.release_layers`: what our
-layers save). A variant is optional evidence: if it cannot be prepared, it is recorded as failed
-with its reason and the eager measurement goes on.
+inference recipe), ``channels-last`` (NHWC memory format) and ``release-layers`` (the
+release's own normalisation and attention layers instead of ours,
+:mod:`cunet_bench.models.release_layers`: what our layers save). A variant is optional evidence:
+if it cannot be prepared, it is recorded as failed with its reason and the eager measurement
+goes on.
 
 Compilation writes to inductor's on-disk cache, which is shared by every process of the machine. A
 compile stopped half-way, or two compiling at once, can leave a damaged entry (a truncated shared

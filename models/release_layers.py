@@ -1,6 +1,7 @@
-"""The released code's own normalisation layers, kept as the reference our faster layers are held
+"""The released code's own layer implementations, kept as the reference our faster layers are held
 to: ``nn.InstanceNorm2d`` where our cU-Net uses :class:`~cunet_bench.models.layers.InstanceNorm`,
-``F.normalize`` where our RMSNorm sums squares. Tests compare the two implementations, and
+``F.normalize`` where our RMSNorm sums squares, one qkv convolution where our linear attention
+splits a large one. Tests compare the two implementations, and
 ``bench efficiency --variants release-layers`` times a model built with these beside ours."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cunet_bench.models.layers import InstanceNorm, RMSNorm
+from cunet_bench.models.layers import InstanceNorm, LinearAttention, RMSNorm
 
 
 class ReleaseRMSNorm(nn.Module):
@@ -27,9 +28,11 @@ class ReleaseRMSNorm(nn.Module):
 
 
 def with_release_layers(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose normalisations run the release's implementations (same weights)."""
+    """A copy of ``model`` whose layers run the release's implementations (same weights)."""
     model = copy.deepcopy(model)
     for module in list(model.modules()):
+        if isinstance(module, LinearAttention):
+            module.SPLIT_BYTES = float("inf")
         for name, child in list(module.named_children()):
             if isinstance(child, InstanceNorm):
                 setattr(module, name, nn.InstanceNorm2d(child.channels))

@@ -47,6 +47,7 @@ def test_models_equal_themselves_with_the_release_layers(name):
     model = build_model(name, channels=1, image_size=32, **({"dim": 8} if name == "unet" else {"nf": 2})).eval()
     release = with_release_layers(model)
     assert not any(isinstance(m, (InstanceNorm, RMSNorm)) for m in release.modules())
+    assert all(m.SPLIT_BYTES == float("inf") for m in release.modules() if isinstance(m, LinearAttention))
     assert release.state_dict().keys() == model.state_dict().keys()
     x, t = example_inputs(name, 2, 1, 32, "cpu")
     assert count_macs(model, (x, t)).total == count_macs(release, (x, t)).total

@@ -54,7 +54,8 @@ def test_compiling_together_and_a_damaged_cache(tmp_path):
 def test_the_frozen_variant_computes_the_model(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Conv2d(4, 1, 1)).eval()
+    layers = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Softplus(), torch.nn.Conv2d(4, 1, 1)
+    model = torch.nn.Sequential(*layers).eval()
     x = torch.randn(2, 1, 8, 8)
     call, rows = prepare_variant(model, (x,), "frozen", "cpu")
     assert [row["metric"] for row in rows] == ["first_call_s", "max_abs_difference_from_eager"]

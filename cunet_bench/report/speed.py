@@ -264,8 +264,8 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
         section.body += ["Can the cU-Net be made as fast as its MACs say? Speed-up of each variant over eager "
                          "execution (median per-round ratio), its first call (compilation included; the slowest over the "
                          "runs), its largest output deviation from eager, whether it failed (then only eager was "
-                         "timed), and the cU-Net/U-Net ratio within the variant. `release-layers` runs the "
-                         "released code's own normalisation layers: a speed-up below 1 is what ours save.",
+                         "timed), and the cU-Net/U-Net ratio within the variant. `release-layers` runs the released "
+                         "code's own normalisation and attention layers: a speed-up below 1 is what ours save.",
                          markdown_table(variants)]
     macs = value(rows, cunet, "gmacs_conv_linear"), value(rows, unet, "gmacs_conv_linear")
     if all(macs):
