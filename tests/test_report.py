@@ -16,7 +16,7 @@ from scipy import stats
 from cunet_bench.errors import UserError
 from cunet_bench.report import build_report
 from cunet_bench.report.readme import END_MARKER, START_MARKER, summary_table, update_readme
-from report_fixture import SEEDS, denoise, fid, write, write_fixture
+from report_fixture import SEEDS, denoise, efficiency, fid, write, write_fixture
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +154,21 @@ def test_table1_speed_at_a_best_step_on_the_grids_edge_is_at_the_edge(tmp_path):
     text = build_report(out, tmp_path / "reports").read_text()
     assert _summary(text)["[30–80% faster inference](#speed)"] == "at the edge of the grid"  # 30 of (5, 10, 30)
     assert "step grid [5, 10, 30]" in text
+
+
+def test_runs_that_each_time_one_model_of_the_pair_give_no_ratio(tmp_path):
+    """`bench fid --models unet` and `--models cunet-release` run apart (another configuration
+    each, the cU-Net's the more numerous): a time ratio needs both models in one run."""
+    out, rng = tmp_path / "results", np.random.default_rng(8)
+    fid_rows, efficiency_rows = fid(rng), efficiency(rng, {1: 0.6})
+    for model in ("unet", "cunet-release", "cunet-release"):
+        write("fid", [row for row in fid_rows if row.get("model") in (None, model)], out,
+              f"bench fid --models {model}", preset="quick", config_hash=model)
+        write("efficiency", [row for row in efficiency_rows if row["kind"] == "count" or row["model"] == model], out,
+              f"bench efficiency --models {model}", preset="quick", config_hash=model)
+    summary = _summary(build_report(out, tmp_path / "reports").read_text())
+    assert summary["[30–80% faster inference](#speed)"] == "not measured"
+    assert summary["[faster per network evaluation](#speed)"] == "not measured"
 
 
 def test_a_time_from_a_busy_machine_is_not_measured(tmp_path):
