@@ -71,13 +71,33 @@ def test_weights_cli(torch_home):
 
 def test_ssim_of_identical_images_is_one_and_settings_are_wang():
     images = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(ssim(images, images), torch.ones(3, dtype=torch.float64))
+    assert ssim(images, images).tolist() == [1.0] * 3
     colour = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    assert torch.allclose(ssim(colour, colour), torch.ones(2, dtype=torch.float64))
+    assert ssim(colour, colour).tolist() == [1.0] * 2
     noisy = (images + 0.2 * torch.randn(images.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
     assert (ssim(noisy, images) < 0.9).all()
     assert SSIM_SETTINGS["gaussian_weights"] and SSIM_SETTINGS["sigma"] == 1.5
     assert not SSIM_SETTINGS["use_sample_covariance"]
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 32, 32), (3, 3, 32, 32), (2, 1, 11, 11), (2, 3, 37, 45), (2, 1, 11, 30)])
+def test_ssim_equals_scikit_image_per_image(shape):
+    """The batched SSIM is scikit-image's, image by image (colour: its channel_axis mean), at the
+    smallest size the 11-pixel window allows, non-square and odd sizes included."""
+    from skimage.metrics import structural_similarity
+
+    draws = torch.Generator().manual_seed(sum(shape))
+    reference = torch.rand(shape, generator=draws)
+    estimate = (reference + 0.3 * torch.randn(shape, generator=draws)).clamp(0, 1)
+    expected = [structural_similarity(a[0], b[0], **SSIM_SETTINGS) if a.shape[0] == 1 else
+                structural_similarity(a, b, channel_axis=0, **SSIM_SETTINGS)
+                for a, b in zip(estimate.double().numpy(), reference.double().numpy())]
+    assert ssim(estimate, reference).tolist() == pytest.approx(expected, rel=0, abs=1e-12)
+
+
+def test_ssim_refuses_images_smaller_than_its_window():
+    with pytest.raises(UserError, match="at least 11×11 pixels"):
+        ssim(torch.rand(1, 1, 10, 32), torch.rand(1, 1, 10, 32))
 
 
 def test_lpips_code_path_with_a_random_backbone():
