@@ -7,24 +7,23 @@ release's own normalisation and attention layers instead of ours,
 if it cannot be prepared, it is recorded as failed with its reason and the eager measurement
 goes on.
 
-Compilation writes to inductor's on-disk cache, which is shared by every process of the machine. A
-compile stopped half-way, or two compiling at once, can leave a damaged entry (a truncated shared
-library) that makes every later compile fail. The harness therefore compiles into its own cache
-folder, one process at a time (a lock; a second process waits), and treats a failed compile like
-a damaged cache of its own: the folder is wiped, with a warning, and the compile tried once more.
+A compile stopped half-way, or two compiling at once, can leave a damaged entry in inductor's
+on-disk cache (a truncated shared library) that makes every later compile fail. The harness
+therefore compiles into its own cache folder (:mod:`cunet_bench.compile_cache`), one process at
+a time (a lock; a second process waits), and treats a failed compile like a damaged cache of its
+own: the folder is wiped, with a warning, and the compile tried once more.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from cunet_bench.compile_cache import compile_cache
 from cunet_bench.errors import warn
 from cunet_bench.files import exclusive_lock
 from cunet_bench.models.release_layers import with_release_layers
@@ -33,15 +32,6 @@ from cunet_bench.timing import synchronize
 EAGER = "eager"
 VARIANTS = (EAGER, "compiled", "frozen", "channels-last", "release-layers")
 COMPILED = ("compiled", "frozen")
-CACHE_ENVIRONMENT = "TORCHINDUCTOR_CACHE_DIR"
-
-
-def inductor_cache() -> Path:
-    """The compile cache in use: ``TORCHINDUCTOR_CACHE_DIR`` when set (by the user, or by inductor
-    once it ran in this process), else the harness's own folder under ``$XDG_CACHE_HOME``
-    (``~/.cache``), which it then sets for inductor."""
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cunet-bench" / "inductor"
-    return Path(os.environ.setdefault(CACHE_ENVIRONMENT, str(default)))
 
 
 def _compiled(model: torch.nn.Module, freezing: bool) -> torch.nn.Module:
@@ -88,7 +78,7 @@ def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], va
     for attempt in range(attempts):
         try:
             if variant in COMPILED:
-                with exclusive_lock(inductor_cache(), "compile cache", wait=True):
+                with exclusive_lock(compile_cache(), "compile cache", wait=True):
                     prepared = _first_call(model, variant, inputs, device)
             else:
                 prepared = _first_call(model, variant, inputs, device)
@@ -96,9 +86,9 @@ def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], va
         except Exception as failure:  # noqa: BLE001 - a compiler can fail in any way; eager goes on
             error = failure
             if attempt + 1 < attempts:
-                warn(f"compiling failed ({_reason(failure)}); wiping the compile cache {inductor_cache()} and "
+                warn(f"compiling failed ({_reason(failure)}); wiping the compile cache {compile_cache()} and "
                      "trying once more")
-                shutil.rmtree(inductor_cache(), ignore_errors=True)
+                shutil.rmtree(compile_cache(), ignore_errors=True)
     else:
         return None, [{"metric": "failed", "value": 1.0, "unit": "count", "status": "failed",
                        "reason": _reason(error)}]

@@ -10,6 +10,7 @@ import warnings
 import typer
 
 from cunet_bench import allocator
+from cunet_bench.compile_cache import compile_cache
 from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.interrupts import Interrupted, handle_stop_signals
 
@@ -38,6 +39,7 @@ def _usage_error(error: typer.TyperException) -> str:
 def run_app(app: typer.Typer) -> None:
     """Run ``app`` on the command line's arguments and exit with its status."""
     allocator.tune()
+    compile_cache()
     handle_stop_signals()
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", BenchWarning)

@@ -1,6 +1,7 @@
 """Optional speed variants never take a measurement down: two processes compiling into one cache
 both finish, and a damaged cache entry (a compile stopped half-way) is wiped and rebuilt. The
-frozen variant folds the weights in and still computes the model."""
+frozen variant folds the weights in and still computes the model. The command line compiles into
+the harness's own cache folder, not inductor's shared one."""
 
 import json
 import os
@@ -62,3 +63,27 @@ def test_the_frozen_variant_computes_the_model(tmp_path, monkeypatch):
     assert rows[1]["value"] < 1e-5
     with torch.no_grad():
         torch.testing.assert_close(call(), model(x), rtol=1e-5, atol=1e-5)
+
+
+CACHE_SCRIPT = """
+import os, typer
+from cunet_bench.entry import run_app
+app = typer.Typer()
+@app.command()
+def show() -> None:
+    import torch._inductor.config  # sets TORCHINDUCTOR_CACHE_DIR to inductor's default when unset
+    print(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+run_app(app)
+"""
+
+
+@pytest.mark.parametrize("users_folder", [False, True])
+def test_the_command_line_compiles_into_the_harness_cache_or_the_users(tmp_path, users_folder):
+    environment = {key: value for key, value in os.environ.items() if key != "TORCHINDUCTOR_CACHE_DIR"}
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    if users_folder:
+        environment["TORCHINDUCTOR_CACHE_DIR"] = str(tmp_path / "mine")
+    done = subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = tmp_path / "mine" if users_folder else tmp_path / "cache" / "cunet-bench" / "inductor"
+    assert done.stdout.strip() == str(expected)
