@@ -49,7 +49,7 @@ def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     as its ``channel_axis`` does, the mean of the channels' SSIM), computed for the whole batch at
     once in float64. Equal to scikit-image's value to float64 rounding (``tests``: within 1e-12);
     an image compared with itself gives exactly 1. ``bench denoise`` scores every reverse step:
-    on 2 cores, 32 images of 32×32 take 3.3 ms against scikit-image's 16–21 ms image by image, and
+    on one thread, 32 images of 32×32 take 3.3 ms against scikit-image's 16–21 ms image by image, and
     the scoring of a quick-preset denoise run fell from 44.0 to 19.9 s."""
     settings = SSIM_SETTINGS
     window = settings["win_size"]
