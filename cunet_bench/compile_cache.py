@@ -2,10 +2,10 @@
 
 Compilation writes to inductor's on-disk cache, which by default (``/tmp/torchinductor_<user>``) is
 shared by every process of the machine, and is cleared with ``/tmp``. The harness compiles into
-its own folder instead, under ``$XDG_CACHE_HOME`` (``~/.cache``): a frozen model's first call
-takes 80–90 s to compile on a 2-core CPU and about 10 s from the cache (measured on a 2-core
-Zen 3 EPYC, the CPU-scale cU-Net), and a failed compile may wipe the folder
-(:mod:`cunet_bench.benchmarks.variants`) without touching anyone else's.
+its own folder instead, under ``$XDG_CACHE_HOME`` (``~/.cache``): a frozen cU-Net's first call
+takes 90–95 s when it compiles and 10–14 s from the cache (measured on a 2-core Zen 3 EPYC,
+``bench efficiency --preset smoke --variants eager,frozen`` run twice), and a failed compile may
+wipe the folder (:mod:`cunet_bench.benchmarks.variants`) without touching anyone else's.
 
 Importing ``torch._inductor`` sets ``TORCHINDUCTOR_CACHE_DIR`` to inductor's default when it is
 unset, so the folder must be chosen before torch's compiler is imported: the command line does so
