@@ -36,7 +36,7 @@ from cunet_bench.distribution import frechet_distance, gaussian_stats, kernel_di
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.features import FeatureExtractor
 from cunet_bench.image_grids import DenoiseGrids
-from cunet_bench.metrics import Lpips, psnr, ssim
+from cunet_bench.metrics import Lpips, check_ssim_size, psnr, ssim
 from cunet_bench.presets import Preset
 from cunet_bench.records import new_run_id
 from cunet_bench.reference_stats import ReferenceFeatures
@@ -438,6 +438,7 @@ def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row
     from cunet_bench.reference_stats import reference_features
 
     methods, resolution = build_methods(config)
+    check_ssim_size(resolution, resolution)
     diffusion = next((m.diffusion for m in methods if m.diffusion is not None), None)
     config.levels(diffusion.timesteps if diffusion is not None else None)
     clean = clean_test_images(config.data, resolution, config.num_images, config.data_root)

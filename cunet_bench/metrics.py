@@ -34,13 +34,20 @@ def _gaussian_filter_matrix(size: int, sigma: float, radius: int) -> torch.Tenso
     offsets = np.arange(-radius, radius + 1)
     taps = np.exp(-0.5 / (sigma * sigma) * offsets**2)
     taps /= taps.sum()
+    rows = np.arange(size)[:, None]
+    read = rows + offsets
+    read = np.where(read < 0, -1 - read, np.where(read >= size, 2 * size - 1 - read, read))
     matrix = np.zeros((size, size))
-    for row in range(size):
-        for offset, tap in zip(offsets, taps):
-            column = row + offset
-            column = -1 - column if column < 0 else 2 * size - 1 - column if column >= size else column
-            matrix[row, column] += tap
+    np.add.at(matrix, (rows, read), np.broadcast_to(taps, read.shape))
     return torch.from_numpy(matrix)
+
+
+def check_ssim_size(height: int, width: int) -> None:
+    """Refuse images smaller than SSIM's Gaussian window, as scikit-image does."""
+    window = SSIM_SETTINGS["win_size"]
+    if min(height, width) < window:
+        raise UserError(f"SSIM needs images of at least {window}×{window} pixels (its Gaussian window), got "
+                        f"{height}×{width}")
 
 
 def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -52,10 +59,7 @@ def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     on one thread, 32 images of 32×32 take 3.3 ms against scikit-image's 16–21 ms image by image, and
     the scoring of a quick-preset denoise run fell from 44.0 to 19.9 s."""
     settings = SSIM_SETTINGS
-    window = settings["win_size"]
-    if min(estimate.shape[-2:]) < window:
-        raise UserError(f"SSIM needs images of at least {window}×{window} pixels (its Gaussian window), got "
-                        f"{tuple(estimate.shape[-2:])}")
+    check_ssim_size(*estimate.shape[-2:])
     radius = int(SSIM_TRUNCATE * settings["sigma"] + 0.5)
     height, width = estimate.shape[-2:]
     rows = _gaussian_filter_matrix(height, settings["sigma"], radius)
@@ -66,7 +70,7 @@ def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
     c1, c2 = (SSIM_K1 * settings["data_range"]) ** 2, (SSIM_K2 * settings["data_range"]) ** 2
     similarity = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    crop = (window - 1) // 2
+    crop = (settings["win_size"] - 1) // 2
     per_channel = similarity[:, crop:-crop, crop:-crop].mean(dim=(1, 2))
     return per_channel.reshape(estimate.shape[:2]).mean(dim=1)
 

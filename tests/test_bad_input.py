@@ -425,3 +425,16 @@ def test_no_code_path_can_unpickle():
             assert "allow_pickle=False" in call, f"{path.name}: {call}"
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, f"{path.name}: {call}"
+
+
+def test_denoising_images_smaller_than_the_ssim_window_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    """A denoiser may train at any size, but SSIM needs 11×11 pixels: bench denoise says so in one
+    line before anything is measured or written, not with a traceback."""
+    folders = ("--checkpoints", str(tmp_path / "checkpoints"), "--out", str(tmp_path / "results"))
+    code, _, err = bench(monkeypatch, capsys, "train", "--preset", "smoke", "--model", "dncnn", "--resolution", "8",
+                         *folders)
+    assert code == 0, err
+    code, _, err = bench(monkeypatch, capsys, "denoise", "--preset", "smoke", "--models", "dncnn", *folders)
+    assert code == 2 and err.count("\n") == 1
+    assert err == "bench: error: SSIM needs images of at least 11×11 pixels (its Gaussian window), got 8×8\n"
+    assert not (tmp_path / "results" / "denoise").exists()
