@@ -59,9 +59,9 @@ def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     on one thread, 32 images of 32×32 take 3.3 ms against scikit-image's 16–21 ms image by image, and
     the scoring of a quick-preset denoise run fell from 44.0 to 19.9 s."""
     settings = SSIM_SETTINGS
-    check_ssim_size(*estimate.shape[-2:])
-    radius = int(SSIM_TRUNCATE * settings["sigma"] + 0.5)
     height, width = estimate.shape[-2:]
+    check_ssim_size(height, width)
+    radius = int(SSIM_TRUNCATE * settings["sigma"] + 0.5)
     rows = _gaussian_filter_matrix(height, settings["sigma"], radius)
     columns = _gaussian_filter_matrix(width, settings["sigma"], radius)
     x = estimate.detach().double().cpu().flatten(0, 1)
