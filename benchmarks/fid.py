@@ -30,7 +30,7 @@ from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
-from cunet_bench.files import atomic_write
+from cunet_bench.files import atomic_write, remove_harness_made
 from cunet_bench.presets import Preset
 from cunet_bench.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.registry import REGISTRY, get_model, parameter_count
@@ -202,7 +202,7 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
                 continue
             except ValueError as error:
                 warn(f"sample shard {path} is unusable ({error}); regenerating it")
-                path.unlink(missing_ok=True)
+                remove_harness_made(path)
         contention = Contention()
         images = sample(backbone.model, backbone.diffusion, backbone.shape, indices, steps, config.sampler,
                         config.seed, device=config.device)

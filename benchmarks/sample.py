@@ -18,6 +18,7 @@ from cunet_bench.contention import Contention
 from cunet_bench.diffusion import SAMPLERS, sample
 from cunet_bench.errors import UserError
 from cunet_bench.files import atomic_write
+from cunet_bench.interrupts import Interrupted
 from cunet_bench.image_grids import sample_grid_png
 from cunet_bench.presets import Preset
 from cunet_bench.records import new_run_id
@@ -72,24 +73,36 @@ def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]
         raise UserError(f"--sampling-steps must be between 1 and {trained.timesteps}, got {config.sampling_steps}")
     shape = (trained.channels, trained.resolution, trained.resolution)
     contention = Contention()
-    batches = []
-    for first in range(0, config.num_samples, config.batch_size):
-        progress(f"{trained.model}: {config.sampler} {config.sampling_steps} steps", first, config.num_samples)
-        batches.append(sample(model, diffusion, shape, range(first, min(first + config.batch_size, config.num_samples)),
-                              config.sampling_steps, config.sampler, config.seed, device=config.device))
+    batches: list[torch.Tensor] = []
+    try:
+        for first in range(0, config.num_samples, config.batch_size):
+            progress(f"{trained.model}: {config.sampler} {config.sampling_steps} steps", first, config.num_samples)
+            batches.append(sample(model, diffusion, shape, range(first, min(first + config.batch_size,
+                                                                                  config.num_samples)),
+                                  config.sampling_steps, config.sampler, config.seed, device=config.device))
+    except Interrupted:
+        if batches:  # the batches finished before the stop are kept, as any stopped run keeps what it measured
+            yield _record(config, trained.model, trained_steps, torch.cat(batches).cpu(), contention)
+        raise
+    yield _record(config, trained.model, trained_steps, torch.cat(batches).cpu(), contention)
+
+
+def _record(config: SampleConfig, model: str, trained_steps: int, images: torch.Tensor, contention: Contention) -> Row:
+    """Write the grid and the .npz of ``images`` (the first of the requested samples) and return
+    their row."""
     seconds = contention.elapsed()
-    images = torch.cat(batches).cpu()
-    stem = f"{trained.model}-{config.sampler}{config.sampling_steps}-{new_run_id()}"
+    count = len(images)
+    stem = f"{model}-{config.sampler}{config.sampling_steps}-{new_run_id()}"
     png, npz = Path(config.out) / "samples" / f"{stem}.png", Path(config.out) / "samples" / f"{stem}.npz"
-    atomic_write(png, sample_grid_png(images, f"{trained.model}: {config.num_samples} samples, {config.sampler} "
+    atomic_write(png, sample_grid_png(images, f"{model}: {count} samples, {config.sampler} "
                                              f"{config.sampling_steps} steps, training step {trained_steps}"))
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images.numpy(), indices=np.arange(config.num_samples), seed=config.seed)
+    np.savez_compressed(buffer, images=images.numpy(), indices=np.arange(count), seed=config.seed)
     atomic_write(npz, buffer.getvalue())
-    yield {"kind": "samples", "model": trained.model, **get_model(trained.model).row_fields(),
-           "checkpoint": str(checkpoint), "trained_steps": trained_steps, "sampler": config.sampler,
-           "sampling_steps": config.sampling_steps, "samples": config.num_samples,
-           "seconds_per_sample": seconds / config.num_samples, "png": str(png), "npz": str(npz), **contention.record()}
+    return {"kind": "samples", "model": model, **get_model(model).row_fields(),
+            "checkpoint": str(Path(config.checkpoint)), "trained_steps": trained_steps, "sampler": config.sampler,
+            "sampling_steps": config.sampling_steps, "samples": count,
+            "seconds_per_sample": seconds / count, "png": str(png), "npz": str(npz), **contention.record()}
 
 
 def workload(rows: list[Row]) -> Workload:

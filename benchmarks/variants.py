@@ -11,21 +11,21 @@ A compile stopped half-way, or two compiling at once, can leave a damaged entry 
 on-disk cache (a truncated shared library) that makes every later compile fail. The harness
 therefore compiles into its own cache folder (:mod:`cunet_bench.compile_cache`), one process at
 a time (a lock; a second process waits), and treats a failed compile like a damaged cache of its
-own: the folder is wiped, with a warning, and the compile tried once more.
+own: the folder is wiped, with a warning, and the compile tried once more. A folder the user named
+(``TORCHINDUCTOR_CACHE_DIR``) is never wiped: there a failed compile is recorded at once.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from typing import Any, Callable
 
 import torch
 
-from cunet_bench.compile_cache import compile_cache
+from cunet_bench.compile_cache import compile_cache, owned_by_harness
 from cunet_bench.errors import warn
-from cunet_bench.files import exclusive_lock
+from cunet_bench.files import exclusive_lock, remove_harness_made
 from cunet_bench.models.release_layers import with_release_layers
 from cunet_bench.timing import synchronize
 
@@ -73,7 +73,7 @@ def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], va
                     ) -> tuple[Callable[[], Any] | None, list[dict[str, Any]]]:
     """The variant's timed call (None when it failed) and its rows: the first call's seconds and
     the largest deviation of its output from eager execution, or one ``failed`` row with the reason."""
-    attempts = 2 if variant in COMPILED else 1
+    attempts = 2 if variant in COMPILED and owned_by_harness() else 1
     error: Exception | None = None
     for attempt in range(attempts):
         try:
@@ -88,7 +88,7 @@ def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], va
             if attempt + 1 < attempts:
                 warn(f"compiling failed ({_reason(failure)}); wiping the compile cache {compile_cache()} and "
                      "trying once more")
-                shutil.rmtree(compile_cache(), ignore_errors=True)
+                remove_harness_made(compile_cache())
     else:
         return None, [{"metric": "failed", "value": 1.0, "unit": "count", "status": "failed",
                        "reason": _reason(error)}]

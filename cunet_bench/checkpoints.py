@@ -9,6 +9,7 @@ anything unexpected is a one-line error naming the file."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,16 +138,51 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | s
     module.load_state_dict(state)
 
 
+ADAM_SLOTS = ("step", "exp_avg", "exp_avg_sq")
+
+
 def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, path: Path | str) -> None:
+    """Load the Adam state of an untrusted checkpoint: every trainable parameter's three slots,
+    the moments of the parameter's shape and dtype, finite, the second moment non-negative, and
+    the step a whole number from 1 to the checkpoint's step. Anything else is one line naming the
+    file — a damaged state would otherwise train into non-finite weights, and a missing one would
+    resume with a fresh Adam, not the run it claims to continue."""
     groups = optimizer.state_dict()["param_groups"]
-    parameters = {index for group in groups for index in group["params"]}
+    parameters = {index: parameter for group, ids in zip(optimizer.param_groups, groups)
+                  for index, parameter in zip(ids["params"], group["params"])}
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in checkpoint.optimizer_state.items():
         index, _, slot = key.partition(".")
-        if not index.isdigit() or int(index) not in parameters or slot not in ("step", "exp_avg", "exp_avg_sq"):
+        if not index.isdigit() or int(index) not in parameters or slot not in ADAM_SLOTS:
             raise UserError(f"checkpoint {path} holds an unexpected optimizer tensor {key[:80]!r}")
         state.setdefault(int(index), {})[slot] = value
+    if checkpoint.step > 0 and not state:
+        raise UserError(f"checkpoint {path} lacks its optimizer state, so it cannot be resumed exactly")
+    for index, parameter in parameters.items():
+        if checkpoint.step > 0 and sorted(state.get(index, {})) != sorted(ADAM_SLOTS):
+            raise UserError(f"checkpoint {path} lacks optimizer state of parameter {index}, so it cannot be resumed "
+                            "exactly")
+        if index in state:
+            _check_adam_slots(state[index], parameter, checkpoint.step, f"checkpoint {path}: optimizer state {index}")
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _check_adam_slots(slots: dict[str, torch.Tensor], parameter: torch.Tensor, last_step: int, what: str) -> None:
+    for name in ("exp_avg", "exp_avg_sq"):
+        moment = slots[name]
+        if moment.shape != parameter.shape or moment.dtype != parameter.dtype:
+            raise UserError(f"{what}.{name} is {moment.dtype} {tuple(moment.shape)}, not the parameter's "
+                            f"{parameter.dtype} {tuple(parameter.shape)}")
+        if not bool(torch.isfinite(moment).all()):
+            raise UserError(f"{what}.{name} holds non-finite values")
+    if bool((slots["exp_avg_sq"] < 0).any()):
+        raise UserError(f"{what}.exp_avg_sq holds negative values (a second moment cannot be)")
+    step = slots["step"]
+    if step.shape != () or not step.is_floating_point():
+        raise UserError(f"{what}.step is {step.dtype} {tuple(step.shape)}, not a scalar count")
+    value = float(step)
+    if not (math.isfinite(value) and value == int(value) and 1 <= value <= last_step):
+        raise UserError(f"{what}.step is {value:g}, not a whole number from 1 to the checkpoint's step {last_step}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -263,11 +263,14 @@ def run_step_command(job: Path = typer.Argument(..., help="a job file written by
                      threads: Optional[int] = ThreadsOption) -> None:
     """One training step of bench all in a process of its own (cunet_bench.side_by_side)."""
     from cunet_bench.benchmarks.train import BENCHMARK, TrainRunConfig
+    from cunet_bench.files import check_output_folder
     from cunet_bench.side_by_side import read_job, write_outcome
     from cunet_bench.threads import computing_threads
 
     record = read_job(job)
     config = TrainRunConfig.from_record(record["config"], job)
+    check_output_folder(record["out"], "the job's results folder")
+    check_output_folder(job.parent, "the job's folder")
     with computing_threads(threads):
         write_outcome(job, run_and_record(BENCHMARK, config, Path(record["out"]), record["preset"], record["label"],
                                           record["invocation"]))

@@ -55,6 +55,7 @@ def report_command(
     Example: bench report --results results --out reports · bench report --results reference/results --out reference --no-reference --readme README.md
     """
     from cunet_bench.report import build_report, default_reference, update_readme
+    from cunet_bench.report.figure_folder import check_figures_folder
     from cunet_bench.report.readme import check_readme
 
     _results_folder(results, "--results")
@@ -63,6 +64,7 @@ def report_command(
         _results_folder(beside, "--reference")
     if readme is not None:
         check_readme(readme)
+    check_figures_folder(out / "figures")
     if dry_run:
         print(json.dumps({"results": str(results), "out": str(out), "reference": beside and str(beside),
                           "readme": readme and str(readme)}))

@@ -5,7 +5,9 @@ shared by every process of the machine, and is cleared with ``/tmp``. The harnes
 its own folder instead, under ``$XDG_CACHE_HOME`` (``~/.cache``): a frozen cU-Net's first call
 takes 90–95 s when it compiles and 10–14 s from the cache (measured on a 2-core Zen 3 EPYC,
 ``bench efficiency --preset smoke --variants eager,frozen`` run twice), and a failed compile may
-wipe the folder (:mod:`cunet_bench.benchmarks.variants`) without touching anyone else's.
+wipe that folder (:mod:`cunet_bench.benchmarks.variants`) without touching anyone else's. A
+folder the user named in ``TORCHINDUCTOR_CACHE_DIR`` is theirs: the harness compiles into it
+and never removes anything from it.
 
 Importing ``torch._inductor`` sets ``TORCHINDUCTOR_CACHE_DIR`` to inductor's default when it is
 unset, so the folder must be chosen before torch's compiler is imported: the command line does so
@@ -30,3 +32,9 @@ def compile_cache() -> Path:
     when it was imported before the harness chose), else the harness's folder, which it then sets
     for inductor."""
     return Path(os.environ.setdefault(CACHE_ENVIRONMENT, str(harness_folder())))
+
+
+def owned_by_harness() -> bool:
+    """Whether the compile cache in use is the harness's own folder, which it may wipe (a folder
+    the user set is never wiped)."""
+    return compile_cache() == harness_folder()

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -105,14 +106,16 @@ def atomic_write(path: Path, data: bytes, keep_existing: bool = False) -> bool:
     except OSError as error:
         raise _failure(path, error) from None
     finally:
-        os.unlink(temporary)
+        remove_harness_made(Path(temporary))
 
 
 def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
     """Produce ``path`` by ``write(temporary_path)`` in the same folder, then rename it over any
     previous version: readers see the old file or the new one, never a partial one (checkpoints,
-    installed weights, the report — files that are meant to be replaced)."""
-    path = Path(path)
+    installed weights, the report — files that are meant to be replaced). A ``path`` that is a
+    symbolic link the user made is written through: its target gets the new content and the link
+    stays."""
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     temporary = _temporary_beside(path)
     try:
         write(temporary)
@@ -121,8 +124,20 @@ def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
     except OSError as error:
         raise _failure(path, error) from None
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        remove_harness_made(Path(temporary))
+
+
+def remove_harness_made(path: Path) -> None:
+    """Remove a file or folder that the harness itself created, and nothing else: the one place
+    anything is deleted. The callers pass only what is theirs — the harness's own compile folder
+    (never one the user named, :mod:`cunet_bench.compile_cache`), the figures its report drew
+    (listed by name in the report's manifest), its temporary files. A symbolic link is removed
+    as a link, never followed."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 MAX_NAME_BYTES = 255
@@ -251,5 +266,5 @@ def exclusive_lock(target: Path, what: str, wait: bool = False) -> Iterator[None
         os.write(descriptor, f"pid {os.getpid()} ({command})\n".encode())
         yield
     finally:
-        os.unlink(lock_path)
+        remove_harness_made(lock_path)
         os.close(descriptor)

@@ -16,7 +16,7 @@ from cunet_bench.data import load_dataset
 from cunet_bench.distribution import GaussianStats, gaussian_stats
 from cunet_bench.errors import warn
 from cunet_bench.features import FeatureExtractor
-from cunet_bench.files import atomic_write
+from cunet_bench.files import atomic_write, remove_harness_made
 
 REFERENCE_MAX = 50_000
 KID_FEATURES_MAX = 10_000
@@ -44,7 +44,7 @@ def reference_features(extractor: FeatureExtractor, data: str, resolution: int, 
             return _read_reference(path, extractor.dims, description)
         except ValueError as error:
             warn(f"reference statistics cache {path} is unusable ({error}); recomputing it")
-            path.unlink(missing_ok=True)
+            remove_harness_made(path)
     chunks = []
     for first in range(0, count, 1024):
         images = dataset.batch(torch.arange(first, min(first + 1024, count)))

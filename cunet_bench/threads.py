@@ -26,7 +26,7 @@ from typing import Iterator
 
 from cunet_bench.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 from cunet_bench.errors import warn
-from cunet_bench.files import exclusive_lock
+from cunet_bench.files import exclusive_lock, remove_harness_made
 
 SAMPLE_S = 0.25
 """How long other processes' CPU use is sampled before choosing."""
@@ -92,7 +92,7 @@ def _claimed(folder: Path) -> int:
         if pid != os.getpid() and _alive(pid):
             total += threads
         elif pid != os.getpid():
-            claim.unlink(missing_ok=True)
+            remove_harness_made(claim)
     return total
 
 
@@ -143,4 +143,4 @@ def computing_threads(requested: int | None = None) -> Iterator[Choice]:
     try:
         yield choice
     finally:
-        _claim_file().unlink(missing_ok=True)
+        remove_harness_made(_claim_file())

@@ -298,6 +298,9 @@ class TrainingRun:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
         start = self.resumed_from = self.steps_done = self._restore(ema, optimizer, fingerprint)
+        if start >= config.train_steps:
+            raise UserError(f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
+                            f"{config.train_steps:,}; pass more --train-steps to train on")
         wrapped: nn.Module = model
         if distributed.world_size > 1:
             wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(self.device).index]
@@ -318,6 +321,7 @@ class TrainingRun:
                     stopping = interrupts.pending is not None
                     if not saved and (done % config.checkpoint_every == 0 or done == last or stopping):
                         if distributed.is_main:
+                            _check_finite(done, model=model, EMA=ema)
                             save_checkpoint(self.checkpoint, model, ema, optimizer, done, training_record(config),
                                             fingerprint)
                         saved = True
@@ -382,6 +386,15 @@ def denoising_check(model: nn.Module, config: TrainConfig, diffusion: GaussianDi
         estimate = model(noisy).clamp(0, 1)
         noisy = noisy.clamp(0, 1)
     return {"psnr_noisy_db": float(psnr(noisy, clean).mean()), "psnr_model_db": float(psnr(estimate, clean).mean())}
+
+
+def _check_finite(step: int, **modules: nn.Module) -> None:
+    """Refuse to checkpoint non-finite weights: the file keeps the last finite step instead."""
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise UserError(f"training diverged at step {step}: the {name}'s {key} is not finite; the checkpoint "
+                                "keeps the last finite step (lower the learning rate)")
 
 
 def _mean_over_processes(value: float, distributed: Distributed) -> float:

@@ -33,7 +33,7 @@ from typing import Callable
 import torch
 
 from cunet_bench.errors import MetricUnavailable, UserError
-from cunet_bench.files import atomic_replace
+from cunet_bench.files import atomic_replace, remove_harness_made
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def install(source: Path | str, full_digest: str | None = None) -> WeightFile:
     atomic_replace(installed_path(weight), lambda temporary: shutil.copyfile(source, temporary))
     pin = _pin_path(weight)
     if full_digest is None:
-        pin.unlink(missing_ok=True)  # a pin belongs to the file it was given with
+        remove_harness_made(pin)  # a pin belongs to the file it was given with
     else:
         pinned = full_digest.strip().lower()
         atomic_replace(pin, lambda temporary: Path(temporary).write_text(pinned + "\n"))

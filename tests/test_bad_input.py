@@ -80,6 +80,7 @@ def files(tmp_path, trained):
     (tmp_path / "empty-results").mkdir()
     (tmp_path / "README-plain.md").write_text("# no markers\n")
     nan = torch.full_like(_tensor(trained, "ema.layers.0.weight"), float("nan"))
+    moment = _tensor(trained, "optim.0.exp_avg")
     forged = {
         "prefix": forged_checkpoint(tmp_path, "prefix.safetensors", {"evil.weight": torch.zeros(1)}),
         "no step": forged_checkpoint(tmp_path, "nostep.safetensors", step=None),
@@ -103,9 +104,23 @@ def files(tmp_path, trained):
         "wrong shape": _variant(trained, tmp_path, "shape.safetensors", {"ema.layers.0.weight": torch.zeros(3)}),
         "optimizer": forged_checkpoint(tmp_path, "optim.safetensors", {"optim.x.step": torch.zeros(1)}),
         "truncated": tmp_path / "truncated.safetensors",
+        "adam negative": _variant(trained, tmp_path, "adamneg.safetensors", {"optim.0.exp_avg_sq": -moment.abs() - 1}),
+        "adam nan": _variant(trained, tmp_path, "adamnan.safetensors", {"optim.0.exp_avg": moment * float("nan")}),
+        "adam shape": _variant(trained, tmp_path, "adamshape.safetensors", {"optim.0.exp_avg": torch.zeros(3)}),
+        "adam vector step": _variant(trained, tmp_path, "adamvector.safetensors", {"optim.0.step": torch.ones(2)}),
+        "adam huge step": _variant(trained, tmp_path, "adamhuge.safetensors", {"optim.0.step": torch.tensor(1e30)}),
+        "adam missing": _without_optimizer(trained, tmp_path / "adamnone.safetensors"),
+        "trained": trained,
     }
     forged["truncated"].write_bytes(trained.read_bytes()[:1000])
     return {"dir": tmp_path, "file": regular, "fifo": tmp_path / "fifo", "dangling": tmp_path / "dangling", **forged}
+
+
+def _without_optimizer(source: Path, path: Path) -> Path:
+    with safe_open(str(source), framework="pt") as handle:
+        kept = {key: handle.get_tensor(key) for key in handle.keys() if not key.startswith("optim.")}
+        path.write_bytes(safetensors_bytes(kept, dict(handle.metadata())))
+    return path
 
 
 def _tensor(path: Path, key: str) -> torch.Tensor:
@@ -117,6 +132,7 @@ NOT_UTF8 = "out-\udcff"
 LONG = "x" * 300
 D = True
 """Marks a case whose ``--dry-run`` must refuse it too."""
+RESUME = ("train", "--preset", "smoke", "--model", "dncnn", "--resume", "--train-steps", "9", "--checkpoint")
 CASES = [
     # efficiency
     (("efficiency", "--batch", "0"), "--batch values must be integers from 1", D),
@@ -206,6 +222,14 @@ CASES = [
     (("train", "--model", "unet", "--seed", "-1"), "--seed must be an integer from 0 to", D),
     (("train", "--model", "unet", "--foo"), "no such option: --foo (see bench train --help)", D),
     (("train", "--model", "unet", "--preset", "huge"), "unknown preset 'huge'", D),
+    # train --resume: the optimizer state and the step of the checkpoint resumed
+    (RESUME + ("{adam negative}",), "optimizer state 0.exp_avg_sq holds negative values", False),
+    (RESUME + ("{adam nan}",), "optimizer state 0.exp_avg holds non-finite values", False),
+    (RESUME + ("{adam shape}",), "optimizer state 0.exp_avg is torch.float32 (3,), not the parameter's", False),
+    (RESUME + ("{adam vector step}",), "optimizer state 0.step is torch.float32 (2,), not a scalar count", False),
+    (RESUME + ("{adam huge step}",), "0.step is 1e+30, not a whole number from 1 to the checkpoint's step 3", False),
+    (RESUME + ("{adam missing}",), "lacks its optimizer state, so it cannot be resumed exactly", False),
+    (RESUME[:-3] + ("--checkpoint", "{trained}"), "is already at step 3, not before --train-steps 3", False),
     # sample: options
     (("sample", "--checkpoint", "x.safetensors", "--num-samples", "99999999999999999999"), "between 1 and 10,000", D),
     (("sample", "--checkpoint", "x.safetensors", "--num-samples", "0"), "--num-samples must be between 1 and", D),

@@ -1,5 +1,6 @@
 """Optional speed variants never take a measurement down: two processes compiling into one cache
-both finish, and a damaged cache entry (a compile stopped half-way) is wiped and rebuilt. The
+both finish, and a damaged entry in the harness's cache (a compile stopped half-way) is wiped and
+rebuilt, while a cache folder the user named is never wiped. The
 frozen variant folds the weights in and still computes the model. The command line compiles into
 the harness's own cache folder, not inductor's shared one."""
 
@@ -14,7 +15,10 @@ import torch
 from cunet_bench.benchmarks.variants import prepare_variant
 
 SCRIPT = """
-import json, torch
+import json
+from cunet_bench.compile_cache import compile_cache
+compile_cache()  # as the command line does, before torch's compiler is imported
+import torch
 from cunet_bench.benchmarks.variants import prepare_variant
 model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1)).eval()
 call, rows = prepare_variant(model, (torch.randn(1, 1, 8, 8),), "compiled", "cpu")
@@ -38,17 +42,19 @@ def _finished(process):
 
 @pytest.mark.slow
 def test_compiling_together_and_a_damaged_cache(tmp_path):
-    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    environment = {key: value for key, value in os.environ.items() if key != "TORCHINDUCTOR_CACHE_DIR"}
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    harness_folder = tmp_path / "cache" / "cunet-bench" / "inductor"
     first, second = _compile(environment), _compile(environment)
     for process in (first, second):
         _finished(process)
-    libraries = list((tmp_path / "inductor").rglob("*.so"))
+    libraries = list(harness_folder.rglob("*.so"))
     assert libraries
     for library in libraries:
         library.write_bytes(b"")  # what a compile stopped half-way leaves
     err = _finished(_compile(environment))
     assert "wiping the compile cache" in err and "file too short" in err
-    assert all(library.stat().st_size > 0 for library in (tmp_path / "inductor").rglob("*.so"))
+    assert all(library.stat().st_size > 0 for library in harness_folder.rglob("*.so"))
 
 
 @pytest.mark.slow
@@ -87,3 +93,31 @@ def test_the_command_line_compiles_into_the_harness_cache_or_the_users(tmp_path,
     assert done.returncode == 0, done.stderr
     expected = tmp_path / "mine" if users_folder else tmp_path / "cache" / "cunet-bench" / "inductor"
     assert done.stdout.strip() == str(expected)
+
+
+@pytest.mark.parametrize("users_folder", [False, True])
+def test_a_failed_compile_wipes_the_harness_cache_only(tmp_path, monkeypatch, users_folder):
+    """A folder the user named keeps every file of theirs; the harness's own folder is wiped and
+    the compile tried once more."""
+    from cunet_bench.benchmarks import variants
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "mine" if users_folder else tmp_path / "cache" / "cunet-bench" / "inductor"
+    if users_folder:
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    else:
+        monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    folder.mkdir(parents=True)
+    (folder / "kept.txt").write_text("the user's")
+    attempts = []
+
+    def failing(model, freezing):
+        attempts.append(freezing)
+        raise RuntimeError("CXX=/bin/false")
+
+    monkeypatch.setattr(variants, "_compiled", failing)
+    model = torch.nn.Conv2d(1, 1, 1)
+    call, rows = prepare_variant(model, (torch.randn(1, 1, 4, 4),), "compiled", "cpu")
+    assert call is None and rows[0]["status"] == "failed" and "CXX=/bin/false" in rows[0]["reason"]
+    assert len(attempts) == (1 if users_folder else 2)
+    assert (folder / "kept.txt").exists() == users_folder

@@ -6,17 +6,17 @@ reference's. Same results in, same bytes out."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
-from cunet_bench.files import atomic_replace
+from cunet_bench.files import atomic_replace, exclusive_lock
 from cunet_bench.provenance import SOURCE_ROOT
 from cunet_bench.report import figures
 from cunet_bench.report.beside import beside_section
 from cunet_bench.report.conclusion import conclusion_section
 from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
+from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.fid import fid_section
 from cunet_bench.report.markdown import GROUPS, Claim, Section, markdown_table
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
@@ -82,10 +82,15 @@ def build_report(results_folder: Path, out: Path, reference: Path | None = None)
     """Write ``out/REPORT.md`` and ``out/figures/*.png`` from ``results_folder`` (beside the run in
     ``reference`` when given); returns the path."""
     results = Results(results_folder)
-    figures_dir = out / "figures"
-    if figures_dir.exists():
-        shutil.rmtree(figures_dir)
-    figures_dir.mkdir(parents=True)
+    with exclusive_lock(out / "REPORT.md", "report"):
+        with drawing_figures(out / "figures") as figures_dir:
+            lines = _report_lines(results, results_folder, figures_dir, reference)
+        atomic_replace(out / "REPORT.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
+    return out / "REPORT.md"
+
+
+def _report_lines(results: Results, results_folder: Path, figures_dir: Path, reference: Path | None) -> list[str]:
+    """The report's Markdown lines, its figures drawn into ``figures_dir``."""
     measured, claims = evaluate(results, figures_dir)
     sections = [setup_section(results), *measured,
                 deviations_section(results, _distance_name(results), _lpips_measured(results))]
@@ -105,8 +110,7 @@ def build_report(results_folder: Path, out: Path, reference: Path | None = None)
             lines += [block, ""]
         if section.runs:
             lines += ["Provenance: " + "; ".join(dict.fromkeys(section.runs)), ""]
-    atomic_replace(out / "REPORT.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
-    return out / "REPORT.md"
+    return lines
 
 
 def _distance_name(results: Results) -> str | None:
