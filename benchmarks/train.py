@@ -20,7 +20,7 @@ from cunet_bench.errors import UserError
 from cunet_bench.interrupts import Interrupted
 from cunet_bench.presets import Preset
 from cunet_bench.registry import get_model
-from cunet_bench.training import TrainConfig, resume_identity, training_record
+from cunet_bench.training import TrainConfig, check_distributed_environment, resume_identity, training_record
 
 FLOPS_PER_TRAINING_IMAGE = 3
 """A training step costs about three forward passes per image (forward, and backward at twice)."""
@@ -61,6 +61,7 @@ class TrainRunConfig(TrainConfig):
         spec.check_options(self.model_options)
         if Path(self.checkpoint).is_dir():
             raise UserError(f"--checkpoint {self.checkpoint} is a folder; give a file name")
+        check_distributed_environment()
 
     @property
     def training(self) -> TrainConfig:

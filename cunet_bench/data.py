@@ -165,7 +165,15 @@ def _root_fingerprint(name: str, root: Path, split: str, length: int, resolution
     return hashlib.sha256(f"{name}|{root.resolve()}|{split}|{length}|{resolution}".encode()).hexdigest()
 
 
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+"""The largest image of a ``folder`` dataset, in pixels (256 MiB as RGBA): a larger one, such as a
+decompression bomb, is refused before it is decoded."""
+
+
 class _ImageFiles(Dataset):
+    """The image files of a ``folder`` dataset, decoded one by one; a file that is not a readable
+    image of at most :data:`MAX_IMAGE_PIXELS` pixels is one line naming it."""
+
     def __init__(self, paths: list[Path]) -> None:
         self.paths = paths
 
@@ -173,10 +181,24 @@ class _ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
+        import warnings
+
         from PIL import Image
 
-        with Image.open(self.paths[index]) as image:
-            return image.copy(), -1
+        path = self.paths[index]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    width, height = image.size
+                    if width * height > MAX_IMAGE_PIXELS:
+                        raise ValueError(f"{width}×{height} pixels, more than {MAX_IMAGE_PIXELS:,}")
+                    image.load()
+                    return image.copy(), -1
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+                EOFError) as error:
+            raise UserError(f"image {path} of --data-root cannot be read: {str(error)[:200] or type(error).__name__}"
+                            ) from None
 
 
 def _from_root(name: str, split: str, resolution: int, root: Path) -> TransformedImages:
@@ -193,7 +215,7 @@ def _from_root(name: str, split: str, resolution: int, root: Path) -> Transforme
         elif name == "lsun-church":
             base = torchvision.datasets.LSUN(str(root), classes=[f"church_outdoor_{'train' if split == 'train' else 'val'}"])
         else:
-            paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not paths:
                 raise UserError(f"--data-root {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             chosen = _split_indices(len(paths), max(1, len(paths) // 10))[split]
@@ -202,8 +224,9 @@ def _from_root(name: str, split: str, resolution: int, root: Path) -> Transforme
         raise
     except ImportError as error:
         raise UserError(f"{name} needs a package that is not installed: {error}") from None
-    except (RuntimeError, OSError, ValueError):
-        raise UserError(f"{name} not found under --data-root {root}: expected {_EXPECTED[name]}") from None
+    except (RuntimeError, OSError, ValueError, AssertionError):  # torchvision asserts on a malformed MNIST file
+        raise UserError(f"{name} not found or unreadable under --data-root {root}: expected {_EXPECTED[name]}"
+                        ) from None
     info = INFO[name]
     return TransformedImages(base, _transform(resolution, info.channels),
                              _root_fingerprint(name, root, split, len(base), resolution), info.labelled)

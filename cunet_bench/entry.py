@@ -4,13 +4,14 @@ shell's exit code after what was measured is recorded."""
 
 from __future__ import annotations
 
+import errno
 import sys
 import warnings
 
 import typer
 
 from cunet_bench import allocator
-from cunet_bench.compile_cache import compile_cache
+from cunet_bench.compile_cache import choose_compile_cache
 from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.interrupts import Interrupted, handle_stop_signals
 
@@ -36,14 +37,27 @@ def _usage_error(error: typer.TyperException) -> str:
     return error.format_message()
 
 
+def _check_arguments(arguments: list[str]) -> None:
+    """Refuse an argument that is not valid UTF-8 (a file name in another encoding): results,
+    provenance and the report record the command line and its paths as UTF-8 text."""
+    for argument in arguments:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = argument.encode("utf-8", "backslashreplace").decode()[:80]
+            raise UserError(f"argument {shown!r}: the name is not valid UTF-8 (results record their paths as "
+                            "UTF-8 text); rename it") from None
+
+
 def run_app(app: typer.Typer) -> None:
     """Run ``app`` on the command line's arguments and exit with its status."""
     allocator.tune()
-    compile_cache()
     handle_stop_signals()
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", BenchWarning)
     try:
+        _check_arguments(sys.argv[1:])
+        choose_compile_cache()
         code = app(prog_name="bench", standalone_mode=False)
     except UserError as error:
         print(f"bench: error: {error}", file=sys.stderr)
@@ -53,6 +67,11 @@ def run_app(app: typer.Typer) -> None:
         if message:  # empty when no arguments were given and the help was shown instead
             print(f"bench: error: {message}", file=sys.stderr)
         sys.exit(getattr(error, "exit_code", 2) or 2)
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"bench: error: a path is too long for the file system: {str(error.filename)[:80]}…", file=sys.stderr)
+        sys.exit(2)
     except Interrupted as stop:
         print(f"bench: stopped by {stop}; what was measured is recorded", file=sys.stderr)
         sys.exit(stop.exit_code)

@@ -14,6 +14,7 @@ import math
 import os
 import shlex
 import shutil
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -70,6 +71,28 @@ def describe_path(path: Path) -> str:
     if path.is_socket() or path.is_block_device() or path.is_char_device():
         return "a special file"
     return "a file"
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Only regular files are opened, and
+    without blocking: a fifo or a device where a file should be would otherwise hang the reader.
+    Raises ``OSError`` or ``ValueError`` naming what is wrong."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError(f"{path} is {describe_path(Path(path))}, not a regular file")
+        if status.st_size > limit:
+            raise ValueError(f"{path} is {status.st_size:,} bytes, more than {limit:,}")
+        with os.fdopen(os.dup(descriptor), "rb") as handle:
+            return handle.read(limit + 1)[:limit]
+    finally:
+        os.close(descriptor)
+
+
+def read_regular_text(path: Path, limit: int = 16 * 1024 * 1024) -> str:
+    """:func:`read_regular` decoded as UTF-8 (``UnicodeDecodeError`` is a ``ValueError``)."""
+    return read_regular(path, limit).decode("utf-8")
 
 
 def _temporary_beside(path: Path) -> str:
@@ -142,6 +165,8 @@ def remove_harness_made(path: Path) -> None:
 
 MAX_NAME_BYTES = 255
 """The longest file or folder name most file systems take (ext4, xfs, btrfs, APFS)."""
+MAX_PATH_BYTES = 4096
+"""Linux's PATH_MAX: the longest path, with its final NUL, a system call takes."""
 
 
 def check_output_folder(folder: Path | str, option: str) -> Path:
@@ -157,6 +182,9 @@ def check_output_folder(folder: Path | str, option: str) -> Path:
     except UnicodeEncodeError:
         raise UserError(f"{option} {text.encode('utf-8', 'replace').decode()[:80]}: the name is not valid UTF-8") from None
     folder = Path(text)
+    if len(os.fsencode(os.path.abspath(text))) >= MAX_PATH_BYTES:
+        raise UserError(f"{option}: the path is {len(os.fsencode(os.path.abspath(text))):,} bytes long, more than a "
+                        f"file system takes ({MAX_PATH_BYTES - 1:,})")
     for part in folder.parts:
         if len(part.encode()) > MAX_NAME_BYTES:
             raise UserError(f"{option}: the name {part[:40]}… is {len(part.encode())} bytes long, more than a file "
@@ -263,7 +291,7 @@ def exclusive_lock(target: Path, what: str, wait: bool = False) -> Iterator[None
     try:
         os.ftruncate(descriptor, 0)
         command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        os.write(descriptor, f"pid {os.getpid()} ({command})\n".encode())
+        os.write(descriptor, f"pid {os.getpid()} ({command})\n".encode("utf-8", "surrogateescape"))
         yield
     finally:
         remove_harness_made(lock_path)

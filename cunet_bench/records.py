@@ -18,7 +18,7 @@ import pandas as pd
 
 from cunet_bench import schema
 from cunet_bench.errors import warn
-from cunet_bench.files import atomic_write, bounded_json
+from cunet_bench.files import atomic_write, bounded_json, read_regular, read_regular_text
 from cunet_bench.provenance import utc_now
 
 
@@ -78,6 +78,8 @@ PROVENANCE_TYPES: dict[str, tuple[type, ...]] = {
     "phase": (dict,), "inputs": (dict,), "host": (str,), "started_at": (str,), "finished_at": (str,),
 }
 REQUIRED_PROVENANCE = ("bench", "command", "rows", "complete")
+MAX_RESULTS_BYTES = 4 * 1024 ** 3
+"""The largest results file read back (a reference run's largest is a few MiB)."""
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,15 @@ def check_provenance(meta: Any) -> str | None:
 def read_run(csv_path: Path, bench: str) -> tuple[pd.DataFrame | None, dict[str, Any], str | None]:
     """One run's conforming rows and provenance, or the reason it cannot be read."""
     try:
-        meta = bounded_json(csv_path.with_suffix(".json").read_text(encoding="utf-8"), "its provenance")
+        meta = bounded_json(read_regular_text(csv_path.with_suffix(".json")), "its provenance")
     except (OSError, UnicodeDecodeError, ValueError) as error:
         return None, {}, f"its provenance is not readable JSON ({str(error).splitlines()[0][:120]})"
     problem = check_provenance(meta)
     if problem:
         return None, {}, problem
     try:
-        frame = pd.read_csv(csv_path, low_memory=False, dtype={"run_id": str})
+        frame = pd.read_csv(io.BytesIO(read_regular(csv_path, MAX_RESULTS_BYTES)), low_memory=False,
+                            dtype={"run_id": str})
     except Exception as error:  # noqa: BLE001 - pandas raises many types for a damaged file
         return None, meta, f"not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
     if "run_id" not in frame or frame.empty or set(frame.run_id.astype(str)) != {csv_path.stem}:
@@ -143,7 +146,9 @@ def load_results(bench: str, out: Path | str, quiet: bool = False) -> Loaded:
             warn(f"skipped {path}: {reason}")
         skipped.append(Skipped(path, reason))
 
-    if folder.exists() and not folder.is_dir():
+    if folder.is_symlink() and not folder.exists():
+        skip(folder, "it is a link to nowhere (a dangling link or a loop) where a folder of runs should be")
+    elif folder.exists() and not folder.is_dir():
         skip(folder, "it is a file where a folder of runs should be")
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else ():
         if not path.with_suffix(".json").exists():

@@ -11,14 +11,34 @@ also declare their metrics with the unit each must be recorded in. Torch-free.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-TYPES = {"int": (int, np.integer), "float": (int, float, np.integer, np.floating), "str": (str,),
+TYPES = {"int": (int, np.integer), "float": (int, float, np.integer, np.floating), "str": (str,), "name": (str,),
          "bool": (bool, np.bool_)}
+TEXT_LIMIT = 1000
+"""The longest text a cell may hold, in characters."""
+NAME = re.compile(r"[\w .:;=,()/×&+%'-]*")
+"""What a ``name`` column (a model, method, metric, unit, solver …) may hold: words and plain
+punctuation, nothing that Markdown or HTML would read as markup (``<``, ``[``, `````, ``|``, ``@``, ``*``)."""
+
+
+def text_problem(value: str, declared_type: str) -> str | None:
+    """Why a text cell cannot be recorded or read back, or None: a cell longer than
+    :data:`TEXT_LIMIT`, a control or invisible formatting character (NUL, newline, ANSI escapes,
+    bidirectional overrides), or markup in a ``name`` column."""
+    if len(value) > TEXT_LIMIT:
+        return f"a text of {len(value):,} characters, more than {TEXT_LIMIT:,}"
+    if any(unicodedata.category(character).startswith("C") for character in value):
+        return f"a control character in {value[:40]!r}"
+    if declared_type == "name" and not NAME.fullmatch(value):
+        return f"markup in the name {value[:40]!r}"
+    return None
 
 
 class SchemaError(ValueError):
@@ -59,7 +79,7 @@ def _columns(text: str) -> tuple[Column, ...]:
     return tuple(columns)
 
 
-MODEL = "model:str paper_name:str tags:str"
+MODEL = "model:name paper_name:name tags:name"
 """Which model a row is about: its registry name, the paper's name for it and its registry tags
 (the report finds the paper's pair by tag, never by name)."""
 CONDITIONS = ("clock:str threads:int rounds:int stopped_by:str load_before:float load_after:float other_cores:float:cores "
@@ -67,29 +87,29 @@ CONDITIONS = ("clock:str threads:int rounds:int stopped_by:str load_before:float
 """How a timing went (``cunet_bench.timing.Measurement.conditions``)."""
 CONTENTION = "load_before:float load_after:float other_cores:float:cores contended:bool"
 """Whether other processes used the CPU while a phase ran (``cunet_bench.timing.Contention``)."""
-TIDY = f"{MODEL} variant:str resolution:int:px batch:int sampling_steps:int solver:str device:str threads:int " \
-       "metric:str value:float unit:str"
+TIDY = f"{MODEL} variant:name resolution:int:px batch:int sampling_steps:int solver:name device:name threads:int " \
+       "metric:name value:float unit:name"
 EFFICIENCY_COUNTS = {"parameters": "count", "trainable_parameters": "count", "static_training_mib": "MiB",
                      "gmacs_fvcore_total": "GMAC", "gmacs_conv_linear": "GMAC", "gflops_executed": "GFLOP",
                      "nfe": "count", "gmacs_per_function_evaluation": "GMAC", "ode_share_of_macs": "fraction"}
-DENOISE = "method:str noise_step:int pixel_noise:float target:str"
-FID_POINT = (f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:str samples:int features:str "
-             "distance_name:str kernel_name:str reference_count:int batch:int distance:float distance_ci_low:float "
+DENOISE = "method:name noise_step:int pixel_noise:float target:str"
+FID_POINT = (f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name samples:int features:name "
+             "distance_name:name kernel_name:name reference_count:int batch:int distance:float distance_ci_low:float "
              "distance_ci_high:float bootstrap_bias:float bootstrap_replicates:int kid_mean:float kid_std:float "
              "confident_fraction:float:fraction confident_classes:int classifier_score:float "
              "seconds_per_sample:float:s generation_device:str shards_generated:int sampling_evaluations_per_s:float "
              f"raw_evaluations_per_s:float throughput_ratio:float {CONTENTION}")
-TRAINING = f"{MODEL} train_seed:int data:str loss_type:str processes:int device:str checkpoint:str step:int"
+TRAINING = f"{MODEL} train_seed:int data:name loss_type:str processes:int device:name checkpoint:str step:int"
 
 KINDS: tuple[RowKind, ...] = (
     RowKind("efficiency", "machine", "the machine's measured peak throughput",
-            _columns("metric:str value:float unit:str device:str threads:int"), ("metric", "value", "unit"),
+            _columns("metric:name value:float unit:name device:name threads:int"), ("metric", "value", "unit"),
             {"peak_gflops_matmul": "GFLOP/s", "peak_gflops_conv3x3": "GFLOP/s"}),
     RowKind("efficiency", "count", "exact counts of one model at one resolution",
             _columns(TIDY), ("model", "metric", "value", "unit", "resolution"), EFFICIENCY_COUNTS),
     RowKind("efficiency", "memory", "peak memory of one inference call or training step in a fresh process, and "
             "the training peak split into optimiser state and activations",
-            _columns(TIDY + " method:str"), ("model", "metric", "value", "unit", "batch"),
+            _columns(TIDY + " method:name"), ("model", "metric", "value", "unit", "batch"),
             {"peak_inference_mib": "MiB", "peak_train_mib": "MiB", "train_state_mib": "MiB",
              "train_activation_mib": "MiB"}),
     RowKind("efficiency", "timing", "one round of an interleaved timing",
@@ -108,7 +128,7 @@ KINDS: tuple[RowKind, ...] = (
             _columns(TIDY + " group:str share:float:fraction"), ("model", "metric", "value", "group", "batch"),
             {"profile_s": "s"}),
     RowKind("solvers", "solver", "what the ODE solver itself costs, per solver and batch",
-            _columns(f"model:str resolution:int:px batch:int solver:str metric:str value:float unit:str device:str "
+            _columns(f"model:name resolution:int:px batch:int solver:name metric:name value:float unit:name device:name "
                      f"ci_low:float ci_high:float {CONDITIONS}"), ("solver", "batch", "metric", "value", "unit"),
             {"ode_blocks_s": "s", "bare_field_evaluations_s": "s", "solver_loop_overhead": "fraction",
              "forward_harness_s": "s", "forward_torchdiffeq_s": "s", "torchdiffeq_over_harness": "ratio",
@@ -122,24 +142,24 @@ KINDS: tuple[RowKind, ...] = (
                      f"{CONTENTION}"),
             ("model", "step", "seconds")),
     RowKind("sample", "samples", "a grid of samples from one checkpoint",
-            _columns(f"{MODEL} checkpoint:str trained_steps:int sampler:str sampling_steps:int samples:int "
+            _columns(f"{MODEL} checkpoint:str trained_steps:int sampler:name sampling_steps:int samples:int "
                      f"seconds_per_sample:float:s png:str npz:str {CONTENTION}"),
             ("model", "png", "samples", "sampler", "sampling_steps", "seconds_per_sample")),
     RowKind("denoise", "method", "one compared method: its paper name, tags, size and training",
-            _columns("method:str paper_name:str tags:str parameters:int train_seed:int solver:str sigma:str "
+            _columns("method:name paper_name:name tags:name parameters:int train_seed:int solver:name sigma:str "
                      "options:str"), ("method",)),
     RowKind("denoise", "input", "the noisy input at one noise level",
-            _columns(f"{DENOISE} metric:str mean:float std:float images:int sigma01:float sigma01_ho_linear:float "
+            _columns(f"{DENOISE} metric:name mean:float std:float images:int sigma01:float sigma01_ho_linear:float "
                      "schedule:str"), ("method", "noise_step", "sigma01")),
     RowKind("denoise", "summary", "per method, level, target and metric: the mean over test images of the best "
             "value over the chain, of its step and of the time to it",
-            _columns(f"{DENOISE} metric:str mean:float std:float best_step_mean:float time_to_best_s_mean:float:s "
+            _columns(f"{DENOISE} metric:name mean:float std:float best_step_mean:float time_to_best_s_mean:float:s "
                      "images:int train_seed:int status:str"), ("method", "noise_step", "target", "metric")),
     RowKind("denoise", "image", "one test image's best value, its step and the time to it",
-            _columns(f"{DENOISE} metric:str image:int mean:float best_step:float time_to_best_s:float:s "
+            _columns(f"{DENOISE} metric:name image:int mean:float best_step:float time_to_best_s:float:s "
                      "train_seed:int"), ("method", "noise_step", "target", "metric", "image")),
     RowKind("denoise", "curve", "the mean over test images after every reverse step",
-            _columns(f"{DENOISE} metric:str step:int mean:float std:float images:int train_seed:int"),
+            _columns(f"{DENOISE} metric:name step:int mean:float std:float images:int train_seed:int"),
             ("method", "noise_step", "target", "metric", "step")),
     RowKind("denoise", "chain", "the wall time of one reverse chain over the whole batch, and its conditions",
             _columns(f"{DENOISE} train_seed:int steps:int seconds:float:s seconds_per_step:float:s images:int "
@@ -147,14 +167,14 @@ KINDS: tuple[RowKind, ...] = (
     RowKind("denoise", "perception", "one perception–distortion point: the distribution distance of a set of "
             "final outputs to clean images they did not come from, and their distortion",
             _columns(f"{DENOISE} images:int train_seed:int ssim_final:float psnr_final:float:dB mse_final:float "
-                     "lpips_final:float metric:str mean:float kid_name:str kid_mean:float kid_std:float features:str "
+                     "lpips_final:float metric:name mean:float kid_name:str kid_mean:float kid_std:float features:name "
                      "reference:str reference_count:int status:str"), ("method", "noise_step", "ssim_final")),
     RowKind("denoise", "speedup", "BM3D's process pool against one process",
-            _columns("method:str train_seed:int metric:str mean:float workers:int seconds_per_image_one_process:float:s "
+            _columns("method:name train_seed:int metric:name mean:float workers:int seconds_per_image_one_process:float:s "
                      "seconds_per_image_pool:float:s images:int"), ("method", "mean")),
     RowKind("denoise", "meta", "how the run's time split between denoising and metrics",
-            _columns("metric:str mean:float:s lpips_status:str total_seconds:float:s metric_fraction:float "
-                     "perception_seconds:float:s features:str"), ("metric",)),
+            _columns("metric:name mean:float:s lpips_status:str total_seconds:float:s metric_fraction:float "
+                     "perception_seconds:float:s features:name"), ("metric",)),
     RowKind("denoise", "grid", "an image grid written beside the results",
             _columns("file:str columns:str"), ("file",)),
     RowKind("fid", "point", "the distance of N samples at one step count to the training split",
@@ -162,14 +182,14 @@ KINDS: tuple[RowKind, ...] = (
     RowKind("fid", "best", "the best point of one model and training seed (Table 1's columns)",
             _columns(FID_POINT), ("model", "sampling_steps", "distance", "samples")),
     RowKind("fid", "best_replicate", "one bootstrap replicate of a best distance",
-            _columns("model:str train_seed:int sampling_steps:int replicate:int distance:float"),
+            _columns("model:name train_seed:int sampling_steps:int replicate:int distance:float"),
             ("model", "replicate", "distance")),
     RowKind("fid", "sample_time", "one round of the interleaved time per sample at each model's best step count",
-            _columns(f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:str round:int "
+            _columns(f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name round:int "
                      f"seconds_per_sample:float:s warmup_calls:int {CONDITIONS}"),
             ("model", "sampling_steps", "round", "seconds_per_sample")),
     RowKind("fid", "real", "the recognisability check on real images of the test split (the ceiling of the samples')",
-            _columns("features:str images:int confident_fraction:float:fraction confident_classes:int "
+            _columns("features:name images:int confident_fraction:float:fraction confident_classes:int "
                      "classifier_score:float"), ("confident_fraction",)),
     RowKind("all", "phase", "where the time of one bench all step went",
             _columns("step:str bench:str status:str wall_s:float:s cpu_s:float:s threads:int processes:int items:int "
@@ -231,6 +251,9 @@ def check_row(bench: str, row: Mapping[str, Any]) -> None:
         if not isinstance(value, TYPES[column.type]) or (column.type != "bool" and isinstance(value, (bool, np.bool_))):
             raise SchemaError(f"{bench} {kind.name} column {name} must be {column.type}, got {type(value).__name__} "
                               f"{str(value)[:40]!r}")
+        problem = text_problem(value, column.type) if isinstance(value, str) else None
+        if problem:
+            raise SchemaError(f"{bench} {kind.name} column {name}: {problem}")
     if kind.metrics:
         unit = kind.metrics.get(row.get("metric"))
         if unit is None:
@@ -298,4 +321,9 @@ def _typed(values: pd.Series, declared_type: str) -> tuple[pd.Series, str | None
         if (~text.dropna().isin(["true", "false"])).any():
             return values, "a value is not true or false"
         return text.map({"true": True, "false": False}).astype(object), None
-    return values.where(values.isna(), values.astype(str)), None
+    text = values.where(values.isna(), values.astype(str))
+    for value in text.dropna().unique():
+        problem = text_problem(value, declared_type)
+        if problem:
+            return values, problem
+    return text, None

@@ -33,7 +33,7 @@ from typing import Any
 from cunet_bench.benchmark import Workload
 from cunet_bench.configs import as_record
 from cunet_bench.errors import UserError
-from cunet_bench.files import bounded_json
+from cunet_bench.files import bounded_json, read_regular_text
 from cunet_bench.output import PLAIN_PROGRESS
 from cunet_bench.runner import Outcome
 
@@ -60,7 +60,7 @@ class Job:
 def read_job(path: Path) -> dict[str, Any]:
     """A job file, checked: what a worker is asked to run."""
     try:
-        job = bounded_json(path.read_text(), "job file")
+        job = bounded_json(read_regular_text(path), "job file")
     except (OSError, ValueError) as error:
         raise UserError(f"job file {path}: {error}") from None
     expected = {"label": str, "config": dict, "out": str, "preset": str, "invocation": dict}
@@ -83,7 +83,7 @@ def write_outcome(job: Path, outcome: Outcome) -> None:
 
 def _read_outcome(job: Path, label: str) -> Outcome:
     try:
-        record = bounded_json(outcome_path(job).read_text(), f"the outcome of {label}")
+        record = bounded_json(read_regular_text(outcome_path(job)), f"the outcome of {label}")
         work = record["workload"]
         return Outcome([], record["run_id"], float(record["wall_s"]), float(record["cpu_s"]), dict(record["contention"]),
                        None if work is None else Workload(int(work["items"]), str(work["item"]),

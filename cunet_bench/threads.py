@@ -26,7 +26,7 @@ from typing import Iterator
 
 from cunet_bench.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 from cunet_bench.errors import warn
-from cunet_bench.files import exclusive_lock, remove_harness_made
+from cunet_bench.files import exclusive_lock, read_regular_text, remove_harness_made
 
 SAMPLE_S = 0.25
 """How long other processes' CPU use is sampled before choosing."""
@@ -86,7 +86,7 @@ def _claimed(folder: Path) -> int:
     total = 0
     for claim in folder.glob("*.claim"):
         try:
-            pid, threads = (int(part) for part in claim.read_text().split())
+            pid, threads = (int(part) for part in read_regular_text(claim, 100).split())
         except (OSError, ValueError):
             continue
         if pid != os.getpid() and _alive(pid):

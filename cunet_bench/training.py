@@ -155,9 +155,34 @@ class Distributed:
         return self.rank == 0
 
 
+MAX_WORLD_SIZE = 4096
+
+
+def _environment_integer(name: str, low: int, high: int) -> int:
+    text = os.environ[name]
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise UserError(f"environment variable {name}={text[:40]!r} must be an integer from {low} to {high} (torchrun "
+                        "sets it; unset it for a single process)")
+    return int(text)
+
+
+def check_distributed_environment() -> int:
+    """The world size torchrun's environment asks for, checked before any work: ``WORLD_SIZE`` a
+    whole number, and above 1 a ``RANK`` below it."""
+    if "WORLD_SIZE" not in os.environ:
+        return 1
+    world_size = _environment_integer("WORLD_SIZE", 1, MAX_WORLD_SIZE)
+    if world_size > 1:
+        if "RANK" not in os.environ:
+            raise UserError(f"WORLD_SIZE={world_size} asks for a distributed run, but RANK is not set (start it with "
+                            "torchrun)")
+        _environment_integer("RANK", 0, world_size - 1)
+    return world_size
+
+
 def distributed_from_environment() -> Distributed:
     """torchrun's RANK / WORLD_SIZE; initialises the process group (NCCL on GPUs, gloo on CPU)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = check_distributed_environment()
     if world_size == 1:
         return Distributed()
     import torch.distributed as dist

@@ -113,7 +113,35 @@ def files(tmp_path, trained):
         "trained": trained,
     }
     forged["truncated"].write_bytes(trained.read_bytes()[:1000])
+    forged.update(_image_folders(tmp_path))
     return {"dir": tmp_path, "file": regular, "fifo": tmp_path / "fifo", "dangling": tmp_path / "dangling", **forged}
+
+
+def _image_folders(folder: Path) -> dict[str, Path]:
+    """Image folders of bad files only (whichever a batch draws is bad), each beside a fifo and a
+    folder named like images, and an MNIST root of garbage files."""
+    from PIL import Image
+
+    good = folder / "good.png"
+    Image.new("RGB", (20, 20), (200, 0, 0)).save(good)
+    bomb = folder / "bomb.png"
+    Image.new("1", (9000, 9000)).save(bomb)
+    folders = {}
+    for damage, content in (("corrupt", good.read_bytes()[:60]), ("empty", b""), ("bomb", bomb.read_bytes())):
+        images = folder / f"images-{damage}"
+        images.mkdir()
+        os.mkfifo(images / "fifo.png")  # not a regular file: never opened
+        (images / "folder.png").mkdir()  # likewise
+        for index in range(12):
+            (images / f"bad{index}.png").write_bytes(content)
+        folders[f"images {damage}"] = images
+    raw = folder / "mnist-garbage" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"garbage" * 10)
+    folders["mnist garbage"] = folder / "mnist-garbage"
+    return folders
 
 
 def _without_optimizer(source: Path, path: Path) -> Path:
@@ -130,6 +158,7 @@ def _tensor(path: Path, key: str) -> torch.Tensor:
 
 NOT_UTF8 = "out-\udcff"
 LONG = "x" * 300
+LONG_PATH = "/".join(["y" * 200] * 25)
 D = True
 """Marks a case whose ``--dry-run`` must refuse it too."""
 RESUME = ("train", "--preset", "smoke", "--model", "dncnn", "--resume", "--train-steps", "9", "--checkpoint")
@@ -230,6 +259,24 @@ CASES = [
     (RESUME + ("{adam huge step}",), "0.step is 1e+30, not a whole number from 1 to the checkpoint's step 3", False),
     (RESUME + ("{adam missing}",), "lacks its optimizer state, so it cannot be resumed exactly", False),
     (RESUME[:-3] + ("--checkpoint", "{trained}"), "is already at step 3, not before --train-steps 3", False),
+    # train: images a --data-root holds (decoded during the run, so the dry run cannot know them)
+    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "folder", "--data-root", "{images corrupt}",
+      "--checkpoint", "{dir}/c.safetensors"), ".png of --data-root cannot be read: image file is truncated", False),
+    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "folder", "--data-root", "{images empty}",
+      "--checkpoint", "{dir}/c.safetensors"), ".png of --data-root cannot be read: cannot identify image", False),
+    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "folder", "--data-root", "{images bomb}",
+      "--checkpoint", "{dir}/c.safetensors"), ".png of --data-root cannot be read: 9000×9000 pixels", False),
+    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "mnist", "--data-root", "{mnist garbage}",
+      "--checkpoint", "{dir}/c.safetensors"), "mnist not found or unreadable under --data-root", False),
+    # paths the file system cannot take, or that are not UTF-8
+    (("train", "--model", "unet", "--checkpoint", NOT_UTF8), "the name is not valid UTF-8", D),
+    (("train", "--model", "unet", "--data", "folder", "--data-root", NOT_UTF8), "the name is not valid UTF-8", D),
+    (("sample", "--checkpoint", NOT_UTF8), "the name is not valid UTF-8", D),
+    (("report", "--results", "{empty-results}", "--reference", NOT_UTF8), "the name is not valid UTF-8", D),
+    (("efficiency", "--out", LONG_PATH), "more than a file system takes (4,095)", D),
+    (("train", "--model", "unet", "--checkpoints", LONG_PATH), "more than a file system takes (4,095)", D),
+    (("train", "--model", "unet", "--checkpoint", LONG_PATH + "/c.safetensors"), "more than a file system takes", D),
+    (("sample", "--checkpoint", LONG_PATH + "/c.safetensors"), "a path is too long for the file system", False),
     # sample: options
     (("sample", "--checkpoint", "x.safetensors", "--num-samples", "99999999999999999999"), "between 1 and 10,000", D),
     (("sample", "--checkpoint", "x.safetensors", "--num-samples", "0"), "--num-samples must be between 1 and", D),
@@ -462,3 +509,36 @@ def test_denoising_images_smaller_than_the_ssim_window_is_refused_in_one_line(tm
     assert code == 2 and err.count("\n") == 1
     assert err == "bench: error: SSIM needs images of at least 11×11 pixels (its Gaussian window), got 8×8\n"
     assert not (tmp_path / "results" / "denoise").exists()
+
+
+ENVIRONMENT_CASES = [
+    ({"WORLD_SIZE": "abc"}, ("train", "--model", "dncnn"), "WORLD_SIZE='abc' must be an integer from 1 to 4096"),
+    ({"WORLD_SIZE": "2"}, ("train", "--model", "dncnn"), "WORLD_SIZE=2 asks for a distributed run, but RANK is not set"),
+    ({"WORLD_SIZE": "2", "RANK": "7"}, ("train", "--model", "dncnn"), "RANK='7' must be an integer from 0 to 1"),
+    ({"TORCHINDUCTOR_CACHE_DIR": "{file}"}, ("efficiency",), "TORCHINDUCTOR_CACHE_DIR={file} cannot hold the compile"),
+]
+
+
+@pytest.mark.parametrize("environment, args, fragment", ENVIRONMENT_CASES,
+                         ids=[" ".join(f"{k}={v}" for k, v in e.items()) for e, _, _ in ENVIRONMENT_CASES])
+def test_a_bad_environment_is_one_line_before_any_work(monkeypatch, capsys, tmp_path, environment, args, fragment):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(file=tmp_path / "a-file"))
+    for attempt in (args, (*args, "--dry-run")):
+        code, _, err = bench(monkeypatch, capsys, *attempt)
+        assert code == 2 and err.count("\n") == 1 and fragment.format(file=tmp_path / "a-file") in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_an_unusable_cache_home_falls_back_to_the_harness_folder_under_tmp(monkeypatch, capsys, tmp_path):
+    """A file where ``XDG_CACHE_HOME`` should be (or a read-only home) would fail the first import
+    of torch's compiler inside a measurement: the harness compiles under the temporary folder."""
+    from cunet_bench.compile_cache import CACHE_ENVIRONMENT, fallback_folder
+
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    monkeypatch.delenv(CACHE_ENVIRONMENT, raising=False)
+    code, _, err = bench(monkeypatch, capsys, "models", "unet")
+    assert code == 0 and err == "" and os.environ[CACHE_ENVIRONMENT] == str(fallback_folder())

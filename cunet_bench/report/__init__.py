@@ -18,7 +18,7 @@ from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
 from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.fid import fid_section
-from cunet_bench.report.markdown import GROUPS, Claim, Section, markdown_table
+from cunet_bench.report.markdown import GROUPS, Claim, Section, code, markdown_table
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.samples import samples_section
@@ -98,7 +98,7 @@ def _report_lines(results: Results, results_folder: Path, figures_dir: Path, ref
         sections.append(beside_section(results, claims, *reference_claims(Path(reference))))
     sections.append(conclusion_section(claims))
     lines = ["# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)", "",
-             f"Built by `bench report` from `{results_folder}` only: every number below comes from a recorded run, "
+             f"Built by `bench report` from {code(results_folder)} only: every number below comes from a recorded run, "
              "named in its section's provenance.", "", "## How to read the verdicts", "",
              "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()), "",
              "\n".join(f"- {rule}" for rule in RULES), "",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,13 +58,41 @@ def number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _cell(text: str) -> str:
+    """A table cell that stays one inert cell: a pipe escaped, HTML tags and @-mentions of text
+    read from results files written as entities (the report's own links and emphasis stay)."""
+    text = text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"@(?=\w)", "&#64;", text)
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no rows_"
     columns = list(dict.fromkeys(column for row in rows for column in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(number(row.get(c)).replace("|", "\\|") for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(number(row.get(c))) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _printable(text: object, limit: int) -> str:
+    """``text`` with undecodable bytes and control characters shown as escapes, at most ``limit``
+    characters."""
+    shown = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = "".join(character if unicodedata.category(character)[0] != "C" else
+                    character.encode("unicode_escape").decode("ascii") for character in shown)
+    return shown[:limit] + ("…" if len(shown) > limit else "")
+
+
+def code(text: object, limit: int = 300) -> str:
+    """Untrusted text (a command line, a path) as one inline code span, backticks replaced."""
+    return f"`{_printable(text, limit).replace('`', chr(39))}`"
+
+
+def plain(text: object, limit: int = 300) -> str:
+    """Untrusted text (a value of a provenance file) as inert Markdown: no markup, link, HTML or
+    mention survives."""
+    shown = re.sub(r"([\\`*_\[\]|])", r"\\\1", _printable(text, limit))
+    return _cell(shown.replace("\\|", "|"))
 
 
 def missing(section: Section, what: str, command: str) -> Section:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cunet_bench import records, schema
 from cunet_bench.records import Skipped
+from cunet_bench.report.markdown import code, plain
 
 SMOKE = "smoke"
 
@@ -101,12 +102,12 @@ class Results:
 
     def provenance_line(self, bench: str, run_id: str) -> str:
         meta = self.meta(bench, run_id)
-        commit = str(meta.get("git_commit") or "unknown")[:10] + (" (dirty)" if meta.get("git_dirty") else "")
-        preset = f", preset {meta['preset']}" if meta.get("preset") else ""
+        commit = plain(str(meta.get("git_commit") or "unknown")[:10]) + (" (dirty)" if meta.get("git_dirty") else "")
+        preset = f", preset {plain(meta['preset'])}" if meta.get("preset") else ""
         machine = meta.get("machine") or {}
-        cpu = ", ".join(str(part) for part in (meta.get("device_name", "?"), machine.get("cpu_id")) if part)
-        fingerprint = f"machine `{meta['machine_fingerprint']}`: " if meta.get("machine_fingerprint") else ""
-        return (f"`{run_id}` (`{meta.get('command', '?')}`; commit {commit}; {fingerprint}{cpu}, "
+        cpu = ", ".join(plain(part) for part in (meta.get("device_name", "?"), machine.get("cpu_id")) if part)
+        fingerprint = f"machine {code(meta['machine_fingerprint'])}: " if meta.get("machine_fingerprint") else ""
+        return (f"{code(run_id)} ({code(meta.get('command', '?'))}; commit {commit}; {fingerprint}{cpu}, "
                 f"{meta.get('cpu_threads', '?')} threads{preset}; seed {meta.get('seed', '?')})")
 
 
