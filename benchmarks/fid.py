@@ -10,6 +10,7 @@ distance and the time per sample to get there.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import statistics
 import zipfile
@@ -43,6 +44,8 @@ PAPER_SAMPLES = 30_000
 MAX_SAMPLES = 1_000_000
 """More samples per point than any published FID uses (the paper: 30,000); beyond it a typo."""
 MAX_STEPS = 100_000
+MAX_SHARD_SECONDS = 1e7
+"""More seconds than any shard of samples takes (about four months): a larger recorded time is damage."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,20 +168,30 @@ class Shard:
     contended: bool
 
 
-def _read_shard(path: Path, indices: range) -> Shard:
-    """One shard; ValueError when the file is damaged or holds other samples."""
+def _digest(images: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
+
+
+def _read_shard(path: Path, indices: range, shape: tuple[int, ...]) -> Shard:
+    """One shard; ValueError when the file is damaged, holds other samples or images of another
+    shape, or images whose bytes do not match the digest written with them (images overwritten
+    after sampling, such as an all-black poisoned shard)."""
     try:
         with np.load(path, allow_pickle=False) as saved:
             if list(saved["indices"]) != list(indices):
                 raise ValueError("it holds other sample indices")
             images = saved["images"]
-            if images.dtype != np.uint8 or len(images) != len(indices):
-                raise ValueError("its images are not the expected 8-bit samples")
+            if images.dtype != np.uint8 or images.shape != (len(indices), *shape):
+                raise ValueError(f"its images are not {len(indices)} 8-bit samples of shape {shape}")
+            if str(saved["digest"]) != _digest(images):
+                raise ValueError("its images do not match the digest written with them")
             seconds, other = float(saved["seconds"]), float(saved["other_cores"])
-            if not (np.isfinite(seconds) and seconds >= 0 and np.isfinite(other)):
-                raise ValueError("its timing is not a finite number of seconds")
-            return Shard(torch.from_numpy(images).float() / 127.5 - 1, seconds, str(saved["device"]), other,
-                         bool(saved["contended"]))
+            if not (np.isfinite(seconds) and 0 <= seconds <= MAX_SHARD_SECONDS and np.isfinite(other)):
+                raise ValueError("its timing is not a plausible number of seconds")
+            device, contended = saved["device"], saved["contended"]
+            if device.dtype.kind != "U" or str(device) not in ("cpu", "cuda") or contended.dtype != np.bool_:
+                raise ValueError("its device or contention record is malformed")
+            return Shard(torch.from_numpy(images).float() / 127.5 - 1, seconds, str(device), other, bool(contended))
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(str(error) or type(error).__name__) from None
 
@@ -198,7 +211,7 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
             continue
         if path.exists():
             try:
-                _read_shard(path, indices)
+                _read_shard(path, indices, backbone.shape)
                 continue
             except ValueError as error:
                 warn(f"sample shard {path} is unusable ({error}); regenerating it")
@@ -211,7 +224,7 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
         seconds, conditions = contention.elapsed(), contention.record()
         buffer = io.BytesIO()
         quantised = ((images.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        np.savez(buffer, images=quantised, indices=np.asarray(indices), seconds=seconds,
+        np.savez(buffer, images=quantised, digest=_digest(quantised), indices=np.asarray(indices), seconds=seconds,
                  device=torch.device(config.device).type, other_cores=conditions["other_cores"] or 0.0,
                  contended=conditions["contended"])
         generated += atomic_write(path, buffer.getvalue(), keep_existing=True)
@@ -219,13 +232,13 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
     return generated
 
 
-def read_shards(folder: Path, config: FidConfig) -> list[Shard]:
+def read_shards(folder: Path, config: FidConfig, shape: tuple[int, ...]) -> list[Shard]:
     """Every shard of one point (its samples as the 8-bit images a user would save)."""
     shards = []
     for shard, indices in enumerate(shard_ranges(config)):
         path = folder / f"shard-{shard:05d}.npz"
         try:
-            shards.append(_read_shard(path, indices))
+            shards.append(_read_shard(path, indices, shape))
         except ValueError as error:
             raise UserError(f"sample shard {path} is unusable ({error}); run the command again to regenerate it") from None
     return shards
@@ -353,8 +366,8 @@ def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: Feat
             generated = generate_shards(backbone, config, steps, folder, rank, world_size, progress)
             barrier()
             if measuring:
-                points.append(_point(config, backbone, steps, read_shards(folder, config), generated, extractor,
-                                     reference, raw))
+                shards = read_shards(folder, config, backbone.shape)
+                points.append(_point(config, backbone, steps, shards, generated, extractor, reference, raw))
                 yield points[-1][0]
         if points:
             best, resampled = min(points, key=lambda point: point[0]["distance"])

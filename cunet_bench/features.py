@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,6 +31,8 @@ FEATURE_KINDS = ("auto", "inception", "classifier")
 INCEPTION_DIMS = (64, 192, 768, 2048)
 CLASSIFIER_FORMAT = "cunet-bench-feature-classifier-v1"
 CLASSIFIER_DIMS = 64
+MAX_CLASSES = 1000
+"""The most classes a cached feature classifier may declare (its data sets have 10 or 2)."""
 
 
 @dataclass(frozen=True)
@@ -165,10 +168,13 @@ def _cached_classifier(path: Path, fingerprint: str, training: ClassifierTrainin
         if (metadata.get("format") != CLASSIFIER_FORMAT or metadata.get("data_fingerprint") != fingerprint
                 or metadata.get("training") != json.dumps(training.__dict__, sort_keys=True)):
             return None
-        model = DigitClassifier(state["features.0.weight"].shape[1], int(metadata["classes"]))
+        classes, accuracy, scale = metadata["classes"], float(metadata["test_accuracy"]), float(metadata["feature_scale"])
+        if not (classes.isascii() and classes.isdigit() and 2 <= int(classes) <= MAX_CLASSES):
+            raise ValueError(f"its class count {classes[:20]!r} is not a whole number from 2 to {MAX_CLASSES}")
+        if not (0 <= accuracy <= 1 and math.isfinite(scale) and scale > 0):
+            raise ValueError("its test accuracy or feature scale is impossible")
+        model = DigitClassifier(state["features.0.weight"].shape[1], int(classes))
         load_state(model, state, path, "feature classifier")
-        for number in ("test_accuracy", "feature_scale"):
-            float(metadata[number])
     except (UserError, KeyError, ValueError, IndexError) as error:
         warn(f"feature classifier cache {path} is unusable ({error}); retraining it")
         return None

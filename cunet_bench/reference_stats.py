@@ -60,15 +60,22 @@ def reference_features(extractor: FeatureExtractor, data: str, resolution: int, 
 
 
 def _read_reference(path: Path, dims: int, description: str) -> ReferenceFeatures:
-    """Cached reference statistics; ValueError when the file is damaged or of another shape."""
+    """Cached reference statistics; ValueError when the file is damaged, of another shape, of
+    another type (strings, complex numbers) or impossible (a covariance that is not symmetric
+    positive semi-definite would give a negative distance)."""
     try:
         with np.load(path, allow_pickle=False) as saved:
-            mean, covariance, kid = saved["mean"], saved["covariance"], saved["kid_features"]
-            count = int(saved["count"])
-    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:
+            mean, covariance, kid, count = saved["mean"], saved["covariance"], saved["kid_features"], saved["count"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(str(error) or type(error).__name__) from None
+    if any(array.dtype.kind != "f" for array in (mean, covariance, kid)) or count.dtype.kind not in "iu" or count.shape:
+        raise ValueError("its statistics are not real numbers and a count")
     if mean.shape != (dims,) or covariance.shape != (dims, dims) or kid.ndim != 2 or kid.shape[1] != dims:
         raise ValueError(f"its statistics are not {dims}-dimensional")
-    if not (np.isfinite(mean).all() and np.isfinite(covariance).all() and count >= 2):
+    if not (np.isfinite(mean).all() and np.isfinite(covariance).all() and np.isfinite(kid).all() and int(count) >= 2):
         raise ValueError("its statistics are not finite")
-    return ReferenceFeatures(GaussianStats(mean, covariance, count), kid, description)
+    scale = max(float(np.abs(covariance).max()), 1e-300)
+    if not np.allclose(covariance, covariance.T, rtol=0, atol=1e-9 * scale) or \
+            np.linalg.eigvalsh(covariance).min() < -1e-6 * scale:
+        raise ValueError("its covariance is not symmetric positive semi-definite")
+    return ReferenceFeatures(GaussianStats(mean, covariance, int(count)), kid, description)

@@ -103,9 +103,9 @@ def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_
     assert generate_shards(backbone, config, 2, tmp_path / "resumed") == 2
     assert generate_shards(backbone, config, 2, tmp_path / "resumed") == 0
     generate_shards(backbone, config, 2, tmp_path / "whole")
-    shards = read_shards(tmp_path / "resumed", config)
+    shards = read_shards(tmp_path / "resumed", config, backbone.shape)
     resumed = torch.cat([shard.images for shard in shards])
-    whole = torch.cat([shard.images for shard in read_shards(tmp_path / "whole", config)])
+    whole = torch.cat([shard.images for shard in read_shards(tmp_path / "whole", config, backbone.shape)])
     assert resumed.shape == (10, 1, 32, 32) and all(shard.seconds > 0 and shard.device == "cpu" for shard in shards)
     assert all(shard.other_cores >= 0 and shard.contended in (True, False) for shard in shards)
     assert torch.equal(resumed, whole)
@@ -196,7 +196,7 @@ def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(sm
     shard.write_bytes(shard.read_bytes()[:100])
     with pytest.warns(BenchWarning, match=f"sample shard {shard} is unusable .*; regenerating it"):
         assert generate_shards(backbone, config, 2, tmp_path / "second") == 1
-    assert torch.equal(read_shards(tmp_path / "first", config)[0].images, read_shards(tmp_path / "second", config)[0].images)
+    assert torch.equal(read_shards(tmp_path / "first", config, backbone.shape)[0].images, read_shards(tmp_path / "second", config, backbone.shape)[0].images)
 
 
 def test_a_damaged_reference_cache_is_recomputed(tmp_path):
@@ -226,4 +226,74 @@ def test_feature_classifier_is_cached_and_a_corrupt_cache_is_one_line(tmp_path):
     cached.write_bytes(b"not a safetensors file")
     with pytest.warns(BenchWarning, match="feature classifier cache .* is unusable .*; retraining it"):
         retrained = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    assert np.allclose(first(images), retrained(images))
+
+
+POISONS = {
+    "another image shape": lambda saved: {**saved, "images": saved["images"][:, :, :8, :8].copy()},
+    "all black": lambda saved: {**saved, "images": np.zeros_like(saved["images"])},
+    "seconds of 1e300": lambda saved: {**saved, "seconds": np.float64(1e300)},
+    "a device that is a number": lambda saved: {**saved, "device": np.float64(3)},
+}
+
+
+@pytest.mark.parametrize("poison", POISONS, ids=list(POISONS))
+def test_a_poisoned_shard_is_regenerated_not_scored(smoke_checkpoints, tmp_path, poison):
+    config = _config(models=("cunet",), sampling_steps=(2,), num_samples=6, batch_size=3, seed=5,
+                     checkpoints=str(smoke_checkpoints))
+    (backbone,) = load_backbones(config)
+    generate_shards(backbone, config, 2, tmp_path)
+    shard = tmp_path / "shard-00000.npz"
+    with np.load(shard, allow_pickle=False) as saved:
+        poisoned = POISONS[poison]({key: saved[key] for key in saved.files})
+    with open(shard, "wb") as handle:
+        np.savez(handle, **poisoned)
+    with pytest.warns(BenchWarning, match="sample shard .* is unusable"):
+        assert generate_shards(backbone, config, 2, tmp_path) == 1
+    assert read_shards(tmp_path, config, backbone.shape)[0].images.shape == (3, 1, 32, 32)
+
+
+REFERENCE_POISONS = {
+    "strings": lambda saved: {**saved, "mean": saved["mean"].astype(str)},
+    "complex": lambda saved: {**saved, "covariance": saved["covariance"].astype(complex)},
+    "negative covariance": lambda saved: {**saved, "covariance": -np.eye(len(saved["mean"])) * 45},
+    "a count that is a vector": lambda saved: {**saved, "count": np.array([5, 5])},
+}
+
+
+@pytest.mark.parametrize("poison", REFERENCE_POISONS, ids=list(REFERENCE_POISONS))
+def test_a_poisoned_reference_cache_is_recomputed(tmp_path, poison):
+    from cunet_bench.features import ClassifierTraining, feature_extractor
+    from cunet_bench.reference_stats import reference_features
+
+    extractor = feature_extractor("classifier", "lfw25", 32, tmp_path, training=ClassifierTraining(steps=5))
+    first = reference_features(extractor, "lfw25", 32, tmp_path)
+    (cache,) = (tmp_path / "fid-reference").iterdir()
+    with np.load(cache, allow_pickle=False) as saved:
+        poisoned = REFERENCE_POISONS[poison]({key: saved[key] for key in saved.files})
+    with open(cache, "wb") as handle:
+        np.savez(handle, **poisoned)
+    with pytest.warns(BenchWarning, match="reference statistics cache .* is unusable"):
+        again = reference_features(extractor, "lfw25", 32, tmp_path)
+    assert np.array_equal(first.stats.covariance, again.stats.covariance)
+
+
+@pytest.mark.parametrize("field, value", [("feature_scale", "inf"), ("classes", str(10 ** 15)), ("classes", "-1"),
+                                          ("test_accuracy", "nan")])
+def test_a_classifier_cache_with_impossible_metadata_is_retrained(tmp_path, field, value):
+    from safetensors import safe_open
+
+    from cunet_bench.checkpoints import write_safetensors
+    from cunet_bench.features import ClassifierTraining, feature_extractor
+
+    training = ClassifierTraining(steps=5)
+    first = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    (cached,) = tmp_path.glob("feature-classifier-*.safetensors")
+    with safe_open(str(cached), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        metadata = {**handle.metadata(), field: value}
+    write_safetensors(cached, tensors, metadata)
+    with pytest.warns(BenchWarning, match="feature classifier cache .* is unusable .*; retraining it"):
+        retrained = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
+    images = torch.rand(4, 1, 32, 32) * 2 - 1
     assert np.allclose(first(images), retrained(images))
