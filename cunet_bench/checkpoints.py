@@ -81,12 +81,50 @@ def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], di
         kind = describe_path(path)
         raise UserError(f"{what} {path} " + ("does not exist" if kind == "missing" else f"is {kind}, not a file"))
     try:
+        check_safetensors_layout(path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{what} {path} is not a readable safetensors file ({error})") from None
+    try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise UserError(f"{what} {path} is not a readable safetensors file ({error})") from None
     return tensors, metadata
+
+
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+MAX_HEADER_BYTES = 100 * 2**20
+
+
+def check_safetensors_layout(path: Path) -> None:
+    """Check a safetensors header against the file before anything is allocated: a header of
+    bounded size, and every tensor of a known dtype whose declared shape fills exactly its byte
+    range inside the file (a header may otherwise declare terabytes). ValueError if not."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
+            raise ValueError(f"its header claims {length:,} bytes in a file of {size:,}")
+        try:
+            header = bounded_json(handle.read(length).decode("utf-8"), "its header")
+        except UnicodeDecodeError as error:
+            raise ValueError(str(error)) from None
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    data = size - 8 - length
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or entry.get("dtype") not in DTYPE_BYTES:
+            raise ValueError(f"tensor {name[:80]!r} has no known dtype")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)
+                and isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(n, int) for n in offsets)):
+            raise ValueError(f"tensor {name[:80]!r} has a malformed shape or byte range")
+        begin, end = offsets
+        if not 0 <= begin <= end <= data or math.prod(shape) * DTYPE_BYTES[entry["dtype"]] != end - begin:
+            raise ValueError(f"tensor {name[:80]!r} declares {shape} {entry['dtype']} beyond its bytes in the file")
 
 
 REQUIRED_METADATA = ("format", "step", "config", "data_fingerprint")

@@ -15,11 +15,17 @@ from cunet_bench.errors import UserError
 FIXED_STEP_STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}
 """Function evaluations per step of the harness's own fixed-step methods."""
 TORCHDIFFEQ_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun", "euler", "midpoint", "heun2", "heun3",
-                       "rk4", "explicit_adams", "implicit_adams", "fixed_adams", "scipy_solver")
+                       "rk4", "explicit_adams", "implicit_adams", "fixed_adams")
+"""torchdiffeq's methods, less ``scipy_solver``: it hands the whole batch's state to SciPy as one
+flat float64 vector, and SciPy's default (LSODA) forms a dense Jacobian of it — gigabytes for a
+batch of 32-px images."""
 ADAPTIVE_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun")
 BACKENDS = ("harness", "torchdiffeq")
 MAX_STEPS = 10_000
 """More fixed steps per ODE block than any study needs (the release takes 1); beyond it a typo."""
+MAX_ADAPTIVE_EVALUATIONS = 2_000
+"""The evaluations an adaptive method may spend on one ODE block call (dopri5 at the default
+tolerances takes tens): tolerances near 1e-12 would otherwise shrink the step without end."""
 TOLERANCE_RANGE = (1e-12, 1.0)
 T_END_MAX = 1e6
 _BOOLEANS = {"true": True, "false": False}

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from cunet_bench.errors import SolverError
-from cunet_bench.solver_config import FIXED_STEP_STAGES, SolverConfig
+from cunet_bench.solver_config import FIXED_STEP_STAGES, MAX_ADAPTIVE_EVALUATIONS, SolverConfig
 
 # Each step returns y(t + dt). The updates are written as chains of ``add(…, alpha=…)`` on fresh
 # tensors: one pass over the state per term, no scalar-times-tensor temporaries. On a 2-core CPU
@@ -65,15 +65,20 @@ class _BoundField(nn.Module):
     embedding, so its parameters receive adjoint gradients.
     """
 
-    def __init__(self, field: nn.Module, time_embedding: torch.Tensor | None, precomputed: Any) -> None:
+    def __init__(self, field: nn.Module, time_embedding: torch.Tensor | None, precomputed: Any,
+                 budget: int | None = None) -> None:
         super().__init__()
         self.field = field
         self.time_embedding = time_embedding
         self.precomputed = precomputed
+        self.budget = budget
+        """The most evaluations allowed (adaptive methods), or None."""
         self.evaluations = 0
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         self.evaluations += 1
+        if self.budget is not None and self.evaluations > self.budget:
+            raise SolverError(f"it took more than {self.budget:,} evaluations of one block; loosen rtol and atol")
         conditioning = self.precomputed
         if conditioning is None and self.time_embedding is not None:
             conditioning = self.field.condition(self.time_embedding)
@@ -154,7 +159,8 @@ class ODEBlock(nn.Module):
 
         solver = self.solver
         precomputed = None if solver.adjoint else self.field.condition(time_embedding)
-        bound = _BoundField(self.field, time_embedding if solver.adjoint else None, precomputed)
+        bound = _BoundField(self.field, time_embedding if solver.adjoint else None, precomputed,
+                            MAX_ADAPTIVE_EVALUATIONS if solver.adaptive else None)
         times = torch.linspace(0.0, solver.t_end, 2 if solver.adaptive else solver.steps + 1, device=z.device)
         options = dict(rtol=solver.rtol, atol=solver.atol) if solver.adaptive else {}
         try:

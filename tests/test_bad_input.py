@@ -104,6 +104,7 @@ def files(tmp_path, trained):
         "wrong shape": _variant(trained, tmp_path, "shape.safetensors", {"ema.layers.0.weight": torch.zeros(3)}),
         "optimizer": forged_checkpoint(tmp_path, "optim.safetensors", {"optim.x.step": torch.zeros(1)}),
         "truncated": tmp_path / "truncated.safetensors",
+        "huge tensor": _huge_tensor(tmp_path / "4tib.safetensors"),
         "adam negative": _variant(trained, tmp_path, "adamneg.safetensors", {"optim.0.exp_avg_sq": -moment.abs() - 1}),
         "adam nan": _variant(trained, tmp_path, "adamnan.safetensors", {"optim.0.exp_avg": moment * float("nan")}),
         "adam shape": _variant(trained, tmp_path, "adamshape.safetensors", {"optim.0.exp_avg": torch.zeros(3)}),
@@ -142,6 +143,14 @@ def _image_folders(folder: Path) -> dict[str, Path]:
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"garbage" * 10)
     folders["mnist garbage"] = folder / "mnist-garbage"
     return folders
+
+
+def _huge_tensor(path: Path) -> Path:
+    """A safetensors header declaring a 4 TiB tensor over 4 bytes of data."""
+    header = json.dumps({"__metadata__": {"format": FORMAT}, "model.w": {
+        "dtype": "F32", "shape": [1024, 1024, 1024, 1024], "data_offsets": [0, 4]}}).encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    return path
 
 
 def _without_optimizer(source: Path, path: Path) -> Path:
@@ -199,6 +208,7 @@ CASES = [
     (("efficiency", "--solver", "rk4:steps=0"), "steps must be an integer from 1", D),
     (("efficiency", "--solver", "rk4:t_end=-1"), "t_end must be in", D),
     (("efficiency", "--solver", "rk4:order=4"), "bad solver option", D),
+    (("efficiency", "--solver", "scipy_solver"), "unknown solver 'scipy_solver' for backend torchdiffeq", D),
     (("efficiency", "--device", "tpu"), "--device must be cpu, cuda or auto", D),
     (("efficiency", "--seed", "99999999999999999999"), "--seed must be an integer", D),
     (("efficiency", "--seed", "-1"), "--seed must be an integer", D),
@@ -308,6 +318,7 @@ CASES = [
     (("sample", "--checkpoint", "{nan weights}"), "holds non-finite values", False),
     (("sample", "--checkpoint", "{wrong shape}"), "of another shape", False),
     (("sample", "--checkpoint", "{truncated}"), "not a readable safetensors file", False),
+    (("sample", "--checkpoint", "{huge tensor}"), "declares [1024, 1024, 1024, 1024] F32 beyond its bytes", False),
     (("sample", "--checkpoint", "{dir}"), "is a folder, not a file", False),
     (("sample", "--checkpoint", "{fifo}"), "is a fifo, not a file", False),
     (("sample", "--checkpoint", "{dangling}"), "is a dangling link, not a file", False),

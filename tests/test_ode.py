@@ -161,6 +161,18 @@ def test_step_size_underflow_is_a_solver_error():
         block(torch.ones(1, 1, dtype=torch.float64))
 
 
+def test_an_adaptive_solver_that_would_run_without_end_stops_at_its_evaluation_budget():
+    """A stiff decay at tolerances of 1e-12 (inside the accepted range) needs more evaluations
+    than the budget: one solver error saying so, not a run without end."""
+    from cunet_bench.solver_config import MAX_ADAPTIVE_EVALUATIONS
+
+    field = LinearField(torch.tensor([[-1e4]], dtype=torch.float64))
+    block = ODEBlock(field, SolverConfig("dopri5", rtol=1e-12, atol=1e-12, backend="torchdiffeq"), name="mid")
+    with pytest.raises(SolverError, match=rf"'mid': .* more than {MAX_ADAPTIVE_EVALUATIONS:,} evaluations of one block"):
+        block(torch.ones(1, 1, dtype=torch.float64))
+    assert block.nfe == MAX_ADAPTIVE_EVALUATIONS + 1
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
