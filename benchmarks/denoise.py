@@ -28,7 +28,7 @@ import torch
 
 from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.benchmarks.denoise_methods import Method, build_methods, clean_test_images
-from cunet_bench.checkpoints import TrainedCheckpoints
+from cunet_bench.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
 from cunet_bench.configs import resolve
 from cunet_bench.contention import Contention
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
@@ -87,6 +87,11 @@ class DenoiseConfig(TrainedCheckpoints):
     def from_preset(cls, preset: Preset, **overrides: Any) -> "DenoiseConfig":
         """The preset's noise levels and test images; the quality backbones it trains and the
         Table 4 baselines."""
+        protocol = overrides.get("protocol") or preset.settings("denoise").get("protocol", "paper")
+        for option, field, applies in (("--pixel-noise", "pixel_noise", "release"), ("--noise-steps", "noise_steps",
+                                                                                   "paper")):
+            if overrides.get(field) is not None and protocol != applies:
+                raise UserError(f"{option} applies to the {applies} protocol, not the {protocol} protocol")
         return resolve(cls, {**preset.settings("denoise"), **TrainedCheckpoints.settings(preset),
                              "models": REGISTRY.tagged("quality") + REGISTRY.tagged("table4"),
                              "resolution": preset.settings("train")["resolution"],
@@ -94,9 +99,9 @@ class DenoiseConfig(TrainedCheckpoints):
 
     def validate(self) -> None:
         super().validate()
-        self.levels()
         for name in self.models:
             get_model(name)
+        self.levels(self.timesteps(tuple(name for name in self.models if get_model(name).is_backbone)))
         if not self.models:
             raise UserError("--models needs at least one model")
         if not 1 <= self.num_images <= MAX_IMAGES:
@@ -105,8 +110,8 @@ class DenoiseConfig(TrainedCheckpoints):
             raise UserError(f"--solver is given twice with the same setting: {', '.join(s.label for s in self.solver)}")
 
     def levels(self, timesteps: int | None = None) -> list[Level]:
-        """The noise levels of the protocol, checked; the bound of paper-protocol steps is checked
-        once the backbones' number of training timesteps is known."""
+        """The noise levels of the protocol, checked: paper-protocol steps n from 1 to the
+        backbones' number of training timesteps T (x_T is the last forward step, index T − 1)."""
         if self.protocol not in PROTOCOLS:
             raise UserError(f"unknown protocol {self.protocol!r}; protocols: {', '.join(PROTOCOLS)}")
         values = self.noise_steps if self.protocol == "paper" else self.pixel_noise
@@ -119,11 +124,10 @@ class DenoiseConfig(TrainedCheckpoints):
                 raise UserError(f"--pixel-noise must be among {sorted(RELEASE_STEPS)} (the release's documented "
                                 f"levels), got {unknown[0]}")
             return [Level(RELEASE_STEPS[value], value) for value in values]
-        highest = "T−1" if timesteps is None else timesteps - 1
+        highest = timesteps or MAX_TIMESTEPS
         for value in values:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1 or \
-                    (timesteps is not None and value >= timesteps) or value > 100_000:
-                raise UserError(f"--noise-steps must be integers in 1 … {highest}, got {value}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= highest:
+                raise UserError(f"--noise-steps must be integers in 1 … {highest:,} (the backbones' T), got {value}")
         return [Level(value) for value in values]
 
 

@@ -90,6 +90,10 @@ class FidConfig(TrainedCheckpoints):
             raise UserError(f"--sampling-steps values must be between 1 and {MAX_STEPS:,}, got {self.sampling_steps}")
         if len(set(self.sampling_steps)) != len(self.sampling_steps):
             raise UserError(f"--sampling-steps are duplicated: {self.sampling_steps}")
+        timesteps = self.timesteps(self.models)
+        if max(self.sampling_steps) > timesteps:
+            raise UserError(f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got "
+                            f"{max(self.sampling_steps)}")
         if not 2 <= self.num_samples <= MAX_SAMPLES:
             raise UserError(f"--num-samples must be between 2 and {MAX_SAMPLES:,}, got {self.num_samples}")
         dims = feature_dims(self.features, self.dims)
@@ -135,7 +139,8 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
     timesteps = min(b.diffusion.timesteps for b in backbones)
     if max(config.sampling_steps) > timesteps:
-        raise UserError(f"--sampling-steps must be between 1 and {timesteps}, got {max(config.sampling_steps)}")
+        raise UserError(f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got "
+                        f"{max(config.sampling_steps)}")
     return backbones
 
 

@@ -45,6 +45,9 @@ class TrainRunConfig(TrainConfig):
         model = overrides.get("model")
         if model is None:
             raise UserError("bench train needs --model")
+        if overrides.get("sigma") is not None and get_model(model).is_backbone:
+            raise UserError(f"--sigma is the noise level of denoisers; {model} is a diffusion backbone (its noise "
+                            "follows --schedule)")
         settings["model_options"] = get_model(model).options_at(settings["scale"])
         seed = overrides.get("seed") if overrides.get("seed") is not None else 0
         data = overrides.get("data") or settings["data"]

@@ -251,6 +251,14 @@ class TrainedCheckpoints:
         for seed in self.train_seeds:
             check_seed(seed)
 
+    def timesteps(self, models: tuple[str, ...]) -> int:
+        """The fewest diffusion timesteps T the existing checkpoints of ``models`` record (read
+        from their metadata alone), or the default T when none exists yet: the bound the noise and
+        sampling steps are checked against before any work, as the run checks them."""
+        recorded = [recorded_timesteps(path) for model in models for seed in self.train_seeds
+                    if (path := self.checkpoint(model, seed)).is_file()]
+        return min(recorded, default=DEFAULT_TIMESTEPS)
+
     def checkpoint(self, model: str, seed: int) -> Path:
         """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
         return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
@@ -263,6 +271,27 @@ class TrainedCheckpoints:
             raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
                             f"--preset {self.checkpoint_preset} --seed {seed}{folder}")
         return path
+
+
+DEFAULT_TIMESTEPS = 1000
+"""The diffusion timesteps T every preset trains with (``TrainConfig.timesteps``)."""
+MAX_TIMESTEPS = 100_000
+
+
+def recorded_timesteps(path: Path) -> int:
+    """The diffusion timesteps T a checkpoint's training configuration records, read from its
+    metadata without loading a tensor; a malformed record is one line."""
+    try:
+        check_safetensors_layout(path)
+        with safe_open(str(path), framework="pt") as handle:
+            config = bounded_json((handle.metadata() or {}).get("config", "{}"), "its training configuration")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UserError(f"checkpoint {path} is not a readable safetensors file ({error})") from None
+    timesteps = config.get("timesteps", DEFAULT_TIMESTEPS) if isinstance(config, dict) else None
+    if not isinstance(timesteps, int) or isinstance(timesteps, bool) or not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise UserError(f"checkpoint {path} records timesteps {str(timesteps)[:40]}, not an integer from 1 to "
+                        f"{MAX_TIMESTEPS:,}")
+    return timesteps
 
 
 def checkpoint_path(folder: Path, model: str, data: str, preset: str, seed: int = 0) -> Path:

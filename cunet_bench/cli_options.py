@@ -5,6 +5,7 @@ configuration, before any work starts; nothing here imports torch (``bench --hel
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -49,12 +50,14 @@ def number_list(text: Optional[str], option: str, kind: Callable[[str], Any] = i
 
 def name_list(text: Optional[str], option: str = "--models") -> tuple[str, ...] | None:
     """``"unet, cunet"`` → ``("unet", "cunet")``; None when not given; one-line error for an empty
-    list or duplicates."""
+    list, an empty item (``unet,,cunet``) or duplicates."""
     if text is None:
         return None
-    names = tuple(item.strip() for item in text.split(",") if item.strip())
-    if not names:
+    names = tuple(item.strip() for item in text.split(","))
+    if not any(names):
         raise UserError(f"{option} needs at least one name, got {text!r}")
+    if not all(names):
+        raise UserError(f"{option} has an empty name between commas: {text[:80]!r}")
     if len(set(names)) != len(names):
         raise UserError(f"{option} has duplicated names: {text[:80]}")
     return names
@@ -64,9 +67,9 @@ def sigma_range(text: Optional[str]) -> tuple[float, float] | None:
     """``0.1`` → (0.1, 0.1); ``0.02:0.3`` → a range sampled uniformly per image; None when not given."""
     if text is None:
         return None
-    low, _, high = text.partition(":")
+    low, colon, high = text.partition(":")
     try:
-        return float(low), float(high or low)
+        return float(low), float(high if colon else low)
     except ValueError:
         raise UserError(f"--sigma takes a number or a range LOW:HIGH, got {text[:40]!r}") from None
 
@@ -133,12 +136,13 @@ DataRootOption = typer.Option(None, "--data-root", help="folder of a dataset tha
 CheckpointsOption = typer.Option(None, "--checkpoints", parser=folder_option("--checkpoints"), metavar="FOLDER",
                                  help="folder of bench train checkpoints, sample shards and caches")
 BatchOption = typer.Option(None, "--batch", help="batch sizes, e.g. 1,64")
-MAX_THREADS = 1024
-
-
 def check_threads(threads: Optional[int]) -> Optional[int]:
-    if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+    """At most the cores this process may use: more threads than cores only contend."""
+    from cunet_bench.threads import usable_cores
+
+    cores = max(1, math.floor(usable_cores()))
+    if threads is not None and not 1 <= threads <= cores:
+        raise UserError(f"--threads must be between 1 and the {cores} core(s) this process may use, got {threads}")
     return threads
 
 

@@ -5,7 +5,9 @@ shell's exit code after what was measured is recorded."""
 from __future__ import annotations
 
 import errno
+import re
 import sys
+import unicodedata
 import warnings
 
 import typer
@@ -37,9 +39,16 @@ def _usage_error(error: typer.TyperException) -> str:
     return error.format_message()
 
 
+NUMBER_LIKE = re.compile(r"[\d_.,:+eE-]+")
+"""A value made of digits (of any script), separators, signs and exponents: meant as numbers."""
+
+
 def _check_arguments(arguments: list[str]) -> None:
-    """Refuse an argument that is not valid UTF-8 (a file name in another encoding): results,
-    provenance and the report record the command line and its paths as UTF-8 text."""
+    """Refuse, before anything else, an argument that the options would read differently from
+    what it says: text that is not valid UTF-8 (results, provenance and the report record the
+    command line as UTF-8), a control character (a newline, a tab, an escape sequence), or a
+    number written with other than ASCII digits or with ``_`` separators (Python's ``int`` reads
+    ``1_000`` and Arabic-Indic digits)."""
     for argument in arguments:
         try:
             argument.encode("utf-8")
@@ -47,6 +56,38 @@ def _check_arguments(arguments: list[str]) -> None:
             shown = argument.encode("utf-8", "backslashreplace").decode()[:80]
             raise UserError(f"argument {shown!r}: the name is not valid UTF-8 (results record their paths as "
                             "UTF-8 text); rename it") from None
+        if any(unicodedata.category(character) == "Cc" for character in argument):
+            raise UserError(f"argument {argument[:80]!r} holds a control character")
+        value = argument.split("=", 1)[1] if argument.startswith("--") and "=" in argument else argument
+        if NUMBER_LIKE.fullmatch(value) and any(c.isdigit() for c in value) and (not value.isascii() or "_" in value):
+            raise UserError(f"argument {value[:80]!r}: write numbers with ASCII digits 0-9 and no '_'")
+
+
+def _check_single_values(app: typer.Typer, arguments: list[str]) -> None:
+    """Refuse an option that takes one value given twice (the framework would silently keep the
+    last); options that take several (``--solver``) may repeat."""
+    import typer.main
+
+    command, rest = typer.main.get_command(app), list(arguments)
+    while rest and hasattr(command, "get_command"):
+        subcommand = command.get_command(None, rest[0])
+        if subcommand is None:
+            return  # an unknown command: the framework says so
+        command, rest = subcommand, rest[1:]
+    single = {option: parameter.name for parameter in getattr(command, "params", [])
+              if not getattr(parameter, "multiple", False)
+              for option in [*parameter.opts, *parameter.secondary_opts] if option.startswith("--")}
+    seen: dict[str, str] = {}
+    for word in rest:
+        if word == "--":
+            break
+        option = word.split("=", 1)[0]
+        name = single.get(option)
+        if name is None:
+            continue
+        if name in seen:
+            raise UserError(f"{option} is given twice (as {seen[name]} and {option}); it takes one value")
+        seen[name] = option
 
 
 def run_app(app: typer.Typer) -> None:
@@ -57,6 +98,7 @@ def run_app(app: typer.Typer) -> None:
     warnings.simplefilter("always", BenchWarning)
     try:
         _check_arguments(sys.argv[1:])
+        _check_single_values(app, sys.argv[1:])
         choose_compile_cache()
         code = app(prog_name="bench", standalone_mode=False)
     except UserError as error:

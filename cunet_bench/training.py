@@ -40,6 +40,10 @@ LIMITS = {"train_steps": 10_000_000, "batch_size": 65_536, "grad_accumulation": 
           "log_every": 10_000_000, "timesteps": 100_000}
 """Upper bounds of the integer settings (each at least 1): far beyond any real run, so that a typo
 or a forged checkpoint is refused before anything is allocated."""
+MIN_LR = 1e-10
+MIN_SIGMA = 1e-6
+"""Below these a learning rate or a noise level changes nothing a float32 model can show (a
+subnormal one is a typo)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,8 +78,8 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= highest:
                 raise UserError(f"{name.replace('_', '-')} must be an integer from 1 to {highest:,}, got "
                                 f"{str(value)[:40]}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10):
-            raise UserError(f"learning rate must be a positive number up to 10, got {self.lr}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and MIN_LR <= self.lr <= 10):
+            raise UserError(f"learning rate must be a positive number from {MIN_LR:g} to 10, got {self.lr}")
         check_seed(self.seed)
         if len(self.adam_betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.adam_betas):
             raise UserError(f"Adam betas must be two numbers in [0, 1), got {self.adam_betas}")
@@ -84,8 +88,9 @@ class TrainConfig:
         if not (isinstance(self.grad_clip, (int, float)) and math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise UserError(f"gradient clipping must be a positive number, got {self.grad_clip}")
         low, high = self.sigma if len(self.sigma) == 2 else (None, None)
-        if low is None or not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high <= 1):
-            raise UserError(f"--sigma needs 0 < LOW <= HIGH <= 1 (noise of [0, 1] images), got {self.sigma}")
+        if low is None or not (math.isfinite(low) and math.isfinite(high) and MIN_SIGMA <= low <= high <= 1):
+            raise UserError(f"--sigma needs 0 < LOW <= HIGH <= 1 (noise of [0, 1] images, LOW at least {MIN_SIGMA:g}), "
+                            f"got {self.sigma}")
         DiffusionConfig(self.schedule, self.objective, self.timesteps)
         check_source(self.data, self.data_root)
 

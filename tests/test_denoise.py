@@ -72,13 +72,23 @@ def test_same_seed_gives_identical_numbers():
 
 @pytest.mark.parametrize(
     "changes, fragment",
-    [(dict(noise_steps=(0,)), "integers in 1"), (dict(noise_steps=(1000,)), "integers in 1 … 999"),
+    [(dict(noise_steps=(0,)), "integers in 1"), (dict(noise_steps=(1001,)), "integers in 1 … 1,000"),
      (dict(noise_steps=(50.5,)), "integers"), (dict(noise_steps=(50, 50)), "distinct"),
      (dict(protocol="release", pixel_noise=(0.5,)), "among"), (dict(protocol="blind"), "unknown protocol")],
 )
 def test_bad_noise_levels(changes, fragment):
     with pytest.raises(UserError, match=fragment):
         _config(**changes).levels(1000)
+
+
+def test_the_last_forward_step_t_is_a_noise_level():
+    """n = T noises to x_T (index T − 1) and the chain runs all T reverse steps."""
+    diffusion = GaussianDiffusion(DiffusionConfig("cosine", "eps", timesteps=100))
+    config = _config(noise_steps=(100,), num_images=2, seed=3)
+    assert [level.noise_step for level in config.levels(100)] == [100]
+    rows = list(measure(config, [Method("m", lambda x, t: 0.5 * x, diffusion)], torch.rand(2, 1, 16, 16) * 2 - 1))
+    (chain,) = [row for row in rows if row["kind"] == "chain"]
+    assert chain["steps"] == 100 and chain["noise_step"] == 100
 
 
 def test_denoise_cli_smoke(tmp_path):
