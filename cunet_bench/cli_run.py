@@ -16,13 +16,21 @@ from cunet_bench.output import OutputFormat, emit, note, progress_display
 def run_and_record(benchmark: Any, config: Any, out: Path, preset: str, label: str | None = None,
                    invocation: dict[str, Any] | None = None) -> Any:
     """Run a benchmark as the commands do: global generators seeded from the configuration's seed,
-    the progress display on standard error, the results recorded under ``out`` and announced."""
+    the progress display on standard error (after the warning of a busy machine, once the work
+    starts), the results recorded under ``out`` and announced."""
     from cunet_bench.runner import execute
     from cunet_bench.seeding import seed_everything
+    from cunet_bench.threads import announce_busy
 
     seed_everything(config.seed)
     with progress_display(label or benchmark.name) as progress:
-        return execute(benchmark, config, out, progress, preset, announce=note, invocation=invocation)
+        def progress_after_warning(message: str, done: int | None = None, total: int | None = None) -> None:
+            announce_busy()  # the work has started: what refused it earlier was one line
+            progress(message, done, total)
+
+        outcome = execute(benchmark, config, out, progress_after_warning, preset, announce=note, invocation=invocation)
+    announce_busy()
+    return outcome
 
 
 def checkpoints_beside(checkpoints: Optional[Path], out: Path) -> str:

@@ -10,7 +10,8 @@ and ``bench all`` starts its side-by-side workers with 1 + 1 (REFERENCE §7: 2 �
 cores cost 42% of the machine). Measured on a 2-core AMD EPYC (Zen 3), ``unet`` at quick sizes,
 30 steps with start-up: alone 23.6 s; two started together 49.4 s (1 thread) and 54.6 s
 (2 threads), 2.1× and 2.3× of alone. ``--threads`` overrides the choice; a busy machine is
-warned about once.
+warned about once, when
+its work starts.
 """
 
 from __future__ import annotations
@@ -127,20 +128,33 @@ def choose(requested: int | None = None) -> Choice:
     return Choice(threads, usable, claimed, busy, reason)
 
 
+_unannounced: list[Choice] = []
+"""The busy choice of the running command, until :func:`announce_busy` has warned of it."""
+
+
 @contextmanager
 def computing_threads(requested: int | None = None) -> Iterator[Choice]:
     """Choose the threads and apply them to torch and to the processes the harness starts, for
-    the time of one command; warn once when the machine is busy. The claim is released when the
-    command ends (a killed process's claim is removed by the next one to choose)."""
+    the time of one command. A busy machine is warned of once, by :func:`announce_busy` when the
+    work starts: a command refused before its work stays one line on any machine. The claim is
+    released when the command ends (a killed process's claim is removed by the next one to choose)."""
     import torch
 
     choice = choose(requested)
     torch.set_num_threads(choice.threads)
     os.environ["OMP_NUM_THREADS"] = str(choice.threads)
     if requested is None and (choice.claimed or choice.busy > BUSY_CORES):
-        warn(f"the machine is busy ({choice.reason}); computing with {choice.threads} of {choice.usable:g} usable "
-             "core(s); times measured now are marked busy (--threads overrides the choice)")
+        _unannounced.append(choice)
     try:
         yield choice
     finally:
+        _unannounced.clear()
         remove_harness_made(_claim_file())
+
+
+def announce_busy() -> None:
+    """Warn, once, that the machine is busy, when the running command's choice found it so."""
+    while _unannounced:
+        choice = _unannounced.pop()
+        warn(f"the machine is busy ({choice.reason}); computing with {choice.threads} of {choice.usable:g} usable "
+             "core(s); times measured now are marked busy (--threads overrides the choice)")
