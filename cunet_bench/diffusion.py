@@ -156,7 +156,11 @@ class GaussianDiffusion:
     def predictions(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, clip: bool = True
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(ε̂, x̂0) from the network's output under the configured objective. With ``clip`` the
-        x0 estimate is clipped to [-1, 1] and ε̂ re-derived from it, as the released sampler does."""
+        x0 estimate is clipped to [-1, 1] and ε̂ re-derived from it, as the released sampler does.
+        A non-finite output is one line: clipping would turn it into NaN pixels written as samples."""
+        if not math.isfinite(float(output.detach().sum())):
+            raise UserError("the network's output is not finite (weights that are finite but overflow, as a damaged "
+                            "checkpoint can hold); nothing was written from it")
         objective = self.config.objective
         if objective == "eps":
             x0 = self.x0_from_eps(x_t, t, output)

@@ -287,11 +287,19 @@ def conform(bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str |
         if name not in frame:
             frame[name] = None
     frame = frame[list(names)]
+    units = column_units(bench)
     for name, declared_type in column_types(bench).items():
         fixed, problem = _typed(frame[name], declared_type)
+        if problem is None and declared_type in ("int", "float"):
+            problem = _impossible(fixed, name in NON_NEGATIVE_COLUMNS or units.get(name) in NON_NEGATIVE_UNITS)
         if problem:
             return None, f"column {name}: {problem}"
         frame[name] = fixed
+    if "unit" in frame and "value" in frame:
+        measured = frame[frame.unit.isin(list(NON_NEGATIVE_UNITS))]
+        problem = _impossible(measured.value, True)
+        if problem:
+            return None, f"column value: {problem}"
     for kind_name, rows in frame.groupby("kind", sort=False):
         kind = declared[kind_name]
         for required in kind.required:
@@ -302,6 +310,27 @@ def conform(bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str |
             if len(bad):
                 return None, f"{kind_name} metric {str(bad.metric.iloc[0])[:40]!r} is not declared"
     return frame, None
+
+
+NON_NEGATIVE_UNITS = frozenset({"s", "MiB", "GMAC", "GFLOP", "GFLOP/s", "images/s", "count", "cores", "px"})
+"""Units of quantities that cannot be negative: a negative time or size read back is damage."""
+NON_NEGATIVE_COLUMNS = frozenset({"distance"})
+"""Unitless columns that cannot be negative (a Fréchet distance is a squared distance)."""
+
+
+def column_units(bench: str) -> dict[str, str]:
+    """Every column of ``bench`` with a declared unit, and that unit."""
+    return {column.name: column.unit for kind in kinds(bench).values() for column in kind.columns if column.unit}
+
+
+def _impossible(numbers: pd.Series, non_negative: bool) -> str | None:
+    """Why numbers read back are impossible: an infinity, or a negative where none can be."""
+    present = numbers.dropna().astype(float)
+    if np.isinf(present).any():
+        return "a value is infinite"
+    if non_negative and (present < 0).any():
+        return f"a value is negative ({present[present < 0].iloc[0]:g})"
+    return None
 
 
 def _typed(values: pd.Series, declared_type: str) -> tuple[pd.Series, str | None]:

@@ -54,6 +54,31 @@ def trained(tmp_path_factory):
     return folder / "dncnn.safetensors"
 
 
+@pytest.fixture(scope="module")
+def trained_backbone(tmp_path_factory):
+    """A real smoke checkpoint of the U-Net backbone."""
+    from cunet_bench.benchmarks.train import TrainRunConfig
+    from cunet_bench.presets import get_preset
+    from cunet_bench.trained import build_model, diffusion_of
+    from cunet_bench.training import TrainingRun
+
+    folder = tmp_path_factory.mktemp("backbone")
+    config = TrainRunConfig.from_preset(get_preset("smoke"), model="unet").training
+    list(TrainingRun(config, build_model(config), diffusion_of(config), folder / "unet.safetensors").steps())
+    return folder / "unet.safetensors"
+
+
+def _overflowing(source: Path, path: Path) -> Path:
+    """``source`` with every EMA weight scaled to about 1e36: finite, but the network overflows."""
+    with safe_open(str(source), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        metadata = dict(handle.metadata())
+    scaled = {key: value * 1e36 if key.startswith("ema.") and value.is_floating_point() and value.abs().max() > 0
+              else value for key, value in tensors.items()}
+    path.write_bytes(safetensors_bytes(scaled, metadata))
+    return path
+
+
 def _variant(source: Path, folder: Path, name: str, tensors=None, config=None, **metadata) -> Path:
     """``source`` with some tensors or metadata replaced."""
     with safe_open(str(source), framework="pt") as handle:
@@ -72,7 +97,7 @@ def _set(field, value):
 
 
 @pytest.fixture
-def files(tmp_path, trained):
+def files(tmp_path, trained, trained_backbone):
     regular = tmp_path / "a-file"
     regular.write_text("x")
     os.mkfifo(tmp_path / "fifo")
@@ -112,6 +137,7 @@ def files(tmp_path, trained):
         "adam huge step": _variant(trained, tmp_path, "adamhuge.safetensors", {"optim.0.step": torch.tensor(1e30)}),
         "adam missing": _without_optimizer(trained, tmp_path / "adamnone.safetensors"),
         "trained": trained,
+        "overflowing ema": _overflowing(trained_backbone, tmp_path / "overflow.safetensors"),
     }
     forged["truncated"].write_bytes(trained.read_bytes()[:1000])
     forged.update(_image_folders(tmp_path))
@@ -338,6 +364,8 @@ CASES = [
     (("sample", "--checkpoint", "{nan weights}"), "holds non-finite values", False),
     (("sample", "--checkpoint", "{wrong shape}"), "of another shape", False),
     (("sample", "--checkpoint", "{truncated}"), "not a readable safetensors file", False),
+    (("sample", "--checkpoint", "{overflowing ema}", "--num-samples", "2", "--sampling-steps", "2", "--out",
+      "{dir}/s"), "the network's output is not finite", False),
     (("sample", "--checkpoint", "{huge tensor}"), "declares [1024, 1024, 1024, 1024] F32 beyond its bytes", False),
     (("sample", "--checkpoint", "{dir}"), "is a folder, not a file", False),
     (("sample", "--checkpoint", "{fifo}"), "is a fifo, not a file", False),

@@ -313,6 +313,38 @@ def test_bench_compare_reports_verdict_changes_and_regressions_with_its_exit_cod
     assert same.returncode == 0 and "0 verdict(s) changed, 0 regression(s)" in same.stdout
 
 
+def test_bench_compare_fails_on_a_vanished_model_and_lists_stopped_runs(fixture_results, tmp_path):
+    new = tmp_path / "new"
+    shutil.copytree(fixture_results, new)
+    for path in (new / "fid").iterdir():
+        path.unlink()
+    write("fid", [row for row in fid(np.random.default_rng(8)) if row.get("model") != "cunet"], new,
+          "bench fid --preset quick", preset="quick")
+    sidecar = next((new / "efficiency").glob("*.json"))
+    sidecar.write_text(sidecar.read_text().replace('"complete": true', '"complete": false'))
+    result = json.loads(_compare(fixture_results, new, "--format", "json").stdout)
+    assert result["one_side"] == [{"benchmark": "fid", "model": "cunet", "only in": "BASE"}]
+    assert [row["side"] for row in result["stopped"]] == ["NEW"] and result["regressions"] >= 1
+    assert _compare(fixture_results, new, "--fail-on", "regression").returncode == 1
+
+
+@pytest.mark.parametrize("damage", ["a negative latency", "an infinite distance"])
+def test_bench_compare_refuses_impossible_numbers_as_damage(fixture_results, tmp_path, damage):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(fixture_results, damaged)
+    bench, column = ("efficiency", "value") if damage == "a negative latency" else ("fid", "distance")
+    path = next(p for p in (damaged / bench).glob("*.csv") if "latency_s" in p.read_text() or bench == "fid")
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str)
+    rows = frame.metric == "latency_s" if bench == "efficiency" else frame.kind == "best"
+    frame.loc[rows.idxmax(), column] = "-0.5" if bench == "efficiency" else "inf"
+    frame.to_csv(path, index=False)
+    done = _compare(fixture_results, damaged)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert ("is negative" if bench == "efficiency" else "is infinite") in done.stderr
+
+
 def test_bench_compare_refuses_a_damaged_side(fixture_results, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(fixture_results, damaged)

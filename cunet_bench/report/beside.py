@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from cunet_bench.report.compare import timing_changes, verdict_rows
-from cunet_bench.report.markdown import Claim, Section, markdown_table
+from cunet_bench.report.markdown import Claim, Section, code, markdown_table
 from cunet_bench.report.results import Results
 
 SIZES = (("training", "train_steps", "training steps"), ("training", "seed", "training seeds"),
@@ -32,7 +32,7 @@ def beside_section(results: Results, claims: list[Claim], reference: Results, re
     smaller = [f"{label} {mine[label]:,} vs {theirs[label]:,}" for label in mine
                if label in theirs and isinstance(mine[label], (int, float)) and mine[label] < theirs[label]]
     section.body += [
-        f"This run (`{results.folder}`) beside the committed reference run (`{reference.folder}`): {differs} of "
+        f"This run ({code(results.folder)}) beside the committed reference run ({code(reference.folder)}): {differs} of "
         f"{len(rows)} verdicts differ." + (f" **This run is smaller than the reference**: {'; '.join(smaller)}."
                                            if smaller else ""),
         markdown_table([{"claim": row["claim"], "this run": row["new"], "reference": row["base"], "": row["change"]}

@@ -12,18 +12,21 @@ Tolerances (a regression needs the whole interval past them, in the worse direct
   paper's Table 2 reports;
 * **exact counts** (parameters, MACs): any change is reported as "changed".
 
-Times are compared only between runs on one machine fingerprint unless ``across_machines``.
+Times are compared only between runs on one machine fingerprint unless ``across_machines``. A
+model one benchmark measured in BASE but not in NEW counts as a regression; models measured on
+one side only and stopped runs (``complete: false``) are listed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cunet_bench.report.markdown import Claim, markdown_table, number
+from cunet_bench import schema
+from cunet_bench.report.markdown import Claim, code, markdown_table, number
 from cunet_bench.report.results import Results
 from cunet_bench.report.verdicts import REPLICATES, Interval, Seeds, seed_level_difference, seed_level_ratio
 
@@ -143,6 +146,10 @@ def _seeds(rows: pd.DataFrame) -> Seeds:
 class Comparison:
     verdicts: list[dict[str, Any]]
     metrics: list[Change]
+    one_side: list[dict[str, Any]] = field(default_factory=list)
+    """Models measured by a benchmark on one side only."""
+    stopped: list[dict[str, Any]] = field(default_factory=list)
+    """Runs that were stopped before they finished (``complete: false``), on either side."""
 
     @property
     def verdict_changes(self) -> int:
@@ -150,16 +157,23 @@ class Comparison:
 
     @property
     def regressions(self) -> int:
-        return sum(change.status == "regression" for change in self.metrics)
+        """Metrics past their tolerance, and models that vanished from NEW (nothing left to compare
+        is the largest regression)."""
+        return sum(change.status == "regression" for change in self.metrics) + sum(
+            row["only in"] == "BASE" for row in self.one_side)
 
     def markdown(self, base: str, new: str) -> str:
-        return "\n\n".join([f"## bench compare `{base}` → `{new}`",
-                            f"{self.verdict_changes} verdict(s) changed, {self.regressions} regression(s).",
+        return "\n\n".join([f"## bench compare {code(base)} → {code(new)}",
+                            f"{self.verdict_changes} verdict(s) changed, {self.regressions} regression(s), "
+                            f"{len(self.stopped)} stopped run(s).",
                             "### Verdicts", markdown_table(self.verdicts),
-                            "### Metrics (NEW/BASE; SSIM: NEW − BASE)", markdown_table([c.row() for c in self.metrics])])
+                            "### Metrics (NEW/BASE; SSIM: NEW − BASE)", markdown_table([c.row() for c in self.metrics]),
+                            "### Models measured on one side only", markdown_table(self.one_side),
+                            "### Stopped runs (compared as recorded)", markdown_table(self.stopped)])
 
     def as_json(self) -> dict[str, Any]:
         return {"verdict_changes": self.verdict_changes, "regressions": self.regressions, "verdicts": self.verdicts,
+                "one_side": self.one_side, "stopped": self.stopped,
                 "metrics": [{**change.row(), "base": change.base, "new": change.new,
                              "estimate": change.change.estimate if change.change else None,
                              "low": change.change.low if change.change else None,
@@ -177,8 +191,29 @@ def verdict_rows(base: list[Claim], new: list[Claim]) -> list[dict[str, Any]]:
     return rows
 
 
+def one_side_only(base: Results, new: Results) -> list[dict[str, Any]]:
+    """Per benchmark, the models (or denoising methods) that only one side measured."""
+    rows = []
+    for bench in schema.BENCHES:
+        names = []
+        for results in (base, new):
+            frame = results.runs(bench)
+            column = "model" if "model" in frame else "method" if "method" in frame else None
+            names.append(set(frame[column].dropna().astype(str)) if column else set())
+        for side, mine, other in (("BASE", names[0], names[1]), ("NEW", names[1], names[0])):
+            rows += [{"benchmark": bench, "model": name, "only in": side} for name in sorted(mine - other)]
+    return rows
+
+
+def stopped_runs(base: Results, new: Results) -> list[dict[str, Any]]:
+    return [{"side": side, "benchmark": bench, "run": run_id} for side, results in (("BASE", base), ("NEW", new))
+            for bench in schema.BENCHES for run_id, meta in sorted(results.provenance(bench).items())
+            if meta.get("complete") is False]
+
+
 def compare(base: Results, base_claims: list[Claim], new: Results, new_claims: list[Claim],
             across_machines: bool = False) -> Comparison:
     return Comparison(verdict_rows(base_claims, new_claims),
-                      count_changes(base, new) + timing_changes(base, new, across_machines) + quality_changes(base, new))
+                      count_changes(base, new) + timing_changes(base, new, across_machines) + quality_changes(base, new),
+                      one_side_only(base, new), stopped_runs(base, new))
 
