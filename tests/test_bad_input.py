@@ -466,8 +466,11 @@ def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, files, tmp_path, 
         assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_the_table_is_large_and_distinct():
+def test_the_table_is_large_and_distinct_and_the_readme_counts_it():
     assert len(CASES) >= 150 and len({args for args, _, _ in CASES}) == len(CASES)
+    readme = " ".join((PACKAGE / "README.md").read_text().split())
+    assert (f"the table: {len(CASES)} bad inputs across commands, checkpoints and options, {len(ENVIRONMENT_CASES)} "
+            f"bad environments and {len(DAMAGES)} damaged results files") in readme
 
 
 DAMAGES = {
