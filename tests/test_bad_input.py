@@ -520,7 +520,7 @@ def test_sigterm_keeps_the_rows_already_measured_and_says_so_in_one_line(tmp_pat
     from cunet_bench import records
 
     process = subprocess.Popen([sys.executable, "-m", "cunet_bench.cli", "efficiency", "--preset", "smoke",
-                                "--no-memory", "--repeats", "10000", "--out", str(tmp_path)],
+                                "--no-memory", "--repeats", "10000", "--threads", "1", "--out", str(tmp_path)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(12)  # imports, the machine's peak and the first counts; the latencies take minutes

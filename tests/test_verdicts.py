@@ -11,7 +11,7 @@ from cunet_bench.report.convergence import Convergence
 from cunet_bench.report.speed import FASTER, LESS_TIME, pooled_verdict, two_readings
 from cunet_bench.report.verdicts import (BY_CONSTRUCTION, DEPENDS, EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED,
                                          ONE_SEED, PIPELINE_CHECK, REPRODUCED, UNSTABLE, VOCABULARY, Interval, Seeds,
-                                         by_construction, edge_share, every_level, hierarchical_median, readings,
+                                         by_construction, combined_error, edge_share, every_level, hierarchical_median, readings,
                                          seed_level_difference, seed_level_ratio, too_small, verdict_above,
                                          verdict_below, verdict_exact, verdict_within)
 
@@ -44,7 +44,7 @@ def test_comparable_exact_by_construction_and_every_level_rules():
     assert every_level([REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE]) == NOT_REPRODUCED
 
 
-def test_the_seed_level_interval_is_welch_on_seed_means_plus_the_paired_images():
+def test_the_seed_level_interval_adds_seed_means_and_the_paired_images_with_the_fewest_df():
     """By hand: two models, three seeds each, four shared images."""
     a = [np.array([0.5, 0.6, 0.7, 0.8]), np.array([0.4, 0.5, 0.6, 0.7]), np.array([0.6, 0.7, 0.8, 0.9])]
     b = [np.array([0.7, 0.7, 0.8, 0.8]), np.array([0.8, 0.8, 0.9, 0.9]), np.array([0.6, 0.6, 0.7, 0.7])]
@@ -53,14 +53,45 @@ def test_the_seed_level_interval_is_welch_on_seed_means_plus_the_paired_images()
     per_image = np.mean(a, axis=0) - np.mean(b, axis=0)
     parts = [(a_means.var(ddof=1) / 3, 2), (b_means.var(ddof=1) / 3, 2), (per_image.var(ddof=1) / 4, 3)]
     error = math.sqrt(sum(v for v, _ in parts))
-    df = error**4 / sum(v * v / d for v, d in parts)
-    half = stats.t.ppf(0.975, df) * error
+    half = stats.t.ppf(0.975, 2) * error
     assert interval.estimate == pytest.approx(a_means.mean() - b_means.mean())
     assert (interval.low, interval.high) == pytest.approx((interval.estimate - half, interval.estimate + half))
     assert interval.note == ""
     # Three seeds of a clearly different size: the t-interval reaches past the range of the seed means,
     # which a percentile bootstrap over three seeds cannot.
     assert interval.high - interval.low > (a_means - b_means).max() - (a_means - b_means).min()
+
+
+def test_adding_a_source_of_variation_never_narrows_the_interval():
+    """The case Welch–Satterthwaite gets wrong: three seeds of each model, then the images' paired
+    variation added. The standard error grows (0.0131 → 0.0138 in the reference's ΔSSIM at step
+    50) but Satterthwaite's df grows more (2.0 → 2.5), so its interval narrowed (±0.056 → ±0.049).
+    With the fewest df, the interval with the images is the wider one."""
+    rng = np.random.default_rng(3)
+    offsets = {"a": [0.0, 0.02, -0.015], "b": [0.01, -0.01, 0.0]}
+    shared = rng.normal(0.8, 0.05, 32)
+    seeds = {name: [shared + offset + rng.normal(0, 0.01, 32) for offset in values] for name, values in offsets.items()}
+    with_images = seed_level_difference(Seeds(seeds["a"]), Seeds(seeds["b"]))
+    seed_means_only = seed_level_difference(*(Seeds([np.array([v.mean()]) for v in seeds[name]]) for name in "ab"))
+    assert with_images.estimate == pytest.approx(seed_means_only.estimate)
+    assert with_images.high - with_images.low > seed_means_only.high - seed_means_only.low
+    parts = [(np.var([v.mean() for v in seeds[name]], ddof=1) / 3, 2) for name in "ab"]
+    per_image = np.mean(seeds["a"], axis=0) - np.mean(seeds["b"], axis=0)
+    welch = lambda components: sum(v for v, _ in components) ** 2 / sum(v * v / d for v, d in components)
+    assert welch(parts + [(per_image.var(ddof=1) / 32, 31)]) > welch(parts)  # the df Welch would have used grew
+    for extra in (0.0, 1e-6, 1e-4, 1e-2):
+        widened = combined_error([*parts, (extra, 31)])
+        assert stats.t.ppf(0.975, widened[1]) * widened[0] >= stats.t.ppf(0.975, 2) * math.sqrt(sum(v for v, _ in parts))
+
+
+def test_the_readme_and_the_report_state_the_codes_one_seed_level_rule():
+    from pathlib import Path
+
+    from cunet_bench.report.verdicts import RULES, SEED_LEVEL_RULE
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    assert SEED_LEVEL_RULE in RULES
+    assert " ".join(SEED_LEVEL_RULE.split()) in " ".join(readme.read_text().split())
 
 
 def test_one_training_seed_leaves_the_variation_between_runs_unmeasured():
@@ -77,7 +108,7 @@ def test_the_ratio_of_seed_means_by_the_delta_method():
     assert interval.estimate == pytest.approx(3.0)
     parts = [(np.var(a, ddof=1) / 3 / 9, 2), (np.var(b, ddof=1) / 3 / 1, 2)]
     error = math.sqrt(sum(v for v, _ in parts))
-    half = stats.t.ppf(0.975, error**4 / sum(v * v / d for v, d in parts)) * error
+    half = stats.t.ppf(0.975, 2) * error
     assert (interval.low, interval.high) == pytest.approx((3 * math.exp(-half), 3 * math.exp(half)))
     single = seed_level_ratio([3.0], [1.0], a_spread=0.3, b_spread=0.1)
     assert single.note == ONE_SEED and single.low < 3 < single.high

@@ -18,7 +18,7 @@ from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
 from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.fid import fid_section
-from cunet_bench.report.markdown import GROUPS, Claim, Section, code, markdown_table
+from cunet_bench.report.markdown import DESCRIBED, GROUPS, Claim, Section, code, group_by_claim, markdown_table
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.samples import samples_section
@@ -69,10 +69,17 @@ def reference_claims(reference: Path) -> tuple[Results, list[Claim]]:
 
 
 def _claim_tables(claims: list[Claim]) -> list[str]:
+    """One row per claim of the paper, the released cU-Net's verdict and the described variant's
+    in two columns (a claim about the pair itself fills the first)."""
     lines = []
     for group, title in GROUPS.items():
-        rows = [{"claim": f"[{c.claim}](#{c.section})", "paper": c.paper, "ours": c.ours, "verdict": c.shown_verdict,
-                 "rule": c.rule or "—"} for c in claims if c.group == group]
+        rows = []
+        for same in group_by_claim(c for c in claims if c.group == group):
+            first, variant = same[0], next((c for c in same if c.flavour == DESCRIBED), None)
+            rows.append({"claim": f"[{first.title}](#{first.section})", "paper": first.paper, "ours": first.ours,
+                         "verdict": first.shown_verdict, "ours (cU-Net as described, variant)":
+                         variant.ours if variant else "—", "verdict (variant)": variant.shown_verdict if variant else "—",
+                         "rule": first.rule or "—"})
         if rows:
             lines += [SUMMARY_HEADING if group == "claim" else f"### {title}", "", markdown_table(rows), ""]
     return lines

@@ -109,7 +109,7 @@ def claim(key: str, ours: str, verdict: str, rule: str = "", reason: str = "", s
     """A row for the claim ``key`` (``suffix`` names a variant, e.g. the cU-Net flavour or the batch)."""
     statement = statements()[key]
     return Claim(statement.title + suffix, statement.paper, ours, verdict, statement.section, rule, reason,
-                 statement.group, ORDER[key], runs)
+                 statement.group, ORDER[key], runs, key)
 
 
 def unmeasured(key: str, why: str, suffix: str = "") -> Claim:

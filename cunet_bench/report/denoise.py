@@ -22,14 +22,13 @@ from cunet_bench.report.claims import statements, unmeasured
 from cunet_bench.report.convergence import convergence
 from cunet_bench.report.denoise_claims import Comparison, comparison_claims
 from cunet_bench.report.denoise_run import SCORING, DenoiseRun
-from cunet_bench.report.markdown import Section, markdown_table, missing
+from cunet_bench.report.markdown import FLAVOURS, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, tagged
 from cunet_bench.report.verdicts import EDGE_SHARE, too_small
 
 SCORING_WHY = ("best value over the reverse chain of the iterate, as the released notebook scores it (the paper's "
                "numbers); the x0 estimate is shown beside it")
-FLAVOURS = (" — cU-Net as released", " — cU-Net as the paper describes it (variant)")
 KEYS = [key for key, statement in statements().items() if statement.section == "denoising"]
 
 

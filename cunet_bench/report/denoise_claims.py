@@ -12,9 +12,8 @@ import numpy as np
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.denoise_run import SCORING, DenoiseRun
 from cunet_bench.report.markdown import Claim
-from cunet_bench.report.verdicts import (EDGE, EDGE_SHARE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED,
-                                         PIPELINE_CHECK, Interval, Seeds, all_of, every_level, seed_level_difference,
-                                         uncovered, verdict_above, verdict_below)
+from cunet_bench.report.verdicts import (EDGE, EDGE_SHARE, NOT_MEASURED, NOT_REPRODUCED, Interval, Seeds, all_of, decide,
+                                         every_level, seed_level_difference, uncovered, verdict_above, verdict_below)
 
 PERCEPTUAL = {"lpips": "LPIPS", "feature_distance": "classifier-feature distance (proxy)"}
 
@@ -41,15 +40,16 @@ class Comparison:
         return self.run.levels[-1]
 
     def claim(self, key: str, ours: str, verdict: str, rule: str, reason: str = "", gated: bool = True,
-              intervals: Iterable[Interval | None] = ()) -> Claim:
-        """A claim row after the gates: a run below the minimum sizes is a pipeline check; a quality
-        verdict about undertrained models is inconclusive; an interval that does not cover every
-        source of variation says which in the reason."""
-        if self.small:
-            verdict, reason = PIPELINE_CHECK, f"sizes: {', '.join(self.small)}"
-        elif gated and self.undertrained and verdict != NOT_MEASURED:
-            verdict, reason = INCONCLUSIVE, self.undertrained
-        return claim(key, ours, verdict, rule, reason or uncovered(intervals), self.flavour, (self.run.run_id,))
+              intervals: Iterable[Interval | None] = (), busy: bool = False, edge: str = "",
+              other_reading: str | None = None) -> Claim:
+        """A claim row after the rules' precedence (:func:`verdicts.decide`): a run below the minimum
+        sizes, a busy machine, the grid's edge, the convergence gate (for ``gated`` quality rows),
+        the readings; an interval that does not cover every source of variation says which."""
+        small = f"sizes: {', '.join(self.small)}" if self.small else ""
+        verdict, why = decide(verdict, pipeline=small, busy=busy, edge=edge,
+                              gate=self.undertrained if gated else "", other_reading=other_reading)
+        return claim(key, ours, verdict, rule, why or reason or uncovered(intervals), self.flavour,
+                     (self.run.run_id,))
 
     def perceptual_metric(self) -> str | None:
         measured = set(self.run.summary[self.run.summary["mean"].notna()].metric)
@@ -93,36 +93,54 @@ def ssim_claims(c: Comparison) -> list[Claim]:
     return claims
 
 
-def _steps_at_level(c: Comparison, level: int, metric: str) -> tuple[str, str, Interval | None]:
-    """The verdict, text and interval of 'fewer reverse steps to the best' at one level."""
-    shares = [c.run.edge(m, level, metric) for m in (c.cunet, c.unet)]
-    means = [c.run.mean(m, level, SCORING, metric, "best_step") for m in (c.cunet, c.unet)]
+def _steps_at_level(c: Comparison, level: int, metric: str, target: str = SCORING
+                    ) -> tuple[str, str, Interval | None]:
+    """The verdict, text and interval of 'fewer reverse steps to the best' at one level, scoring
+    ``target`` (the iterate, or the x0 estimate)."""
+    shares = [c.run.edge(m, level, metric, target) for m in (c.cunet, c.unet)]
+    means = [c.run.mean(m, level, target, metric, "best_step") for m in (c.cunet, c.unet)]
     if min(shares) >= EDGE_SHARE:
         return EDGE, f"at {level}: best at the chain's end for {shares[0]:.0%} / {shares[1]:.0%} of images", None
-    interval = c.run.difference(c.cunet, c.unet, level, metric, "best_step")
+    interval = c.run.difference(c.cunet, c.unet, level, metric, "best_step", target)
+    if interval is None:
+        return NOT_MEASURED, f"at {level}: no {target} rows", None
     return (verdict_below(interval, 0), f"Δ {interval.text()} steps at {level} ({means[0]:.3g} vs {means[1]:.3g})",
             interval)
 
 
 def _combine(verdicts: list[str]) -> str:
     """Every level, where a level at the grid's edge can neither confirm nor refute."""
+    if NOT_MEASURED in verdicts:
+        return NOT_MEASURED
     if NOT_REPRODUCED in verdicts:
         return NOT_REPRODUCED
     return EDGE if EDGE in verdicts else every_level(verdicts)
 
 
+X0 = "x0"
+"""The second reading of Table 3: the best of the model's x0 estimate along the chain (which the
+iterate reading cannot have before the chain's end when the iterate only sharpens)."""
+
+
 def steps_claims(c: Comparison) -> list[Claim]:
-    """Table 3: the best SSIM (and the best perceptual score) in fewer reverse steps at every level."""
+    """Table 3: the best SSIM (and the best perceptual score) in fewer reverse steps at every level,
+    under two readings: scoring the iterate (the release) and scoring the x0 estimate. When they
+    differ the verdict is 'depends on the reading', both shown."""
     claims = []
     for key, metric in (("fewer-reverse-steps", "ssim"), ("fewer-perceptual-steps", c.perceptual_metric())):
         if metric is None:
             claims.append(unmeasured(key, "no perceptual metric measured", c.flavour))
             continue
-        verdicts, texts, intervals = zip(*(_steps_at_level(c, level, metric) for level in c.run.levels))
-        claims.append(c.claim(key, "; ".join(texts), _combine(list(verdicts)),
-                              f"Δ of the best-{PERCEPTUAL.get(metric, 'SSIM')} step below 0 at every level, unless "
-                              f"both models' best is the chain's end for ≥ {EDGE_SHARE:.0%} of images",
-                              intervals=intervals))
+        readings = {}
+        for target in (SCORING, X0):
+            verdicts, texts, intervals = zip(*(_steps_at_level(c, level, metric, target) for level in c.run.levels))
+            readings[target] = (_combine(list(verdicts)), "; ".join(texts), intervals)
+        (iterate, iterate_text, intervals), (x0, x0_text, x0_intervals) = readings[SCORING], readings[X0]
+        claims.append(c.claim(key, f"{SCORING} scoring: {iterate_text}. x0 scoring: {x0_text}",
+                              iterate, f"Δ of the best-{PERCEPTUAL.get(metric, 'SSIM')} step below 0 at every level, "
+                              f"unless both models' best is the chain's end for ≥ {EDGE_SHARE:.0%} of images; "
+                              f"readings: the iterate (the release's) and the x0 estimate",
+                              intervals=[*intervals, *x0_intervals], other_reading=x0))
     return claims
 
 
@@ -154,11 +172,10 @@ def time_claim(c: Comparison) -> Claim:
         texts.append(f"{interval.text()} s at {level}" + (" (whole chain)" if degenerate else ""))
     what = "whole-chain time for the batch, i.e. per-step speed (the best is the chain's end)" if per_step \
         else "time to the best SSIM for the batch"
-    if busy:
-        return c.claim("less-time", f"Δ {'; '.join(texts)}", NOT_MEASURED, "", "busy machine", gated=False)
+    edge = "the best is the chain's end, so the row measures per-step speed" if per_step else ""
     return c.claim("less-time", f"{what}: Δ {'; '.join(texts)}", every_level(verdicts),
                    "Δ time (cU-Net − U-Net) below 0 at every level, interval over training seeds (a chain's time is "
-                   "shared by its batch)", gated=False, intervals=intervals)
+                   "shared by its batch)", gated=False, intervals=intervals, busy=busy, edge=edge)
 
 
 def _per_seed(run: DenoiseRun, method: str, level: int, column: str) -> Seeds:

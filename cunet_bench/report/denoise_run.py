@@ -56,10 +56,12 @@ class DenoiseRun:
         """What a method is scored on: a backbone's iterate (:data:`SCORING`), a one-shot denoiser's output."""
         return "output" if method in self.one_shot else SCORING
 
-    def difference(self, a: str, b: str, level: int, metric: str, column: str = "mean") -> Interval | None:
-        """mean(a) − mean(b) with the seed-level interval, each scored as the verdicts score it."""
-        first = self.values(a, level, self.target(a), metric, column)
-        second = self.values(b, level, self.target(b), metric, column)
+    def difference(self, a: str, b: str, level: int, metric: str, column: str = "mean", target: str | None = None
+                   ) -> Interval | None:
+        """mean(a) − mean(b) with the seed-level interval, each scored as the verdicts score it (or
+        both on ``target``: the x0 reading of two backbones)."""
+        first = self.values(a, level, target or self.target(a), metric, column)
+        second = self.values(b, level, target or self.target(b), metric, column)
         if first is None or second is None or len(first.values[0]) != len(second.values[0]):
             return None
         return seed_level_difference(first, second)

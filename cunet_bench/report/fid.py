@@ -18,17 +18,15 @@ import pandas as pd
 from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.convergence import Convergence, convergence
-from cunet_bench.report.markdown import Claim, Section, markdown_table, missing
+from cunet_bench.report.markdown import FLAVOURS, Claim, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, paper_name, tagged
-from cunet_bench.report.verdicts import (EDGE, INCONCLUSIVE, NOT_REPRODUCED, PIPELINE_CHECK, REPRODUCED, Interval,
-                                         at_grid_edge, seed_level_ratio, too_small, uncovered, verdict_above,
-                                         verdict_within)
+from cunet_bench.report.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Interval, at_grid_edge, decide,
+                                         seed_level_ratio, too_small, uncovered, verdict_above, verdict_within)
 
 COMPARABLE = (0.8, 1.25)
 """'Comparable FID': the ratio's whole interval within ±25% (the paper's own MNIST/CelebA/LSUN
 ratios span 0.83–1.09)."""
-FLAVOURS = (" — cU-Net as released", " — cU-Net as the paper describes it (variant)")
 KEYS = ("comparable-fid", "fewer-sampling-steps", "ablations")
 ABLATION_COMMAND = ("bench train --model cunet-release-wo-a (and -wo-r), then bench fid --models "
                     "unet,cunet-release,cunet-release-wo-a,cunet-release-wo-r")
@@ -64,14 +62,12 @@ def _best_steps(best: pd.DataFrame, model: str) -> dict[int, int]:
     return dict(zip(_seeds(mine), mine.sampling_steps.astype(int)))
 
 
-def _gated(verdict: str, reason: str, small: list[str]) -> tuple[str, str]:
-    """The verdict after the run-size gate and a reason that forbids a verdict (undertrained
-    models, one training seed): pipeline check first, then inconclusive."""
-    if small:
-        return PIPELINE_CHECK, f"sizes: {', '.join(small)}"
-    if reason:
-        return INCONCLUSIVE, reason
-    return verdict, ""
+def _gated(verdict: str, gate: str, small: list[str], edge: str = "", uncovered_by: str = "") -> tuple[str, str]:
+    """The verdict after the rules' precedence (:func:`verdicts.decide`): the run-size gate, the
+    grid's edge, the convergence gate; an interval that does not cover every source of
+    variation (one training seed) says so."""
+    verdict, reason = decide(verdict, pipeline=f"sizes: {', '.join(small)}" if small else "", edge=edge, gate=gate)
+    return verdict, reason or uncovered_by
 
 
 def _claims(best: pd.DataFrame, replicates: pd.DataFrame, unet: str, candidates: list[str], grid: list[int],
@@ -83,16 +79,16 @@ def _claims(best: pd.DataFrame, replicates: pd.DataFrame, unet: str, candidates:
         edge = at_grid_edge((steps[m][s] for m in (unet, cunet) for s in seeds), grid)
         undertrained = gate.undertrained([unet, cunet], names)
         ratio = _ratio(best, replicates, cunet, unet)
-        verdict, reason = _gated(EDGE if edge else verdict_within(ratio, *COMPARABLE), undertrained or ratio.note,
-                                 small)
+        edge_text = "a best step count is the grid's end" if edge else ""
+        verdict, reason = _gated(verdict_within(ratio, *COMPARABLE), undertrained, small, edge_text, ratio.note)
         claims.append(claim("comparable-fid", f"best-{name} ratio {ratio.text()}, {len(seeds)} seed(s)", verdict,
                             f"ratio of the seed means, seed-level interval within {COMPARABLE}; a best at the grid's "
                             "edge leaves the best distance unknown", reason, f" ({name}){flavour}", runs))
         text = "; ".join(f"seed {s}: {steps[cunet][s]} vs {steps[unet][s]}" for s in seeds) + f" (grid {grid})"
         fewer = [steps[cunet][s] < steps[unet][s] for s in seeds]
         more = [steps[cunet][s] > steps[unet][s] for s in seeds]
-        rule_verdict = EDGE if edge else REPRODUCED if all(fewer) else NOT_REPRODUCED if all(more) else INCONCLUSIVE
-        verdict, reason = _gated(rule_verdict, undertrained, small)
+        rule_verdict = REPRODUCED if all(fewer) else NOT_REPRODUCED if all(more) else INCONCLUSIVE
+        verdict, reason = _gated(rule_verdict, undertrained, small, edge_text)
         claims.append(claim("fewer-sampling-steps", text, verdict, "fewer steps in every seed, neither best at the "
                             "grid's edge", reason, flavour, runs))
     return claims
@@ -110,7 +106,8 @@ def _ablations(best: pd.DataFrame, replicates: pd.DataFrame, gate: Convergence, 
     verdicts = [verdict_above(interval, 1.0) for interval in intervals.values()]
     overall = REPRODUCED if all(v == REPRODUCED for v in verdicts) else \
         NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
-    verdict, reason = _gated(overall, gate.undertrained([cunet[0], *ablated]) or uncovered(intervals.values()), small)
+    verdict, reason = _gated(overall, gate.undertrained([cunet[0], *ablated]), small,
+                             uncovered_by=uncovered(intervals.values()))
     ours = "; ".join(f"{paper_name(best, m)} / cU-Net {i.text()}" for m, i in intervals.items())
     return claim("ablations", f"best-{name} ratios {ours}", verdict, "every ablation's ratio to the cU-Net above 1",
                  reason, runs=runs)

@@ -6,11 +6,14 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from cunet_bench.report.verdicts import NOT_MEASURED
 
 CLAIM, CONCESSION, NON_CLAIM = "claim", "concession", "non-claim"
+RELEASED, DESCRIBED = " — cU-Net as released", " — cU-Net as the paper describes it (variant)"
+FLAVOURS = (RELEASED, DESCRIBED)
+"""The two cU-Nets a quality claim is judged for, as the suffix of its row's title."""
 GROUPS = {CLAIM: "The paper's claims", CONCESSION: "What the paper concedes",
           NON_CLAIM: "Our own measurements (not claims of the paper)"}
 
@@ -30,10 +33,30 @@ class Claim:
     """The claim's place in the paper (abstract, then sections); rows are listed in this order."""
     runs: tuple[str, ...] = ()
     """The run ids the claim rests on (a smoke run among them makes it a pipeline check)."""
+    key: str = ""
+    """The paper's claim this row tests (``claims.statements``): rows of one key are one claim."""
+
+    @property
+    def flavour(self) -> str:
+        """Which cU-Net the row judges (:data:`FLAVOURS`), or "" for a row about the pair itself."""
+        return next((flavour for flavour in FLAVOURS if flavour in self.claim), "")
+
+    @property
+    def title(self) -> str:
+        """The row's title without the cU-Net it judges: the claim's own title."""
+        return self.claim.replace(self.flavour, "")
 
     @property
     def shown_verdict(self) -> str:
         return f"**{self.verdict}**" + (f" ({self.reason})" if self.reason else "")
+
+
+def group_by_claim(claims: Iterable[Claim]) -> list[list[Claim]]:
+    """The rows of each claim together (the released cU-Net's first), in the order of the claims."""
+    grouped: dict[str, list[Claim]] = {}
+    for claim in claims:
+        grouped.setdefault(claim.title, []).append(claim)
+    return [sorted(rows, key=lambda row: row.flavour == DESCRIBED) for rows in grouped.values()]
 
 
 @dataclass

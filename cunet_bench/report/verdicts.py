@@ -1,15 +1,18 @@
 """The verdict rules of the report and the intervals they rest on, stated once (the report's "How
 to read" section prints :data:`VOCABULARY` and :data:`RULES`).
 
-* **Seed-level comparisons** (quality, denoising): a t-interval whose standard error adds the
-  variation between each model's training seeds (resampled independently: seed s of one model
-  shares nothing with seed s of another) and the variation over the test images (paired: every
-  model sees the same images), with Welch–Satterthwaite degrees of freedom. With three seeds a
-  percentile bootstrap over seeds cannot leave the range of the seed means; the t-interval can.
+* **Seed-level comparisons** (quality, denoising, perception–distortion, baselines; one function
+  each for differences and ratios): a t-interval whose standard error adds the variation between
+  each model's training seeds (independent: seed s of one model shares nothing with seed s of
+  another) and the variation over the test images (paired: every model sees the same images),
+  with the fewest degrees of freedom of any component (:func:`combined_error`): adding a source
+  of variation never narrows it. With three seeds a percentile bootstrap over seeds cannot leave
+  the range of the seed means; the t-interval can.
   A trained model with one seed has no measured variation between training runs: its interval
   covers images only and its verdict is at best "inconclusive".
-* **Timing comparisons**: the median of per-round ratios (models interleaved round by round),
-  with a bootstrap over runs and rounds (hierarchical).
+* **Timing comparisons**: ratios within rounds (models interleaved round by round); from three
+  or more runs the median with a bootstrap over runs and rounds (hierarchical), from fewer a
+  t-interval over the rounds' log ratios (:func:`time_ratio`).
 * **Grid edges**: a best-of-grid comparison where the best sits at the grid's end (or start) for
   at least :data:`EDGE_SHARE` of the items of both models says where the grid stops, not which
   model is better: "at the edge of the grid".
@@ -57,23 +60,40 @@ VOCABULARY = {
 """Every verdict the report can give, defined once at its top."""
 MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "timing rounds": 3}
 """Below any of these a run gets "pipeline check", never a verdict (the smoke preset is below all)."""
+TIMING_RULE = (
+    "**Timing intervals**: a time ratio is taken within interleaved rounds; from three or more runs of one "
+    "configuration on one machine, the median of the per-round ratios with a bootstrap over runs then rounds; from "
+    "fewer, the geometric mean with a t-interval over the rounds' log ratios, which can reach beyond the rounds "
+    "observed.")
+SEED_LEVEL_RULE = (
+    "**Seed-level intervals** (sample quality, denoising, perception–distortion, baselines): estimate ± t(0.975, df) "
+    "× SE, where SE² adds each model's variance of its per-seed means divided by its number of seeds (seeds of "
+    "different models are independent) and the variance of the per-image differences averaged over seeds divided by "
+    "the number of images (images are shared, so paired); df is the fewest of any component that varies (seeds − 1 "
+    "of a model, images − 1), so adding a source of variation never narrows an interval. Ratios (distances) take the "
+    "same rule on the log scale by the delta method and are the ratio of the seed means. A trained model with one "
+    "seed leaves the variation between training runs unmeasured: 'inconclusive (one training seed)'.")
+"""The one statement of the seed-level interval: the report's rules print it, the README quotes it."""
+PRECEDENCE_RULE = (
+    "**Precedence** (one function, every row, a secondary reading shown in a cell too): pipeline check → busy "
+    "machine → grid edge → convergence gate → readings → the interval against the threshold. The first that "
+    "applies gives the verdict. A row the convergence gate holds back still shows its evidence and says which way "
+    "the measurement points at this scale.")
 RULES = (
-    "**Seed-level intervals** (sample quality, denoising): estimate ± t(0.975, df) × SE, where SE² adds each model's "
-    "variance of its per-seed means divided by its number of seeds (seeds of different models are independent) and "
-    "the variance of the per-image differences averaged over seeds divided by the number of images (images are "
-    "shared, so paired); df by Welch–Satterthwaite. Ratios (distances) take the same rule on the log scale by the "
-    "delta method and are the ratio of the seed means. A trained model with one seed leaves the variation between "
-    "training runs unmeasured: 'inconclusive (one training seed)'.",
+    PRECEDENCE_RULE,
+    SEED_LEVEL_RULE,
     "**Strict claims** ('fewer', 'less', 'below'): an interval that starts at the threshold — a difference of "
     "exactly [0, 0] — leaves nothing below it and refutes the claim, unless the comparison is degenerate (next rule).",
     f"**Grid edges override a rule**: when the best of a grid (sampling steps, reverse steps) sits at the grid's edge "
-    f"(for per-item bests: for ≥ {EDGE_SHARE:.0%} of items of both models) the verdict is 'at the edge of the grid', "
-    "whatever the interval says; a time-to-best row then measures per-step speed and says so.",
+    f"(for per-item bests: for ≥ {EDGE_SHARE:.0%} of items of both models) the verdict of every best-of-grid and "
+    "time-to-best row is 'at the edge of the grid', whatever the interval says; a time-to-best row then measures "
+    "per-step speed and says so.",
     "**Every level**: a claim about every noise level is reproduced when every level's interval is on the claimed "
     "side, not reproduced when any level's interval is wholly on the other side, otherwise inconclusive.",
     "**Convergence gate**: a sample-quality or denoising verdict needs the compared models' samples to pass the "
     "recognisability aim (a share of samples confidently classified, relative to real test images; stated in the "
     "sample-quality section); below it the verdict is 'inconclusive (undertrained …)'.",
+    TIMING_RULE,
     "**Busy machine**: a time measured while other processes used the CPU is left out; a time claim with nothing "
     "else is 'not measured (busy machine)'. A time shared by a whole batch (one chain for all images) has no "
     "interval over images: the row says 'one shared batch time'.",
@@ -113,12 +133,15 @@ def t_quantile(df: float) -> float:
     return float(stats.t.ppf(0.5 + LEVEL / 2, df))
 
 
-def _welch(components: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """Standard error and Welch–Satterthwaite degrees of freedom of a sum of independent variance
-    components, each (variance of its mean, its degrees of freedom)."""
+def combined_error(components: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Standard error and degrees of freedom of a sum of independent variance components, each
+    (variance of its mean, its degrees of freedom): the variances add, and the degrees of freedom
+    are the fewest of any component that varies. Welch–Satterthwaite's df can grow when a
+    component is added (three seeds of each model, then the images: df 2.0 → 2.5) and so narrow
+    the interval although the error grew; the fewest df cannot, so adding a source of variation
+    never narrows an interval (a conservative bound: Satterthwaite's df is never below it)."""
     variance = sum(v for v, _ in components)
-    denominator = sum(v * v / df for v, df in components if v > 0 and df > 0)
-    df = variance * variance / denominator if denominator > 0 else math.inf
+    df = min((df for v, df in components if v > 0 and df > 0), default=math.inf)
     return math.sqrt(variance), df
 
 
@@ -151,7 +174,7 @@ def seed_level_difference(a: Seeds, b: Seeds) -> Interval:
     per_image = np.mean(np.stack(a.values), axis=0) - np.mean(np.stack(b.values), axis=0)
     if per_image.ndim == 1 and len(per_image) >= 2:
         components.append((float(np.var(per_image, ddof=1)) / len(per_image), len(per_image) - 1))
-    error, df = _welch(components)
+    error, df = combined_error(components)
     half = t_quantile(df) * error if error > 0 else 0.0
     return Interval(estimate, estimate - half, estimate + half, ONE_SEED if unmeasured else "")
 
@@ -171,7 +194,7 @@ def seed_level_ratio(a: Sequence[float], b: Sequence[float], a_spread: float = 0
         else:
             unmeasured = True
             components.append(((spread / values.mean()) ** 2, math.inf))
-    error, df = _welch(components)
+    error, df = combined_error(components)
     half = t_quantile(df) * error if error > 0 else 0.0
     return Interval(estimate, estimate * math.exp(-half), estimate * math.exp(half), ONE_SEED if unmeasured else "")
 
@@ -194,6 +217,26 @@ def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
     values[np.arange(sizes.max()) >= sizes[chosen][..., None]] = np.nan  # a smaller group draws fewer values
     replicates = np.nanmedian(values.reshape(REPLICATES, -1), axis=1)
     return Interval(float(np.median(np.concatenate(groups))), *_percentiles(replicates))
+
+
+MIN_TIMING_RUNS = 3
+"""Runs of one configuration from which the interval of a time ratio resamples runs."""
+
+
+def time_ratio(groups: list[np.ndarray]) -> Interval:
+    """A time ratio from the per-round ratios of each run (:data:`TIMING_RULE`): with at least
+    :data:`MIN_TIMING_RUNS` runs, the median with a bootstrap over runs then rounds; with fewer,
+    the geometric mean with a t-interval over the rounds' log ratios, which can reach beyond the
+    rounds observed (a percentile interval of five rounds is their [min, max])."""
+    groups = [np.asarray(group, dtype=float) for group in groups if len(group)]
+    if len(groups) >= MIN_TIMING_RUNS:
+        return hierarchical_median(groups)
+    logs = np.log(np.concatenate(groups))
+    if len(logs) < 2:
+        return Interval(float(np.exp(logs.mean())), float("-inf"), float("inf"), "one round")
+    half = t_quantile(len(logs) - 1) * float(np.std(logs, ddof=1)) / math.sqrt(len(logs))
+    centre = float(logs.mean())
+    return Interval(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
 
 
 def edge_share(best_steps: Iterable[float], edge: float) -> float:
@@ -268,6 +311,39 @@ def verdict_exact(value: float, threshold: float) -> str:
 def by_construction(measured: float, paper: float) -> str:
     """An exact count against the paper's figure: equal within :data:`BY_CONSTRUCTION_TOLERANCE`."""
     return BY_CONSTRUCTION if abs(measured / paper - 1) <= BY_CONSTRUCTION_TOLERANCE else NOT_REPRODUCED
+
+
+def _held(measured: str, edge: str, gate: str) -> tuple[str, str]:
+    """One reading's verdict after the grid edge and the convergence gate."""
+    if edge or measured == EDGE:
+        return EDGE, edge
+    if gate:
+        return INCONCLUSIVE, f"{gate}; at this scale the measurement reads '{measured}'"
+    return measured, ""
+
+
+def decide(measured: str, *, pipeline: str = "", busy: bool = False, edge: str = "", gate: str = "",
+           other_reading: str | None = None) -> tuple[str, str]:
+    """The verdict of a row and the reason shown with it, by :data:`PRECEDENCE_RULE`: a run below
+    the minimum sizes (``pipeline``, why) → a busy machine → a best at the grid's edge (``edge``,
+    what; or a reading measured as :data:`EDGE`) → the convergence gate (``gate``, why the models
+    are not converged: the reason then says what the measurement reads) → two readings whose
+    verdicts, each after the same gates, differ → the measured verdict. A row with nothing
+    measured stays "not measured"."""
+    if pipeline:
+        return PIPELINE_CHECK, pipeline
+    if measured == NOT_MEASURED:
+        return NOT_MEASURED, ""
+    if busy:
+        return NOT_MEASURED, "busy machine"
+    primary = _held(measured, edge, gate)
+    if other_reading is None:
+        return primary
+    other = _held(other_reading, edge, gate)
+    if other[0] == primary[0]:
+        return primary
+    shown = [f"{verdict} ({why})" if why else verdict for verdict, why in (primary, other)]
+    return DEPENDS, f"the rule's reading: {shown[0]}; the other reading: {shown[1]}"
 
 
 def readings(primary: str, other: str) -> str:
