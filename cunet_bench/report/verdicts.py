@@ -328,8 +328,8 @@ def decide(measured: str, *, pipeline: str = "", busy: bool = False, edge: str =
     the minimum sizes (``pipeline``, why) → a busy machine → a best at the grid's edge (``edge``,
     what; or a reading measured as :data:`EDGE`) → the convergence gate (``gate``, why the models
     are not converged: the reason then says what the measurement reads) → two readings whose
-    verdicts, each after the same gates, differ → the measured verdict. A row with nothing
-    measured stays "not measured"."""
+    verdicts, each after the same gates, differ (a reading without data is left out) → the
+    measured verdict. A row with nothing measured stays "not measured"."""
     if pipeline:
         return PIPELINE_CHECK, pipeline
     if measured == NOT_MEASURED:
@@ -337,7 +337,7 @@ def decide(measured: str, *, pipeline: str = "", busy: bool = False, edge: str =
     if busy:
         return NOT_MEASURED, "busy machine"
     primary = _held(measured, edge, gate)
-    if other_reading is None:
+    if other_reading in (None, NOT_MEASURED):  # a reading without its data has no verdict to differ
         return primary
     other = _held(other_reading, edge, gate)
     if other[0] == primary[0]:
