@@ -229,7 +229,7 @@ def test_table3_has_two_readings_and_differing_ones_depend_on_the_reading(tmp_pa
     assert "the rule's reading: at the edge of the grid; the other reading: reproduced" in row
 
 
-def test_an_outlier_cannot_squash_the_perception_distortion_plot(tmp_path):
+def test_an_outlier_cannot_squash_the_perception_distortion_plot_and_methods_have_their_colours(tmp_path):
     import matplotlib.image
     import pandas as pd
 
@@ -237,10 +237,13 @@ def test_an_outlier_cannot_squash_the_perception_distortion_plot(tmp_path):
 
     points = pd.DataFrame({"method": ["a", "b", "c"], "noise_step": [50, 50, 400], "ssim_final": [0.9, 0.8, 0.2],
                            "mean": [0.5, 0.6, 5000.0]})
-    path = perception_distortion(points, "mean", "perception", tmp_path / "p.png", {})
-    assert matplotlib.image.imread(path).shape[0] > 100
+    colours = {"a": "tab:blue", "b": "tab:orange", "c": "tab:gray"}
+    path = perception_distortion(points, "mean", "perception", tmp_path / "p.png", {}, colours)
+    pixels = (matplotlib.image.imread(path)[..., :3] * 255).round().reshape(-1, 3)
+    for colour in ((31, 119, 180), (255, 127, 14)):  # each method in its own colour, not one for all
+        assert (np.abs(pixels - colour).max(axis=1) < 40).sum() > 20, colour
     linear = perception_distortion(points.assign(kid=[-0.01, 0.02, 3.0]), "kid", "KID", tmp_path / "k.png", {},
-                                   log_scale=False)
+                                   colours, log_scale=False)
     assert matplotlib.image.imread(linear).shape[0] > 100
 
 

@@ -148,7 +148,9 @@ def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
     column = "mean" if points["mean"].notna().all() else "kid_mean"
     name = str(points.metric.iloc[0]) if column == "mean" else str(points.kid_name.iloc[0])
     figures.perception_distortion(points, column, f"perception: {name} (lower is better)",
-                                  figures_dir / "perception_distortion.png", run.names, log_scale=column == "mean")
+                                  figures_dir / "perception_distortion.png", run.names,
+                                  figures.role_colours(run.rows[run.rows.kind == "method"], "method"),
+                                  log_scale=column == "mean")
     reference = str(points.reference.dropna().iloc[0]) if points.reference.notna().any() else "—"
     status = sorted(set(points.status.dropna()) - {"ok"})
     table = [{"noise step": int(r.noise_step), "method": r.method, "seed": r.train_seed, "1 − SSIM": 1 - r.ssim_final,
@@ -158,9 +160,9 @@ def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
             f"clean images they did not come from ({reference}; Blau & Michaeli's distribution-level index)"
             + (f"; {status[0]}" if status else "") + ". KID is unbiased, so small values can be negative:",
             markdown_table(table),
-            "![Perception-distortion plane](figures/perception_distortion.png)  \nEach point: one method, noise level "
-            "(colour) and training seed. The paper's account needs the cU-Net below (perceptually better) and right "
-            "(more distorted) of the U-Net at high noise."]
+            "![Perception-distortion plane](figures/perception_distortion.png)  \nEach point: one method (colour), noise "
+            "level (marker) and training seed. The paper's account needs the cU-Net below (perceptually better) and "
+            "right (more distorted) of the U-Net at high noise."]
 
 
 def _curves(run: DenoiseRun, figures_dir: Path) -> list[str]:
@@ -175,7 +177,7 @@ def _curves(run: DenoiseRun, figures_dir: Path) -> list[str]:
                                      figures.role_colours(run.rows[run.rows.kind == "method"], "method"))
             lines.append(f"![{label} versus reverse step](figures/{name})  \nMean over test images and training "
                          "seeds after every reverse step; dashed: the iterate (the verdicts' scoring), solid: the x0 "
-                         "estimate.")
+                         "estimate; bands: from the lowest to the highest training seed's mean curve.")
     return lines
 
 

@@ -172,8 +172,9 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
     figures.fid_versus_steps(points, {m: paper_value("Table 1", names[m], "best_steps", "MNIST") for m in [unet, candidates[0]]},
                              name, figures_dir / "fid_steps.png", names, figures.role_colours(rows))
     section.body.append("![Distance versus steps](figures/fid_steps.png)  \nLines: mean over training seeds; points: each "
-                        "seed's distance with its 95% interval; ticks at every step count tried; dashed: the paper's "
-                        "best step counts on MNIST.")
+                        "seed's distance with its 95% bootstrap interval over its own samples (within one seed: the "
+                        "verdicts' intervals are over seeds, in the claim rows); ticks at every step count tried; "
+                        "dashed: the paper's best step counts on MNIST.")
     runs = (run,)
     section.claims += _claims(best, replicates, unet, candidates, grid, gate, small, names, runs, name)
     section.claims.append(_ablations(best, replicates, gate, small, runs, name))

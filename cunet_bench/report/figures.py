@@ -93,13 +93,19 @@ def efficiency_bars(table: pd.DataFrame, path: Path, colours: dict[str, str]) ->
 def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str]) -> Path:
     """Median latency per forward pass at each measured batch size, points only (nothing is
     drawn between the sizes), with the interquartile range over timing rounds; legend in the
-    paper's names. ``latency``: model, label, batch, median_s, q1_s, q3_s."""
+    paper's names; the title names the resolution and how wide the bars are at most (often
+    narrower than a marker). ``latency``: model, label, batch, resolution, median_s, q1_s, q3_s."""
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(5.5, 3.6))
+        figure, axis = plt.subplots(figsize=(5.5, 3.8))
         for model, rows in latency.groupby("model", sort=True):
             rows = rows.sort_values("batch")
             axis.errorbar(rows.batch, rows.median_s, yerr=[rows.median_s - rows.q1_s, rows.q3_s - rows.median_s],
-                          marker="o", linestyle="none", capsize=3, color=_colour(colours, model), label=rows.label.iloc[0])
+                          marker="_", markersize=14, linestyle="none", elinewidth=2.5, capsize=6,
+                          color=_colour(colours, model), label=rows.label.iloc[0])
+        resolution = int(latency.resolution.iloc[0])
+        spread = float(((latency.q3_s - latency.q1_s) / latency.median_s).max())
+        axis.set_title(f"the full-size models at {resolution}×{resolution}\nbars: interquartile range over rounds "
+                       f"(at most {spread:.1%} of the median)", fontsize=8)
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xticks(sorted(latency.batch.unique()), [str(b) for b in sorted(latency.batch.unique())])
@@ -112,9 +118,10 @@ def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str])
 @_figure
 def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | None], distance_name: str, path: Path,
                      labels: dict[str, str], colours: dict[str, str]) -> Path:
-    """Table 1 as a curve: each training seed's distance with its 95% bootstrap interval (points),
-    the mean over seeds (line), a tick at every step count tried, the paper's best step counts
-    (MNIST) as dashed lines."""
+    """Table 1 as a curve: each training seed's distance with its 95% bootstrap interval over
+    samples (points; within one seed — not the verdict's interval, which is over seeds), the mean
+    over seeds (line), a tick at every step count tried, the paper's best step counts (MNIST) as
+    dashed lines."""
     grid = sorted(int(s) for s in points.sampling_steps.unique())
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(6, 3.8))
@@ -136,6 +143,7 @@ def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | N
         axis.minorticks_off()
         axis.set_xlabel("sampling steps")
         axis.set_ylabel(f"{distance_name} (lower is better)")
+        axis.set_title("bars: each seed's bootstrap interval over its samples (within-seed)", fontsize=8)
         axis.legend(fontsize=7)
         return _save(figure, path)
 
@@ -144,17 +152,19 @@ def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | N
 def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path, labels: dict[str, str],
                      colours: dict[str, str]) -> Path:
     """Figures 10–11: the metric against reverse step, one panel per noise level, averaged over
-    test images and training seeds; the iterate dashed, the x0 estimate solid."""
-    curves = curves[curves.metric == metric].groupby(["noise_step", "method", "target", "step"],
-                                                     as_index=False)["mean"].mean()
+    test images and training seeds; the iterate dashed, the x0 estimate solid; a band spans the
+    training seeds' own curves (their lowest to highest mean)."""
+    curves = curves[curves.metric == metric].groupby(["noise_step", "method", "target", "step"], as_index=False
+                                                     )["mean"].agg(mean="mean", low="min", high="max")
     levels = sorted(curves.noise_step.unique())
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.4), squeeze=False)
         for axis, level in zip(axes[0], levels):
             for (method, target), rows in curves[curves.noise_step == level].groupby(["method", "target"], sort=True):
-                axis.plot(rows.step, rows["mean"], color=_colour(colours, method),
-                          linestyle="-" if target == "x0" else "--",
+                colour = _colour(colours, method)
+                axis.plot(rows.step, rows["mean"], color=colour, linestyle="-" if target == "x0" else "--",
                           label=f"{labels.get(method, method)} ({'x0 estimate' if target == 'x0' else 'iterate'})")
+                axis.fill_between(rows.step, rows.low, rows.high, color=colour, alpha=0.15, linewidth=0)
             axis.set_title(f"noise step {level:g}")
             axis.set_xlabel("reverse step (from the noisy image)")
             axis.set_ylabel(ylabel)
@@ -164,22 +174,23 @@ def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path,
 
 @_figure
 def perception_distortion(points: pd.DataFrame, perception: str, perception_label: str, path: Path,
-                          labels: dict[str, str], log_scale: bool = True) -> Path:
+                          labels: dict[str, str], colours: dict[str, str], log_scale: bool = True) -> Path:
     """Blau & Michaeli's plane: distortion (1 − SSIM) against perception, one point per method,
-    level and seed; the noise level by colour, the method by marker, a label at each method's
-    point at the highest level. A Fréchet distance is shown on a log axis (one far-off method
-    cannot squash the others); KID, which can be negative, on a linear one."""
+    level and seed; the method by colour (its role's, as in every figure), the noise level by
+    marker, the legend drawing each method in its own colour and each level in grey. A Fréchet
+    distance is shown on a log axis (one far-off method cannot squash the others); KID, which can
+    be negative, on a linear one."""
     levels = sorted(points.noise_step.unique())
-    level_colours = dict(zip(levels, plt.get_cmap("viridis")(np.linspace(0.1, 0.9, len(levels)))))
-    markers = dict(zip(sorted(points.method.unique()), "os^vDP*Xhp<>"))
+    markers = dict(zip(levels, "o^sDv*"))
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(6.5, 4.2))
         for (method, level), rows in points.groupby(["method", "noise_step"], sort=True):
             axis.scatter(1 - rows.ssim_final, rows[perception].clip(lower=1e-6) if log_scale else rows[perception],
-                         color=level_colours[level], marker=markers[method], s=36, alpha=0.9,
-                         label=f"{labels.get(method, method)}" if level == levels[-1] else None)
-        for level, colour in level_colours.items():
-            axis.scatter([], [], color=colour, marker="s", label=f"noise step {level:g}")
+                         color=_colour(colours, method), marker=markers[level], s=36, alpha=0.85)
+        for method in sorted(points.method.unique()):
+            axis.scatter([], [], color=_colour(colours, method), marker="o", label=labels.get(method, method))
+        for level, marker in markers.items():
+            axis.scatter([], [], color="grey", marker=marker, label=f"noise step {level:g}")
         if log_scale:
             axis.set_yscale("log")
         axis.set_xlabel("distortion: 1 − SSIM of the final output")

@@ -131,6 +131,7 @@ def _batch_rows(rows: pd.DataFrame, unet: str, cunet: str, runs: tuple[str, ...]
         for model in (unet, cunet):
             values = wall[wall.model == model].value
             plotted.append({"model": model, "label": paper_name(rows, model), "batch": int(batch),
+                            "resolution": int(wall.resolution.dropna().iloc[0]),
                             "median_s": float(values.median()), "q1_s": float(values.quantile(0.25)),
                             "q3_s": float(values.quantile(0.75))})
     return table, claims, plotted
@@ -315,8 +316,9 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
         "pooled over runs with a 95% interval from resampling runs, then rounds. Wall time at the recorded threads; "
         "single-thread CPU time beside it (another process cannot inflate it). "
         + (f"Left out as measured on a busy machine: {', '.join(busy)}. " if busy else "") + f"Rule: {RULE}.",
-        markdown_table(table), "![Latency per forward pass](figures/latency.png)  \nMedian latency per forward pass "
-        "(points: measured batch sizes only); error bars: interquartile range over timing rounds of every run."]
+        markdown_table(table), "![Latency per forward pass](figures/latency.png)  \nMedian latency per forward pass of "
+        f"the full-size models at {resolution}×{resolution} (measured batch sizes only); bars: interquartile range over "
+        "timing rounds of every run (the title gives their largest width)."]
     section.body += _other_machines(results, others, unet, cunet)
     profiles = _profiles(rows)
     if profiles:
