@@ -103,6 +103,7 @@ def test_report_has_every_section_figure_and_verdict(fixture_report):
     assert "**What holds by construction** (3: exact counts" in conclusion and "**What holds, measured**" in conclusion
     assert "**Where the paper contradicts itself** (1): *~30% of the FLOPs (abstract)*" in conclusion
     assert "'1.3× the speed' reading" in text and "aim ≥ 86%, 90% of real test images' 95%" in text
+    assert "Its cU-Net row (2.9 G, 137.9 MB) is closest to `cunet-5attn` (cU-Net (5 attention))" in text
 
 
 def test_the_claims_follow_the_papers_order_and_concessions_are_apart(fixture_report):
@@ -210,6 +211,20 @@ def test_a_best_at_the_chains_end_is_the_grids_edge_and_the_time_row_says_per_st
     time_row = _row(text, "less time to the best result")
     assert "whole-chain time for the batch, i.e. per-step speed" in time_row
     assert summary[f"[less time to the best result{RELEASED}](#denoising)"] == "at the edge of the grid"
+
+
+def test_a_baseline_the_paper_scored_below_the_noisy_input_is_named_in_the_deviations(tmp_path):
+    rng = np.random.default_rng(7)
+    rows = denoise(rng)
+    levels = sorted({row["noise_step"] for row in rows if row["kind"] == "summary"})
+    noisy = {"kind": "summary", "method": "noisy input", "target": "input", "metric": "ssim", "std": 0.0, "images": 32}
+    extra = [{**noisy, "noise_step": level, "mean": 0.5} for level in levels]
+    extra += [{**noisy, "method": "bm3d", "target": "output", "noise_step": level, "mean": 0.9} for level in levels]
+    write("denoise", rows + extra, tmp_path / "r", "bench denoise --preset quick", preset="quick")
+    text = build_report(tmp_path / "r", tmp_path / "reports").read_text()
+    bm3d = next(line for line in text.splitlines() if line.startswith("- **BM3D.**"))
+    assert "step 400: paper 0.06, ours 0.9, noisy input 0.5" in bm3d  # Table 4's 0.06 at step 400
+    assert "below even this run's noisy input" in bm3d and "misconfigured" in bm3d
 
 
 def test_table3_has_two_readings_and_differing_ones_depend_on_the_reading(tmp_path):

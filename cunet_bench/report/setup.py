@@ -126,6 +126,8 @@ def _table5_variant(results: Results) -> list[str]:
     """Which of our cU-Net builds Table 5's cU-Net figures (GFLOPs and MB) match most closely."""
     counts = results.runs("efficiency")
     counts = counts[(counts.kind == "count") & (counts.resolution == 64)]
+    if counts.empty:
+        return []
     paper = {metric: paper_value("Table 5", CUNET, metric) for metric in ("gmacs_conv_linear", "static_training_mib")}
     ours = {}
     for model in tagged(counts, "table5"):
