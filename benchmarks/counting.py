@@ -1,4 +1,4 @@
-"""Counting compute the two ways the field does (REFERENCE §5).
+"""Counting compute the two ways the field does (docs/protocol.md §5).
 
 * fvcore ``FlopCountAnalysis`` counts one multiply-add as one "flop", i.e. MACs, traced once.
   Its convolution + linear subtotal is the paper's "GFLOPs" convention (thop MACs).

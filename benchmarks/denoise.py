@@ -1,6 +1,6 @@
 """``bench denoise``: denoising through the reverse process (paper Tables 2–4, Figures 10–11).
 
-Paper protocol (DESIGN.md): each test image x0 is forward-noised to noise step n (timestep
+Paper protocol (docs/architecture.md): each test image x0 is forward-noised to noise step n (timestep
 index n−1, noise seeded per image), then the reverse chain runs n → 0 with the ancestral step
 of eq. (2) on the whole batch; after every reverse step the current iterate (clipped) and the
 model's x0 estimate are scored against x0. Per image: the best value of each metric, the
@@ -47,7 +47,7 @@ from cunet_bench.solver_config import SolverConfig
 PROTOCOLS = ("paper", "release")
 RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
 """The released notebook's pairs of pixel noise ε (in [0, 1] units) and reverse steps run
-(REFERENCE §2); other ε have no documented step count and are refused."""
+(docs/protocol.md §2); other ε have no documented step count and are refused."""
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "feature_distance": False}
 MAX_IMAGES = 100_000
 

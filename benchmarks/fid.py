@@ -40,7 +40,7 @@ from cunet_bench.trained import diffusion_of, load_trained
 from cunet_bench.weights import sha256
 
 PAPER_SAMPLES = 30_000
-"""Samples per model behind the paper's Table 1 (REFERENCE §1)."""
+"""Samples per model behind the paper's Table 1 (docs/protocol.md §1)."""
 MAX_SAMPLES = 1_000_000
 """More samples per point than any published FID uses (the paper: 30,000); beyond it a typo."""
 MAX_STEPS = 100_000

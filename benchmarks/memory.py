@@ -31,7 +31,7 @@ def static_training_bytes(model: nn.Module) -> int:
     """fp32 weights of every parameter + gradient and two Adam moments of each trainable one.
 
     For the released U-Net (no frozen parameters) this is 35,710,339 × 16 B = 544.9 MiB,
-    the paper's 545.5 "MB" (REFERENCE §2)."""
+    the paper's 545.5 "MB" (docs/protocol.md §2)."""
     everything = sum(p.numel() * p.element_size() for p in model.parameters())
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     return everything + 3 * trainable

@@ -1,7 +1,7 @@
 """Where a forward pass spends its time: ``torch.profiler``'s self CPU time of every operator,
 grouped into convolution & linear, normalisation, activation & elementwise, attention, the ODE
 solver's own bookkeeping and other — so a reader sees why the cU-Net's MAC advantage does or
-does not turn into time on a machine (REFERENCE §7).
+does not turn into time on a machine (docs/protocol.md §7).
 
 Solver bookkeeping is told apart with markers put around every ODE block and every evaluation of
 its vector field (forward hooks, only while profiling): an operator inside a block but outside

@@ -6,7 +6,7 @@
   nine blocks. The two are interleaved round by round by the timing engine until the ratio's
   95% interval is within ±1%; the overhead is the median per-round ratio − 1, with its interval.
 * **Harness vs torchdiffeq**: the whole forward with the harness's fixed-step loop and with
-  torchdiffeq's fixed-grid method of the same name (identical results, REFERENCE §5).
+  torchdiffeq's fixed-grid method of the same name (identical results, docs/protocol.md §5).
 * **Compiled**: on CUDA, the forward under ``torch.compile`` (one graph, thanks to the loop).
 """
 

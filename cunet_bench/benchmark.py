@@ -2,7 +2,7 @@
 all``, the command line): a benchmark is a name, a ``run(config, progress)`` that yields rows of
 the declared schema, a ``summary`` for people, the files it reads, and — where it has one — its own
 test of finished work. Torch-free; a benchmark never prints and never imports what runs it: the
-progress display is handed in (DESIGN.md, "The flow of data")."""
+progress display is handed in (docs/architecture.md, "The flow of data")."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from cunet_bench.models.unet import HoUNet, ReleaseUNet
 CUNET_RELEASE = dict(time_conditioning=False, dynamics="augmented", residual_attention=False)
 CUNET_PAPER = dict(time_conditioning=True, dynamics="second-order", residual_attention=True)
 RELEASED_ABLATION_COUNTS = {"wo-r": 6_138_083, "wo-a-r": 5_874_915}
-"""Counts printed in the released notebook for a variant not in the released code (REFERENCE §2)."""
+"""Counts printed in the released notebook for a variant not in the released code (docs/protocol.md §2)."""
 CUNET_ABLATIONS = {
     "": ("", "", {}),
     "-wo-a": (", wo/A: no attention", " wo/A", {"attention": ()}),

@@ -1,4 +1,4 @@
-"""The two model contracts of the harness (DESIGN.md, "The flow of data")."""
+"""The two model contracts of the harness (docs/architecture.md, "The flow of data")."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 extensions that decide convolution speed, PyTorch's CPU kernels, the kernel, the GPU; a short
 fingerprint of what determines speed, and the load of the machine.
 
-Speed ratios are pooled only across runs with the same fingerprint (REFERENCE §7: the cU-Net
+Speed ratios are pooled only across runs with the same fingerprint (docs/protocol.md §7: the cU-Net
 /U-Net ratio depends on the host). The host identity is kept apart from the fingerprint: two
 identical cloud machines share a fingerprint, but a result recorded on one never counts as done
 work on the other.

@@ -1,4 +1,4 @@
-"""How one model is built and what it is for (DESIGN.md, "Registry"): the record the built-in
+"""How one model is built and what it is for (docs/architecture.md, "Registry"): the record the built-in
 catalogue and third-party entry points hand to the registry — its builder, the ranges of its
 options, the narrower widths the CPU presets train it at, and the tags that put it in default
 lists. Every build goes through :meth:`ModelSpec.instantiate`, which checks the image size, the

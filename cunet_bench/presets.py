@@ -9,7 +9,7 @@ names of its fields — and of its command-line options — so a setting has one
 through the preset, the configuration, ``--dry-run``, the provenance and the report, and one
 default: a field a preset fills has none of its own (``tests/test_settings.py``). Which models a
 preset runs is given by registry tags, how wide they are by the scale each model's spec defines
-(``ModelSpec.scales``), never by names (DESIGN.md, "Registry")."""
+(``ModelSpec.scales``), never by names (docs/architecture.md, "Registry")."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class Preset:
 
 RELEASE_TRAINING = dict(lr=2e-4, grad_accumulation=1, ema_decay=0.9999, schedule="sigmoid", objective="v",
                         sigma=(0.1, 0.1))
-"""The released code's training recipe (REFERENCE §2); denoisers train at the release's σ = 0.1."""
+"""The released code's training recipe (docs/protocol.md §2); denoisers train at the release's σ = 0.1."""
 
 
 def _cpu(name: str, description: str, train_steps: int, train_seeds: tuple[int, ...], denoise_images: int,

@@ -1,6 +1,6 @@
 """What every result records about how it was produced: the command as typed, the resolved
 configuration and its digest, seed, commit, versions, device, threads and the machine
-(DESIGN.md, "Records"). Imports torch only when it collects, so reading results never does."""
+(docs/architecture.md, "Records"). Imports torch only when it collects, so reading results never does."""
 
 from __future__ import annotations
 

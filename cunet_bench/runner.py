@@ -1,7 +1,7 @@
 """Running one benchmark: provenance, recording (also when the run fails or is stopped), the key
 that says whether the same work was already done on this machine, and what the run cost (wall
 time, CPU time, whether the machine was busy). The progress display and the line that announces
-the results file are handed in by the caller (DESIGN.md, "Benchmarks")."""
+the results file are handed in by the caller (docs/architecture.md, "Benchmarks")."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cunet_bench import machine, provenance, records
+from cunet_bench import machine, provenance, records, schema
 from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.configs import as_record, config_hash
 from cunet_bench.contention import Contention
@@ -65,8 +65,9 @@ def is_done(benchmark: Benchmark, config: Any, results: Path) -> bool:
 
 def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = no_progress, preset: str | None = None,
             announce: Callable[[str], None] = lambda _: None, invocation: dict[str, Any] | None = None) -> Outcome:
-    """Run ``benchmark`` and record its rows under ``out``; whatever was measured is recorded,
-    also when the run fails or is stopped (marked ``complete: false``). ``invocation`` names the
+    """Run ``benchmark`` and record its rows under ``out``; each row is checked against the schema
+    as it is produced, and whatever was measured is recorded, also when the run fails or is
+    stopped (marked ``complete: false``). ``invocation`` names the
     ``bench all`` run a step belongs to, so a report can tell one coherent run from another."""
     digests = input_digests(benchmark, config)
     meta = provenance.collect(bench=benchmark.name, config=as_record(config), seed=config.seed,
@@ -77,6 +78,7 @@ def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = n
     contention = Contention()
     try:
         for row in benchmark.run(config, progress):
+            schema.check_row(benchmark.name, row)  # a slip fails here, not after the work that follows it
             outcome.rows.append(row)
         meta["complete"] = True
     finally:

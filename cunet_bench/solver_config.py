@@ -39,7 +39,7 @@ class SolverConfig:
     ``backend='harness'`` runs ``euler``/``midpoint``/``rk4`` as the harness's own loop with
     ``steps`` equal steps; ``backend='torchdiffeq'`` runs any torchdiffeq method (adaptive ones
     with ``rtol``/``atol``; fixed-grid ones with ``steps``). ``adjoint`` backpropagates with the
-    adjoint method (torchdiffeq only). The released model is ``rk4`` with one step (REFERENCE §2).
+    adjoint method (torchdiffeq only). The released model is ``rk4`` with one step (docs/protocol.md §2).
     """
 
     method: str = "rk4"

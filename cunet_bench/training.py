@@ -397,7 +397,7 @@ def denoising_check(model: nn.Module, config: TrainConfig, diffusion: GaussianDi
     """Does the trained model denoise? Mean PSNR (dB, [0, 1] units) on the test split of the
     noisy input and of the model's estimate. Backbones: forward-noise to ``noise_step`` (index
     ``noise_step − 1``), estimate x0 in one call, against the noisy image rescaled by 1/√ᾱ
-    (DESIGN.md); denoisers: Gaussian noise at the highest training σ."""
+    (docs/architecture.md); denoisers: Gaussian noise at the highest training σ."""
     from cunet_bench.metrics import psnr
 
     test = load_dataset(config.data, "test", config.resolution, config.data_root)

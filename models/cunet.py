@@ -1,7 +1,7 @@
 """The continuous U-Net (cU-Net) family: the released network, the paper as written, and the
 ablations of Table 5.
 
-Released ``ConvSODEUNet`` (nf=16, softplus, rk4; REFERENCE §2), with state widths
+Released ``ConvSODEUNet`` (nf=16, softplus, rk4; docs/protocol.md §2), with state widths
 32, 64, 128, 256 and a 512 bottleneck:
 
 * an initial-velocity block (InstanceNorm → 3×3 conv → softplus → InstanceNorm → 1×1 conv →

@@ -84,7 +84,7 @@ class SoftmaxAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Written with einsum rather than scaled_dot_product_attention so that fvcore counts
-        # the attention matrix products (REFERENCE §2: 0.091 G of the U-Net's 7.318 G).
+        # the attention matrix products (docs/protocol.md §2: 0.091 G of the U-Net's 7.318 G).
         b, _, h, w = x.shape
         q, k, v = self.to_qkv(self.norm(x)).reshape(b, 3, self.heads, -1, h * w).unbind(1)
         attention = torch.einsum("bhdi,bhdj->bhij", q * self.scale, k).softmax(dim=-1)

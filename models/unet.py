@@ -2,8 +2,8 @@
 
 * ``unet`` — the paper's baseline as released: ``denoising_diffusion_pytorch`` v1.8.3
   ``Unet(dim=64, dim_mults=(1, 2, 4, 8))``; 35,710,339 parameters at 3 channels
-  (REFERENCE §2). Its MACs at 1×3×64×64 are the paper's "7.21 GFLOPs" (Table 5).
-* ``unet-ddpm`` — Ho et al. (2020)'s CIFAR-10 U-Net, 35,746,307 parameters (REFERENCE §3),
+  (docs/protocol.md §2). Its MACs at 1×3×64×64 are the paper's "7.21 GFLOPs" (Table 5).
+* ``unet-ddpm`` — Ho et al. (2020)'s CIFAR-10 U-Net, 35,746,307 parameters (docs/protocol.md §3),
   which the paper's text names as its baseline but its code does not use.
 
 Both follow the backbone contract ``forward(x, t)`` with ``x`` in [-1, 1], ``t`` integer

@@ -1,5 +1,5 @@
 """The harness's fixed-step solver loop compiles to one graph (``fullgraph=True`` fails on any
-graph break), unlike torchdiffeq's solvers (REFERENCE §5)."""
+graph break), unlike torchdiffeq's solvers (docs/protocol.md §5)."""
 
 import shutil
 

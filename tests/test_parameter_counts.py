@@ -1,4 +1,4 @@
-"""Exact parameter counts of REFERENCE §2–4, at the paper's configurations."""
+"""Exact parameter counts of docs/protocol.md §2–4, at the paper's configurations."""
 
 import pytest
 
@@ -34,7 +34,7 @@ def test_paper_cunet_second_order_count_is_derived_from_the_release():
 
 def test_wo_r_ablation_removes_no_parameters():
     """wo/R removes the ODE function's residual connection (Appendix C), which has no weights;
-    the notebook's 6,138,083 comes from an unreleased variant (REFERENCE §2)."""
+    the notebook's 6,138,083 comes from an unreleased variant (docs/protocol.md §2)."""
     assert parameter_count(build_model("cunet-release-wo-r")) == 8_811_875
     assert parameter_count(build_model("cunet-release-wo-a-r")) == 8_548_707
 

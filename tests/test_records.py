@@ -97,3 +97,29 @@ def test_a_folder_named_like_a_results_file_is_skipped(tmp_path):
 def test_load_of_a_bench_without_runs_is_empty_with_the_declared_columns(tmp_path):
     frame = records.load_runs("training", tmp_path)
     assert frame.empty and {"model", "loss", "step", "kind"} <= set(frame.columns)
+
+
+def test_a_row_off_the_schema_fails_when_it_is_produced_and_the_rows_before_it_are_kept(tmp_path):
+    from dataclasses import dataclass
+
+    from cunet_bench.benchmark import Benchmark
+    from cunet_bench.runner import execute
+
+    after = []
+
+    def run(config, progress):
+        yield {"kind": "log", "model": "unet", "step": 1, "loss": 0.5}
+        yield {"kind": "log", "model": "unet", "step": 2, "loss": 0.4, "typo_column": 1}
+        after.append("the work after the slip")
+        yield {"kind": "log", "model": "unet", "step": 3, "loss": 0.3}
+
+    @dataclass(frozen=True)
+    class Config:
+        seed: int = 0
+
+    benchmark = Benchmark("training", run, summary=lambda rows: [])
+    with pytest.raises(SchemaError, match="declare no column typo_column"):
+        execute(benchmark, Config(), tmp_path)
+    assert after == []
+    frame = records.load_runs("training", tmp_path)
+    assert list(frame.step) == [1]

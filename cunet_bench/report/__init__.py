@@ -1,5 +1,5 @@
 """``bench report``: the reproduction report (``REPORT.md`` + PNG figures) built from result files
-only (DESIGN.md, "Report"): it never imports torch, a model or a benchmark. Each section appears
+only (docs/architecture.md, "Report"): it never imports torch, a model or a benchmark. Each section appears
 as soon as its results exist; a missing one names the command that would produce it. With a
 reference folder (the committed reference run), a section puts this run's verdicts beside the
 reference's. Same results in, same bytes out."""

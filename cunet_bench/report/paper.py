@@ -1,6 +1,6 @@
 """The paper's published numbers, kept as data in ``paper_values.csv`` and keyed by the paper's own
 name for each model (the ``paper_name`` every result row records from the registry), so every table
-and every sentence of the report takes them from one place (DESIGN.md, "Report")."""
+and every sentence of the report takes them from one place (docs/architecture.md, "Report")."""
 
 from __future__ import annotations
 
