@@ -23,9 +23,11 @@ TYPES = {"int": (int, np.integer), "float": (int, float, np.integer, np.floating
          "bool": (bool, np.bool_)}
 TEXT_LIMIT = 1000
 """The longest text a cell may hold, in characters."""
-NAME = re.compile(r"[\w .:;=,()/×&+%'-]*")
+NAME = re.compile(r"[\w .:;=,()\[\]/×&+%'-]*")
 """What a ``name`` column (a model, method, metric, unit, solver …) may hold: words and plain
-punctuation, nothing that Markdown or HTML would read as markup (``<``, ``[``, `````, ``|``, ``@``, ``*``)."""
+punctuation (a solver sweep names a method ``cunet-release[rk4:steps=2]``), nothing that
+Markdown or HTML would read as markup (``<``, `````, ``|``, ``@``, ``*``, or ``](`` that opens
+a link)."""
 
 
 def text_problem(value: str, declared_type: str) -> str | None:
@@ -36,7 +38,7 @@ def text_problem(value: str, declared_type: str) -> str | None:
         return f"a text of {len(value):,} characters, more than {TEXT_LIMIT:,}"
     if any(unicodedata.category(character).startswith("C") for character in value):
         return f"a control character in {value[:40]!r}"
-    if declared_type == "name" and not NAME.fullmatch(value):
+    if declared_type == "name" and (not NAME.fullmatch(value) or "](" in value):
         return f"markup in the name {value[:40]!r}"
     return None
 

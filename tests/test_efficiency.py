@@ -158,8 +158,11 @@ def test_peak_memory_is_split_into_optimiser_state_and_activations():
     assert by["peak_train_mib", 4] > by["peak_train_mib", 1]
 
 
-def test_a_variant_that_fails_is_recorded_and_eager_goes_on(monkeypatch):
+def test_a_variant_that_fails_is_recorded_and_eager_goes_on(monkeypatch, tmp_path):
     import cunet_bench.benchmarks.variants as variants
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the harness's own cache, which a failure may wipe,
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cunet-bench" / "inductor"))  # chosen as bench does
 
     def broken(model, freezing):
         raise RuntimeError("InductorError: /tmp/x.so: file too short")

@@ -220,6 +220,7 @@ def test_a_baseline_the_paper_scored_below_the_noisy_input_is_named_in_the_devia
     noisy = {"kind": "summary", "method": "noisy input", "target": "input", "metric": "ssim", "std": 0.0, "images": 32}
     extra = [{**noisy, "noise_step": level, "mean": 0.5} for level in levels]
     extra += [{**noisy, "method": "bm3d", "target": "output", "noise_step": level, "mean": 0.9} for level in levels]
+    extra.append({"kind": "method", "method": "bm3d", "paper_name": "BM3D", "tags": "denoiser;table4"})
     write("denoise", rows + extra, tmp_path / "r", "bench denoise --preset quick", preset="quick")
     text = build_report(tmp_path / "r", tmp_path / "reports").read_text()
     bm3d = next(line for line in text.splitlines() if line.startswith("- **BM3D.**"))
