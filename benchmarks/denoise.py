@@ -42,6 +42,7 @@ from cunet_bench.records import new_run_id
 from cunet_bench.reference_stats import ReferenceFeatures
 from cunet_bench.registry import REGISTRY, get_model
 from cunet_bench.seeding import generator
+from cunet_bench.trained import check_batch_pixels
 from cunet_bench.solver_config import SolverConfig
 
 PROTOCOLS = ("paper", "release")
@@ -443,6 +444,7 @@ def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row
 
     methods, resolution = build_methods(config)
     check_ssim_size(resolution, resolution)
+    check_batch_pixels(config.num_images, resolution, "--num-images")
     diffusion = next((m.diffusion for m in methods if m.diffusion is not None), None)
     config.levels(diffusion.timesteps if diffusion is not None else None)
     clean = clean_test_images(config.data, resolution, config.num_images, config.data_root)

@@ -36,7 +36,7 @@ from cunet_bench.presets import Preset
 from cunet_bench.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.registry import REGISTRY, get_model, parameter_count
 from cunet_bench.timing import interleaved
-from cunet_bench.trained import diffusion_of, load_trained
+from cunet_bench.trained import check_batch_pixels, diffusion_of, load_trained
 from cunet_bench.weights import sha256
 
 PAPER_SAMPLES = 30_000
@@ -137,6 +137,7 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
                                               "parameters": parameter_count(model, trainable_only=True)}))
     if len({b.shape for b in backbones}) > 1:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
+    check_batch_pixels(min(config.batch_size, config.num_samples), backbones[0].shape[-1], "--batch-size")
     timesteps = min(b.diffusion.timesteps for b in backbones)
     if max(config.sampling_steps) > timesteps:
         raise UserError(f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got "

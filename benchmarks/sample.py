@@ -62,13 +62,14 @@ class SampleConfig:
 def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Generate the images in batches (the batch size does not change them), write the grid and
     the .npz, and yield one row with the time per sample."""
-    from cunet_bench.trained import diffusion_of, load_trained
+    from cunet_bench.trained import check_batch_pixels, diffusion_of, load_trained
 
     checkpoint = Path(config.checkpoint)
     model, trained, trained_steps = load_trained(checkpoint, config.model, config.raw_weights, config.device)
     diffusion = diffusion_of(trained)
     if diffusion is None:
         raise UserError(f"checkpoint {checkpoint} holds the denoiser {trained.model!r}; sampling needs a diffusion backbone")
+    check_batch_pixels(min(config.batch_size, config.num_samples), trained.resolution, "--batch-size")
     if config.sampling_steps > trained.timesteps:
         raise UserError(f"--sampling-steps must be between 1 and {trained.timesteps}, got {config.sampling_steps}")
     shape = (trained.channels, trained.resolution, trained.resolution)

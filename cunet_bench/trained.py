@@ -28,6 +28,20 @@ def diffusion_of(config: TrainConfig) -> GaussianDiffusion | None:
     return config.diffusion() if get_model(config.model).is_backbone else None
 
 
+MAX_BATCH_PIXELS = 2**22
+"""The most image pixels one batch may hold (64 images at 256 px, 4 at 1024 px): every network
+layer holds tens of channels per pixel, so a checkpoint that claims a large image size, or a
+batch too large for it, would allocate gigabytes before anything could fail."""
+
+
+def check_batch_pixels(images: int, resolution: int, option: str) -> None:
+    """Refuse, before any allocation, a batch of ``images`` at ``resolution`` over :data:`MAX_BATCH_PIXELS`."""
+    if images * resolution * resolution > MAX_BATCH_PIXELS:
+        most = max(1, MAX_BATCH_PIXELS // (resolution * resolution))
+        raise UserError(f"{option} {images} at {resolution}×{resolution} px is {images * resolution ** 2:,} pixels in one "
+                        f"batch, more than {MAX_BATCH_PIXELS:,}; use {option} {most} or less")
+
+
 def load_trained(checkpoint: Path | str, expect_model: str | None = None, raw_weights: bool = False,
                  device: str = "cpu") -> tuple[nn.Module, TrainConfig, int]:
     """The trained model of a checkpoint (its EMA weights unless ``raw_weights``), its checked

@@ -138,6 +138,7 @@ def files(tmp_path, trained, trained_backbone):
         "adam missing": _without_optimizer(trained, tmp_path / "adamnone.safetensors"),
         "trained": trained,
         "overflowing ema": _overflowing(trained_backbone, tmp_path / "overflow.safetensors"),
+        "1024 px": _variant(trained_backbone, tmp_path, "1024px.safetensors", config=_set("resolution", 1024)),
     }
     forged["truncated"].write_bytes(trained.read_bytes()[:1000])
     forged.update(_image_folders(tmp_path))
@@ -366,6 +367,8 @@ CASES = [
     (("sample", "--checkpoint", "{truncated}"), "not a readable safetensors file", False),
     (("sample", "--checkpoint", "{overflowing ema}", "--num-samples", "2", "--sampling-steps", "2", "--out",
       "{dir}/s"), "the network's output is not finite", False),
+    (("sample", "--checkpoint", "{1024 px}", "--batch-size", "16", "--out", "{dir}/s"),
+     "--batch-size 16 at 1024×1024 px is 16,777,216 pixels in one batch, more than 4,194,304; use --batch-size 4", False),
     (("sample", "--checkpoint", "{huge tensor}"), "declares [1024, 1024, 1024, 1024] F32 beyond its bytes", False),
     (("sample", "--checkpoint", "{dir}"), "is a folder, not a file", False),
     (("sample", "--checkpoint", "{fifo}"), "is a fifo, not a file", False),
