@@ -293,13 +293,14 @@ def conform(bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str |
     for name, declared_type in column_types(bench).items():
         fixed, problem = _typed(frame[name], declared_type)
         if problem is None and declared_type in ("int", "float"):
-            problem = _impossible(fixed, name in NON_NEGATIVE_COLUMNS or units.get(name) in NON_NEGATIVE_UNITS)
+            problem = _impossible(fixed, name in NON_NEGATIVE_COLUMNS or units.get(name) in NON_NEGATIVE_UNITS,
+                                  units.get(name) == "s")
         if problem:
             return None, f"column {name}: {problem}"
         frame[name] = fixed
     if "unit" in frame and "value" in frame:
         measured = frame[frame.unit.isin(list(NON_NEGATIVE_UNITS))]
-        problem = _impossible(measured.value, True)
+        problem = _impossible(measured.value, True) or _impossible(frame[frame.unit == "s"].value, True, True)
         if problem:
             return None, f"column value: {problem}"
     for kind_name, rows in frame.groupby("kind", sort=False):
@@ -325,13 +326,20 @@ def column_units(bench: str) -> dict[str, str]:
     return {column.name: column.unit for kind in kinds(bench).values() for column in kind.columns if column.unit}
 
 
-def _impossible(numbers: pd.Series, non_negative: bool) -> str | None:
-    """Why numbers read back are impossible: an infinity, or a negative where none can be."""
+MAX_SECONDS = 1e7
+"""More seconds than any measurement of the harness takes (about four months)."""
+
+
+def _impossible(numbers: pd.Series, non_negative: bool, seconds: bool = False) -> str | None:
+    """Why numbers read back are impossible: an infinity, a negative where none can be, a time
+    of more than :data:`MAX_SECONDS`."""
     present = numbers.dropna().astype(float)
     if np.isinf(present).any():
         return "a value is infinite"
     if non_negative and (present < 0).any():
         return f"a value is negative ({present[present < 0].iloc[0]:g})"
+    if seconds and (present > MAX_SECONDS).any():
+        return f"a time of {present.max():g} s, more than {MAX_SECONDS:g}"
     return None
 
 

@@ -490,7 +490,14 @@ DAMAGES = {
     "infinity in provenance": lambda csv, meta: meta.write_text(meta.read_text().replace('"rows": 3', '"rows": Infinity')),
     "undeclared kind": lambda csv, meta: csv.write_text(csv.read_text().replace(",log,", ",weird,", 1)),
     "folder in the way": lambda csv, meta: (csv.unlink(), csv.mkdir()),
+    "fifo provenance": lambda csv, meta: (meta.unlink(), os.mkfifo(meta)),
+    "seconds of 1e300": lambda csv, meta: _add_column(csv, "seconds", "1e300"),
 }
+
+
+def _add_column(csv: Path, name: str, value: str) -> None:
+    header, *lines = csv.read_text().splitlines()
+    csv.write_text("\n".join([f"{header},{name}", *(f"{line},{value}" for line in lines)]) + "\n")
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))

@@ -67,3 +67,9 @@ def test_on_a_busy_machine_a_refusal_is_still_one_line_and_work_gets_the_warning
     code, err = bench("solvers", "--preset", "smoke", "--batch", "1", "--repeats", "1", "--no-compile", "--out",
                       str(tmp_path / "r"))
     assert code == 0 and err.count("bench: warning: the machine is busy (other processes use 1.5 core(s))") == 1, err
+
+
+def test_a_fifo_among_the_claims_is_skipped_not_waited_on(claims):
+    claims.mkdir()
+    os.mkfifo(claims / "12345.claim")
+    assert threads.choose().threads == 2  # reading the fifo would block every command
