@@ -54,8 +54,9 @@ def _check_arguments(arguments: list[str]) -> None:
             argument.encode("utf-8")
         except UnicodeEncodeError:
             shown = argument.encode("utf-8", "backslashreplace").decode()[:80]
-            raise UserError(f"argument {shown!r}: the name is not valid UTF-8 (results record their paths as "
-                            "UTF-8 text); rename it") from None
+            raise UserError(
+                f"argument {shown!r}: the name is not valid UTF-8 (results record their paths as UTF-8 text); rename it"
+            ) from None
         if any(unicodedata.category(character) == "Cc" for character in argument):
             raise UserError(f"argument {argument[:80]!r} holds a control character")
         value = argument.split("=", 1)[1] if argument.startswith("--") and "=" in argument else argument
@@ -74,9 +75,13 @@ def _check_single_values(app: typer.Typer, arguments: list[str]) -> None:
         if subcommand is None:
             return  # an unknown command: the framework says so
         command, rest = subcommand, rest[1:]
-    single = {option: parameter.name for parameter in getattr(command, "params", [])
-              if not getattr(parameter, "multiple", False)
-              for option in [*parameter.opts, *parameter.secondary_opts] if option.startswith("--")}
+    single = {
+        option: parameter.name
+        for parameter in getattr(command, "params", [])
+        if not getattr(parameter, "multiple", False)
+        for option in [*parameter.opts, *parameter.secondary_opts]
+        if option.startswith("--")
+    }
     seen: dict[str, str] = {}
     for word in rest:
         if word == "--":
