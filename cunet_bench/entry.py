@@ -9,6 +9,7 @@ import re
 import sys
 import unicodedata
 import warnings
+from pathlib import Path
 
 import typer
 
@@ -44,11 +45,9 @@ NUMBER_LIKE = re.compile(r"[\d_.,:+eE-]+")
 
 
 def _check_arguments(arguments: list[str]) -> None:
-    """Refuse, before anything else, an argument that the options would read differently from
-    what it says: text that is not valid UTF-8 (results, provenance and the report record the
-    command line as UTF-8), a control character (a newline, a tab, an escape sequence), or a
-    number written with other than ASCII digits or with ``_`` separators (Python's ``int`` reads
-    ``1_000`` and Arabic-Indic digits)."""
+    """Refuse, before anything else, an argument the harness could not record as it was given:
+    text that is not valid UTF-8 (results, provenance and the report record the command line as
+    UTF-8) or that holds a control character (a newline, a tab, an escape sequence)."""
     for argument in arguments:
         try:
             argument.encode("utf-8")
@@ -59,14 +58,13 @@ def _check_arguments(arguments: list[str]) -> None:
             ) from None
         if any(unicodedata.category(character) == "Cc" for character in argument):
             raise UserError(f"argument {argument[:80]!r} holds a control character")
-        value = argument.split("=", 1)[1] if argument.startswith("--") and "=" in argument else argument
-        if NUMBER_LIKE.fullmatch(value) and any(c.isdigit() for c in value) and (not value.isascii() or "_" in value):
-            raise UserError(f"argument {value[:80]!r}: write numbers with ASCII digits 0-9 and no '_'")
 
 
-def _check_single_values(app: typer.Typer, arguments: list[str]) -> None:
-    """Refuse an option that takes one value given twice (the framework would silently keep the
-    last); options that take several (``--solver``) may repeat."""
+def _check_options(app: typer.Typer, arguments: list[str]) -> None:
+    """Refuse what the options would read differently from what it says: an option that takes
+    one value given twice (the framework would silently keep the last; ``--solver`` may repeat),
+    and a number written with other than ASCII digits or with ``_`` separators (Python's ``int``
+    reads ``1_000`` and Arabic-Indic digits; a path is a name, not a number, and is left alone)."""
     import typer.main
 
     command, rest = typer.main.get_command(app), list(arguments)
@@ -75,24 +73,36 @@ def _check_single_values(app: typer.Typer, arguments: list[str]) -> None:
         if subcommand is None:
             return  # an unknown command: the framework says so
         command, rest = subcommand, rest[1:]
-    single = {
-        option: parameter.name
+    parameters = {
+        option: parameter
         for parameter in getattr(command, "params", [])
-        if not getattr(parameter, "multiple", False)
         for option in [*parameter.opts, *parameter.secondary_opts]
         if option.startswith("--")
     }
     seen: dict[str, str] = {}
-    for word in rest:
+    words = iter(rest)
+    for word in words:
         if word == "--":
             break
-        option = word.split("=", 1)[0]
-        name = single.get(option)
-        if name is None:
+        option, inline, value = word.partition("=")
+        parameter = parameters.get(option)
+        if parameter is None:
             continue
-        if name in seen:
-            raise UserError(f"{option} is given twice (as {seen[name]} and {option}); it takes one value")
-        seen[name] = option
+        if not getattr(parameter, "multiple", False):
+            if parameter.name in seen:
+                raise UserError(f"{option} is given twice (as {seen[parameter.name]} and {option}); it takes one value")
+            seen[parameter.name] = option
+        if getattr(parameter, "is_flag", False):
+            continue
+        value = value if inline else next(words, "")
+        annotation = getattr(getattr(parameter, "type_descriptor", None), "annotation", None)
+        if (
+            annotation is not Path
+            and NUMBER_LIKE.fullmatch(value)
+            and any(c.isdigit() for c in value)
+            and (not value.isascii() or "_" in value)
+        ):
+            raise UserError(f"{option} {value[:80]!r}: write numbers with ASCII digits 0-9 and no '_'")
 
 
 def run_app(app: typer.Typer) -> None:
@@ -103,7 +113,7 @@ def run_app(app: typer.Typer) -> None:
     warnings.simplefilter("always", BenchWarning)
     try:
         _check_arguments(sys.argv[1:])
-        _check_single_values(app, sys.argv[1:])
+        _check_options(app, sys.argv[1:])
         choose_compile_cache()
         code = app(prog_name="bench", standalone_mode=False)
     except UserError as error:

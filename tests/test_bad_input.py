@@ -397,7 +397,7 @@ CASES = [
     (("train", "--model", "unet", "--model", "cunet", "--model", "dncnn"), "--model is given twice", D),
     (("efficiency", "--memory", "--no-memory"), "--no-memory is given twice (as --memory and --no-memory)", D),
     (("fid", "--sampling-steps=5", "--sampling-steps=10"), "--sampling-steps is given twice", D),
-    (("train", "--model", "dncnn", "--seed", "1_000"), "argument '1_000': write numbers with ASCII digits 0-9", D),
+    (("train", "--model", "dncnn", "--seed", "1_000"), "--seed '1_000': write numbers with ASCII digits 0-9", D),
     (("denoise", "--noise-steps", "\u0665\u0660"), "write numbers with ASCII digits 0-9 and no '_'", D),
     (("denoise", "--models", "unet\n"), "holds a control character", D),
     (("denoise", "--models", "unet,,cunet"), "--models has an empty name between commas", D),
@@ -743,3 +743,10 @@ def test_an_unusable_cache_home_falls_back_to_the_harness_folder_under_tmp(monke
     monkeypatch.delenv(CACHE_ENVIRONMENT, raising=False)
     code, _, err = bench(monkeypatch, capsys, "models", "unet")
     assert code == 0 and err == "" and os.environ[CACHE_ENVIRONMENT] == str(fallback_folder())
+
+
+def test_a_folder_named_like_a_number_is_a_name_not_a_number(monkeypatch, capsys, tmp_path):
+    """The number check reads option values that are numbers; a path of digits and '_' is a name."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = bench(monkeypatch, capsys, "efficiency", "--preset", "smoke", "--out", "2026_12_06", "--dry-run")
+    assert code == 0 and err == "" and '"out": "2026_12_06"' in out
