@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 
+
 class DnCNN(nn.Module):
     """The layers predict the noise; ``forward(y)`` and ``denoise(y, sigma)`` return ``y − noise``.
 

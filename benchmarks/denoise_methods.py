@@ -42,12 +42,8 @@ class Method:
 def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     """One method per model and training seed (and per solver of the sweep for cU-Nets); returns
     them with the image size (the trained checkpoints', which must agree, else the configured one)."""
-    trained = {
-        (name, seed): load_trained(config.require(name, seed), name, device=config.device)
-        for name in config.models
-        if "trainable" in get_model(name).supports
-        for seed in config.train_seeds
-    }
+    trained = {(name, seed): load_trained(config.require(name, seed), name, device=config.device)
+               for name in config.models if "trainable" in get_model(name).supports for seed in config.train_seeds}
     resolutions = {training.resolution for _, training, _ in trained.values()}
     if len(resolutions) > 1:
         raise UserError(f"the checkpoints were trained at different resolutions {sorted(resolutions)}")
@@ -67,9 +63,8 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     return methods, resolution
 
 
-def _trained_methods(
-    config: "DenoiseConfig", spec: ModelSpec, model: torch.nn.Module, training: TrainConfig, seed: int, show: bool
-) -> list[Method]:
+def _trained_methods(config: "DenoiseConfig", spec: ModelSpec, model: torch.nn.Module, training: TrainConfig,
+                     seed: int, show: bool) -> list[Method]:
     """A trained denoiser as it is; a trained backbone once per solver of the sweep (cU-Nets)."""
     extra = _described(spec, model, training)
     diffusion = diffusion_of(training)

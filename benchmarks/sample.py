@@ -50,9 +50,7 @@ class SampleConfig:
 
     def validate(self) -> None:
         if not 1 <= self.num_samples <= MAX_SAMPLES:
-            raise UserError(
-                f"--num-samples must be between 1 and {MAX_SAMPLES:,} (one PNG grid), got {self.num_samples}"
-            )
+            raise UserError(f"--num-samples must be between 1 and {MAX_SAMPLES:,} (one PNG grid), got {self.num_samples}")
         if not 1 <= self.batch_size <= MAX_SAMPLES:
             raise UserError(f"--batch-size must be between 1 and {MAX_SAMPLES:,}, got {self.batch_size}")
         if self.sampler not in SAMPLERS:
@@ -70,9 +68,7 @@ def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]
     model, trained, trained_steps = load_trained(checkpoint, config.model, config.raw_weights, config.device)
     diffusion = diffusion_of(trained)
     if diffusion is None:
-        raise UserError(
-            f"checkpoint {checkpoint} holds the denoiser {trained.model!r}; sampling needs a diffusion backbone"
-        )
+        raise UserError(f"checkpoint {checkpoint} holds the denoiser {trained.model!r}; sampling needs a diffusion backbone")
     check_batch_pixels(min(config.batch_size, config.num_samples), trained.resolution, "--batch-size")
     if config.sampling_steps > trained.timesteps:
         raise UserError(f"--sampling-steps must be between 1 and {trained.timesteps}, got {config.sampling_steps}")
@@ -82,18 +78,9 @@ def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]
     try:
         for first in range(0, config.num_samples, config.batch_size):
             progress(f"{trained.model}: {config.sampler} {config.sampling_steps} steps", first, config.num_samples)
-            batches.append(
-                sample(
-                    model,
-                    diffusion,
-                    shape,
-                    range(first, min(first + config.batch_size, config.num_samples)),
-                    config.sampling_steps,
-                    config.sampler,
-                    config.seed,
-                    device=config.device,
-                )
-            )
+            batches.append(sample(model, diffusion, shape, range(first, min(first + config.batch_size,
+                                                                                  config.num_samples)),
+                                  config.sampling_steps, config.sampler, config.seed, device=config.device))
     except Interrupted:
         if batches:  # the batches finished before the stop are kept, as any stopped run keeps what it measured
             yield _record(config, trained.model, trained_steps, torch.cat(batches).cpu(), contention)
@@ -108,30 +95,15 @@ def _record(config: SampleConfig, model: str, trained_steps: int, images: torch.
     count = len(images)
     stem = f"{model}-{config.sampler}{config.sampling_steps}-{new_run_id()}"
     png, npz = Path(config.out) / "samples" / f"{stem}.png", Path(config.out) / "samples" / f"{stem}.npz"
-    atomic_write(
-        png,
-        sample_grid_png(
-            images,
-            f"{model}: {count} samples, {config.sampler} {config.sampling_steps} steps, training step {trained_steps}",
-        ),
-    )
+    atomic_write(png, sample_grid_png(images, f"{model}: {count} samples, {config.sampler} "
+                                             f"{config.sampling_steps} steps, training step {trained_steps}"))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images.numpy(), indices=np.arange(count), seed=config.seed)
     atomic_write(npz, buffer.getvalue())
-    return {
-        "kind": "samples",
-        "model": model,
-        **get_model(model).row_fields(),
-        "checkpoint": str(Path(config.checkpoint)),
-        "trained_steps": trained_steps,
-        "sampler": config.sampler,
-        "sampling_steps": config.sampling_steps,
-        "samples": count,
-        "seconds_per_sample": seconds / count,
-        "png": str(png),
-        "npz": str(npz),
-        **contention.record(),
-    }
+    return {"kind": "samples", "model": model, **get_model(model).row_fields(),
+            "checkpoint": str(Path(config.checkpoint)), "trained_steps": trained_steps, "sampler": config.sampler,
+            "sampling_steps": config.sampling_steps, "samples": count,
+            "seconds_per_sample": seconds / count, "png": str(png), "npz": str(npz), **contention.record()}
 
 
 def workload(rows: list[Row]) -> Workload:
@@ -142,6 +114,5 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     return [("samples", rows)]
 
 
-BENCHMARK = Benchmark(
-    "sample", run, summary=summary, inputs=lambda config: [Path(config.checkpoint)], workload=workload
-)
+BENCHMARK = Benchmark("sample", run, summary=summary, inputs=lambda config: [Path(config.checkpoint)],
+                      workload=workload)

@@ -46,10 +46,8 @@ class TrainRunConfig(TrainConfig):
         if model is None:
             raise UserError("bench train needs --model")
         if overrides.get("sigma") is not None and get_model(model).is_backbone:
-            raise UserError(
-                f"--sigma is the noise level of denoisers; {model} is a diffusion backbone (its noise "
-                "follows --schedule)"
-            )
+            raise UserError(f"--sigma is the noise level of denoisers; {model} is a diffusion backbone (its noise "
+                            "follows --schedule)")
         settings["model_options"] = get_model(model).options_at(settings["scale"])
         seed = overrides.get("seed") if overrides.get("seed") is not None else 0
         data = overrides.get("data") or settings["data"]
@@ -82,8 +80,7 @@ def is_complete(config: TrainRunConfig) -> bool:
         return False
     saved = read_checkpoint(path)
     return saved.step >= config.train_steps and resume_identity(saved.config) == resume_identity(
-        training_record(config.training)
-    )
+        training_record(config.training))
 
 
 def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:
@@ -102,48 +99,24 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
     spec = get_model(training.model)
     forward_flops = count_flops(model, example_inputs(spec.family, 1, training.channels, training.resolution))
     diffusion = diffusion_of(training)
-    session = TrainingRun(
-        training, model, diffusion, Path(config.checkpoint), config.device, config.resume, distributed
-    )
-    base = {
-        "model": training.model,
-        **spec.row_fields(),
-        "train_seed": training.seed,
-        "data": training.data,
-        "loss_type": loss_type(model, training, diffusion is not None),
-        "processes": distributed.world_size,
-        "device": config.device,
-        "checkpoint": config.checkpoint,
-    }
+    session = TrainingRun(training, model, diffusion, Path(config.checkpoint), config.device, config.resume, distributed)
+    base = {"model": training.model, **spec.row_fields(), "train_seed": training.seed, "data": training.data,
+            "loss_type": loss_type(model, training, diffusion is not None), "processes": distributed.world_size,
+            "device": config.device, "checkpoint": config.checkpoint}
     contention = Contention()
 
     def final(stopped: bool) -> Row:
         images = training.batch_size * training.grad_accumulation * (session.steps_done - session.resumed_from)
-        return {
-            "kind": "final",
-            **base,
-            "step": session.steps_done,
-            "resumed_from": session.resumed_from,
-            "images_per_s": images / max(session.seconds, 1e-9),
-            "seconds": session.seconds,
-            "cpu_seconds": contention.cpu_seconds(),
-            "threads": torch.get_num_threads(),
-            "stopped": stopped,
-            "gflop": FLOPS_PER_TRAINING_IMAGE * forward_flops * images / 1e9,
-            **contention.record(),
-        }
+        return {"kind": "final", **base, "step": session.steps_done, "resumed_from": session.resumed_from,
+                "images_per_s": images / max(session.seconds, 1e-9), "seconds": session.seconds,
+                "cpu_seconds": contention.cpu_seconds(), "threads": torch.get_num_threads(), "stopped": stopped,
+                "gflop": FLOPS_PER_TRAINING_IMAGE * forward_flops * images / 1e9, **contention.record()}
 
     try:
         for entry in session.steps():
             progress(f"loss {entry.loss:.4f}, {entry.images_per_s:.0f} img/s", entry.step, training.train_steps)
             if distributed.is_main:
-                yield {
-                    "kind": "log",
-                    **base,
-                    "step": entry.step,
-                    "loss": entry.loss,
-                    "images_per_s": entry.images_per_s,
-                }
+                yield {"kind": "log", **base, "step": entry.step, "loss": entry.loss, "images_per_s": entry.images_per_s}
     except Interrupted:
         if distributed.is_main and session.steps_done > session.resumed_from:
             yield final(stopped=True)
@@ -169,26 +142,11 @@ def workload(rows: list[Row]) -> Workload:
 def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     final = [row for row in rows if row["kind"] == "final"]
     losses = [row["loss"] for row in rows if row["kind"] == "log"]
-    return [
-        (
-            "training",
-            [
-                {
-                    "model": row["model"],
-                    "seed": row["train_seed"],
-                    "steps": row["step"],
-                    "resumed from": row["resumed_from"],
-                    "final loss": losses[-1] if losses else None,
-                    "seconds": row["seconds"],
-                    "images/s": row["images_per_s"],
-                    "PSNR noisy dB": row.get("psnr_noisy_db"),
-                    "PSNR model (EMA) dB": row.get("psnr_model_db"),
-                    "checkpoint": row["checkpoint"],
-                }
-                for row in final
-            ],
-        )
-    ]
+    return [("training", [{"model": row["model"], "seed": row["train_seed"], "steps": row["step"],
+                           "resumed from": row["resumed_from"], "final loss": losses[-1] if losses else None,
+                           "seconds": row["seconds"], "images/s": row["images_per_s"],
+                           "PSNR noisy dB": row.get("psnr_noisy_db"), "PSNR model (EMA) dB": row.get("psnr_model_db"),
+                           "checkpoint": row["checkpoint"]} for row in final])]
 
 
 BENCHMARK = Benchmark("training", run, summary=summary, finished=is_complete, workload=workload)

@@ -35,11 +35,8 @@ def tune() -> dict[str, object]:
     else:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         if libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD):
-            _applied = {
-                "allocator": "glibc, tuned",
-                "mmap_threshold_bytes": MMAP_THRESHOLD,
-                "trim_threshold_bytes": TRIM_THRESHOLD,
-            }
+            _applied = {"allocator": "glibc, tuned", "mmap_threshold_bytes": MMAP_THRESHOLD,
+                        "trim_threshold_bytes": TRIM_THRESHOLD}
     return dict(_applied)
 
 

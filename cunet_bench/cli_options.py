@@ -22,7 +22,8 @@ MAX_DIGITS = 12
 """No count the harness takes has more digits than this; a longer one is a typo."""
 
 
-def number_list(text: Optional[str], option: str, kind: Callable[[str], Any] = int, minimum: float = 1) -> tuple | None:
+def number_list(text: Optional[str], option: str, kind: Callable[[str], Any] = int, minimum: float = 1
+                ) -> tuple | None:
     """``"1,64"`` → ``(1, 64)``; None when not given; one-line error for non-numbers, numbers that
     are not finite, integers below ``minimum`` or of more than :data:`MAX_DIGITS` digits, and
     duplicates (the configuration checks the rest)."""
@@ -37,9 +38,8 @@ def number_list(text: Optional[str], option: str, kind: Callable[[str], Any] = i
         except ValueError:
             raise UserError(f"{option} takes comma-separated {what}, got {item[:40]!r}") from None
         if kind is int and (len(item.lstrip("+-")) > MAX_DIGITS or value < minimum):
-            raise UserError(
-                f"{option} values must be integers from {minimum} with at most {MAX_DIGITS} digits, got {item[:40]}"
-            )
+            raise UserError(f"{option} values must be integers from {minimum} with at most {MAX_DIGITS} digits, "
+                            f"got {item[:40]}")
         if kind is float and not (value == value and abs(value) != float("inf")):
             raise UserError(f"{option} values must be finite numbers, got {item[:40]}")
         values.append(value)
@@ -120,43 +120,22 @@ def flag(name: str, help_text: str) -> bool:
 FormatOption = typer.Option(OutputFormat.table, "--format", help="table for people, json for machines")
 DeviceOption = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when a GPU is visible)")
 SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)", callback=check_seed)
-OutOption = typer.Option(
-    "results", "--out", help="folder the results are written to", parser=folder_option("--out"), metavar="FOLDER"
-)
+OutOption = typer.Option("results", "--out", help="folder the results are written to", parser=folder_option("--out"),
+                         metavar="FOLDER")
 DryRunOption = flag("--dry-run", "print the resolved configuration and stop")
-PresetOption = typer.Option(
-    DEFAULT_PRESET, "--preset", callback=_preset, help=f"sizes of the run: {', '.join(PRESETS)} (see README, Presets)"
-)
+PresetOption = typer.Option(DEFAULT_PRESET, "--preset", callback=_preset,
+                            help=f"sizes of the run: {', '.join(PRESETS)} (see README, Presets)")
 DataOption = typer.Option(None, "--data", help="mnist5k, lfw25, mnist, celeba, lsun-church or folder")
 SOLVER_GRAMMAR = "METHOD[:key=value,…]"
-SolverOption = typer.Option(
-    None,
-    "--solver",
-    parser=SolverConfig.parse,
-    metavar=SOLVER_GRAMMAR,
-    help="ODE solver of the cU-Nets, e.g. rk4:steps=2 or dopri5:rtol=1e-3",
-)
-SolversOption = typer.Option(
-    None,
-    "--solver",
-    parser=SolverConfig.parse,
-    metavar=SOLVER_GRAMMAR,
-    help="ODE solver to sweep; repeat for several: --solver rk4 --solver euler:steps=2",
-)
-ModelsOption = typer.Option(
-    None, "--models", help="comma-separated model names (default: the preset's, by registry tag)"
-)
+SolverOption = typer.Option(None, "--solver", parser=SolverConfig.parse, metavar=SOLVER_GRAMMAR,
+                            help="ODE solver of the cU-Nets, e.g. rk4:steps=2 or dopri5:rtol=1e-3")
+SolversOption = typer.Option(None, "--solver", parser=SolverConfig.parse, metavar=SOLVER_GRAMMAR,
+                             help="ODE solver to sweep; repeat for several: --solver rk4 --solver euler:steps=2")
+ModelsOption = typer.Option(None, "--models", help="comma-separated model names (default: the preset's, by registry tag)")
 DataRootOption = typer.Option(None, "--data-root", help="folder of a dataset that is not embedded")
-CheckpointsOption = typer.Option(
-    None,
-    "--checkpoints",
-    parser=folder_option("--checkpoints"),
-    metavar="FOLDER",
-    help="folder of bench train checkpoints, sample shards and caches",
-)
+CheckpointsOption = typer.Option(None, "--checkpoints", parser=folder_option("--checkpoints"), metavar="FOLDER",
+                                 help="folder of bench train checkpoints, sample shards and caches")
 BatchOption = typer.Option(None, "--batch", help="batch sizes, e.g. 1,64")
-
-
 def check_threads(threads: Optional[int]) -> Optional[int]:
     """At most the cores this process may use: more threads than cores only contend."""
     from cunet_bench.threads import usable_cores
@@ -167,11 +146,6 @@ def check_threads(threads: Optional[int]) -> Optional[int]:
     return threads
 
 
-ThreadsOption = typer.Option(
-    None,
-    "--threads",
-    callback=check_threads,
-    help="threads to compute with (default: the usable cores less those "
-    "other runs of the harness or other processes are using)",
-)
+ThreadsOption = typer.Option(None, "--threads", callback=check_threads, help="threads to compute with (default: the usable cores less those "
+                             "other runs of the harness or other processes are using)")
 RepeatsOption = typer.Option(None, "--repeats", help="timed rounds at least, after warm-up")

@@ -13,14 +13,8 @@ from cunet_bench.configs import as_record
 from cunet_bench.output import OutputFormat, emit, note, progress_display
 
 
-def run_and_record(
-    benchmark: Any,
-    config: Any,
-    out: Path,
-    preset: str,
-    label: str | None = None,
-    invocation: dict[str, Any] | None = None,
-) -> Any:
+def run_and_record(benchmark: Any, config: Any, out: Path, preset: str, label: str | None = None,
+                   invocation: dict[str, Any] | None = None) -> Any:
     """Run a benchmark as the commands do: global generators seeded from the configuration's seed,
     the progress display on standard error (after the warning of a busy machine, once the work
     starts), the results recorded under ``out`` and announced."""
@@ -30,7 +24,6 @@ def run_and_record(
 
     seed_everything(config.seed)
     with progress_display(label or benchmark.name) as progress:
-
         def progress_after_warning(message: str, done: int | None = None, total: int | None = None) -> None:
             announce_busy()  # the work has started: what refused it earlier was one line
             progress(message, done, total)
@@ -46,15 +39,8 @@ def checkpoints_beside(checkpoints: Optional[Path], out: Path) -> str:
     return str(checkpoints or folder_option("--checkpoints")(out.parent / "checkpoints"))
 
 
-def execute_command(
-    benchmark: Any,
-    config: Any,
-    preset: str,
-    out: Path,
-    dry_run: bool,
-    output_format: OutputFormat,
-    threads: Optional[int],
-) -> None:
+def execute_command(benchmark: Any, config: Any, preset: str, out: Path, dry_run: bool, output_format: OutputFormat,
+             threads: Optional[int]) -> None:
     """The part every measuring command shares: print the configuration, or choose the threads,
     run, record and print."""
     if dry_run:
@@ -87,12 +73,6 @@ def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) ->
             jobs = [Job(step.label, step.config, out, preset, {**invocation, "step": step.label}) for step in group]
             return run_side_by_side(jobs, processes, choice.threads // processes)
 
-        return run_steps(
-            steps,
-            out,
-            preset,
-            lambda step, invocation: run_and_record(step.benchmark, step.config, out, preset, step.label, invocation),
-            announce=note,
-            execute_together=together if processes > 1 else None,
-            processes=processes,
-        )
+        return run_steps(steps, out, preset, lambda step, invocation: run_and_record(
+            step.benchmark, step.config, out, preset, step.label, invocation), announce=note,
+            execute_together=together if processes > 1 else None, processes=processes)

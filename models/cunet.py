@@ -164,9 +164,7 @@ class ContinuousUNet(nn.Module):
         self.head = nn.Conv2d(state, channels, 1)
         site_widths = {f"enc{i + 1}": w for i, w in enumerate(widths)}
         site_widths.update({f"dec{i + 1}": w for i, w in enumerate(reversed(widths))}, mid=2 * widths[-1])
-        self.attention = nn.ModuleDict(
-            {site: SoftmaxAttention(site_widths[site], heads, dim_head) for site in attention}
-        )
+        self.attention = nn.ModuleDict({site: SoftmaxAttention(site_widths[site], heads, dim_head) for site in attention})
 
     @property
     def ode_blocks(self) -> list[ODEBlock]:

@@ -8,27 +8,18 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDERS = {
-    "cunet_bench": "cunet_bench",
-    "cunet_bench/report": "cunet_bench/report",
-    "models": "cunet_bench/models",
-    "baselines": "cunet_bench/baselines",
-    "benchmarks": "cunet_bench/benchmarks",
-}
+FOLDERS = {"cunet_bench": "cunet_bench", "cunet_bench/report": "cunet_bench/report", "models": "cunet_bench/models", "baselines": "cunet_bench/baselines",
+           "benchmarks": "cunet_bench/benchmarks"}
 
 
 def test_wheel_contains_every_module(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=600,
+        check=True, capture_output=True, timeout=600,
     )
     (wheel,) = tmp_path.glob("cunet_bench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {
-        f"{package}/{path.name}" for folder, package in FOLDERS.items() for path in (ROOT / folder).glob("*.py")
-    }
+    expected = {f"{package}/{path.name}" for folder, package in FOLDERS.items() for path in (ROOT / folder).glob("*.py")}
     assert expected <= names, sorted(expected - names)
     assert not any(name.startswith(("models/", "baselines/", "benchmarks/")) for name in names)
     assert any(name.endswith("entry_points.txt") for name in names)
@@ -42,33 +33,17 @@ def test_layout_is_flat():
 
 TORCH = ("import torch", "from torch")
 FORBIDDEN_IMPORTS = {
-    "cunet_bench/report": (
-        "cunet_bench.models",
-        "cunet_bench.benchmarks",
-        "cunet_bench.baselines",
-        "cunet_bench.registry",
-        "cunet_bench.catalogue",
-        *TORCH,
-    ),
+    "cunet_bench/report": ("cunet_bench.models", "cunet_bench.benchmarks", "cunet_bench.baselines", "cunet_bench.registry",
+                           "cunet_bench.catalogue", *TORCH),
     "cunet_bench/presets.py": ("cunet_bench.benchmarks", "cunet_bench.registry", "cunet_bench.models"),
     "cunet_bench/schema.py": ("from cunet_bench", "import cunet_bench", *TORCH),
     "cunet_bench/benchmark.py": ("from cunet_bench", "import cunet_bench", *TORCH),
     "cunet_bench/solver_config.py": ("cunet_bench.models", *TORCH),
     "cunet_bench/training.py": ("cunet_bench.registry", "cunet_bench.catalogue"),
-    "cunet_bench/runner.py": (
-        "cunet_bench.output",
-        "cunet_bench.cli",
-        "cunet_bench.pipeline",
-        "cunet_bench.benchmarks.",
-    ),
+    "cunet_bench/runner.py": ("cunet_bench.output", "cunet_bench.cli", "cunet_bench.pipeline", "cunet_bench.benchmarks."),
     "cunet_bench/pipeline.py": ("cunet_bench.output", "cunet_bench.cli"),
-    "benchmarks": (
-        "cunet_bench.runner",
-        "cunet_bench.pipeline",
-        "cunet_bench.report",
-        "cunet_bench.output",
-        "cunet_bench.cli",
-    ),
+    "benchmarks": ("cunet_bench.runner", "cunet_bench.pipeline", "cunet_bench.report", "cunet_bench.output",
+                   "cunet_bench.cli"),
     "models": ("cunet_bench.registry", "cunet_bench.catalogue", "cunet_bench.benchmarks"),
     "baselines": ("cunet_bench.registry", "cunet_bench.catalogue", "cunet_bench.benchmarks"),
 }
@@ -80,7 +55,7 @@ def test_no_module_imports_upward():
     training receives a built model; model files are plain network code."""
     for where, forbidden in FORBIDDEN_IMPORTS.items():
         path = ROOT / where
-        for source in [path] if path.is_file() else sorted(path.glob("*.py")):
+        for source in ([path] if path.is_file() else sorted(path.glob("*.py"))):
             text = source.read_text()
             for name in forbidden:
                 assert name not in text, f"{source.relative_to(ROOT)} imports {name}"
@@ -94,18 +69,14 @@ def test_the_command_line_starts_without_torch():
     """``bench --help``, ``bench models --help`` and importing the CLI load no torch; measured here."""
     import time
 
-    script = (
-        "import sys, cunet_bench.cli; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'numpy')))"
-    )
+    script = ("import sys, cunet_bench.cli; "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'numpy')))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
     for arguments in (["--help"], ["models", "--help"], ["report", "--help"]):
-        script = (
-            "import sys; from cunet_bench.cli import app; "
-            f"app({arguments!r}, prog_name='bench', standalone_mode=False); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
-        )
+        script = ("import sys; from cunet_bench.cli import app; "
+                  f"app({arguments!r}, prog_name='bench', standalone_mode=False); "
+                  "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", arguments
     started = time.perf_counter()
@@ -118,17 +89,11 @@ def _string_constants(path: Path) -> list[tuple[int, str]]:
     import ast
 
     tree = ast.parse(path.read_text())
-    skipped = {
-        id(node)
-        for assign in ast.walk(tree)
-        if isinstance(assign, ast.Assign) and any(getattr(target, "id", "") == "PACKAGES" for target in assign.targets)
-        for node in ast.walk(assign.value)
-    }
-    return [
-        (node.lineno, node.value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped
-    ]
+    skipped = {id(node) for assign in ast.walk(tree) if isinstance(assign, ast.Assign)
+               and any(getattr(target, "id", "") == "PACKAGES" for target in assign.targets)
+               for node in ast.walk(assign.value)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped]
 
 
 def test_no_model_name_outside_the_registry():
@@ -137,18 +102,10 @@ def test_no_model_name_outside_the_registry():
 
     names = set(REGISTRY.names())
     allowed = {ROOT / "cunet_bench" / "catalogue.py", ROOT / "cunet_bench" / "model_spec.py"}
-    sources = [
-        p
-        for folder in ("cunet_bench", "benchmarks", "models", "baselines")
-        for p in (ROOT / folder).rglob("*.py")
-        if p not in allowed
-    ]
-    found = [
-        f"{p.relative_to(ROOT)}:{line} {text!r}"
-        for p in sources
-        for line, text in _string_constants(p)
-        if text in names
-    ]
+    sources = [p for folder in ("cunet_bench", "benchmarks", "models", "baselines") for p in (ROOT / folder).rglob("*.py")
+               if p not in allowed]
+    found = [f"{p.relative_to(ROOT)}:{line} {text!r}" for p in sources for line, text in _string_constants(p)
+             if text in names]
     assert not found, found
 
 

@@ -6,9 +6,8 @@ from cunet_bench.solver_config import SolverConfig
 
 
 def _config(**changes):
-    return SolversConfig(
-        **{**dict(model="cunet-release", resolution=32, channels=1, batch=(2,), repeats=2, scale="cpu"), **changes}
-    )
+    return SolversConfig(**{**dict(model="cunet-release", resolution=32, channels=1, batch=(2,), repeats=2,
+                                   scale="cpu"), **changes})
 
 
 def test_overhead_rows_are_consistent():

@@ -24,12 +24,9 @@ def bench(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def results(tmp_path):
-    rows = [
-        {"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0, "tags": "backbone"} for s in (1, 2, 3)
-    ]
-    records.write_run(
-        "training", rows, {"bench": "training", "command": "bench train", "complete": True}, tmp_path / "r"
-    )
+    rows = [{"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0, "tags": "backbone"}
+            for s in (1, 2, 3)]
+    records.write_run("training", rows, {"bench": "training", "command": "bench train", "complete": True}, tmp_path / "r")
     return tmp_path / "r"
 
 
@@ -57,7 +54,8 @@ def test_the_report_replaces_only_its_own_figures(monkeypatch, capsys, results, 
 
 
 @pytest.mark.parametrize("what", ["file", "dangling link", "foreign folder"])
-def test_a_figures_path_the_report_cannot_own_is_one_line_before_any_work(monkeypatch, capsys, results, tmp_path, what):
+def test_a_figures_path_the_report_cannot_own_is_one_line_before_any_work(monkeypatch, capsys, results, tmp_path,
+                                                                           what):
     out = tmp_path / "o"
     out.mkdir()
     figures = out / "figures"
@@ -113,9 +111,8 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
         if done == 4:
             raise Interrupted(signal.SIGTERM)
 
-    sample_config = SampleConfig(
-        checkpoint=str(checkpoint), sampling_steps=2, num_samples=10, batch_size=2, out=str(tmp_path / "r")
-    )
+    sample_config = SampleConfig(checkpoint=str(checkpoint), sampling_steps=2, num_samples=10, batch_size=2,
+                                 out=str(tmp_path / "r"))
     with pytest.raises(Interrupted):
         execute(BENCHMARK, sample_config, tmp_path / "r", stop_at_third_batch)
     (row,) = records.load_runs("sample", tmp_path / "r").itertuples()
