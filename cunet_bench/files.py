@@ -77,17 +77,13 @@ def read_regular(path: Path, limit: int) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes. Only regular files are opened, and
     without blocking: a fifo or a device where a file should be would otherwise hang the reader.
     Raises ``OSError`` or ``ValueError`` naming what is wrong."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    try:
-        status = os.fstat(descriptor)
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as handle:
+        status = os.fstat(handle.fileno())
         if not stat.S_ISREG(status.st_mode):
             raise ValueError(f"{path} is {describe_path(Path(path))}, not a regular file")
         if status.st_size > limit:
             raise ValueError(f"{path} is {status.st_size:,} bytes, more than {limit:,}")
-        with os.fdopen(os.dup(descriptor), "rb") as handle:
-            return handle.read(limit + 1)[:limit]
-    finally:
-        os.close(descriptor)
+        return handle.read(limit)
 
 
 def read_regular_text(path: Path, limit: int = 16 * 1024 * 1024) -> str:
@@ -182,9 +178,10 @@ def check_output_folder(folder: Path | str, option: str) -> Path:
     except UnicodeEncodeError:
         raise UserError(f"{option} {text.encode('utf-8', 'replace').decode()[:80]}: the name is not valid UTF-8") from None
     folder = Path(text)
-    if len(os.fsencode(os.path.abspath(text))) >= MAX_PATH_BYTES:
-        raise UserError(f"{option}: the path is {len(os.fsencode(os.path.abspath(text))):,} bytes long, more than a "
-                        f"file system takes ({MAX_PATH_BYTES - 1:,})")
+    length = len(os.fsencode(os.path.abspath(text)))
+    if length >= MAX_PATH_BYTES:
+        raise UserError(f"{option}: the path is {length:,} bytes long, more than a file system takes "
+                        f"({MAX_PATH_BYTES - 1:,})")
     for part in folder.parts:
         if len(part.encode()) > MAX_NAME_BYTES:
             raise UserError(f"{option}: the name {part[:40]}… is {len(part.encode())} bytes long, more than a file "

@@ -4,6 +4,7 @@
 made; a ``bench all`` worker refuses an unwritable results folder before it trains."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_the_report_replaces_only_its_own_figures(monkeypatch, capsys, results, 
     assert not list(out.glob(".figures-*")) and not list(out.glob("*.lock"))
 
 
-@pytest.mark.parametrize("what", ["file", "dangling link", "foreign folder"])
+@pytest.mark.parametrize("what", ["file", "dangling link", "foreign folder", "fifo manifest"])
 def test_a_figures_path_the_report_cannot_own_is_one_line_before_any_work(monkeypatch, capsys, results, tmp_path,
                                                                            what):
     out = tmp_path / "o"
@@ -63,6 +64,9 @@ def test_a_figures_path_the_report_cannot_own_is_one_line_before_any_work(monkey
         figures.write_text("x")
     elif what == "dangling link":
         figures.symlink_to(tmp_path / "nowhere")
+    elif what == "fifo manifest":
+        figures.mkdir()
+        os.mkfifo(figures / MANIFEST)  # read without blocking, refused as no manifest of ours
     else:
         figures.mkdir()
         (figures / "holiday.png").write_bytes(b"the user's")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace, describe_path, remove_harness_made
+from cunet_bench.files import atomic_replace, describe_path, read_regular_text, remove_harness_made
 
 MANIFEST = ".bench-report-figures"
 MAX_MANIFEST_BYTES = 100_000
@@ -25,24 +25,24 @@ def _own_figures(folder: Path) -> set[str]:
     manifest = folder / MANIFEST
     if not manifest.exists():
         return set()
-    if not manifest.is_file() or manifest.stat().st_size > MAX_MANIFEST_BYTES:
-        raise UserError(f"{manifest} is not a manifest written by bench report; move it away")
     try:
-        names = manifest.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{manifest} cannot be read ({error})") from None
+        names = read_regular_text(manifest, MAX_MANIFEST_BYTES).splitlines()
+    except (OSError, ValueError) as error:
+        raise UserError(f"{manifest} is not a manifest written by bench report ({error}); move it away") from None
     return {name for name in names if name and name == Path(name).name and name not in (".", "..", MANIFEST)}
 
 
-def check_figures_folder(folder: Path) -> None:
-    """Refuse, before any work, a ``figures`` path the report cannot own."""
+def check_figures_folder(folder: Path) -> set[str]:
+    """Refuse, before any work, a ``figures`` path the report cannot own; the figures its
+    manifest says the report drew there before."""
     if folder.is_symlink() and not folder.exists() or folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} is {describe_path(folder)}; the report needs a folder there for its figures")
-    if folder.is_dir() and not (folder / MANIFEST).exists() and any(folder.iterdir()):
+    if not folder.is_dir():
+        return set()
+    if not (folder / MANIFEST).exists() and any(folder.iterdir()):
         raise UserError(f"{folder} holds files that bench report did not draw (no {MANIFEST}); move them or choose "
                         "another --out")
-    if folder.is_dir():
-        _own_figures(folder)
+    return _own_figures(folder)
 
 
 @contextmanager
@@ -50,8 +50,7 @@ def drawing_figures(folder: Path) -> Iterator[Path]:
     """A temporary folder to draw into, beside ``folder``; on success its figures replace the
     report's previous ones in ``folder``, and previous figures of the report not drawn again are
     removed. Anything else in ``folder`` stays untouched."""
-    check_figures_folder(folder)
-    previous = _own_figures(folder) if folder.is_dir() else set()
+    previous = check_figures_folder(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".figures-", dir=folder.parent))
