@@ -18,10 +18,6 @@ NEXT_RUN = {
 }
 
 
-def _names(claims: list[Claim]) -> str:
-    return "; ".join(f"*{claim.claim}*" for claim in claims) or "none"
-
-
 SELF_CONTRADICTION = "flops-abstract"
 """The abstract's "~30% of the FLOPs" against the paper's own Table 5 (0.40): our exact count
 matches Table 5, so a miss here is the paper contradicting itself, not a failed measurement."""
@@ -71,8 +67,9 @@ def conclusion_section(claims: list[Claim]) -> Section:
         f"{listed(exact)}.",
         f"**What holds, measured** ({len(measured)}): {listed(measured)}.",
         f"**What fails** ({len(fails)}): {listed(fails)}.",
-        f"**Where the paper contradicts itself** ({len(contradicted)}): {listed(contradicted)} — the abstract's figure "
-        "disagrees with the paper's own Table 5, which our exact count matches.",
+        f"**Where the paper contradicts itself** ({len(contradicted)}): {listed(contradicted)}"
+        + (" — the abstract's figure disagrees with the paper's own Table 5, which our exact count matches." if
+           contradicted else "."),
         f"**What these runs cannot decide** ({len(open_)}, of which {len(per_step)} measure per-step speed at the "
         "chain's end): " + listed(open_, reasons=True) + ".",
     ]
