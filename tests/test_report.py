@@ -228,6 +228,24 @@ def test_a_baseline_the_paper_scored_below_the_noisy_input_is_named_in_the_devia
     assert "below even this run's noisy input" in bm3d and "misconfigured" in bm3d
 
 
+def test_the_similar_fid_reading_times_each_model_at_the_steps_that_reach_a_common_quality():
+    """The U-Net reaches the cU-Net's best distance (2.0, at 100 steps) at 10 steps; at 0.01 and
+    0.004 s per step the ratio is (100 × 0.004) / (10 × 0.01) = 4, whichever seeds are drawn."""
+    import pandas as pd
+
+    from cunet_bench.report.speed import similar_quality
+
+    rows = []
+    for model, distances, per_step in (("u", (5.0, 2.0, 1.5, 1.4), 0.01), ("c", (9.0, 6.0, 3.0, 2.0), 0.004)):
+        for seed in (0, 1, 2):
+            rows += [{"model": model, "train_seed": seed, "sampling_steps": steps, "distance": distance,
+                      "seconds_per_sample": steps * per_step, "contended": False}
+                     for steps, distance in zip((5, 10, 30, 100), distances)]
+    interval, text = similar_quality(pd.DataFrame(rows), "u", "c")
+    assert (interval.estimate, interval.low, interval.high) == pytest.approx((4.0, 4.0, 4.0))
+    assert "distance 2: U-Net 10 steps, cU-Net 100" in text
+
+
 def test_table3_has_two_readings_and_differing_ones_depend_on_the_reading(tmp_path):
     """The iterate's best at the chain's end (the grid's edge) while the x0 estimate's best comes
     earlier for the cU-Net: each reading gets its verdict and the row depends on the reading."""

@@ -173,8 +173,11 @@ def similar_quality(points: pd.DataFrame, unet: str, cunet: str, seed: int = 0) 
                   points[points.model == m].groupby(points.train_seed.fillna(0))] for m in (unet, cunet)}
     if not all(curves.values()):
         return None, "similar-FID reading: no distance sweep of both models"
-    per_step = {m: float((points[points.model == m].seconds_per_sample
-                          / points[points.model == m].sampling_steps).mean()) for m in (unet, cunet)}
+    quiet = points[~points.contended.fillna(False).astype(bool)]  # a busy machine's times are left out
+    per_step = {m: float((quiet[quiet.model == m].seconds_per_sample / quiet[quiet.model == m].sampling_steps).mean())
+                for m in (unet, cunet)}
+    if any(np.isnan(value) for value in per_step.values()):
+        return None, "similar-FID reading: not measured (busy machine)"
 
     def ratio(chosen: dict[str, list[int]]) -> tuple[float, dict[str, float], float]:
         means = {m: pd.concat([curves[m][i] for i in chosen[m]], axis=1).mean(axis=1) for m in chosen}
