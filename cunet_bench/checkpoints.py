@@ -73,9 +73,9 @@ def save_checkpoint(path: Path, model: nn.Module, ema: nn.Module, optimizer: tor
     write_safetensors(path, tensors, metadata)
 
 
-def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata of a safetensors file; a missing, unreadable or malformed one is
-    a one-line error."""
+def read_safetensors(path: Path, what: str, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors (none unless ``tensors``: the metadata alone loads nothing) and metadata of a
+    safetensors file; a missing, unreadable or malformed one is a one-line error."""
     path = Path(path)
     if not path.is_file():
         kind = describe_path(path)
@@ -87,10 +87,10 @@ def read_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], di
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            loaded = {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise UserError(f"{what} {path} is not a readable safetensors file ({error})") from None
-    return tensors, metadata
+    return loaded, metadata
 
 
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -274,19 +274,19 @@ class TrainedCheckpoints:
 
 
 DEFAULT_TIMESTEPS = 1000
-"""The diffusion timesteps T every preset trains with (``TrainConfig.timesteps``)."""
+"""The diffusion timesteps T every preset trains with (the default of ``TrainConfig.timesteps``)."""
 MAX_TIMESTEPS = 100_000
+"""The most timesteps a training configuration may record."""
 
 
 def recorded_timesteps(path: Path) -> int:
     """The diffusion timesteps T a checkpoint's training configuration records, read from its
     metadata without loading a tensor; a malformed record is one line."""
+    _, metadata = read_safetensors(path, "checkpoint", tensors=False)
     try:
-        check_safetensors_layout(path)
-        with safe_open(str(path), framework="pt") as handle:
-            config = bounded_json((handle.metadata() or {}).get("config", "{}"), "its training configuration")
-    except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"checkpoint {path} is not a readable safetensors file ({error})") from None
+        config = bounded_json(metadata.get("config", "{}"), "its training configuration")
+    except ValueError as error:
+        raise UserError(f"checkpoint {path} has no readable training configuration ({error})") from None
     timesteps = config.get("timesteps", DEFAULT_TIMESTEPS) if isinstance(config, dict) else None
     if not isinstance(timesteps, int) or isinstance(timesteps, bool) or not 1 <= timesteps <= MAX_TIMESTEPS:
         raise UserError(f"checkpoint {path} records timesteps {str(timesteps)[:40]}, not an integer from 1 to "

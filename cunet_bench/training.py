@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cunet_bench.checkpoints import load_state, read_checkpoint, restore_optimizer, save_checkpoint
+from cunet_bench.checkpoints import (DEFAULT_TIMESTEPS, MAX_TIMESTEPS, load_state, read_checkpoint, restore_optimizer,
+                                     save_checkpoint)
 from cunet_bench.configs import as_record
 from cunet_bench.data import check_source, dataset_channels, load_dataset
 from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
@@ -37,7 +38,7 @@ from cunet_bench.interrupts import deferred_interrupts
 from cunet_bench.seeding import check_seed, derived_seed, generator
 
 LIMITS = {"train_steps": 10_000_000, "batch_size": 65_536, "grad_accumulation": 1024, "checkpoint_every": 10_000_000,
-          "log_every": 10_000_000, "timesteps": 100_000}
+          "log_every": 10_000_000, "timesteps": MAX_TIMESTEPS}
 """Upper bounds of the integer settings (each at least 1): far beyond any real run, so that a typo
 or a forged checkpoint is refused before anything is allocated."""
 MIN_LR = 1e-10
@@ -67,7 +68,7 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     adam_betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0
-    timesteps: int = 1000
+    timesteps: int = DEFAULT_TIMESTEPS
     mixed_precision: bool = True
     log_every: int = 25
     data_root: str | None = None

@@ -340,7 +340,7 @@ def decide(measured: str, *, pipeline: str = "", busy: bool = False, edge: str =
     if other_reading in (None, NOT_MEASURED):  # a reading without its data has no verdict to differ
         return primary
     other = _held(other_reading, edge, gate)
-    if other[0] == primary[0]:
+    if readings(primary[0], other[0]) != DEPENDS:
         return primary
     shown = [f"{verdict} ({why})" if why else verdict for verdict, why in (primary, other)]
     return DEPENDS, f"the rule's reading: {shown[0]}; the other reading: {shown[1]}"
