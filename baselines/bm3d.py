@@ -16,16 +16,19 @@ from typing import Literal
 import numpy as np
 import torch
 
-from cunet_bench.errors import UserError
 
 Bm3dMode = Literal["auto", "rgb", "per-channel"]
+
+
+class Bm3dUnavailable(RuntimeError):
+    """The bm3d package cannot be imported on this platform."""
 
 
 def _bm3d_module():
     try:
         import bm3d
     except (ImportError, OSError) as error:
-        raise UserError(
+        raise Bm3dUnavailable(
             f"BM3D is unavailable on this platform ({error}); the bm3d package needs its bm4d binary "
             "(Linux x86-64, macOS or Windows)"
         ) from None
@@ -59,9 +62,9 @@ class Bm3dDenoiser:
 
     def __init__(self, mode: Bm3dMode = "auto", workers: int | None = None) -> None:
         if mode not in ("auto", "rgb", "per-channel"):
-            raise UserError(f"BM3D mode must be auto, rgb or per-channel, got {mode!r}")
+            raise ValueError(f"BM3D mode must be auto, rgb or per-channel, got {mode!r}")
         if workers is not None and workers < 1:
-            raise UserError(f"BM3D workers must be at least 1, got {workers}")
+            raise ValueError(f"BM3D workers must be at least 1, got {workers}")
         self.mode = mode
         self.workers = workers or os.cpu_count() or 1
         self._executor: ProcessPoolExecutor | None = None
@@ -78,11 +81,11 @@ class Bm3dDenoiser:
     def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
         _bm3d_module()
         if sigma <= 0:
-            raise UserError(f"BM3D needs a positive noise standard deviation, got {sigma}")
+            raise ValueError(f"BM3D needs a positive noise standard deviation, got {sigma}")
         channels = y.shape[1]
         rgb = self.mode == "rgb" or (self.mode == "auto" and channels == 3)
         if rgb and channels != 3:
-            raise UserError(f"BM3D rgb mode needs 3 channels, got {channels}")
+            raise ValueError(f"BM3D rgb mode needs 3 channels, got {channels}")
         images = [image for image in y.detach().cpu().double().permute(0, 2, 3, 1).numpy()]
         workers = min(self.workers, len(images))
         if workers <= 1:

@@ -26,24 +26,24 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.benchmarks.denoise_methods import Method, build_methods, clean_test_images
-from cunet_bench.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
-from cunet_bench.configs import resolve
-from cunet_bench.contention import Contention
-from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
-from cunet_bench.distribution import frechet_distance, gaussian_stats, kernel_distance
+from cunet_bench.records.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
+from cunet_bench.config.resolve import resolve
+from cunet_bench.host.contention import Contention
+from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
+from cunet_bench.measure.distribution import frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import MetricUnavailable, UserError, warn
-from cunet_bench.features import FeatureExtractor
-from cunet_bench.image_grids import DenoiseGrids
-from cunet_bench.metrics import Lpips, check_ssim_size, psnr, ssim
-from cunet_bench.presets import Preset
-from cunet_bench.records import new_run_id
-from cunet_bench.reference_stats import ReferenceFeatures
-from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.seeding import generator
-from cunet_bench.trained import check_batch_pixels
-from cunet_bench.solver_config import SolverConfig
+from cunet_bench.measure.features import FeatureExtractor
+from cunet_bench.measure.image_grids import DenoiseGrids
+from cunet_bench.measure.metrics import Lpips, check_ssim_size, psnr, ssim
+from cunet_bench.config.presets import Preset
+from cunet_bench.records.runs import new_run_id
+from cunet_bench.measure.reference_stats import ReferenceFeatures
+from cunet_bench.registry.suite import REGISTRY, get_model
+from cunet_bench.config.seeding import generator
+from cunet_bench.diffusion.trained import check_batch_pixels
+from cunet_bench.models.solver import SolverConfig
 
 PROTOCOLS = ("paper", "release")
 RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
@@ -439,8 +439,8 @@ def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_
 def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Build every method from the registry and the checkpoints, measure, then write the image
     grids (``OUT/denoise-grids/``) and name them in ``kind='grid'`` rows."""
-    from cunet_bench.features import ClassifierTraining, feature_extractor
-    from cunet_bench.reference_stats import reference_features
+    from cunet_bench.measure.features import ClassifierTraining, feature_extractor
+    from cunet_bench.measure.reference_stats import reference_features
 
     methods, resolution = build_methods(config)
     check_ssim_size(resolution, resolution)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from cunet_bench.contracts import Denoiser
+from cunet_bench.registry.contracts import Denoiser
 from cunet_bench.data import dataset_channels, load_dataset
-from cunet_bench.diffusion import GaussianDiffusion
+from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.errors import UserError
-from cunet_bench.registry import ModelSpec, get_model, parameter_count
-from cunet_bench.trained import diffusion_of, load_trained
-from cunet_bench.training import TrainConfig
+from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
+from cunet_bench.diffusion.trained import diffusion_of, load_trained
+from cunet_bench.diffusion.training import TrainConfig
 
 if TYPE_CHECKING:
     from cunet_bench.benchmarks.denoise import DenoiseConfig

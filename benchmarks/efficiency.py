@@ -15,18 +15,18 @@ from typing import Any, Iterator
 
 import torch
 
-from cunet_bench.benchmark import Benchmark, Progress, Row, no_progress
+from cunet_bench.benchmarks import Benchmark, Progress, Row, no_progress
 from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, PeakProbe, measure_peaks, static_training_bytes
 from cunet_bench.benchmarks.profiling import profile_forward
 from cunet_bench.benchmarks.variants import EAGER, VARIANTS, prepare_variant
-from cunet_bench.configs import resolve
-from cunet_bench.contracts import example_inputs
+from cunet_bench.config.resolve import resolve
+from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.errors import UserError
-from cunet_bench.presets import Preset
-from cunet_bench.registry import REGISTRY, ModelSpec, get_model, parameter_count
-from cunet_bench.solver_config import SolverConfig
-from cunet_bench.timing import Measurement, interleaved, single_thread
+from cunet_bench.config.presets import Preset
+from cunet_bench.registry.suite import REGISTRY, ModelSpec, get_model, parameter_count
+from cunet_bench.models.solver import SolverConfig
+from cunet_bench.measure.timing import Measurement, interleaved, single_thread
 
 PEAK_REPEATS = 5
 MAX_ROUNDS = 10_000
@@ -345,7 +345,7 @@ def _per_model(rows: list[Row]) -> list[Row]:
 def _ratios(rows: list[Row]) -> list[Row]:
     """Each measured call against the comparison's reference (the paper's U-Net): the median
     of the per-round ratios with its 95% interval, and whether the machine was busy."""
-    from cunet_bench.timing import median_interval
+    from cunet_bench.measure.timing import median_interval
 
     table = []
     timings = [r for r in rows if r["kind"] == "timing"]

@@ -3,7 +3,7 @@
 For each trained backbone and step count, N samples are generated (each seeded by its global
 index, so neither the batch size of a shard's content nor the number of processes changes an
 image), written as shards that a later run reuses or completes, embedded in a feature space
-(``cunet_bench.features``) and compared with the statistics of the training split.
+(``cunet_bench.measure.features``) and compared with the statistics of the training split.
 Table 1's columns follow: the distance at each step count, the step count with the best
 distance and the time per sample to get there.
 """
@@ -22,22 +22,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
-from cunet_bench.checkpoints import TrainedCheckpoints
-from cunet_bench.configs import resolve
-from cunet_bench.contention import Contention
+from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.records.checkpoints import TrainedCheckpoints
+from cunet_bench.config.resolve import resolve
+from cunet_bench.host.contention import Contention
 from cunet_bench.data import load_dataset
-from cunet_bench.diffusion import SAMPLERS, GaussianDiffusion, sample
-from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
+from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
+from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
 from cunet_bench.errors import MetricUnavailable, UserError, warn
-from cunet_bench.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
+from cunet_bench.measure.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
 from cunet_bench.files import atomic_write, remove_harness_made
-from cunet_bench.presets import Preset
-from cunet_bench.reference_stats import ReferenceFeatures, reference_features
-from cunet_bench.registry import REGISTRY, get_model, parameter_count
-from cunet_bench.timing import interleaved
-from cunet_bench.trained import check_batch_pixels, diffusion_of, load_trained
-from cunet_bench.weights import sha256
+from cunet_bench.config.presets import Preset
+from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
+from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
+from cunet_bench.measure.timing import interleaved
+from cunet_bench.diffusion.trained import check_batch_pixels, diffusion_of, load_trained
+from cunet_bench.measure.weights import sha256
 
 PAPER_SAMPLES = 30_000
 """Samples per model behind the paper's Table 1 (docs/protocol.md §1)."""
@@ -391,7 +391,7 @@ def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: Feat
 def run(config: FidConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Load the backbones; on the main process build the feature space and the reference
     statistics; every process generates its shards (torchrun), the main one measures."""
-    from cunet_bench.training import distributed_from_environment
+    from cunet_bench.diffusion.training import distributed_from_environment
 
     backbones = load_backbones(config)
     distributed = distributed_from_environment()

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from cunet_bench.errors import UserError
-from cunet_bench.solver_config import SolverConfig
+from cunet_bench.models.solver import SolverConfig
 
 BYTES_PER_MIB = 2**20
 
@@ -86,8 +86,8 @@ class PeakProbe:
 
 def probe(config: PeakProbe) -> dict:
     """Run in the probe subprocess: peak memory of one ``mode`` call above the set-up state."""
-    from cunet_bench.contracts import example_inputs
-    from cunet_bench.registry import get_model
+    from cunet_bench.registry.contracts import example_inputs
+    from cunet_bench.registry.suite import get_model
 
     spec = get_model(config.model)
     model = spec.instantiate(config.channels, config.resolution, **config.options).to(config.device)

@@ -12,17 +12,17 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
-from cunet_bench.configs import resolve
-from cunet_bench.contention import Contention
-from cunet_bench.diffusion import SAMPLERS, sample
+from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.config.resolve import resolve
+from cunet_bench.host.contention import Contention
+from cunet_bench.diffusion.process import SAMPLERS, sample
 from cunet_bench.errors import UserError
 from cunet_bench.files import atomic_write
-from cunet_bench.interrupts import Interrupted
-from cunet_bench.image_grids import sample_grid_png
-from cunet_bench.presets import Preset
-from cunet_bench.records import new_run_id
-from cunet_bench.registry import get_model
+from cunet_bench.host.interrupts import Interrupted
+from cunet_bench.measure.image_grids import sample_grid_png
+from cunet_bench.config.presets import Preset
+from cunet_bench.records.runs import new_run_id
+from cunet_bench.registry.suite import get_model
 
 MAX_SAMPLES = 10_000
 """Images ``bench sample`` puts in one grid and one in-memory .npz (``bench fid`` generates more, in shards)."""
@@ -62,7 +62,7 @@ class SampleConfig:
 def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Generate the images in batches (the batch size does not change them), write the grid and
     the .npz, and yield one row with the time per sample."""
-    from cunet_bench.trained import check_batch_pixels, diffusion_of, load_trained
+    from cunet_bench.diffusion.trained import check_batch_pixels, diffusion_of, load_trained
 
     checkpoint = Path(config.checkpoint)
     model, trained, trained_steps = load_trained(checkpoint, config.model, config.raw_weights, config.device)

@@ -18,14 +18,14 @@ from typing import Any, Iterator
 
 import torch
 
-from cunet_bench.configs import resolve
-from cunet_bench.contracts import example_inputs
+from cunet_bench.config.resolve import resolve
+from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.errors import UserError
-from cunet_bench.benchmark import Benchmark, Progress, Row, no_progress
-from cunet_bench.presets import Preset
-from cunet_bench.registry import REGISTRY, get_model
-from cunet_bench.solver_config import FIXED_STEP_STAGES, RELEASED, SolverConfig
-from cunet_bench.timing import Measurement, interleaved
+from cunet_bench.benchmarks import Benchmark, Progress, Row, no_progress
+from cunet_bench.config.presets import Preset
+from cunet_bench.registry.suite import REGISTRY, get_model
+from cunet_bench.models.solver import FIXED_STEP_STAGES, RELEASED, SolverConfig
+from cunet_bench.measure.timing import Measurement, interleaved
 
 MAX_REPEATS = 10_000
 MAX_BATCH = 4096

@@ -13,14 +13,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-from cunet_bench.benchmark import Benchmark, Progress, Row, Workload, no_progress
-from cunet_bench.checkpoints import checkpoint_path, read_checkpoint
-from cunet_bench.configs import resolve
+from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.records.checkpoints import checkpoint_path, read_checkpoint
+from cunet_bench.config.resolve import resolve
 from cunet_bench.errors import UserError
-from cunet_bench.interrupts import Interrupted
-from cunet_bench.presets import Preset
-from cunet_bench.registry import get_model
-from cunet_bench.training import TrainConfig, check_distributed_environment, resume_identity, training_record
+from cunet_bench.host.interrupts import Interrupted
+from cunet_bench.config.presets import Preset
+from cunet_bench.registry.suite import get_model
+from cunet_bench.diffusion.training import TrainConfig, check_distributed_environment, resume_identity, training_record
 
 FLOPS_PER_TRAINING_IMAGE = 3
 """A training step costs about three forward passes per image (forward, and backward at twice)."""
@@ -85,10 +85,10 @@ def is_complete(config: TrainRunConfig) -> bool:
 
 def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:
     from cunet_bench.benchmarks.counting import count_flops
-    from cunet_bench.contention import Contention
-    from cunet_bench.contracts import example_inputs
-    from cunet_bench.trained import build_model, diffusion_of, load_trained
-    from cunet_bench.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
+    from cunet_bench.host.contention import Contention
+    from cunet_bench.registry.contracts import example_inputs
+    from cunet_bench.diffusion.trained import build_model, diffusion_of, load_trained
+    from cunet_bench.diffusion.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
 
     import torch
 

@@ -9,7 +9,7 @@ goes on.
 
 A compile stopped half-way, or two compiling at once, can leave a damaged entry in inductor's
 on-disk cache (a truncated shared library) that makes every later compile fail. The harness
-therefore compiles into its own cache folder (:mod:`cunet_bench.compile_cache`), one process at
+therefore compiles into its own cache folder (:mod:`cunet_bench.host.compile_cache`), one process at
 a time (a lock; a second process waits), and treats a failed compile like a damaged cache of its
 own: the folder is wiped, with a warning, and the compile tried once more. A folder the user named
 (``TORCHINDUCTOR_CACHE_DIR``) is never wiped: there a failed compile is recorded at once.
@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 import torch
 
-from cunet_bench.compile_cache import compile_cache, owned_by_harness
+from cunet_bench.host.compile_cache import compile_cache, owned_by_harness
 from cunet_bench.errors import warn
 from cunet_bench.files import exclusive_lock, remove_harness_made
 from cunet_bench.models.release_layers import with_release_layers
-from cunet_bench.timing import synchronize
+from cunet_bench.measure.timing import synchronize
 
 EAGER = "eager"
 VARIANTS = (EAGER, "compiled", "frozen", "channels-last", "release-layers")

@@ -12,10 +12,6 @@ class UnknownModelError(UserError, KeyError):
         return str(self.args[0])
 
 
-class SolverError(UserError, RuntimeError):
-    """An ODE solver that failed (step size underflow, non-finite state)."""
-
-
 class MetricUnavailable(Exception):
     """A metric whose pretrained weights are not installed: its results are left empty."""
 

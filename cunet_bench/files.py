@@ -149,7 +149,7 @@ def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
 def remove_harness_made(path: Path) -> None:
     """Remove a file or folder that the harness itself created, and nothing else: the one place
     anything is deleted. The callers pass only what is theirs — the harness's own compile folder
-    (never one the user named, :mod:`cunet_bench.compile_cache`), the figures its report drew
+    (never one the user named, :mod:`cunet_bench.host.compile_cache`), the figures its report drew
     (listed by name in the report's manifest), its temporary files. A symbolic link is removed
     as a link, never followed."""
     path = Path(path)

@@ -32,10 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cunet_bench.errors import UserError
 from cunet_bench.models.layers import InstanceNorm, SoftmaxAttention, sinusoidal_embedding
 from cunet_bench.models.ode import ODEBlock, SecondOrderField
-from cunet_bench.solver_config import SolverConfig
+from cunet_bench.models.solver import SolverConfig
 
 ATTENTION_SITES = ("enc1", "enc2", "enc3", "enc4", "mid", "dec1", "dec2", "dec3", "dec4")
 """Where attention can follow an ODE block: encoder levels 1–4 (widest first), the bottleneck,
@@ -54,7 +53,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
         return InstanceNorm(channels)
     if kind == "group":
         return nn.GroupNorm(math.gcd(channels, 8), channels)
-    raise UserError(f"normalisation must be 'instance' or 'group', got {kind!r}")
+    raise ValueError(f"normalisation must be 'instance' or 'group', got {kind!r}")
 
 
 class ConvODEFunction(nn.Module):
@@ -126,9 +125,9 @@ class ContinuousUNet(nn.Module):
         attention = tuple(attention)
         unknown = [site for site in attention if site not in ATTENTION_SITES]
         if unknown:
-            raise UserError(f"unknown attention site(s) {unknown}; sites: {', '.join(ATTENTION_SITES)}")
+            raise ValueError(f"unknown attention site(s) {unknown}; sites: {', '.join(ATTENTION_SITES)}")
         if dynamics not in DYNAMICS:
-            raise UserError(f"dynamics must be one of {DYNAMICS}, got {dynamics!r}")
+            raise ValueError(f"dynamics must be one of {DYNAMICS}, got {dynamics!r}")
         self.residual_attention = residual_attention
         self.time_conditioning = time_conditioning
         self.dynamics = dynamics

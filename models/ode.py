@@ -4,7 +4,7 @@ torchdiffeq, exact function-evaluation (NFE) counts, and second-order dynamics.
 A vector field is an ``nn.Module`` called as ``field(t, z, conditioning)`` returning ``dz/dt``
 (``conditioning`` is whatever ``field.condition(time_embedding)`` returns, computed once per
 block call because it depends on the diffusion timestep only, not on the ODE time). The solver
-setting itself is :class:`cunet_bench.solver_config.SolverConfig` (torch-free).
+setting itself is :class:`cunet_bench.models.solver.SolverConfig` (torch-free).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from cunet_bench.errors import SolverError
-from cunet_bench.solver_config import FIXED_STEP_STAGES, MAX_ADAPTIVE_EVALUATIONS, SolverConfig
+from cunet_bench.models.solver import FIXED_STEP_STAGES, MAX_ADAPTIVE_EVALUATIONS, SolverConfig
 
 # Each step returns y(t + dt). The updates are written as chains of ``add(…, alpha=…)`` on fresh
 # tensors: one pass over the state per term, no scalar-times-tensor temporaries. On a 2-core CPU
@@ -78,11 +77,15 @@ class _BoundField(nn.Module):
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         self.evaluations += 1
         if self.budget is not None and self.evaluations > self.budget:
-            raise SolverError(f"it took more than {self.budget:,} evaluations of one block; loosen rtol and atol")
+            raise SolverFailure(f"it took more than {self.budget:,} evaluations of one block; loosen rtol and atol")
         conditioning = self.precomputed
         if conditioning is None and self.time_embedding is not None:
             conditioning = self.field.condition(self.time_embedding)
         return self.field(t, z, conditioning)
+
+
+class SolverFailure(RuntimeError):
+    """An ODE block whose solver failed: step-size underflow, too many evaluations, non-finite state."""
 
 
 CPU_CHUNK_BYTES = 2 * 2**20
@@ -151,7 +154,7 @@ class ODEBlock(nn.Module):
         # One reduction pass, no mask tensor: a NaN or ±inf anywhere (or an overflowing state)
         # makes the sum non-finite.
         if not torch.compiler.is_compiling() and not math.isfinite(out.detach().sum().item()):
-            raise SolverError(f"ODE block {self.name!r}: solver {solver.label} produced non-finite values")
+            raise SolverFailure(f"ODE block {self.name!r}: solver {solver.label} produced non-finite values")
         return out
 
     def _integrate_torchdiffeq(self, z: torch.Tensor, time_embedding: torch.Tensor | None) -> torch.Tensor:
@@ -171,7 +174,7 @@ class ODEBlock(nn.Module):
             else:
                 out = torchdiffeq.odeint(bound, z, times, method=solver.method, **options)[-1]
         except (AssertionError, RuntimeError) as error:
-            raise SolverError(f"ODE block {self.name!r}: solver {solver.label} failed: {error}") from None
+            raise SolverFailure(f"ODE block {self.name!r}: solver {solver.label} failed: {error}") from None
         finally:
             self.nfe = bound.evaluations
         return out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cunet_bench import records
+from cunet_bench.records import runs
 
 TAGS = {"unet": "efficiency;paper-unet;quality;table5", "cunet-release": "efficiency;paper-cunet;quality;table5",
         "cunet": "quality", "dncnn": "efficiency;table4", "conv-ae": "efficiency;table4"}
@@ -21,7 +21,7 @@ SEEDS = (0, 1)
 
 
 def write(bench, rows, out, command, **meta):
-    return records.write_run(bench, rows, {"bench": bench, "command": command, "seed": 0, "git_commit": "abc1234def",
+    return runs.write_run(bench, rows, {"bench": bench, "command": command, "seed": 0, "git_commit": "abc1234def",
                                            "device_name": "test CPU", "cpu_threads": 2, "complete": True,
                                            "machine_fingerprint": "f00dfeed0001",
                                            "machine": {"cpu_model": "test CPU", "cpu_id": "family 1"}, **meta}, out)

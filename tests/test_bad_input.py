@@ -16,8 +16,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from cunet_bench.checkpoints import FORMAT, safetensors_bytes
-from cunet_bench.cli import main
+from cunet_bench.records.checkpoints import FORMAT, safetensors_bytes
+from cunet_bench.cli.app import main
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -44,9 +44,9 @@ def forged_checkpoint(folder: Path, name: str, tensors=None, **metadata) -> Path
 def trained(tmp_path_factory):
     """A real smoke checkpoint of DnCNN, to forge variants of."""
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.presets import get_preset
-    from cunet_bench.trained import build_model
-    from cunet_bench.training import TrainingRun
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.diffusion.trained import build_model
+    from cunet_bench.diffusion.training import TrainingRun
 
     folder = tmp_path_factory.mktemp("trained")
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="dncnn").training
@@ -58,9 +58,9 @@ def trained(tmp_path_factory):
 def trained_backbone(tmp_path_factory):
     """A real smoke checkpoint of the U-Net backbone."""
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.presets import get_preset
-    from cunet_bench.trained import build_model, diffusion_of
-    from cunet_bench.training import TrainingRun
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.diffusion.trained import build_model, diffusion_of
+    from cunet_bench.diffusion.training import TrainingRun
 
     folder = tmp_path_factory.mktemp("backbone")
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="unet").training
@@ -502,12 +502,12 @@ def _add_column(csv: Path, name: str, value: str) -> None:
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
 def test_a_damaged_results_file_is_one_warning_and_the_report_still_builds(monkeypatch, capsys, tmp_path, damage):
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
     meta = {"bench": "training", "command": "bench train", "complete": True, "cpu_threads": 2}
     rows = [{"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0} for s in (1, 2, 3)]
-    good = records.write_run("training", rows, meta, tmp_path / "r")
-    bad = records.write_run("training", rows, meta, tmp_path / "r")
+    good = runs.write_run("training", rows, meta, tmp_path / "r")
+    bad = runs.write_run("training", rows, meta, tmp_path / "r")
     DAMAGES[damage](bad.csv, bad.json)
     code, _, err = bench(monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"),
                          "--no-reference")
@@ -527,7 +527,7 @@ def test_a_results_folder_that_is_a_file_is_left_out_with_a_warning(monkeypatch,
 
 
 def test_sigterm_keeps_the_rows_already_measured_and_says_so_in_one_line(tmp_path):
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
     process = subprocess.Popen([sys.executable, "-m", "cunet_bench.cli", "efficiency", "--preset", "smoke",
                                 "--no-memory", "--repeats", "10000", "--threads", "1", "--out", str(tmp_path)],
@@ -541,7 +541,7 @@ def test_sigterm_keeps_the_rows_already_measured_and_says_so_in_one_line(tmp_pat
     lines = process.stderr.read().strip().splitlines()
     assert lines[-1] == "bench: stopped by SIGTERM; what was measured is recorded"
     assert lines[0].startswith("results: ") and not any("Traceback" in line for line in lines)
-    frame, provenance = records.load_runs("efficiency", tmp_path), records.load_provenance("efficiency", tmp_path)
+    frame, provenance = runs.load_runs("efficiency", tmp_path), runs.load_provenance("efficiency", tmp_path)
     assert "peak_gflops_matmul" in set(frame.metric)
     (meta,) = provenance.values()
     assert meta["complete"] is False
@@ -607,7 +607,7 @@ def test_a_bad_environment_is_one_line_before_any_work(monkeypatch, capsys, tmp_
 def test_an_unusable_cache_home_falls_back_to_the_harness_folder_under_tmp(monkeypatch, capsys, tmp_path):
     """A file where ``XDG_CACHE_HOME`` should be (or a read-only home) would fail the first import
     of torch's compiler inside a measurement: the harness compiles under the temporary folder."""
-    from cunet_bench.compile_cache import CACHE_ENVIRONMENT, fallback_folder
+    from cunet_bench.host.compile_cache import CACHE_ENVIRONMENT, fallback_folder
 
     (tmp_path / "a-file").write_text("x")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))

@@ -3,7 +3,6 @@ import torch
 
 from cunet_bench.baselines import bm3d as bm3d_module
 from cunet_bench.baselines.bm3d import Bm3dDenoiser
-from cunet_bench.errors import UserError
 
 
 def _smooth_images(batch: int, channels: int, size: int = 32) -> torch.Tensor:
@@ -33,11 +32,11 @@ def test_bm3d_pool_gives_the_same_result_as_one_process():
 
 
 def test_bm3d_bad_input():
-    with pytest.raises(UserError, match="positive"):
+    with pytest.raises(ValueError, match="positive"):
         Bm3dDenoiser().denoise(torch.rand(1, 1, 8, 8), 0.0)
-    with pytest.raises(UserError, match="3 channels"):
+    with pytest.raises(ValueError, match="3 channels"):
         Bm3dDenoiser(mode="rgb").denoise(torch.rand(1, 1, 8, 8), 0.1)
-    with pytest.raises(UserError, match="mode"):
+    with pytest.raises(ValueError, match="mode"):
         Bm3dDenoiser(mode="fast")
 
 
@@ -52,7 +51,7 @@ def test_bm3d_missing_binary_gives_one_line(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", failing_import)
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(bm3d_module.Bm3dUnavailable) as caught:
         bm3d_module.Bm3dDenoiser().denoise(torch.rand(1, 1, 8, 8), 0.1)
     assert "BM3D is unavailable on this platform" in str(caught.value)
     assert "\n" not in str(caught.value)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-BENCH = [sys.executable, "-c", "from cunet_bench.cli import main; main()"]
+BENCH = [sys.executable, "-c", "from cunet_bench.cli.app import main; main()"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -57,17 +57,17 @@ def test_a_subprocess_gets_one_line_and_exit_2(args, fragment):
 
 
 def test_efficiency_smoke_end_to_end(tmp_path):
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
     done = run("efficiency", "--preset", "smoke", "--out", str(tmp_path), "--format", "json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    frame = records.load_runs("efficiency", tmp_path)
+    frame = runs.load_runs("efficiency", tmp_path)
     assert len(frame) == len(rows)
     assert set(frame.model.dropna()) == {"unet", "cunet-release"} and set(frame[frame.model.isna()].kind) == {"machine"}
     peaks = frame[frame.metric == "peak_train_mib"]
     assert len(peaks) == 2 and (peaks.value > 0).all()
-    (sidecar,) = records.load_provenance("efficiency", tmp_path).values()
+    (sidecar,) = runs.load_provenance("efficiency", tmp_path).values()
     assert sidecar["preset"] == "smoke" and "efficiency --preset smoke" in sidecar["command"]
     assert sidecar["config"]["models"] == ["unet", "cunet-release"] and len(sidecar["config_hash"]) == 64
     assert sidecar["phase"]["wall_s"] > 0 and "contended" in sidecar["phase"]
@@ -83,7 +83,7 @@ def test_every_command_has_dry_run_printing_the_options_own_names(tmp_path):
     option of a measuring command (but the generic ones) is a key of what it prints."""
     import typer
 
-    from cunet_bench.cli import app
+    from cunet_bench.cli.app import app
 
     commands = typer.main.get_command(app).commands
     for command in ("efficiency", "solvers", "train", "sample", "denoise", "fid"):
@@ -95,9 +95,9 @@ def test_every_command_has_dry_run_printing_the_options_own_names(tmp_path):
         assert {option[2:].replace("-", "_") for option in options} <= set(printed), (command, set(printed))
     denoise = json.loads(run("denoise", "--preset", "smoke", "--dry-run").stdout)
     assert denoise["noise_steps"] == [3, 6] and denoise["num_images"] == 4
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
-    records.write_run("all", [{"kind": "phase", "step": "efficiency", "bench": "efficiency", "status": "skipped",
+    runs.write_run("all", [{"kind": "phase", "step": "efficiency", "bench": "efficiency", "status": "skipped",
                                "wall_s": 0.0}], {"bench": "all", "complete": True}, tmp_path / "results")
     for command in (("all", "--preset", "smoke"), ("report", "--results", str(tmp_path / "results"))):
         done = run(*command, "--dry-run")
@@ -162,7 +162,7 @@ def test_train_and_sample_bad_input(args, fragment, tmp_path):
 
 def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
     """rk4 over [0, 1000] in 100 steps overflows the cU-Net's growing state."""
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
     done = run("efficiency", "--preset", "smoke", "--no-memory", "--solver", "rk4:steps=100,t_end=1000",
                "--out", str(tmp_path))
@@ -170,5 +170,5 @@ def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert lines[-1] == "bench: error: ODE block 'enc1': solver rk4:steps=100,t_end=1000.0 produced non-finite values"
     assert lines[0].startswith("results: ") and "Traceback" not in done.stderr
-    frame = records.load_runs("efficiency", tmp_path)
+    frame = runs.load_runs("efficiency", tmp_path)
     assert set(frame[frame.metric == "gflops_executed"].model) == {"unet"}

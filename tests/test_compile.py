@@ -8,7 +8,7 @@ import torch
 
 from cunet_bench.models.cunet import ConvODEFunction
 from cunet_bench.models.ode import ODEBlock, SecondOrderField
-from cunet_bench.solver_config import SolverConfig
+from cunet_bench.models.solver import SolverConfig
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                                 reason="torch.compile on CPU needs a C compiler")

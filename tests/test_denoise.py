@@ -10,7 +10,7 @@ import torch
 
 from cunet_bench.benchmarks.denoise import DenoiseConfig, measure
 from cunet_bench.benchmarks.denoise_methods import Method
-from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
+from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
 
 
@@ -105,9 +105,9 @@ def test_denoise_cli_smoke(tmp_path):
     assert done.returncode == 0, done.stderr
     methods = {row["method"] for row in json.loads(done.stdout) if row["kind"] == "summary"}
     assert methods == {"noisy input", "cunet-release[rk4:steps=1]", "cunet-release[euler:steps=2]", "dncnn"}
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
-    recorded = records.load_runs("denoise", tmp_path)
+    recorded = runs.load_runs("denoise", tmp_path)
     points = recorded[recorded.kind == "perception"]
     assert len(points) == 2 * 4 and set(points.metric) == {"FD-classifier"}
     assert points["mean"].isna().all() and points.status.str.contains("KID only").all()  # 4 images in 64 dimensions
@@ -149,9 +149,9 @@ def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
 
 def test_perception_is_measured_against_clean_images_the_outputs_did_not_come_from():
     from cunet_bench.benchmarks.denoise import _Perception
-    from cunet_bench.distribution import gaussian_stats
-    from cunet_bench.features import FeatureExtractor
-    from cunet_bench.reference_stats import ReferenceFeatures
+    from cunet_bench.measure.distribution import gaussian_stats
+    from cunet_bench.measure.features import FeatureExtractor
+    from cunet_bench.measure.reference_stats import ReferenceFeatures
 
     extractor = FeatureExtractor("test", "flat", "FD-test", "KD-test", 16, torch.nn.Flatten(), lambda x: x, "cpu", "pixels")
     generator = torch.Generator().manual_seed(0)

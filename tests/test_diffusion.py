@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cunet_bench.diffusion import (
+from cunet_bench.diffusion.process import (
     DiffusionConfig, GaussianDiffusion, cosine_betas, linear_betas, respaced_timesteps, sample, sigmoid_betas,
 )
 from cunet_bench.errors import UserError

@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 from cunet_bench.benchmarks.efficiency import EfficiencyConfig, run, summary
-from cunet_bench.contracts import example_inputs
+from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.errors import UserError
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, static_training_bytes
 from cunet_bench.report.paper import paper_value
-from cunet_bench.registry import build_model
-from cunet_bench.timing import Measurement, interleaved, single_thread
+from cunet_bench.registry.suite import build_model
+from cunet_bench.measure.timing import Measurement, interleaved, single_thread
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_run_yields_rows_for_every_metric():
     ratios = dict(summary(rows))["time ratios, interleaved round by round"]
     assert {row["measurement"] for row in ratios} >= {"forward b=1 wall", "forward b=1 cpu 1 thread", "sampling 2 steps"}
     assert all(row["versus"] == "unet" for row in ratios)
-    from cunet_bench import schema
+    from cunet_bench.records import schema
 
     schema.check_rows("efficiency", rows)
 
@@ -199,7 +199,7 @@ def test_bad_efficiency_configuration(changes, fragment):
 
 
 def test_presets_choose_models_by_tag():
-    from cunet_bench.presets import get_preset
+    from cunet_bench.config.presets import get_preset
 
     quick = EfficiencyConfig.from_preset(get_preset("quick"))
     assert set(quick.models) == {"unet", "cunet-release", "cunet-5attn", "cunet-release-wo-a", "cunet-release-wo-r",

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from cunet_bench.benchmarks.fid import FidConfig, generate_shards, load_backbones, read_shards, small_sample_notice
-from cunet_bench.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
+from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import BenchWarning, UserError
-from cunet_bench.features import InceptionPool, _to_inception_input, inception_network
+from cunet_bench.measure.features import InceptionPool, _to_inception_input, inception_network
 
 BENCH = [sys.executable, "-m", "cunet_bench.cli"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
@@ -144,9 +144,9 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
     _fid_json(smoke_checkpoints, tmp_path / "two", *launcher)
     for relative, images in first_images.items():
         assert np.array_equal(np.load(smoke_checkpoints / relative)["images"], images), relative
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
-    two = records.load_runs("fid", tmp_path / "two")
+    two = runs.load_runs("fid", tmp_path / "two")
     two_points = two[two.kind == "point"].set_index(["model", "sampling_steps"]).distance
     # The samples are bitwise equal (above); their classifier features are float32 convolutions whose
     # kernels depend on each process's thread count, so the distances agree to float32 rounding.
@@ -200,8 +200,8 @@ def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(sm
 
 
 def test_a_damaged_reference_cache_is_recomputed(tmp_path):
-    from cunet_bench.reference_stats import reference_features
-    from cunet_bench.features import ClassifierTraining, feature_extractor
+    from cunet_bench.measure.reference_stats import reference_features
+    from cunet_bench.measure.features import ClassifierTraining, feature_extractor
 
     extractor = feature_extractor("classifier", "lfw25", 32, tmp_path, training=ClassifierTraining(steps=5))
     first = reference_features(extractor, "lfw25", 32, tmp_path)
@@ -213,7 +213,7 @@ def test_a_damaged_reference_cache_is_recomputed(tmp_path):
 
 
 def test_feature_classifier_is_cached_and_a_corrupt_cache_is_one_line(tmp_path):
-    from cunet_bench.features import ClassifierTraining, feature_extractor
+    from cunet_bench.measure.features import ClassifierTraining, feature_extractor
 
     training = ClassifierTraining(steps=5)
     first = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
@@ -263,8 +263,8 @@ REFERENCE_POISONS = {
 
 @pytest.mark.parametrize("poison", REFERENCE_POISONS, ids=list(REFERENCE_POISONS))
 def test_a_poisoned_reference_cache_is_recomputed(tmp_path, poison):
-    from cunet_bench.features import ClassifierTraining, feature_extractor
-    from cunet_bench.reference_stats import reference_features
+    from cunet_bench.measure.features import ClassifierTraining, feature_extractor
+    from cunet_bench.measure.reference_stats import reference_features
 
     extractor = feature_extractor("classifier", "lfw25", 32, tmp_path, training=ClassifierTraining(steps=5))
     first = reference_features(extractor, "lfw25", 32, tmp_path)
@@ -283,8 +283,8 @@ def test_a_poisoned_reference_cache_is_recomputed(tmp_path, poison):
 def test_a_classifier_cache_with_impossible_metadata_is_retrained(tmp_path, field, value):
     from safetensors import safe_open
 
-    from cunet_bench.checkpoints import write_safetensors
-    from cunet_bench.features import ClassifierTraining, feature_extractor
+    from cunet_bench.records.checkpoints import write_safetensors
+    from cunet_bench.measure.features import ClassifierTraining, feature_extractor
 
     training = ClassifierTraining(steps=5)
     first = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)

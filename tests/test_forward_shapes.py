@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from cunet_bench.contracts import Backbone, Denoiser
-from cunet_bench.registry import REGISTRY
+from cunet_bench.registry.contracts import Backbone, Denoiser
+from cunet_bench.registry.suite import REGISTRY
 
 SMALL = {"unet": dict(dim=8, dim_mults=(1, 2, 4, 8)), "unet-ddpm": dict(ch=32, attn_resolutions=(8,))}
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from cunet_bench.metrics import psnr
+from cunet_bench.measure.metrics import psnr
 
 
 def test_psnr_of_a_known_error():

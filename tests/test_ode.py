@@ -8,11 +8,11 @@ import torch
 import torchdiffeq
 from torch import nn
 
-from cunet_bench.errors import SolverError, UserError
+from cunet_bench.models.ode import SolverFailure
 from cunet_bench.models.cunet import ConvODEFunction
 from cunet_bench.models.ode import ODEBlock, SecondOrderField, integrate_fixed
-from cunet_bench.solver_config import SolverConfig
-from cunet_bench.registry import build_model
+from cunet_bench.models.solver import SolverConfig
+from cunet_bench.registry.suite import build_model
 
 
 class LinearField(nn.Module):
@@ -145,7 +145,7 @@ def test_non_finite_state_names_block_and_solver():
             return z * float("inf")
 
     block = ODEBlock(Exploding(torch.eye(1)), SolverConfig("rk4"), name="enc3")
-    with pytest.raises(SolverError, match=r"ODE block 'enc3': solver rk4:steps=1 produced non-finite values"):
+    with pytest.raises(SolverFailure, match=r"ODE block 'enc3': solver rk4:steps=1 produced non-finite values"):
         block(torch.ones(1, 1))
 
 
@@ -157,18 +157,18 @@ def test_step_size_underflow_is_a_solver_error():
             return z**2
 
     block = ODEBlock(BlowUp(torch.eye(1)), SolverConfig("dopri5", backend="torchdiffeq", t_end=2.0), name="mid")
-    with pytest.raises(SolverError, match=r"ODE block 'mid': solver dopri5:rtol=0.001,atol=0.0001,t_end=2.0 failed"):
+    with pytest.raises(SolverFailure, match=r"ODE block 'mid': solver dopri5:rtol=0.001,atol=0.0001,t_end=2.0 failed"):
         block(torch.ones(1, 1, dtype=torch.float64))
 
 
 def test_an_adaptive_solver_that_would_run_without_end_stops_at_its_evaluation_budget():
     """A stiff decay at tolerances of 1e-12 (inside the accepted range) needs more evaluations
     than the budget: one solver error saying so, not a run without end."""
-    from cunet_bench.solver_config import MAX_ADAPTIVE_EVALUATIONS
+    from cunet_bench.models.solver import MAX_ADAPTIVE_EVALUATIONS
 
     field = LinearField(torch.tensor([[-1e4]], dtype=torch.float64))
     block = ODEBlock(field, SolverConfig("dopri5", rtol=1e-12, atol=1e-12, backend="torchdiffeq"), name="mid")
-    with pytest.raises(SolverError, match=rf"'mid': .* more than {MAX_ADAPTIVE_EVALUATIONS:,} evaluations of one block"):
+    with pytest.raises(SolverFailure, match=rf"'mid': .* more than {MAX_ADAPTIVE_EVALUATIONS:,} evaluations of one block"):
         block(torch.ones(1, 1, dtype=torch.float64))
     assert block.nfe == MAX_ADAPTIVE_EVALUATIONS + 1
 
@@ -215,12 +215,12 @@ def test_a_recorded_label_parses_back_into_the_same_setting(solver):
     ],
 )
 def test_solver_parse_rejects_bad_input(text, fragment):
-    with pytest.raises(UserError, match=fragment):
+    with pytest.raises(ValueError, match=fragment):
         SolverConfig.parse(text)
 
 
 def test_adaptive_method_on_harness_backend_says_what_to_do():
-    with pytest.raises(UserError, match="backend=torchdiffeq"):
+    with pytest.raises(ValueError, match="backend=torchdiffeq"):
         SolverConfig("dopri5")
 
 

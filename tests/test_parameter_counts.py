@@ -2,7 +2,7 @@
 
 import pytest
 
-from cunet_bench.registry import build_model, parameter_count
+from cunet_bench.registry.suite import build_model, parameter_count
 
 
 @pytest.mark.parametrize(

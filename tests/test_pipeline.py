@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cunet_bench import records
+from cunet_bench.records import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_plan_and_its_resume_by_configuration_machine_and_inputs(tmp_path, monkeypatch):
-    from cunet_bench import machine
-    from cunet_bench.pipeline import plan
-    from cunet_bench.presets import get_preset
-    from cunet_bench.runner import done_key, is_done
+    from cunet_bench.host import machine
+    from cunet_bench.run.pipeline import plan
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.runner import done_key, is_done
 
     preset = get_preset("smoke")
     results = tmp_path / "r"
@@ -36,7 +36,7 @@ def test_the_plan_and_its_resume_by_configuration_machine_and_inputs(tmp_path, m
     done = {"kind": "machine", "metric": "peak_gflops_matmul", "value": 1.0, "unit": "GFLOP/s"}
     meta = {"bench": "efficiency", "command": "bench", "complete": True,
             "done_key": done_key(efficiency.benchmark, efficiency.config)}
-    records.write_run("efficiency", [done], meta, results)
+    runs.write_run("efficiency", [done], meta, results)
     assert is_done(efficiency.benchmark, efficiency.config, results)
     changed_default = plan(preset.with_settings("denoise", num_images=5), results, tmp_path / "c", 0, "cpu")
     assert [done_key(a.benchmark, a.config) == done_key(b.benchmark, b.config)
@@ -46,9 +46,9 @@ def test_the_plan_and_its_resume_by_configuration_machine_and_inputs(tmp_path, m
 
 
 def test_a_retrained_checkpoint_changes_the_done_key(tmp_path):
-    from cunet_bench.pipeline import plan
-    from cunet_bench.presets import get_preset
-    from cunet_bench.runner import done_key
+    from cunet_bench.run.pipeline import plan
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.runner import done_key
 
     fid = plan(get_preset("smoke"), tmp_path / "r", tmp_path / "c", 0, "cpu")[-1]
     before = done_key(fid.benchmark, fid.config)
@@ -74,7 +74,7 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert "## Summary of the paper's claims" in text and "FD-classifier" in text and "**Where the time went**" in text
     for bench in ("efficiency", "training", "sample", "denoise", "fid", "all"):
         assert list((tmp_path / "work" / "results" / bench).glob("*.csv")), bench
-    phases = records.load_runs("all", tmp_path / "work" / "results")
+    phases = runs.load_runs("all", tmp_path / "work" / "results")
     assert len(phases) == 11 and set(phases.status) == {"ran"} and (phases.wall_s > 0).all()
     assert phases[phases.step == "train unet (seed 0)"].item.iloc[0] == "training images"
     training = phases[phases.bench == "training"]
@@ -82,9 +82,9 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert (phases[phases.bench != "training"].processes == 1).all()
     again = _bench_all(tmp_path, "--out", "work/results", "--threads", "2")
     assert again.returncode == 0 and again.stderr.count("already done in work/results, skipped") == 11
-    from cunet_bench.pipeline import plan
-    from cunet_bench.presets import get_preset
-    from cunet_bench.runner import is_done
+    from cunet_bench.run.pipeline import plan
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.runner import is_done
 
     reference = tmp_path / "reference" / "results"
     shutil.copytree(tmp_path / "work" / "results", reference)  # this very machine's runs, as a committed reference
@@ -96,7 +96,7 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
 def test_the_users_ci_workflow_parses_and_calls_existing_commands():
     import typer
 
-    from cunet_bench.cli import app
+    from cunet_bench.cli.app import app
 
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "bench-report.yml").read_text())
     steps = workflow["jobs"]["report"]["steps"]
@@ -119,11 +119,11 @@ def test_the_gpu_job_presets_run_end_to_end_at_tiny_sizes(tmp_path, preset_name,
     size overridden to tiny values (CUDA events and CUDA memory need a GPU no session has had)."""
     from dataclasses import replace
 
-    from cunet_bench.checkpoints import read_checkpoint
-    from cunet_bench.pipeline import plan, run_steps
-    from cunet_bench.presets import get_preset
+    from cunet_bench.records.checkpoints import read_checkpoint
+    from cunet_bench.run.pipeline import plan, run_steps
+    from cunet_bench.config.presets import get_preset
     from cunet_bench.report import build_report
-    from cunet_bench.runner import execute
+    from cunet_bench.run.runner import execute
 
     preset = get_preset(preset_name)
     tiny = replace(preset, classifier_steps=2)
@@ -158,8 +158,8 @@ def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path
 
     from cunet_bench.benchmarks.train import TrainRunConfig
     from cunet_bench.errors import UserError
-    from cunet_bench.presets import get_preset
-    from cunet_bench.side_by_side import Job, run_side_by_side
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.side_by_side import Job, run_side_by_side
 
     smoke = get_preset("smoke")
     good = TrainRunConfig.from_preset(smoke, model="dncnn", checkpoints=str(tmp_path / "c"), device="cpu")
@@ -169,7 +169,7 @@ def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path
     jobs = [Job(f"train {c.model}", c, tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}) for c in (bad, good)]
     with pytest.raises(UserError, match=r"^train conv-ae \(exit 2\) failed"):
         run_side_by_side(jobs, workers=2, threads=1)
-    trained = records.load_runs("training", tmp_path / "r")
+    trained = runs.load_runs("training", tmp_path / "r")
     assert set(trained.model) == {"dncnn"} and (trained[trained.kind == "final"].step == 3).all()
     another_seed = Job("train dncnn (seed 1)", replace(good, seed=1, checkpoint=str(tmp_path / "c" / "s1.safetensors")),
                        tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"})
@@ -193,9 +193,9 @@ import sys
 from pathlib import Path
 
 from cunet_bench.benchmarks.train import TrainRunConfig
-from cunet_bench.interrupts import Interrupted, handle_stop_signals
-from cunet_bench.presets import get_preset
-from cunet_bench.side_by_side import Job, run_side_by_side
+from cunet_bench.host.interrupts import Interrupted, handle_stop_signals
+from cunet_bench.config.presets import get_preset
+from cunet_bench.run.side_by_side import Job, run_side_by_side
 
 handle_stop_signals()
 folder = Path(sys.argv[1])
@@ -212,7 +212,7 @@ def test_a_stop_reaches_the_workers_and_each_records_what_it_trained(tmp_path):
     import signal
     import time
 
-    from cunet_bench.checkpoints import read_checkpoint
+    from cunet_bench.records.checkpoints import read_checkpoint
 
     parent = subprocess.Popen([sys.executable, "-c", STOPPED_SIDE_BY_SIDE, str(tmp_path)], stderr=subprocess.PIPE,
                               text=True)
@@ -224,7 +224,7 @@ def test_a_stop_reaches_the_workers_and_each_records_what_it_trained(tmp_path):
         assert parent.wait(timeout=300) == 143, parent.stderr.read()[-2000:]
     finally:
         parent.kill()
-    trained = records.load_runs("training", tmp_path / "r")
+    trained = runs.load_runs("training", tmp_path / "r")
     final = trained[trained.kind == "final"].set_index("model")
     assert sorted(final.index) == ["conv-ae", "dncnn"] and final.stopped.astype(bool).all()
     for model, row in final.iterrows():

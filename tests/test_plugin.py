@@ -63,8 +63,8 @@ def test_the_example_plugin_runs_through_every_command_as_itself(plugin_path, tm
 
         from cunet_bench.benchmarks.denoise import DenoiseConfig, measure
         from cunet_bench.benchmarks.denoise_methods import Method, clean_test_images
-        from cunet_bench.diffusion import DiffusionConfig, GaussianDiffusion
-        from cunet_bench.presets import get_preset
+        from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
+        from cunet_bench.config.presets import get_preset
 
         smoke = get_preset("smoke")  # the noise of each level follows the trained backbone's schedule
         schedule = GaussianDiffusion(DiffusionConfig(smoke.train["schedule"], smoke.train["objective"]))

@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from cunet_bench import provenance, records
+from cunet_bench.records import provenance
+from cunet_bench.records import runs
 from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.files import atomic_write
-from cunet_bench.schema import SchemaError
+from cunet_bench.records.schema import SchemaError
 
 
 def _provenance():
@@ -22,9 +23,9 @@ def _log(model="unet", step=1, loss=0.5):
 
 def test_round_trip(tmp_path):
     rows = [_log("unet", 1, 0.5), _log("cunet-release", 2, 1.5)]
-    files = records.write_run("training", rows, _provenance(), tmp_path)
+    files = runs.write_run("training", rows, _provenance(), tmp_path)
     assert files.csv.parent == tmp_path / "training"
-    frame = records.load_runs("training", tmp_path)
+    frame = runs.load_runs("training", tmp_path)
     assert list(frame["model"]) == ["unet", "cunet-release"]
     assert list(frame["loss"]) == [0.5, 1.5] and list(frame["step"]) == [1, 2]
     assert set(frame["run_id"]) == {files.run_id}
@@ -37,26 +38,26 @@ def test_round_trip(tmp_path):
 
 
 def test_runs_accumulate_and_never_overwrite(tmp_path):
-    first = records.write_run("training", [_log(step=1)], _provenance(), tmp_path)
-    second = records.write_run("training", [_log(step=2)], _provenance(), tmp_path)
+    first = runs.write_run("training", [_log(step=1)], _provenance(), tmp_path)
+    second = runs.write_run("training", [_log(step=2)], _provenance(), tmp_path)
     assert first.run_id != second.run_id
-    assert sorted(records.load_runs("training", tmp_path)["step"]) == [1, 2]
+    assert sorted(runs.load_runs("training", tmp_path)["step"]) == [1, 2]
     with pytest.raises(UserError, match="already exists; results are never overwritten"):
         atomic_write(first.csv, b"x")
 
 
 def test_a_row_outside_the_schema_is_not_written(tmp_path):
     with pytest.raises(SchemaError, match="declare no column renamed_loss"):
-        records.write_run("training", [{**_log(), "renamed_loss": 1.0}], _provenance(), tmp_path)
+        runs.write_run("training", [{**_log(), "renamed_loss": 1.0}], _provenance(), tmp_path)
     with pytest.raises(SchemaError, match="kind 'nonsense' are not declared"):
-        records.write_run("training", [{**_log(), "kind": "nonsense"}], _provenance(), tmp_path)
+        runs.write_run("training", [{**_log(), "kind": "nonsense"}], _provenance(), tmp_path)
     with pytest.raises(SchemaError, match="column step must be int"):
-        records.write_run("training", [{**_log(), "step": "three"}], _provenance(), tmp_path)
+        runs.write_run("training", [{**_log(), "step": "three"}], _provenance(), tmp_path)
     assert not (tmp_path / "training").exists()
 
 
 def test_provenance_is_standard_json_even_with_non_finite_numbers(tmp_path):
-    files = records.write_run("training", [_log()], {**_provenance(), "phase": {"other_cores": float("nan")}}, tmp_path)
+    files = runs.write_run("training", [_log()], {**_provenance(), "phase": {"other_cores": float("nan")}}, tmp_path)
     assert json.loads(files.json.read_text())["phase"]["other_cores"] is None
     assert "NaN" not in files.json.read_text()
 
@@ -74,36 +75,36 @@ def test_provenance_is_standard_json_even_with_non_finite_numbers(tmp_path):
     (lambda csv, sidecar: csv.write_text(csv.read_text().replace(",0.5,", ",lots,")), "is not a number"),
 ])
 def test_a_damaged_run_is_skipped_with_a_warning_naming_the_file(tmp_path, damage, fragment):
-    good = records.write_run("training", [_log("unet")], _provenance(), tmp_path)
-    bad = records.write_run("training", [_log("cunet-release", loss=0.5), _log("cunet-release", 2, 0.5)],
+    good = runs.write_run("training", [_log("unet")], _provenance(), tmp_path)
+    bad = runs.write_run("training", [_log("cunet-release", loss=0.5), _log("cunet-release", 2, 0.5)],
                             _provenance(), tmp_path)
     damage(bad.csv, bad.json)
     with pytest.warns(BenchWarning, match=fragment) as caught:
-        loaded = records.load_results("training", tmp_path)
+        loaded = runs.load_results("training", tmp_path)
     assert str(bad.csv) in str(caught[0].message)
     assert list(loaded.frame.model) == ["unet"] and set(loaded.provenance) == {good.run_id}
     assert [skipped.path for skipped in loaded.skipped] == [bad.csv]
 
 
 def test_a_folder_named_like_a_results_file_is_skipped(tmp_path):
-    good = records.write_run("training", [_log()], _provenance(), tmp_path)
+    good = runs.write_run("training", [_log()], _provenance(), tmp_path)
     (tmp_path / "training" / "20990101T000000Z-abcdef.csv").mkdir()
     (tmp_path / "training" / "20990101T000000Z-abcdef.json").write_text("{}")
     with pytest.warns(BenchWarning, match="20990101T000000Z-abcdef.csv: it is not a file"):
-        frame = records.load_runs("training", tmp_path)
+        frame = runs.load_runs("training", tmp_path)
     assert set(frame.run_id) == {good.run_id}
 
 
 def test_load_of_a_bench_without_runs_is_empty_with_the_declared_columns(tmp_path):
-    frame = records.load_runs("training", tmp_path)
+    frame = runs.load_runs("training", tmp_path)
     assert frame.empty and {"model", "loss", "step", "kind"} <= set(frame.columns)
 
 
 def test_a_row_off_the_schema_fails_when_it_is_produced_and_the_rows_before_it_are_kept(tmp_path):
     from dataclasses import dataclass
 
-    from cunet_bench.benchmark import Benchmark
-    from cunet_bench.runner import execute
+    from cunet_bench.benchmarks import Benchmark
+    from cunet_bench.run.runner import execute
 
     after = []
 
@@ -121,5 +122,5 @@ def test_a_row_off_the_schema_fails_when_it_is_produced_and_the_rows_before_it_a
     with pytest.raises(SchemaError, match="declare no column typo_column"):
         execute(benchmark, Config(), tmp_path)
     assert after == []
-    frame = records.load_runs("training", tmp_path)
+    frame = runs.load_runs("training", tmp_path)
     assert list(frame.step) == [1]

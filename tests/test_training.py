@@ -12,10 +12,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from cunet_bench.checkpoints import read_checkpoint
+from cunet_bench.records.checkpoints import read_checkpoint
 from cunet_bench.errors import UserError
-from cunet_bench.trained import build_model, diffusion_of, load_trained
-from cunet_bench.training import TrainConfig, TrainingRun
+from cunet_bench.diffusion.trained import build_model, diffusion_of, load_trained
+from cunet_bench.diffusion.training import TrainConfig, TrainingRun
 
 SMALL = dict(data="mnist5k", resolution=32, batch_size=8, lr=2e-4, grad_accumulation=1, ema_decay=0.9,
              schedule="sigmoid", objective="v", sigma=(0.1, 0.1), log_every=1, checkpoint_every=2)
@@ -117,13 +117,13 @@ def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_pa
     assert saved.step >= 2 and saved.config["seed"] == 0
     assert not Path(f"{target}.lock").exists()
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.presets import get_preset
+    from cunet_bench.config.presets import get_preset
 
     same = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release", train_steps=saved.step + 1).training
     assert train(same, target, resume=True).resumed_from == saved.step
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
-    stopped = records.load_runs("training", tmp_path / "r")
+    stopped = runs.load_runs("training", tmp_path / "r")
     final = stopped[stopped.kind == "final"]
     assert len(final) == 1 and bool(final.stopped.iloc[0]) and int(final.step.iloc[0]) == saved.step
     log = stopped[stopped.kind == "log"]
@@ -150,9 +150,9 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert one.step == two.step == 1
     assert _relative_difference(one.optimizer_state, two.optimizer_state, "exp_avg") < 1e-2
     assert _relative_difference(one.optimizer_state, two.optimizer_state, "exp_avg_sq") < 1e-3
-    from cunet_bench import records
+    from cunet_bench.records import runs
 
-    rows = records.load_runs("training", tmp_path / "r")
+    rows = runs.load_runs("training", tmp_path / "r")
     losses = rows[rows.kind == "log"].groupby("processes").loss.first()
     assert losses[2] == pytest.approx(losses[1], rel=1e-4)
 
@@ -181,8 +181,8 @@ def test_checkpoint_of_another_size_does_not_load(tmp_path):
     path = tmp_path / "c.safetensors"
     train(_config(steps=1), path)
     saved = read_checkpoint(path)
-    from cunet_bench.checkpoints import load_state
-    from cunet_bench.registry import build_model
+    from cunet_bench.records.checkpoints import load_state
+    from cunet_bench.registry.suite import build_model
 
     with pytest.raises(UserError, match="does not match the model cunet-release: .* of another shape"):
         load_state(build_model("cunet-release", channels=1, nf=8), saved.model_state, path, "model cunet-release")
@@ -234,7 +234,7 @@ def test_bad_training_run(changes, fragment):
     from dataclasses import replace
 
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.presets import get_preset
+    from cunet_bench.config.presets import get_preset
 
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release")
     with pytest.raises(UserError, match=fragment):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cunet_bench import records
-from cunet_bench.cli import main
+from cunet_bench.records import runs
+from cunet_bench.cli.app import main
 from cunet_bench.report.figure_folder import MANIFEST
 from cunet_bench.report.readme import END_MARKER, START_MARKER
 
@@ -27,7 +27,7 @@ def bench(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 def results(tmp_path):
     rows = [{"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0, "tags": "backbone"}
             for s in (1, 2, 3)]
-    records.write_run("training", rows, {"bench": "training", "command": "bench train", "complete": True}, tmp_path / "r")
+    runs.write_run("training", rows, {"bench": "training", "command": "bench train", "complete": True}, tmp_path / "r")
     return tmp_path / "r"
 
 
@@ -101,11 +101,11 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
 
     from cunet_bench.benchmarks.sample import BENCHMARK, SampleConfig
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.interrupts import Interrupted
-    from cunet_bench.presets import get_preset
-    from cunet_bench.runner import execute
-    from cunet_bench.trained import build_model, diffusion_of
-    from cunet_bench.training import TrainingRun
+    from cunet_bench.host.interrupts import Interrupted
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.runner import execute
+    from cunet_bench.diffusion.trained import build_model, diffusion_of
+    from cunet_bench.diffusion.training import TrainingRun
 
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release").training
     checkpoint = tmp_path / "cunet.safetensors"
@@ -119,8 +119,8 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
                                  out=str(tmp_path / "r"))
     with pytest.raises(Interrupted):
         execute(BENCHMARK, sample_config, tmp_path / "r", stop_at_third_batch)
-    (row,) = records.load_runs("sample", tmp_path / "r").itertuples()
-    (meta,) = records.load_provenance("sample", tmp_path / "r").values()
+    (row,) = runs.load_runs("sample", tmp_path / "r").itertuples()
+    (meta,) = runs.load_provenance("sample", tmp_path / "r").values()
     assert row.samples == 4 and meta["complete"] is False
     with np.load(row.npz, allow_pickle=False) as stored:
         assert stored["images"].shape[0] == 4 and list(stored["indices"]) == [0, 1, 2, 3]
@@ -129,8 +129,8 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
 
 def test_a_worker_refuses_an_unwritable_results_folder_before_it_trains(monkeypatch, capsys, tmp_path):
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.presets import get_preset
-    from cunet_bench.side_by_side import Job
+    from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.side_by_side import Job
 
     (tmp_path / "a-file").write_text("x")
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="dncnn", checkpoints=str(tmp_path / "c"))

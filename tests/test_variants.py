@@ -16,7 +16,7 @@ from cunet_bench.benchmarks.variants import prepare_variant
 
 SCRIPT = """
 import json
-from cunet_bench.compile_cache import compile_cache
+from cunet_bench.host.compile_cache import compile_cache
 compile_cache()  # as the command line does, before torch's compiler is imported
 import torch
 from cunet_bench.benchmarks.variants import prepare_variant
@@ -73,7 +73,7 @@ def test_the_frozen_variant_computes_the_model(tmp_path, monkeypatch):
 
 CACHE_SCRIPT = """
 import os, typer
-from cunet_bench.entry import run_app
+from cunet_bench.cli.entry import run_app
 app = typer.Typer()
 @app.command()
 def show() -> None:

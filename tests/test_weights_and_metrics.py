@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from cunet_bench import weights
+from cunet_bench.measure import weights
 from cunet_bench.errors import UserError
 from cunet_bench.errors import MetricUnavailable
-from cunet_bench.metrics import Lpips, SSIM_SETTINGS, ssim
+from cunet_bench.measure.metrics import Lpips, SSIM_SETTINGS, ssim
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_install_refuses_a_wrong_file(torch_home):
 
 def test_weights_cli(torch_home):
     environment = {"TORCH_HOME": str(torch_home / "torch"), "PATH": ""}
-    command = [sys.executable, "-c", "from cunet_bench.cli import main; main()", "weights"]
+    command = [sys.executable, "-c", "from cunet_bench.cli.app import main; main()", "weights"]
     done = subprocess.run([*command, "status", "--format", "json"], capture_output=True, text=True, env=environment)
     assert done.returncode == 0, done.stderr
     assert {row["state"] for row in json.loads(done.stdout)} == {"missing"}
@@ -128,7 +128,7 @@ def _bypass_hash_checks(monkeypatch):
 
 @pytest.mark.parametrize("key", ["alexnet", "inception"])
 def test_a_pickle_payload_in_an_installed_weights_file_is_refused_and_never_runs(torch_home, monkeypatch, key):
-    from cunet_bench.features import inception_network
+    from cunet_bench.measure.features import inception_network
 
     marker = torch_home / "payload-ran"
     weights.cache_dir().mkdir(parents=True)
@@ -146,8 +146,8 @@ def test_a_payload_is_refused_by_bench_weights_verify_with_one_line(torch_home):
     cache = torch_home / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     torch.save({"x": _Payload(marker)}, cache / "alexnet-owt-7be5be79.pth")
-    bypass = ("import cunet_bench.weights as w; p = {x.filename: x.hash_prefix for x in w.KNOWN.values()}; "
-              "w._file_digest = lambda path: p[path.name] + '0' * 56; from cunet_bench.cli import main; main()")
+    bypass = ("import cunet_bench.measure.weights as w; p = {x.filename: x.hash_prefix for x in w.KNOWN.values()}; "
+              "w._file_digest = lambda path: p[path.name] + '0' * 56; from cunet_bench.cli.app import main; main()")
     done = subprocess.run([sys.executable, "-c", bypass, "weights", "verify", "--format", "json"], capture_output=True,
                           text=True, env={"TORCH_HOME": str(torch_home / "torch"), "PATH": ""}, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from cunet_bench.files import atomic_replace, exclusive_lock
-from cunet_bench.provenance import SOURCE_ROOT
+from cunet_bench.records.provenance import SOURCE_ROOT
 from cunet_bench.report import figures
 from cunet_bench.report.beside import beside_section
 from cunet_bench.report.conclusion import conclusion_section

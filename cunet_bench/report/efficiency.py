@@ -16,7 +16,7 @@ from cunet_bench.report.paper import CUNET, UNET, paper_value
 from cunet_bench.report.results import Results, paper_name, tagged, value
 from cunet_bench.report.verdicts import (BY_CONSTRUCTION, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, by_construction,
                                          verdict_exact)
-from cunet_bench.solver_config import RELEASED
+from cunet_bench.models.solver import RELEASED
 
 ABSTRACT_TOLERANCE = 0.10
 """The abstract's "~30%" is tested as 0.30 ± 10%."""

@@ -1,5 +1,5 @@
 """The recorded results the report reads: every run of a results folder, loaded once per benchmark
-through the declared row schema (``cunet_bench.schema``) and with its provenance checked. A run
+through the declared row schema (``cunet_bench.records.schema``) and with its provenance checked. A run
 whose files do not fit — unreadable, foreign, cut short (fewer rows than its provenance records),
 values of the wrong type — is left out with one warning naming it, and the report lists what it
 left out. Models are found by the registry tags recorded in the rows, so the report never imports
@@ -14,8 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from cunet_bench import records, schema
-from cunet_bench.records import Skipped
+from cunet_bench.records import runs
+from cunet_bench.records import schema
+from cunet_bench.records.runs import Skipped
 from cunet_bench.report.markdown import code, plain
 
 SMOKE = "smoke"
@@ -38,7 +39,7 @@ class Results:
     def _load(self, bench: str) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
         if bench in self._loaded:
             return self._loaded[bench]
-        loaded = records.load_results(bench, self.folder, self.quiet)
+        loaded = runs.load_results(bench, self.folder, self.quiet)
         self.skipped += loaded.skipped
         self._loaded[bench] = loaded.frame, loaded.provenance
         return self._loaded[bench]

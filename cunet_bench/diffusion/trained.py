@@ -1,0 +1,56 @@
+"""Trained models: building a training configuration's model from the registry, and loading the
+model a checkpoint holds — the one place where training configurations meet model names
+(training itself receives a built model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from cunet_bench.records.checkpoints import load_state, read_checkpoint
+from cunet_bench.diffusion.process import GaussianDiffusion
+from cunet_bench.errors import UserError
+from cunet_bench.registry.suite import get_model
+from cunet_bench.diffusion.training import TrainConfig
+
+
+def build_model(config: TrainConfig) -> nn.Module:
+    """The untrained model of a training configuration (its options checked by the registry)."""
+    spec = get_model(config.model)
+    if "trainable" not in spec.supports:
+        raise UserError(f"model {config.model!r} has nothing to train")
+    return spec.instantiate(config.channels, config.resolution, **config.model_options)
+
+
+def diffusion_of(config: TrainConfig) -> GaussianDiffusion | None:
+    """The forward process a backbone trains with; None for a one-shot denoiser."""
+    return config.diffusion() if get_model(config.model).is_backbone else None
+
+
+MAX_BATCH_PIXELS = 2**22
+"""The most image pixels one batch may hold (64 images at 256 px, 4 at 1024 px): every network
+layer holds tens of channels per pixel, so a checkpoint that claims a large image size, or a
+batch too large for it, would allocate gigabytes before anything could fail."""
+
+
+def check_batch_pixels(images: int, resolution: int, option: str) -> None:
+    """Refuse, before any allocation, a batch of ``images`` at ``resolution`` over :data:`MAX_BATCH_PIXELS`."""
+    if images * resolution * resolution > MAX_BATCH_PIXELS:
+        most = max(1, MAX_BATCH_PIXELS // (resolution * resolution))
+        raise UserError(f"{option} {images} at {resolution}×{resolution} px is {images * resolution ** 2:,} pixels in one "
+                        f"batch, more than {MAX_BATCH_PIXELS:,}; use {option} {most} or less")
+
+
+def load_trained(checkpoint: Path | str, expect_model: str | None = None, raw_weights: bool = False,
+                 device: str = "cpu") -> tuple[nn.Module, TrainConfig, int]:
+    """The trained model of a checkpoint (its EMA weights unless ``raw_weights``), its checked
+    configuration and step. The checkpoint is untrusted: every tensor must have the shape and
+    dtype of the model its configuration builds and be finite."""
+    saved = read_checkpoint(checkpoint)
+    config = TrainConfig.from_record(saved.config, checkpoint)
+    if expect_model is not None and config.model != expect_model:
+        raise UserError(f"checkpoint {checkpoint} holds model {config.model!r}, not {expect_model!r}")
+    model = build_model(config)
+    load_state(model, saved.model_state if raw_weights else saved.ema_state, checkpoint, f"model {config.model}")
+    return model.to(device).eval(), config, saved.step

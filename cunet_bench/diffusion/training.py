@@ -1,0 +1,444 @@
+"""Training of diffusion backbones (diffusion loss) and of the learned denoising baselines
+(denoising loss), resumable bit-exactly on CPU and distributed with torchrun. Training receives
+a built model (``cunet_bench.diffusion.trained`` builds it from the registry) and knows nothing of names.
+
+Determinism does not rest on saved random-number-generator states: the data order of epoch
+``e`` is a permutation seeded by ``(seed, e)``, the noise and timesteps of every sample are
+drawn from a generator seeded by ``(seed, global sample index)``, and the global generator
+(dropout) is re-seeded from ``(seed, step)`` before each step. A run resumed from a
+checkpoint therefore continues exactly as the uninterrupted run would, and a sample's noise
+does not depend on which process of a distributed run draws it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import os
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cunet_bench.records.checkpoints import (DEFAULT_TIMESTEPS, MAX_TIMESTEPS, load_state, read_checkpoint, restore_optimizer,
+                                     save_checkpoint)
+from cunet_bench.config.resolve import as_record
+from cunet_bench.data import check_source, dataset_channels, load_dataset
+from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
+from cunet_bench.errors import UserError
+from cunet_bench.files import exclusive_lock
+from cunet_bench.host.interrupts import deferred_interrupts
+from cunet_bench.config.seeding import check_seed, derived_seed, generator
+
+LIMITS = {"train_steps": 10_000_000, "batch_size": 65_536, "grad_accumulation": 1024, "checkpoint_every": 10_000_000,
+          "log_every": 10_000_000, "timesteps": MAX_TIMESTEPS}
+"""Upper bounds of the integer settings (each at least 1): far beyond any real run, so that a typo
+or a forged checkpoint is refused before anything is allocated."""
+MIN_LR = 1e-10
+MIN_SIGMA = 1e-6
+"""Below these a learning rate or a noise level changes nothing a float32 model can show (a
+subnormal one is a typo)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """What a checkpoint records about how it was trained (and what ``--resume`` must repeat)."""
+
+    model: str
+    data: str
+    resolution: int
+    train_steps: int
+    batch_size: int
+    lr: float
+    grad_accumulation: int
+    ema_decay: float
+    schedule: str
+    objective: str
+    sigma: tuple[float, float]
+    """Denoisers: the noise level of [0, 1] images, drawn uniformly per image from (low, high)."""
+    checkpoint_every: int
+    seed: int = 0
+    model_options: dict[str, Any] = field(default_factory=dict)
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    timesteps: int = DEFAULT_TIMESTEPS
+    mixed_precision: bool = True
+    log_every: int = 25
+    data_root: str | None = None
+
+    def validate(self) -> None:
+        for name, highest in LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= highest:
+                raise UserError(f"{name.replace('_', '-')} must be an integer from 1 to {highest:,}, got "
+                                f"{str(value)[:40]}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and MIN_LR <= self.lr <= 10):
+            raise UserError(f"learning rate must be a positive number from {MIN_LR:g} to 10, got {self.lr}")
+        check_seed(self.seed)
+        if len(self.adam_betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.adam_betas):
+            raise UserError(f"Adam betas must be two numbers in [0, 1), got {self.adam_betas}")
+        if not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
+            raise UserError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        if not (isinstance(self.grad_clip, (int, float)) and math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise UserError(f"gradient clipping must be a positive number, got {self.grad_clip}")
+        low, high = self.sigma if len(self.sigma) == 2 else (None, None)
+        if low is None or not (math.isfinite(low) and math.isfinite(high) and MIN_SIGMA <= low <= high <= 1):
+            raise UserError(f"--sigma needs 0 < LOW <= HIGH <= 1 (noise of [0, 1] images, LOW at least {MIN_SIGMA:g}), "
+                            f"got {self.sigma}")
+        DiffusionConfig(self.schedule, self.objective, self.timesteps)
+        check_source(self.data, self.data_root)
+
+    def diffusion(self) -> GaussianDiffusion:
+        """The forward process this configuration trains (and samples) with."""
+        return GaussianDiffusion(DiffusionConfig(self.schedule, self.objective, self.timesteps))
+
+    @property
+    def channels(self) -> int:
+        return dataset_channels(self.data)
+
+    @classmethod
+    def from_record(cls, values: Any, source: Path | str) -> "TrainConfig":
+        """The configuration a checkpoint records, checked field by field: names, types and values
+        (the checkpoint is untrusted input)."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict):
+            raise UserError(f"checkpoint {source} has no readable training configuration")
+        unknown = sorted(set(values) - names)
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in values
+                         and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        if unknown or missing:
+            detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else f"no {', '.join(missing)}"
+            raise UserError(f"checkpoint {source} has an unusable training configuration ({detail})")
+        for name, value in values.items():
+            if not _has_type(value, hints[name]):
+                raise UserError(f"checkpoint {source} records {name} = {str(value)[:40]!r}, not a "
+                                f"{getattr(hints[name], '__name__', str(hints[name]))}")
+        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            config = cls(**converted)
+            config.validate()
+        except UserError as error:
+            raise UserError(f"checkpoint {source} has an unusable training configuration: {error}") from None
+        return config
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether a JSON value read from a checkpoint fits a field's annotation (tuples come as lists)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        return any(_has_type(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is tuple:
+        return isinstance(value, list) and len(value) == len(typing.get_args(hint)) and all(
+            _has_type(item, kind) for item, kind in zip(value, typing.get_args(hint)))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, hint)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+MAX_WORLD_SIZE = 4096
+
+
+def _environment_integer(name: str, low: int, high: int) -> int:
+    text = os.environ[name]
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise UserError(f"environment variable {name}={text[:40]!r} must be an integer from {low} to {high} (torchrun "
+                        "sets it; unset it for a single process)")
+    return int(text)
+
+
+def check_distributed_environment() -> int:
+    """The world size torchrun's environment asks for, checked before any work: ``WORLD_SIZE`` a
+    whole number, and above 1 a ``RANK`` below it."""
+    if "WORLD_SIZE" not in os.environ:
+        return 1
+    world_size = _environment_integer("WORLD_SIZE", 1, MAX_WORLD_SIZE)
+    if world_size > 1:
+        if "RANK" not in os.environ:
+            raise UserError(f"WORLD_SIZE={world_size} asks for a distributed run, but RANK is not set (start it with "
+                            "torchrun)")
+        _environment_integer("RANK", 0, world_size - 1)
+    return world_size
+
+
+def distributed_from_environment() -> Distributed:
+    """torchrun's RANK / WORLD_SIZE; initialises the process group (NCCL on GPUs, gloo on CPU)."""
+    world_size = check_distributed_environment()
+    if world_size == 1:
+        return Distributed()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def micro_batch_indices(config: TrainConfig, dataset_size: int, micro_batch: int) -> torch.Tensor:
+    """Dataset indices of global micro-batch ``micro_batch`` (epochs drop their last partial batch)."""
+    per_epoch = dataset_size // config.batch_size
+    if per_epoch == 0:
+        raise UserError(f"batch size {config.batch_size} is larger than the dataset ({dataset_size} images)")
+    epoch, position = divmod(micro_batch, per_epoch)
+    order = torch.randperm(dataset_size, generator=generator(config.seed, 1, epoch))
+    return order[position * config.batch_size:(position + 1) * config.batch_size]
+
+
+def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], timesteps: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Noise, diffusion timestep and noise level of each sample, from its own global index."""
+    noise, steps, levels = [], [], []
+    for index in indices:
+        draws = generator(config.seed, 2, index)
+        noise.append(torch.randn(shape, generator=draws))
+        steps.append(int(torch.randint(0, timesteps, (1,), generator=draws)))
+        levels.append(float(torch.rand(1, generator=draws)))
+    low, high = config.sigma
+    sigma = torch.tensor(levels) * (high - low) + low
+    return torch.stack(noise), torch.tensor(steps), sigma
+
+
+def loss_on_batch(model: nn.Module, diffusion: GaussianDiffusion | None, images: torch.Tensor,
+                  noise: torch.Tensor, t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020) for backbones; for denoisers
+    the MSE in [0, 1] units at noise level σ of their clean estimate (for DnCNN, its residual
+    noise-prediction loss), or the binary cross-entropy of the logits a denoiser returns in
+    training mode when it ``trains_on_logits`` (the ConvAE)."""
+    if diffusion is not None:
+        x_t = diffusion.q_sample(images, t, noise)
+        return F.mse_loss(model(x_t, t), diffusion.training_target(images, noise, t))
+    clean = (images + 1) / 2
+    noisy = clean + sigma.reshape(-1, 1, 1, 1).to(clean) * noise
+    network = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    if getattr(network, "trains_on_logits", False):
+        return F.binary_cross_entropy_with_logits(model(noisy), clean)
+    return F.mse_loss(model(noisy), clean)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for ema_parameter, parameter in zip(ema.parameters(), model.parameters()):
+        ema_parameter.lerp_(parameter, 1 - decay)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    images_per_s: float
+    lr: float
+
+
+def training_record(config: TrainConfig) -> dict[str, Any]:
+    """The configuration as a checkpoint records it."""
+    return as_record(config)
+
+
+RESUMABLE_CHANGES = ("train_steps", "checkpoint_every", "log_every")
+"""Options a resumed run may change: it may train for longer or log and save more often."""
+
+
+def resume_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The recorded options a resumed run must repeat exactly."""
+    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+
+
+class TrainingRun:
+    """One training run of a built ``model`` into ``checkpoint``: :meth:`steps` trains, yields a
+    :class:`StepLog` every ``log_every`` steps (and at the last step, and at a stop), and leaves
+    ``resumed_from``, ``steps_done`` and ``seconds`` behind.
+
+    ``resume`` continues from the checkpoint when it exists (its configuration must match);
+    without it an existing checkpoint is refused. ``stop_after`` ends the run after that many
+    steps (a deliberate interruption, for tests). Each optimizer step averages
+    ``grad_accumulation`` micro-batches of ``batch_size`` images, split evenly over the processes
+    of a distributed run. The main process holds the checkpoint's lock for the whole run, so a
+    second run on the same file is refused; Ctrl-C or SIGTERM stop the run at the end of the
+    current step, after a checkpoint of every finished step is written and its log entry given.
+    """
+
+    def __init__(self, config: TrainConfig, model: nn.Module, diffusion: GaussianDiffusion | None, checkpoint: Path,
+                 device: str = "cpu", resume: bool = False, distributed: Distributed = Distributed(),
+                 stop_after: int | None = None) -> None:
+        config.validate()
+        if config.batch_size % distributed.world_size:
+            raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
+        self.config, self.model, self.diffusion = config, model.to(device), diffusion
+        self.checkpoint, self.device, self.resume = Path(checkpoint), device, resume
+        self.distributed, self.stop_after = distributed, stop_after
+        self.resumed_from = self.steps_done = 0
+        self.seconds = 0.0
+
+    def steps(self) -> Iterator[StepLog]:
+        lock = exclusive_lock(self.checkpoint, "checkpoint") if self.distributed.is_main else contextlib.nullcontext()
+        with lock:
+            if self.checkpoint.exists() and not self.resume:
+                raise UserError(f"checkpoint {self.checkpoint} exists; pass --resume to continue it or --checkpoint "
+                                "for a new one")
+            yield from self._train()
+
+    def _restore(self, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> int:
+        """Load the checkpoint to resume from; returns its step (0 when there is none)."""
+        config, checkpoint = self.config, self.checkpoint
+        if not (self.resume and checkpoint.exists()):
+            return 0
+        saved = read_checkpoint(checkpoint)
+        before, now = resume_identity(saved.config), resume_identity(training_record(config))
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        if changed:
+            raise UserError(f"checkpoint {checkpoint} was written with other training options ({', '.join(changed)}); "
+                            "train into a new --checkpoint or repeat the original options")
+        if saved.data_fingerprint != fingerprint:
+            raise UserError(f"checkpoint {checkpoint} was trained on other data (fingerprint differs)")
+        load_state(self.model, saved.model_state, checkpoint, f"model {config.model}")
+        load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
+        restore_optimizer(optimizer, saved, checkpoint)
+        return saved.step
+
+    def _train(self) -> Iterator[StepLog]:
+        config, model, distributed = self.config, self.model, self.distributed
+        dataset = load_dataset(config.data, "train", config.resolution, config.data_root)
+        fingerprint = dataset.fingerprint()
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
+        start = self.resumed_from = self.steps_done = self._restore(ema, optimizer, fingerprint)
+        if start >= config.train_steps:
+            raise UserError(f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
+                            f"{config.train_steps:,}; pass more --train-steps to train on")
+        wrapped: nn.Module = model
+        if distributed.world_size > 1:
+            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(self.device).index]
+                                                          if self.device.startswith("cuda") else None)
+        last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
+        began = time.perf_counter()
+        model.train()
+        with deferred_interrupts() as interrupts:
+            for step in range(start, last):
+                tick = time.perf_counter()
+                total = self._step(wrapped, dataset, optimizer, trainable, step)
+                update_ema(ema, model, config.ema_decay)
+                done = self.steps_done = step + 1
+                self.seconds = time.perf_counter() - began
+                rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
+                saved = logged = False
+                while True:  # a stop that arrives during the bookkeeping still gets this step saved and logged
+                    stopping = interrupts.pending is not None
+                    if not saved and (done % config.checkpoint_every == 0 or done == last or stopping):
+                        if distributed.is_main:
+                            _check_finite(done, model=model, EMA=ema)
+                            save_checkpoint(self.checkpoint, model, ema, optimizer, done, training_record(config),
+                                            fingerprint)
+                        saved = True
+                    if not logged and (done % config.log_every == 0 or done == last or stopping):
+                        yield StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
+                        logged = True
+                    if stopping:
+                        interrupts.check()
+                    if interrupts.pending is None:
+                        break
+
+    def _step(self, wrapped: nn.Module, dataset: Any, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter],
+              step: int) -> float:
+        """One optimizer step over ``grad_accumulation`` micro-batches; returns the mean loss."""
+        config, distributed, device = self.config, self.distributed, self.device
+        share = config.batch_size // distributed.world_size
+        torch.manual_seed(derived_seed(config.seed, 3, step))
+        optimizer.zero_grad(set_to_none=True)
+        autocast = device.startswith("cuda") and config.mixed_precision
+        total = 0.0
+        for micro in range(config.grad_accumulation):
+            global_micro = step * config.grad_accumulation + micro
+            indices = micro_batch_indices(config, len(dataset), global_micro)
+            first = global_micro * config.batch_size + distributed.rank * share
+            mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
+            images = dataset.batch(mine).to(device)
+            noise, t, sigma = _sample_draws(config, range(first, first + share), tuple(images.shape[1:]),
+                                            config.timesteps)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_on_batch(wrapped, self.diffusion, images, noise.to(device), t.to(device), sigma)
+            (loss / config.grad_accumulation).backward()
+            total += loss.item() / config.grad_accumulation
+        if not math.isfinite(total):
+            raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
+        torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+        optimizer.step()
+        return total
+
+
+@torch.no_grad()
+def denoising_check(model: nn.Module, config: TrainConfig, diffusion: GaussianDiffusion | None, device: str = "cpu",
+                    count: int = 256, noise_step: int = 50) -> dict[str, float]:
+    """Does the trained model denoise? Mean PSNR (dB, [0, 1] units) on the test split of the
+    noisy input and of the model's estimate. Backbones: forward-noise to ``noise_step`` (index
+    ``noise_step − 1``), estimate x0 in one call, against the noisy image rescaled by 1/√ᾱ
+    (docs/architecture.md); denoisers: Gaussian noise at the highest training σ."""
+    from cunet_bench.measure.metrics import psnr
+
+    test = load_dataset(config.data, "test", config.resolution, config.data_root)
+    images = test.batch(torch.arange(min(count, len(test)))).to(device)
+    noise = torch.randn(images.shape, generator=generator(config.seed, 4, noise_step)).to(device)
+    model.eval()
+    clean = (images + 1) / 2
+    if diffusion is not None:
+        t = torch.full((len(images),), noise_step - 1, device=device)
+        x_t = diffusion.q_sample(images, t, noise)
+        _, x0 = diffusion.predictions(model(x_t, t), x_t, t, clip=True)
+        noisy = ((x_t / diffusion.alpha_bar_at(t, x_t).sqrt()).clamp(-1, 1) + 1) / 2
+        estimate = (x0 + 1) / 2
+    else:
+        noisy = clean + config.sigma[1] * noise
+        estimate = model(noisy).clamp(0, 1)
+        noisy = noisy.clamp(0, 1)
+    return {"psnr_noisy_db": float(psnr(noisy, clean).mean()), "psnr_model_db": float(psnr(estimate, clean).mean())}
+
+
+def _check_finite(step: int, **modules: nn.Module) -> None:
+    """Refuse to checkpoint non-finite weights: the file keeps the last finite step instead."""
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise UserError(f"training diverged at step {step}: the {name}'s {key} is not finite; the checkpoint "
+                                "keeps the last finite step (lower the learning rate)")
+
+
+def _mean_over_processes(value: float, distributed: Distributed) -> float:
+    if distributed.world_size == 1:
+        return value
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return float(tensor) / distributed.world_size
+
+
+def checkpoint_config(path: Path | str) -> TrainConfig:
+    """The checked training configuration a checkpoint records."""
+    return TrainConfig.from_record(read_checkpoint(path).config, path)
+
