@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cunet_bench.errors import UserError
-from cunet_bench.records.runs import files
+from cunet_bench import files
 from cunet_bench.files import atomic_replace, atomic_write, check_output_folder, exclusive_lock
 
 
