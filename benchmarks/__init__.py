@@ -1,14 +1,20 @@
-"""The benchmark contract, below both the benchmarks and whatever runs them (the runner, ``bench
-all``, the command line): a benchmark is a name, a ``run(config, progress)`` that yields rows of
-the declared schema, a ``summary`` for people, the files it reads, and — where it has one — its own
-test of finished work. Torch-free; a benchmark never prints and never imports what runs it: the
-progress display is handed in (docs/architecture.md, "The flow of data")."""
+"""The benchmarks: their contract and their registry, below whatever runs them (the runner,
+``bench all``, the command line). A benchmark is a name, a configuration class whose setting
+fields become its command's options, a ``run(config, progress)`` that yields rows of the declared
+schema, a ``summary`` for people, the files it reads, its steps in ``bench all`` and — where it
+has one — its own test of finished work. :data:`BENCHMARKS` registers them; the command line and
+``bench all`` are generated from it. This module is torch-free; a benchmark never prints and
+never imports what runs it: the progress display is handed in (docs/architecture.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
+
+from cunet_bench.config.settings import plain, setting
+from cunet_bench.errors import UserError
+from cunet_bench.models.solver import SolverConfig
 
 Row = dict[str, Any]
 
@@ -29,6 +35,14 @@ def no_progress(message: str, done: int | None = None, total: int | None = None)
     """A progress receiver that shows nothing (tests, library use)."""
 
 
+SOLVER_GRAMMAR = "METHOD[:key=value,…]"
+SOLVER = setting("ODE solver of the cU-Nets, e.g. rk4:steps=2 or dopri5:rtol=1e-3", read=plain(SolverConfig.parse),
+                 metavar=SOLVER_GRAMMAR)
+SOLVERS = setting("ODE solver to sweep; repeat for several: --solver rk4 --solver euler:steps=2",
+                  read=plain(SolverConfig.parse), repeat=True, metavar=SOLVER_GRAMMAR)
+"""The settings of the cU-Nets' solver: one (``bench efficiency``), or a sweep."""
+
+
 def no_inputs(config: Any) -> list[Path]:
     return []
 
@@ -45,17 +59,79 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What ``bench all`` hands each benchmark's ``plan``: the preset, where results and
+    checkpoints go, the measurement seed and the device."""
+
+    preset: Any
+    results: Path
+    checkpoints: Path
+    seed: int
+    device: str
+
+
+@dataclass(frozen=True)
 class Benchmark:
-    """One measurement. ``run(config, progress)`` yields rows (building and loading first, then
-    measuring); ``summary(rows)`` gives the titled tables printed for people; ``inputs(config)``
-    names the files the run reads (checkpoints), whose contents are part of its identity;
-    ``finished(config)``, where given, says whether the work is already done by the benchmark's
-    own test (training: the checkpoint holds the configured steps) instead of a recorded run;
-    ``workload(rows)`` what the rows of a run processed."""
+    """One measurement. ``config`` is its configuration class: ``from_preset(preset, **overrides)``
+    resolves it, ``validate()`` checks it, and the fields declared with a setting
+    (``cunet_bench.config.settings``) become the command's options. ``run(config, progress)``
+    yields rows (building and loading first, then measuring); ``summary(rows)`` gives the titled
+    tables printed for people; ``help`` is the command's description after its summary line.
+    ``inputs(config)`` names the files the run reads (checkpoints), whose contents are part of its
+    identity; ``finished(config)``, where given, says whether the work is already done by the
+    benchmark's own test (training: the checkpoint holds the configured steps) instead of a
+    recorded run; ``workload(rows)`` what the rows of a run processed; ``plan(plan)`` its steps in
+    ``bench all`` as (label, configuration) pairs, none where it has no such function;
+    ``side_by_side``: ``bench all`` may run consecutive steps of it in processes of their own
+    (each configuration then needs ``from_record``)."""
 
     name: str
+    config: Any
     run: Callable[[Any, Progress], Iterator[Row]]
     summary: Callable[[list[Row]], list[tuple[str, list[Row]]]]
+    help: str = ""
     inputs: Callable[[Any], list[Path]] = no_inputs
     finished: Callable[[Any], bool] | None = None
     workload: Callable[[list[Row]], Workload] | None = None
+    plan: Callable[[Plan], list[tuple[str, Any]]] | None = None
+    side_by_side: bool = False
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A benchmark as the registry knows it before importing it: its command, the module of this
+    folder that defines ``BENCHMARK``, and the summary ``bench --help`` lists."""
+
+    command: str
+    module: str
+    summary: str
+
+
+BENCHMARKS = (
+    Registered("efficiency", "efficiency", "Parameters, compute, memory and speed of the models (Table 5, Figure 6)."),
+    Registered("solvers", "solvers", "What the cU-Net's ODE solver itself costs."),
+    Registered("train", "train", "Train a diffusion backbone or a denoising baseline."),
+    Registered("sample", "sample", "Sample images from a trained backbone (Figure 3)."),
+    Registered("denoise", "denoise", "Denoise test images through the reverse process and with the baselines "
+               "(Tables 2-4)."),
+    Registered("fid", "fid", "FID and KID versus sampling steps for trained backbones (Table 1)."),
+)
+"""Every benchmark, in the order ``bench all`` runs the steps of those with a plan. A new benchmark
+is a module here defining ``BENCHMARK`` and a line in this list; its command, its options and its
+place in ``bench all`` follow."""
+
+
+def load(entry: Registered) -> Benchmark:
+    """The benchmark of a registry entry (imports its module)."""
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{entry.module}").BENCHMARK
+
+
+def by_name(name: str) -> Benchmark:
+    """The registered benchmark whose results are recorded under ``name`` (e.g. ``training``)."""
+    for entry in BENCHMARKS:
+        benchmark = load(entry)
+        if benchmark.name == name:
+            return benchmark
+    raise UserError(f"no registered benchmark records {name!r}")

@@ -20,13 +20,14 @@ import copy
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 
-from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import SOLVERS, Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.benchmarks.denoise_methods import Method, build_methods, clean_test_images
 from cunet_bench.records.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
 from cunet_bench.config.resolve import resolve
@@ -61,25 +62,32 @@ class Level:
     noise_step: int
     pixel_noise: float | None = None
 
+    @property
+    def start(self) -> int:
+        """The forward index of x_n, where the reverse chain starts: n − 1 (x_1 is index 0)."""
+        return self.noise_step - 1
+
     def columns(self) -> dict[str, Any]:
         return {"noise_step": self.noise_step, "pixel_noise": self.pixel_noise}
 
 
 @dataclass(frozen=True, kw_only=True)
 class DenoiseConfig(TrainedCheckpoints):
-    noise_steps: tuple[int, ...]
+    noise_steps: tuple[int, ...] = field(metadata=setting("paper protocol: forward steps n, e.g. 50,150,400",
+                                                          read=numbers(minimum=None)))
     """Paper protocol: the forward steps n the test images are noised to."""
-    num_images: int
+    num_images: int = field(metadata=setting("test images", kind=int))
     resolution: int
     """The image size when no trained checkpoint fixes it (one-shot denoisers only)."""
     classifier_steps: int
-    models: tuple[str, ...] = ()
-    protocol: str = "paper"
-    pixel_noise: tuple[float, ...] = tuple(RELEASE_STEPS)
+    models: tuple[str, ...] = field(default=(), metadata=MODELS)
+    protocol: str = field(default="paper", metadata=setting("paper (forward noising) or release (pixel noise)"))
+    pixel_noise: tuple[float, ...] = field(default=tuple(RELEASE_STEPS), metadata=setting(
+        "release protocol: ε of [0,1] images, e.g. 0.04,0.1,0.3", read=numbers(float)))
     """Release protocol: the pixel noise ε of [0, 1] images (each runs its documented number of steps)."""
-    solver: tuple[SolverConfig, ...] = ()
+    solver: tuple[SolverConfig, ...] = field(default=(), metadata=SOLVERS)
     """ODE solvers to sweep for the cU-Nets (empty: the one each was trained with)."""
-    features: str = "auto"
+    features: str = field(default="auto", metadata=setting("perception index space: inception, classifier, auto"))
     out: str = "results"
     device: str = "cpu"
     seed: int = 0
@@ -89,9 +97,9 @@ class DenoiseConfig(TrainedCheckpoints):
         """The preset's noise levels and test images; the quality backbones it trains and the
         Table 4 baselines."""
         protocol = overrides.get("protocol") or preset.settings("denoise").get("protocol", "paper")
-        for option, field, applies in (("--pixel-noise", "pixel_noise", "release"), ("--noise-steps", "noise_steps",
+        for option, name, applies in (("--pixel-noise", "pixel_noise", "release"), ("--noise-steps", "noise_steps",
                                                                                    "paper")):
-            if overrides.get(field) is not None and protocol != applies:
+            if overrides.get(name) is not None and protocol != applies:
                 raise UserError(f"{option} applies to the {applies} protocol, not the {protocol} protocol")
         return resolve(cls, {**preset.settings("denoise"), **TrainedCheckpoints.settings(preset),
                              "models": REGISTRY.tagged("quality") + REGISTRY.tagged("table4"),
@@ -112,7 +120,9 @@ class DenoiseConfig(TrainedCheckpoints):
 
     def levels(self, timesteps: int | None = None) -> list[Level]:
         """The noise levels of the protocol, checked: paper-protocol steps n from 1 to the
-        backbones' number of training timesteps T (x_T is the last forward step, index T − 1)."""
+        backbones' number of training timesteps T (x_T is the last forward step, index T − 1).
+        The one check of ``--noise-steps`` and ``--pixel-noise``: the configuration runs it when it
+        is resolved (T read from the checkpoints' metadata), before any model is loaded."""
         if self.protocol not in PROTOCOLS:
             raise UserError(f"unknown protocol {self.protocol!r}; protocols: {', '.join(PROTOCOLS)}")
         values = self.noise_steps if self.protocol == "paper" else self.pixel_noise
@@ -269,11 +279,11 @@ def _noisy_inputs(level: Level, clean: torch.Tensor, reference: GaussianDiffusio
     if level.pixel_noise is not None:
         y01 = (clean + 1) / 2 + level.pixel_noise * noise
         return y01 * 2 - 1, y01, level.pixel_noise, None
-    t = torch.full((len(clean),), level.noise_step - 1)
+    t = torch.full((len(clean),), level.start)
     alpha_bar = reference.alpha_bar_at(t, clean)
     x_n = reference.q_sample(clean, t, noise)
     linear = GaussianDiffusion(DiffusionConfig("linear", "eps", reference.timesteps))
-    ho = float(linear.alpha_bar[level.noise_step - 1])
+    ho = float(linear.alpha_bar[level.start])
     return (x_n, ((x_n / alpha_bar.sqrt()) + 1) / 2, float(((1 - alpha_bar) / alpha_bar).sqrt()[0]) / 2,
             math.sqrt((1 - ho) / ho) / 2)
 
@@ -383,7 +393,7 @@ def _through_the_chain(context: _Context, method: Method, level: Level, x_n: tor
     best: dict[tuple[str, str], _Best] = {}
     shown = _grid_steps(level.noise_step)
     contention = Contention()
-    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), level.noise_step - 1,
+    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), level.start,
                                                                   level.pixel_noise is None, config.seed,
                                                                   context.scorer):
         if step in shown:
@@ -445,8 +455,6 @@ def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row
     methods, resolution = build_methods(config)
     check_ssim_size(resolution, resolution)
     check_batch_pixels(config.num_images, resolution, "--num-images")
-    diffusion = next((m.diffusion for m in methods if m.diffusion is not None), None)
-    config.levels(diffusion.timesteps if diffusion is not None else None)
     clean = clean_test_images(config.data, resolution, config.num_images, config.data_root)
     extractor = reference = None
     try:
@@ -480,6 +488,14 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
              [{k: row.get(k) for k in columns} for row in rows if row["kind"] == "summary"])]
 
 
-BENCHMARK = Benchmark("denoise", run, summary=summary, workload=workload, inputs=lambda config: [
-    config.checkpoint(name, seed) for name in config.models if "trainable" in get_model(name).supports
-    for seed in config.train_seeds])
+BENCHMARK = Benchmark(
+    "denoise", DenoiseConfig, run, summary=summary, workload=workload, inputs=lambda config: [
+        config.checkpoint(name, seed) for name in config.models if "trainable" in get_model(name).supports
+        for seed in config.train_seeds],
+    plan=lambda plan: [("denoise", DenoiseConfig.from_preset(plan.preset, out=str(plan.results),
+                                                             checkpoints=str(plan.checkpoints), seed=plan.seed,
+                                                             device=plan.device))],
+    help="""SSIM / PSNR / LPIPS after every reverse step; best value, step and time to it; one-shot denoisers on the
+same noisy images; a distribution-level perception index of every output; image grids.
+
+Example: bench denoise --noise-steps 50,150,400 --models unet,cunet,dncnn,bm3d --num-images 64""")

@@ -10,12 +10,13 @@ comparison with the paper's numbers is the report's (``bench report``), never th
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
 
-from cunet_bench.benchmarks import Benchmark, Progress, Row, no_progress
+from cunet_bench.benchmarks import SOLVER, Benchmark, Progress, Row, no_progress
+from cunet_bench.config.settings import MODELS, names, numbers, setting
 from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, PeakProbe, measure_peaks, static_training_bytes
 from cunet_bench.benchmarks.profiling import profile_forward
@@ -36,29 +37,31 @@ MAX_SAMPLING_STEPS = 1000
 
 @dataclass(frozen=True)
 class EfficiencyConfig:
-    models: tuple[str, ...]
-    resolution: tuple[int, ...]
-    channels: int
-    batch: tuple[int, ...]
-    sampling_steps: tuple[int, ...]
+    models: tuple[str, ...] = field(metadata=MODELS)
+    resolution: tuple[int, ...] = field(metadata=setting("image sizes, e.g. 32,64,128,256", read=numbers()))
+    channels: int = field(metadata=setting("image channels", kind=int))
+    batch: tuple[int, ...] = field(metadata=setting("batch sizes, e.g. 1,64", read=numbers()))
+    sampling_steps: tuple[int, ...] = field(metadata=setting("reverse steps per sample, e.g. 5,30", read=numbers()))
     """Reverse steps of the whole chains timed per sample (the paper's pair)."""
-    repeats: int
+    repeats: int = field(metadata=setting("timed rounds at least, after warm-up", kind=int))
     """Rounds every speed comparison runs at least."""
     speed_budget_s: float
     """Seconds after which a comparison stops adding rounds even when its ratios are not yet within ±3%."""
-    variants: tuple[str, ...]
+    variants: tuple[str, ...] = field(metadata=setting(
+        "eager,compiled,frozen,channels-last,release-layers (eager always)", read=names))
     """Execution variants of the paper's pair timed side by side: eager and any of ``variants.VARIANTS``."""
-    memory_batch: tuple[int, ...]
+    memory_batch: tuple[int, ...] = field(metadata=setting("batch sizes of the peak memory, e.g. 1,32",
+                                                             read=numbers()))
     """Batch sizes of the peak-memory probes (the claim row uses the largest)."""
     scale: str | None
     """The models' scale (``ModelSpec.scales``): None measures the models at their default width."""
     sampling_models: tuple[str, ...] = ()
     """The models timed over whole reverse chains and in the variants (the paper's pair)."""
-    memory: bool = True
+    memory: bool = field(default=True, metadata=setting("measure peak memory in fresh processes", switch=True))
     cpu_time: bool = True
     """Also time the pair as single-thread CPU time (robust to other processes)."""
     profile: bool = True
-    solver: SolverConfig | None = None
+    solver: SolverConfig | None = field(default=None, metadata=SOLVER)
     device: str = "cpu"
     seed: int = 0
 
@@ -381,4 +384,10 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     return tables
 
 
-BENCHMARK = Benchmark("efficiency", run, summary=summary)
+BENCHMARK = Benchmark(
+    "efficiency", EfficiencyConfig, run, summary=summary, plan=lambda plan: [
+        ("efficiency", EfficiencyConfig.from_preset(plan.preset, seed=plan.seed, device=plan.device))],
+    help="""Parameters, static training memory, GMACs (fvcore) and GFLOPs (FlopCounterMode), NFE, peak memory, latency,
+reverse-step time and achieved throughput against the machine's peak.
+
+Example: bench efficiency --models unet,cunet-release --resolution 32,64 --batch 1,64 --variants eager""")

@@ -14,7 +14,7 @@ import hashlib
 import io
 import statistics
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.records.checkpoints import TrainedCheckpoints
 from cunet_bench.config.resolve import resolve
 from cunet_bench.host.contention import Contention
@@ -50,10 +51,11 @@ MAX_SHARD_SECONDS = 1e7
 
 @dataclass(frozen=True, kw_only=True)
 class FidConfig(TrainedCheckpoints):
-    sampling_steps: tuple[int, ...]
+    sampling_steps: tuple[int, ...] = field(metadata=setting("sampling steps to sweep, e.g. 5,10,30,100",
+                                                             read=numbers()))
     """The step counts of the sweep."""
-    num_samples: int
-    batch_size: int
+    num_samples: int = field(metadata=setting("samples per point; the paper used 30,000", kind=int))
+    batch_size: int = field(metadata=setting("samples per forward pass and per shard", kind=int))
     """Samples per forward pass and per shard."""
     classifier_steps: int
     speed_rounds: int
@@ -62,10 +64,10 @@ class FidConfig(TrainedCheckpoints):
     replicates: int
     """Bootstrap resamples of each point's distance (at most 100 in Inception's 2048 dimensions,
     where each matrix square root is expensive)."""
-    models: tuple[str, ...] = ()
-    sampler: str = "ddim"
-    features: str = "auto"
-    dims: int | None = None
+    models: tuple[str, ...] = field(default=(), metadata=MODELS)
+    sampler: str = field(default="ddim", metadata=setting("ddim (η=0, the release) or ddpm (eq. 2)"))
+    features: str = field(default="auto", metadata=setting("inception (FID), classifier or auto"))
+    dims: int | None = field(default=None, metadata=setting("Inception feature block: 64, 192, 768 or 2048", kind=int))
     device: str = "cpu"
     seed: int = 0
 
@@ -437,5 +439,13 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
              f"({first['features']})", [{k: row.get(k) for k in columns} for row in points])]
 
 
-BENCHMARK = Benchmark("fid", run, summary=summary, workload=workload, inputs=lambda config: [
-    config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds])
+BENCHMARK = Benchmark(
+    "fid", FidConfig, run, summary=summary, workload=workload, inputs=lambda config: [
+        config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds],
+    plan=lambda plan: [("fid", FidConfig.from_preset(plan.preset, checkpoints=str(plan.checkpoints), seed=plan.seed,
+                                                     device=plan.device))],
+    help="""Samples are seeded per global index and kept in shards (resumed, reused); without Inception weights the
+distances are taken in a classifier's features and named FD-classifier / KD-classifier, never FID. Run
+under torchrun to share the sampling.
+
+Example: bench fid --models unet,cunet --sampling-steps 5,10,30,100 --num-samples 1000""")

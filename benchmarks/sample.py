@@ -5,14 +5,15 @@ conditions it was taken under."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import Benchmark, Plan, Progress, Row, Workload, no_progress
+from cunet_bench.config.settings import path_text, setting
 from cunet_bench.config.resolve import resolve
 from cunet_bench.host.contention import Contention
 from cunet_bench.diffusion.process import SAMPLERS, sample
@@ -22,7 +23,7 @@ from cunet_bench.host.interrupts import Interrupted
 from cunet_bench.measure.image_grids import sample_grid_png
 from cunet_bench.config.presets import Preset
 from cunet_bench.records.runs import new_run_id
-from cunet_bench.registry.suite import get_model
+from cunet_bench.registry.suite import REGISTRY, get_model
 
 MAX_SAMPLES = 10_000
 """Images ``bench sample`` puts in one grid and one in-memory .npz (``bench fid`` generates more, in shards)."""
@@ -31,14 +32,15 @@ MAX_SAMPLING_STEPS = 100_000
 
 @dataclass(frozen=True)
 class SampleConfig:
-    checkpoint: str
-    sampling_steps: int
-    num_samples: int
-    batch_size: int
-    model: str | None = None
+    checkpoint: str = field(metadata=setting("a checkpoint written by bench train", kind=Path, read=path_text,
+                                             required=True))
+    sampling_steps: int = field(metadata=setting("reverse steps (respaced over the training timesteps)", kind=int))
+    num_samples: int = field(metadata=setting("images to generate", kind=int))
+    batch_size: int = field(metadata=setting("images per forward pass (same images)", kind=int))
+    model: str | None = field(default=None, metadata=setting("expected model name (checked against the checkpoint)"))
     """The model the checkpoint must hold (checked), or None for whatever it holds."""
-    sampler: str = "ddim"
-    raw_weights: bool = False
+    sampler: str = field(default="ddim", metadata=setting("ddim (η=0, the release) or ddpm (ancestral, eq. 2)"))
+    raw_weights: bool = field(default=False, metadata=setting("use the raw weights instead of the EMA", flag=True))
     """Sample with the raw weights instead of the EMA."""
     out: str = "results"
     device: str = "cpu"
@@ -114,5 +116,21 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     return [("samples", rows)]
 
 
-BENCHMARK = Benchmark("sample", run, summary=summary, inputs=lambda config: [Path(config.checkpoint)],
-                      workload=workload)
+def plan(plan: Plan) -> list[tuple[str, SampleConfig]]:
+    """``bench all``: a grid from each quality backbone's first training seed."""
+    from cunet_bench.benchmarks.train import TrainRunConfig
+
+    steps = []
+    for model in REGISTRY.tagged("quality"):
+        trained = TrainRunConfig.from_preset(plan.preset, model=model, checkpoints=str(plan.checkpoints),
+                                             seed=plan.preset.train_seeds[0], device=plan.device)
+        steps.append((f"sample {model}", SampleConfig.from_preset(
+            plan.preset, checkpoint=trained.checkpoint, model=model, out=str(plan.results), seed=plan.seed,
+            device=plan.device)))
+    return steps
+
+
+BENCHMARK = Benchmark("sample", SampleConfig, run, summary=summary, inputs=lambda config: [Path(config.checkpoint)],
+                      workload=workload, plan=plan, help="""A PNG grid and an .npz under OUT/samples/, each image seeded by its index.
+
+Example: bench sample --checkpoint checkpoints/cunet-release-mnist5k-quick-seed0.safetensors --sampling-steps 50""")

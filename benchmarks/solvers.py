@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
@@ -21,7 +21,8 @@ import torch
 from cunet_bench.config.resolve import resolve
 from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.errors import UserError
-from cunet_bench.benchmarks import Benchmark, Progress, Row, no_progress
+from cunet_bench.benchmarks import SOLVERS, Benchmark, Progress, Row, no_progress
+from cunet_bench.config.settings import numbers, setting
 from cunet_bench.config.presets import Preset
 from cunet_bench.registry.suite import REGISTRY, get_model
 from cunet_bench.models.solver import FIXED_STEP_STAGES, RELEASED, SolverConfig
@@ -33,16 +34,16 @@ MAX_BATCH = 4096
 
 @dataclass(frozen=True)
 class SolversConfig:
-    resolution: int
+    resolution: int = field(metadata=setting("image size", kind=int))
     channels: int
-    batch: tuple[int, ...]
-    repeats: int
+    batch: tuple[int, ...] = field(metadata=setting("batch sizes, e.g. 1,64", read=numbers()))
+    repeats: int = field(metadata=setting("timed rounds at least, after warm-up", kind=int))
     scale: str | None
-    model: str = ""
+    model: str = field(default="", metadata=setting("a cU-Net variant"))
     """A cU-Net; default: the paper's (the registry's ``paper-cunet``)."""
-    solver: tuple[SolverConfig, ...] = (RELEASED,)
+    solver: tuple[SolverConfig, ...] = field(default=(RELEASED,), metadata=SOLVERS)
     budget_s: float = 60.0
-    compile: bool = False
+    compile: bool = field(default=False, metadata=setting("also time torch.compile", switch=True))
     device: str = "cpu"
     seed: int = 0
 
@@ -136,4 +137,7 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
              [{k: row[k] for k in ("solver", "batch", "metric", "value", "unit")} for row in rows])]
 
 
-BENCHMARK = Benchmark("solvers", run, summary=summary)
+BENCHMARK = Benchmark("solvers", SolversConfig, run, summary=summary, help="""Loop overhead over bare field evaluations, the harness's loop against torchdiffeq's, and (with --compile)
+the torch.compile speed-up.
+
+Example: bench solvers --batch 1,64 --solver rk4 --solver euler:steps=4""")

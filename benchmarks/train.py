@@ -9,17 +9,18 @@ noisy input at noise step 50)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import Benchmark, Plan, Progress, Row, Workload, no_progress
+from cunet_bench.config.settings import file_to_write, setting
 from cunet_bench.records.checkpoints import checkpoint_path, read_checkpoint
 from cunet_bench.config.resolve import resolve
 from cunet_bench.errors import UserError
 from cunet_bench.host.interrupts import Interrupted
 from cunet_bench.config.presets import Preset
-from cunet_bench.registry.suite import get_model
+from cunet_bench.registry.suite import REGISTRY, get_model
 from cunet_bench.diffusion.training import TrainConfig, check_distributed_environment, resume_identity, training_record
 
 FLOPS_PER_TRAINING_IMAGE = 3
@@ -32,9 +33,10 @@ class TrainRunConfig(TrainConfig):
     ``CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors``), whether to resume it, the device.
     ``scale`` is the preset's model scale, which ``model_options`` were resolved from."""
 
-    checkpoint: str
+    checkpoint: str = field(metadata=setting("default CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors", kind=Path,
+                                             read=file_to_write))
     checkpoints: str = "checkpoints"
-    resume: bool = False
+    resume: bool = field(default=False, metadata=setting("continue from the checkpoint if it exists", flag=True))
     device: str = "cpu"
     scale: str | None = None
 
@@ -149,4 +151,22 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
                            "checkpoint": row["checkpoint"]} for row in final])]
 
 
-BENCHMARK = Benchmark("training", run, summary=summary, finished=is_complete, workload=workload)
+def trained_models() -> tuple[str, ...]:
+    """What ``bench all`` trains: the quality backbones and the learned Table 4 baselines."""
+    return REGISTRY.tagged("quality") + tuple(name for name in REGISTRY.tagged("table4")
+                                             if "trainable" in get_model(name).supports)
+
+
+def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
+    """``bench all``: every trained model once per training seed of the preset, resumed where a
+    checkpoint was cut."""
+    return [(f"train {model} (seed {seed})", TrainRunConfig.from_preset(
+        plan.preset, model=model, checkpoints=str(plan.checkpoints), resume=True, device=plan.device, seed=seed))
+        for model in trained_models() for seed in plan.preset.train_seeds]
+
+
+BENCHMARK = Benchmark("training", TrainRunConfig, run, summary=summary, finished=is_complete, workload=workload,
+                      plan=plan, side_by_side=True, help="""Backbones learn the diffusion loss, denoisers the denoising loss at --sigma; safetensors checkpoints;
+--resume continues exactly; run under torchrun for several processes.
+
+Example: bench train --model cunet --preset quick · torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet""")

@@ -190,3 +190,30 @@ def test_test_images_cover_every_digit():
     assert len(set(indices)) == 64 and indices[0] == 0 and indices[-1] == len(test) - 1
     assert {int(test.labels[i]) for i in indices} == set(range(10))
     assert test_image_indices(len(test), 1) == [0]
+
+
+def test_noise_steps_are_refused_by_their_one_check_before_any_model_loads(tmp_path, monkeypatch):
+    """``DenoiseConfig.levels`` is where a bad --noise-steps is refused, for the command as for
+    its dry run; the command never gets to build a model."""
+    from cunet_bench.benchmarks import denoise
+    from cunet_bench.cli.app import app
+    from cunet_bench.errors import UserError
+
+    refusals = []
+    checked = denoise.DenoiseConfig.levels
+
+    def levels(self, timesteps=None):
+        try:
+            return checked(self, timesteps)
+        except UserError as error:
+            refusals.append(str(error))
+            raise
+
+    monkeypatch.setattr(denoise.DenoiseConfig, "levels", levels)
+    monkeypatch.setattr(denoise, "build_methods", lambda config: pytest.fail("a model was loaded"))
+    bad = ("0", "-5", "3,0", "100001")
+    for steps in bad:
+        with pytest.raises(UserError, match="--noise-steps must be integers in 1"):
+            app(["denoise", "--preset", "smoke", f"--noise-steps={steps}", "--out", str(tmp_path / "r"),
+                 "--checkpoints", str(tmp_path / "c")], prog_name="bench", standalone_mode=False)
+    assert len(refusals) == len(bad)

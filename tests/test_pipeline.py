@@ -102,13 +102,13 @@ def test_the_users_ci_workflow_parses_and_calls_existing_commands():
     steps = workflow["jobs"]["report"]["steps"]
     assert any(step.get("uses", "").startswith("actions/upload-artifact") and "reports/" in step["with"]["path"]
                for step in steps)
-    commands = typer.main.get_command(app).commands
+    group = typer.main.get_command(app)
     calls = [shlex.split(line) for step in steps for line in step.get("run", "").splitlines()
              if line.strip().startswith("bench ")]
     assert {call[1] for call in calls} >= {"all", "compare"}
     for call in calls:
-        assert call[1] in commands, call
-        options = {p for param in commands[call[1]].params for p in param.opts}
+        assert group.get_command(None, call[1]) is not None, call
+        options = {p for param in group.get_command(None, call[1]).params for p in param.opts}
         assert {word for word in call[2:] if word.startswith("--")} <= options, call
 
 
@@ -166,13 +166,13 @@ def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path
     bad = TrainRunConfig.from_preset(smoke, model="conv-ae", checkpoint=str(tmp_path / "a-folder.safetensors"),
                                      device="cpu")
     (tmp_path / "a-folder.safetensors").mkdir()  # refused by the worker when it validates the job
-    jobs = [Job(f"train {c.model}", c, tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}) for c in (bad, good)]
+    jobs = [Job(f"train {c.model}", c, tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}, "training") for c in (bad, good)]
     with pytest.raises(UserError, match=r"^train conv-ae \(exit 2\) failed"):
         run_side_by_side(jobs, workers=2, threads=1)
     trained = runs.load_runs("training", tmp_path / "r")
     assert set(trained.model) == {"dncnn"} and (trained[trained.kind == "final"].step == 3).all()
     another_seed = Job("train dncnn (seed 1)", replace(good, seed=1, checkpoint=str(tmp_path / "c" / "s1.safetensors")),
-                       tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"})
+                       tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}, "training")
     (outcome,) = run_side_by_side([another_seed], workers=2, threads=1)
     assert outcome.workload.item == "training images" and outcome.run_id and outcome.wall_s > 0
 
@@ -202,7 +202,7 @@ folder = Path(sys.argv[1])
 configs = [TrainRunConfig.from_preset(get_preset("smoke"), model=model, train_steps=100_000, checkpoint_every=1,
                                       checkpoints=str(folder / "c"), device="cpu") for model in ("dncnn", "conv-ae")]
 try:
-    run_side_by_side([Job(c.model, c, folder / "r", "smoke", {"id": "x", "preset": "smoke"}) for c in configs], 2, 1)
+    run_side_by_side([Job(c.model, c, folder / "r", "smoke", {"id": "x", "preset": "smoke"}, "training") for c in configs], 2, 1)
 except Interrupted as stop:
     sys.exit(stop.exit_code)
 """

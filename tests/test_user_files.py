@@ -135,7 +135,7 @@ def test_a_worker_refuses_an_unwritable_results_folder_before_it_trains(monkeypa
     (tmp_path / "a-file").write_text("x")
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="dncnn", checkpoints=str(tmp_path / "c"))
     job = tmp_path / "job.json"
-    Job("train dncnn", config, tmp_path / "a-file" / "results", "smoke", {"id": "x"}).write(job)
+    Job("train dncnn", config, tmp_path / "a-file" / "results", "smoke", {"id": "x"}, "training").write(job)
     assert json.loads(job.read_text())["out"].endswith("results")
     code, err = bench(monkeypatch, capsys, "run-step", str(job))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "is a file, not a folder" in err, err

@@ -70,7 +70,7 @@ def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) ->
         processes = 2 if choice.threads >= 2 and on_cpu else 1
 
         def together(group: list, invocation: dict[str, Any]) -> list:
-            jobs = [Job(step.label, step.config, out, preset, {**invocation, "step": step.label}) for step in group]
+            jobs = [Job(step.label, step.config, out, preset, {**invocation, "step": step.label}, step.benchmark.name) for step in group]
             return run_side_by_side(jobs, processes, choice.threads // processes)
 
         return run_steps(steps, out, preset, lambda step, invocation: run_and_record(

@@ -12,7 +12,8 @@ from typing import Optional
 
 import typer
 
-from cunet_bench.cli.options import DryRunOption, FormatOption, flag, folder_option, name_list
+from cunet_bench.cli.options import DryRunOption, FormatOption, flag, folder_option
+from cunet_bench.config.settings import names
 from cunet_bench.errors import UserError
 from cunet_bench.files import describe_path
 from cunet_bench.cli.output import OutputFormat, emit, note
@@ -107,7 +108,7 @@ def compare_command(
     from cunet_bench.report.compare import compare
     from cunet_bench.report.results import Results
 
-    wanted = set(name_list(fail_on, "--fail-on") or ())
+    wanted = set(names(fail_on, "--fail-on") if fail_on is not None else ())
     unknown = sorted(wanted - {reason.value for reason in FailOn})
     if unknown:
         raise UserError(f"--fail-on takes {', '.join(reason.value for reason in FailOn)}, got {', '.join(unknown)}")

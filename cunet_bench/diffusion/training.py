@@ -36,6 +36,7 @@ from cunet_bench.errors import UserError
 from cunet_bench.files import exclusive_lock
 from cunet_bench.host.interrupts import deferred_interrupts
 from cunet_bench.config.seeding import check_seed, derived_seed, generator
+from cunet_bench.config.settings import DATA, DATA_ROOT, noise_range, setting
 
 LIMITS = {"train_steps": 10_000_000, "batch_size": 65_536, "grad_accumulation": 1024, "checkpoint_every": 10_000_000,
           "log_every": 10_000_000, "timesteps": MAX_TIMESTEPS}
@@ -51,17 +52,18 @@ subnormal one is a typo)."""
 class TrainConfig:
     """What a checkpoint records about how it was trained (and what ``--resume`` must repeat)."""
 
-    model: str
-    data: str
-    resolution: int
-    train_steps: int
-    batch_size: int
-    lr: float
+    model: str = field(metadata=setting("a registered backbone or learned denoiser", required=True))
+    data: str = field(metadata=DATA)
+    resolution: int = field(metadata=setting("image size", kind=int))
+    train_steps: int = field(metadata=setting("optimizer steps", kind=int))
+    batch_size: int = field(metadata=setting("images per optimizer step (per micro-batch)", kind=int))
+    lr: float = field(metadata=setting("Adam learning rate", kind=float))
     grad_accumulation: int
     ema_decay: float
-    schedule: str
-    objective: str
-    sigma: tuple[float, float]
+    schedule: str = field(metadata=setting("β schedule: linear, cosine, sigmoid"))
+    objective: str = field(metadata=setting("eps, v or x0"))
+    sigma: tuple[float, float] = field(metadata=setting("denoisers: noise level in [0,1] units, or LOW:HIGH",
+                                                         read=noise_range))
     """Denoisers: the noise level of [0, 1] images, drawn uniformly per image from (low, high)."""
     checkpoint_every: int
     seed: int = 0
@@ -71,7 +73,7 @@ class TrainConfig:
     timesteps: int = DEFAULT_TIMESTEPS
     mixed_precision: bool = True
     log_every: int = 25
-    data_root: str | None = None
+    data_root: str | None = field(default=None, metadata=DATA_ROOT)
 
     def validate(self) -> None:
         for name, highest in LIMITS.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from torch import nn
 from cunet_bench.errors import UserError
 from cunet_bench.files import atomic_replace, bounded_json, describe_path
 from cunet_bench.config.seeding import check_seed
+from cunet_bench.config.settings import DATA, DATA_ROOT
 
 FORMAT = "cunet-bench-checkpoint-v1"
 
@@ -228,13 +229,13 @@ class TrainedCheckpoints:
     """The checkpoints a measurement reads (``bench denoise``, ``bench fid``): the file ``bench
     train`` writes by default for each model and training seed, under ``checkpoints``."""
 
-    data: str
+    data: str = field(metadata=DATA)
     checkpoint_preset: str
     """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
     train_seeds: tuple[int, ...]
     """The training seeds whose checkpoints are compared (every trained model, every seed)."""
     checkpoints: str = "checkpoints"
-    data_root: str | None = None
+    data_root: str | None = field(default=None, metadata=DATA_ROOT)
     """The folder of a dataset that is not embedded (the test and training splits are read from it)."""
 
     @staticmethod

@@ -20,15 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from cunet_bench.records import provenance
-from cunet_bench.records import runs
-from cunet_bench.benchmarks import Benchmark, Row
-from cunet_bench.benchmarks import denoise, efficiency, fid, sample, train
+from cunet_bench.benchmarks import BENCHMARKS, Benchmark, Plan, Row, load
 from cunet_bench.config.presets import Preset
-from cunet_bench.registry.suite import REGISTRY, get_model
+from cunet_bench.records import provenance, runs
 from cunet_bench.run.runner import Outcome, completed_run, is_done
 
-TRAINING = train.BENCHMARK.name
 PHASES = "all"
 """The results folder (and schema bench) of the phase tables ``bench all`` records."""
 
@@ -40,32 +36,14 @@ class Step:
     config: Any
 
 
-def trained_models() -> tuple[str, ...]:
-    """The quality backbones and the learned Table 4 baselines."""
-    return REGISTRY.tagged("quality") + tuple(name for name in REGISTRY.tagged("table4")
-                                             if "trainable" in get_model(name).supports)
-
-
 def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: str) -> list[Step]:
-    """The steps of ``bench all``: ``seed`` seeds the measurements (noise, samples); every trained
-    model is trained once per seed of the preset's ``train_seeds``; checkpoints, sample shards and
-    caches go to ``checkpoints``, grids and samples under ``results``."""
-    common: dict[str, Any] = {"seed": seed, "device": device}
-    trained = {"checkpoints": str(checkpoints), **common}
-    steps = [Step("efficiency", efficiency.BENCHMARK, efficiency.EfficiencyConfig.from_preset(preset, **common))]
-    training = {(model, train_seed): train.TrainRunConfig.from_preset(
-        preset, model=model, checkpoints=str(checkpoints), resume=True, device=device, seed=train_seed)
-        for model in trained_models() for train_seed in preset.train_seeds}
-    steps += [Step(f"train {model} (seed {train_seed})", train.BENCHMARK, config)
-              for (model, train_seed), config in training.items()]
-    for model in REGISTRY.tagged("quality"):
-        steps.append(Step(f"sample {model}", sample.BENCHMARK, sample.SampleConfig.from_preset(
-            preset, checkpoint=training[model, preset.train_seeds[0]].checkpoint, model=model, out=str(results),
-            **common)))
-    steps.append(Step("denoise", denoise.BENCHMARK, denoise.DenoiseConfig.from_preset(preset, out=str(results),
-                                                                                       **trained)))
-    steps.append(Step("fid", fid.BENCHMARK, fid.FidConfig.from_preset(preset, **trained)))
-    return steps
+    """The steps of ``bench all``: every registered benchmark's plan, in the registry's order.
+    ``seed`` seeds the measurements (noise, samples); checkpoints, sample shards and caches go to
+    ``checkpoints``, grids and samples under ``results``."""
+    context = Plan(preset, results, checkpoints, seed, device)
+    benchmarks = [load(entry) for entry in BENCHMARKS]
+    return [Step(label, benchmark, config) for benchmark in benchmarks if benchmark.plan is not None
+            for label, config in benchmark.plan(context)]
 
 
 ExecuteStep = Callable[[Step, dict[str, Any]], Outcome]
@@ -97,12 +75,12 @@ def run_steps(steps: list[Step], results: Path, preset: str, execute_step: Execu
             continue
         invocation = {"id": invocation_id, "preset": preset}
         group = [(number, step)]
-        while (execute_together is not None and step.benchmark.name == TRAINING and pending
-               and pending[0][1].benchmark.name == TRAINING and not is_done(pending[0][1].benchmark,
-                                                                           pending[0][1].config, results)):
+        while (execute_together is not None and step.benchmark.side_by_side and pending
+               and pending[0][1].benchmark is step.benchmark and not is_done(step.benchmark, pending[0][1].config,
+                                                                             results)):
             group.append(pending.pop(0))
         if len(group) > 1:
-            announce(f"[{group[0][0]}-{group[-1][0]}/{len(steps)}] {len(group)} training runs, {processes} side by "
+            announce(f"[{group[0][0]}-{group[-1][0]}/{len(steps)}] {len(group)} {step.benchmark.name} runs, {processes} side by "
                      f"side ({time.perf_counter() - started:.0f} s so far)")
             outcomes = execute_together([member for _, member in group], invocation)
             phases += [phase_row(member, outcome, peak, processes) for (_, member), outcome in zip(group, outcomes)]
@@ -148,8 +126,6 @@ def _peak(rows: list[Row]) -> float | None:
 
 
 def _recorded_peak(step: Step, results: Path) -> float | None:
-    if step.benchmark is not efficiency.BENCHMARK:
-        return None
     run_id = completed_run(step.benchmark, step.config, results)
     frame = runs.load_runs(step.benchmark.name, results) if run_id else None
     if frame is None or frame.empty:

@@ -43,17 +43,18 @@ STOP_WAIT_S = 300.0
 
 @dataclass(frozen=True)
 class Job:
-    """One step for a worker process."""
+    """One step for a worker process: ``bench`` names the registered benchmark it runs."""
 
     label: str
     config: Any
     out: Path
     preset: str
     invocation: dict[str, Any]
+    bench: str
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps({"label": self.label, "config": as_record(self.config), "out": str(self.out),
-                                    "preset": self.preset, "invocation": self.invocation}))
+                                    "preset": self.preset, "invocation": self.invocation, "bench": self.bench}))
 
 
 def read_job(path: Path) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def read_job(path: Path) -> dict[str, Any]:
         job = bounded_json(read_regular_text(path), "job file")
     except (OSError, ValueError) as error:
         raise UserError(f"job file {path}: {error}") from None
-    expected = {"label": str, "config": dict, "out": str, "preset": str, "invocation": dict}
+    expected = {"label": str, "config": dict, "out": str, "preset": str, "invocation": dict, "bench": str}
     if not isinstance(job, dict) or any(not isinstance(job.get(key), kind) for key, kind in expected.items()):
         raise UserError(f"job file {path} is not a bench all job")
     return job
