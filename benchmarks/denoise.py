@@ -43,7 +43,7 @@ from cunet_bench.records.runs import new_run_id
 from cunet_bench.measure.reference_stats import ReferenceFeatures
 from cunet_bench.registry.suite import REGISTRY, get_model
 from cunet_bench.config.seeding import generator
-from cunet_bench.diffusion.trained import check_batch_pixels
+from cunet_bench.diffusion.loading import check_batch_pixels
 from cunet_bench.models.solver import SolverConfig
 
 PROTOCOLS = ("paper", "release")

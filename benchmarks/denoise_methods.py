@@ -17,7 +17,7 @@ from cunet_bench.data import dataset_channels, load_dataset
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.errors import UserError
 from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
-from cunet_bench.diffusion.trained import diffusion_of, load_trained
+from cunet_bench.diffusion.loading import diffusion_of, load_trained
 from cunet_bench.diffusion.training import TrainConfig
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
 from cunet_bench.measure.timing import interleaved
-from cunet_bench.diffusion.trained import check_batch_pixels, diffusion_of, load_trained
+from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
 from cunet_bench.measure.weights import sha256
 
 PAPER_SAMPLES = 30_000

@@ -64,7 +64,7 @@ class SampleConfig:
 def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Generate the images in batches (the batch size does not change them), write the grid and
     the .npz, and yield one row with the time per sample."""
-    from cunet_bench.diffusion.trained import check_batch_pixels, diffusion_of, load_trained
+    from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
 
     checkpoint = Path(config.checkpoint)
     model, trained, trained_steps = load_trained(checkpoint, config.model, config.raw_weights, config.device)

@@ -89,7 +89,7 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
     from cunet_bench.benchmarks.counting import count_flops
     from cunet_bench.host.contention import Contention
     from cunet_bench.registry.contracts import example_inputs
-    from cunet_bench.diffusion.trained import build_model, diffusion_of, load_trained
+    from cunet_bench.diffusion.loading import build_model, diffusion_of, load_trained
     from cunet_bench.diffusion.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
 
     import torch

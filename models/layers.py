@@ -4,8 +4,7 @@ normalisation, attention.
 The two normalisations compute what the released code's layers compute (``F.normalize`` and
 ``nn.InstanceNorm2d``) to float32 rounding, through ATen kernels that are several times faster on
 a CPU: a channel reduction over an NCHW tensor and ``native_batch_norm`` on a reshaped tensor are
-slow paths there. Measured on a 2-core AMD EPYC (AVX2), one 32×64×64 map: RMSNorm's normalisation
-4.3 → 0.3 ms at batch 8 (forward), instance norm 1.26 → 0.18 ms.
+slow paths there (docs/measurements.md §6).
 """
 
 from __future__ import annotations
@@ -114,9 +113,8 @@ class LinearAttention(nn.Module):
 
         A large qkv output is convolved with the weight's thirds rather than at once: the same
         values (bitwise here), but the backward pass then never copies q, k and v's gradients
-        into one tensor. Measured on a 2-core AMD EPYC (AVX2), forward+backward at the U-Net's
-        32×32 level, batch 32 (50 MB of qkv): 0.87× the time, forward alone 0.79×; at batch 1
-        and 1.5 MB three small convolutions cost 1.12× one, hence the threshold."""
+        into one tensor. Below a size three small convolutions cost more than one, hence the
+        threshold (docs/measurements.md §7)."""
         b, _, h, w = x.shape
         if b * h * w * self.to_qkv.out_channels * x.element_size() < self.SPLIT_BYTES:
             return self.to_qkv(x).reshape(b, 3, self.heads, -1, h * w).unbind(1)

@@ -18,8 +18,7 @@ from torch import nn
 from cunet_bench.models.solver import FIXED_STEP_STAGES, MAX_ADAPTIVE_EVALUATIONS, SolverConfig
 
 # Each step returns y(t + dt). The updates are written as chains of ``add(…, alpha=…)`` on fresh
-# tensors: one pass over the state per term, no scalar-times-tensor temporaries. On a 2-core CPU
-# this halves the solver's own share of the cU-Net's forward time (`bench solvers`).
+# tensors: one pass over the state per term, no scalar-times-tensor temporaries (docs/measurements.md §8).
 
 
 def _euler_step(f: Callable, t: float, dt: float, y: torch.Tensor) -> torch.Tensor:
@@ -100,8 +99,8 @@ class ODEBlock(nn.Module):
     On CPU, when the field treats samples independently (``field.per_sample``: instance or group
     normalisation, no batch statistics), the harness's fixed-step loop integrates the batch in
     slices of about ``CPU_CHUNK_BYTES`` of state so that the stages stay in cache. The result is
-    the same up to floating-point rounding (convolution kernels differ with the batch size); at
-    batch 64 on a 2-core CPU the blocks run about a third faster.
+    the same up to floating-point rounding (convolution kernels differ with the batch size) and
+    faster for large batches (docs/measurements.md §8).
     """
 
     def __init__(self, field: nn.Module, solver: SolverConfig | None = None, name: str = "ode") -> None:

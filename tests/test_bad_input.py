@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
     """A real smoke checkpoint of DnCNN, to forge variants of."""
     from cunet_bench.benchmarks.train import TrainRunConfig
     from cunet_bench.config.presets import get_preset
-    from cunet_bench.diffusion.trained import build_model
+    from cunet_bench.diffusion.loading import build_model
     from cunet_bench.diffusion.training import TrainingRun
 
     folder = tmp_path_factory.mktemp("trained")
@@ -59,7 +59,7 @@ def trained_backbone(tmp_path_factory):
     """A real smoke checkpoint of the U-Net backbone."""
     from cunet_bench.benchmarks.train import TrainRunConfig
     from cunet_bench.config.presets import get_preset
-    from cunet_bench.diffusion.trained import build_model, diffusion_of
+    from cunet_bench.diffusion.loading import build_model, diffusion_of
     from cunet_bench.diffusion.training import TrainingRun
 
     folder = tmp_path_factory.mktemp("backbone")
@@ -378,7 +378,7 @@ CASES = [
     (("denoise", "--noise-steps", "nan"), "comma-separated integers", D),
     (("denoise", "--noise-steps", "inf"), "comma-separated integers", D),
     (("denoise", "--noise-steps", "50.5"), "comma-separated integers", D),
-    (("denoise", "--noise-steps", "0"), "--noise-steps values must be integers from 1", D),
+    (("denoise", "--noise-steps", "0"), "--noise-steps must be integers in 1", D),
     (("denoise", "--noise-steps", "50,50"), "--noise-steps has duplicated values", D),
     (("denoise", "--noise-steps", "200000"), "--noise-steps must be integers in 1", D),
     (("denoise", "--protocol", "release", "--pixel-noise", "0.5"), "--pixel-noise must be among", D),

@@ -118,7 +118,7 @@ def test_a_row_off_the_schema_fails_when_it_is_produced_and_the_rows_before_it_a
     class Config:
         seed: int = 0
 
-    benchmark = Benchmark("training", run, summary=lambda rows: [])
+    benchmark = Benchmark("training", Config, run, summary=lambda rows: [])
     with pytest.raises(SchemaError, match="declare no column typo_column"):
         execute(benchmark, Config(), tmp_path)
     assert after == []

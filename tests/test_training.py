@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from cunet_bench.records.checkpoints import read_checkpoint
 from cunet_bench.errors import UserError
-from cunet_bench.diffusion.trained import build_model, diffusion_of, load_trained
+from cunet_bench.diffusion.loading import build_model, diffusion_of, load_trained
 from cunet_bench.diffusion.training import TrainConfig, TrainingRun
 
 SMALL = dict(data="mnist5k", resolution=32, batch_size=8, lr=2e-4, grad_accumulation=1, ema_decay=0.9,

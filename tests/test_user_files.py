@@ -104,7 +104,7 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
     from cunet_bench.host.interrupts import Interrupted
     from cunet_bench.config.presets import get_preset
     from cunet_bench.run.runner import execute
-    from cunet_bench.diffusion.trained import build_model, diffusion_of
+    from cunet_bench.diffusion.loading import build_model, diffusion_of
     from cunet_bench.diffusion.training import TrainingRun
 
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release").training

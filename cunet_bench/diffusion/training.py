@@ -1,6 +1,6 @@
 """Training of diffusion backbones (diffusion loss) and of the learned denoising baselines
 (denoising loss), resumable bit-exactly on CPU and distributed with torchrun. Training receives
-a built model (``cunet_bench.diffusion.trained`` builds it from the registry) and knows nothing of names.
+a built model (``cunet_bench.diffusion.loading`` builds it from the registry) and knows nothing of names.
 
 Determinism does not rest on saved random-number-generator states: the data order of epoch
 ``e`` is a permutation seeded by ``(seed, e)``, the noise and timesteps of every sample are

@@ -3,10 +3,9 @@
 glibc's default returns freed memory to the system eagerly: tensors above a dynamic threshold
 are mapped and unmapped on every allocation, and the heap is trimmed whenever its free top
 exceeds twice that threshold. A CPU forward pass allocates and frees mid-size tensors by the
-hundred, so every call pays for fresh pages. Measured here at 3×64×64, batch 1: the release
-U-Net 142 → 126 ms, the cU-Net 79 → 69 ms, and the cU-Net's ODE-solver overhead (bench solvers)
-10% → 4%, with the thresholds below — the effect the field gets from jemalloc or tcmalloc
-(Intel's PyTorch CPU tuning guide). The harness therefore raises both thresholds at start-up
+hundred, so every call pays for fresh pages; raising the thresholds below speeds a forward pass
+by about a tenth and cuts the ODE solver's overhead by half (docs/measurements.md §3) — the effect
+the field gets from jemalloc or tcmalloc (Intel's PyTorch CPU tuning guide). The harness therefore raises both thresholds at start-up
 and records the setting with every result; ``CUNET_BENCH_ALLOCATOR=system`` keeps glibc's
 defaults. Peak-memory probes run in fresh processes with the defaults.
 """

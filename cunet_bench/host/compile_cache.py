@@ -2,9 +2,8 @@
 
 Compilation writes to inductor's on-disk cache, which by default (``/tmp/torchinductor_<user>``) is
 shared by every process of the machine, and is cleared with ``/tmp``. The harness compiles into
-its own folder instead, under ``$XDG_CACHE_HOME`` (``~/.cache``): a frozen cU-Net's first call
-takes 90–95 s when it compiles and 10–14 s from the cache (measured on a 2-core Zen 3 EPYC,
-``bench efficiency --preset smoke --variants eager,frozen`` run twice), and a failed compile may
+its own folder instead, under ``$XDG_CACHE_HOME`` (``~/.cache``): a compiled model's first call
+is several times faster from the cache (docs/measurements.md §4), and a failed compile may
 wipe that folder (:mod:`cunet_bench.benchmarks.variants`) without touching anyone else's. A
 folder the user named in ``TORCHINDUCTOR_CACHE_DIR`` is theirs: the harness compiles into it
 and never removes anything from it.

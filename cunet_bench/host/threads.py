@@ -7,11 +7,8 @@ under a lock, and the next one takes what is left of the usable cores (at least 
 ``bench train`` started together on two cores therefore take 2 + 1 threads instead of 2 + 2 (a
 running process keeps its threads: training stays deterministic for its recorded thread layout),
 and ``bench all`` starts its side-by-side workers with 1 + 1 (docs/protocol.md §7: 2 × 2 threads on 2
-cores cost 42% of the machine). Measured on a 2-core AMD EPYC (Zen 3), ``unet`` at quick sizes,
-30 steps with start-up: alone 23.6 s; two started together 49.4 s (1 thread) and 54.6 s
-(2 threads), 2.1× and 2.3× of alone. ``--threads`` overrides the choice; a busy machine is
-warned about once, when
-its work starts.
+cores cost 42% of the machine; docs/measurements.md §1). ``--threads`` overrides the choice; a
+busy machine is warned about once, when its work starts.
 """
 
 from __future__ import annotations

@@ -55,9 +55,8 @@ def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     ``structural_similarity`` with Wang et al.'s settings (:data:`SSIM_SETTINGS`; colour images
     as its ``channel_axis`` does, the mean of the channels' SSIM), computed for the whole batch at
     once in float64. Equal to scikit-image's value to float64 rounding (``tests``: within 1e-12);
-    an image compared with itself gives exactly 1. ``bench denoise`` scores every reverse step:
-    on one thread, 32 images of 32×32 take 3.3 ms against scikit-image's 16–21 ms image by image, and
-    the scoring of a quick-preset denoise run fell from 44.0 to 19.9 s."""
+    an image compared with itself gives exactly 1. ``bench denoise`` scores every reverse step,
+    so the batch is computed at once (docs/measurements.md §5)."""
     settings = SSIM_SETTINGS
     height, width = estimate.shape[-2:]
     check_ssim_size(height, width)

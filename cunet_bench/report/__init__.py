@@ -22,7 +22,7 @@ from cunet_bench.report.markdown import DESCRIBED, GROUPS, Claim, Section, code,
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.samples import samples_section
-from cunet_bench.report.setup import deviations_section, setup_section
+from cunet_bench.report.setup_section import deviations_section, setup_section
 from cunet_bench.report.speed import speed_section
 from cunet_bench.report.verdicts import MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
 

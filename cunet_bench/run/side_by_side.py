@@ -1,12 +1,8 @@
 """Training seeds side by side: ``bench all`` runs its pending training steps as separate
 processes, two at a time with one thread each, instead of one after another with two threads.
 
-Why: small convolutions scale poorly across threads. Measured on a 2-core AMD EPYC (family 23,
-AVX2), ``unet`` at the quick preset's sizes (32 px, batch 32, 30 steps, start-up included):
-one process with 2 threads 44 s; two 1-thread processes side by side 69 and 70 s for two seeds,
-i.e. 1.28× the training throughput, each within 1.6× of the one run alone. On a 2-core Xeon
-(AVX-512, AMX): 86 images/s in one 2-thread process, 52–54 images/s in each of two side by side
-(the reference run's phase table), about 1.25×. Each process trains
+Why: small convolutions scale poorly across threads; two 1-thread processes train about a
+quarter more images per second than one 2-thread process (docs/measurements.md §2). Each process trains
 exactly as ``bench train --threads 1`` would (training is deterministic for a configuration and
 a thread layout; the layout is in every run's provenance).
 

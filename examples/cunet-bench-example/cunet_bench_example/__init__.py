@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cunet_bench.registry.suite import ModelSpec
+from cunet_bench.registry.spec import ModelSpec
 
 
 class ExampleBackbone(nn.Module):
