@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make report   create .venv, install, run the main job on the embedded default data
-#   make test     create .venv, install, lint the code with ruff, run the test suite
+#   make test     create .venv, install, lint and format-check the code with ruff, run the test suite
 VENV ?= .venv
 PYTHON ?= python3
 TORCH ?= torch==2.14.1 torchvision==0.29.1
@@ -25,6 +25,7 @@ report: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -16,7 +16,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-
 Bm3dMode = Literal["auto", "rgb", "per-channel"]
 
 
@@ -74,7 +73,9 @@ class Bm3dDenoiser:
         costs seconds, more than BM3D spends on a batch of small images."""
         if self._executor is None:
             # spawn: forking a process that holds torch's thread pools can deadlock.
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
             weakref.finalize(self, self._executor.shutdown)
         return self._executor
 
@@ -92,7 +93,8 @@ class Bm3dDenoiser:
             outputs = [_denoise_one(image, sigma, rgb) for image in images]
         else:
             chunk = max(1, len(images) // (4 * workers))
-            outputs = list(self._pool().map(_denoise_one, images, [sigma] * len(images), [rgb] * len(images),
-                                            chunksize=chunk))
+            outputs = list(
+                self._pool().map(_denoise_one, images, [sigma] * len(images), [rgb] * len(images), chunksize=chunk)
+            )
         result = torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2)
         return result.to(dtype=y.dtype if y.is_floating_point() else torch.float32, device=y.device)

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 
-
 class ConvAutoencoder(nn.Module):
     """``forward(y)`` maps a noisy [0,1] image to a clean one; ``denoise(y, sigma)`` ignores σ
     (the network is trained at one noise level and evaluated at all, as in the paper)."""

@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 
-
 class DnCNN(nn.Module):
     """The layers predict the noise; ``forward(y)`` and ``denoise(y, sigma)`` return ``y − noise``.
 

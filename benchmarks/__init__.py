@@ -36,10 +36,17 @@ def no_progress(message: str, done: int | None = None, total: int | None = None)
 
 
 SOLVER_GRAMMAR = "METHOD[:key=value,…]"
-SOLVER = setting("ODE solver of the cU-Nets, e.g. rk4:steps=2 or dopri5:rtol=1e-3", read=plain(SolverConfig.parse),
-                 metavar=SOLVER_GRAMMAR)
-SOLVERS = setting("ODE solver to sweep; repeat for several: --solver rk4 --solver euler:steps=2",
-                  read=plain(SolverConfig.parse), repeat=True, metavar=SOLVER_GRAMMAR)
+SOLVER = setting(
+    "ODE solver of the cU-Nets, e.g. rk4:steps=2 or dopri5:rtol=1e-3",
+    read=plain(SolverConfig.parse),
+    metavar=SOLVER_GRAMMAR,
+)
+SOLVERS = setting(
+    "ODE solver to sweep; repeat for several: --solver rk4 --solver euler:steps=2",
+    read=plain(SolverConfig.parse),
+    repeat=True,
+    metavar=SOLVER_GRAMMAR,
+)
 """The settings of the cU-Nets' solver: one (``bench efficiency``), or a sweep."""
 
 
@@ -112,8 +119,9 @@ BENCHMARKS = (
     Registered("solvers", "solvers", "What the cU-Net's ODE solver itself costs."),
     Registered("train", "train", "Train a diffusion backbone or a denoising baseline."),
     Registered("sample", "sample", "Sample images from a trained backbone (Figure 3)."),
-    Registered("denoise", "denoise", "Denoise test images through the reverse process and with the baselines "
-               "(Tables 2-4)."),
+    Registered(
+        "denoise", "denoise", "Denoise test images through the reverse process and with the baselines (Tables 2-4)."
+    ),
     Registered("fid", "fid", "FID and KID versus sampling steps for trained backbones (Table 1)."),
 )
 """Every benchmark, in the order ``bench all`` runs the steps of those with a plan. A new benchmark

@@ -25,26 +25,25 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-
 from cunet_bench.benchmarks import SOLVERS, Benchmark, Progress, Row, Workload, no_progress
-from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.benchmarks.denoise_methods import Method, build_methods, clean_test_images
-from cunet_bench.records.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
+from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
-from cunet_bench.host.contention import Contention
+from cunet_bench.config.seeding import generator
+from cunet_bench.config.settings import MODELS, numbers, setting
+from cunet_bench.diffusion.loading import check_batch_pixels
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
-from cunet_bench.measure.distribution import frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import MetricUnavailable, UserError, warn
+from cunet_bench.host.contention import Contention
+from cunet_bench.measure.distribution import frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.measure.features import FeatureExtractor
 from cunet_bench.measure.image_grids import DenoiseGrids
 from cunet_bench.measure.metrics import Lpips, check_ssim_size, psnr, ssim
-from cunet_bench.config.presets import Preset
-from cunet_bench.records.runs import new_run_id
 from cunet_bench.measure.reference_stats import ReferenceFeatures
-from cunet_bench.registry.suite import REGISTRY, get_model
-from cunet_bench.config.seeding import generator
-from cunet_bench.diffusion.loading import check_batch_pixels
 from cunet_bench.models.solver import SolverConfig
+from cunet_bench.records.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
+from cunet_bench.records.runs import new_run_id
+from cunet_bench.registry.suite import REGISTRY, get_model
 
 PROTOCOLS = ("paper", "release")
 RELEASE_STEPS = {0.04: 4, 0.1: 40, 0.3: 200}
@@ -73,8 +72,9 @@ class Level:
 
 @dataclass(frozen=True, kw_only=True)
 class DenoiseConfig(TrainedCheckpoints):
-    noise_steps: tuple[int, ...] = field(metadata=setting("paper protocol: forward steps n, e.g. 50,150,400",
-                                                          read=numbers(minimum=None)))
+    noise_steps: tuple[int, ...] = field(
+        metadata=setting("paper protocol: forward steps n, e.g. 50,150,400", read=numbers(minimum=None))
+    )
     """Paper protocol: the forward steps n the test images are noised to."""
     num_images: int = field(metadata=setting("test images", kind=int))
     resolution: int
@@ -82,8 +82,10 @@ class DenoiseConfig(TrainedCheckpoints):
     classifier_steps: int
     models: tuple[str, ...] = field(default=(), metadata=MODELS)
     protocol: str = field(default="paper", metadata=setting("paper (forward noising) or release (pixel noise)"))
-    pixel_noise: tuple[float, ...] = field(default=tuple(RELEASE_STEPS), metadata=setting(
-        "release protocol: ε of [0,1] images, e.g. 0.04,0.1,0.3", read=numbers(float)))
+    pixel_noise: tuple[float, ...] = field(
+        default=tuple(RELEASE_STEPS),
+        metadata=setting("release protocol: ε of [0,1] images, e.g. 0.04,0.1,0.3", read=numbers(float)),
+    )
     """Release protocol: the pixel noise ε of [0, 1] images (each runs its documented number of steps)."""
     solver: tuple[SolverConfig, ...] = field(default=(), metadata=SOLVERS)
     """ODE solvers to sweep for the cU-Nets (empty: the one each was trained with)."""
@@ -97,14 +99,23 @@ class DenoiseConfig(TrainedCheckpoints):
         """The preset's noise levels and test images; the quality backbones it trains and the
         Table 4 baselines."""
         protocol = overrides.get("protocol") or preset.settings("denoise").get("protocol", "paper")
-        for option, name, applies in (("--pixel-noise", "pixel_noise", "release"), ("--noise-steps", "noise_steps",
-                                                                                   "paper")):
+        for option, name, applies in (
+            ("--pixel-noise", "pixel_noise", "release"),
+            ("--noise-steps", "noise_steps", "paper"),
+        ):
             if overrides.get(name) is not None and protocol != applies:
                 raise UserError(f"{option} applies to the {applies} protocol, not the {protocol} protocol")
-        return resolve(cls, {**preset.settings("denoise"), **TrainedCheckpoints.settings(preset),
-                             "models": REGISTRY.tagged("quality") + REGISTRY.tagged("table4"),
-                             "resolution": preset.settings("train")["resolution"],
-                             "classifier_steps": preset.classifier_steps}, overrides)
+        return resolve(
+            cls,
+            {
+                **preset.settings("denoise"),
+                **TrainedCheckpoints.settings(preset),
+                "models": REGISTRY.tagged("quality") + REGISTRY.tagged("table4"),
+                "resolution": preset.settings("train")["resolution"],
+                "classifier_steps": preset.classifier_steps,
+            },
+            overrides,
+        )
 
     def validate(self) -> None:
         super().validate()
@@ -132,8 +143,10 @@ class DenoiseConfig(TrainedCheckpoints):
         if self.protocol == "release":
             unknown = [value for value in values if value not in RELEASE_STEPS]
             if unknown:
-                raise UserError(f"--pixel-noise must be among {sorted(RELEASE_STEPS)} (the release's documented "
-                                f"levels), got {unknown[0]}")
+                raise UserError(
+                    f"--pixel-noise must be among {sorted(RELEASE_STEPS)} (the release's documented "
+                    f"levels), got {unknown[0]}"
+                )
             return [Level(RELEASE_STEPS[value], value) for value in values]
         highest = timesteps or MAX_TIMESTEPS
         for value in values:
@@ -193,8 +206,9 @@ class _Perception:
     distance needs more images than feature dimensions (as ``bench fid`` requires); below that
     only KID (unbiased at any N) is given."""
 
-    def __init__(self, extractor: FeatureExtractor | None, reference: ReferenceFeatures | None, clean01: torch.Tensor,
-                 seed: int) -> None:
+    def __init__(
+        self, extractor: FeatureExtractor | None, reference: ReferenceFeatures | None, clean01: torch.Tensor, seed: int
+    ) -> None:
         self.extractor, self.reference, self.clean01, self.seed = extractor, reference, clean01, seed
         self.seconds = 0.0
 
@@ -208,21 +222,35 @@ class _Perception:
     def _point(self, images01: torch.Tensor, scores: dict[str, torch.Tensor]) -> Row:
         images01 = images01.clamp(0, 1).cpu()
         mse = (images01.double() - self.clean01.double()).square().flatten(1).mean(dim=1)
-        row: Row = {"ssim_final": float(scores["ssim"].mean()), "psnr_final": float(scores["psnr"].mean()),
-                    "mse_final": float(mse.mean())}
+        row: Row = {
+            "ssim_final": float(scores["ssim"].mean()),
+            "psnr_final": float(scores["psnr"].mean()),
+            "mse_final": float(mse.mean()),
+        }
         if "lpips" in scores:
             row["lpips_final"] = float(scores["lpips"].mean())
         if self.extractor is None or self.reference is None:
             return {**row, "metric": "distribution distance", "mean": None, "status": "no feature space"}
         features = self.extractor(images01 * 2 - 1)
-        kid_mean, kid_std = kernel_distance(features, self.reference.kid_features,
-                                            subset_size=min(1000, len(features)), seed=self.seed)
-        row.update(metric=self.extractor.distance_name, kid_name=self.extractor.kernel_name, kid_mean=kid_mean,
-                   kid_std=kid_std, features=self.extractor.key, reference=self.reference.description,
-                   reference_count=self.reference.stats.count)
+        kid_mean, kid_std = kernel_distance(
+            features, self.reference.kid_features, subset_size=min(1000, len(features)), seed=self.seed
+        )
+        row.update(
+            metric=self.extractor.distance_name,
+            kid_name=self.extractor.kernel_name,
+            kid_mean=kid_mean,
+            kid_std=kid_std,
+            features=self.extractor.key,
+            reference=self.reference.description,
+            reference_count=self.reference.stats.count,
+        )
         if len(features) <= self.extractor.dims:
-            return {**row, "mean": None, "status": f"{len(features)} images for {self.extractor.dims} feature dimensions: "
-                                                    f"the covariance is singular, KID only"}
+            return {
+                **row,
+                "mean": None,
+                "status": f"{len(features)} images for {self.extractor.dims} feature dimensions: "
+                f"the covariance is singular, KID only",
+            }
         return {**row, "mean": frechet_distance(gaussian_stats(features), self.reference.stats), "status": "ok"}
 
 
@@ -235,8 +263,9 @@ def _grid_steps(total: int) -> set[int]:
     return {max(1, round(total * (i + 1) / GRID_STEPS)) for i in range(GRID_STEPS)}
 
 
-def _reverse_chain(method: Method, x_n: torch.Tensor, start: int, stochastic: bool, seed: int, scorer: _Scorer
-                   ) -> Iterator[tuple[int, float, dict[str, dict[str, torch.Tensor]], torch.Tensor, torch.Tensor]]:
+def _reverse_chain(
+    method: Method, x_n: torch.Tensor, start: int, stochastic: bool, seed: int, scorer: _Scorer
+) -> Iterator[tuple[int, float, dict[str, dict[str, torch.Tensor]], torch.Tensor, torch.Tensor]]:
     """Run the reverse chain from timestep index ``start`` to 0; yields (reverse step, elapsed
     seconds of reverse steps, {target: metrics}, iterate and x0 estimate in [0, 1]) after every step."""
     diffusion = method.diffusion
@@ -271,8 +300,9 @@ class _Context:
     keep_images: ImageSink
 
 
-def _noisy_inputs(level: Level, clean: torch.Tensor, reference: GaussianDiffusion, seed: int
-                  ) -> tuple[torch.Tensor, torch.Tensor, float, float | None]:
+def _noisy_inputs(
+    level: Level, clean: torch.Tensor, reference: GaussianDiffusion, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, float, float | None]:
     """The noisy images of one level: x_n for the chains, y in [0, 1] for the one-shot denoisers,
     σ of y, and σ under Ho's linear schedule for the same step (paper protocol)."""
     noise = _image_noise(seed, len(clean), tuple(clean.shape[1:]), level)
@@ -284,30 +314,71 @@ def _noisy_inputs(level: Level, clean: torch.Tensor, reference: GaussianDiffusio
     x_n = reference.q_sample(clean, t, noise)
     linear = GaussianDiffusion(DiffusionConfig("linear", "eps", reference.timesteps))
     ho = float(linear.alpha_bar[level.start])
-    return (x_n, ((x_n / alpha_bar.sqrt()) + 1) / 2, float(((1 - alpha_bar) / alpha_bar).sqrt()[0]) / 2,
-            math.sqrt((1 - ho) / ho) / 2)
+    return (
+        x_n,
+        ((x_n / alpha_bar.sqrt()) + 1) / 2,
+        float(((1 - alpha_bar) / alpha_bar).sqrt()[0]) / 2,
+        math.sqrt((1 - ho) / ho) / 2,
+    )
 
 
-def _noisy_input_rows(context: _Context, level: Level, y01: torch.Tensor, clean01: torch.Tensor, sigma01: float,
-                      sigma_ho: float | None, schedule: str) -> Iterator[Row]:
+def _noisy_input_rows(
+    context: _Context,
+    level: Level,
+    y01: torch.Tensor,
+    clean01: torch.Tensor,
+    sigma01: float,
+    sigma_ho: float | None,
+    schedule: str,
+) -> Iterator[Row]:
     count = len(y01)
-    yield {"kind": "input", "method": "noisy input", **level.columns(), "target": "input", "metric": "sigma01",
-           "mean": sigma01, "std": 0.0, "images": count, "sigma01": sigma01, "sigma01_ho_linear": sigma_ho,
-           "schedule": schedule}
+    yield {
+        "kind": "input",
+        "method": "noisy input",
+        **level.columns(),
+        "target": "input",
+        "metric": "sigma01",
+        "mean": sigma01,
+        "std": 0.0,
+        "images": count,
+        "sigma01": sigma01,
+        "sigma01_ho_linear": sigma_ho,
+        "schedule": schedule,
+    }
     context.keep_images(level.noise_step, "clean", clean01[grid_rows(count)])
     context.keep_images(level.noise_step, "noisy", y01[grid_rows(count)].clamp(0, 1))
     scores = context.scorer(y01)
     for metric, values in scores.items():
-        yield {"kind": "summary", "method": "noisy input", **level.columns(), "target": "input", "metric": metric,
-               "mean": float(values.mean()), "std": float(values.std()), "images": count}
+        yield {
+            "kind": "summary",
+            "method": "noisy input",
+            **level.columns(),
+            "target": "input",
+            "metric": metric,
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "images": count,
+        }
         yield from _image_rows("noisy input", level, "input", metric, values)
-    yield {"kind": "perception", "method": "noisy input", **level.columns(), "target": "input", "images": count,
-           **context.perception.point(y01, scores)}
+    yield {
+        "kind": "perception",
+        "method": "noisy input",
+        **level.columns(),
+        "target": "input",
+        "images": count,
+        **context.perception.point(y01, scores),
+    }
 
 
-def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor, progress: Progress = no_progress,
-            extractor: FeatureExtractor | None = None, reference: ReferenceFeatures | None = None,
-            keep_images: ImageSink = lambda *_: None) -> Iterator[Row]:
+def measure(
+    config: DenoiseConfig,
+    methods: list[Method],
+    clean: torch.Tensor,
+    progress: Progress = no_progress,
+    extractor: FeatureExtractor | None = None,
+    reference: ReferenceFeatures | None = None,
+    keep_images: ImageSink = lambda *_: None,
+) -> Iterator[Row]:
     """Rows (``schema``: ``denoise``): ``summary`` (per method × level × target × metric: mean/std
     of the best value, of its step and of the time to it), ``image`` (per test image), ``curve``
     (mean per reverse step), ``chain`` (each chain's wall time and conditions), ``perception``
@@ -316,8 +387,12 @@ def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor, p
     started = time.perf_counter()
     clean = clean[: config.num_images]
     clean01 = (clean + 1) / 2
-    context = _Context(config, _Scorer(clean01, config.device, extractor), _Perception(extractor, reference, clean01,
-                                                                                       config.seed), keep_images)
+    context = _Context(
+        config,
+        _Scorer(clean01, config.device, extractor),
+        _Perception(extractor, reference, clean01, config.seed),
+        keep_images,
+    )
     diffusion = next((m.diffusion for m in methods if m.diffusion is not None), GaussianDiffusion(DiffusionConfig()))
     for method in methods:
         yield {"kind": "method", "method": method.name, "train_seed": method.train_seed, **method.extra}
@@ -326,29 +401,51 @@ def measure(config: DenoiseConfig, methods: list[Method], clean: torch.Tensor, p
         x_n, y01, sigma01, sigma_ho = _noisy_inputs(level, clean, diffusion, config.seed)
         yield from _noisy_input_rows(context, level, y01, clean01, sigma01, sigma_ho, diffusion.config.schedule)
         for index, method in enumerate(methods):
-            progress(f"{method.name} (seed {method.train_seed}) at noise step {level.noise_step}",
-                     number * len(methods) + index, len(levels) * len(methods))
+            progress(
+                f"{method.name} (seed {method.train_seed}) at noise step {level.noise_step}",
+                number * len(methods) + index,
+                len(levels) * len(methods),
+            )
             shown = context if method.show else dataclasses.replace(context, keep_images=lambda *_: None)
-            rows = (_one_shot(shown, method, level, y01, sigma01, last=number == len(levels) - 1)
-                    if method.diffusion is None else _through_the_chain(shown, method, level, x_n))
+            rows = (
+                _one_shot(shown, method, level, y01, sigma01, last=number == len(levels) - 1)
+                if method.diffusion is None
+                else _through_the_chain(shown, method, level, x_n)
+            )
             for row in rows:
                 yield {**row, "train_seed": method.train_seed}
     total = time.perf_counter() - started
     metric_seconds = context.scorer.seconds + context.perception.seconds
-    yield {"kind": "meta", "metric": "metric_seconds", "mean": metric_seconds, "lpips_status": context.scorer.lpips_status,
-           "total_seconds": total, "metric_fraction": metric_seconds / total,
-           "perception_seconds": context.perception.seconds, "features": extractor.key if extractor else None}
+    yield {
+        "kind": "meta",
+        "metric": "metric_seconds",
+        "mean": metric_seconds,
+        "lpips_status": context.scorer.lpips_status,
+        "total_seconds": total,
+        "metric_fraction": metric_seconds / total,
+        "perception_seconds": context.perception.seconds,
+        "features": extractor.key if extractor else None,
+    }
 
 
 def _lpips_unavailable(method: Method, level: Level, scorer: _Scorer) -> Iterator[Row]:
     if scorer.lpips is None:
-        for target in (("output",) if method.diffusion is None else ("iterate", "x0")):
-            yield {"kind": "summary", "method": method.name, **level.columns(), "target": target, "metric": "lpips",
-                   "mean": None, "std": None, "status": scorer.lpips_status}
+        for target in ("output",) if method.diffusion is None else ("iterate", "x0"):
+            yield {
+                "kind": "summary",
+                "method": method.name,
+                **level.columns(),
+                "target": target,
+                "metric": "lpips",
+                "mean": None,
+                "std": None,
+                "status": scorer.lpips_status,
+            }
 
 
-def _one_shot(context: _Context, method: Method, level: Level, y01: torch.Tensor, sigma01: float, last: bool
-              ) -> Iterator[Row]:
+def _one_shot(
+    context: _Context, method: Method, level: Level, y01: torch.Tensor, sigma01: float, last: bool
+) -> Iterator[Row]:
     """A one-shot denoiser on the rescaled noisy images."""
     count = len(y01)
     yield from _lpips_unavailable(method, level, context.scorer)
@@ -358,13 +455,27 @@ def _one_shot(context: _Context, method: Method, level: Level, y01: torch.Tensor
     seconds = time.perf_counter() - tick
     output_scores = context.scorer(estimate)
     for metric, values in output_scores.items():
-        yield {"kind": "summary", "method": method.name, **level.columns(), "target": "output", "metric": metric,
-               "mean": float(values.mean()), "std": float(values.std()), "time_to_best_s_mean": seconds / count,
-               "images": count}
+        yield {
+            "kind": "summary",
+            "method": method.name,
+            **level.columns(),
+            "target": "output",
+            "metric": metric,
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "time_to_best_s_mean": seconds / count,
+            "images": count,
+        }
         yield from _image_rows(method.name, level, "output", metric, values)
     context.keep_images(level.noise_step, method.name, estimate[grid_rows(len(estimate))].clamp(0, 1))
-    yield {"kind": "perception", "method": method.name, **level.columns(), "target": "output", "images": count,
-           **context.perception.point(estimate, output_scores)}
+    yield {
+        "kind": "perception",
+        "method": method.name,
+        **level.columns(),
+        "target": "output",
+        "images": count,
+        **context.perception.point(estimate, output_scores),
+    }
     if getattr(method.model, "workers", 1) > 1 and last:
         yield _pool_speedup(method, y01[:SPEEDUP_IMAGES], sigma01, seconds / count)
 
@@ -393,41 +504,88 @@ def _through_the_chain(context: _Context, method: Method, level: Level, x_n: tor
     best: dict[tuple[str, str], _Best] = {}
     shown = _grid_steps(level.noise_step)
     contention = Contention()
-    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(method, x_n.to(config.device), level.start,
-                                                                  level.pixel_noise is None, config.seed,
-                                                                  context.scorer):
+    for step, elapsed, scores, iterate01, x0_01 in _reverse_chain(
+        method, x_n.to(config.device), level.start, level.pixel_noise is None, config.seed, context.scorer
+    ):
         if step in shown:
             for target, images in (("iterate", iterate01), ("x0", x0_01)):
-                context.keep_images(level.noise_step, DenoiseGrids.step_label(method.name, target, step),
-                                    images[grid_rows(count)])
+                context.keep_images(
+                    level.noise_step, DenoiseGrids.step_label(method.name, target, step), images[grid_rows(count)]
+                )
         for target, values in scores.items():
             for metric, per_image in values.items():
-                yield {"kind": "curve", "method": method.name, **level.columns(), "target": target, "metric": metric,
-                       "step": step, "mean": float(per_image.mean()), "std": float(per_image.std()), "images": count}
+                yield {
+                    "kind": "curve",
+                    "method": method.name,
+                    **level.columns(),
+                    "target": target,
+                    "metric": metric,
+                    "step": step,
+                    "mean": float(per_image.mean()),
+                    "std": float(per_image.std()),
+                    "images": count,
+                }
                 if (target, metric) not in best:
-                    best[target, metric] = _Best(per_image.clone(), torch.full_like(per_image, step),
-                                                 torch.full_like(per_image, elapsed))
+                    best[target, metric] = _Best(
+                        per_image.clone(), torch.full_like(per_image, step), torch.full_like(per_image, elapsed)
+                    )
                 else:
                     best[target, metric].update(per_image, step, elapsed, HIGHER_IS_BETTER[metric])
-    yield {"kind": "chain", "method": method.name, **level.columns(), "steps": step, "seconds": elapsed,
-           "seconds_per_step": elapsed / step, "images": count, **contention.record()}
+    yield {
+        "kind": "chain",
+        "method": method.name,
+        **level.columns(),
+        "steps": step,
+        "seconds": elapsed,
+        "seconds_per_step": elapsed / step,
+        "images": count,
+        **contention.record(),
+    }
     context.keep_images(level.noise_step, method.name, iterate01[grid_rows(count)])
-    yield {"kind": "perception", "method": method.name, **level.columns(), "target": "iterate", "images": count,
-           **context.perception.point(iterate01, scores["iterate"])}
+    yield {
+        "kind": "perception",
+        "method": method.name,
+        **level.columns(),
+        "target": "iterate",
+        "images": count,
+        **context.perception.point(iterate01, scores["iterate"]),
+    }
     for (target, metric), record in best.items():
-        yield {"kind": "summary", "method": method.name, **level.columns(), "target": target, "metric": metric,
-               "mean": float(record.value.mean()), "std": float(record.value.std()),
-               "best_step_mean": float(record.step.mean()), "time_to_best_s_mean": float(record.time.mean()),
-               "images": count}
+        yield {
+            "kind": "summary",
+            "method": method.name,
+            **level.columns(),
+            "target": target,
+            "metric": metric,
+            "mean": float(record.value.mean()),
+            "std": float(record.value.std()),
+            "best_step_mean": float(record.step.mean()),
+            "time_to_best_s_mean": float(record.time.mean()),
+            "images": count,
+        }
         yield from _image_rows(method.name, level, target, metric, record.value, record.step, record.time)
 
 
-def _image_rows(method: str, level: Level, target: str, metric: str, values: torch.Tensor,
-                steps: torch.Tensor | None = None, times: torch.Tensor | None = None) -> Iterator[Row]:
+def _image_rows(
+    method: str,
+    level: Level,
+    target: str,
+    metric: str,
+    values: torch.Tensor,
+    steps: torch.Tensor | None = None,
+    times: torch.Tensor | None = None,
+) -> Iterator[Row]:
     """One row per test image (``kind='image'``): what the report's intervals resample."""
     for index, value in enumerate(values.tolist()):
-        row = {"kind": "image", "method": method, **level.columns(), "target": target, "metric": metric,
-               "image": index, "mean": value}
+        row = {
+            "kind": "image",
+            "method": method,
+            **level.columns(),
+            "target": target,
+            "metric": metric,
+            "image": index,
+            "mean": value,
+        }
         if steps is not None and times is not None:
             row.update(best_step=float(steps[index]), time_to_best_s=float(times[index]))
         yield row
@@ -441,9 +599,16 @@ def _pool_speedup(method: Method, y01: torch.Tensor, sigma01: float, pooled_per_
     tick = time.perf_counter()
     single.denoise(y01, sigma01)
     one_process = (time.perf_counter() - tick) / len(y01)
-    return {"kind": "speedup", "method": method.name, "metric": "pool_speedup", "mean": one_process / pooled_per_image,
-            "workers": method.model.workers, "seconds_per_image_one_process": one_process,
-            "seconds_per_image_pool": pooled_per_image, "images": len(y01)}
+    return {
+        "kind": "speedup",
+        "method": method.name,
+        "metric": "pool_speedup",
+        "mean": one_process / pooled_per_image,
+        "workers": method.model.workers,
+        "seconds_per_image_one_process": one_process,
+        "seconds_per_image_pool": pooled_per_image,
+        "images": len(y01),
+    }
 
 
 def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row]:
@@ -458,17 +623,25 @@ def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row
     clean = clean_test_images(config.data, resolution, config.num_images, config.data_root)
     extractor = reference = None
     try:
-        extractor = feature_extractor(config.features, config.data, resolution, Path(config.checkpoints), config.device,
-                                      data_root=config.data_root,
-                                      training=ClassifierTraining(steps=config.classifier_steps))
+        extractor = feature_extractor(
+            config.features,
+            config.data,
+            resolution,
+            Path(config.checkpoints),
+            config.device,
+            data_root=config.data_root,
+            training=ClassifierTraining(steps=config.classifier_steps),
+        )
         reference = reference_features(extractor, config.data, resolution, Path(config.checkpoints), config.data_root)
     except MetricUnavailable as missing:
         warn(f"no distribution-level perception index: {missing}")
     grids = DenoiseGrids()
     for row in measure(config, methods, clean, progress, extractor, reference, grids.keep):
         if row["kind"] == "input" and config.protocol == "paper":
-            grids.titles[row["noise_step"]] = (f"noise step {row['noise_step']}: sigma = {row['mean']:.3f} of the "
-                                               f"[0, 1] range ({row['schedule']} schedule)")
+            grids.titles[row["noise_step"]] = (
+                f"noise step {row['noise_step']}: sigma = {row['mean']:.3f} of the "
+                f"[0, 1] range ({row['schedule']} schedule)"
+            )
         yield row
     for name, columns in grids.write(Path(config.out) / "denoise-grids", new_run_id()).items():
         yield {"kind": "grid", "file": name, "columns": "|".join(columns)}
@@ -481,21 +654,52 @@ def workload(rows: list[Row]) -> Workload:
 
 
 def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
-    columns = ("method", "train_seed", "noise_step", "target", "metric", "mean", "std", "best_step_mean",
-               "time_to_best_s_mean")
+    columns = (
+        "method",
+        "train_seed",
+        "noise_step",
+        "target",
+        "metric",
+        "mean",
+        "std",
+        "best_step_mean",
+        "time_to_best_s_mean",
+    )
     images = next((row["images"] for row in rows if row["kind"] == "summary"), 0)
-    return [(f"denoising ({images} test images)",
-             [{k: row.get(k) for k in columns} for row in rows if row["kind"] == "summary"])]
+    return [
+        (
+            f"denoising ({images} test images)",
+            [{k: row.get(k) for k in columns} for row in rows if row["kind"] == "summary"],
+        )
+    ]
 
 
 BENCHMARK = Benchmark(
-    "denoise", DenoiseConfig, run, summary=summary, workload=workload, inputs=lambda config: [
-        config.checkpoint(name, seed) for name in config.models if "trainable" in get_model(name).supports
-        for seed in config.train_seeds],
-    plan=lambda plan: [("denoise", DenoiseConfig.from_preset(plan.preset, out=str(plan.results),
-                                                             checkpoints=str(plan.checkpoints), seed=plan.seed,
-                                                             device=plan.device))],
+    "denoise",
+    DenoiseConfig,
+    run,
+    summary=summary,
+    workload=workload,
+    inputs=lambda config: [
+        config.checkpoint(name, seed)
+        for name in config.models
+        if "trainable" in get_model(name).supports
+        for seed in config.train_seeds
+    ],
+    plan=lambda plan: [
+        (
+            "denoise",
+            DenoiseConfig.from_preset(
+                plan.preset,
+                out=str(plan.results),
+                checkpoints=str(plan.checkpoints),
+                seed=plan.seed,
+                device=plan.device,
+            ),
+        )
+    ],
     help="""SSIM / PSNR / LPIPS after every reverse step; best value, step and time to it; one-shot denoisers on the
 same noisy images; a distribution-level perception index of every output; image grids.
 
-Example: bench denoise --noise-steps 50,150,400 --models unet,cunet,dncnn,bm3d --num-images 64""")
+Example: bench denoise --noise-steps 50,150,400 --models unet,cunet,dncnn,bm3d --num-images 64""",
+)

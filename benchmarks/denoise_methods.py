@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-
-from cunet_bench.registry.contracts import Denoiser
 from cunet_bench.data import dataset_channels, load_dataset
-from cunet_bench.diffusion.process import GaussianDiffusion
-from cunet_bench.errors import UserError
-from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
 from cunet_bench.diffusion.loading import diffusion_of, load_trained
+from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
+from cunet_bench.errors import UserError
+from cunet_bench.registry.contracts import Denoiser
+from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
 
 if TYPE_CHECKING:
     from cunet_bench.benchmarks.denoise import DenoiseConfig
@@ -42,8 +41,12 @@ class Method:
 def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     """One method per model and training seed (and per solver of the sweep for cU-Nets); returns
     them with the image size (the trained checkpoints', which must agree, else the configured one)."""
-    trained = {(name, seed): load_trained(config.require(name, seed), name, device=config.device)
-               for name in config.models if "trainable" in get_model(name).supports for seed in config.train_seeds}
+    trained = {
+        (name, seed): load_trained(config.require(name, seed), name, device=config.device)
+        for name in config.models
+        if "trainable" in get_model(name).supports
+        for seed in config.train_seeds
+    }
     resolutions = {training.resolution for _, training, _ in trained.values()}
     if len(resolutions) > 1:
         raise UserError(f"the checkpoints were trained at different resolutions {sorted(resolutions)}")
@@ -63,8 +66,9 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     return methods, resolution
 
 
-def _trained_methods(config: "DenoiseConfig", spec: ModelSpec, model: torch.nn.Module, training: TrainConfig,
-                     seed: int, show: bool) -> list[Method]:
+def _trained_methods(
+    config: "DenoiseConfig", spec: ModelSpec, model: torch.nn.Module, training: TrainConfig, seed: int, show: bool
+) -> list[Method]:
     """A trained denoiser as it is; a trained backbone once per solver of the sweep (cU-Nets)."""
     extra = _described(spec, model, training)
     diffusion = diffusion_of(training)

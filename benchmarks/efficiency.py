@@ -14,20 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
-
 from cunet_bench.benchmarks import SOLVER, Benchmark, Progress, Row, no_progress
-from cunet_bench.config.settings import MODELS, names, numbers, setting
 from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, PeakProbe, measure_peaks, static_training_bytes
 from cunet_bench.benchmarks.profiling import profile_forward
 from cunet_bench.benchmarks.variants import EAGER, VARIANTS, prepare_variant
-from cunet_bench.config.resolve import resolve
-from cunet_bench.registry.contracts import example_inputs
-from cunet_bench.errors import UserError
 from cunet_bench.config.presets import Preset
-from cunet_bench.registry.suite import REGISTRY, ModelSpec, get_model, parameter_count
-from cunet_bench.models.solver import SolverConfig
+from cunet_bench.config.resolve import resolve
+from cunet_bench.config.settings import MODELS, names, numbers, setting
+from cunet_bench.errors import UserError
 from cunet_bench.measure.timing import Measurement, interleaved, single_thread
+from cunet_bench.models.solver import SolverConfig
+from cunet_bench.registry.contracts import example_inputs
+from cunet_bench.registry.suite import REGISTRY, ModelSpec, get_model, parameter_count
 
 PEAK_REPEATS = 5
 MAX_ROUNDS = 10_000
@@ -47,11 +46,11 @@ class EfficiencyConfig:
     """Rounds every speed comparison runs at least."""
     speed_budget_s: float
     """Seconds after which a comparison stops adding rounds even when its ratios are not yet within ±3%."""
-    variants: tuple[str, ...] = field(metadata=setting(
-        "eager,compiled,frozen,channels-last,release-layers (eager always)", read=names))
+    variants: tuple[str, ...] = field(
+        metadata=setting("eager,compiled,frozen,channels-last,release-layers (eager always)", read=names)
+    )
     """Execution variants of the paper's pair timed side by side: eager and any of ``variants.VARIANTS``."""
-    memory_batch: tuple[int, ...] = field(metadata=setting("batch sizes of the peak memory, e.g. 1,32",
-                                                             read=numbers()))
+    memory_batch: tuple[int, ...] = field(metadata=setting("batch sizes of the peak memory, e.g. 1,32", read=numbers()))
     """Batch sizes of the peak-memory probes (the claim row uses the largest)."""
     scale: str | None
     """The models' scale (``ModelSpec.scales``): None measures the models at their default width."""
@@ -83,8 +82,11 @@ class EfficiencyConfig:
             for resolution in self.resolution:
                 spec.check_image_size(resolution)
             spec.check_options(spec.options_at(self.scale))
-        for values, option, highest in ((self.batch, "--batch", MAX_BATCH), (self.memory_batch, "--memory-batch", MAX_BATCH),
-                                        (self.sampling_steps, "--sampling-steps", MAX_SAMPLING_STEPS)):
+        for values, option, highest in (
+            (self.batch, "--batch", MAX_BATCH),
+            (self.memory_batch, "--memory-batch", MAX_BATCH),
+            (self.sampling_steps, "--sampling-steps", MAX_SAMPLING_STEPS),
+        ):
             if not values or not all(1 <= value <= highest for value in values):
                 raise UserError(f"{option} values must be between 1 and {highest:,}, got {values}")
         if not 1 <= self.channels <= 16:
@@ -93,8 +95,10 @@ class EfficiencyConfig:
             raise UserError(f"--repeats must be between 1 and {MAX_ROUNDS:,}, got {self.repeats}")
         unknown = [variant for variant in self.variants if variant not in VARIANTS]
         if unknown or EAGER not in self.variants or len(set(self.variants)) != len(self.variants):
-            raise UserError(f"--variants takes distinct names of {', '.join(VARIANTS)}, eager included (every "
-                            f"ratio divides by it), got {','.join(self.variants)}")
+            raise UserError(
+                f"--variants takes distinct names of {', '.join(VARIANTS)}, eager included (every "
+                f"ratio divides by it), got {','.join(self.variants)}"
+            )
         if not 0 < self.speed_budget_s <= 3600:
             raise UserError(f"the speed budget must be between 0 and 3600 s, got {self.speed_budget_s}")
 
@@ -106,8 +110,12 @@ def machine_peak_gflops(device: str, rounds: int = PEAK_REPEATS) -> dict[str, fl
     conv = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False).to(device)
     image = torch.randn(8, 128, 32, 32, device=device)
     with torch.no_grad():
-        measured = interleaved({"matmul": lambda: matrix @ matrix, "conv3x3": lambda: conv(image)}, device,
-                               min_rounds=rounds, max_rounds=rounds)
+        measured = interleaved(
+            {"matmul": lambda: matrix @ matrix, "conv3x3": lambda: conv(image)},
+            device,
+            min_rounds=rounds,
+            max_rounds=rounds,
+        )
     flops = {"matmul": 2 * 2048**3, "conv3x3": 2 * 8 * 128 * 128 * 9 * 32 * 32}
     return {kind: flops[kind] / min(measured.seconds[kind]) / 1e9 for kind in flops}
 
@@ -135,21 +143,38 @@ class _Built:
     def base(self, config: EfficiencyConfig, kind: str, variant: str = EAGER, **extra: Any) -> Row:
         """The columns every row about this model shares."""
         solver = self.model.solver.label if hasattr(self.model, "solver") else None
-        return {"kind": kind, "model": self.spec.name, **self.spec.row_fields(), "variant": variant,
-                "resolution": self.resolution, "device": config.device, "threads": torch.get_num_threads(),
-                "solver": solver, **extra}
+        return {
+            "kind": kind,
+            "model": self.spec.name,
+            **self.spec.row_fields(),
+            "variant": variant,
+            "resolution": self.resolution,
+            "device": config.device,
+            "threads": torch.get_num_threads(),
+            "solver": solver,
+            **extra,
+        }
 
 
 def _measurement_rows(measurement: Measurement, label: str, rows: dict[str, Row], metric: str) -> Iterator[Row]:
     """One row per call and round of a measurement, with its conditions."""
     for name, base in rows.items():
         for index, seconds in enumerate(measurement.seconds[name]):
-            yield {**base, "metric": metric, "value": seconds, "unit": "s", "round": index, "measurement": label,
-                   "warmup_calls": measurement.warmup_calls[name], **measurement.conditions()}
+            yield {
+                **base,
+                "metric": metric,
+                "value": seconds,
+                "unit": "s",
+                "round": index,
+                "measurement": label,
+                "warmup_calls": measurement.warmup_calls[name],
+                **measurement.conditions(),
+            }
 
 
-def _speed(config: EfficiencyConfig, built: dict[str, _Built], batch: int, pair: list[str],
-           progress: Progress) -> Iterator[Row]:
+def _speed(
+    config: EfficiencyConfig, built: dict[str, _Built], batch: int, pair: list[str], progress: Progress
+) -> Iterator[Row]:
     """Latency per forward pass of every model, interleaved round by round (wall time at the
     configured threads), the paper's pair also as single-thread CPU time and in the speed
     variants. A variant that cannot be prepared (a compiler failure) is recorded as failed with
@@ -162,8 +187,9 @@ def _speed(config: EfficiencyConfig, built: dict[str, _Built], batch: int, pair:
     for variant in config.variants:
         for name in pair if variant != EAGER else ():
             progress(f"{name} {variant} @ {built[name].resolution}px, batch {batch}")
-            prepared, checks = prepare_variant(built[name].model, built[name].inputs(config, batch), variant,
-                                               config.device)
+            prepared, checks = prepare_variant(
+                built[name].model, built[name].inputs(config, batch), variant, config.device
+            )
             for check in checks:
                 yield {**built[name].base(config, "variant", variant, batch=batch), **check}
             if prepared is not None:
@@ -172,20 +198,27 @@ def _speed(config: EfficiencyConfig, built: dict[str, _Built], batch: int, pair:
     reference = pair[0] if pair else next(iter(calls))
     progress(f"latency, batch {batch}: {len(calls)} calls interleaved")
     with torch.no_grad():
-        wall = interleaved(calls, config.device, reference=reference, budget_s=config.speed_budget_s,
-                           min_rounds=config.repeats)
+        wall = interleaved(
+            calls, config.device, reference=reference, budget_s=config.speed_budget_s, min_rounds=config.repeats
+        )
     yield from _measurement_rows(wall, f"forward b={batch} wall", rows, "latency_s")
     if config.cpu_time and len(pair) == 2 and torch.device(config.device).type == "cpu":
         progress(f"single-thread CPU time, batch {batch}")
         with torch.no_grad(), single_thread():
-            cpu = interleaved({name: calls[name] for name in pair}, config.device, reference=reference,
-                              clock="thread_cpu", budget_s=config.speed_budget_s, min_rounds=config.repeats)
-        yield from _measurement_rows(cpu, f"forward b={batch} cpu 1 thread", {name: rows[name] for name in pair},
-                                     "cpu_time_1thread_s")
+            cpu = interleaved(
+                {name: calls[name] for name in pair},
+                config.device,
+                reference=reference,
+                clock="thread_cpu",
+                budget_s=config.speed_budget_s,
+                min_rounds=config.repeats,
+            )
+        yield from _measurement_rows(
+            cpu, f"forward b={batch} cpu 1 thread", {name: rows[name] for name in pair}, "cpu_time_1thread_s"
+        )
 
 
-def _sampling(config: EfficiencyConfig, built: dict[str, _Built], pair: list[str], progress: Progress
-              ) -> Iterator[Row]:
+def _sampling(config: EfficiencyConfig, built: dict[str, _Built], pair: list[str], progress: Progress) -> Iterator[Row]:
     """Seconds per generated sample (batch 1) over whole reverse chains of each step count,
     the pair interleaved (Table 1's time column at fixed step counts)."""
     for steps in config.sampling_steps if pair else ():
@@ -197,23 +230,32 @@ def _sampling(config: EfficiencyConfig, built: dict[str, _Built], pair: list[str
             timesteps = [torch.full_like(t, step * (1000 // steps)) for step in reversed(range(steps))]
             chains[name] = (lambda m, x, ts: lambda: [m(x, s) for s in ts])(model, x, timesteps)
         with torch.no_grad():
-            measured = interleaved(chains, config.device, reference=pair[0], budget_s=config.speed_budget_s,
-                                   min_rounds=config.repeats)
-        yield from _measurement_rows(measured, f"sampling {steps} steps",
-                                     {name: built[name].base(config, "timing", batch=1, sampling_steps=steps)
-                                      for name in pair}, "sample_time_s")
+            measured = interleaved(
+                chains, config.device, reference=pair[0], budget_s=config.speed_budget_s, min_rounds=config.repeats
+            )
+        yield from _measurement_rows(
+            measured,
+            f"sampling {steps} steps",
+            {name: built[name].base(config, "timing", batch=1, sampling_steps=steps) for name in pair},
+            "sample_time_s",
+        )
 
 
-def _profiles(config: EfficiencyConfig, built: dict[str, _Built], pair: list[str], progress: Progress
-              ) -> Iterator[Row]:
+def _profiles(config: EfficiencyConfig, built: dict[str, _Built], pair: list[str], progress: Progress) -> Iterator[Row]:
     for batch in config.batch:
         for name in pair:
             progress(f"profile of {name}, batch {batch}")
             groups = profile_forward(built[name].model, built[name].inputs(config, batch))
             total = sum(groups.values())
             for group, seconds in groups.items():
-                yield {**built[name].base(config, "profile", batch=batch), "metric": "profile_s", "group": group,
-                       "value": seconds, "share": seconds / total if total else None, "unit": "s"}
+                yield {
+                    **built[name].base(config, "profile", batch=batch),
+                    "metric": "profile_s",
+                    "group": group,
+                    "value": seconds,
+                    "share": seconds / total if total else None,
+                    "unit": "s",
+                }
 
 
 def _throughput(rows: list[Row], flops: dict[str, int], peak: float) -> Iterator[Row]:
@@ -230,9 +272,12 @@ def _throughput(rows: list[Row], flops: dict[str, int], peak: float) -> Iterator
         median = statistics.median(values)
         base = {"kind": "throughput", **{k: template[model, variant][k] for k in keep}}
         achieved = flops[model] * base["batch"] / median / 1e9
-        for metric, value, unit in (("latency_median_s", median, "s"),
-                                    ("throughput_images_per_s", base["batch"] / median, "images/s"),
-                                    ("achieved_gflops", achieved, "GFLOP/s"), ("fraction_of_peak", achieved / peak, "fraction")):
+        for metric, value, unit in (
+            ("latency_median_s", median, "s"),
+            ("throughput_images_per_s", base["batch"] / median, "images/s"),
+            ("achieved_gflops", achieved, "GFLOP/s"),
+            ("fraction_of_peak", achieved / peak, "fraction"),
+        ):
             yield {**base, "metric": metric, "value": value, "unit": unit}
 
 
@@ -266,24 +311,40 @@ def _memory(config: EfficiencyConfig, built: dict[str, _Built], progress: Progre
     parameters, allocated by the step) and the rest — activations and temporaries, which grow with
     the batch."""
     progress(f"peak memory of {len(built)} model(s)")
-    probes = [(entry, PeakProbe(entry.spec.name, config.channels, entry.resolution, batch, mode, config.device,
-                                entry.options))
-              for entry in built.values() for batch in config.memory_batch for mode in ("inference", "train")]
+    probes = [
+        (
+            entry,
+            PeakProbe(entry.spec.name, config.channels, entry.resolution, batch, mode, config.device, entry.options),
+        )
+        for entry in built.values()
+        for batch in config.memory_batch
+        for mode in ("inference", "train")
+    ]
     for (entry, probe), peak in zip(probes, measure_peaks([probe for _, probe in probes])):
         state = 3 * sum(p.numel() * p.element_size() for p in entry.model.parameters() if p.requires_grad)
         base = {**entry.base(config, "memory", batch=probe.batch), "unit": "MiB", "method": peak["method"]}
         yield {**base, "metric": f"peak_{probe.mode}_mib", "value": peak["peak_bytes"] / BYTES_PER_MIB}
         if probe.mode == "train":
             yield {**base, "metric": "train_state_mib", "value": state / BYTES_PER_MIB}
-            yield {**base, "metric": "train_activation_mib", "value": max(0, peak["peak_bytes"] - state) / BYTES_PER_MIB}
+            yield {
+                **base,
+                "metric": "train_activation_mib",
+                "value": max(0, peak["peak_bytes"] - state) / BYTES_PER_MIB,
+            }
 
 
 def run(config: EfficiencyConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Measure every model; yields rows as they are measured so a failure keeps what was done."""
     peaks = machine_peak_gflops(config.device)
     for kind, value in peaks.items():
-        yield {"kind": "machine", "metric": f"peak_gflops_{kind}", "value": value, "unit": "GFLOP/s",
-               "device": config.device, "threads": torch.get_num_threads()}
+        yield {
+            "kind": "machine",
+            "metric": f"peak_gflops_{kind}",
+            "value": value,
+            "unit": "GFLOP/s",
+            "device": config.device,
+            "threads": torch.get_num_threads(),
+        }
     pair = [name for name in config.sampling_models if name in config.models]
     for resolution in config.resolution:
         built: dict[str, _Built] = {}
@@ -312,8 +373,12 @@ def run(config: EfficiencyConfig, progress: Progress = no_progress) -> Iterator[
 
 def _lookup(rows: list[Row], model: str, resolution: Any, metric: str, **match: Any) -> Any:
     for row in rows:
-        if row.get("model") == model and row.get("resolution") == resolution and row["metric"] == metric and all(
-                row.get(key) == value for key, value in match.items()):
+        if (
+            row.get("model") == model
+            and row.get("resolution") == resolution
+            and row["metric"] == metric
+            and all(row.get(key) == value for key, value in match.items())
+        ):
             return row["value"]
     return None
 
@@ -327,19 +392,32 @@ def _per_model(rows: list[Row]) -> list[Row]:
     table = []
     for model, resolution in keys:
         line: Row = {"model": model, "px": resolution}
-        for label, metric in (("params", "parameters"), ("GMAC conv+lin", "gmacs_conv_linear"),
-                              ("GMAC total", "gmacs_fvcore_total"), ("GFLOP run", "gflops_executed"), ("NFE", "nfe"),
-                              ("static MiB", "static_training_mib")):
+        for label, metric in (
+            ("params", "parameters"),
+            ("GMAC conv+lin", "gmacs_conv_linear"),
+            ("GMAC total", "gmacs_fvcore_total"),
+            ("GFLOP run", "gflops_executed"),
+            ("NFE", "nfe"),
+            ("static MiB", "static_training_mib"),
+        ):
             line[label] = _lookup(rows, model, resolution, metric)
-        for label, metric in ((f"peak inf MiB b={memory}", "peak_inference_mib"),
-                              (f"peak train MiB b={memory}", "peak_train_mib")):
+        for label, metric in (
+            (f"peak inf MiB b={memory}", "peak_inference_mib"),
+            (f"peak train MiB b={memory}", "peak_train_mib"),
+        ):
             line[label] = _lookup(rows, model, resolution, metric, batch=memory)
         for batch in batches:
             latency = _lookup(rows, model, resolution, "latency_median_s", batch=batch, variant=EAGER)
             line[f"ms b={batch}"] = None if latency is None else latency * 1e3
         for count in steps:
-            chains = [r["value"] for r in rows if r.get("model") == model and r.get("resolution") == resolution
-                      and r["metric"] == "sample_time_s" and r.get("sampling_steps") == count]
+            chains = [
+                r["value"]
+                for r in rows
+                if r.get("model") == model
+                and r.get("resolution") == resolution
+                and r["metric"] == "sample_time_s"
+                and r.get("sampling_steps") == count
+            ]
             line[f"s/{count} steps"] = statistics.median(chains) if chains else None
         table.append(line)
     return table
@@ -366,9 +444,18 @@ def _ratios(rows: list[Row]) -> list[Row]:
             if (model, variant) == reference:
                 continue
             estimate, low, high = median_interval([a / b for a, b in zip(values, series[reference])])
-            table.append({"measurement": label, "model": model, "variant": variant, "versus": reference[0],
-                          "time ratio": estimate, "95% interval": f"[{low:.3f}, {high:.3f}]", "rounds": len(values),
-                          "busy machine": contended})
+            table.append(
+                {
+                    "measurement": label,
+                    "model": model,
+                    "variant": variant,
+                    "versus": reference[0],
+                    "time ratio": estimate,
+                    "95% interval": f"[{low:.3f}, {high:.3f}]",
+                    "rounds": len(values),
+                    "busy machine": contended,
+                }
+            )
     return table
 
 
@@ -377,17 +464,24 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     ratios = _ratios(rows)
     if ratios:
         tables.append(("time ratios, interleaved round by round", ratios))
-    failed = [{"model": r["model"], "variant": r["variant"], "batch": r["batch"], "reason": r["reason"]}
-              for r in rows if r["kind"] == "variant" and r["status"] == "failed"]
+    failed = [
+        {"model": r["model"], "variant": r["variant"], "batch": r["batch"], "reason": r["reason"]}
+        for r in rows
+        if r["kind"] == "variant" and r["status"] == "failed"
+    ]
     if failed:
         tables.append(("speed variants that failed (eager measured without them)", failed))
     return tables
 
 
 BENCHMARK = Benchmark(
-    "efficiency", EfficiencyConfig, run, summary=summary, plan=lambda plan: [
-        ("efficiency", EfficiencyConfig.from_preset(plan.preset, seed=plan.seed, device=plan.device))],
+    "efficiency",
+    EfficiencyConfig,
+    run,
+    summary=summary,
+    plan=lambda plan: [("efficiency", EfficiencyConfig.from_preset(plan.preset, seed=plan.seed, device=plan.device))],
     help="""Parameters, static training memory, GMACs (fvcore) and GFLOPs (FlopCounterMode), NFE, peak memory, latency,
 reverse-step time and achieved throughput against the machine's peak.
 
-Example: bench efficiency --models unet,cunet-release --resolution 32,64 --batch 1,64 --variants eager""")
+Example: bench efficiency --models unet,cunet-release --resolution 32,64 --batch 1,64 --variants eager""",
+)

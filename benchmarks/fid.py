@@ -20,25 +20,24 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from torch import nn
-
 from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
-from cunet_bench.config.settings import MODELS, numbers, setting
-from cunet_bench.records.checkpoints import TrainedCheckpoints
-from cunet_bench.config.resolve import resolve
-from cunet_bench.host.contention import Contention
-from cunet_bench.data import load_dataset
-from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
-from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
-from cunet_bench.errors import MetricUnavailable, UserError, warn
-from cunet_bench.measure.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
-from cunet_bench.files import atomic_write, remove_harness_made
 from cunet_bench.config.presets import Preset
-from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
-from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
-from cunet_bench.measure.timing import interleaved
+from cunet_bench.config.resolve import resolve
+from cunet_bench.config.settings import MODELS, numbers, setting
+from cunet_bench.data import load_dataset
 from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
+from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
+from cunet_bench.errors import MetricUnavailable, UserError, warn
+from cunet_bench.files import atomic_write, remove_harness_made
+from cunet_bench.host.contention import Contention
+from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
+from cunet_bench.measure.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
+from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
+from cunet_bench.measure.timing import interleaved
 from cunet_bench.measure.weights import sha256
+from cunet_bench.records.checkpoints import TrainedCheckpoints
+from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
+from torch import nn
 
 PAPER_SAMPLES = 30_000
 """Samples per model behind the paper's Table 1 (docs/protocol.md §1)."""
@@ -51,8 +50,9 @@ MAX_SHARD_SECONDS = 1e7
 
 @dataclass(frozen=True, kw_only=True)
 class FidConfig(TrainedCheckpoints):
-    sampling_steps: tuple[int, ...] = field(metadata=setting("sampling steps to sweep, e.g. 5,10,30,100",
-                                                             read=numbers()))
+    sampling_steps: tuple[int, ...] = field(
+        metadata=setting("sampling steps to sweep, e.g. 5,10,30,100", read=numbers())
+    )
     """The step counts of the sweep."""
     num_samples: int = field(metadata=setting("samples per point; the paper used 30,000", kind=int))
     batch_size: int = field(metadata=setting("samples per forward pass and per shard", kind=int))
@@ -74,9 +74,16 @@ class FidConfig(TrainedCheckpoints):
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "FidConfig":
         """The preset's sweep and sample count for the quality backbones it trains."""
-        return resolve(cls, {**preset.settings("fid"), **TrainedCheckpoints.settings(preset),
-                             "models": REGISTRY.tagged("quality"), "classifier_steps": preset.classifier_steps},
-                       overrides)
+        return resolve(
+            cls,
+            {
+                **preset.settings("fid"),
+                **TrainedCheckpoints.settings(preset),
+                "models": REGISTRY.tagged("quality"),
+                "classifier_steps": preset.classifier_steps,
+            },
+            overrides,
+        )
 
     def validate(self) -> None:
         """Refuse what cannot give a meaningful number, before anything is loaded."""
@@ -94,21 +101,26 @@ class FidConfig(TrainedCheckpoints):
             raise UserError(f"--sampling-steps are duplicated: {self.sampling_steps}")
         timesteps = self.timesteps(self.models)
         if max(self.sampling_steps) > timesteps:
-            raise UserError(f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got "
-                            f"{max(self.sampling_steps)}")
+            raise UserError(
+                f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got {max(self.sampling_steps)}"
+            )
         if not 2 <= self.num_samples <= MAX_SAMPLES:
             raise UserError(f"--num-samples must be between 2 and {MAX_SAMPLES:,}, got {self.num_samples}")
         dims = feature_dims(self.features, self.dims)
         if self.num_samples <= dims:
-            raise UserError(f"--num-samples {self.num_samples} is not above the feature dimension {dims}: the "
-                            "covariance would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)")
+            raise UserError(
+                f"--num-samples {self.num_samples} is not above the feature dimension {dims}: the "
+                "covariance would be singular; generate more samples or lower --dims (Inception: 64, 192, 768)"
+            )
         if not 1 <= self.batch_size <= MAX_SAMPLES:
             raise UserError(f"--batch-size must be between 1 and {MAX_SAMPLES:,}, got {self.batch_size}")
         if not 2 <= self.replicates <= 100_000:
             raise UserError(f"bootstrap replicates must be between 2 and 100,000, got {self.replicates}")
         if not 1 <= self.speed_rounds <= 10_000 or not 0 < self.speed_budget_s <= 3600:
-            raise UserError(f"speed rounds must be 1 … 10,000 and the budget 0 … 3600 s, got {self.speed_rounds}, "
-                            f"{self.speed_budget_s}")
+            raise UserError(
+                f"speed rounds must be 1 … 10,000 and the budget 0 … 3600 s, got {self.speed_rounds}, "
+                f"{self.speed_budget_s}"
+            )
 
 
 @dataclass
@@ -134,35 +146,56 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
             if diffusion is None:
                 raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
             shape = (trained.channels, trained.resolution, trained.resolution)
-            backbones.append(TrainedBackbone(name, seed, model, diffusion, shape, sha256(path),
-                                             {**get_model(name).row_fields(), "train_seed": seed,
-                                              "parameters": parameter_count(model, trainable_only=True)}))
+            backbones.append(
+                TrainedBackbone(
+                    name,
+                    seed,
+                    model,
+                    diffusion,
+                    shape,
+                    sha256(path),
+                    {
+                        **get_model(name).row_fields(),
+                        "train_seed": seed,
+                        "parameters": parameter_count(model, trainable_only=True),
+                    },
+                )
+            )
     if len({b.shape for b in backbones}) > 1:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
     check_batch_pixels(min(config.batch_size, config.num_samples), backbones[0].shape[-1], "--batch-size")
     timesteps = min(b.diffusion.timesteps for b in backbones)
     if max(config.sampling_steps) > timesteps:
-        raise UserError(f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got "
-                        f"{max(config.sampling_steps)}")
+        raise UserError(
+            f"--sampling-steps must be between 1 and {timesteps} (the backbones' T), got {max(config.sampling_steps)}"
+        )
     return backbones
 
 
 def small_sample_notice(config: FidConfig) -> str | None:
     if config.num_samples >= PAPER_SAMPLES:
         return None
-    return (f"N = {config.num_samples} samples per model, below the paper's {PAPER_SAMPLES:,}: distances are "
-            "biased upwards at small N; compare them only at equal N (N is in every row)")
+    return (
+        f"N = {config.num_samples} samples per model, below the paper's {PAPER_SAMPLES:,}: distances are "
+        "biased upwards at small N; compare them only at equal N (N is in every row)"
+    )
 
 
 def shard_folder(cache: Path, backbone: TrainedBackbone, config: FidConfig, steps: int) -> Path:
     """Samples are reused only for the same weights, sampler, steps, seed and shard size."""
-    return (cache / "fid-samples" / f"{backbone.name}-{backbone.checkpoint_digest[:12]}"
-            / f"{config.sampler}{steps}-seed{config.seed}-shard{config.batch_size}")
+    return (
+        cache
+        / "fid-samples"
+        / f"{backbone.name}-{backbone.checkpoint_digest[:12]}"
+        / f"{config.sampler}{steps}-seed{config.seed}-shard{config.batch_size}"
+    )
 
 
 def shard_ranges(config: FidConfig) -> list[range]:
-    return [range(first, min(first + config.batch_size, config.num_samples))
-            for first in range(0, config.num_samples, config.batch_size)]
+    return [
+        range(first, min(first + config.batch_size, config.num_samples))
+        for first in range(0, config.num_samples, config.batch_size)
+    ]
 
 
 @dataclass
@@ -204,8 +237,15 @@ def _read_shard(path: Path, indices: range, shape: tuple[int, ...]) -> Shard:
         raise ValueError(str(error) or type(error).__name__) from None
 
 
-def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, folder: Path, rank: int = 0,
-                    world_size: int = 1, progress: Progress = no_progress) -> int:
+def generate_shards(
+    backbone: TrainedBackbone,
+    config: FidConfig,
+    steps: int,
+    folder: Path,
+    rank: int = 0,
+    world_size: int = 1,
+    progress: Progress = no_progress,
+) -> int:
     """Generate the missing shards this process owns (shard k belongs to rank k mod world size);
     each shard is written atomically with its generation time and whether the machine was busy.
     A damaged shard is a cache entry like a missing one: it is regenerated, with a warning.
@@ -225,16 +265,31 @@ def generate_shards(backbone: TrainedBackbone, config: FidConfig, steps: int, fo
                 warn(f"sample shard {path} is unusable ({error}); regenerating it")
                 remove_harness_made(path)
         contention = Contention()
-        images = sample(backbone.model, backbone.diffusion, backbone.shape, indices, steps, config.sampler,
-                        config.seed, device=config.device)
+        images = sample(
+            backbone.model,
+            backbone.diffusion,
+            backbone.shape,
+            indices,
+            steps,
+            config.sampler,
+            config.seed,
+            device=config.device,
+        )
         if images.device.type == "cuda":
             torch.cuda.synchronize()
         seconds, conditions = contention.elapsed(), contention.record()
         buffer = io.BytesIO()
         quantised = ((images.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        np.savez(buffer, images=quantised, digest=_digest(quantised), indices=np.asarray(indices), seconds=seconds,
-                 device=torch.device(config.device).type, other_cores=conditions["other_cores"] or 0.0,
-                 contended=conditions["contended"])
+        np.savez(
+            buffer,
+            images=quantised,
+            digest=_digest(quantised),
+            indices=np.asarray(indices),
+            seconds=seconds,
+            device=torch.device(config.device).type,
+            other_cores=conditions["other_cores"] or 0.0,
+            contended=conditions["contended"],
+        )
         generated += atomic_write(path, buffer.getvalue(), keep_existing=True)
         progress(f"{backbone.name} (seed {backbone.train_seed}), {steps} steps", indices.stop, config.num_samples)
     return generated
@@ -248,7 +303,9 @@ def read_shards(folder: Path, config: FidConfig, shape: tuple[int, ...]) -> list
         try:
             shards.append(_read_shard(path, indices, shape))
         except ValueError as error:
-            raise UserError(f"sample shard {path} is unusable ({error}); run the command again to regenerate it") from None
+            raise UserError(
+                f"sample shard {path} is unusable ({error}); run the command again to regenerate it"
+            ) from None
     return shards
 
 
@@ -262,21 +319,45 @@ def raw_throughput(backbone: TrainedBackbone, config: FidConfig) -> float:
     return len(x) / measured.median("forward")
 
 
-def time_best_samples(backbones: list[TrainedBackbone], steps: dict[str, int], config: FidConfig,
-                      progress: Progress = no_progress) -> Iterator[Row]:
+def time_best_samples(
+    backbones: list[TrainedBackbone], steps: dict[str, int], config: FidConfig, progress: Progress = no_progress
+) -> Iterator[Row]:
     """Seconds per generated sample (one sample, batch 1) of every backbone at its own best step
     count — Table 1's time column as the paper defines its speed claim — interleaved round by
     round by the timing engine; one row per backbone and round."""
     progress("time per sample at each model's best step count")
-    calls = {b.name: (lambda b: lambda: sample(b.model, b.diffusion, b.shape, range(1), steps[b.name], config.sampler,
-                                                config.seed, device=config.device))(b) for b in backbones}
+    calls = {
+        b.name: (
+            lambda b: (
+                lambda: sample(
+                    b.model,
+                    b.diffusion,
+                    b.shape,
+                    range(1),
+                    steps[b.name],
+                    config.sampler,
+                    config.seed,
+                    device=config.device,
+                )
+            )
+        )(b)
+        for b in backbones
+    }
     with torch.inference_mode():
         measured = interleaved(calls, config.device, min_rounds=config.speed_rounds, budget_s=config.speed_budget_s)
     for backbone in backbones:
         for index, seconds in enumerate(measured.seconds[backbone.name]):
-            yield {"kind": "sample_time", "model": backbone.name, **backbone.extra, "sampling_steps": steps[backbone.name],
-                   "sampler": config.sampler, "round": index, "seconds_per_sample": seconds,
-                   "warmup_calls": measured.warmup_calls[backbone.name], **measured.conditions()}
+            yield {
+                "kind": "sample_time",
+                "model": backbone.name,
+                **backbone.extra,
+                "sampling_steps": steps[backbone.name],
+                "sampler": config.sampler,
+                "round": index,
+                "seconds_per_sample": seconds,
+                "warmup_calls": measured.warmup_calls[backbone.name],
+                **measured.conditions(),
+            }
 
 
 def bootstrap_distances(features: np.ndarray, reference: GaussianStats, replicates: int, seed: int) -> np.ndarray:
@@ -284,8 +365,12 @@ def bootstrap_distances(features: np.ndarray, reference: GaussianStats, replicat
     sampling uncertainty of the distance at this N (the reference statistics held fixed)."""
     rng = np.random.default_rng(seed)
     root = psd_root(reference.covariance)
-    return np.array([frechet_distance(gaussian_stats(features[rng.integers(0, len(features), len(features))]),
-                                      reference, root) for _ in range(replicates)])
+    return np.array(
+        [
+            frechet_distance(gaussian_stats(features[rng.integers(0, len(features), len(features))]), reference, root)
+            for _ in range(replicates)
+        ]
+    )
 
 
 INCEPTION_REPLICATES = 100
@@ -305,9 +390,11 @@ def sample_quality(probabilities: np.ndarray | None) -> dict[str, float]:
     confident = probabilities.max(axis=1) >= CONFIDENT
     marginal = probabilities.mean(axis=0)
     divergence = (probabilities * (np.log(probabilities + 1e-12) - np.log(marginal + 1e-12))).sum(axis=1)
-    return {"confident_fraction": float(confident.mean()),
-            "confident_classes": int(len(set(probabilities[confident].argmax(axis=1)))),
-            "classifier_score": float(np.exp(divergence.mean()))}
+    return {
+        "confident_fraction": float(confident.mean()),
+        "confident_classes": int(len(set(probabilities[confident].argmax(axis=1)))),
+        "classifier_score": float(np.exp(divergence.mean())),
+    }
 
 
 def basic_interval(estimate: float, replicates: np.ndarray) -> tuple[float, float, float]:
@@ -318,30 +405,57 @@ def basic_interval(estimate: float, replicates: np.ndarray) -> tuple[float, floa
     return float(2 * estimate - high), float(2 * estimate - low), float(replicates.mean() - estimate)
 
 
-def _point(config: FidConfig, backbone: TrainedBackbone, steps: int, shards: list[Shard], generated: int,
-           extractor: FeatureExtractor, reference: ReferenceFeatures, raw: float) -> tuple[Row, np.ndarray]:
+def _point(
+    config: FidConfig,
+    backbone: TrainedBackbone,
+    steps: int,
+    shards: list[Shard],
+    generated: int,
+    extractor: FeatureExtractor,
+    reference: ReferenceFeatures,
+    raw: float,
+) -> tuple[Row, np.ndarray]:
     """One (model, training seed, steps) point and its bootstrap replicates."""
     images = torch.cat([shard.images for shard in shards])
     seconds = sum(shard.seconds for shard in shards)
     features = extractor(images)
     distance = frechet_distance(gaussian_stats(features), reference.stats)
-    kid_mean, kid_std = kernel_distance(features, reference.kid_features, subset_size=min(1000, len(features)),
-                                        seed=config.seed)
+    kid_mean, kid_std = kernel_distance(
+        features, reference.kid_features, subset_size=min(1000, len(features)), seed=config.seed
+    )
     replicates = config.replicates if extractor.dims <= 256 else min(config.replicates, INCEPTION_REPLICATES)
     resampled = bootstrap_distances(features, reference.stats, replicates, config.seed)
     low, high, bias = basic_interval(distance, resampled)
     other = max(shard.other_cores for shard in shards)
-    row = {"kind": "point", "model": backbone.name, **backbone.extra, "sampling_steps": steps,
-           "sampler": config.sampler, "samples": config.num_samples, "features": extractor.key,
-           "distance_name": extractor.distance_name, "kernel_name": extractor.kernel_name,
-           "reference_count": reference.stats.count, "batch": config.batch_size, "distance": distance,
-           "distance_ci_low": low, "distance_ci_high": high, "bootstrap_bias": bias,
-           "bootstrap_replicates": len(resampled), "kid_mean": kid_mean, "kid_std": kid_std,
-           **sample_quality(extractor.class_probabilities(images)), "seconds_per_sample": seconds / config.num_samples,
-           "generation_device": ",".join(sorted({shard.device for shard in shards})), "shards_generated": generated,
-           "sampling_evaluations_per_s": config.num_samples * steps / seconds, "raw_evaluations_per_s": raw,
-           "throughput_ratio": config.num_samples * steps / seconds / raw, "other_cores": other,
-           "contended": any(shard.contended for shard in shards)}
+    row = {
+        "kind": "point",
+        "model": backbone.name,
+        **backbone.extra,
+        "sampling_steps": steps,
+        "sampler": config.sampler,
+        "samples": config.num_samples,
+        "features": extractor.key,
+        "distance_name": extractor.distance_name,
+        "kernel_name": extractor.kernel_name,
+        "reference_count": reference.stats.count,
+        "batch": config.batch_size,
+        "distance": distance,
+        "distance_ci_low": low,
+        "distance_ci_high": high,
+        "bootstrap_bias": bias,
+        "bootstrap_replicates": len(resampled),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        **sample_quality(extractor.class_probabilities(images)),
+        "seconds_per_sample": seconds / config.num_samples,
+        "generation_device": ",".join(sorted({shard.device for shard in shards})),
+        "shards_generated": generated,
+        "sampling_evaluations_per_s": config.num_samples * steps / seconds,
+        "raw_evaluations_per_s": raw,
+        "throughput_ratio": config.num_samples * steps / seconds / raw,
+        "other_cores": other,
+        "contended": any(shard.contended for shard in shards),
+    }
     return row, resampled
 
 
@@ -352,9 +466,17 @@ def real_quality(extractor: FeatureExtractor, config: FidConfig, resolution: int
     return {"kind": "real", "features": extractor.key, "images": len(test), **quality} if quality else None
 
 
-def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: FeatureExtractor | None,
-            reference: ReferenceFeatures | None, cache: Path, rank: int = 0, world_size: int = 1,
-            barrier: Callable[[], None] = lambda: None, progress: Progress = no_progress) -> Iterator[Row]:
+def measure(
+    config: FidConfig,
+    backbones: list[TrainedBackbone],
+    extractor: FeatureExtractor | None,
+    reference: ReferenceFeatures | None,
+    cache: Path,
+    rank: int = 0,
+    world_size: int = 1,
+    barrier: Callable[[], None] = lambda: None,
+    progress: Progress = no_progress,
+) -> Iterator[Row]:
     """Rows ``kind='point'`` per (model, training seed, steps) with the distance, its bias-aware
     interval, KID and the sample-quality check; ``kind='best'`` per (model, seed) (Table 1) with
     its bootstrap replicates as ``kind='best_replicate'`` rows; ``kind='sample_time'``: the time
@@ -381,8 +503,14 @@ def measure(config: FidConfig, backbones: list[TrainedBackbone], extractor: Feat
             best, resampled = min(points, key=lambda point: point[0]["distance"])
             yield {**best, "kind": "best"}
             for index, replicate in enumerate(resampled):
-                yield {"kind": "best_replicate", "model": backbone.name, "train_seed": backbone.train_seed,
-                       "sampling_steps": best["sampling_steps"], "replicate": index, "distance": float(replicate)}
+                yield {
+                    "kind": "best_replicate",
+                    "model": backbone.name,
+                    "train_seed": backbone.train_seed,
+                    "sampling_steps": best["sampling_steps"],
+                    "replicate": index,
+                    "distance": float(replicate),
+                }
             best_steps.setdefault(backbone.name, []).append(int(best["sampling_steps"]))
     if best_steps:
         typical = {name: int(statistics.median_low(steps)) for name, steps in best_steps.items()}
@@ -404,15 +532,31 @@ def run(config: FidConfig, progress: Progress = no_progress) -> Iterator[Row]:
             warn(notice)
         resolution = backbones[0].shape[-1]
         try:
-            extractor = feature_extractor(config.features, config.data, resolution, Path(config.checkpoints),
-                                          config.device, config.dims, config.data_root,
-                                          ClassifierTraining(steps=config.classifier_steps))
+            extractor = feature_extractor(
+                config.features,
+                config.data,
+                resolution,
+                Path(config.checkpoints),
+                config.device,
+                config.dims,
+                config.data_root,
+                ClassifierTraining(steps=config.classifier_steps),
+            )
         except MetricUnavailable as missing:
             raise UserError(f"FID is unavailable: {missing}") from None
         reference = reference_features(extractor, config.data, resolution, Path(config.checkpoints), config.data_root)
     barrier = _barrier(distributed.world_size)
-    yield from measure(config, backbones, extractor, reference, Path(config.checkpoints), distributed.rank,
-                       distributed.world_size, barrier, progress)
+    yield from measure(
+        config,
+        backbones,
+        extractor,
+        reference,
+        Path(config.checkpoints),
+        distributed.rank,
+        distributed.world_size,
+        barrier,
+        progress,
+    )
 
 
 def _barrier(world_size: int) -> Callable[[], None]:
@@ -432,20 +576,44 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     points = [row for row in rows if row["kind"] in ("point", "best")]
     if not points:
         return []
-    columns = ("kind", "model", "train_seed", "sampling_steps", "distance", "distance_ci_low", "distance_ci_high",
-               "confident_fraction", "kid_mean", "seconds_per_sample")
+    columns = (
+        "kind",
+        "model",
+        "train_seed",
+        "sampling_steps",
+        "distance",
+        "distance_ci_low",
+        "distance_ci_high",
+        "confident_fraction",
+        "kid_mean",
+        "seconds_per_sample",
+    )
     first = points[0]
-    return [(f"{first['distance_name']} / {first['kernel_name']} vs sampling steps, N = {first['samples']} "
-             f"({first['features']})", [{k: row.get(k) for k in columns} for row in points])]
+    return [
+        (
+            f"{first['distance_name']} / {first['kernel_name']} vs sampling steps, N = {first['samples']} "
+            f"({first['features']})",
+            [{k: row.get(k) for k in columns} for row in points],
+        )
+    ]
 
 
 BENCHMARK = Benchmark(
-    "fid", FidConfig, run, summary=summary, workload=workload, inputs=lambda config: [
-        config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds],
-    plan=lambda plan: [("fid", FidConfig.from_preset(plan.preset, checkpoints=str(plan.checkpoints), seed=plan.seed,
-                                                     device=plan.device))],
+    "fid",
+    FidConfig,
+    run,
+    summary=summary,
+    workload=workload,
+    inputs=lambda config: [config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds],
+    plan=lambda plan: [
+        (
+            "fid",
+            FidConfig.from_preset(plan.preset, checkpoints=str(plan.checkpoints), seed=plan.seed, device=plan.device),
+        )
+    ],
     help="""Samples are seeded per global index and kept in shards (resumed, reused); without Inception weights the
 distances are taken in a classifier's features and named FD-classifier / KD-classifier, never FID. Run
 under torchrun to share the sampling.
 
-Example: bench fid --models unet,cunet --sampling-steps 5,10,30,100 --num-samples 1000""")
+Example: bench fid --models unet,cunet --sampling-steps 5,10,30,100 --num-samples 1000""",
+)

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-
 from cunet_bench.errors import UserError
 from cunet_bench.models.solver import SolverConfig
+from torch import nn
 
 BYTES_PER_MIB = 2**20
 
@@ -120,9 +119,19 @@ def measure_peaks(probes: list[PeakProbe], timeout_s: float = 900) -> list[dict]
     results: list[dict] = []
     at_once = 2 * max(1, torch.get_num_threads())
     for first in range(0, len(probes), at_once):
-        running = [(probe, subprocess.Popen([sys.executable, "-m", "cunet_bench.benchmarks.memory", probe.as_json()],
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                            env=environment)) for probe in probes[first:first + at_once]]
+        running = [
+            (
+                probe,
+                subprocess.Popen(
+                    [sys.executable, "-m", "cunet_bench.benchmarks.memory", probe.as_json()],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=environment,
+                ),
+            )
+            for probe in probes[first : first + at_once]
+        ]
         for probe, process in running:
             try:
                 out, err = process.communicate(timeout=timeout_s)

@@ -18,16 +18,49 @@ from typing import Iterator
 import torch
 from torch import nn
 
-GROUPS = ("convolution & linear", "normalisation", "activation & elementwise", "attention", "solver bookkeeping",
-          "other")
+GROUPS = (
+    "convolution & linear",
+    "normalisation",
+    "activation & elementwise",
+    "attention",
+    "solver bookkeeping",
+    "other",
+)
 BLOCK_MARK, FIELD_MARK = "cunet_bench.ode_block", "cunet_bench.ode_field"
 _KEYWORDS = (
     ("attention", ("bmm", "softmax", "einsum", "baddbmm", "scaled_dot_product", "matmul")),
     ("convolution & linear", ("conv", "linear", "addmm", "aten::mm")),
     ("normalisation", ("norm",)),
-    ("activation & elementwise", ("softplus", "silu", "gelu", "relu", "sigmoid", "tanh", "add", "mul", "sub", "div",
-                                  "cat", "clamp", "copy", "upsample", "pixel", "pad", "exp", "sqrt", "pow", "neg",
-                                  "fill", "zero", "where", "chunk", "split")),
+    (
+        "activation & elementwise",
+        (
+            "softplus",
+            "silu",
+            "gelu",
+            "relu",
+            "sigmoid",
+            "tanh",
+            "add",
+            "mul",
+            "sub",
+            "div",
+            "cat",
+            "clamp",
+            "copy",
+            "upsample",
+            "pixel",
+            "pad",
+            "exp",
+            "sqrt",
+            "pow",
+            "neg",
+            "fill",
+            "zero",
+            "where",
+            "chunk",
+            "split",
+        ),
+    ),
 )
 
 
@@ -46,10 +79,16 @@ def _ode_markers(model: nn.Module) -> Iterator[None]:
     handles, open_ranges = [], []
     for block in getattr(model, "ode_blocks", ()):
         for module, mark in ((block, BLOCK_MARK), (block.field, FIELD_MARK)):
-            handles.append(module.register_forward_pre_hook(
-                lambda _m, _a, mark=mark: open_ranges.append(torch.ops.profiler._record_function_enter_new(mark))))
-            handles.append(module.register_forward_hook(
-                lambda _m, _a, _o: torch.ops.profiler._record_function_exit._RecordFunction(open_ranges.pop())))
+            handles.append(
+                module.register_forward_pre_hook(
+                    lambda _m, _a, mark=mark: open_ranges.append(torch.ops.profiler._record_function_enter_new(mark))
+                )
+            )
+            handles.append(
+                module.register_forward_hook(
+                    lambda _m, _a, _o: torch.ops.profiler._record_function_exit._RecordFunction(open_ranges.pop())
+                )
+            )
     try:
         yield
     finally:

@@ -11,17 +11,16 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-
 from cunet_bench.benchmarks import Benchmark, Plan, Progress, Row, Workload, no_progress
-from cunet_bench.config.settings import path_text, setting
+from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
-from cunet_bench.host.contention import Contention
+from cunet_bench.config.settings import path_text, setting
 from cunet_bench.diffusion.process import SAMPLERS, sample
 from cunet_bench.errors import UserError
 from cunet_bench.files import atomic_write
+from cunet_bench.host.contention import Contention
 from cunet_bench.host.interrupts import Interrupted
 from cunet_bench.measure.image_grids import sample_grid_png
-from cunet_bench.config.presets import Preset
 from cunet_bench.records.runs import new_run_id
 from cunet_bench.registry.suite import REGISTRY, get_model
 
@@ -32,8 +31,9 @@ MAX_SAMPLING_STEPS = 100_000
 
 @dataclass(frozen=True)
 class SampleConfig:
-    checkpoint: str = field(metadata=setting("a checkpoint written by bench train", kind=Path, read=path_text,
-                                             required=True))
+    checkpoint: str = field(
+        metadata=setting("a checkpoint written by bench train", kind=Path, read=path_text, required=True)
+    )
     sampling_steps: int = field(metadata=setting("reverse steps (respaced over the training timesteps)", kind=int))
     num_samples: int = field(metadata=setting("images to generate", kind=int))
     batch_size: int = field(metadata=setting("images per forward pass (same images)", kind=int))
@@ -52,7 +52,9 @@ class SampleConfig:
 
     def validate(self) -> None:
         if not 1 <= self.num_samples <= MAX_SAMPLES:
-            raise UserError(f"--num-samples must be between 1 and {MAX_SAMPLES:,} (one PNG grid), got {self.num_samples}")
+            raise UserError(
+                f"--num-samples must be between 1 and {MAX_SAMPLES:,} (one PNG grid), got {self.num_samples}"
+            )
         if not 1 <= self.batch_size <= MAX_SAMPLES:
             raise UserError(f"--batch-size must be between 1 and {MAX_SAMPLES:,}, got {self.batch_size}")
         if self.sampler not in SAMPLERS:
@@ -70,7 +72,9 @@ def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]
     model, trained, trained_steps = load_trained(checkpoint, config.model, config.raw_weights, config.device)
     diffusion = diffusion_of(trained)
     if diffusion is None:
-        raise UserError(f"checkpoint {checkpoint} holds the denoiser {trained.model!r}; sampling needs a diffusion backbone")
+        raise UserError(
+            f"checkpoint {checkpoint} holds the denoiser {trained.model!r}; sampling needs a diffusion backbone"
+        )
     check_batch_pixels(min(config.batch_size, config.num_samples), trained.resolution, "--batch-size")
     if config.sampling_steps > trained.timesteps:
         raise UserError(f"--sampling-steps must be between 1 and {trained.timesteps}, got {config.sampling_steps}")
@@ -80,9 +84,18 @@ def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]
     try:
         for first in range(0, config.num_samples, config.batch_size):
             progress(f"{trained.model}: {config.sampler} {config.sampling_steps} steps", first, config.num_samples)
-            batches.append(sample(model, diffusion, shape, range(first, min(first + config.batch_size,
-                                                                                  config.num_samples)),
-                                  config.sampling_steps, config.sampler, config.seed, device=config.device))
+            batches.append(
+                sample(
+                    model,
+                    diffusion,
+                    shape,
+                    range(first, min(first + config.batch_size, config.num_samples)),
+                    config.sampling_steps,
+                    config.sampler,
+                    config.seed,
+                    device=config.device,
+                )
+            )
     except Interrupted:
         if batches:  # the batches finished before the stop are kept, as any stopped run keeps what it measured
             yield _record(config, trained.model, trained_steps, torch.cat(batches).cpu(), contention)
@@ -97,15 +110,30 @@ def _record(config: SampleConfig, model: str, trained_steps: int, images: torch.
     count = len(images)
     stem = f"{model}-{config.sampler}{config.sampling_steps}-{new_run_id()}"
     png, npz = Path(config.out) / "samples" / f"{stem}.png", Path(config.out) / "samples" / f"{stem}.npz"
-    atomic_write(png, sample_grid_png(images, f"{model}: {count} samples, {config.sampler} "
-                                             f"{config.sampling_steps} steps, training step {trained_steps}"))
+    atomic_write(
+        png,
+        sample_grid_png(
+            images,
+            f"{model}: {count} samples, {config.sampler} {config.sampling_steps} steps, training step {trained_steps}",
+        ),
+    )
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images.numpy(), indices=np.arange(count), seed=config.seed)
     atomic_write(npz, buffer.getvalue())
-    return {"kind": "samples", "model": model, **get_model(model).row_fields(),
-            "checkpoint": str(Path(config.checkpoint)), "trained_steps": trained_steps, "sampler": config.sampler,
-            "sampling_steps": config.sampling_steps, "samples": count,
-            "seconds_per_sample": seconds / count, "png": str(png), "npz": str(npz), **contention.record()}
+    return {
+        "kind": "samples",
+        "model": model,
+        **get_model(model).row_fields(),
+        "checkpoint": str(Path(config.checkpoint)),
+        "trained_steps": trained_steps,
+        "sampler": config.sampler,
+        "sampling_steps": config.sampling_steps,
+        "samples": count,
+        "seconds_per_sample": seconds / count,
+        "png": str(png),
+        "npz": str(npz),
+        **contention.record(),
+    }
 
 
 def workload(rows: list[Row]) -> Workload:
@@ -122,15 +150,38 @@ def plan(plan: Plan) -> list[tuple[str, SampleConfig]]:
 
     steps = []
     for model in REGISTRY.tagged("quality"):
-        trained = TrainRunConfig.from_preset(plan.preset, model=model, checkpoints=str(plan.checkpoints),
-                                             seed=plan.preset.train_seeds[0], device=plan.device)
-        steps.append((f"sample {model}", SampleConfig.from_preset(
-            plan.preset, checkpoint=trained.checkpoint, model=model, out=str(plan.results), seed=plan.seed,
-            device=plan.device)))
+        trained = TrainRunConfig.from_preset(
+            plan.preset,
+            model=model,
+            checkpoints=str(plan.checkpoints),
+            seed=plan.preset.train_seeds[0],
+            device=plan.device,
+        )
+        steps.append(
+            (
+                f"sample {model}",
+                SampleConfig.from_preset(
+                    plan.preset,
+                    checkpoint=trained.checkpoint,
+                    model=model,
+                    out=str(plan.results),
+                    seed=plan.seed,
+                    device=plan.device,
+                ),
+            )
+        )
     return steps
 
 
-BENCHMARK = Benchmark("sample", SampleConfig, run, summary=summary, inputs=lambda config: [Path(config.checkpoint)],
-                      workload=workload, plan=plan, help="""A PNG grid and an .npz under OUT/samples/, each image seeded by its index.
+BENCHMARK = Benchmark(
+    "sample",
+    SampleConfig,
+    run,
+    summary=summary,
+    inputs=lambda config: [Path(config.checkpoint)],
+    workload=workload,
+    plan=plan,
+    help="""A PNG grid and an .npz under OUT/samples/, each image seeded by its index.
 
-Example: bench sample --checkpoint checkpoints/cunet-release-mnist5k-quick-seed0.safetensors --sampling-steps 50""")
+Example: bench sample --checkpoint checkpoints/cunet-release-mnist5k-quick-seed0.safetensors --sampling-steps 50""",
+)

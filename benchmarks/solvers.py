@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
-
-from cunet_bench.config.resolve import resolve
-from cunet_bench.registry.contracts import example_inputs
-from cunet_bench.errors import UserError
 from cunet_bench.benchmarks import SOLVERS, Benchmark, Progress, Row, no_progress
-from cunet_bench.config.settings import numbers, setting
 from cunet_bench.config.presets import Preset
-from cunet_bench.registry.suite import REGISTRY, get_model
-from cunet_bench.models.solver import FIXED_STEP_STAGES, RELEASED, SolverConfig
+from cunet_bench.config.resolve import resolve
+from cunet_bench.config.settings import numbers, setting
+from cunet_bench.errors import UserError
 from cunet_bench.measure.timing import Measurement, interleaved
+from cunet_bench.models.solver import FIXED_STEP_STAGES, RELEASED, SolverConfig
+from cunet_bench.registry.contracts import example_inputs
+from cunet_bench.registry.suite import REGISTRY, get_model
 
 MAX_REPEATS = 10_000
 MAX_BATCH = 4096
@@ -59,8 +58,10 @@ class SolversConfig:
         spec.check_image_size(self.resolution)
         for solver in self.solver:
             if solver.backend != "harness":
-                raise UserError(f"solver overhead is measured for the fixed-step methods {', '.join(FIXED_STEP_STAGES)}"
-                                f", got {solver.label}")
+                raise UserError(
+                    f"solver overhead is measured for the fixed-step methods {', '.join(FIXED_STEP_STAGES)}"
+                    f", got {solver.label}"
+                )
         if len(set(self.solver)) != len(self.solver):
             raise UserError(f"--solver is given twice with the same setting: {', '.join(s.label for s in self.solver)}")
         if not self.batch or not all(1 <= batch <= MAX_BATCH for batch in self.batch):
@@ -84,7 +85,9 @@ def run(config: SolversConfig, progress: Progress = no_progress) -> Iterator[Row
     spec = get_model(config.model)
     device = config.device
     for solver in config.solver:
-        model = spec.instantiate(config.channels, config.resolution, **{**spec.options_at(config.scale), "solver": solver})
+        model = spec.instantiate(
+            config.channels, config.resolution, **{**spec.options_at(config.scale), "solver": solver}
+        )
         model = model.to(device).eval()
         evaluations = FIXED_STEP_STAGES[solver.method] * solver.steps
         for batch in config.batch:
@@ -93,9 +96,19 @@ def run(config: SolversConfig, progress: Progress = no_progress) -> Iterator[Row
             states = _block_inputs(model, inputs)
 
             def row(metric: str, value: float, unit: str, measurement: Measurement, **extra: Any) -> dict[str, Any]:
-                return {"kind": "solver", "model": config.model, "resolution": config.resolution, "batch": batch,
-                        "solver": solver.label, "metric": metric, "value": value, "unit": unit, "device": device,
-                        **extra, **measurement.conditions()}
+                return {
+                    "kind": "solver",
+                    "model": config.model,
+                    "resolution": config.resolution,
+                    "batch": batch,
+                    "solver": solver.label,
+                    "metric": metric,
+                    "value": value,
+                    "unit": unit,
+                    "device": device,
+                    **extra,
+                    **measurement.conditions(),
+                }
 
             def blocks() -> None:
                 for block, arguments in zip(model.ode_blocks, states):
@@ -108,10 +121,20 @@ def run(config: SolversConfig, progress: Progress = no_progress) -> Iterator[Row
             reference_model = copy.deepcopy(model)
             reference_model.set_solver(solver.with_options(backend="torchdiffeq"))
             with torch.no_grad():
-                loop = interleaved({"bare": bare_evaluations, "blocks": blocks}, device, reference="bare",
-                                   min_rounds=config.repeats, budget_s=config.budget_s, target=0.01)
-                forward = interleaved({"harness": lambda: model(*inputs), "torchdiffeq": lambda: reference_model(*inputs)},
-                                      device, min_rounds=config.repeats, budget_s=config.budget_s)
+                loop = interleaved(
+                    {"bare": bare_evaluations, "blocks": blocks},
+                    device,
+                    reference="bare",
+                    min_rounds=config.repeats,
+                    budget_s=config.budget_s,
+                    target=0.01,
+                )
+                forward = interleaved(
+                    {"harness": lambda: model(*inputs), "torchdiffeq": lambda: reference_model(*inputs)},
+                    device,
+                    min_rounds=config.repeats,
+                    budget_s=config.budget_s,
+                )
             overhead, low, high = loop.ratio_interval("blocks", "bare")
             yield row("ode_blocks_s", loop.median("blocks"), "s", loop)
             yield row("bare_field_evaluations_s", loop.median("bare"), "s", loop)
@@ -122,22 +145,40 @@ def run(config: SolversConfig, progress: Progress = no_progress) -> Iterator[Row
             if config.compile:
                 compiled = torch.compile(model, fullgraph=True)
                 with torch.no_grad():
-                    compiled_forward = interleaved({"harness": lambda: model(*inputs), "compiled": lambda: compiled(*inputs)},
-                                                   device, min_rounds=config.repeats, budget_s=config.budget_s)
+                    compiled_forward = interleaved(
+                        {"harness": lambda: model(*inputs), "compiled": lambda: compiled(*inputs)},
+                        device,
+                        min_rounds=config.repeats,
+                        budget_s=config.budget_s,
+                    )
                 yield row("forward_compiled_s", compiled_forward.median("compiled"), "s", compiled_forward)
-                yield row("compile_speedup", 1 / compiled_forward.ratio_interval("compiled", "harness")[0], "ratio",
-                          compiled_forward)
+                yield row(
+                    "compile_speedup",
+                    1 / compiled_forward.ratio_interval("compiled", "harness")[0],
+                    "ratio",
+                    compiled_forward,
+                )
 
 
 def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     if not rows:
         return []
     first = rows[0]
-    return [(f"ODE solver cost, {first['model']} at {first['resolution']}px ({first['threads']} threads)",
-             [{k: row[k] for k in ("solver", "batch", "metric", "value", "unit")} for row in rows])]
+    return [
+        (
+            f"ODE solver cost, {first['model']} at {first['resolution']}px ({first['threads']} threads)",
+            [{k: row[k] for k in ("solver", "batch", "metric", "value", "unit")} for row in rows],
+        )
+    ]
 
 
-BENCHMARK = Benchmark("solvers", SolversConfig, run, summary=summary, help="""Loop overhead over bare field evaluations, the harness's loop against torchdiffeq's, and (with --compile)
+BENCHMARK = Benchmark(
+    "solvers",
+    SolversConfig,
+    run,
+    summary=summary,
+    help="""Loop overhead over bare field evaluations, the harness's loop against torchdiffeq's, and (with --compile)
 the torch.compile speed-up.
 
-Example: bench solvers --batch 1,64 --solver rk4 --solver euler:steps=4""")
+Example: bench solvers --batch 1,64 --solver rk4 --solver euler:steps=4""",
+)

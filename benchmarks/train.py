@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cunet_bench.benchmarks import Benchmark, Plan, Progress, Row, Workload, no_progress
-from cunet_bench.config.settings import file_to_write, setting
-from cunet_bench.records.checkpoints import checkpoint_path, read_checkpoint
+from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
+from cunet_bench.config.settings import file_to_write, setting
+from cunet_bench.diffusion.training import TrainConfig, check_distributed_environment, resume_identity, training_record
 from cunet_bench.errors import UserError
 from cunet_bench.host.interrupts import Interrupted
-from cunet_bench.config.presets import Preset
+from cunet_bench.records.checkpoints import checkpoint_path, read_checkpoint
 from cunet_bench.registry.suite import REGISTRY, get_model
-from cunet_bench.diffusion.training import TrainConfig, check_distributed_environment, resume_identity, training_record
 
 FLOPS_PER_TRAINING_IMAGE = 3
 """A training step costs about three forward passes per image (forward, and backward at twice)."""
@@ -33,8 +33,9 @@ class TrainRunConfig(TrainConfig):
     ``CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors``), whether to resume it, the device.
     ``scale`` is the preset's model scale, which ``model_options`` were resolved from."""
 
-    checkpoint: str = field(metadata=setting("default CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors", kind=Path,
-                                             read=file_to_write))
+    checkpoint: str = field(
+        metadata=setting("default CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors", kind=Path, read=file_to_write)
+    )
     checkpoints: str = "checkpoints"
     resume: bool = field(default=False, metadata=setting("continue from the checkpoint if it exists", flag=True))
     device: str = "cpu"
@@ -48,8 +49,10 @@ class TrainRunConfig(TrainConfig):
         if model is None:
             raise UserError("bench train needs --model")
         if overrides.get("sigma") is not None and get_model(model).is_backbone:
-            raise UserError(f"--sigma is the noise level of denoisers; {model} is a diffusion backbone (its noise "
-                            "follows --schedule)")
+            raise UserError(
+                f"--sigma is the noise level of denoisers; {model} is a diffusion backbone (its noise "
+                "follows --schedule)"
+            )
         settings["model_options"] = get_model(model).options_at(settings["scale"])
         seed = overrides.get("seed") if overrides.get("seed") is not None else 0
         data = overrides.get("data") or settings["data"]
@@ -82,17 +85,17 @@ def is_complete(config: TrainRunConfig) -> bool:
         return False
     saved = read_checkpoint(path)
     return saved.step >= config.train_steps and resume_identity(saved.config) == resume_identity(
-        training_record(config.training))
+        training_record(config.training)
+    )
 
 
 def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:
+    import torch
     from cunet_bench.benchmarks.counting import count_flops
-    from cunet_bench.host.contention import Contention
-    from cunet_bench.registry.contracts import example_inputs
     from cunet_bench.diffusion.loading import build_model, diffusion_of, load_trained
     from cunet_bench.diffusion.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
-
-    import torch
+    from cunet_bench.host.contention import Contention
+    from cunet_bench.registry.contracts import example_inputs
 
     training = config.training
     distributed: Distributed = distributed_from_environment()
@@ -101,24 +104,48 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
     spec = get_model(training.model)
     forward_flops = count_flops(model, example_inputs(spec.family, 1, training.channels, training.resolution))
     diffusion = diffusion_of(training)
-    session = TrainingRun(training, model, diffusion, Path(config.checkpoint), config.device, config.resume, distributed)
-    base = {"model": training.model, **spec.row_fields(), "train_seed": training.seed, "data": training.data,
-            "loss_type": loss_type(model, training, diffusion is not None), "processes": distributed.world_size,
-            "device": config.device, "checkpoint": config.checkpoint}
+    session = TrainingRun(
+        training, model, diffusion, Path(config.checkpoint), config.device, config.resume, distributed
+    )
+    base = {
+        "model": training.model,
+        **spec.row_fields(),
+        "train_seed": training.seed,
+        "data": training.data,
+        "loss_type": loss_type(model, training, diffusion is not None),
+        "processes": distributed.world_size,
+        "device": config.device,
+        "checkpoint": config.checkpoint,
+    }
     contention = Contention()
 
     def final(stopped: bool) -> Row:
         images = training.batch_size * training.grad_accumulation * (session.steps_done - session.resumed_from)
-        return {"kind": "final", **base, "step": session.steps_done, "resumed_from": session.resumed_from,
-                "images_per_s": images / max(session.seconds, 1e-9), "seconds": session.seconds,
-                "cpu_seconds": contention.cpu_seconds(), "threads": torch.get_num_threads(), "stopped": stopped,
-                "gflop": FLOPS_PER_TRAINING_IMAGE * forward_flops * images / 1e9, **contention.record()}
+        return {
+            "kind": "final",
+            **base,
+            "step": session.steps_done,
+            "resumed_from": session.resumed_from,
+            "images_per_s": images / max(session.seconds, 1e-9),
+            "seconds": session.seconds,
+            "cpu_seconds": contention.cpu_seconds(),
+            "threads": torch.get_num_threads(),
+            "stopped": stopped,
+            "gflop": FLOPS_PER_TRAINING_IMAGE * forward_flops * images / 1e9,
+            **contention.record(),
+        }
 
     try:
         for entry in session.steps():
             progress(f"loss {entry.loss:.4f}, {entry.images_per_s:.0f} img/s", entry.step, training.train_steps)
             if distributed.is_main:
-                yield {"kind": "log", **base, "step": entry.step, "loss": entry.loss, "images_per_s": entry.images_per_s}
+                yield {
+                    "kind": "log",
+                    **base,
+                    "step": entry.step,
+                    "loss": entry.loss,
+                    "images_per_s": entry.images_per_s,
+                }
     except Interrupted:
         if distributed.is_main and session.steps_done > session.resumed_from:
             yield final(stopped=True)
@@ -144,29 +171,62 @@ def workload(rows: list[Row]) -> Workload:
 def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
     final = [row for row in rows if row["kind"] == "final"]
     losses = [row["loss"] for row in rows if row["kind"] == "log"]
-    return [("training", [{"model": row["model"], "seed": row["train_seed"], "steps": row["step"],
-                           "resumed from": row["resumed_from"], "final loss": losses[-1] if losses else None,
-                           "seconds": row["seconds"], "images/s": row["images_per_s"],
-                           "PSNR noisy dB": row.get("psnr_noisy_db"), "PSNR model (EMA) dB": row.get("psnr_model_db"),
-                           "checkpoint": row["checkpoint"]} for row in final])]
+    return [
+        (
+            "training",
+            [
+                {
+                    "model": row["model"],
+                    "seed": row["train_seed"],
+                    "steps": row["step"],
+                    "resumed from": row["resumed_from"],
+                    "final loss": losses[-1] if losses else None,
+                    "seconds": row["seconds"],
+                    "images/s": row["images_per_s"],
+                    "PSNR noisy dB": row.get("psnr_noisy_db"),
+                    "PSNR model (EMA) dB": row.get("psnr_model_db"),
+                    "checkpoint": row["checkpoint"],
+                }
+                for row in final
+            ],
+        )
+    ]
 
 
 def trained_models() -> tuple[str, ...]:
     """What ``bench all`` trains: the quality backbones and the learned Table 4 baselines."""
-    return REGISTRY.tagged("quality") + tuple(name for name in REGISTRY.tagged("table4")
-                                             if "trainable" in get_model(name).supports)
+    return REGISTRY.tagged("quality") + tuple(
+        name for name in REGISTRY.tagged("table4") if "trainable" in get_model(name).supports
+    )
 
 
 def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
     """``bench all``: every trained model once per training seed of the preset, resumed where a
     checkpoint was cut."""
-    return [(f"train {model} (seed {seed})", TrainRunConfig.from_preset(
-        plan.preset, model=model, checkpoints=str(plan.checkpoints), resume=True, device=plan.device, seed=seed))
-        for model in trained_models() for seed in plan.preset.train_seeds]
+    return [
+        (
+            f"train {model} (seed {seed})",
+            TrainRunConfig.from_preset(
+                plan.preset, model=model, checkpoints=str(plan.checkpoints), resume=True, device=plan.device, seed=seed
+            ),
+        )
+        for model in trained_models()
+        for seed in plan.preset.train_seeds
+    ]
 
 
-BENCHMARK = Benchmark("training", TrainRunConfig, run, summary=summary, finished=is_complete, workload=workload,
-                      plan=plan, side_by_side=True, help="""Backbones learn the diffusion loss, denoisers the denoising loss at --sigma; safetensors checkpoints;
+BENCHMARK = Benchmark(
+    "training",
+    TrainRunConfig,
+    run,
+    summary=summary,
+    finished=is_complete,
+    workload=workload,
+    plan=plan,
+    side_by_side=True,
+    help="""Backbones learn the diffusion loss, denoisers the denoising loss at --sigma; safetensors checkpoints;
 --resume continues exactly; run under torchrun for several processes.
 
-Example: bench train --model cunet --preset quick · torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet""")
+Example: bench train --model cunet --preset quick ·
+torchrun --nproc-per-node 2 -m cunet_bench.cli train --model unet""",
+)

@@ -22,12 +22,11 @@ import time
 from typing import Any, Callable
 
 import torch
-
-from cunet_bench.host.compile_cache import compile_cache, owned_by_harness
 from cunet_bench.errors import warn
 from cunet_bench.files import exclusive_lock, remove_harness_made
-from cunet_bench.models.release_layers import with_release_layers
+from cunet_bench.host.compile_cache import compile_cache, owned_by_harness
 from cunet_bench.measure.timing import synchronize
+from cunet_bench.models.release_layers import with_release_layers
 
 EAGER = "eager"
 VARIANTS = (EAGER, "compiled", "frozen", "channels-last", "release-layers")
@@ -43,8 +42,9 @@ def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
-def _first_call(model: torch.nn.Module, variant: str, inputs: tuple[torch.Tensor, ...], device: str
-                ) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...], torch.Tensor, float]:
+def _first_call(
+    model: torch.nn.Module, variant: str, inputs: tuple[torch.Tensor, ...], device: str
+) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...], torch.Tensor, float]:
     """The variant's model and inputs, its first output and the seconds of the first call
     (compilation included)."""
     tick = time.perf_counter()
@@ -69,8 +69,9 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {(lines[0] if lines else '')[:200]}"
 
 
-def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], variant: str, device: str
-                    ) -> tuple[Callable[[], Any] | None, list[dict[str, Any]]]:
+def prepare_variant(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], variant: str, device: str
+) -> tuple[Callable[[], Any] | None, list[dict[str, Any]]]:
     """The variant's timed call (None when it failed) and its rows: the first call's seconds and
     the largest deviation of its output from eager execution, or one ``failed`` row with the reason."""
     attempts = 2 if variant in COMPILED and owned_by_harness() else 1
@@ -86,15 +87,17 @@ def prepare_variant(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], va
         except Exception as failure:  # noqa: BLE001 - a compiler can fail in any way; eager goes on
             error = failure
             if attempt + 1 < attempts:
-                warn(f"compiling failed ({_reason(failure)}); wiping the compile cache {compile_cache()} and "
-                     "trying once more")
+                warn(
+                    f"compiling failed ({_reason(failure)}); wiping the compile cache {compile_cache()} and "
+                    "trying once more"
+                )
                 remove_harness_made(compile_cache())
     else:
-        return None, [{"metric": "failed", "value": 1.0, "unit": "count", "status": "failed",
-                       "reason": _reason(error)}]
+        return None, [{"metric": "failed", "value": 1.0, "unit": "count", "status": "failed", "reason": _reason(error)}]
     variant_model, variant_inputs, output, first_call = prepared
     with torch.no_grad():
         difference = float((output - model(*inputs)).abs().max())
     return (lambda: variant_model(*variant_inputs)), [
         {"metric": "first_call_s", "value": first_call, "unit": "s", "status": "ok"},
-        {"metric": "max_abs_difference_from_eager", "value": difference, "unit": "output units", "status": "ok"}]
+        {"metric": "max_abs_difference_from_eager", "value": difference, "unit": "output units", "status": "ok"},
+    ]

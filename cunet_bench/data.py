@@ -113,8 +113,9 @@ def fit_resolution(images: torch.Tensor, resolution: int, pad_from: int | None =
         before = (resolution - size) // 2
         after = resolution - size - before
         return F.pad(images, (before, after, before, after), value=-1.0)
-    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True,
-                         align_corners=False).clamp(-1, 1)
+    return F.interpolate(
+        images, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
+    ).clamp(-1, 1)
 
 
 def _split_indices(count: int, test_count: int) -> dict[str, np.ndarray]:
@@ -195,10 +196,17 @@ class _ImageFiles(Dataset):
                         raise ValueError(f"{width}×{height} pixels, more than {MAX_IMAGE_PIXELS:,}")
                     image.load()
                     return image.copy(), -1
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-                EOFError) as error:
-            raise UserError(f"image {path} of --data-root cannot be read: {str(error)[:200] or type(error).__name__}"
-                            ) from None
+        except (
+            OSError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+            EOFError,
+        ) as error:
+            raise UserError(
+                f"image {path} of --data-root cannot be read: {str(error)[:200] or type(error).__name__}"
+            ) from None
 
 
 def _from_root(name: str, split: str, resolution: int, root: Path) -> TransformedImages:
@@ -210,10 +218,13 @@ def _from_root(name: str, split: str, resolution: int, root: Path) -> Transforme
         if name == "mnist":
             base = torchvision.datasets.MNIST(str(root), train=split == "train", download=False)
         elif name == "celeba":
-            base = torchvision.datasets.CelebA(str(root), split="train" if split == "train" else "test",
-                                               target_type=[], download=False)
+            base = torchvision.datasets.CelebA(
+                str(root), split="train" if split == "train" else "test", target_type=[], download=False
+            )
         elif name == "lsun-church":
-            base = torchvision.datasets.LSUN(str(root), classes=[f"church_outdoor_{'train' if split == 'train' else 'val'}"])
+            base = torchvision.datasets.LSUN(
+                str(root), classes=[f"church_outdoor_{'train' if split == 'train' else 'val'}"]
+            )
         else:
             paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not paths:
@@ -225,11 +236,16 @@ def _from_root(name: str, split: str, resolution: int, root: Path) -> Transforme
     except ImportError as error:
         raise UserError(f"{name} needs a package that is not installed: {error}") from None
     except (RuntimeError, OSError, ValueError, AssertionError):  # torchvision asserts on a malformed MNIST file
-        raise UserError(f"{name} not found or unreadable under --data-root {root}: expected {_EXPECTED[name]}"
-                        ) from None
+        raise UserError(
+            f"{name} not found or unreadable under --data-root {root}: expected {_EXPECTED[name]}"
+        ) from None
     info = INFO[name]
-    return TransformedImages(base, _transform(resolution, info.channels),
-                             _root_fingerprint(name, root, split, len(base), resolution), info.labelled)
+    return TransformedImages(
+        base,
+        _transform(resolution, info.channels),
+        _root_fingerprint(name, root, split, len(base), resolution),
+        info.labelled,
+    )
 
 
 _EXPECTED = {

@@ -176,16 +176,21 @@ def check_output_folder(folder: Path | str, option: str) -> Path:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UserError(f"{option} {text.encode('utf-8', 'replace').decode()[:80]}: the name is not valid UTF-8") from None
+        raise UserError(
+            f"{option} {text.encode('utf-8', 'replace').decode()[:80]}: the name is not valid UTF-8"
+        ) from None
     folder = Path(text)
     length = len(os.fsencode(os.path.abspath(text)))
     if length >= MAX_PATH_BYTES:
-        raise UserError(f"{option}: the path is {length:,} bytes long, more than a file system takes "
-                        f"({MAX_PATH_BYTES - 1:,})")
+        raise UserError(
+            f"{option}: the path is {length:,} bytes long, more than a file system takes ({MAX_PATH_BYTES - 1:,})"
+        )
     for part in folder.parts:
         if len(part.encode()) > MAX_NAME_BYTES:
-            raise UserError(f"{option}: the name {part[:40]}… is {len(part.encode())} bytes long, more than a file "
-                            f"system takes ({MAX_NAME_BYTES})")
+            raise UserError(
+                f"{option}: the name {part[:40]}… is {len(part.encode())} bytes long, more than a file "
+                f"system takes ({MAX_NAME_BYTES})"
+            )
     existing = folder
     while not existing.exists() and not existing.is_symlink():
         if existing.parent == existing:
@@ -277,7 +282,9 @@ def exclusive_lock(target: Path, what: str, wait: bool = False) -> Iterator[None
             fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
-            raise UserError(f"{what} {target} is in use by {_owner(lock_path)}; wait for it or choose another") from None
+            raise UserError(
+                f"{what} {target} is in use by {_owner(lock_path)}; wait for it or choose another"
+            ) from None
         try:
             same_file = os.fstat(descriptor).st_ino == os.stat(lock_path).st_ino
         except FileNotFoundError:

@@ -30,11 +30,10 @@ from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from cunet_bench.models.layers import InstanceNorm, SoftmaxAttention, sinusoidal_embedding
 from cunet_bench.models.ode import ODEBlock, SecondOrderField
 from cunet_bench.models.solver import SolverConfig
+from torch import nn
 
 ATTENTION_SITES = ("enc1", "enc2", "enc3", "enc4", "mid", "dec1", "dec2", "dec3", "dec4")
 """Where attention can follow an ODE block: encoder levels 1–4 (widest first), the bottleneck,
@@ -163,7 +162,9 @@ class ContinuousUNet(nn.Module):
         self.head = nn.Conv2d(state, channels, 1)
         site_widths = {f"enc{i + 1}": w for i, w in enumerate(widths)}
         site_widths.update({f"dec{i + 1}": w for i, w in enumerate(reversed(widths))}, mid=2 * widths[-1])
-        self.attention = nn.ModuleDict({site: SoftmaxAttention(site_widths[site], heads, dim_head) for site in attention})
+        self.attention = nn.ModuleDict(
+            {site: SoftmaxAttention(site_widths[site], heads, dim_head) for site in attention}
+        )
 
     @property
     def ode_blocks(self) -> list[ODEBlock]:

@@ -1,4 +1,5 @@
-"""Neural-ODE machinery of the continuous U-Net: fixed-step solvers written as a plain loop (compilable with ``torch.compile(fullgraph=True)``), adaptive solvers through
+"""Neural-ODE machinery of the continuous U-Net: fixed-step solvers written as a plain loop
+(compilable with ``torch.compile(fullgraph=True)``), adaptive solvers through
 torchdiffeq, exact function-evaluation (NFE) counts, and second-order dynamics.
 
 A vector field is an ``nn.Module`` called as ``field(t, z, conditioning)`` returning ``dz/dt``
@@ -13,9 +14,8 @@ import math
 from typing import Any, Callable
 
 import torch
-from torch import nn
-
 from cunet_bench.models.solver import FIXED_STEP_STAGES, MAX_ADAPTIVE_EVALUATIONS, SolverConfig
+from torch import nn
 
 # Each step returns y(t + dt). The updates are written as chains of ``add(…, alpha=…)`` on fresh
 # tensors: one pass over the state per term, no scalar-times-tensor temporaries (docs/measurements.md §8).
@@ -63,8 +63,9 @@ class _BoundField(nn.Module):
     embedding, so its parameters receive adjoint gradients.
     """
 
-    def __init__(self, field: nn.Module, time_embedding: torch.Tensor | None, precomputed: Any,
-                 budget: int | None = None) -> None:
+    def __init__(
+        self, field: nn.Module, time_embedding: torch.Tensor | None, precomputed: Any, budget: int | None = None
+    ) -> None:
         super().__init__()
         self.field = field
         self.time_embedding = time_embedding
@@ -142,8 +143,9 @@ class ODEBlock(nn.Module):
         solver = self.solver
         if solver.backend == "harness":
             outs = [
-                integrate_fixed(lambda t, y, c=condition: self.field(t, y, c), part, solver.method, solver.steps,
-                                solver.t_end)
+                integrate_fixed(
+                    lambda t, y, c=condition: self.field(t, y, c), part, solver.method, solver.steps, solver.t_end
+                )
                 for part, condition in self.field_inputs(z, time_embedding)
             ]
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
@@ -161,8 +163,12 @@ class ODEBlock(nn.Module):
 
         solver = self.solver
         precomputed = None if solver.adjoint else self.field.condition(time_embedding)
-        bound = _BoundField(self.field, time_embedding if solver.adjoint else None, precomputed,
-                            MAX_ADAPTIVE_EVALUATIONS if solver.adaptive else None)
+        bound = _BoundField(
+            self.field,
+            time_embedding if solver.adjoint else None,
+            precomputed,
+            MAX_ADAPTIVE_EVALUATIONS if solver.adaptive else None,
+        )
         times = torch.linspace(0.0, solver.t_end, 2 if solver.adaptive else solver.steps + 1, device=z.device)
         options = dict(rtol=solver.rtol, atol=solver.atol) if solver.adaptive else {}
         try:

@@ -10,9 +10,8 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from cunet_bench.models.layers import InstanceNorm, LinearAttention, RMSNorm
+from torch import nn
 
 
 class ReleaseRMSNorm(nn.Module):

@@ -10,11 +10,23 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-
 FIXED_STEP_STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}
 """Function evaluations per step of the harness's own fixed-step methods."""
-TORCHDIFFEQ_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun", "euler", "midpoint", "heun2", "heun3",
-                       "rk4", "explicit_adams", "implicit_adams", "fixed_adams")
+TORCHDIFFEQ_METHODS = (
+    "dopri8",
+    "dopri5",
+    "bosh3",
+    "fehlberg2",
+    "adaptive_heun",
+    "euler",
+    "midpoint",
+    "heun2",
+    "heun3",
+    "rk4",
+    "explicit_adams",
+    "implicit_adams",
+    "fixed_adams",
+)
 """torchdiffeq's methods, less ``scipy_solver``: it hands the whole batch's state to SciPy as one
 flat float64 vector, and SciPy's default (LSODA) forms a dense Jacobian of it — gigabytes for a
 batch of 32-px images."""
@@ -56,7 +68,8 @@ class SolverConfig:
         if self.method not in known:
             raise ValueError(
                 f"unknown solver {self.method!r} for backend {self.backend}; known: {', '.join(known)}"
-                + ("; adaptive methods need backend=torchdiffeq" if self.method in ADAPTIVE_METHODS else ""))
+                + ("; adaptive methods need backend=torchdiffeq" if self.method in ADAPTIVE_METHODS else "")
+            )
         if self.adjoint and self.backend != "torchdiffeq":
             raise ValueError("the adjoint method needs backend=torchdiffeq")
         if not isinstance(self.steps, int) or isinstance(self.steps, bool) or not 1 <= self.steps <= MAX_STEPS:
@@ -145,8 +158,14 @@ def _backend(key: str, value: str) -> str:
     return value
 
 
-_CONVERTERS = {"steps": _integer, "rtol": _number, "atol": _number, "t_end": _number, "adjoint": _boolean,
-               "backend": _backend}
+_CONVERTERS = {
+    "steps": _integer,
+    "rtol": _number,
+    "atol": _number,
+    "t_end": _number,
+    "adjoint": _boolean,
+    "backend": _backend,
+}
 
 
 def _text(value: Any) -> str:

@@ -16,9 +16,8 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from cunet_bench.models.layers import LinearAttention, SoftmaxAttention, sinusoidal_embedding
+from torch import nn
 
 
 class _ConvNormAct(nn.Module):
@@ -246,8 +245,12 @@ class HoUNet(nn.Module):
         self.upsample = nn.ModuleList()
         for level in reversed(range(len(widths))):
             for _ in range(num_res_blocks + 1):
-                self.up_blocks.append(_HoResBlock(block_in + skip_widths.pop(), widths[level], time_dim, dropout, groups))
-                self.up_attn.append(_HoAttention(widths[level], groups) if resolution in attn_resolutions else nn.Identity())
+                self.up_blocks.append(
+                    _HoResBlock(block_in + skip_widths.pop(), widths[level], time_dim, dropout, groups)
+                )
+                self.up_attn.append(
+                    _HoAttention(widths[level], groups) if resolution in attn_resolutions else nn.Identity()
+                )
                 block_in = widths[level]
             if level != 0:
                 self.upsample.append(_upsample(block_in, block_in))

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
-
-from cunet_bench.records.checkpoints import FORMAT, safetensors_bytes
 from cunet_bench.cli.app import main
+from cunet_bench.records.checkpoints import FORMAT, safetensors_bytes
+from safetensors import safe_open
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -35,8 +34,11 @@ def forged_checkpoint(folder: Path, name: str, tensors=None, **metadata) -> Path
     values = {"format": FORMAT, "step": "3", "config": json.dumps({"model": "dncnn"}), "data_fingerprint": "f"}
     values.update(metadata)
     path = folder / name
-    path.write_bytes(safetensors_bytes(tensors or {"model.layers.0.weight": torch.zeros(2)},
-                                       {k: v for k, v in values.items() if v is not None}))
+    path.write_bytes(
+        safetensors_bytes(
+            tensors or {"model.layers.0.weight": torch.zeros(2)}, {k: v for k, v in values.items() if v is not None}
+        )
+    )
     return path
 
 
@@ -73,8 +75,10 @@ def _overflowing(source: Path, path: Path) -> Path:
     with safe_open(str(source), framework="pt") as handle:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         metadata = dict(handle.metadata())
-    scaled = {key: value * 1e36 if key.startswith("ema.") and value.is_floating_point() and value.abs().max() > 0
-              else value for key, value in tensors.items()}
+    scaled = {
+        key: value * 1e36 if key.startswith("ema.") and value.is_floating_point() and value.abs().max() > 0 else value
+        for key, value in tensors.items()
+    }
     path.write_bytes(safetensors_bytes(scaled, metadata))
     return path
 
@@ -116,15 +120,20 @@ def files(tmp_path, trained, trained_backbone):
         "config fields": _variant(trained, tmp_path, "fields.safetensors", config=_set("evil", 1)),
         "deep config": _variant(trained, tmp_path, "deep.safetensors", config="[" * 200_000 + "]" * 200_000),
         "long int": _variant(trained, tmp_path, "longint.safetensors", config=_set("train_steps", 10**300)),
-        "nan config": _variant(trained, tmp_path, "nan.safetensors", config=lambda c: json.dumps(c).replace(
-            '"lr": 0.0002', '"lr": NaN')),
+        "nan config": _variant(
+            trained, tmp_path, "nan.safetensors", config=lambda c: json.dumps(c).replace('"lr": 0.0002', '"lr": NaN')
+        ),
         "negative dim": _variant(trained, tmp_path, "negdim.safetensors", config=_set("model_options", {"depth": -8})),
         "huge width": _variant(trained, tmp_path, "huge.safetensors", config=_set("model_options", {"width": 2**40})),
         "huge resolution": _variant(trained, tmp_path, "res.safetensors", config=_set("resolution", 2**20)),
         "huge timesteps": _variant(trained, tmp_path, "timesteps.safetensors", config=_set("timesteps", 10**12)),
         "other model": _variant(trained, tmp_path, "other.safetensors", config=_set("model", "conv-ae")),
-        "int8 weights": _variant(trained, tmp_path, "int8.safetensors",
-                                 {"ema.layers.0.weight": _tensor(trained, "ema.layers.0.weight").to(torch.int8)}),
+        "int8 weights": _variant(
+            trained,
+            tmp_path,
+            "int8.safetensors",
+            {"ema.layers.0.weight": _tensor(trained, "ema.layers.0.weight").to(torch.int8)},
+        ),
         "nan weights": _variant(trained, tmp_path, "nanweights.safetensors", {"ema.layers.0.weight": nan}),
         "wrong shape": _variant(trained, tmp_path, "shape.safetensors", {"ema.layers.0.weight": torch.zeros(3)}),
         "optimizer": forged_checkpoint(tmp_path, "optim.safetensors", {"optim.x.step": torch.zeros(1)}),
@@ -165,8 +174,12 @@ def _image_folders(folder: Path) -> dict[str, Path]:
         folders[f"images {damage}"] = images
     raw = folder / "mnist-garbage" / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"garbage" * 10)
     folders["mnist garbage"] = folder / "mnist-garbage"
     return folders
@@ -174,8 +187,12 @@ def _image_folders(folder: Path) -> dict[str, Path]:
 
 def _huge_tensor(path: Path) -> Path:
     """A safetensors header declaring a 4 TiB tensor over 4 bytes of data."""
-    header = json.dumps({"__metadata__": {"format": FORMAT}, "model.w": {
-        "dtype": "F32", "shape": [1024, 1024, 1024, 1024], "data_offsets": [0, 4]}}).encode()
+    header = json.dumps(
+        {
+            "__metadata__": {"format": FORMAT},
+            "model.w": {"dtype": "F32", "shape": [1024, 1024, 1024, 1024], "data_offsets": [0, 4]},
+        }
+    ).encode()
     path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
     return path
 
@@ -297,14 +314,74 @@ CASES = [
     (RESUME + ("{adam missing}",), "lacks its optimizer state, so it cannot be resumed exactly", False),
     (RESUME[:-3] + ("--checkpoint", "{trained}"), "is already at step 3, not before --train-steps 3", False),
     # train: images a --data-root holds (decoded during the run, so the dry run cannot know them)
-    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "folder", "--data-root", "{images corrupt}",
-      "--checkpoint", "{dir}/c.safetensors"), ".png of --data-root cannot be read: image file is truncated", False),
-    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "folder", "--data-root", "{images empty}",
-      "--checkpoint", "{dir}/c.safetensors"), ".png of --data-root cannot be read: cannot identify image", False),
-    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "folder", "--data-root", "{images bomb}",
-      "--checkpoint", "{dir}/c.safetensors"), ".png of --data-root cannot be read: 9000×9000 pixels", False),
-    (("train", "--model", "dncnn", "--preset", "smoke", "--data", "mnist", "--data-root", "{mnist garbage}",
-      "--checkpoint", "{dir}/c.safetensors"), "mnist not found or unreadable under --data-root", False),
+    (
+        (
+            "train",
+            "--model",
+            "dncnn",
+            "--preset",
+            "smoke",
+            "--data",
+            "folder",
+            "--data-root",
+            "{images corrupt}",
+            "--checkpoint",
+            "{dir}/c.safetensors",
+        ),
+        ".png of --data-root cannot be read: image file is truncated",
+        False,
+    ),
+    (
+        (
+            "train",
+            "--model",
+            "dncnn",
+            "--preset",
+            "smoke",
+            "--data",
+            "folder",
+            "--data-root",
+            "{images empty}",
+            "--checkpoint",
+            "{dir}/c.safetensors",
+        ),
+        ".png of --data-root cannot be read: cannot identify image",
+        False,
+    ),
+    (
+        (
+            "train",
+            "--model",
+            "dncnn",
+            "--preset",
+            "smoke",
+            "--data",
+            "folder",
+            "--data-root",
+            "{images bomb}",
+            "--checkpoint",
+            "{dir}/c.safetensors",
+        ),
+        ".png of --data-root cannot be read: 9000×9000 pixels",
+        False,
+    ),
+    (
+        (
+            "train",
+            "--model",
+            "dncnn",
+            "--preset",
+            "smoke",
+            "--data",
+            "mnist",
+            "--data-root",
+            "{mnist garbage}",
+            "--checkpoint",
+            "{dir}/c.safetensors",
+        ),
+        "mnist not found or unreadable under --data-root",
+        False,
+    ),
     # paths the file system cannot take, or that are not UTF-8
     (("train", "--model", "unet", "--checkpoint", NOT_UTF8), "the name is not valid UTF-8", D),
     (("train", "--model", "unet", "--data", "folder", "--data-root", NOT_UTF8), "the name is not valid UTF-8", D),
@@ -365,10 +442,26 @@ CASES = [
     (("sample", "--checkpoint", "{nan weights}"), "holds non-finite values", False),
     (("sample", "--checkpoint", "{wrong shape}"), "of another shape", False),
     (("sample", "--checkpoint", "{truncated}"), "not a readable safetensors file", False),
-    (("sample", "--checkpoint", "{overflowing ema}", "--num-samples", "2", "--sampling-steps", "2", "--out",
-      "{dir}/s"), "the network's output is not finite", False),
-    (("sample", "--checkpoint", "{1024 px}", "--batch-size", "16", "--out", "{dir}/s"),
-     "--batch-size 16 at 1024×1024 px is 16,777,216 pixels in one batch, more than 4,194,304; use --batch-size 4", False),
+    (
+        (
+            "sample",
+            "--checkpoint",
+            "{overflowing ema}",
+            "--num-samples",
+            "2",
+            "--sampling-steps",
+            "2",
+            "--out",
+            "{dir}/s",
+        ),
+        "the network's output is not finite",
+        False,
+    ),
+    (
+        ("sample", "--checkpoint", "{1024 px}", "--batch-size", "16", "--out", "{dir}/s"),
+        "--batch-size 16 at 1024×1024 px is 16,777,216 pixels in one batch, more than 4,194,304; use --batch-size 4",
+        False,
+    ),
     (("sample", "--checkpoint", "{huge tensor}"), "declares [1024, 1024, 1024, 1024] F32 beyond its bytes", False),
     (("sample", "--checkpoint", "{dir}"), "is a folder, not a file", False),
     (("sample", "--checkpoint", "{fifo}"), "is a fifo, not a file", False),
@@ -447,8 +540,9 @@ CASES = [
 
 def _filled(args, files):
     names = {key: str(value) for key, value in files.items()}
-    names.update({"empty-results": str(files["dir"] / "empty-results"), "plain-readme": str(
-        files["dir"] / "README-plain.md")})
+    names.update(
+        {"empty-results": str(files["dir"] / "empty-results"), "plain-readme": str(files["dir"] / "README-plain.md")}
+    )
     return tuple(a.format(**names) if "{" in a else a for a in args)
 
 
@@ -472,8 +566,10 @@ def test_bad_input_is_one_line_and_exit_2(monkeypatch, capsys, files, tmp_path, 
 def test_the_table_is_large_and_distinct_and_the_readme_counts_it():
     assert len(CASES) >= 150 and len({args for args, _, _ in CASES}) == len(CASES)
     readme = " ".join((PACKAGE / "README.md").read_text().split())
-    assert (f"the table: {len(CASES)} bad inputs across commands, checkpoints and options, {len(ENVIRONMENT_CASES)} "
-            f"bad environments and {len(DAMAGES)} damaged results files") in readme
+    assert (
+        f"the table: {len(CASES)} bad inputs across commands, checkpoints and options, {len(ENVIRONMENT_CASES)} "
+        f"bad environments and {len(DAMAGES)} damaged results files"
+    ) in readme
 
 
 DAMAGES = {
@@ -486,8 +582,11 @@ DAMAGES = {
     "empty provenance": lambda csv, meta: meta.write_text("{}"),
     "deep provenance": lambda csv, meta: meta.write_text("[" * 100_000 + "]" * 100_000),
     "provenance of the wrong type": lambda csv, meta: meta.write_text(
-        meta.read_text().replace('"cpu_threads": 2', '"cpu_threads": "two"')),
-    "infinity in provenance": lambda csv, meta: meta.write_text(meta.read_text().replace('"rows": 3', '"rows": Infinity')),
+        meta.read_text().replace('"cpu_threads": 2', '"cpu_threads": "two"')
+    ),
+    "infinity in provenance": lambda csv, meta: meta.write_text(
+        meta.read_text().replace('"rows": 3', '"rows": Infinity')
+    ),
     "undeclared kind": lambda csv, meta: csv.write_text(csv.read_text().replace(",log,", ",weird,", 1)),
     "folder in the way": lambda csv, meta: (csv.unlink(), csv.mkdir()),
     "fifo provenance": lambda csv, meta: (meta.unlink(), os.mkfifo(meta)),
@@ -509,8 +608,9 @@ def test_a_damaged_results_file_is_one_warning_and_the_report_still_builds(monke
     good = runs.write_run("training", rows, meta, tmp_path / "r")
     bad = runs.write_run("training", rows, meta, tmp_path / "r")
     DAMAGES[damage](bad.csv, bad.json)
-    code, _, err = bench(monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"),
-                         "--no-reference")
+    code, _, err = bench(
+        monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--no-reference"
+    )
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("bench: warning: skipped")]
     assert len(warnings) == 1 and bad.run_id in warnings[0] and "Traceback" not in err
@@ -521,17 +621,35 @@ def test_a_damaged_results_file_is_one_warning_and_the_report_still_builds(monke
 def test_a_results_folder_that_is_a_file_is_left_out_with_a_warning(monkeypatch, capsys, tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "fid").write_text("not a folder")
-    code, _, err = bench(monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"),
-                         "--no-reference")
+    code, _, err = bench(
+        monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--no-reference"
+    )
     assert code == 0 and "fid: it is a file where a folder of runs should be" in err
 
 
 def test_sigterm_keeps_the_rows_already_measured_and_says_so_in_one_line(tmp_path):
     from cunet_bench.records import runs
 
-    process = subprocess.Popen([sys.executable, "-m", "cunet_bench.cli", "efficiency", "--preset", "smoke",
-                                "--no-memory", "--repeats", "10000", "--threads", "1", "--out", str(tmp_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cunet_bench.cli",
+            "efficiency",
+            "--preset",
+            "smoke",
+            "--no-memory",
+            "--repeats",
+            "10000",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(12)  # imports, the machine's peak and the first counts; the latencies take minutes
         process.send_signal(signal.SIGTERM)
@@ -558,7 +676,9 @@ FORBIDDEN = {
 def test_no_code_path_can_unpickle():
     import re
 
-    sources = [p for folder in ("cunet_bench", "models", "baselines", "benchmarks") for p in (PACKAGE / folder).rglob("*.py")]
+    sources = [
+        p for folder in ("cunet_bench", "models", "baselines", "benchmarks") for p in (PACKAGE / folder).rglob("*.py")
+    ]
     assert len(sources) > 20
     for path in sources:
         text = path.read_text()
@@ -574,8 +694,9 @@ def test_denoising_images_smaller_than_the_ssim_window_is_refused_in_one_line(tm
     """A denoiser may train at any size, but SSIM needs 11×11 pixels: bench denoise says so in one
     line before anything is measured or written, not with a traceback."""
     folders = ("--checkpoints", str(tmp_path / "checkpoints"), "--out", str(tmp_path / "results"))
-    code, _, err = bench(monkeypatch, capsys, "train", "--preset", "smoke", "--model", "dncnn", "--resolution", "8",
-                         *folders)
+    code, _, err = bench(
+        monkeypatch, capsys, "train", "--preset", "smoke", "--model", "dncnn", "--resolution", "8", *folders
+    )
     assert code == 0, err
     code, _, err = bench(monkeypatch, capsys, "denoise", "--preset", "smoke", "--models", "dncnn", *folders)
     assert code == 2 and err.count("\n") == 1
@@ -585,14 +706,21 @@ def test_denoising_images_smaller_than_the_ssim_window_is_refused_in_one_line(tm
 
 ENVIRONMENT_CASES = [
     ({"WORLD_SIZE": "abc"}, ("train", "--model", "dncnn"), "WORLD_SIZE='abc' must be an integer from 1 to 4096"),
-    ({"WORLD_SIZE": "2"}, ("train", "--model", "dncnn"), "WORLD_SIZE=2 asks for a distributed run, but RANK is not set"),
+    (
+        {"WORLD_SIZE": "2"},
+        ("train", "--model", "dncnn"),
+        "WORLD_SIZE=2 asks for a distributed run, but RANK is not set",
+    ),
     ({"WORLD_SIZE": "2", "RANK": "7"}, ("train", "--model", "dncnn"), "RANK='7' must be an integer from 0 to 1"),
     ({"TORCHINDUCTOR_CACHE_DIR": "{file}"}, ("efficiency",), "TORCHINDUCTOR_CACHE_DIR={file} cannot hold the compile"),
 ]
 
 
-@pytest.mark.parametrize("environment, args, fragment", ENVIRONMENT_CASES,
-                         ids=[" ".join(f"{k}={v}" for k, v in e.items()) for e, _, _ in ENVIRONMENT_CASES])
+@pytest.mark.parametrize(
+    "environment, args, fragment",
+    ENVIRONMENT_CASES,
+    ids=[" ".join(f"{k}={v}" for k, v in e.items()) for e, _, _ in ENVIRONMENT_CASES],
+)
 def test_a_bad_environment_is_one_line_before_any_work(monkeypatch, capsys, tmp_path, environment, args, fragment):
     (tmp_path / "a-file").write_text("x")
     monkeypatch.chdir(tmp_path)

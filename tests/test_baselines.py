@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from cunet_bench.baselines import bm3d as bm3d_module
 from cunet_bench.baselines.bm3d import Bm3dDenoiser
 

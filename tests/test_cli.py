@@ -82,10 +82,8 @@ def test_every_command_has_dry_run_printing_the_options_own_names(tmp_path):
     """--dry-run prints the resolved configuration under the very names of the options: every
     option of a measuring command (but the generic ones) is a key of what it prints."""
     import typer
-
-    from cunet_bench.cli.app import app
-
     from cunet_bench.benchmarks import BENCHMARKS
+    from cunet_bench.cli.app import app
 
     group = typer.main.get_command(app)
     for command in (entry.command for entry in BENCHMARKS):
@@ -93,14 +91,20 @@ def test_every_command_has_dry_run_printing_the_options_own_names(tmp_path):
         done = run(command, *arguments, "--preset", "smoke", "--dry-run")
         assert done.returncode == 0, (command, done.stderr)
         printed = json.loads(done.stdout)
-        options = {option for parameter in group.get_command(None, command).params for option in parameter.opts} - GENERIC
+        options = {
+            option for parameter in group.get_command(None, command).params for option in parameter.opts
+        } - GENERIC
         assert {option[2:].replace("-", "_") for option in options} <= set(printed), (command, set(printed))
     denoise = json.loads(run("denoise", "--preset", "smoke", "--dry-run").stdout)
     assert denoise["noise_steps"] == [3, 6] and denoise["num_images"] == 4
     from cunet_bench.records import runs
 
-    runs.write_run("all", [{"kind": "phase", "step": "efficiency", "bench": "efficiency", "status": "skipped",
-                               "wall_s": 0.0}], {"bench": "all", "complete": True}, tmp_path / "results")
+    runs.write_run(
+        "all",
+        [{"kind": "phase", "step": "efficiency", "bench": "efficiency", "status": "skipped", "wall_s": 0.0}],
+        {"bench": "all", "complete": True},
+        tmp_path / "results",
+    )
     for command in (("all", "--preset", "smoke"), ("report", "--results", str(tmp_path / "results"))):
         done = run(*command, "--dry-run")
         assert done.returncode == 0, (command, done.stderr)
@@ -128,15 +132,41 @@ def test_train_then_sample_end_to_end(tmp_path):
     import numpy as np
 
     checkpoint = tmp_path / "c.safetensors"
-    done = run("train", "--model", "cunet-release", "--preset", "smoke", "--checkpoint", str(checkpoint),
-               "--out", str(tmp_path), "--format", "json")
+    done = run(
+        "train",
+        "--model",
+        "cunet-release",
+        "--preset",
+        "smoke",
+        "--checkpoint",
+        str(checkpoint),
+        "--out",
+        str(tmp_path),
+        "--format",
+        "json",
+    )
     assert done.returncode == 0, done.stderr
     final = json.loads(done.stdout)[-1]
     assert final["kind"] == "final" and final["step"] == 3 and final["loss_type"] == "diffusion MSE (v objective)"
     outputs = []
     for batch in ("2", "3"):
-        done = run("sample", "--checkpoint", str(checkpoint), "--sampling-steps", "4", "--sampler", "ddpm", "--num-samples", "4",
-                   "--batch-size", batch, "--out", str(tmp_path), "--format", "json")
+        done = run(
+            "sample",
+            "--checkpoint",
+            str(checkpoint),
+            "--sampling-steps",
+            "4",
+            "--sampler",
+            "ddpm",
+            "--num-samples",
+            "4",
+            "--batch-size",
+            batch,
+            "--out",
+            str(tmp_path),
+            "--format",
+            "json",
+        )
         assert done.returncode == 0, done.stderr
         row = json.loads(done.stdout)[0]
         assert row["samples"] == 4 and row["png"].endswith(".png")
@@ -166,8 +196,9 @@ def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
     """rk4 over [0, 1000] in 100 steps overflows the cU-Net's growing state."""
     from cunet_bench.records import runs
 
-    done = run("efficiency", "--preset", "smoke", "--no-memory", "--solver", "rk4:steps=100,t_end=1000",
-               "--out", str(tmp_path))
+    done = run(
+        "efficiency", "--preset", "smoke", "--no-memory", "--solver", "rk4:steps=100,t_end=1000", "--out", str(tmp_path)
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines[-1] == "bench: error: ODE block 'enc1': solver rk4:steps=100,t_end=1000.0 produced non-finite values"

@@ -5,13 +5,13 @@ import shutil
 
 import pytest
 import torch
-
 from cunet_bench.models.cunet import ConvODEFunction
 from cunet_bench.models.ode import ODEBlock, SecondOrderField
 from cunet_bench.models.solver import SolverConfig
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
-                                reason="torch.compile on CPU needs a C compiler")
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None and shutil.which("cc") is None, reason="torch.compile on CPU needs a C compiler"
+)
 
 
 @pytest.mark.slow

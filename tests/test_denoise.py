@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import torch
-
 from cunet_bench.benchmarks.denoise import DenoiseConfig, measure
 from cunet_bench.benchmarks.denoise_methods import Method
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
@@ -15,8 +14,15 @@ from cunet_bench.errors import UserError
 
 
 def _config(**changes):
-    base = dict(noise_steps=(100,), num_images=3, resolution=16, classifier_steps=1, data="mnist5k",
-                checkpoint_preset="smoke", train_seeds=(0,))
+    base = dict(
+        noise_steps=(100,),
+        num_images=3,
+        resolution=16,
+        classifier_steps=1,
+        data="mnist5k",
+        checkpoint_preset="smoke",
+        train_seeds=(0,),
+    )
     return DenoiseConfig(**{**base, **changes})
 
 
@@ -44,9 +50,10 @@ def test_baselines_see_the_rescaled_noisy_image_and_sigma():
     diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
     clean = torch.rand(3, 1, 16, 16) * 2 - 1
     identity = Identity()
-    rows = list(measure(_config(), [Method("oracle", Oracle(diffusion, clean), diffusion), Method("id", identity)],
-                        clean))
-    (y01, sigma01), = identity.seen
+    rows = list(
+        measure(_config(), [Method("oracle", Oracle(diffusion, clean), diffusion), Method("id", identity)], clean)
+    )
+    ((y01, sigma01),) = identity.seen
     alpha_bar = diffusion.alpha_bar[99].item()
     assert sigma01 == pytest.approx(math.sqrt((1 - alpha_bar) / alpha_bar) / 2)
     noise_part = (y01 * 2 - 1) - clean  # y = x0 + σ ε in [-1, 1] units
@@ -56,8 +63,11 @@ def test_baselines_see_the_rescaled_noisy_image_and_sigma():
     assert summary[("oracle", "iterate", "ssim")]["best_step_mean"] == 100
     assert summary[("id", "output", "psnr")]["mean"] == pytest.approx(summary[("noisy input", "input", "psnr")]["mean"])
     assert summary[("oracle", "x0", "lpips")]["status"] == "weights not installed"
-    curves = [r for r in rows if r["kind"] == "curve" and r["method"] == "oracle" and r["target"] == "iterate"
-              and r["metric"] == "psnr"]
+    curves = [
+        r
+        for r in rows
+        if r["kind"] == "curve" and r["method"] == "oracle" and r["target"] == "iterate" and r["metric"] == "psnr"
+    ]
     assert [r["step"] for r in curves] == list(range(1, 101))
 
 
@@ -65,16 +75,24 @@ def test_same_seed_gives_identical_numbers():
     diffusion = GaussianDiffusion(DiffusionConfig("cosine", "eps"))
     clean = torch.rand(2, 1, 16, 16) * 2 - 1
     model = lambda x, t: 0.5 * x
-    run = lambda: [r["mean"] for r in measure(_config(noise_steps=(10,), num_images=2, seed=3),
-                                                [Method("m", model, diffusion)], clean) if r["kind"] == "summary"]
+    run = lambda: [
+        r["mean"]
+        for r in measure(_config(noise_steps=(10,), num_images=2, seed=3), [Method("m", model, diffusion)], clean)
+        if r["kind"] == "summary"
+    ]
     assert run() == run()
 
 
 @pytest.mark.parametrize(
     "changes, fragment",
-    [(dict(noise_steps=(0,)), "integers in 1"), (dict(noise_steps=(1001,)), "integers in 1 … 1,000"),
-     (dict(noise_steps=(50.5,)), "integers"), (dict(noise_steps=(50, 50)), "distinct"),
-     (dict(protocol="release", pixel_noise=(0.5,)), "among"), (dict(protocol="blind"), "unknown protocol")],
+    [
+        (dict(noise_steps=(0,)), "integers in 1"),
+        (dict(noise_steps=(1001,)), "integers in 1 … 1,000"),
+        (dict(noise_steps=(50.5,)), "integers"),
+        (dict(noise_steps=(50, 50)), "distinct"),
+        (dict(protocol="release", pixel_noise=(0.5,)), "among"),
+        (dict(protocol="blind"), "unknown protocol"),
+    ],
 )
 def test_bad_noise_levels(changes, fragment):
     with pytest.raises(UserError, match=fragment):
@@ -94,14 +112,51 @@ def test_the_last_forward_step_t_is_a_noise_level():
 def test_denoise_cli_smoke(tmp_path):
     bench = [sys.executable, "-m", "cunet_bench.cli"]
     for model in ("cunet-release", "dncnn"):
-        done = subprocess.run([*bench, "train", "--model", model, "--preset", "smoke", "--checkpoint",
-                               str(tmp_path / f"{model}-mnist5k-smoke-seed0.safetensors"), "--out", str(tmp_path)],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                *bench,
+                "train",
+                "--model",
+                model,
+                "--preset",
+                "smoke",
+                "--checkpoint",
+                str(tmp_path / f"{model}-mnist5k-smoke-seed0.safetensors"),
+                "--out",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
-    done = subprocess.run([*bench, "denoise", "--noise-steps", "3,7", "--models", "cunet-release,dncnn",
-                           "--preset", "smoke", "--checkpoints", str(tmp_path), "--num-images", "4", "--out",
-                           str(tmp_path), "--format", "json", "--solver", "rk4", "--solver", "euler:steps=2"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            *bench,
+            "denoise",
+            "--noise-steps",
+            "3,7",
+            "--models",
+            "cunet-release,dncnn",
+            "--preset",
+            "smoke",
+            "--checkpoints",
+            str(tmp_path),
+            "--num-images",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--format",
+            "json",
+            "--solver",
+            "rk4",
+            "--solver",
+            "euler:steps=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     methods = {row["method"] for row in json.loads(done.stdout) if row["kind"] == "summary"}
     assert methods == {"noisy input", "cunet-release[rk4:steps=1]", "cunet-release[euler:steps=2]", "dncnn"}
@@ -124,13 +179,34 @@ def test_denoise_cli_smoke(tmp_path):
     described = recorded[recorded.kind == "method"].set_index("method")
     assert described.loc["dncnn", "paper_name"] == "DnCNN" and described.loc["dncnn", "parameters"] > 0
     assert described.loc["dncnn", "sigma"] == "0.1" and json.loads(described.loc["dncnn", "options"]) == {
-        "depth": 5, "width": 16}
-    missing = subprocess.run([*bench, "denoise", "--models", "unet", "--preset", "smoke", "--checkpoints",
-                              str(tmp_path)], capture_output=True, text=True, timeout=600)
+        "depth": 5,
+        "width": 16,
+    }
+    missing = subprocess.run(
+        [*bench, "denoise", "--models", "unet", "--preset", "smoke", "--checkpoints", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert missing.returncode == 2
     assert "bench train --model unet --data mnist5k --preset smoke" in missing.stderr.strip().splitlines()[-1]
-    too_many = subprocess.run([*bench, "denoise", "--models", "dncnn", "--preset", "smoke", "--checkpoints",
-                               str(tmp_path), "--num-images", "501"], capture_output=True, text=True, timeout=600)
+    too_many = subprocess.run(
+        [
+            *bench,
+            "denoise",
+            "--models",
+            "dncnn",
+            "--preset",
+            "smoke",
+            "--checkpoints",
+            str(tmp_path),
+            "--num-images",
+            "501",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert too_many.returncode == 2 and "--num-images must be between 1 and 500" in too_many.stderr
 
 
@@ -138,9 +214,14 @@ def test_release_protocol_adds_pixel_noise_and_runs_the_documented_steps():
     diffusion = GaussianDiffusion(DiffusionConfig("linear", "eps"))
     clean = torch.rand(2, 1, 16, 16) * 2 - 1
     identity = Identity()
-    rows = list(measure(_config(pixel_noise=(0.04,), protocol="release", num_images=2),
-                          [Method("m", lambda x, t: torch.zeros_like(x), diffusion), Method("id", identity)], clean))
-    (y01, sigma01), = identity.seen
+    rows = list(
+        measure(
+            _config(pixel_noise=(0.04,), protocol="release", num_images=2),
+            [Method("m", lambda x, t: torch.zeros_like(x), diffusion), Method("id", identity)],
+            clean,
+        )
+    )
+    ((y01, sigma01),) = identity.seen
     assert sigma01 == 0.04
     assert ((y01 - (clean + 1) / 2).std().item()) == pytest.approx(0.04, rel=0.25)
     steps = sorted({r["step"] for r in rows if r["kind"] == "curve" and r["method"] == "m"})
@@ -153,7 +234,9 @@ def test_perception_is_measured_against_clean_images_the_outputs_did_not_come_fr
     from cunet_bench.measure.features import FeatureExtractor
     from cunet_bench.measure.reference_stats import ReferenceFeatures
 
-    extractor = FeatureExtractor("test", "flat", "FD-test", "KD-test", 16, torch.nn.Flatten(), lambda x: x, "cpu", "pixels")
+    extractor = FeatureExtractor(
+        "test", "flat", "FD-test", "KD-test", 16, torch.nn.Flatten(), lambda x: x, "cpu", "pixels"
+    )
     generator = torch.Generator().manual_seed(0)
     other = torch.rand(400, 1, 4, 4, generator=generator)  # the same distribution, other images
     features = extractor(other * 2 - 1)
@@ -162,11 +245,13 @@ def test_perception_is_measured_against_clean_images_the_outputs_did_not_come_fr
     perception = _Perception(extractor, reference, clean01, seed=0)
     same = perception.point(clean01, {"ssim": torch.ones(40), "psnr": torch.full((40,), 99.0)})
     assert 0 < same["mean"] < 1 and same["mse_final"] == 0.0 and same["reference"] == "400 other images"
-    noisy = perception.point((clean01 + 0.3 * torch.randn_like(clean01)).clamp(0, 1), {"ssim": torch.ones(40),
-                                                                                      "psnr": torch.ones(40)})
+    noisy = perception.point(
+        (clean01 + 0.3 * torch.randn_like(clean01)).clamp(0, 1), {"ssim": torch.ones(40), "psnr": torch.ones(40)}
+    )
     assert noisy["mean"] > same["mean"] + 0.2 and noisy["kid_mean"] > same["kid_mean"]
-    few = _Perception(extractor, reference, clean01[:10], seed=0).point(clean01[:10], {"ssim": torch.ones(10),
-                                                                                     "psnr": torch.ones(10)})
+    few = _Perception(extractor, reference, clean01[:10], seed=0).point(
+        clean01[:10], {"ssim": torch.ones(10), "psnr": torch.ones(10)}
+    )
     assert few["mean"] is None and "KID only" in few["status"] and few["kid_mean"] is not None
 
 
@@ -182,8 +267,8 @@ def test_a_process_pool_is_timed_against_one_process():
 
 
 def test_test_images_cover_every_digit():
-    from cunet_bench.data import load_dataset
     from cunet_bench.benchmarks.denoise_methods import test_image_indices
+    from cunet_bench.data import load_dataset
 
     test = load_dataset("mnist5k", "test", 32)
     indices = test_image_indices(len(test), 64)
@@ -214,6 +299,18 @@ def test_noise_steps_are_refused_by_their_one_check_before_any_model_loads(tmp_p
     bad = ("0", "-5", "3,0", "100001")
     for steps in bad:
         with pytest.raises(UserError, match="--noise-steps must be integers in 1"):
-            app(["denoise", "--preset", "smoke", f"--noise-steps={steps}", "--out", str(tmp_path / "r"),
-                 "--checkpoints", str(tmp_path / "c")], prog_name="bench", standalone_mode=False)
+            app(
+                [
+                    "denoise",
+                    "--preset",
+                    "smoke",
+                    f"--noise-steps={steps}",
+                    "--out",
+                    str(tmp_path / "r"),
+                    "--checkpoints",
+                    str(tmp_path / "c"),
+                ],
+                prog_name="bench",
+                standalone_mode=False,
+            )
     assert len(refusals) == len(bad)

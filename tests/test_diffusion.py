@@ -4,9 +4,14 @@ import math
 
 import pytest
 import torch
-
 from cunet_bench.diffusion.process import (
-    DiffusionConfig, GaussianDiffusion, cosine_betas, linear_betas, respaced_timesteps, sample, sigmoid_betas,
+    DiffusionConfig,
+    GaussianDiffusion,
+    cosine_betas,
+    linear_betas,
+    respaced_timesteps,
+    sample,
+    sigmoid_betas,
 )
 from cunet_bench.errors import UserError
 
@@ -67,7 +72,9 @@ def test_posterior_matches_the_product_of_gaussians():
         alpha, beta = diffusion.alphas[step].item(), diffusion.betas[step].item()
         alpha_bar_prev = diffusion.alpha_bar[step - 1].item()
         precision = alpha / beta + 1 / (1 - alpha_bar_prev)
-        expected = (math.sqrt(alpha) / beta * x_t[i] + math.sqrt(alpha_bar_prev) / (1 - alpha_bar_prev) * x0[i]) / precision
+        expected = (
+            math.sqrt(alpha) / beta * x_t[i] + math.sqrt(alpha_bar_prev) / (1 - alpha_bar_prev) * x0[i]
+        ) / precision
         torch.testing.assert_close(mean[i], expected)
         assert variance[i].item() == pytest.approx(1 / precision, rel=1e-10)
 
@@ -98,7 +105,7 @@ def test_ddim_eta0_is_deterministic_and_exact_with_the_true_noise():
 @pytest.mark.parametrize("sampler, steps", [("ddim", 10), ("ddpm", 1000), ("ddpm", 25)])
 def test_sampler_with_an_oracle_recovers_x0(sampler, steps):
     diffusion = GaussianDiffusion(DiffusionConfig("linear"))
-    x0 = (torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(3)) * 1.6 - 0.8)
+    x0 = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(3)) * 1.6 - 0.8
 
     def oracle(x, t):
         return diffusion.eps_from_x0(x, t, x0)
@@ -111,8 +118,12 @@ def test_samples_do_not_depend_on_batching():
     diffusion = GaussianDiffusion(DiffusionConfig("cosine"))
     model = lambda x, t: 0.3 * x
     whole = sample(model, diffusion, (1, 4, 4), range(4), 20, "ddpm", seed=5)
-    halves = torch.cat([sample(model, diffusion, (1, 4, 4), range(0, 2), 20, "ddpm", seed=5),
-                        sample(model, diffusion, (1, 4, 4), range(2, 4), 20, "ddpm", seed=5)])
+    halves = torch.cat(
+        [
+            sample(model, diffusion, (1, 4, 4), range(0, 2), 20, "ddpm", seed=5),
+            sample(model, diffusion, (1, 4, 4), range(2, 4), 20, "ddpm", seed=5),
+        ]
+    )
     torch.testing.assert_close(whole, halves, rtol=0, atol=0)
 
 

@@ -6,16 +6,15 @@ import time
 
 import pytest
 import torch
-from torch import nn
-
-from cunet_bench.benchmarks.efficiency import EfficiencyConfig, run, summary
-from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.benchmarks.counting import count_flops, count_macs
-from cunet_bench.errors import UserError
+from cunet_bench.benchmarks.efficiency import EfficiencyConfig, run, summary
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, static_training_bytes
-from cunet_bench.report.paper import paper_value
-from cunet_bench.registry.suite import build_model
+from cunet_bench.errors import UserError
 from cunet_bench.measure.timing import Measurement, interleaved, single_thread
+from cunet_bench.registry.contracts import example_inputs
+from cunet_bench.registry.suite import build_model
+from cunet_bench.report.paper import paper_value
+from torch import nn
 
 
 @pytest.mark.parametrize(
@@ -67,9 +66,14 @@ def test_interleaved_rounds_rotate_the_order_and_stop_when_ratios_are_tight():
     measured = interleaved(calls, min_rounds=3, max_rounds=3, target=0.0, max_warmup=1)
     timed = order[3:]  # after one warm-up call each
     assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert measured.rounds == 3 and measured.stopped_by == "max rounds" and measured.warmup_calls == dict.fromkeys("abc", 1)
-    steady = interleaved({"x": lambda: sum(range(20000)), "y": lambda: sum(range(20000))}, min_rounds=5,
-                         max_rounds=500, target=0.5)
+    assert (
+        measured.rounds == 3
+        and measured.stopped_by == "max rounds"
+        and measured.warmup_calls == dict.fromkeys("abc", 1)
+    )
+    steady = interleaved(
+        {"x": lambda: sum(range(20000)), "y": lambda: sum(range(20000))}, min_rounds=5, max_rounds=500, target=0.5
+    )
     assert steady.stopped_by == "converged" and steady.rounds >= 5
     estimate, low, high = steady.ratio_interval("y", "x")
     assert low <= estimate <= high and abs(estimate - 1) < 0.5
@@ -80,8 +84,13 @@ def test_interleaved_rounds_rotate_the_order_and_stop_when_ratios_are_tight():
 def test_single_thread_cpu_time_ignores_waiting_and_other_processes():
     with single_thread():
         assert torch.get_num_threads() == 1
-        measured = interleaved({"sleep": lambda: time.sleep(0.02), "work": lambda: sum(range(200000))},
-                               clock="thread_cpu", min_rounds=3, max_rounds=3, target=0.0)
+        measured = interleaved(
+            {"sleep": lambda: time.sleep(0.02), "work": lambda: sum(range(200000))},
+            clock="thread_cpu",
+            min_rounds=3,
+            max_rounds=3,
+            target=0.0,
+        )
     assert measured.median("sleep") < 0.005 < 0.02 and measured.median("work") > 0
     assert set(measured.conditions()) >= {"clock", "threads", "rounds", "load_before", "other_cores", "contended"}
 
@@ -109,23 +118,51 @@ def test_the_profile_groups_every_operator_and_finds_the_solver():
     model = build_model("cunet-release", channels=1, image_size=32, nf=4).eval()
     groups = profile_forward(model, example_inputs("cunet", 1, 1, 32, "cpu"))
     assert set(groups) == set(GROUPS) and groups["solver bookkeeping"] > 0 and groups["convolution & linear"] > 0
-    assert profile_forward(build_model("unet", channels=1, image_size=32, dim=8).eval(),
-                           example_inputs("unet", 1, 1, 32, "cpu"))["solver bookkeeping"] == 0
+    assert (
+        profile_forward(
+            build_model("unet", channels=1, image_size=32, dim=8).eval(), example_inputs("unet", 1, 1, 32, "cpu")
+        )["solver bookkeeping"]
+        == 0
+    )
 
 
 def _config(**changes):
-    base = dict(models=("unet", "cunet-release"), resolution=(32,), channels=1, batch=(1,), sampling_steps=(2,),
-                repeats=2, memory=False, speed_budget_s=0.5, sampling_models=("unet", "cunet-release"),
-                variants=("eager", "channels-last", "release-layers"), memory_batch=(1,), scale="tiny")
+    base = dict(
+        models=("unet", "cunet-release"),
+        resolution=(32,),
+        channels=1,
+        batch=(1,),
+        sampling_steps=(2,),
+        repeats=2,
+        memory=False,
+        speed_budget_s=0.5,
+        sampling_models=("unet", "cunet-release"),
+        variants=("eager", "channels-last", "release-layers"),
+        memory_batch=(1,),
+        scale="tiny",
+    )
     return EfficiencyConfig(**{**base, **changes})
 
 
 def test_run_yields_rows_for_every_metric():
     rows = list(run(_config()))
     metrics = {row["metric"] for row in rows if row.get("model") == "cunet-release"}
-    assert {"parameters", "static_training_mib", "gmacs_conv_linear", "gflops_executed", "nfe",
-            "gmacs_per_function_evaluation", "latency_s", "latency_median_s", "cpu_time_1thread_s", "sample_time_s",
-            "achieved_gflops", "profile_s", "first_call_s", "max_abs_difference_from_eager"} <= metrics
+    assert {
+        "parameters",
+        "static_training_mib",
+        "gmacs_conv_linear",
+        "gflops_executed",
+        "nfe",
+        "gmacs_per_function_evaluation",
+        "latency_s",
+        "latency_median_s",
+        "cpu_time_1thread_s",
+        "sample_time_s",
+        "achieved_gflops",
+        "profile_s",
+        "first_call_s",
+        "max_abs_difference_from_eager",
+    } <= metrics
     nfe = next(row["value"] for row in rows if row["metric"] == "nfe")
     assert nfe == 36
     assert all(row["solver"] == "rk4:steps=1" for row in rows if row.get("model") == "cunet-release")
@@ -133,13 +170,20 @@ def test_run_yields_rows_for_every_metric():
     assert "paper-cunet" in rows[-1]["tags"].split(";")
     latency = [row for row in rows if row["metric"] == "latency_s"]
     assert {(row["model"], row["variant"]) for row in latency} == {
-        (model, variant) for model in ("unet", "cunet-release") for variant in ("eager", "channels-last", "release-layers")}
+        (model, variant)
+        for model in ("unet", "cunet-release")
+        for variant in ("eager", "channels-last", "release-layers")
+    }
     rounds = {row["round"] for row in latency}
     assert len(latency) == 6 * len(rounds) and all("contended" in row and row["clock"] == "wall" for row in latency)
     deviations = [row["value"] for row in rows if row["metric"] == "max_abs_difference_from_eager"]
     assert max(deviations) < 1e-3
     ratios = dict(summary(rows))["time ratios, interleaved round by round"]
-    assert {row["measurement"] for row in ratios} >= {"forward b=1 wall", "forward b=1 cpu 1 thread", "sampling 2 steps"}
+    assert {row["measurement"] for row in ratios} >= {
+        "forward b=1 wall",
+        "forward b=1 cpu 1 thread",
+        "sampling 2 steps",
+    }
     assert all(row["versus"] == "unet" for row in ratios)
     from cunet_bench.records import schema
 
@@ -147,8 +191,13 @@ def test_run_yields_rows_for_every_metric():
 
 
 def test_peak_memory_is_split_into_optimiser_state_and_activations():
-    rows = [row for row in run(_config(models=("cunet-release",), memory=True, memory_batch=(1, 4), profile=False,
-                                       variants=("eager",))) if row["kind"] == "memory"]
+    rows = [
+        row
+        for row in run(
+            _config(models=("cunet-release",), memory=True, memory_batch=(1, 4), profile=False, variants=("eager",))
+        )
+        if row["kind"] == "memory"
+    ]
     by = {(row["metric"], row["batch"]): row["value"] for row in rows}
     trainable = next(p for p in [build_model("cunet-release", channels=1, image_size=32, nf=2)]).parameters()
     state = 12 * sum(p.numel() for p in trainable if p.requires_grad) / 2**20
@@ -175,7 +224,8 @@ def test_a_variant_that_fails_is_recorded_and_eager_goes_on(monkeypatch, tmp_pat
     assert failed[0]["reason"] == "RuntimeError: InductorError: /tmp/x.so: file too short"
     assert {row["variant"] for row in rows if row["metric"] == "latency_s"} == {"eager"}
     assert dict(summary(rows))["speed variants that failed (eager measured without them)"][0]["reason"].startswith(
-        "RuntimeError")
+        "RuntimeError"
+    )
 
 
 @pytest.mark.parametrize(
@@ -202,8 +252,14 @@ def test_presets_choose_models_by_tag():
     from cunet_bench.config.presets import get_preset
 
     quick = EfficiencyConfig.from_preset(get_preset("quick"))
-    assert set(quick.models) == {"unet", "cunet-release", "cunet-5attn", "cunet-release-wo-a", "cunet-release-wo-r",
-                                 "cunet-release-wo-a-r"}
+    assert set(quick.models) == {
+        "unet",
+        "cunet-release",
+        "cunet-5attn",
+        "cunet-release-wo-a",
+        "cunet-release-wo-r",
+        "cunet-release-wo-a-r",
+    }
     paper = EfficiencyConfig.from_preset(get_preset("paper"))
     assert set(paper.models) == set(quick.models) | {"unet-ddpm", "dncnn", "conv-ae"}
     assert paper.sampling_models == ("unet", "cunet-release")

@@ -8,10 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from cunet_bench.benchmarks.fid import FidConfig, generate_shards, load_backbones, read_shards, small_sample_notice
-from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.errors import BenchWarning, UserError
+from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance
 from cunet_bench.measure.features import InceptionPool, _to_inception_input, inception_network
 
 BENCH = [sys.executable, "-m", "cunet_bench.cli"]
@@ -55,18 +54,37 @@ def test_inception_code_path_with_random_weights():
 
 
 def _config(**changes):
-    base = dict(models=("unet",), sampling_steps=(5,), num_samples=100, batch_size=64, classifier_steps=5, replicates=20,
-                speed_rounds=2, speed_budget_s=1.0, data="mnist5k", checkpoint_preset="smoke", train_seeds=(0,))
+    base = dict(
+        models=("unet",),
+        sampling_steps=(5,),
+        num_samples=100,
+        batch_size=64,
+        classifier_steps=5,
+        replicates=20,
+        speed_rounds=2,
+        speed_budget_s=1.0,
+        data="mnist5k",
+        checkpoint_preset="smoke",
+        train_seeds=(0,),
+    )
     return FidConfig(**{**base, **changes})
 
 
-@pytest.mark.parametrize("changes, fragment", [
-    ({"sampling_steps": (0,)}, "between 1 and 100,000"), ({"sampler": "euler"}, "unknown sampler"),
-    ({"num_samples": 1}, "between 2 and 1,000,000"), ({"num_samples": 64}, "not above the feature dimension 64"),
-    ({"sampling_steps": (5, 5)}, "duplicated"), ({"models": ()}, "at least one trained backbone"),
-    ({"features": "inception"}, "needs the Inception weights"), ({"batch_size": 0}, "between 1 and"),
-    ({"train_seeds": (0, 0)}, "distinct"), ({"train_seeds": (-1,)}, "--seed must be an integer"),
-])
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"sampling_steps": (0,)}, "between 1 and 100,000"),
+        ({"sampler": "euler"}, "unknown sampler"),
+        ({"num_samples": 1}, "between 2 and 1,000,000"),
+        ({"num_samples": 64}, "not above the feature dimension 64"),
+        ({"sampling_steps": (5, 5)}, "duplicated"),
+        ({"models": ()}, "at least one trained backbone"),
+        ({"features": "inception"}, "needs the Inception weights"),
+        ({"batch_size": 0}, "between 1 and"),
+        ({"train_seeds": (0, 0)}, "distinct"),
+        ({"train_seeds": (-1,)}, "--seed must be an integer"),
+    ],
+)
 def test_bad_fid_configuration(changes, fragment):
     with pytest.raises(UserError, match=fragment):
         _config(**changes).validate()
@@ -82,16 +100,31 @@ def test_small_n_is_warned_about():
 def smoke_checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
     for model in ("unet", "cunet-release", "cunet"):
-        done = subprocess.run([*BENCH, "train", "--model", model, "--preset", "smoke", "--checkpoint",
-                               str(folder / f"{model}-mnist5k-smoke-seed0.safetensors"), "--out", str(folder / "r")],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                *BENCH,
+                "train",
+                "--model",
+                model,
+                "--preset",
+                "smoke",
+                "--checkpoint",
+                str(folder / f"{model}-mnist5k-smoke-seed0.safetensors"),
+                "--out",
+                str(folder / "r"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
     return folder
 
 
 def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_path):
-    config = _config(models=("cunet",), sampling_steps=(2,), num_samples=10, batch_size=4, seed=5,
-                     checkpoints=str(smoke_checkpoints))
+    config = _config(
+        models=("cunet",), sampling_steps=(2,), num_samples=10, batch_size=4, seed=5, checkpoints=str(smoke_checkpoints)
+    )
     (backbone,) = load_backbones(config)
 
     def stop_after_first_shard(_message, done=None, total=None):
@@ -113,8 +146,18 @@ def test_interrupted_sampling_resumes_to_the_same_images(smoke_checkpoints, tmp_
 
 
 def _fid_json(checkpoints, out, *launcher):
-    command = [*launcher, "fid", "--preset", "smoke", "--checkpoints", str(checkpoints), "--out", str(out),
-               "--format", "json"]
+    command = [
+        *launcher,
+        "fid",
+        "--preset",
+        "smoke",
+        "--checkpoints",
+        str(checkpoints),
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-2000:]
     return done
@@ -128,8 +171,13 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
     assert all(row["distance_name"] == "FD-classifier" and row["samples"] == 72 for row in points)
     (real,) = [row for row in single if row["kind"] == "real"]
     assert real["images"] == 500 and 0 <= real["confident_fraction"] <= 1  # a 20-step classifier in smoke
-    assert all(row["distance_ci_low"] <= row["distance"] + 1e-9 and 0 <= row["confident_fraction"] <= 1
-               and row["train_seed"] == 0 and row["parameters"] > 0 for row in points)
+    assert all(
+        row["distance_ci_low"] <= row["distance"] + 1e-9
+        and 0 <= row["confident_fraction"] <= 1
+        and row["train_seed"] == 0
+        and row["parameters"] > 0
+        for row in points
+    )
     assert {row["model"] for row in single if row["kind"] == "best"} == set(models)
     replicates = [row for row in single if row["kind"] == "best_replicate"]
     assert len(replicates) == 3 * 50  # the smoke preset's resamples
@@ -139,8 +187,17 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
     first_images = {path.relative_to(smoke_checkpoints): np.load(path)["images"] for path in shards}
     for path in shards:
         path.unlink()
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
-                "-m", "cunet_bench.cli"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29531",
+        "-m",
+        "cunet_bench.cli",
+    ]
     _fid_json(smoke_checkpoints, tmp_path / "two", *launcher)
     for relative, images in first_images.items():
         assert np.array_equal(np.load(smoke_checkpoints / relative)["images"], images), relative
@@ -156,8 +213,22 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
 
 def test_cli_bad_input(smoke_checkpoints, tmp_path):
     def fails(*arguments):
-        done = subprocess.run([*BENCH, "fid", "--preset", "smoke", "--checkpoints", str(smoke_checkpoints),
-                               "--out", str(tmp_path), *arguments], capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                *BENCH,
+                "fid",
+                "--preset",
+                "smoke",
+                "--checkpoints",
+                str(smoke_checkpoints),
+                "--out",
+                str(tmp_path),
+                *arguments,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         return done.stderr.strip().splitlines()[-1]
 
@@ -168,14 +239,17 @@ def test_cli_bad_input(smoke_checkpoints, tmp_path):
     assert "between 2 and 1,000,000" in fails("--num-samples", "99999999999999999999")
     assert "not above the feature dimension" in fails("--num-samples", "10")
     assert "bench train --model unet-ddpm --data mnist5k --preset smoke" in fails("--models", "unet-ddpm")
-    assert "needs the Inception weights, which are not installed" in fails("--features", "inception", "--num-samples", "72")
+    assert "needs the Inception weights, which are not installed" in fails(
+        "--features", "inception", "--num-samples", "72"
+    )
 
 
 def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(smoke_checkpoints, tmp_path, monkeypatch):
     from cunet_bench.benchmarks import fid
 
-    config = _config(models=("cunet",), sampling_steps=(2,), num_samples=6, batch_size=3, seed=5,
-                     checkpoints=str(smoke_checkpoints))
+    config = _config(
+        models=("cunet",), sampling_steps=(2,), num_samples=6, batch_size=3, seed=5, checkpoints=str(smoke_checkpoints)
+    )
     (backbone,) = load_backbones(config)
     generate_shards(backbone, config, 2, tmp_path / "first")
     original = fid.sample
@@ -196,12 +270,15 @@ def test_a_shard_written_by_another_run_is_kept_and_a_damaged_one_regenerated(sm
     shard.write_bytes(shard.read_bytes()[:100])
     with pytest.warns(BenchWarning, match=f"sample shard {shard} is unusable .*; regenerating it"):
         assert generate_shards(backbone, config, 2, tmp_path / "second") == 1
-    assert torch.equal(read_shards(tmp_path / "first", config, backbone.shape)[0].images, read_shards(tmp_path / "second", config, backbone.shape)[0].images)
+    assert torch.equal(
+        read_shards(tmp_path / "first", config, backbone.shape)[0].images,
+        read_shards(tmp_path / "second", config, backbone.shape)[0].images,
+    )
 
 
 def test_a_damaged_reference_cache_is_recomputed(tmp_path):
-    from cunet_bench.measure.reference_stats import reference_features
     from cunet_bench.measure.features import ClassifierTraining, feature_extractor
+    from cunet_bench.measure.reference_stats import reference_features
 
     extractor = feature_extractor("classifier", "lfw25", 32, tmp_path, training=ClassifierTraining(steps=5))
     first = reference_features(extractor, "lfw25", 32, tmp_path)
@@ -239,8 +316,9 @@ POISONS = {
 
 @pytest.mark.parametrize("poison", POISONS, ids=list(POISONS))
 def test_a_poisoned_shard_is_regenerated_not_scored(smoke_checkpoints, tmp_path, poison):
-    config = _config(models=("cunet",), sampling_steps=(2,), num_samples=6, batch_size=3, seed=5,
-                     checkpoints=str(smoke_checkpoints))
+    config = _config(
+        models=("cunet",), sampling_steps=(2,), num_samples=6, batch_size=3, seed=5, checkpoints=str(smoke_checkpoints)
+    )
     (backbone,) = load_backbones(config)
     generate_shards(backbone, config, 2, tmp_path)
     shard = tmp_path / "shard-00000.npz"
@@ -278,13 +356,13 @@ def test_a_poisoned_reference_cache_is_recomputed(tmp_path, poison):
     assert np.array_equal(first.stats.covariance, again.stats.covariance)
 
 
-@pytest.mark.parametrize("field, value", [("feature_scale", "inf"), ("classes", str(10 ** 15)), ("classes", "-1"),
-                                          ("test_accuracy", "nan")])
+@pytest.mark.parametrize(
+    "field, value", [("feature_scale", "inf"), ("classes", str(10**15)), ("classes", "-1"), ("test_accuracy", "nan")]
+)
 def test_a_classifier_cache_with_impossible_metadata_is_retrained(tmp_path, field, value):
-    from safetensors import safe_open
-
-    from cunet_bench.records.checkpoints import write_safetensors
     from cunet_bench.measure.features import ClassifierTraining, feature_extractor
+    from cunet_bench.records.checkpoints import write_safetensors
+    from safetensors import safe_open
 
     training = ClassifierTraining(steps=5)
     first = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)

@@ -8,9 +8,8 @@ import sys
 import time
 
 import pytest
-
-from cunet_bench.errors import UserError
 from cunet_bench import files
+from cunet_bench.errors import UserError
 from cunet_bench.files import atomic_replace, atomic_write, check_output_folder, exclusive_lock
 
 

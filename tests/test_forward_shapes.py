@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from cunet_bench.registry.contracts import Backbone, Denoiser
 from cunet_bench.registry.suite import REGISTRY
 

@@ -11,13 +11,12 @@ on channels whose mean dwarfs their spread."""
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from cunet_bench.benchmarks.counting import count_macs
-from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.models.layers import InstanceNorm, LinearAttention, RMSNorm
 from cunet_bench.models.release_layers import ReleaseRMSNorm, with_release_layers
+from cunet_bench.registry.contracts import example_inputs
 from cunet_bench.registry.suite import build_model
+from torch import nn
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 2e-6)])

@@ -6,13 +6,11 @@ import math
 import pytest
 import torch
 import torchdiffeq
-from torch import nn
-
-from cunet_bench.models.ode import SolverFailure
 from cunet_bench.models.cunet import ConvODEFunction
-from cunet_bench.models.ode import ODEBlock, SecondOrderField, integrate_fixed
+from cunet_bench.models.ode import ODEBlock, SecondOrderField, SolverFailure, integrate_fixed
 from cunet_bench.models.solver import SolverConfig
 from cunet_bench.registry.suite import build_model
+from torch import nn
 
 
 class LinearField(nn.Module):
@@ -168,7 +166,9 @@ def test_an_adaptive_solver_that_would_run_without_end_stops_at_its_evaluation_b
 
     field = LinearField(torch.tensor([[-1e4]], dtype=torch.float64))
     block = ODEBlock(field, SolverConfig("dopri5", rtol=1e-12, atol=1e-12, backend="torchdiffeq"), name="mid")
-    with pytest.raises(SolverFailure, match=rf"'mid': .* more than {MAX_ADAPTIVE_EVALUATIONS:,} evaluations of one block"):
+    with pytest.raises(
+        SolverFailure, match=rf"'mid': .* more than {MAX_ADAPTIVE_EVALUATIONS:,} evaluations of one block"
+    ):
         block(torch.ones(1, 1, dtype=torch.float64))
     assert block.nfe == MAX_ADAPTIVE_EVALUATIONS + 1
 
@@ -189,10 +189,18 @@ def test_solver_parse(text, expected):
     assert SolverConfig.parse(text) == expected
 
 
-@pytest.mark.parametrize("solver", [
-    SolverConfig(), SolverConfig("euler", steps=4), SolverConfig("dopri5", rtol=1e-5, atol=1e-6, backend="torchdiffeq"),
-    SolverConfig("rk4", steps=2, backend="torchdiffeq"), SolverConfig("rk4", adjoint=True, backend="torchdiffeq"),
-    SolverConfig("midpoint", steps=3, t_end=0.5), SolverConfig("fixed_adams", steps=5, backend="torchdiffeq")])
+@pytest.mark.parametrize(
+    "solver",
+    [
+        SolverConfig(),
+        SolverConfig("euler", steps=4),
+        SolverConfig("dopri5", rtol=1e-5, atol=1e-6, backend="torchdiffeq"),
+        SolverConfig("rk4", steps=2, backend="torchdiffeq"),
+        SolverConfig("rk4", adjoint=True, backend="torchdiffeq"),
+        SolverConfig("midpoint", steps=3, t_end=0.5),
+        SolverConfig("fixed_adams", steps=5, backend="torchdiffeq"),
+    ],
+)
 def test_a_recorded_label_parses_back_into_the_same_setting(solver):
     assert SolverConfig.parse(solver.label) == solver
 

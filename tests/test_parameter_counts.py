@@ -1,7 +1,6 @@
 """Exact parameter counts of docs/protocol.md §2–4, at the paper's configurations."""
 
 import pytest
-
 from cunet_bench.registry.suite import build_model, parameter_count
 
 

@@ -9,24 +9,29 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from cunet_bench.records import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_plan_and_its_resume_by_configuration_machine_and_inputs(tmp_path, monkeypatch):
+    from cunet_bench.config.presets import get_preset
     from cunet_bench.host import machine
     from cunet_bench.run.pipeline import plan
-    from cunet_bench.config.presets import get_preset
     from cunet_bench.run.runner import done_key, is_done
 
     preset = get_preset("smoke")
     results = tmp_path / "r"
     steps = plan(preset, results, tmp_path / "c", 0, "cpu")
-    assert [s.label for s in steps] == ["efficiency", *(f"train {m} (seed 0)" for m in (
-        "unet", "cunet-release", "cunet", "dncnn", "conv-ae")), "sample unet", "sample cunet-release", "sample cunet",
-        "denoise", "fid"]
+    assert [s.label for s in steps] == [
+        "efficiency",
+        *(f"train {m} (seed 0)" for m in ("unet", "cunet-release", "cunet", "dncnn", "conv-ae")),
+        "sample unet",
+        "sample cunet-release",
+        "sample cunet",
+        "denoise",
+        "fid",
+    ]
     efficiency, denoise = steps[0], steps[-2]
     reference = plan(get_preset("reference"), results, tmp_path / "c", 0, "cpu")
     assert sum(s.label.startswith("train") for s in reference) == 5 * 3
@@ -34,20 +39,25 @@ def test_the_plan_and_its_resume_by_configuration_machine_and_inputs(tmp_path, m
     assert denoise.config.noise_steps == (3, 6) and denoise.config.num_images == 4
     assert not is_done(efficiency.benchmark, efficiency.config, results)
     done = {"kind": "machine", "metric": "peak_gflops_matmul", "value": 1.0, "unit": "GFLOP/s"}
-    meta = {"bench": "efficiency", "command": "bench", "complete": True,
-            "done_key": done_key(efficiency.benchmark, efficiency.config)}
+    meta = {
+        "bench": "efficiency",
+        "command": "bench",
+        "complete": True,
+        "done_key": done_key(efficiency.benchmark, efficiency.config),
+    }
     runs.write_run("efficiency", [done], meta, results)
     assert is_done(efficiency.benchmark, efficiency.config, results)
     changed_default = plan(preset.with_settings("denoise", num_images=5), results, tmp_path / "c", 0, "cpu")
-    assert [done_key(a.benchmark, a.config) == done_key(b.benchmark, b.config)
-            for a, b in zip(steps, changed_default)] == [step.label != "denoise" for step in steps]
+    assert [
+        done_key(a.benchmark, a.config) == done_key(b.benchmark, b.config) for a, b in zip(steps, changed_default)
+    ] == [step.label != "denoise" for step in steps]
     monkeypatch.setattr(machine, "host_id", lambda: "another-host")
     assert not is_done(efficiency.benchmark, efficiency.config, results)
 
 
 def test_a_retrained_checkpoint_changes_the_done_key(tmp_path):
-    from cunet_bench.run.pipeline import plan
     from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.pipeline import plan
     from cunet_bench.run.runner import done_key
 
     fid = plan(get_preset("smoke"), tmp_path / "r", tmp_path / "c", 0, "cpu")[-1]
@@ -82,8 +92,8 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert (phases[phases.bench != "training"].processes == 1).all()
     again = _bench_all(tmp_path, "--out", "work/results", "--threads", "2")
     assert again.returncode == 0 and again.stderr.count("already done in work/results, skipped") == 11
-    from cunet_bench.run.pipeline import plan
     from cunet_bench.config.presets import get_preset
+    from cunet_bench.run.pipeline import plan
     from cunet_bench.run.runner import is_done
 
     reference = tmp_path / "reference" / "results"
@@ -95,16 +105,21 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
 
 def test_the_users_ci_workflow_parses_and_calls_existing_commands():
     import typer
-
     from cunet_bench.cli.app import app
 
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "bench-report.yml").read_text())
     steps = workflow["jobs"]["report"]["steps"]
-    assert any(step.get("uses", "").startswith("actions/upload-artifact") and "reports/" in step["with"]["path"]
-               for step in steps)
+    assert any(
+        step.get("uses", "").startswith("actions/upload-artifact") and "reports/" in step["with"]["path"]
+        for step in steps
+    )
     group = typer.main.get_command(app)
-    calls = [shlex.split(line) for step in steps for line in step.get("run", "").splitlines()
-             if line.strip().startswith("bench ")]
+    calls = [
+        shlex.split(line)
+        for step in steps
+        for line in step.get("run", "").splitlines()
+        if line.strip().startswith("bench ")
+    ]
     assert {call[1] for call in calls} >= {"all", "compare"}
     for call in calls:
         assert group.get_command(None, call[1]) is not None, call
@@ -119,71 +134,108 @@ def test_the_gpu_job_presets_run_end_to_end_at_tiny_sizes(tmp_path, preset_name,
     size overridden to tiny values (CUDA events and CUDA memory need a GPU no session has had)."""
     from dataclasses import replace
 
-    from cunet_bench.records.checkpoints import read_checkpoint
-    from cunet_bench.run.pipeline import plan, run_steps
     from cunet_bench.config.presets import get_preset
+    from cunet_bench.records.checkpoints import read_checkpoint
     from cunet_bench.report import build_report
+    from cunet_bench.run.pipeline import plan, run_steps
     from cunet_bench.run.runner import execute
 
     preset = get_preset(preset_name)
     tiny = replace(preset, classifier_steps=2)
-    for bench, changes in (("efficiency", dict(tags=("paper-unet", "paper-cunet"), batch=(1,), sampling_steps=(1,),
-                                                repeats=1, speed_budget_s=0.1, variants=("eager",), scale="tiny",
-                                                memory_batch=(1,))),
-                           ("train", dict(train_steps=2, batch_size=2, checkpoint_every=1, scale="tiny")),
-                           ("denoise", dict(noise_steps=(2,), num_images=2)),
-                           ("fid", dict(sampling_steps=(1,), num_samples=72, batch_size=72, speed_rounds=1)),
-                           ("sample", dict(sampling_steps=1, num_samples=2, batch_size=2))):
+    for bench, changes in (
+        (
+            "efficiency",
+            dict(
+                tags=("paper-unet", "paper-cunet"),
+                batch=(1,),
+                sampling_steps=(1,),
+                repeats=1,
+                speed_budget_s=0.1,
+                variants=("eager",),
+                scale="tiny",
+                memory_batch=(1,),
+            ),
+        ),
+        ("train", dict(train_steps=2, batch_size=2, checkpoint_every=1, scale="tiny")),
+        ("denoise", dict(noise_steps=(2,), num_images=2)),
+        ("fid", dict(sampling_steps=(1,), num_samples=72, batch_size=72, speed_rounds=1)),
+        ("sample", dict(sampling_steps=1, num_samples=2, batch_size=2)),
+    ):
         tiny = tiny.with_settings(bench, **changes)
     assert (tiny.efficiency["resolution"], tiny.train["resolution"], tiny.train["grad_accumulation"]) == (
-        (64,), resolution, accumulation)
+        (64,),
+        resolution,
+        accumulation,
+    )
     steps = plan(tiny, tmp_path / "results", tmp_path / "checkpoints", 0, "cpu")
     assert sum(step.label.startswith("train unet (") for step in steps) == len(preset.train_seeds)
-    phases = run_steps(steps, tmp_path / "results", preset_name,
-                       lambda step, invocation: execute(step.benchmark, step.config, tmp_path / "results",
-                                                        preset=preset_name, invocation=invocation))
+    phases = run_steps(
+        steps,
+        tmp_path / "results",
+        preset_name,
+        lambda step, invocation: execute(
+            step.benchmark, step.config, tmp_path / "results", preset=preset_name, invocation=invocation
+        ),
+    )
     print([(row["step"], round(row["wall_s"], 1)) for row in phases])
     assert [row["status"] for row in phases] == ["ran"] * len(steps)
     text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
     assert "pipeline check" in text
     trained = read_checkpoint(next((tmp_path / "checkpoints").glob(f"unet-mnist5k-{preset_name}-seed0.safetensors")))
     assert (trained.config["resolution"], trained.config["grad_accumulation"], trained.step) == (
-        resolution, accumulation, 2)
+        resolution,
+        accumulation,
+        2,
+    )
 
 
 def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path):
     from dataclasses import replace
 
     import pytest
-
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.errors import UserError
     from cunet_bench.config.presets import get_preset
+    from cunet_bench.errors import UserError
     from cunet_bench.run.side_by_side import Job, run_side_by_side
 
     smoke = get_preset("smoke")
     good = TrainRunConfig.from_preset(smoke, model="dncnn", checkpoints=str(tmp_path / "c"), device="cpu")
-    bad = TrainRunConfig.from_preset(smoke, model="conv-ae", checkpoint=str(tmp_path / "a-folder.safetensors"),
-                                     device="cpu")
+    bad = TrainRunConfig.from_preset(
+        smoke, model="conv-ae", checkpoint=str(tmp_path / "a-folder.safetensors"), device="cpu"
+    )
     (tmp_path / "a-folder.safetensors").mkdir()  # refused by the worker when it validates the job
-    jobs = [Job(f"train {c.model}", c, tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}, "training") for c in (bad, good)]
+    jobs = [
+        Job(f"train {c.model}", c, tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}, "training")
+        for c in (bad, good)
+    ]
     with pytest.raises(UserError, match=r"^train conv-ae \(exit 2\) failed"):
         run_side_by_side(jobs, workers=2, threads=1)
     trained = runs.load_runs("training", tmp_path / "r")
     assert set(trained.model) == {"dncnn"} and (trained[trained.kind == "final"].step == 3).all()
-    another_seed = Job("train dncnn (seed 1)", replace(good, seed=1, checkpoint=str(tmp_path / "c" / "s1.safetensors")),
-                       tmp_path / "r", "smoke", {"id": "x", "preset": "smoke"}, "training")
+    another_seed = Job(
+        "train dncnn (seed 1)",
+        replace(good, seed=1, checkpoint=str(tmp_path / "c" / "s1.safetensors")),
+        tmp_path / "r",
+        "smoke",
+        {"id": "x", "preset": "smoke"},
+        "training",
+    )
     (outcome,) = run_side_by_side([another_seed], workers=2, threads=1)
     assert outcome.workload.item == "training images" and outcome.run_id and outcome.wall_s > 0
 
 
 def test_a_job_file_that_is_not_a_job_is_refused_in_one_line(tmp_path):
     job = tmp_path / "job.json"
-    for text in ("{}", "[1]", "not json", '{"label": "x", "config": {"model": 1}, "out": "r", "preset": "smoke", '
-                 '"invocation": {}}'):
+    for text in (
+        "{}",
+        "[1]",
+        "not json",
+        '{"label": "x", "config": {"model": 1}, "out": "r", "preset": "smoke", "invocation": {}}',
+    ):
         job.write_text(text)
-        done = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "run-step", str(job)], capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "cunet_bench.cli", "run-step", str(job)], capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert done.stderr.startswith("bench: error:") and "Traceback" not in done.stderr
 
@@ -202,7 +254,8 @@ folder = Path(sys.argv[1])
 configs = [TrainRunConfig.from_preset(get_preset("smoke"), model=model, train_steps=100_000, checkpoint_every=1,
                                       checkpoints=str(folder / "c"), device="cpu") for model in ("dncnn", "conv-ae")]
 try:
-    run_side_by_side([Job(c.model, c, folder / "r", "smoke", {"id": "x", "preset": "smoke"}, "training") for c in configs], 2, 1)
+    jobs = [Job(c.model, c, folder / "r", "smoke", {"id": "x", "preset": "smoke"}, "training") for c in configs]
+    run_side_by_side(jobs, 2, 1)
 except Interrupted as stop:
     sys.exit(stop.exit_code)
 """
@@ -214,8 +267,9 @@ def test_a_stop_reaches_the_workers_and_each_records_what_it_trained(tmp_path):
 
     from cunet_bench.records.checkpoints import read_checkpoint
 
-    parent = subprocess.Popen([sys.executable, "-c", STOPPED_SIDE_BY_SIDE, str(tmp_path)], stderr=subprocess.PIPE,
-                              text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_SIDE_BY_SIDE, str(tmp_path)], stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.time() + 300
         while len(list((tmp_path / "c").glob("*.safetensors"))) < 2 and time.time() < deadline:

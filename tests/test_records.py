@@ -4,11 +4,9 @@ overwritten; reading back skips what does not fit, saying why."""
 import json
 
 import pytest
-
-from cunet_bench.records import provenance
-from cunet_bench.records import runs
 from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.files import atomic_write
+from cunet_bench.records import provenance, runs
 from cunet_bench.records.schema import SchemaError
 
 
@@ -17,8 +15,17 @@ def _provenance():
 
 
 def _log(model="unet", step=1, loss=0.5):
-    return {"kind": "log", "model": model, "paper_name": "U-Net", "tags": "paper-unet", "train_seed": 0,
-            "data": "mnist5k", "step": step, "loss": loss, "images_per_s": 10.0}
+    return {
+        "kind": "log",
+        "model": model,
+        "paper_name": "U-Net",
+        "tags": "paper-unet",
+        "train_seed": 0,
+        "data": "mnist5k",
+        "step": step,
+        "loss": loss,
+        "images_per_s": 10.0,
+    }
 
 
 def test_round_trip(tmp_path):
@@ -30,8 +37,19 @@ def test_round_trip(tmp_path):
     assert list(frame["loss"]) == [0.5, 1.5] and list(frame["step"]) == [1, 2]
     assert set(frame["run_id"]) == {files.run_id}
     sidecar = json.loads(files.json.read_text())
-    for key in ("run_id", "command", "preset", "seed", "git_commit", "git_dirty", "versions", "device",
-                "cpu_threads", "started_at", "finished_at"):
+    for key in (
+        "run_id",
+        "command",
+        "preset",
+        "seed",
+        "git_commit",
+        "git_dirty",
+        "versions",
+        "device",
+        "cpu_threads",
+        "started_at",
+        "finished_at",
+    ):
         assert key in sidecar
     assert sidecar["seed"] == 7 and sidecar["rows"] == 2
     assert sidecar["versions"]["torch"]
@@ -62,22 +80,26 @@ def test_provenance_is_standard_json_even_with_non_finite_numbers(tmp_path):
     assert "NaN" not in files.json.read_text()
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    (lambda csv, sidecar: csv.write_bytes(csv.read_bytes()[:25]), "do not belong to run"),
-    (lambda csv, sidecar: csv.write_bytes(b""), "not a readable CSV file"),
-    (lambda csv, sidecar: csv.write_bytes(bytes(range(256)) * 4), "not a readable CSV file"),
-    (lambda csv, sidecar: csv.write_text("x,y\n1,2\n"), "do not belong to run"),
-    (lambda csv, sidecar: sidecar.write_text("{not json"), "provenance is not readable JSON"),
-    (lambda csv, sidecar: sidecar.write_text("[1, 2]"), "provenance is not a JSON object"),
-    (lambda csv, sidecar: sidecar.write_text("{}"), "provenance lacks bench, command, rows, complete"),
-    (lambda csv, sidecar: sidecar.write_text("[" * 100_000 + "]" * 100_000), "nested more than"),
-    (lambda csv, sidecar: sidecar.write_text(sidecar.read_text().replace('"rows": 2', '"rows": 4')), "cut short"),
-    (lambda csv, sidecar: csv.write_text(csv.read_text().replace(",0.5,", ",lots,")), "is not a number"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda csv, sidecar: csv.write_bytes(csv.read_bytes()[:25]), "do not belong to run"),
+        (lambda csv, sidecar: csv.write_bytes(b""), "not a readable CSV file"),
+        (lambda csv, sidecar: csv.write_bytes(bytes(range(256)) * 4), "not a readable CSV file"),
+        (lambda csv, sidecar: csv.write_text("x,y\n1,2\n"), "do not belong to run"),
+        (lambda csv, sidecar: sidecar.write_text("{not json"), "provenance is not readable JSON"),
+        (lambda csv, sidecar: sidecar.write_text("[1, 2]"), "provenance is not a JSON object"),
+        (lambda csv, sidecar: sidecar.write_text("{}"), "provenance lacks bench, command, rows, complete"),
+        (lambda csv, sidecar: sidecar.write_text("[" * 100_000 + "]" * 100_000), "nested more than"),
+        (lambda csv, sidecar: sidecar.write_text(sidecar.read_text().replace('"rows": 2', '"rows": 4')), "cut short"),
+        (lambda csv, sidecar: csv.write_text(csv.read_text().replace(",0.5,", ",lots,")), "is not a number"),
+    ],
+)
 def test_a_damaged_run_is_skipped_with_a_warning_naming_the_file(tmp_path, damage, fragment):
     good = runs.write_run("training", [_log("unet")], _provenance(), tmp_path)
-    bad = runs.write_run("training", [_log("cunet-release", loss=0.5), _log("cunet-release", 2, 0.5)],
-                            _provenance(), tmp_path)
+    bad = runs.write_run(
+        "training", [_log("cunet-release", loss=0.5), _log("cunet-release", 2, 0.5)], _provenance(), tmp_path
+    )
     damage(bad.csv, bad.json)
     with pytest.warns(BenchWarning, match=fragment) as caught:
         loaded = runs.load_results("training", tmp_path)

@@ -2,13 +2,24 @@ import sys
 import textwrap
 
 import pytest
-
 from cunet_bench.errors import UnknownModelError, UserError
 from cunet_bench.registry.suite import REGISTRY, ModelSpec, Registry, parameter_count
 
 EXPECTED_MODELS = {
-    "unet", "unet-ddpm", "cunet-release", "cunet-release-wo-a", "cunet-release-wo-r", "cunet-release-wo-a-r",
-    "cunet", "cunet-wo-a", "cunet-wo-r", "cunet-wo-a-r", "cunet-5attn", "dncnn", "conv-ae", "bm3d",
+    "unet",
+    "unet-ddpm",
+    "cunet-release",
+    "cunet-release-wo-a",
+    "cunet-release-wo-r",
+    "cunet-release-wo-a-r",
+    "cunet",
+    "cunet-wo-a",
+    "cunet-wo-r",
+    "cunet-wo-a-r",
+    "cunet-5attn",
+    "dncnn",
+    "conv-ae",
+    "bm3d",
 }
 
 
@@ -98,8 +109,14 @@ def test_entry_point_that_is_not_a_spec_fails_clearly(tmp_path, monkeypatch):
 
 
 def test_default_lists_come_from_tags():
-    assert REGISTRY.tagged("table5") == ("unet", "cunet-release", "cunet-release-wo-a", "cunet-release-wo-r",
-                                         "cunet-release-wo-a-r", "cunet-5attn")
+    assert REGISTRY.tagged("table5") == (
+        "unet",
+        "cunet-release",
+        "cunet-release-wo-a",
+        "cunet-release-wo-r",
+        "cunet-release-wo-a-r",
+        "cunet-5attn",
+    )
     assert REGISTRY.only("paper-unet") == "unet" and REGISTRY.only("paper-cunet") == "cunet-release"
     assert set(REGISTRY.tagged("table4")) == {"dncnn", "conv-ae", "bm3d"}
     with pytest.raises(UserError, match="unknown model tags"):

@@ -11,11 +11,11 @@ import sys
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from cunet_bench.errors import UserError
 from cunet_bench.report import build_report
 from cunet_bench.report.readme import END_MARKER, START_MARKER, summary_table, update_readme
+from scipy import stats
+
 from report_fixture import SEEDS, denoise, efficiency, fid, write, write_fixture
 
 
@@ -51,6 +51,8 @@ def _summary(text):
 
 def _row(text, title):
     return next(line for line in text.splitlines() if line.startswith(f"| [{title}]("))
+
+
 EXPECTED = {
     "[~4× fewer parameters](#efficiency)": "matches by construction",
     "[~30% of the FLOPs (abstract)](#efficiency)": "not reproduced",  # 0.39; Table 5 says 0.40
@@ -64,8 +66,9 @@ EXPECTED = {
     f"[best FID in fewer sampling steps{RELEASED}](#fid)": "inconclusive",  # 10 vs 10 steps
     "[worse samples without attention or residual connections (Appendix C)](#fid)": "not measured",
     f"[better perceptual quality (LPIPS) at every noise level{RELEASED}](#denoising)": "not measured",
-    f"[better perceptual quality (proxy: classifier-feature distance) at every noise level{RELEASED}](#denoising)":
-        "not reproduced",  # the proxy is 1 − SSIM here, higher for the cU-Net
+    # the proxy is 1 − SSIM here, higher for the cU-Net
+    f"[better perceptual quality (proxy: classifier-feature distance) at every noise level{RELEASED}]"
+    "(#denoising)": "not reproduced",
     f"[better SSIM at low noise{RELEASED}](#denoising)": "not reproduced",
     f"[worse SSIM at high noise{RELEASED}](#denoising)": "reproduced",  # 0.8 vs 0.9
     f"[the cU-Net trades distortion for perception (§4.2, Figures 10–11){RELEASED}](#denoising)": "not reproduced",
@@ -73,10 +76,10 @@ EXPECTED = {
     f"[less time to the best result{RELEASED}](#denoising)": "reproduced",
     f"[no elbow: the cU-Net's perceptual score does not deteriorate after its best (Figure 11; proxy){RELEASED}]"
     "(#denoising)": "reproduced",
-    f"[outperforms the others at low noise in SSIM and perceptually (Table 4){RELEASED}](#denoising)":
-        "not reproduced",
-    f"[diffusion U-Nets generalise better across noise than the learned baselines (§4.2){RELEASED}](#denoising)":
-        "reproduced",  # 0.9 and 0.8 against DnCNN's 0.7; the ConvAE fails the noisy-input check
+    f"[outperforms the others at low noise in SSIM and perceptually (Table 4){RELEASED}](#denoising)": "not reproduced",
+    # 0.9 and 0.8 against DnCNN's 0.7; the ConvAE fails the noisy-input check
+    f"[diffusion U-Nets generalise better across noise than the learned baselines (§4.2){RELEASED}]"
+    "(#denoising)": "reproduced",
 }
 
 
@@ -84,8 +87,16 @@ def test_report_has_every_section_figure_and_verdict(fixture_report):
     text = fixture_report.read_text()
     for anchor in ("setup", "efficiency", "speed", "fid", "denoising", "samples", "deviations", "conclusion"):
         assert f'<a id="{anchor}"></a>' in text, anchor
-    for figure in ("efficiency.png", "latency.png", "fid_steps.png", "denoise_ssim_curves.png", "denoise_psnr_curves.png",
-                   "denoise_proxy_curves.png", "perception_distortion.png", "training.png"):
+    for figure in (
+        "efficiency.png",
+        "latency.png",
+        "fid_steps.png",
+        "denoise_ssim_curves.png",
+        "denoise_psnr_curves.png",
+        "denoise_proxy_curves.png",
+        "perception_distortion.png",
+        "training.png",
+    ):
         assert (fixture_report.parent / "figures" / figure).stat().st_size > 1000, figure
         assert f"figures/{figure}" in text
     summary = _summary(text)
@@ -93,8 +104,11 @@ def test_report_has_every_section_figure_and_verdict(fixture_report):
         assert summary[claim] == verdict, claim
     assert summary[f"[comparable FID (FD-classifier){VARIANT}](#fid)"] == "reproduced"
     assert text.index("## How to read the verdicts") < text.index("## Summary of the paper's claims")
-    assert text.index("## Summary of the paper's claims") < text.index("### What the paper concedes") < text.index(
-        "### Our own measurements (not claims of the paper)")
+    assert (
+        text.index("## Summary of the paper's claims")
+        < text.index("### What the paper concedes")
+        < text.index("### Our own measurements (not claims of the paper)")
+    )
     assert "failed: does not beat the noisy input on SSIM" in text  # the ConvAE at 0.2 against 0.5
     assert "FD-classifier is not FID" in text and "LPIPS is not measured" in text
     assert "machine `f00dfeed0001`" in text and "`bench efficiency --preset quick`; commit abc1234def" in text
@@ -124,18 +138,24 @@ def test_the_seed_level_interval_of_the_report_recomputes_from_the_raw_rows(fixt
 
     text = fixture_report.read_text()
     rows = runs.load_runs("denoise", fixture_results)
-    images = rows[(rows.kind == "image") & (rows.noise_step == 400) & (rows.metric == "ssim")
-                  & (rows.target == "iterate")]
+    images = rows[
+        (rows.kind == "image") & (rows.noise_step == 400) & (rows.metric == "ssim") & (rows.target == "iterate")
+    ]
 
     def per_seed(method):
-        return [images[(images.method == method) & (images.train_seed == s)].sort_values("image")["mean"].to_numpy()
-                for s in SEEDS]
+        return [
+            images[(images.method == method) & (images.train_seed == s)].sort_values("image")["mean"].to_numpy()
+            for s in SEEDS
+        ]
 
     a, b = per_seed("cunet-release"), per_seed("unet")
     means_a, means_b = np.array([x.mean() for x in a]), np.array([x.mean() for x in b])
     per_image = np.mean(a, axis=0) - np.mean(b, axis=0)
-    parts = [(means_a.var(ddof=1) / 2, 1), (means_b.var(ddof=1) / 2, 1), (per_image.var(ddof=1) / len(per_image),
-                                                                            len(per_image) - 1)]
+    parts = [
+        (means_a.var(ddof=1) / 2, 1),
+        (means_b.var(ddof=1) / 2, 1),
+        (per_image.var(ddof=1) / len(per_image), len(per_image) - 1),
+    ]
     error = math.sqrt(sum(v for v, _ in parts))
     half = stats.t.ppf(0.975, min(d for v, d in parts if v > 0)) * error
     estimate = means_a.mean() - means_b.mean()
@@ -159,15 +179,22 @@ def test_smoke_sized_runs_give_no_verdict(tmp_path):
     out = tmp_path / "results"
     rng = np.random.default_rng(2)
     write("denoise", denoise(rng, images=4), out, "bench denoise --preset smoke", preset="smoke")
-    write("fid", [{**row, "samples": 64} if "samples" in row else row for row in fid(rng)], out, "bench fid",
-          preset="smoke")
+    write(
+        "fid",
+        [{**row, "samples": 64} if "samples" in row else row for row in fid(rng)],
+        out,
+        "bench fid",
+        preset="smoke",
+    )
     text = build_report(out, tmp_path / "reports").read_text()
     assert set(_summary(text).values()) == {"pipeline check"}
 
 
 def test_table1_speed_at_a_best_step_on_the_grids_edge_is_at_the_edge(tmp_path):
     out = tmp_path / "results"
-    rows = [{**row, "sampling_steps": 30} if row["kind"] == "sample_time" else row for row in fid(np.random.default_rng(3))]
+    rows = [
+        {**row, "sampling_steps": 30} if row["kind"] == "sample_time" else row for row in fid(np.random.default_rng(3))
+    ]
     write("fid", rows, out, "bench fid --preset quick", preset="quick")
     text = build_report(out, tmp_path / "reports").read_text()
     assert _summary(text)["[30–80% faster inference](#speed)"] == "at the edge of the grid"  # 30 of (5, 10, 30)
@@ -180,10 +207,22 @@ def test_runs_that_each_time_one_model_of_the_pair_give_no_ratio(tmp_path):
     out, rng = tmp_path / "results", np.random.default_rng(8)
     fid_rows, efficiency_rows = fid(rng), efficiency(rng, {1: 0.6})
     for model in ("unet", "cunet-release", "cunet-release"):
-        write("fid", [row for row in fid_rows if row.get("model") in (None, model)], out,
-              f"bench fid --models {model}", preset="quick", config_hash=model)
-        write("efficiency", [row for row in efficiency_rows if row["kind"] == "count" or row["model"] == model], out,
-              f"bench efficiency --models {model}", preset="quick", config_hash=model)
+        write(
+            "fid",
+            [row for row in fid_rows if row.get("model") in (None, model)],
+            out,
+            f"bench fid --models {model}",
+            preset="quick",
+            config_hash=model,
+        )
+        write(
+            "efficiency",
+            [row for row in efficiency_rows if row["kind"] == "count" or row["model"] == model],
+            out,
+            f"bench efficiency --models {model}",
+            preset="quick",
+            config_hash=model,
+        )
     summary = _summary(build_report(out, tmp_path / "reports").read_text())
     assert summary["[30–80% faster inference](#speed)"] == "not measured"
     assert summary["[faster per network evaluation](#speed)"] == "not measured"
@@ -200,13 +239,18 @@ def test_a_time_from_a_busy_machine_is_not_measured(tmp_path):
 
 def test_a_best_at_the_chains_end_is_the_grids_edge_and_the_time_row_says_per_step(tmp_path):
     rng = np.random.default_rng(6)
-    rows = [{**row, "best_step": float(row["noise_step"])} if row["kind"] == "image" and "best_step" in row else row
-            for row in denoise(rng)]
+    rows = [
+        {**row, "best_step": float(row["noise_step"])} if row["kind"] == "image" and "best_step" in row else row
+        for row in denoise(rng)
+    ]
     write("denoise", rows, tmp_path / "r", "bench denoise --preset quick", preset="quick")
     write("fid", fid(rng), tmp_path / "r", "bench fid --preset quick", preset="quick")
     text = build_report(tmp_path / "r", tmp_path / "reports").read_text()
     summary = _summary(text)
-    assert summary[f"[best result in fewer reverse steps, consistently{RELEASED}](#denoising)"] == "at the edge of the grid"
+    assert (
+        summary[f"[best result in fewer reverse steps, consistently{RELEASED}](#denoising)"]
+        == "at the edge of the grid"
+    )
     assert "best at the chain's end for 100% / 100% of images" in text
     time_row = _row(text, "less time to the best result")
     assert "whole-chain time for the batch, i.e. per-step speed" in time_row
@@ -232,15 +276,22 @@ def test_the_similar_fid_reading_times_each_model_at_the_steps_that_reach_a_comm
     """The U-Net reaches the cU-Net's best distance (2.0, at 100 steps) at 10 steps; at 0.01 and
     0.004 s per step the ratio is (100 × 0.004) / (10 × 0.01) = 4, whichever seeds are drawn."""
     import pandas as pd
-
     from cunet_bench.report.speed import similar_quality
 
     rows = []
     for model, distances, per_step in (("u", (5.0, 2.0, 1.5, 1.4), 0.01), ("c", (9.0, 6.0, 3.0, 2.0), 0.004)):
         for seed in (0, 1, 2):
-            rows += [{"model": model, "train_seed": seed, "sampling_steps": steps, "distance": distance,
-                      "seconds_per_sample": steps * per_step, "contended": False}
-                     for steps, distance in zip((5, 10, 30, 100), distances)]
+            rows += [
+                {
+                    "model": model,
+                    "train_seed": seed,
+                    "sampling_steps": steps,
+                    "distance": distance,
+                    "seconds_per_sample": steps * per_step,
+                    "contended": False,
+                }
+                for steps, distance in zip((5, 10, 30, 100), distances)
+            ]
     interval, text = similar_quality(pd.DataFrame(rows), "u", "c")
     assert (interval.estimate, interval.low, interval.high) == pytest.approx((4.0, 4.0, 4.0))
     assert "distance 2: U-Net 10 steps, cU-Net 100" in text
@@ -250,41 +301,54 @@ def test_table3_has_two_readings_and_differing_ones_depend_on_the_reading(tmp_pa
     """The iterate's best at the chain's end (the grid's edge) while the x0 estimate's best comes
     earlier for the cU-Net: each reading gets its verdict and the row depends on the reading."""
     rng = np.random.default_rng(6)
-    rows = [{**row, "best_step": float(row["noise_step"])}
-            if row["kind"] == "image" and "best_step" in row and row["target"] == "iterate" else row
-            for row in denoise(rng)]
+    rows = [
+        {**row, "best_step": float(row["noise_step"])}
+        if row["kind"] == "image" and "best_step" in row and row["target"] == "iterate"
+        else row
+        for row in denoise(rng)
+    ]
     write("denoise", rows, tmp_path / "r", "bench denoise --preset quick", preset="quick")
     write("fid", fid(rng), tmp_path / "r", "bench fid --preset quick", preset="quick")
     text = build_report(tmp_path / "r", tmp_path / "reports").read_text()
     row = _row(text, "best result in fewer reverse steps, consistently")
     assert "iterate scoring: at 50: best at the chain's end" in row and "x0 scoring: Δ" in row
-    assert _summary(text)[f"[best result in fewer reverse steps, consistently{RELEASED}](#denoising)"] == \
-        "depends on the reading"
+    assert (
+        _summary(text)[f"[best result in fewer reverse steps, consistently{RELEASED}](#denoising)"]
+        == "depends on the reading"
+    )
     assert "the rule's reading: at the edge of the grid; the other reading: reproduced" in row
 
 
 def test_an_outlier_cannot_squash_the_perception_distortion_plot_and_methods_have_their_colours(tmp_path):
     import matplotlib.image
     import pandas as pd
-
     from cunet_bench.report.figures import perception_distortion
 
-    points = pd.DataFrame({"method": ["a", "b", "c"], "noise_step": [50, 50, 400], "ssim_final": [0.9, 0.8, 0.2],
-                           "mean": [0.5, 0.6, 5000.0]})
+    points = pd.DataFrame(
+        {
+            "method": ["a", "b", "c"],
+            "noise_step": [50, 50, 400],
+            "ssim_final": [0.9, 0.8, 0.2],
+            "mean": [0.5, 0.6, 5000.0],
+        }
+    )
     colours = {"a": "tab:blue", "b": "tab:orange", "c": "tab:gray"}
     path = perception_distortion(points, "mean", "perception", tmp_path / "p.png", {}, colours)
     pixels = (matplotlib.image.imread(path)[..., :3] * 255).round().reshape(-1, 3)
     for colour in ((31, 119, 180), (255, 127, 14)):  # each method in its own colour, not one for all
         assert (np.abs(pixels - colour).max(axis=1) < 40).sum() > 20, colour
-    linear = perception_distortion(points.assign(kid=[-0.01, 0.02, 3.0]), "kid", "KID", tmp_path / "k.png", {},
-                                   colours, log_scale=False)
+    linear = perception_distortion(
+        points.assign(kid=[-0.01, 0.02, 3.0]), "kid", "KID", tmp_path / "k.png", {}, colours, log_scale=False
+    )
     assert matplotlib.image.imread(linear).shape[0] > 100
 
 
 def test_the_report_never_imports_torch(fixture_results, tmp_path):
-    script = ("import sys; from pathlib import Path; from cunet_bench.report import build_report; "
-              f"build_report(Path({str(fixture_results)!r}), Path({str(tmp_path / 'r')!r})); "
-              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
+    script = (
+        "import sys; from pathlib import Path; from cunet_bench.report import build_report; "
+        f"build_report(Path({str(fixture_results)!r}), Path({str(tmp_path / 'r')!r})); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
@@ -292,8 +356,11 @@ def test_the_report_never_imports_torch(fixture_results, tmp_path):
 
 def test_report_is_deterministic(fixture_results, fixture_report, tmp_path):
     def digest(folder):
-        return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-                if p.is_file()}
+        return {
+            p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
 
     build_report(fixture_results, tmp_path / "again")
     assert digest(tmp_path / "again") == digest(fixture_report.parent)
@@ -301,8 +368,13 @@ def test_report_is_deterministic(fixture_results, fixture_report, tmp_path):
 
 def test_missing_results_name_the_command(tmp_path):
     (tmp_path / "results").mkdir()
-    write("training", [{"kind": "log", "model": "unet", "step": 1, "loss": 1.0}], tmp_path / "results", "bench train",
-          preset="quick")
+    write(
+        "training",
+        [{"kind": "log", "model": "unet", "step": 1, "loss": 1.0}],
+        tmp_path / "results",
+        "bench train",
+        preset="quick",
+    )
     text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
     assert text.count("**Not measured yet**") == 5  # efficiency, speed, FID, denoising, sample grids
     for command in ("bench efficiency --preset quick", "bench fid --preset quick", "bench denoise --noise-steps"):
@@ -313,9 +385,24 @@ def test_missing_results_name_the_command(tmp_path):
 def test_readme_summary_is_copied_from_the_report_between_markers(fixture_results, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# project\n\nintro\n\n{START_MARKER}\nstale table\n{END_MARKER}\n\nafter\n")
-    done = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "report", "--results", str(fixture_results),
-                           "--out", str(tmp_path / "reports"), "--readme", str(readme), "--no-reference"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cunet_bench.cli",
+            "report",
+            "--results",
+            str(fixture_results),
+            "--out",
+            str(tmp_path / "reports"),
+            "--readme",
+            str(readme),
+            "--no-reference",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report_table = summary_table((tmp_path / "reports" / "REPORT.md").read_text())
     text = readme.read_text()
@@ -332,9 +419,23 @@ def test_readme_without_markers_is_refused_before_any_report_is_written(fixture_
     readme.write_text(f"# project\n{END_MARKER}\n{START_MARKER}\n")
     with pytest.raises(UserError, match="needs one"):
         update_readme(readme, tmp_path / "REPORT.md")
-    done = subprocess.run([sys.executable, "-m", "cunet_bench.cli", "report", "--results", str(fixture_results),
-                           "--out", str(tmp_path / "reports"), "--readme", str(readme)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cunet_bench.cli",
+            "report",
+            "--results",
+            str(fixture_results),
+            "--out",
+            str(tmp_path / "reports"),
+            "--readme",
+            str(readme),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "reports").exists()
 
@@ -342,10 +443,21 @@ def test_readme_without_markers_is_refused_before_any_report_is_written(fixture_
 def test_this_run_is_shown_beside_the_reference(fixture_results, tmp_path):
     mine = tmp_path / "mine"
     rng = np.random.default_rng(7)
-    rows = [{**row, "seconds_per_sample": row["seconds_per_sample"] * (3 if row["model"] != "unet" else 1)}
-            if row["kind"] == "sample_time" else row for row in fid(rng)]
-    write("fid", rows, mine, "bench fid --preset quick", preset="quick", machine_fingerprint="beefbeef0002",
-          config={"num_samples": 64})
+    rows = [
+        {**row, "seconds_per_sample": row["seconds_per_sample"] * (3 if row["model"] != "unet" else 1)}
+        if row["kind"] == "sample_time"
+        else row
+        for row in fid(rng)
+    ]
+    write(
+        "fid",
+        rows,
+        mine,
+        "bench fid --preset quick",
+        preset="quick",
+        machine_fingerprint="beefbeef0002",
+        config={"num_samples": 64},
+    )
     text = build_report(mine, tmp_path / "reports", fixture_results).read_text()
     beside = text.split('<a id="beside"></a>')[1].split('<a id="conclusion"></a>')[0]
     assert "| [30–80% faster inference](#speed)" not in beside
@@ -356,16 +468,24 @@ def test_this_run_is_shown_beside_the_reference(fixture_results, tmp_path):
 
 
 def _compare(*args):
-    return subprocess.run([sys.executable, "-m", "cunet_bench.cli", "compare", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cunet_bench.cli", "compare", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_bench_compare_reports_verdict_changes_and_regressions_with_its_exit_code(fixture_results, tmp_path):
     new = tmp_path / "new"
     shutil.copytree(fixture_results, new)
     rng = np.random.default_rng(8)
-    slower = [{**row, "seconds_per_sample": row["seconds_per_sample"] * (2.5 if row["model"] != "unet" else 1)}
-              if row["kind"] == "sample_time" else row for row in fid(rng)]
+    slower = [
+        {**row, "seconds_per_sample": row["seconds_per_sample"] * (2.5 if row["model"] != "unet" else 1)}
+        if row["kind"] == "sample_time"
+        else row
+        for row in fid(rng)
+    ]
     for path in (new / "fid").iterdir():
         path.unlink()
     write("fid", slower, new, "bench fid --preset quick", preset="quick")
@@ -389,8 +509,13 @@ def test_bench_compare_fails_on_a_vanished_model_and_lists_stopped_runs(fixture_
     shutil.copytree(fixture_results, new)
     for path in (new / "fid").iterdir():
         path.unlink()
-    write("fid", [row for row in fid(np.random.default_rng(8)) if row.get("model") != "cunet"], new,
-          "bench fid --preset quick", preset="quick")
+    write(
+        "fid",
+        [row for row in fid(np.random.default_rng(8)) if row.get("model") != "cunet"],
+        new,
+        "bench fid --preset quick",
+        preset="quick",
+    )
     sidecar = next((new / "efficiency").glob("*.json"))
     sidecar.write_text(sidecar.read_text().replace('"complete": true', '"complete": false'))
     result = json.loads(_compare(fixture_results, new, "--format", "json").stdout)

@@ -1,13 +1,13 @@
 import pytest
-
 from cunet_bench.benchmarks.solvers import SolversConfig, run
 from cunet_bench.errors import UserError
 from cunet_bench.models.solver import SolverConfig
 
 
 def _config(**changes):
-    return SolversConfig(**{**dict(model="cunet-release", resolution=32, channels=1, batch=(2,), repeats=2,
-                                   scale="cpu"), **changes})
+    return SolversConfig(
+        **{**dict(model="cunet-release", resolution=32, channels=1, batch=(2,), repeats=2, scale="cpu"), **changes}
+    )
 
 
 def test_overhead_rows_are_consistent():
@@ -43,9 +43,9 @@ def test_bad_solvers_configuration(changes, fragment):
 def test_the_bare_evaluations_are_the_blocks_own_field_inputs(monkeypatch):
     """bench solvers times ODEBlock.evaluate_field, which walks the same slices and conditioning
     as the block's forward: a change to one is a change to the other."""
+    import torch
     from cunet_bench.models.ode import ODEBlock
     from cunet_bench.registry.suite import build_model
-    import torch
 
     seen = {"forward": [], "bare": []}
     original = ODEBlock.field_inputs

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from cunet_bench.host import threads
 
 
@@ -50,8 +49,7 @@ def test_the_cgroup_quota_and_the_affinity_bound_the_usable_cores():
     assert 1 <= threads.usable_cores() <= (os.cpu_count() or 1)
 
 
-def test_on_a_busy_machine_a_refusal_is_still_one_line_and_work_gets_the_warning(claims, monkeypatch, capsys,
-                                                                                 tmp_path):
+def test_on_a_busy_machine_a_refusal_is_still_one_line_and_work_gets_the_warning(claims, monkeypatch, capsys, tmp_path):
     from cunet_bench.cli.app import main
 
     monkeypatch.setattr(threads, "others_cores", lambda seconds=0.25: 1.5)
@@ -64,8 +62,9 @@ def test_on_a_busy_machine_a_refusal_is_still_one_line_and_work_gets_the_warning
 
     code, err = bench("sample", "--checkpoint", str(tmp_path / "missing.safetensors"))
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err, err
-    code, err = bench("solvers", "--preset", "smoke", "--batch", "1", "--repeats", "1", "--no-compile", "--out",
-                      str(tmp_path / "r"))
+    code, err = bench(
+        "solvers", "--preset", "smoke", "--batch", "1", "--repeats", "1", "--no-compile", "--out", str(tmp_path / "r")
+    )
     assert code == 0 and err.count("bench: warning: the machine is busy (other processes use 1.5 core(s))") == 1, err
 
 

@@ -10,15 +10,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
-
-from cunet_bench.records.checkpoints import read_checkpoint
-from cunet_bench.errors import UserError
 from cunet_bench.diffusion.loading import build_model, diffusion_of, load_trained
 from cunet_bench.diffusion.training import TrainConfig, TrainingRun
+from cunet_bench.errors import UserError
+from cunet_bench.records.checkpoints import read_checkpoint
+from safetensors.torch import save_file
 
-SMALL = dict(data="mnist5k", resolution=32, batch_size=8, lr=2e-4, grad_accumulation=1, ema_decay=0.9,
-             schedule="sigmoid", objective="v", sigma=(0.1, 0.1), log_every=1, checkpoint_every=2)
+SMALL = dict(
+    data="mnist5k",
+    resolution=32,
+    batch_size=8,
+    lr=2e-4,
+    grad_accumulation=1,
+    ema_decay=0.9,
+    schedule="sigmoid",
+    objective="v",
+    sigma=(0.1, 0.1),
+    log_every=1,
+    checkpoint_every=2,
+)
 
 
 def _config(model="cunet-release", steps=6, **changes):
@@ -29,8 +39,9 @@ def _config(model="cunet-release", steps=6, **changes):
 def train(config, checkpoint, resume=False, stop_after=None):
     """Build the configuration's model and train it to the end; returns the finished session."""
     torch.manual_seed(config.seed)
-    session = TrainingRun(config, build_model(config), diffusion_of(config), checkpoint, resume=resume,
-                          stop_after=stop_after)
+    session = TrainingRun(
+        config, build_model(config), diffusion_of(config), checkpoint, resume=resume, stop_after=stop_after
+    )
     session.log = list(session.steps())
     return session
 
@@ -72,13 +83,27 @@ def test_training_lowers_the_loss(tmp_path):
 
 
 def _bench(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cunet_bench.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cunet_bench.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--train-steps", "40", "--out",
-              str(tmp_path / "r")]
+    common = [
+        "train",
+        "--model",
+        "cunet-release",
+        "--preset",
+        "smoke",
+        "--train-steps",
+        "40",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     whole = _bench(*common, "--checkpoint", str(tmp_path / "whole.safetensors"))
     assert whole.wait(timeout=600) == 0, whole.stderr.read()
     target = tmp_path / "killed.safetensors"
@@ -97,8 +122,21 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_path):
     target = tmp_path / "c.safetensors"
-    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--train-steps", "100000", "--checkpoint",
-              str(target), "--out", str(tmp_path / "r"), "--threads", "1"]
+    common = [
+        "train",
+        "--model",
+        "cunet-release",
+        "--preset",
+        "smoke",
+        "--train-steps",
+        "100000",
+        "--checkpoint",
+        str(target),
+        "--out",
+        str(tmp_path / "r"),
+        "--threads",
+        "1",
+    ]
     first = _bench(*common)
     try:
         deadline = time.time() + 300
@@ -135,15 +173,39 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     the first step's loss and Adam moments (0.1·g and 0.001·g²): the untrained cU-Net's 2×2
     instance norms amplify rounding, and Adam then turns near-zero gradients into full-size
     steps, so later weights would compare the numerics, not the distribution of the work."""
-    common = ["train", "--model", "cunet-release", "--preset", "smoke", "--train-steps", "1", "--out",
-              str(tmp_path / "r")]
+    common = [
+        "train",
+        "--model",
+        "cunet-release",
+        "--preset",
+        "smoke",
+        "--train-steps",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     single = _bench(*common, "--checkpoint", str(tmp_path / "one.safetensors"))
     assert single.wait(timeout=600) == 0, single.stderr.read()
     environment = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-         "-m", "cunet_bench.cli", *common, "--checkpoint", str(tmp_path / "two.safetensors")],
-        capture_output=True, text=True, timeout=600, env=environment,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            "29517",
+            "-m",
+            "cunet_bench.cli",
+            *common,
+            "--checkpoint",
+            str(tmp_path / "two.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     one, two = read_checkpoint(tmp_path / "one.safetensors"), read_checkpoint(tmp_path / "two.safetensors")

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from cunet_bench.records import runs
 from cunet_bench.cli.app import main
+from cunet_bench.records import runs
 from cunet_bench.report.figure_folder import MANIFEST
 from cunet_bench.report.readme import END_MARKER, START_MARKER
 
@@ -25,8 +24,9 @@ def bench(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def results(tmp_path):
-    rows = [{"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0, "tags": "backbone"}
-            for s in (1, 2, 3)]
+    rows = [
+        {"kind": "log", "model": "unet", "step": s, "loss": 0.5, "train_seed": 0, "tags": "backbone"} for s in (1, 2, 3)
+    ]
     runs.write_run("training", rows, {"bench": "training", "command": "bench train", "complete": True}, tmp_path / "r")
     return tmp_path / "r"
 
@@ -55,8 +55,7 @@ def test_the_report_replaces_only_its_own_figures(monkeypatch, capsys, results, 
 
 
 @pytest.mark.parametrize("what", ["file", "dangling link", "foreign folder", "fifo manifest"])
-def test_a_figures_path_the_report_cannot_own_is_one_line_before_any_work(monkeypatch, capsys, results, tmp_path,
-                                                                           what):
+def test_a_figures_path_the_report_cannot_own_is_one_line_before_any_work(monkeypatch, capsys, results, tmp_path, what):
     out = tmp_path / "o"
     out.mkdir()
     figures = out / "figures"
@@ -98,14 +97,13 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
     import signal
 
     import numpy as np
-
     from cunet_bench.benchmarks.sample import BENCHMARK, SampleConfig
     from cunet_bench.benchmarks.train import TrainRunConfig
-    from cunet_bench.host.interrupts import Interrupted
     from cunet_bench.config.presets import get_preset
-    from cunet_bench.run.runner import execute
     from cunet_bench.diffusion.loading import build_model, diffusion_of
     from cunet_bench.diffusion.training import TrainingRun
+    from cunet_bench.host.interrupts import Interrupted
+    from cunet_bench.run.runner import execute
 
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release").training
     checkpoint = tmp_path / "cunet.safetensors"
@@ -115,8 +113,9 @@ def test_a_stopped_sample_run_keeps_the_samples_it_made(tmp_path):
         if done == 4:
             raise Interrupted(signal.SIGTERM)
 
-    sample_config = SampleConfig(checkpoint=str(checkpoint), sampling_steps=2, num_samples=10, batch_size=2,
-                                 out=str(tmp_path / "r"))
+    sample_config = SampleConfig(
+        checkpoint=str(checkpoint), sampling_steps=2, num_samples=10, batch_size=2, out=str(tmp_path / "r")
+    )
     with pytest.raises(Interrupted):
         execute(BENCHMARK, sample_config, tmp_path / "r", stop_at_third_batch)
     (row,) = runs.load_runs("sample", tmp_path / "r").itertuples()

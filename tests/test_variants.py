@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import torch
-
 from cunet_bench.benchmarks.variants import prepare_variant
 
 SCRIPT = """
@@ -28,8 +27,9 @@ print(json.dumps(rows))
 
 
 def _compile(environment):
-    return subprocess.Popen([sys.executable, "-c", SCRIPT], env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _finished(process):

@@ -5,28 +5,66 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from cunet_bench.report.convergence import Convergence
 from cunet_bench.report.speed import FASTER, LESS_TIME, pooled_verdict, two_readings
-from cunet_bench.report.verdicts import (BY_CONSTRUCTION, DEPENDS, EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED,
-                                         ONE_SEED, PIPELINE_CHECK, REPRODUCED, UNSTABLE, VOCABULARY, Interval, Seeds,
-                                         by_construction, combined_error, edge_share, every_level, hierarchical_median, readings,
-                                         seed_level_difference, seed_level_ratio, too_small, verdict_above,
-                                         verdict_below, verdict_exact, verdict_within)
+from cunet_bench.report.verdicts import (
+    BY_CONSTRUCTION,
+    DEPENDS,
+    EDGE,
+    INCONCLUSIVE,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    ONE_SEED,
+    PIPELINE_CHECK,
+    REPRODUCED,
+    UNSTABLE,
+    VOCABULARY,
+    Interval,
+    Seeds,
+    by_construction,
+    combined_error,
+    edge_share,
+    every_level,
+    hierarchical_median,
+    readings,
+    seed_level_difference,
+    seed_level_ratio,
+    too_small,
+    verdict_above,
+    verdict_below,
+    verdict_exact,
+    verdict_within,
+)
+from scipy import stats
 
 
 def test_the_vocabulary_is_defined_once():
-    assert set(VOCABULARY) == {REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, UNSTABLE, EDGE, BY_CONSTRUCTION, NOT_MEASURED,
-                               PIPELINE_CHECK, DEPENDS}
+    assert set(VOCABULARY) == {
+        REPRODUCED,
+        NOT_REPRODUCED,
+        INCONCLUSIVE,
+        UNSTABLE,
+        EDGE,
+        BY_CONSTRUCTION,
+        NOT_MEASURED,
+        PIPELINE_CHECK,
+        DEPENDS,
+    }
     assert all(len(meaning) > 20 for meaning in VOCABULARY.values())
 
 
-@pytest.mark.parametrize("interval, expected", [
-    (Interval(0.5, 0.4, 0.6), REPRODUCED), (Interval(1.0, 0.9, 1.1), NOT_REPRODUCED),
-    (Interval(0.75, 0.6, 0.9), INCONCLUSIVE), (Interval(0.77, 0.77, 0.77), NOT_REPRODUCED),
-    (Interval(0.77, 0.7, 0.77), INCONCLUSIVE), (Interval(0.5, 0.4, 0.6, ONE_SEED), INCONCLUSIVE),
-    (Interval(1.0, 0.9, 1.1, ONE_SEED), INCONCLUSIVE)])
+@pytest.mark.parametrize(
+    "interval, expected",
+    [
+        (Interval(0.5, 0.4, 0.6), REPRODUCED),
+        (Interval(1.0, 0.9, 1.1), NOT_REPRODUCED),
+        (Interval(0.75, 0.6, 0.9), INCONCLUSIVE),
+        (Interval(0.77, 0.77, 0.77), NOT_REPRODUCED),
+        (Interval(0.77, 0.7, 0.77), INCONCLUSIVE),
+        (Interval(0.5, 0.4, 0.6, ONE_SEED), INCONCLUSIVE),
+        (Interval(1.0, 0.9, 1.1, ONE_SEED), INCONCLUSIVE),
+    ],
+)
 def test_a_verdict_needs_the_whole_interval_on_one_side_and_every_source_of_variation(interval, expected):
     assert verdict_below(interval, 0.77) == expected
     flipped = Interval(-interval.estimate, -interval.high, -interval.low, interval.note)
@@ -81,7 +119,9 @@ def test_adding_a_source_of_variation_never_narrows_the_interval():
     assert welch(parts + [(per_image.var(ddof=1) / 32, 31)]) > welch(parts)  # the df Welch would have used grew
     for extra in (0.0, 1e-6, 1e-4, 1e-2):
         widened = combined_error([*parts, (extra, 31)])
-        assert stats.t.ppf(0.975, widened[1]) * widened[0] >= stats.t.ppf(0.975, 2) * math.sqrt(sum(v for v, _ in parts))
+        assert stats.t.ppf(0.975, widened[1]) * widened[0] >= stats.t.ppf(0.975, 2) * math.sqrt(
+            sum(v for v, _ in parts)
+        )
 
 
 def test_the_readme_and_the_report_state_the_codes_one_seed_level_rule():
@@ -97,8 +137,9 @@ def test_the_readme_and_the_report_state_the_codes_one_seed_level_rule():
 def test_one_training_seed_leaves_the_variation_between_runs_unmeasured():
     one = seed_level_difference(Seeds([np.array([0.5, 0.6, 0.7])]), Seeds([np.array([0.1, 0.2, 0.2])]))
     assert one.note == ONE_SEED and verdict_above(one, 0) == INCONCLUSIVE
-    fixed = seed_level_difference(Seeds([np.array([0.5, 0.6, 0.7])] * 2), Seeds([np.array([0.1, 0.2, 0.2])],
-                                                                               trained=False))
+    fixed = seed_level_difference(
+        Seeds([np.array([0.5, 0.6, 0.7])] * 2), Seeds([np.array([0.1, 0.2, 0.2])], trained=False)
+    )
     assert fixed.note == "" and fixed.estimate == pytest.approx(0.6 - 0.5 / 3)
 
 
@@ -136,8 +177,11 @@ def test_runs_that_contradict_each_other_are_unstable_and_busy_runs_are_left_out
     rng = np.random.default_rng(0)
     fast, slow = rng.normal(0.5, 0.01, 30), rng.normal(1.0, 0.01, 30)
     pooled, verdict, per_run = pooled_verdict({"a": fast, "b": fast + 0.01}, set())
-    assert verdict == REPRODUCED and per_run == [f"{np.median(fast):.3f} (reproduced)",
-                                                f"{np.median(fast) + 0.01:.3f} (reproduced)"] and pooled.high < 0.7
+    assert (
+        verdict == REPRODUCED
+        and per_run == [f"{np.median(fast):.3f} (reproduced)", f"{np.median(fast) + 0.01:.3f} (reproduced)"]
+        and pooled.high < 0.7
+    )
     assert pooled_verdict({"a": fast, "b": slow}, set())[1] == UNSTABLE
     pooled, verdict, per_run = pooled_verdict({"a": fast, "b": slow}, {"b"})
     assert verdict == REPRODUCED and "(busy machine)" in per_run[1]

@@ -7,11 +7,9 @@ import sys
 
 import pytest
 import torch
-
+from cunet_bench.errors import MetricUnavailable, UserError
 from cunet_bench.measure import weights
-from cunet_bench.errors import UserError
-from cunet_bench.errors import MetricUnavailable
-from cunet_bench.measure.metrics import Lpips, SSIM_SETTINGS, ssim
+from cunet_bench.measure.metrics import SSIM_SETTINGS, Lpips, ssim
 
 
 @pytest.fixture
@@ -89,9 +87,12 @@ def test_ssim_equals_scikit_image_per_image(shape):
     draws = torch.Generator().manual_seed(sum(shape))
     reference = torch.rand(shape, generator=draws)
     estimate = (reference + 0.3 * torch.randn(shape, generator=draws)).clamp(0, 1)
-    expected = [structural_similarity(a[0], b[0], **SSIM_SETTINGS) if a.shape[0] == 1 else
-                structural_similarity(a, b, channel_axis=0, **SSIM_SETTINGS)
-                for a, b in zip(estimate.double().numpy(), reference.double().numpy())]
+    expected = [
+        structural_similarity(a[0], b[0], **SSIM_SETTINGS)
+        if a.shape[0] == 1
+        else structural_similarity(a, b, channel_axis=0, **SSIM_SETTINGS)
+        for a, b in zip(estimate.double().numpy(), reference.double().numpy())
+    ]
     assert ssim(estimate, reference).tolist() == pytest.approx(expected, rel=0, abs=1e-12)
 
 
@@ -146,13 +147,22 @@ def test_a_payload_is_refused_by_bench_weights_verify_with_one_line(torch_home):
     cache = torch_home / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     torch.save({"x": _Payload(marker)}, cache / "alexnet-owt-7be5be79.pth")
-    bypass = ("import cunet_bench.measure.weights as w; p = {x.filename: x.hash_prefix for x in w.KNOWN.values()}; "
-              "w._file_digest = lambda path: p[path.name] + '0' * 56; from cunet_bench.cli.app import main; main()")
-    done = subprocess.run([sys.executable, "-c", bypass, "weights", "verify", "--format", "json"], capture_output=True,
-                          text=True, env={"TORCH_HOME": str(torch_home / "torch"), "PATH": ""}, timeout=300)
+    bypass = (
+        "import cunet_bench.measure.weights as w; p = {x.filename: x.hash_prefix for x in w.KNOWN.values()}; "
+        "w._file_digest = lambda path: p[path.name] + '0' * 56; from cunet_bench.cli.app import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", bypass, "weights", "verify", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={"TORCH_HOME": str(torch_home / "torch"), "PATH": ""},
+        timeout=300,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith("bench: error: verification failed: alexnet (refused: weights file") and "plain tensors" in line
+    assert (
+        line.startswith("bench: error: verification failed: alexnet (refused: weights file") and "plain tensors" in line
+    )
     rows = {row["weights"]: row for row in json.loads(done.stdout)}
     assert "32 bits" in rows["alexnet"]["checked"] and "no full SHA-256 pinned" in rows["alexnet"]["checked"]
     assert rows["inception"]["result"] == "missing"

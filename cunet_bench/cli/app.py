@@ -18,14 +18,30 @@ from cunet_bench.cli.commands import BenchCommands
 from cunet_bench.cli.entry import run_app
 from cunet_bench.cli.execute import checkpoints_beside, run_and_record, run_pipeline
 from cunet_bench.cli.info import compare_command, models_command, report_command, weights_app
-from cunet_bench.cli.options import (CheckpointsOption, DeviceOption, DryRunOption, FormatOption, OutOption,
-                                     PresetOption, SeedOption, ThreadsOption, folder_option, resolve_device)
+from cunet_bench.cli.options import (
+    CheckpointsOption,
+    DeviceOption,
+    DryRunOption,
+    FormatOption,
+    OutOption,
+    PresetOption,
+    SeedOption,
+    ThreadsOption,
+    folder_option,
+    resolve_device,
+)
 from cunet_bench.cli.output import OutputFormat, emit, note
 from cunet_bench.config.presets import get_preset
 from cunet_bench.config.resolve import as_record
 
-app = typer.Typer(name="bench", cls=BenchCommands, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode="markdown")
+app = typer.Typer(
+    name="bench",
+    cls=BenchCommands,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
 
 
 app.command("models")(models_command)
@@ -42,12 +58,22 @@ app.command("compare")(compare_command)
 
 @app.command("all")
 def all_command(
-        preset: str = PresetOption,
-        checkpoints: Optional[Path] = CheckpointsOption,
-        reports: Optional[Path] = typer.Option(None, "--reports", parser=folder_option("--reports"), metavar="FOLDER",
-                                               help="report folder (default: 'reports' beside --out)"),
-        dry_run: bool = DryRunOption, device: str = DeviceOption, seed: int = SeedOption, out: Path = OutOption,
-        threads: Optional[int] = ThreadsOption, output_format: OutputFormat = FormatOption) -> None:
+    preset: str = PresetOption,
+    checkpoints: Optional[Path] = CheckpointsOption,
+    reports: Optional[Path] = typer.Option(
+        None,
+        "--reports",
+        parser=folder_option("--reports"),
+        metavar="FOLDER",
+        help="report folder (default: 'reports' beside --out)",
+    ),
+    dry_run: bool = DryRunOption,
+    device: str = DeviceOption,
+    seed: int = SeedOption,
+    out: Path = OutOption,
+    threads: Optional[int] = ThreadsOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
     """The whole pipeline for a preset, then the report: the README's main command.
 
     Efficiency, training, samples, denoising, FID, then the report beside your results with the committed
@@ -56,25 +82,34 @@ def all_command(
 
     Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results
     """
-    from cunet_bench.run.pipeline import plan
     from cunet_bench.report import build_report, default_reference
+    from cunet_bench.run.pipeline import plan
 
     reports = reports or folder_option("--reports")(out.parent / "reports")
     steps = plan(get_preset(preset), out, Path(checkpoints_beside(checkpoints, out)), seed, resolve_device(device))
     if dry_run:
-        print(json.dumps([{"step": s.label, **as_record(s.config)} for s in steps] + [{
-            "step": "report", "results": str(out), "report": str(reports / "REPORT.md"), "threads": threads}], indent=2))
+        print(
+            json.dumps(
+                [{"step": s.label, **as_record(s.config)} for s in steps]
+                + [{"step": "report", "results": str(out), "report": str(reports / "REPORT.md"), "threads": threads}],
+                indent=2,
+            )
+        )
         return
     started = time.perf_counter()
     phases = run_pipeline(steps, out, preset, threads)
     note(f"report: {build_report(out, reports, default_reference())}")
-    emit([{"step": row["step"], "status": row["status"], "seconds": row["wall_s"]} for row in phases], output_format,
-         title=f"bench all --preset {preset}: {time.perf_counter() - started:.0f} s")
+    emit(
+        [{"step": row["step"], "status": row["status"], "seconds": row["wall_s"]} for row in phases],
+        output_format,
+        title=f"bench all --preset {preset}: {time.perf_counter() - started:.0f} s",
+    )
 
 
 @app.command("run-step", hidden=True)
-def run_step_command(job: Path = typer.Argument(..., help="a job file written by bench all"),
-                     threads: Optional[int] = ThreadsOption) -> None:
+def run_step_command(
+    job: Path = typer.Argument(..., help="a job file written by bench all"), threads: Optional[int] = ThreadsOption
+) -> None:
     """One step of bench all in a process of its own (cunet_bench.run.side_by_side)."""
     from cunet_bench.benchmarks import by_name
     from cunet_bench.files import check_output_folder
@@ -87,8 +122,12 @@ def run_step_command(job: Path = typer.Argument(..., help="a job file written by
     check_output_folder(record["out"], "the job's results folder")
     check_output_folder(job.parent, "the job's folder")
     with computing_threads(threads):
-        write_outcome(job, run_and_record(benchmark, config, Path(record["out"]), record["preset"], record["label"],
-                                          record["invocation"]))
+        write_outcome(
+            job,
+            run_and_record(
+                benchmark, config, Path(record["out"]), record["preset"], record["label"], record["invocation"]
+            ),
+        )
 
 
 app.add_typer(weights_app, name="weights")
@@ -97,4 +136,3 @@ app.add_typer(weights_app, name="weights")
 def main() -> None:
     """Console entry point (``bench``): one line and exit code 2 for every user error."""
     run_app(app)
-

@@ -21,16 +21,31 @@ from typer.core import TyperCommand, TyperGroup
 
 from cunet_bench.benchmarks import BENCHMARKS, Benchmark, Registered, load
 from cunet_bench.cli.execute import checkpoints_beside, execute_command
+from cunet_bench.cli.options import (
+    CheckpointsOption,
+    DeviceOption,
+    DryRunOption,
+    FormatOption,
+    OutOption,
+    PresetOption,
+    SeedOption,
+    ThreadsOption,
+    resolve_device,
+)
 from cunet_bench.cli.output import OutputFormat
-from cunet_bench.cli.options import (CheckpointsOption, DeviceOption, DryRunOption, FormatOption, OutOption,
-                                     PresetOption, SeedOption, ThreadsOption, resolve_device)
 from cunet_bench.config.presets import get_preset
 from cunet_bench.config.settings import Setting, option_name, settings_of
 from cunet_bench.errors import UserError
 
-SHARED = {"preset": (PresetOption, str), "dry_run": (DryRunOption, bool), "device": (DeviceOption, str),
-          "seed": (SeedOption, int), "out": (OutOption, Path), "threads": (ThreadsOption, Optional[int]),
-          "output_format": (FormatOption, OutputFormat)}
+SHARED = {
+    "preset": (PresetOption, str),
+    "dry_run": (DryRunOption, bool),
+    "device": (DeviceOption, str),
+    "seed": (SeedOption, int),
+    "out": (OutOption, Path),
+    "threads": (ThreadsOption, Optional[int]),
+    "output_format": (FormatOption, OutputFormat),
+}
 """The options of every measuring command, with their types: what runs the benchmark, not what it measures."""
 CHECKPOINTS = "checkpoints"
 """A configuration field set from the shared ``--checkpoints`` (default: beside ``--out``)."""
@@ -50,11 +65,17 @@ def _option(field: str, declared: Setting) -> inspect.Parameter:
     if declared.switch:
         return _keyword(field, typer.Option(None, f"{option}/--no-{option[2:]}", help=declared.help), Optional[bool])
     if declared.repeat:
-        return _keyword(field, typer.Option(None, option, help=declared.help, metavar=declared.metavar),
-                        Optional[list[declared.kind]])
+        return _keyword(
+            field,
+            typer.Option(None, option, help=declared.help, metavar=declared.metavar),
+            Optional[list[declared.kind]],
+        )
     default = ... if declared.required else None
-    return _keyword(field, typer.Option(default, option, help=declared.help, metavar=declared.metavar),
-                    declared.kind if declared.required else Optional[declared.kind])
+    return _keyword(
+        field,
+        typer.Option(default, option, help=declared.help, metavar=declared.metavar),
+        declared.kind if declared.required else Optional[declared.kind],
+    )
 
 
 def _read(value: Any, field: str, declared: Setting) -> Any:
@@ -86,10 +107,12 @@ def benchmark_command(entry: Registered, benchmark: Benchmark) -> TyperCommand:
             overrides[CHECKPOINTS] = checkpoints_beside(values[CHECKPOINTS], out)
         if OUT in names:
             overrides[OUT] = str(out)
-        config = config_class.from_preset(get_preset(shared["preset"]), **overrides,
-                                          device=resolve_device(shared["device"]), seed=shared["seed"])
-        execute_command(benchmark, config, shared["preset"], out, shared["dry_run"], shared["output_format"],
-                        shared["threads"])
+        config = config_class.from_preset(
+            get_preset(shared["preset"]), **overrides, device=resolve_device(shared["device"]), seed=shared["seed"]
+        )
+        execute_command(
+            benchmark, config, shared["preset"], out, shared["dry_run"], shared["output_format"], shared["threads"]
+        )
 
     parameters = [_keyword("preset", *SHARED["preset"]), *(_option(f, d) for f, d in fields)]
     if CHECKPOINTS in names:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import typer
 
+from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.host import allocator
 from cunet_bench.host.compile_cache import choose_compile_cache
-from cunet_bench.errors import BenchWarning, UserError
 from cunet_bench.host.interrupts import Interrupted, handle_stop_signals
 
 
@@ -47,8 +47,11 @@ line words as one line: a solver that failed, a baseline this platform cannot ru
 
 def _model_failure(error: Exception) -> bool:
     """Whether ``error`` is one of :data:`MODEL_FAILURES`; a module not imported raised none of them."""
-    return any(isinstance(error, getattr(sys.modules[module], name)) for module, name in MODEL_FAILURES
-               if module in sys.modules)
+    return any(
+        isinstance(error, getattr(sys.modules[module], name))
+        for module, name in MODEL_FAILURES
+        if module in sys.modules
+    )
 
 
 NUMBER_LIKE = re.compile(r"[\d_.,:+eE-]+")

@@ -9,21 +9,28 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cunet_bench.cli.options import folder_option
-from cunet_bench.config.resolve import as_record
 from cunet_bench.cli.output import OutputFormat, emit, note, progress_display
+from cunet_bench.config.resolve import as_record
 
 
-def run_and_record(benchmark: Any, config: Any, out: Path, preset: str, label: str | None = None,
-                   invocation: dict[str, Any] | None = None) -> Any:
+def run_and_record(
+    benchmark: Any,
+    config: Any,
+    out: Path,
+    preset: str,
+    label: str | None = None,
+    invocation: dict[str, Any] | None = None,
+) -> Any:
     """Run a benchmark as the commands do: global generators seeded from the configuration's seed,
     the progress display on standard error (after the warning of a busy machine, once the work
     starts), the results recorded under ``out`` and announced."""
-    from cunet_bench.run.runner import execute
     from cunet_bench.config.seeding import seed_everything
     from cunet_bench.host.threads import announce_busy
+    from cunet_bench.run.runner import execute
 
     seed_everything(config.seed)
     with progress_display(label or benchmark.name) as progress:
+
         def progress_after_warning(message: str, done: int | None = None, total: int | None = None) -> None:
             announce_busy()  # the work has started: what refused it earlier was one line
             progress(message, done, total)
@@ -39,8 +46,15 @@ def checkpoints_beside(checkpoints: Optional[Path], out: Path) -> str:
     return str(checkpoints or folder_option("--checkpoints")(out.parent / "checkpoints"))
 
 
-def execute_command(benchmark: Any, config: Any, preset: str, out: Path, dry_run: bool, output_format: OutputFormat,
-             threads: Optional[int]) -> None:
+def execute_command(
+    benchmark: Any,
+    config: Any,
+    preset: str,
+    out: Path,
+    dry_run: bool,
+    output_format: OutputFormat,
+    threads: Optional[int],
+) -> None:
     """The part every measuring command shares: print the configuration, or choose the threads,
     run, record and print."""
     if dry_run:
@@ -61,18 +75,27 @@ def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) ->
     """``bench all``'s steps on the chosen threads: on a CPU with two or more of them, its
     training runs two at a time in processes of their own, one thread each
     (:mod:`cunet_bench.run.side_by_side`); returns the phase table."""
+    from cunet_bench.host.threads import computing_threads
     from cunet_bench.run.pipeline import run_steps
     from cunet_bench.run.side_by_side import Job, run_side_by_side
-    from cunet_bench.host.threads import computing_threads
 
     with computing_threads(threads) as choice:
         on_cpu = all(getattr(step.config, "device", "cpu") == "cpu" for step in steps)
         processes = 2 if choice.threads >= 2 and on_cpu else 1
 
         def together(group: list, invocation: dict[str, Any]) -> list:
-            jobs = [Job(step.label, step.config, out, preset, {**invocation, "step": step.label}, step.benchmark.name) for step in group]
+            jobs = [
+                Job(step.label, step.config, out, preset, {**invocation, "step": step.label}, step.benchmark.name)
+                for step in group
+            ]
             return run_side_by_side(jobs, processes, choice.threads // processes)
 
-        return run_steps(steps, out, preset, lambda step, invocation: run_and_record(
-            step.benchmark, step.config, out, preset, step.label, invocation), announce=note,
-            execute_together=together if processes > 1 else None, processes=processes)
+        return run_steps(
+            steps,
+            out,
+            preset,
+            lambda step, invocation: run_and_record(step.benchmark, step.config, out, preset, step.label, invocation),
+            announce=note,
+            execute_together=together if processes > 1 else None,
+            processes=processes,
+        )

@@ -13,18 +13,21 @@ from typing import Optional
 import typer
 
 from cunet_bench.cli.options import DryRunOption, FormatOption, flag, folder_option
+from cunet_bench.cli.output import OutputFormat, emit, note
 from cunet_bench.config.settings import names
 from cunet_bench.errors import UserError
 from cunet_bench.files import describe_path
-from cunet_bench.cli.output import OutputFormat, emit, note
 
 
 class CompareFormat(str, Enum):
     markdown = "markdown"
     json = "json"
 
-def models_command(name: Optional[str] = typer.Argument(None, help="show one model in detail"),
-                   output_format: OutputFormat = FormatOption) -> None:
+
+def models_command(
+    name: Optional[str] = typer.Argument(None, help="show one model in detail"),
+    output_format: OutputFormat = FormatOption,
+) -> None:
     """List the registered models with exact parameter counts.
 
     Example: bench models · bench models cunet-release · bench models --format json
@@ -35,25 +38,38 @@ def models_command(name: Optional[str] = typer.Argument(None, help="show one mod
         emit(model_rows(), output_format, title="registered models (parameters at the default configuration)")
     else:
         detail = model_detail(name)
-        emit([detail] if output_format is OutputFormat.json else [{"field": k, "value": v} for k, v in detail.items()],
-             output_format, title=name)
+        emit(
+            [detail] if output_format is OutputFormat.json else [{"field": k, "value": v} for k, v in detail.items()],
+            output_format,
+            title=name,
+        )
 
 
 def report_command(
-        results: Path = typer.Option(Path("results"), "--results", help="folder of recorded results"),
-        out: Path = typer.Option("reports", "--out", parser=folder_option("--out"), metavar="FOLDER",
-                                 help="folder REPORT.md and figures/ are written to"),
-        reference: Optional[Path] = typer.Option(None, "--reference", help="results to show this run beside (default: "
-                                                 "the committed reference/results, when this checkout has it)"),
-        no_reference: bool = flag("--no-reference", "the run alone, without the reference beside it"),
-        readme: Optional[Path] = typer.Option(None, "--readme", help="also copy the summary table into this file"),
-        dry_run: bool = DryRunOption) -> None:
+    results: Path = typer.Option(Path("results"), "--results", help="folder of recorded results"),
+    out: Path = typer.Option(
+        "reports",
+        "--out",
+        parser=folder_option("--out"),
+        metavar="FOLDER",
+        help="folder REPORT.md and figures/ are written to",
+    ),
+    reference: Optional[Path] = typer.Option(
+        None,
+        "--reference",
+        help="results to show this run beside (default: the committed reference/results, when this checkout has it)",
+    ),
+    no_reference: bool = flag("--no-reference", "the run alone, without the reference beside it"),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="also copy the summary table into this file"),
+    dry_run: bool = DryRunOption,
+) -> None:
     """Write the reproduction report (Markdown + PNG figures) from recorded results only.
 
     Every claim with the paper's value, ours, an interval and a verdict; Tables 1-5 and Figure 6 beside the
     paper; this run beside the committed reference run; provenance.
 
-    Example: bench report --results results --out reports · bench report --results reference/results --out reference --no-reference --readme README.md
+    Example: bench report --results results --out reports ·
+    bench report --results reference/results --out reference --no-reference --readme README.md
     """
     from cunet_bench.report import build_report, default_reference, update_readme
     from cunet_bench.report.figure_folder import check_figures_folder
@@ -67,8 +83,16 @@ def report_command(
         check_readme(readme)
     check_figures_folder(out / "figures")
     if dry_run:
-        print(json.dumps({"results": str(results), "out": str(out), "reference": beside and str(beside),
-                          "readme": readme and str(readme)}))
+        print(
+            json.dumps(
+                {
+                    "results": str(results),
+                    "out": str(out),
+                    "reference": beside and str(beside),
+                    "readme": readme and str(readme),
+                }
+            )
+        )
         return
     path = build_report(results, out, beside)
     note(f"report: {path}")
@@ -90,11 +114,14 @@ class FailOn(str, Enum):
 
 
 def compare_command(
-        base: Path = typer.Argument(..., help="the results folder to compare against (e.g. reference/results)"),
-        new: Path = typer.Argument(..., help="the results folder of the new run"),
-        fail_on: Optional[str] = typer.Option(None, "--fail-on", help="exit 1 on: verdict-change, regression (comma-separated)"),
-        across_machines: bool = flag("--across-machines", "also compare times taken on different machines"),
-        output_format: CompareFormat = typer.Option(CompareFormat.markdown, "--format", help="markdown or json")) -> None:
+    base: Path = typer.Argument(..., help="the results folder to compare against (e.g. reference/results)"),
+    new: Path = typer.Argument(..., help="the results folder of the new run"),
+    fail_on: Optional[str] = typer.Option(
+        None, "--fail-on", help="exit 1 on: verdict-change, regression (comma-separated)"
+    ),
+    across_machines: bool = flag("--across-machines", "also compare times taken on different machines"),
+    output_format: CompareFormat = typer.Option(CompareFormat.markdown, "--format", help="markdown or json"),
+) -> None:
     """What changed between two results folders: verdicts, ratios with intervals, regressions.
 
     Per claim the verdict before and after; per metric NEW/BASE with a 95% interval where both sides have repeats,
@@ -117,8 +144,10 @@ def compare_command(
         results = Results(_results_folder(folder, label), quiet=True).load_all()
         if results.skipped:
             first = results.skipped[0]
-            raise UserError(f"{label} {folder}: {len(results.skipped)} run(s) do not fit the schema or their provenance "
-                            f"(first: {first.path}: {first.reason})")
+            raise UserError(
+                f"{label} {folder}: {len(results.skipped)} run(s) do not fit the schema or their provenance "
+                f"(first: {first.path}: {first.reason})"
+            )
         if results.is_empty():
             raise UserError(f"{label} {folder} holds no recorded runs")
         sides.append((results, claims_of(results)))
@@ -127,12 +156,18 @@ def compare_command(
         print(json.dumps(comparison.as_json(), indent=2))
     else:
         print(comparison.markdown(str(base), str(new)))
-    if ("verdict-change" in wanted and comparison.verdict_changes) or ("regression" in wanted and comparison.regressions):
+    if ("verdict-change" in wanted and comparison.verdict_changes) or (
+        "regression" in wanted and comparison.regressions
+    ):
         raise typer.Exit(1)
 
 
-weights_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="Status, install and verification of "
-                          "the pretrained weights the metrics need (AlexNet for LPIPS, Inception for FID); nothing is downloaded.")
+weights_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Status, install and verification of "
+    "the pretrained weights the metrics need (AlexNet for LPIPS, Inception for FID); nothing is downloaded.",
+)
 
 
 @weights_app.command("status")
@@ -148,10 +183,15 @@ def weights_status_command(output_format: OutputFormat = FormatOption) -> None:
 
 @weights_app.command("install")
 def weights_install_command(
-        source: Path = typer.Option(..., "--from", help="a local copy, e.g. alexnet-owt-7be5be79.pth"),
-        full_digest: Optional[str] = typer.Option(None, "--sha256", help="the file's full SHA-256 from a source you "
-                                                  "trust; checked now and pinned for every later use"),
-        dry_run: bool = DryRunOption, output_format: OutputFormat = FormatOption) -> None:
+    source: Path = typer.Option(..., "--from", help="a local copy, e.g. alexnet-owt-7be5be79.pth"),
+    full_digest: Optional[str] = typer.Option(
+        None,
+        "--sha256",
+        help="the file's full SHA-256 from a source you trust; checked now and pinned for every later use",
+    ),
+    dry_run: bool = DryRunOption,
+    output_format: OutputFormat = FormatOption,
+) -> None:
     """Install a local weights file into the torch hub cache after checking its SHA-256.
 
     The 8 hex digits in the name are a 32-bit prefix of the published file's SHA-256: they catch corruption,

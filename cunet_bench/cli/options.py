@@ -11,11 +11,11 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from cunet_bench.errors import UserError
-from cunet_bench.files import check_output_folder
 from cunet_bench.cli.output import OutputFormat
 from cunet_bench.config.presets import DEFAULT_PRESET, PRESETS, get_preset
 from cunet_bench.config.seeding import check_seed
+from cunet_bench.errors import UserError
+from cunet_bench.files import check_output_folder
 
 
 def resolve_device(text: str) -> str:
@@ -50,13 +50,22 @@ def flag(name: str, help_text: str) -> bool:
 FormatOption = typer.Option(OutputFormat.table, "--format", help="table for people, json for machines")
 DeviceOption = typer.Option("auto", "--device", help="cpu, cuda or auto (CUDA when a GPU is visible)")
 SeedOption = typer.Option(0, "--seed", help="random seed (recorded with the results)", callback=check_seed)
-OutOption = typer.Option("results", "--out", help="folder the results are written to", parser=folder_option("--out"),
-                         metavar="FOLDER")
+OutOption = typer.Option(
+    "results", "--out", help="folder the results are written to", parser=folder_option("--out"), metavar="FOLDER"
+)
 DryRunOption = flag("--dry-run", "print the resolved configuration and stop")
-PresetOption = typer.Option(DEFAULT_PRESET, "--preset", callback=_preset,
-                            help=f"sizes of the run: {', '.join(PRESETS)} (see README, Presets)")
-CheckpointsOption = typer.Option(None, "--checkpoints", parser=folder_option("--checkpoints"), metavar="FOLDER",
-                                 help="folder of bench train checkpoints, sample shards and caches")
+PresetOption = typer.Option(
+    DEFAULT_PRESET, "--preset", callback=_preset, help=f"sizes of the run: {', '.join(PRESETS)} (see README, Presets)"
+)
+CheckpointsOption = typer.Option(
+    None,
+    "--checkpoints",
+    parser=folder_option("--checkpoints"),
+    metavar="FOLDER",
+    help="folder of bench train checkpoints, sample shards and caches",
+)
+
+
 def check_threads(threads: Optional[int]) -> Optional[int]:
     """At most the cores this process may use: more threads than cores only contend."""
     from cunet_bench.host.threads import usable_cores
@@ -67,5 +76,10 @@ def check_threads(threads: Optional[int]) -> Optional[int]:
     return threads
 
 
-ThreadsOption = typer.Option(None, "--threads", callback=check_threads, help="threads to compute with (default: the usable cores less those "
-                             "other runs of the harness or other processes are using)")
+ThreadsOption = typer.Option(
+    None,
+    "--threads",
+    callback=check_threads,
+    help="threads to compute with (default: the usable cores less those "
+    "other runs of the harness or other processes are using)",
+)

@@ -37,8 +37,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def emit(rows: Sequence[dict[str, Any]], output_format: OutputFormat, title: str | None = None,
-         columns: Sequence[str] | None = None) -> None:
+def emit(
+    rows: Sequence[dict[str, Any]],
+    output_format: OutputFormat,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> None:
     """Print ``rows`` as a rich table or as a JSON list on standard output."""
     if output_format is OutputFormat.json:
         print(json.dumps(list(rows), indent=2, default=str))
@@ -65,8 +69,13 @@ def note(message: str) -> None:
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+        if seconds >= 60
+        else f"{seconds}s"
+    )
 
 
 class _Status:
@@ -105,18 +114,19 @@ PLAIN_INTERVAL_S = 60.0
 
 
 @contextmanager
-def progress_display(label: str, interval_s: float = PLAIN_INTERVAL_S, console: Console = STDERR
-                     ) -> Iterator[Progress]:
+def progress_display(label: str, interval_s: float = PLAIN_INTERVAL_S, console: Console = STDERR) -> Iterator[Progress]:
     """Yields the :class:`~cunet_bench.benchmarks.Progress` a run reports to. On a terminal: a
     transient spinner with the latest message and the elapsed time. Otherwise: a plain line at
     least every ``interval_s`` seconds (step, count done / total,
     rate, elapsed, estimate to finish), from a timer thread, so even one long call is reported."""
     status = _Status(label)
     if console.is_terminal and not os.environ.get(PLAIN_PROGRESS):
-        from rich.progress import Progress as RichProgress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                          transient=True) as spinner:
+        with RichProgress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        ) as spinner:
             task = spinner.add_task(label)
 
             def show(message: str, done: int | None = None, total: int | None = None) -> None:

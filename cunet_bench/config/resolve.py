@@ -25,8 +25,11 @@ def resolve(cls: type[C], defaults: dict[str, Any], overrides: dict[str, Any]) -
     if unknown:
         raise UserError(f"{cls.__name__} has no setting {', '.join(unknown)}")
     values = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
-    missing = [name for name, field in fields.items() if name not in values and field.default is dataclasses.MISSING
-               and field.default_factory is dataclasses.MISSING]
+    missing = [
+        name
+        for name, field in fields.items()
+        if name not in values and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise UserError(f"{cls.__name__} needs {', '.join('--' + name.replace('_', '-') for name in missing)}")
     config = cls(**values)

@@ -75,8 +75,9 @@ def numbers(kind: Callable[[str], Any] = int, minimum: float | None = 1) -> Read
             except ValueError:
                 raise UserError(f"{option} takes comma-separated {what}, got {item[:40]!r}") from None
             if kind is int and (len(item.lstrip("+-")) > MAX_DIGITS or (minimum is not None and value < minimum)):
-                raise UserError(f"{option} values must be integers from {minimum} with at most {MAX_DIGITS} digits, "
-                                f"got {item[:40]}")
+                raise UserError(
+                    f"{option} values must be integers from {minimum} with at most {MAX_DIGITS} digits, got {item[:40]}"
+                )
             if kind is float and not (value == value and abs(value) != float("inf")):
                 raise UserError(f"{option} values must be finite numbers, got {item[:40]}")
             values.append(value)

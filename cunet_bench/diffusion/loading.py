@@ -8,11 +8,11 @@ from pathlib import Path
 
 from torch import nn
 
-from cunet_bench.records.checkpoints import load_state, read_checkpoint
 from cunet_bench.diffusion.process import GaussianDiffusion
-from cunet_bench.errors import UserError
-from cunet_bench.registry.suite import get_model
 from cunet_bench.diffusion.training import TrainConfig
+from cunet_bench.errors import UserError
+from cunet_bench.records.checkpoints import load_state, read_checkpoint
+from cunet_bench.registry.suite import get_model
 
 
 def build_model(config: TrainConfig) -> nn.Module:
@@ -38,12 +38,15 @@ def check_batch_pixels(images: int, resolution: int, option: str) -> None:
     """Refuse, before any allocation, a batch of ``images`` at ``resolution`` over :data:`MAX_BATCH_PIXELS`."""
     if images * resolution * resolution > MAX_BATCH_PIXELS:
         most = max(1, MAX_BATCH_PIXELS // (resolution * resolution))
-        raise UserError(f"{option} {images} at {resolution}×{resolution} px is {images * resolution ** 2:,} pixels in one "
-                        f"batch, more than {MAX_BATCH_PIXELS:,}; use {option} {most} or less")
+        raise UserError(
+            f"{option} {images} at {resolution}×{resolution} px is {images * resolution**2:,} pixels in one "
+            f"batch, more than {MAX_BATCH_PIXELS:,}; use {option} {most} or less"
+        )
 
 
-def load_trained(checkpoint: Path | str, expect_model: str | None = None, raw_weights: bool = False,
-                 device: str = "cpu") -> tuple[nn.Module, TrainConfig, int]:
+def load_trained(
+    checkpoint: Path | str, expect_model: str | None = None, raw_weights: bool = False, device: str = "cpu"
+) -> tuple[nn.Module, TrainConfig, int]:
     """The trained model of a checkpoint (its EMA weights unless ``raw_weights``), its checked
     configuration and step. The checkpoint is untrusted: every tensor must have the shape and
     dtype of the model its configuration builds and be finite."""

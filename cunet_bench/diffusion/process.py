@@ -15,8 +15,8 @@ from typing import Callable, Literal
 
 import torch
 
-from cunet_bench.errors import UserError
 from cunet_bench.config.seeding import generator
+from cunet_bench.errors import UserError
 
 Schedule = Literal["linear", "cosine", "sigmoid"]
 Objective = Literal["eps", "v", "x0"]
@@ -113,8 +113,9 @@ class GaussianDiffusion:
         alpha_bar = self.alpha_bar_at(t, x0)
         return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
-    def posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of ``q(x_{t_prev} | x_t, x0)``; ``t_prev`` defaults to ``t − 1``
         (−1 is the clean image). With ``a = ᾱ_t / ᾱ_prev`` and ``b = 1 − a``:
         mean = b√ᾱ_prev/(1−ᾱ_t)·x0 + (1−ᾱ_prev)√a/(1−ᾱ_t)·x_t, var = b(1−ᾱ_prev)/(1−ᾱ_t)."""
@@ -153,14 +154,17 @@ class GaussianDiffusion:
             return x0
         return self.v_from(x0, eps, t)
 
-    def predictions(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, clip: bool = True
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def predictions(
+        self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, clip: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(ε̂, x̂0) from the network's output under the configured objective. With ``clip`` the
         x0 estimate is clipped to [-1, 1] and ε̂ re-derived from it, as the released sampler does.
         A non-finite output is one line: clipping would turn it into NaN pixels written as samples."""
         if not math.isfinite(float(output.detach().sum())):
-            raise UserError("the network's output is not finite (weights that are finite but overflow, as a damaged "
-                            "checkpoint can hold); nothing was written from it")
+            raise UserError(
+                "the network's output is not finite (weights that are finite but overflow, as a damaged "
+                "checkpoint can hold); nothing was written from it"
+            )
         objective = self.config.objective
         if objective == "eps":
             x0 = self.x0_from_eps(x_t, t, output)
@@ -174,8 +178,9 @@ class GaussianDiffusion:
         return (output if objective == "eps" else self.eps_from_x0(x_t, t, x0)), x0
 
     # reverse steps -----------------------------------------------------------------------
-    def ddpm_step(self, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor, eps: torch.Tensor,
-                  noise: torch.Tensor | None) -> torch.Tensor:
+    def ddpm_step(
+        self, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor, eps: torch.Tensor, noise: torch.Tensor | None
+    ) -> torch.Tensor:
         """Ancestral step of the paper's eq. (2) from ``t`` to ``t_prev`` (``t − 1`` on the full chain,
         further on a respaced one): ``x_prev = (x_t − b/√(1−ᾱ_t)·ε)/√a + σ z`` with the posterior
         variance σ² (Ho et al.'s β̃); no noise is added on the final step to the clean image."""
@@ -189,8 +194,16 @@ class GaussianDiffusion:
         last = (t_prev < 0).to(x_t.dtype).reshape(-1, *([1] * (x_t.ndim - 1)))
         return mean + (1 - last) * variance.sqrt() * noise
 
-    def ddim_step(self, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor, eps: torch.Tensor,
-                  x0: torch.Tensor, eta: float = 0.0, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def ddim_step(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        t_prev: torch.Tensor,
+        eps: torch.Tensor,
+        x0: torch.Tensor,
+        eta: float = 0.0,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Song et al. (2020) DDIM: ``x_prev = √ᾱ_prev x0 + √(1−ᾱ_prev−σ²) ε + σ z``,
         ``σ = η √((1−ᾱ_prev)/(1−ᾱ_t)) √(1−ᾱ_t/ᾱ_prev)``; deterministic for η = 0."""
         alpha_bar = self.alpha_bar_at(t, x_t)
@@ -203,9 +216,17 @@ class GaussianDiffusion:
             x_prev = x_prev + sigma * noise
         return x_prev
 
-    def reverse_step(self, model_output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-                     sampler: str, noise: torch.Tensor | None, eta: float = 0.0, clip: bool = True
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    def reverse_step(
+        self,
+        model_output: torch.Tensor,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        t_prev: torch.Tensor,
+        sampler: str,
+        noise: torch.Tensor | None,
+        eta: float = 0.0,
+        clip: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One reverse step of either sampler; returns ``(x_prev, x0_estimate)``."""
         eps, x0 = self.predictions(model_output, x_t, t, clip=clip)
         if sampler == "ddpm":

@@ -27,19 +27,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cunet_bench.records.checkpoints import (DEFAULT_TIMESTEPS, MAX_TIMESTEPS, load_state, read_checkpoint, restore_optimizer,
-                                     save_checkpoint)
 from cunet_bench.config.resolve import as_record
+from cunet_bench.config.seeding import check_seed, derived_seed, generator
+from cunet_bench.config.settings import DATA, DATA_ROOT, noise_range, setting
 from cunet_bench.data import check_source, dataset_channels, load_dataset
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
 from cunet_bench.files import exclusive_lock
 from cunet_bench.host.interrupts import deferred_interrupts
-from cunet_bench.config.seeding import check_seed, derived_seed, generator
-from cunet_bench.config.settings import DATA, DATA_ROOT, noise_range, setting
+from cunet_bench.records.checkpoints import (
+    DEFAULT_TIMESTEPS,
+    MAX_TIMESTEPS,
+    load_state,
+    read_checkpoint,
+    restore_optimizer,
+    save_checkpoint,
+)
 
-LIMITS = {"train_steps": 10_000_000, "batch_size": 65_536, "grad_accumulation": 1024, "checkpoint_every": 10_000_000,
-          "log_every": 10_000_000, "timesteps": MAX_TIMESTEPS}
+LIMITS = {
+    "train_steps": 10_000_000,
+    "batch_size": 65_536,
+    "grad_accumulation": 1024,
+    "checkpoint_every": 10_000_000,
+    "log_every": 10_000_000,
+    "timesteps": MAX_TIMESTEPS,
+}
 """Upper bounds of the integer settings (each at least 1): far beyond any real run, so that a typo
 or a forged checkpoint is refused before anything is allocated."""
 MIN_LR = 1e-10
@@ -62,8 +74,9 @@ class TrainConfig:
     ema_decay: float
     schedule: str = field(metadata=setting("β schedule: linear, cosine, sigmoid"))
     objective: str = field(metadata=setting("eps, v or x0"))
-    sigma: tuple[float, float] = field(metadata=setting("denoisers: noise level in [0,1] units, or LOW:HIGH",
-                                                         read=noise_range))
+    sigma: tuple[float, float] = field(
+        metadata=setting("denoisers: noise level in [0,1] units, or LOW:HIGH", read=noise_range)
+    )
     """Denoisers: the noise level of [0, 1] images, drawn uniformly per image from (low, high)."""
     checkpoint_every: int
     seed: int = 0
@@ -79,8 +92,9 @@ class TrainConfig:
         for name, highest in LIMITS.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= highest:
-                raise UserError(f"{name.replace('_', '-')} must be an integer from 1 to {highest:,}, got "
-                                f"{str(value)[:40]}")
+                raise UserError(
+                    f"{name.replace('_', '-')} must be an integer from 1 to {highest:,}, got {str(value)[:40]}"
+                )
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and MIN_LR <= self.lr <= 10):
             raise UserError(f"learning rate must be a positive number from {MIN_LR:g} to 10, got {self.lr}")
         check_seed(self.seed)
@@ -92,8 +106,10 @@ class TrainConfig:
             raise UserError(f"gradient clipping must be a positive number, got {self.grad_clip}")
         low, high = self.sigma if len(self.sigma) == 2 else (None, None)
         if low is None or not (math.isfinite(low) and math.isfinite(high) and MIN_SIGMA <= low <= high <= 1):
-            raise UserError(f"--sigma needs 0 < LOW <= HIGH <= 1 (noise of [0, 1] images, LOW at least {MIN_SIGMA:g}), "
-                            f"got {self.sigma}")
+            raise UserError(
+                f"--sigma needs 0 < LOW <= HIGH <= 1 (noise of [0, 1] images, LOW at least {MIN_SIGMA:g}), "
+                f"got {self.sigma}"
+            )
         DiffusionConfig(self.schedule, self.objective, self.timesteps)
         check_source(self.data, self.data_root)
 
@@ -114,15 +130,20 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise UserError(f"checkpoint {source} has no readable training configuration")
         unknown = sorted(set(values) - names)
-        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in values
-                         and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        missing = sorted(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
         if unknown or missing:
             detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else f"no {', '.join(missing)}"
             raise UserError(f"checkpoint {source} has an unusable training configuration ({detail})")
         for name, value in values.items():
             if not _has_type(value, hints[name]):
-                raise UserError(f"checkpoint {source} records {name} = {str(value)[:40]!r}, not a "
-                                f"{getattr(hints[name], '__name__', str(hints[name]))}")
+                raise UserError(
+                    f"checkpoint {source} records {name} = {str(value)[:40]!r}, not a "
+                    f"{getattr(hints[name], '__name__', str(hints[name]))}"
+                )
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         try:
             config = cls(**converted)
@@ -146,8 +167,11 @@ def _has_type(value: Any, hint: Any) -> bool:
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if origin is tuple:
-        return isinstance(value, list) and len(value) == len(typing.get_args(hint)) and all(
-            _has_type(item, kind) for item, kind in zip(value, typing.get_args(hint)))
+        return (
+            isinstance(value, list)
+            and len(value) == len(typing.get_args(hint))
+            and all(_has_type(item, kind) for item, kind in zip(value, typing.get_args(hint)))
+        )
     if origin is dict:
         return isinstance(value, dict)
     return isinstance(value, hint)
@@ -169,8 +193,10 @@ MAX_WORLD_SIZE = 4096
 def _environment_integer(name: str, low: int, high: int) -> int:
     text = os.environ[name]
     if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
-        raise UserError(f"environment variable {name}={text[:40]!r} must be an integer from {low} to {high} (torchrun "
-                        "sets it; unset it for a single process)")
+        raise UserError(
+            f"environment variable {name}={text[:40]!r} must be an integer from {low} to {high} (torchrun "
+            "sets it; unset it for a single process)"
+        )
     return int(text)
 
 
@@ -182,8 +208,9 @@ def check_distributed_environment() -> int:
     world_size = _environment_integer("WORLD_SIZE", 1, MAX_WORLD_SIZE)
     if world_size > 1:
         if "RANK" not in os.environ:
-            raise UserError(f"WORLD_SIZE={world_size} asks for a distributed run, but RANK is not set (start it with "
-                            "torchrun)")
+            raise UserError(
+                f"WORLD_SIZE={world_size} asks for a distributed run, but RANK is not set (start it with torchrun)"
+            )
         _environment_integer("RANK", 0, world_size - 1)
     return world_size
 
@@ -207,11 +234,12 @@ def micro_batch_indices(config: TrainConfig, dataset_size: int, micro_batch: int
         raise UserError(f"batch size {config.batch_size} is larger than the dataset ({dataset_size} images)")
     epoch, position = divmod(micro_batch, per_epoch)
     order = torch.randperm(dataset_size, generator=generator(config.seed, 1, epoch))
-    return order[position * config.batch_size:(position + 1) * config.batch_size]
+    return order[position * config.batch_size : (position + 1) * config.batch_size]
 
 
-def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], timesteps: int
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _sample_draws(
+    config: TrainConfig, indices: range, shape: tuple[int, ...], timesteps: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Noise, diffusion timestep and noise level of each sample, from its own global index."""
     noise, steps, levels = [], [], []
     for index in indices:
@@ -224,8 +252,14 @@ def _sample_draws(config: TrainConfig, indices: range, shape: tuple[int, ...], t
     return torch.stack(noise), torch.tensor(steps), sigma
 
 
-def loss_on_batch(model: nn.Module, diffusion: GaussianDiffusion | None, images: torch.Tensor,
-                  noise: torch.Tensor, t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def loss_on_batch(
+    model: nn.Module,
+    diffusion: GaussianDiffusion | None,
+    images: torch.Tensor,
+    noise: torch.Tensor,
+    t: torch.Tensor,
+    sigma: torch.Tensor,
+) -> torch.Tensor:
     """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020) for backbones; for denoisers
     the MSE in [0, 1] units at noise level σ of their clean estimate (for DnCNN, its residual
     noise-prediction loss), or the binary cross-entropy of the logits a denoiser returns in
@@ -285,9 +319,17 @@ class TrainingRun:
     current step, after a checkpoint of every finished step is written and its log entry given.
     """
 
-    def __init__(self, config: TrainConfig, model: nn.Module, diffusion: GaussianDiffusion | None, checkpoint: Path,
-                 device: str = "cpu", resume: bool = False, distributed: Distributed = Distributed(),
-                 stop_after: int | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module,
+        diffusion: GaussianDiffusion | None,
+        checkpoint: Path,
+        device: str = "cpu",
+        resume: bool = False,
+        distributed: Distributed = Distributed(),
+        stop_after: int | None = None,
+    ) -> None:
         config.validate()
         if config.batch_size % distributed.world_size:
             raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
@@ -301,8 +343,9 @@ class TrainingRun:
         lock = exclusive_lock(self.checkpoint, "checkpoint") if self.distributed.is_main else contextlib.nullcontext()
         with lock:
             if self.checkpoint.exists() and not self.resume:
-                raise UserError(f"checkpoint {self.checkpoint} exists; pass --resume to continue it or --checkpoint "
-                                "for a new one")
+                raise UserError(
+                    f"checkpoint {self.checkpoint} exists; pass --resume to continue it or --checkpoint for a new one"
+                )
             yield from self._train()
 
     def _restore(self, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> int:
@@ -314,8 +357,10 @@ class TrainingRun:
         before, now = resume_identity(saved.config), resume_identity(training_record(config))
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         if changed:
-            raise UserError(f"checkpoint {checkpoint} was written with other training options ({', '.join(changed)}); "
-                            "train into a new --checkpoint or repeat the original options")
+            raise UserError(
+                f"checkpoint {checkpoint} was written with other training options ({', '.join(changed)}); "
+                "train into a new --checkpoint or repeat the original options"
+            )
         if saved.data_fingerprint != fingerprint:
             raise UserError(f"checkpoint {checkpoint} was trained on other data (fingerprint differs)")
         load_state(self.model, saved.model_state, checkpoint, f"model {config.model}")
@@ -332,12 +377,15 @@ class TrainingRun:
         optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
         start = self.resumed_from = self.steps_done = self._restore(ema, optimizer, fingerprint)
         if start >= config.train_steps:
-            raise UserError(f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
-                            f"{config.train_steps:,}; pass more --train-steps to train on")
+            raise UserError(
+                f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
+                f"{config.train_steps:,}; pass more --train-steps to train on"
+            )
         wrapped: nn.Module = model
         if distributed.world_size > 1:
-            wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(self.device).index]
-                                                          if self.device.startswith("cuda") else None)
+            wrapped = nn.parallel.DistributedDataParallel(
+                model, device_ids=[torch.device(self.device).index] if self.device.startswith("cuda") else None
+            )
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
         began = time.perf_counter()
         model.train()
@@ -355,8 +403,9 @@ class TrainingRun:
                     if not saved and (done % config.checkpoint_every == 0 or done == last or stopping):
                         if distributed.is_main:
                             _check_finite(done, model=model, EMA=ema)
-                            save_checkpoint(self.checkpoint, model, ema, optimizer, done, training_record(config),
-                                            fingerprint)
+                            save_checkpoint(
+                                self.checkpoint, model, ema, optimizer, done, training_record(config), fingerprint
+                            )
                         saved = True
                     if not logged and (done % config.log_every == 0 or done == last or stopping):
                         yield StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
@@ -366,8 +415,14 @@ class TrainingRun:
                     if interrupts.pending is None:
                         break
 
-    def _step(self, wrapped: nn.Module, dataset: Any, optimizer: torch.optim.Optimizer, trainable: list[nn.Parameter],
-              step: int) -> float:
+    def _step(
+        self,
+        wrapped: nn.Module,
+        dataset: Any,
+        optimizer: torch.optim.Optimizer,
+        trainable: list[nn.Parameter],
+        step: int,
+    ) -> float:
         """One optimizer step over ``grad_accumulation`` micro-batches; returns the mean loss."""
         config, distributed, device = self.config, self.distributed, self.device
         share = config.batch_size // distributed.world_size
@@ -379,10 +434,11 @@ class TrainingRun:
             global_micro = step * config.grad_accumulation + micro
             indices = micro_batch_indices(config, len(dataset), global_micro)
             first = global_micro * config.batch_size + distributed.rank * share
-            mine = indices[distributed.rank * share:(distributed.rank + 1) * share]
+            mine = indices[distributed.rank * share : (distributed.rank + 1) * share]
             images = dataset.batch(mine).to(device)
-            noise, t, sigma = _sample_draws(config, range(first, first + share), tuple(images.shape[1:]),
-                                            config.timesteps)
+            noise, t, sigma = _sample_draws(
+                config, range(first, first + share), tuple(images.shape[1:]), config.timesteps
+            )
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                 loss = loss_on_batch(wrapped, self.diffusion, images, noise.to(device), t.to(device), sigma)
             (loss / config.grad_accumulation).backward()
@@ -395,8 +451,14 @@ class TrainingRun:
 
 
 @torch.no_grad()
-def denoising_check(model: nn.Module, config: TrainConfig, diffusion: GaussianDiffusion | None, device: str = "cpu",
-                    count: int = 256, noise_step: int = 50) -> dict[str, float]:
+def denoising_check(
+    model: nn.Module,
+    config: TrainConfig,
+    diffusion: GaussianDiffusion | None,
+    device: str = "cpu",
+    count: int = 256,
+    noise_step: int = 50,
+) -> dict[str, float]:
     """Does the trained model denoise? Mean PSNR (dB, [0, 1] units) on the test split of the
     noisy input and of the model's estimate. Backbones: forward-noise to ``noise_step`` (index
     ``noise_step − 1``), estimate x0 in one call, against the noisy image rescaled by 1/√ᾱ
@@ -426,8 +488,10 @@ def _check_finite(step: int, **modules: nn.Module) -> None:
     for name, module in modules.items():
         for key, value in module.state_dict().items():
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                raise UserError(f"training diverged at step {step}: the {name}'s {key} is not finite; the checkpoint "
-                                "keeps the last finite step (lower the learning rate)")
+                raise UserError(
+                    f"training diverged at step {step}: the {name}'s {key} is not finite; the checkpoint "
+                    "keeps the last finite step (lower the learning rate)"
+                )
 
 
 def _mean_over_processes(value: float, distributed: Distributed) -> float:
@@ -443,4 +507,3 @@ def _mean_over_processes(value: float, distributed: Distributed) -> float:
 def checkpoint_config(path: Path | str) -> TrainConfig:
     """The checked training configuration a checkpoint records."""
     return TrainConfig.from_record(read_checkpoint(path).config, path)
-

@@ -5,9 +5,10 @@ are mapped and unmapped on every allocation, and the heap is trimmed whenever it
 exceeds twice that threshold. A CPU forward pass allocates and frees mid-size tensors by the
 hundred, so every call pays for fresh pages; raising the thresholds below speeds a forward pass
 by about a tenth and cuts the ODE solver's overhead by half (docs/measurements.md §3) — the effect
-the field gets from jemalloc or tcmalloc (Intel's PyTorch CPU tuning guide). The harness therefore raises both thresholds at start-up
-and records the setting with every result; ``CUNET_BENCH_ALLOCATOR=system`` keeps glibc's
-defaults. Peak-memory probes run in fresh processes with the defaults.
+the field gets from jemalloc or tcmalloc (Intel's PyTorch CPU tuning guide). The harness
+therefore raises both thresholds at start-up and records the setting with every result;
+``CUNET_BENCH_ALLOCATOR=system`` keeps glibc's defaults. Peak-memory probes run in fresh
+processes with the defaults.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ def tune() -> dict[str, object]:
     else:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         if libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD):
-            _applied = {"allocator": "glibc, tuned", "mmap_threshold_bytes": MMAP_THRESHOLD,
-                        "trim_threshold_bytes": TRIM_THRESHOLD}
+            _applied = {
+                "allocator": "glibc, tuned",
+                "mmap_threshold_bytes": MMAP_THRESHOLD,
+                "trim_threshold_bytes": TRIM_THRESHOLD,
+            }
     return dict(_applied)
 
 

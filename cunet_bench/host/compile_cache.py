@@ -57,8 +57,10 @@ def choose_compile_cache() -> Path:
         folder = Path(os.environ[CACHE_ENVIRONMENT])
         problem = _problem(folder)
         if problem:
-            raise UserError(f"{CACHE_ENVIRONMENT}={folder} cannot hold the compile cache ({problem}); point it at a "
-                            "writable folder or unset it")
+            raise UserError(
+                f"{CACHE_ENVIRONMENT}={folder} cannot hold the compile cache ({problem}); point it at a "
+                "writable folder or unset it"
+            )
         return folder
     candidates = []
     try:
@@ -73,8 +75,9 @@ def choose_compile_cache() -> Path:
             os.environ[CACHE_ENVIRONMENT] = str(folder)
             return folder
         problems.append(f"{folder}: {problem}")
-    raise UserError(f"no folder can hold the compile cache ({'; '.join(problems)}); set {CACHE_ENVIRONMENT} to a "
-                    "writable folder")
+    raise UserError(
+        f"no folder can hold the compile cache ({'; '.join(problems)}); set {CACHE_ENVIRONMENT} to a writable folder"
+    )
 
 
 def compile_cache() -> Path:

@@ -72,5 +72,9 @@ class Contention:
     def record(self) -> dict[str, Any]:
         """The columns every timed row carries (``schema.CONTENTION``)."""
         other = self.other_cores()
-        return {"load_before": self.load_before, "load_after": load_average(), "other_cores": other,
-                "contended": is_contended(other, self.load_before)}
+        return {
+            "load_before": self.load_before,
+            "load_after": load_average(),
+            "other_cores": other,
+            "contended": is_contended(other, self.load_before),
+        }

@@ -20,11 +20,35 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-             "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+ISA_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "sve",
+)
 """The CPU extensions PyTorch's convolution and matrix kernels dispatch on."""
-FINGERPRINT_FIELDS = ("cpu_model", "cpu_id", "logical_cpus", "usable_cpus", "isa", "torch_cpu_capability", "torch_threads",
-                      "torch", "gpu")
+FINGERPRINT_FIELDS = (
+    "cpu_model",
+    "cpu_id",
+    "logical_cpus",
+    "usable_cpus",
+    "isa",
+    "torch_cpu_capability",
+    "torch_threads",
+    "torch",
+    "gpu",
+)
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -73,11 +97,19 @@ def _gpu() -> dict[str, Any] | None:
     if not torch.cuda.is_available():
         return None
     properties = torch.cuda.get_device_properties(0)
-    gpu: dict[str, Any] = {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
-                           "capability": f"{properties.major}.{properties.minor}", "cuda": torch.version.cuda}
+    gpu: dict[str, Any] = {
+        "name": properties.name,
+        "memory_gib": round(properties.total_memory / 2**30, 1),
+        "capability": f"{properties.major}.{properties.minor}",
+        "cuda": torch.version.cuda,
+    }
     try:
-        query = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,clocks.max.sm,clocks.sm",
-                                "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+        query = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version,clocks.max.sm,clocks.sm", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         driver, max_clock, clock = (part.strip() for part in query.stdout.splitlines()[0].split(","))
         gpu.update(driver=driver, max_sm_clock=max_clock, sm_clock=clock)
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
@@ -96,9 +128,16 @@ def describe() -> dict[str, Any]:
     mkldnn = torch.backends.mkldnn
     return {
         "cpu_model": info.get("model name") or platform.processor() or platform.machine(),
-        "cpu_id": " ".join(f"{key} {info[field]}" for key, field in (("vendor", "vendor_id"), ("family", "cpu family"),
-                                                                       ("model", "model"), ("stepping", "stepping"))
-                           if field in info),
+        "cpu_id": " ".join(
+            f"{key} {info[field]}"
+            for key, field in (
+                ("vendor", "vendor_id"),
+                ("family", "cpu family"),
+                ("model", "model"),
+                ("stepping", "stepping"),
+            )
+            if field in info
+        ),
         "physical_cores": _physical_cores(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

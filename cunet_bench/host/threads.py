@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from cunet_bench.host.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 from cunet_bench.errors import warn
 from cunet_bench.files import exclusive_lock, read_regular_text, remove_harness_made
+from cunet_bench.host.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 
 SAMPLE_S = 0.25
 """How long other processes' CPU use is sampled before choosing."""
@@ -120,8 +120,13 @@ def choose(requested: int | None = None) -> Choice:
         free = usable - claimed - (busy if busy > BUSY_CORES else 0.0)
         threads = max(1, min(int(usable), math.floor(free + 0.25)))
         _claim_file().write_text(f"{os.getpid()} {threads}\n")
-    reason = (f"{claimed} thread(s) claimed by other harness runs" if claimed else
-              f"other processes use {busy:.1f} core(s)" if busy > BUSY_CORES else "a quiet machine")
+    reason = (
+        f"{claimed} thread(s) claimed by other harness runs"
+        if claimed
+        else f"other processes use {busy:.1f} core(s)"
+        if busy > BUSY_CORES
+        else "a quiet machine"
+    )
     return Choice(threads, usable, claimed, busy, reason)
 
 
@@ -153,5 +158,7 @@ def announce_busy() -> None:
     """Warn, once, that the machine is busy, when the running command's choice found it so."""
     while _unannounced:
         choice = _unannounced.pop()
-        warn(f"the machine is busy ({choice.reason}); computing with {choice.threads} of {choice.usable:g} usable "
-             "core(s); times measured now are marked busy (--threads overrides the choice)")
+        warn(
+            f"the machine is busy ({choice.reason}); computing with {choice.threads} of {choice.usable:g} usable "
+            "core(s); times measured now are marked busy (--threads overrides the choice)"
+        )

@@ -56,8 +56,9 @@ def frechet_distance(a: GaussianStats, b: GaussianStats, b_root: np.ndarray | No
     return value
 
 
-def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-                    seed: int = 0) -> tuple[float, float]:
+def kernel_distance(
+    a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """KID: the unbiased MMD² with the cubic polynomial kernel k(x, y) = (x·y/d + 1)³, averaged
     over random subsets of both sets; returns (mean, std over subsets)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

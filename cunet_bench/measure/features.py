@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from cunet_bench.records.checkpoints import load_state, read_safetensors, write_safetensors
+from cunet_bench.config.seeding import generator
 from cunet_bench.data import INFO, load_dataset
 from cunet_bench.errors import MetricUnavailable, UserError, warn
-from cunet_bench.config.seeding import generator
+from cunet_bench.records.checkpoints import load_state, read_safetensors, write_safetensors
 
 FEATURE_KINDS = ("auto", "inception", "classifier")
 INCEPTION_DIMS = (64, 192, 768, 2048)
@@ -75,7 +75,7 @@ class FeatureExtractor:
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         parts = []
         for first in range(0, len(images), self.batch_size):
-            batch = self.prepare(images[first:first + self.batch_size].to(self.device, torch.float32))
+            batch = self.prepare(images[first : first + self.batch_size].to(self.device, torch.float32))
             parts.append(self.network(batch).flatten(1).double().cpu().numpy() * self.scale)
         return np.concatenate(parts) if parts else np.zeros((0, self.dims))
 
@@ -88,10 +88,18 @@ class DigitClassifier(nn.Module):
     def __init__(self, channels: int, classes: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(4), nn.Flatten(),
-            nn.Linear(64 * 16, CLASSIFIER_DIMS), nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveMaxPool2d(4),
+            nn.Flatten(),
+            nn.Linear(64 * 16, CLASSIFIER_DIMS),
+            nn.ReLU(),
         )
         self.head = nn.Linear(CLASSIFIER_DIMS, classes)
 
@@ -99,7 +107,9 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(images))
 
 
-def _split_tensors(data: str, split: str, resolution: int, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _split_tensors(
+    data: str, split: str, resolution: int, data_root: str | None
+) -> tuple[torch.Tensor, torch.Tensor, str]:
     dataset = load_dataset(data, split, resolution, data_root)
     if hasattr(dataset, "images"):
         return dataset.images, dataset.labels, dataset.fingerprint()
@@ -109,12 +119,13 @@ def _split_tensors(data: str, split: str, resolution: int, data_root: str | None
 
 def _accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     with torch.no_grad():
-        predicted = torch.cat([model(images[i:i + 512]).argmax(1) for i in range(0, len(images), 512)])
+        predicted = torch.cat([model(images[i : i + 512]).argmax(1) for i in range(0, len(images), 512)])
     return float((predicted == labels).double().mean())
 
 
-def train_classifier(data: str, resolution: int, data_root: str | None = None,
-                     training: ClassifierTraining = ClassifierTraining()) -> tuple[DigitClassifier, dict[str, str]]:
+def train_classifier(
+    data: str, resolution: int, data_root: str | None = None, training: ClassifierTraining = ClassifierTraining()
+) -> tuple[DigitClassifier, dict[str, str]]:
     """Train the feature classifier on the training split; returns it with its metadata
     (data fingerprint, training settings, test-split accuracy)."""
     images, labels, fingerprint = _split_tensors(data, "train", resolution, data_root)
@@ -131,22 +142,35 @@ def train_classifier(data: str, resolution: int, data_root: str | None = None,
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        train_features = torch.cat([model.features(images[i:i + 512]) for i in range(0, len(images), 512)])
+        train_features = torch.cat([model.features(images[i : i + 512]) for i in range(0, len(images), 512)])
     test_images, test_labels, _ = _split_tensors(data, "test", resolution, data_root)
-    metadata = {"format": CLASSIFIER_FORMAT, "data": data, "resolution": str(resolution), "classes": str(classes),
-                "data_fingerprint": fingerprint, "training": json.dumps(training.__dict__, sort_keys=True),
-                "test_accuracy": f"{_accuracy(model, test_images, test_labels):.6f}",
-                "feature_scale": repr(float(1 / train_features.square().mean().sqrt()))}
+    metadata = {
+        "format": CLASSIFIER_FORMAT,
+        "data": data,
+        "resolution": str(resolution),
+        "classes": str(classes),
+        "data_fingerprint": fingerprint,
+        "training": json.dumps(training.__dict__, sort_keys=True),
+        "test_accuracy": f"{_accuracy(model, test_images, test_labels):.6f}",
+        "feature_scale": repr(float(1 / train_features.square().mean().sqrt())),
+    }
     return model, metadata
 
 
-def load_or_train_classifier(data: str, resolution: int, folder: Path, data_root: str | None = None,
-                             training: ClassifierTraining = ClassifierTraining()) -> tuple[DigitClassifier, dict[str, str]]:
+def load_or_train_classifier(
+    data: str,
+    resolution: int,
+    folder: Path,
+    data_root: str | None = None,
+    training: ClassifierTraining = ClassifierTraining(),
+) -> tuple[DigitClassifier, dict[str, str]]:
     """The cached classifier of (data, resolution) when it was trained on the same data with the
     same settings; otherwise train it and cache it (atomically)."""
     if not INFO[data].labelled:
-        raise MetricUnavailable(f"{data} has no labels to train a feature classifier on, and the Inception "
-                                "weights are not installed (bench weights install --from FILE)")
+        raise MetricUnavailable(
+            f"{data} has no labels to train a feature classifier on, and the Inception "
+            "weights are not installed (bench weights install --from FILE)"
+        )
     path = folder / f"feature-classifier-{data}-{resolution}px.safetensors"
     fingerprint = load_dataset(data, "train", resolution, data_root).fingerprint()
     cached = _cached_classifier(path, fingerprint, training)
@@ -157,18 +181,26 @@ def load_or_train_classifier(data: str, resolution: int, folder: Path, data_root
     return model, metadata
 
 
-def _cached_classifier(path: Path, fingerprint: str, training: ClassifierTraining
-                       ) -> tuple[DigitClassifier, dict[str, str]] | None:
+def _cached_classifier(
+    path: Path, fingerprint: str, training: ClassifierTraining
+) -> tuple[DigitClassifier, dict[str, str]] | None:
     """The cached classifier when it was trained on the same data with the same settings; None
     when there is none, it is stale, or it is unreadable (a cache: it is retrained, with a warning)."""
     if not path.exists():
         return None
     try:
         state, metadata = read_safetensors(path, "feature classifier cache")
-        if (metadata.get("format") != CLASSIFIER_FORMAT or metadata.get("data_fingerprint") != fingerprint
-                or metadata.get("training") != json.dumps(training.__dict__, sort_keys=True)):
+        if (
+            metadata.get("format") != CLASSIFIER_FORMAT
+            or metadata.get("data_fingerprint") != fingerprint
+            or metadata.get("training") != json.dumps(training.__dict__, sort_keys=True)
+        ):
             return None
-        classes, accuracy, scale = metadata["classes"], float(metadata["test_accuracy"]), float(metadata["feature_scale"])
+        classes, accuracy, scale = (
+            metadata["classes"],
+            float(metadata["test_accuracy"]),
+            float(metadata["feature_scale"]),
+        )
         if not (classes.isascii() and classes.isdigit() and 2 <= int(classes) <= MAX_CLASSES):
             raise ValueError(f"its class count {classes[:20]!r} is not a whole number from 2 to {MAX_CLASSES}")
         if not (0 <= accuracy <= 1 and math.isfinite(scale) and scale > 0):
@@ -191,7 +223,9 @@ def inception_network(dims: int = 2048, random_weights: bool = False) -> nn.Modu
     from cunet_bench.measure import weights
 
     if dims not in INCEPTION_DIMS:
-        raise UserError(f"--dims must be one of {', '.join(map(str, INCEPTION_DIMS))} for Inception features, got {dims}")
+        raise UserError(
+            f"--dims must be one of {', '.join(map(str, INCEPTION_DIMS))} for Inception features, got {dims}"
+        )
     state = None if random_weights else weights.load_tensors("inception")
     built: list[nn.Module] = []
     build_unweighted = inception._inception_v3
@@ -203,13 +237,17 @@ def inception_network(dims: int = 2048, random_weights: bool = False) -> nn.Modu
     def our_state(*_args, **_kwargs) -> dict[str, torch.Tensor]:
         return built[-1].state_dict() if state is None else state
 
-    with mock.patch.object(inception, "_inception_v3", keep_built), \
-            mock.patch.object(inception, "load_state_dict_from_url", our_state):
+    with (
+        mock.patch.object(inception, "_inception_v3", keep_built),
+        mock.patch.object(inception, "load_state_dict_from_url", our_state),
+    ):
         try:
             network = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
         except RuntimeError as error:
-            raise UserError(f"the installed Inception file does not fit pytorch-fid's network "
-                            f"({str(error).splitlines()[0][:160]}); install the published file") from None
+            raise UserError(
+                f"the installed Inception file does not fit pytorch-fid's network "
+                f"({str(error).splitlines()[0][:160]}); install the published file"
+            ) from None
     return network.eval().requires_grad_(False)
 
 
@@ -238,8 +276,10 @@ def _uses_inception(kind: str) -> bool:
         raise UserError(f"unknown features {kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
     installed = weights.available("inception") is not None
     if kind == "inception" and not installed:
-        raise UserError("--features inception needs the Inception weights, which are not installed or fail their "
-                        "hash check (bench weights status; bench weights install --from FILE)")
+        raise UserError(
+            "--features inception needs the Inception weights, which are not installed or fail their "
+            "hash check (bench weights status; bench weights install --from FILE)"
+        )
     return kind == "inception" or (kind == "auto" and installed)
 
 
@@ -247,29 +287,61 @@ def feature_dims(kind: str, dims: int | None = None) -> int:
     """The dimension ``feature_extractor`` will give, known before anything is built or trained."""
     if _uses_inception(kind):
         if dims not in (None, *INCEPTION_DIMS):
-            raise UserError(f"--dims must be one of {', '.join(map(str, INCEPTION_DIMS))} for Inception features, "
-                            f"got {dims}")
+            raise UserError(
+                f"--dims must be one of {', '.join(map(str, INCEPTION_DIMS))} for Inception features, got {dims}"
+            )
         return dims or 2048
     if dims not in (None, CLASSIFIER_DIMS):
-        raise UserError(f"--dims {dims} applies to Inception features; the classifier's features are {CLASSIFIER_DIMS}-d")
+        raise UserError(
+            f"--dims {dims} applies to Inception features; the classifier's features are {CLASSIFIER_DIMS}-d"
+        )
     return CLASSIFIER_DIMS
 
 
-def feature_extractor(kind: str, data: str, resolution: int, folder: Path, device: str = "cpu",
-                      dims: int | None = None, data_root: str | None = None,
-                      training: ClassifierTraining = ClassifierTraining()) -> FeatureExtractor:
+def feature_extractor(
+    kind: str,
+    data: str,
+    resolution: int,
+    folder: Path,
+    device: str = "cpu",
+    dims: int | None = None,
+    data_root: str | None = None,
+    training: ClassifierTraining = ClassifierTraining(),
+) -> FeatureExtractor:
     """The feature space for ``kind`` (``auto``: Inception when its weights are verified, else the
     dataset's classifier); raises MetricUnavailable when neither can exist."""
     if _uses_inception(kind):
         dims = dims or 2048
         network = InceptionPool(inception_network(dims)).to(device)
-        return FeatureExtractor("inception", f"inception-{dims}", "FID", "KID", dims, network, _to_inception_input,
-                                device, f"pytorch-fid Inception v3, {dims}-d", batch_size=64)
+        return FeatureExtractor(
+            "inception",
+            f"inception-{dims}",
+            "FID",
+            "KID",
+            dims,
+            network,
+            _to_inception_input,
+            device,
+            f"pytorch-fid Inception v3, {dims}-d",
+            batch_size=64,
+        )
     feature_dims(kind, dims)
     model, metadata = load_or_train_classifier(data, resolution, folder, data_root, training)
     key = f"classifier-{data}-{resolution}px-{metadata['data_fingerprint'][:12]}"
-    description = (f"classifier trained on {data} labels ({CLASSIFIER_DIMS}-d, test accuracy "
-                   f"{float(metadata['test_accuracy']):.3f}); not Inception: not comparable with published FID")
-    return FeatureExtractor("classifier", key, "FD-classifier", "KD-classifier", CLASSIFIER_DIMS,
-                            model.features.to(device), lambda images: images, device, description,
-                            scale=float(metadata["feature_scale"]), head=model.head.to(device))
+    description = (
+        f"classifier trained on {data} labels ({CLASSIFIER_DIMS}-d, test accuracy "
+        f"{float(metadata['test_accuracy']):.3f}); not Inception: not comparable with published FID"
+    )
+    return FeatureExtractor(
+        "classifier",
+        key,
+        "FD-classifier",
+        "KD-classifier",
+        CLASSIFIER_DIMS,
+        model.features.to(device),
+        lambda images: images,
+        device,
+        description,
+        scale=float(metadata["feature_scale"]),
+        head=model.head.to(device),
+    )

@@ -78,7 +78,9 @@ def _with_header(body, title: str, labels: list[str]) -> bytes:
                 lines.append(word)
         for row, text in enumerate(lines[:2]):
             draw.text((index * cell + 2, line + 2 + row * line), text, fill=ink, font=font)
-    figure = Image.new(body.mode, (body.width, header.height + body.height), color=255 if body.mode == "L" else (255,) * 3)
+    figure = Image.new(
+        body.mode, (body.width, header.height + body.height), color=255 if body.mode == "L" else (255,) * 3
+    )
     figure.paste(header, (0, 0))
     figure.paste(body, (0, header.height))
     buffer = io.BytesIO()
@@ -124,10 +126,15 @@ class DenoiseGrids:
                 safe = re.sub(r"[^A-Za-z0-9._-]+", "_", method).strip("_")
                 for target in self.TARGETS:
                     prefix = f"{method} {target} @ step "
-                    steps = {int(label[len(prefix):]): x for label, x in images.items() if label.startswith(prefix)}
+                    steps = {int(label[len(prefix) :]): x for label, x in images.items() if label.startswith(prefix)}
                     if steps:
                         ordered = {f"{target} @ step {k}": steps[k] for k in sorted(steps)}
                         what = "iterate (the scoring of the verdicts)" if target == "iterate" else "x0 estimate"
-                        index.update(self._write(folder / f"{name}-steps-{target}-{safe}.png", {**base, **ordered},
-                                                 f"{title}: {method}'s {what} along the reverse chain"))
+                        index.update(
+                            self._write(
+                                folder / f"{name}-steps-{target}-{safe}.png",
+                                {**base, **ordered},
+                                f"{title}: {method}'s {what} along the reverse chain",
+                            )
+                        )
         return index

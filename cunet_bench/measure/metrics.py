@@ -17,8 +17,13 @@ def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.
     return 10 * torch.log10(data_range**2 / mse)
 
 
-SSIM_SETTINGS = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False,
-                 "win_size": 11}
+SSIM_SETTINGS = {
+    "data_range": 1.0,
+    "gaussian_weights": True,
+    "sigma": 1.5,
+    "use_sample_covariance": False,
+    "win_size": 11,
+}
 """Wang et al. (2004) settings of scikit-image's SSIM, recorded with every SSIM result."""
 SSIM_K1, SSIM_K2, SSIM_TRUNCATE = 0.01, 0.03, 3.5
 """scikit-image's fixed constants of that setting: the stabilisers' K1 and K2, and the Gaussian's
@@ -46,8 +51,9 @@ def check_ssim_size(height: int, width: int) -> None:
     """Refuse images smaller than SSIM's Gaussian window, as scikit-image does."""
     window = SSIM_SETTINGS["win_size"]
     if min(height, width) < window:
-        raise UserError(f"SSIM needs images of at least {window}×{window} pixels (its Gaussian window), got "
-                        f"{height}×{width}")
+        raise UserError(
+            f"SSIM needs images of at least {window}×{window} pixels (its Gaussian window), got {height}×{width}"
+        )
 
 
 def ssim(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -87,8 +93,8 @@ def _lpips_network(random_backbone: bool) -> torch.nn.Module:
 
     import lpips
 
-    from cunet_bench.records.checkpoints import load_state
     from cunet_bench.measure.weights import load_tensors
+    from cunet_bench.records.checkpoints import load_state
 
     backbone = None if random_backbone else load_tensors("alexnet")
     with warnings.catch_warnings():
@@ -126,6 +132,7 @@ class Lpips:
     def __init__(self, device: str = "cpu", random_backbone: bool = False) -> None:
         self.network = _lpips_network(random_backbone).to(device).eval().requires_grad_(False)
         self.device = device
+
     @torch.no_grad()
     def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         def prepare(images: torch.Tensor) -> torch.Tensor:
@@ -133,8 +140,9 @@ class Lpips:
             if images.shape[1] == 1:
                 images = images.repeat(1, 3, 1, 1)
             if min(images.shape[-2:]) < self.MIN_SIZE:
-                images = torch.nn.functional.interpolate(images, size=(self.MIN_SIZE, self.MIN_SIZE), mode="bilinear",
-                                                         align_corners=False)
+                images = torch.nn.functional.interpolate(
+                    images, size=(self.MIN_SIZE, self.MIN_SIZE), mode="bilinear", align_corners=False
+                )
             return images * 2 - 1
 
         return self.network(prepare(estimate), prepare(reference)).flatten().double().cpu()

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from cunet_bench.data import load_dataset
-from cunet_bench.measure.distribution import GaussianStats, gaussian_stats
 from cunet_bench.errors import warn
-from cunet_bench.measure.features import FeatureExtractor
 from cunet_bench.files import atomic_write, remove_harness_made
+from cunet_bench.measure.distribution import GaussianStats, gaussian_stats
+from cunet_bench.measure.features import FeatureExtractor
 
 REFERENCE_MAX = 50_000
 KID_FEATURES_MAX = 10_000
@@ -30,8 +30,9 @@ class ReferenceFeatures:
     """Which images: e.g. ``mnist5k training split, 4,500 images``."""
 
 
-def reference_features(extractor: FeatureExtractor, data: str, resolution: int, cache: Path,
-                       data_root: str | None = None) -> ReferenceFeatures:
+def reference_features(
+    extractor: FeatureExtractor, data: str, resolution: int, cache: Path, data_root: str | None = None
+) -> ReferenceFeatures:
     """Statistics of the training split (its first REFERENCE_MAX images) in the extractor's
     feature space, cached by (dataset, resolution, N, extractor); KID compares against a seeded
     subset of at most KID_FEATURES_MAX of those features."""
@@ -75,7 +76,9 @@ def _read_reference(path: Path, dims: int, description: str) -> ReferenceFeature
     if not (np.isfinite(mean).all() and np.isfinite(covariance).all() and np.isfinite(kid).all() and int(count) >= 2):
         raise ValueError("its statistics are not finite")
     scale = max(float(np.abs(covariance).max()), 1e-300)
-    if not np.allclose(covariance, covariance.T, rtol=0, atol=1e-9 * scale) or \
-            np.linalg.eigvalsh(covariance).min() < -1e-6 * scale:
+    if (
+        not np.allclose(covariance, covariance.T, rtol=0, atol=1e-9 * scale)
+        or np.linalg.eigvalsh(covariance).min() < -1e-6 * scale
+    ):
         raise ValueError("its covariance is not symmetric positive semi-definite")
     return ReferenceFeatures(GaussianStats(mean, covariance, int(count)), kid, description)

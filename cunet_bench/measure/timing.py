@@ -64,9 +64,16 @@ class Measurement:
 
     def conditions(self) -> dict[str, object]:
         """What a result row records about how the measurement went."""
-        return {"clock": self.clock, "threads": self.threads, "rounds": self.rounds, "stopped_by": self.stopped_by,
-                "load_before": self.load_before, "load_after": self.load_after, "other_cores": self.other_cores,
-                "contended": self.contended}
+        return {
+            "clock": self.clock,
+            "threads": self.threads,
+            "rounds": self.rounds,
+            "stopped_by": self.stopped_by,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+            "other_cores": self.other_cores,
+            "contended": self.contended,
+        }
 
     def median(self, name: str) -> float:
         return statistics.median(self.seconds[name])
@@ -129,9 +136,18 @@ def _timed(fn: Callable[[], object], device: torch.device | str, clock: Callable
     return clock() - start
 
 
-def interleaved(calls: dict[str, Callable[[], object]], device: torch.device | str = "cpu", *,
-                reference: str | None = None, clock: str = "wall", min_rounds: int = 5, max_rounds: int | None = None,
-                budget_s: float = 30.0, target: float = 0.03, max_warmup: int = 10) -> Measurement:
+def interleaved(
+    calls: dict[str, Callable[[], object]],
+    device: torch.device | str = "cpu",
+    *,
+    reference: str | None = None,
+    clock: str = "wall",
+    min_rounds: int = 5,
+    max_rounds: int | None = None,
+    budget_s: float = 30.0,
+    target: float = 0.03,
+    max_warmup: int = 10,
+) -> Measurement:
     """Time ``calls`` side by side (see the module docstring); ``reference`` is the call every
     ratio divides by (the first when None). With one call, rounds run until the median's own
     interval is within ``target`` of it. At most ``max_rounds`` rounds (default: 200, or
@@ -169,8 +185,16 @@ def interleaved(calls: dict[str, Callable[[], object]], device: torch.device | s
         if time.perf_counter() - started > budget_s and done >= min_rounds:
             stopped_by = "budget"
             break
-    return Measurement({name: tuple(values) for name, values in seconds.items()}, warmup, stopped_by, clock,
-                       torch.get_num_threads(), conditions.load_before, load_average(), conditions.other_cores())
+    return Measurement(
+        {name: tuple(values) for name, values in seconds.items()},
+        warmup,
+        stopped_by,
+        clock,
+        torch.get_num_threads(),
+        conditions.load_before,
+        load_average(),
+        conditions.other_cores(),
+    )
 
 
 def _converged(seconds: dict[str, list[float]], reference: str, target: float) -> bool:

@@ -50,7 +50,9 @@ class WeightFile:
 
 KNOWN = {
     "alexnet": WeightFile("alexnet", "alexnet-owt-7be5be79.pth", "LPIPS (AlexNet backbone, torchvision)"),
-    "inception": WeightFile("inception", "pt_inception-2015-12-05-6726825d.pth", "FID / KID (pytorch-fid Inception v3)"),
+    "inception": WeightFile(
+        "inception", "pt_inception-2015-12-05-6726825d.pth", "FID / KID (pytorch-fid Inception v3)"
+    ),
 }
 PIN_SUFFIX = ".sha256"
 FULL_DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -94,8 +96,10 @@ def pinned_digest(weight: WeightFile) -> str | None:
         return None
     text = path.read_text(errors="replace").strip()
     if not FULL_DIGEST.fullmatch(text):
-        raise UserError(f"pin file {path} does not hold a SHA-256 (64 hex digits); reinstall with "
-                        f"bench weights install --from FILE --sha256 HEX")
+        raise UserError(
+            f"pin file {path} does not hold a SHA-256 (64 hex digits); reinstall with "
+            f"bench weights install --from FILE --sha256 HEX"
+        )
     return text
 
 
@@ -128,10 +132,15 @@ def load_tensors(key: str) -> dict[str, torch.Tensor]:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure of an untrusted file is a refusal
         reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise UserError(f"weights file {path} was refused: it is not plain tensors ({reason}); "
-                        "install the published file with bench weights install --from FILE") from None
-    if not isinstance(loaded, dict) or not loaded or not all(
-            isinstance(k, str) and torch.is_tensor(v) for k, v in loaded.items()):
+        raise UserError(
+            f"weights file {path} was refused: it is not plain tensors ({reason}); "
+            "install the published file with bench weights install --from FILE"
+        ) from None
+    if (
+        not isinstance(loaded, dict)
+        or not loaded
+        or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in loaded.items())
+    ):
         raise UserError(f"weights file {path} is not a state dict of named tensors; install the published file")
     return loaded
 
@@ -140,9 +149,16 @@ def status() -> list[dict[str, str]]:
     rows = []
     for weight in KNOWN.values():
         pin = pinned_digest(weight)
-        rows.append({"weights": weight.key, "file": weight.filename, "needed for": weight.needed_for,
-                     "state": state(weight), "full SHA-256 pinned": "yes" if pin else "no",
-                     "path": str(installed_path(weight))})
+        rows.append(
+            {
+                "weights": weight.key,
+                "file": weight.filename,
+                "needed for": weight.needed_for,
+                "state": state(weight),
+                "full SHA-256 pinned": "yes" if pin else "no",
+                "path": str(installed_path(weight)),
+            }
+        )
     return rows
 
 
@@ -163,8 +179,10 @@ def check_source(source: Path | str, full_digest: str | None = None) -> WeightFi
     weight = matches[0]
     actual = sha256(source)
     if not actual.startswith(weight.hash_prefix):
-        raise UserError(f"{source} has SHA-256 {actual[:16]}…, which does not start with {weight.hash_prefix}: "
-                        "not the published file (corrupt or another version)")
+        raise UserError(
+            f"{source} has SHA-256 {actual[:16]}…, which does not start with {weight.hash_prefix}: "
+            "not the published file (corrupt or another version)"
+        )
     if full_digest is not None and actual != full_digest.strip().lower():
         raise UserError(f"{source} has SHA-256 {actual}, not the pinned {full_digest.strip().lower()}")
     return weight
@@ -184,8 +202,10 @@ def install(source: Path | str, full_digest: str | None = None) -> WeightFile:
     return weight
 
 
-HASH_CHECKS = ("the SHA-256 starts with the 8 hex digits in the file name (32 bits: catches corruption or another "
-               "version, not a deliberate forgery)")
+HASH_CHECKS = (
+    "the SHA-256 starts with the 8 hex digits in the file name (32 bits: catches corruption or another "
+    "version, not a deliberate forgery)"
+)
 
 
 def verification_rows(load_network: dict[str, Callable[[], object]]) -> list[dict[str, str]]:
@@ -198,11 +218,17 @@ def verification_rows(load_network: dict[str, Callable[[], object]]) -> list[dic
         pin = pinned_digest(weight)
         row = {"weights": weight.key, "state": current, "checked": "—", "result": current}
         if current != "missing":
-            checks = [HASH_CHECKS, f"the full SHA-256 equals the pinned {pin[:12]}…" if pin else
-                      "no full SHA-256 pinned (bench weights install --from FILE --sha256 HEX)"]
+            checks = [
+                HASH_CHECKS,
+                f"the full SHA-256 equals the pinned {pin[:12]}…"
+                if pin
+                else "no full SHA-256 pinned (bench weights install --from FILE --sha256 HEX)",
+            ]
             if current == "installed":
-                checks.append("loads with torch.load(weights_only=True): tensors only, no code can run; every "
-                              "tensor fits the network")
+                checks.append(
+                    "loads with torch.load(weights_only=True): tensors only, no code can run; every "
+                    "tensor fits the network"
+                )
                 try:
                     load_network[weight.key]()
                     row["result"] = "verified"

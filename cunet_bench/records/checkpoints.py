@@ -19,10 +19,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace, bounded_json, describe_path
 from cunet_bench.config.seeding import check_seed
 from cunet_bench.config.settings import DATA, DATA_ROOT
+from cunet_bench.errors import UserError
+from cunet_bench.files import atomic_replace, bounded_json, describe_path
 
 FORMAT = "cunet-bench-checkpoint-v1"
 
@@ -44,10 +44,10 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
     uninterrupted one byte for byte)."""
     data = save(tensors, metadata=metadata)
     length = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + length])
+    header = json.loads(data[8 : 8 + length])
     header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
     ordered = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    return data[:8] + ordered.ljust(length) + data[8 + length:]
+    return data[:8] + ordered.ljust(length) + data[8 + length :]
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -56,8 +56,15 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
     atomic_replace(path, lambda temporary: Path(temporary).write_bytes(data))
 
 
-def save_checkpoint(path: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                    config: dict[str, Any], data_fingerprint: str) -> None:
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    config: dict[str, Any],
+    data_fingerprint: str,
+) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     state = optimizer.state_dict()
@@ -120,8 +127,13 @@ def check_safetensors_layout(path: Path) -> None:
         if not isinstance(entry, dict) or entry.get("dtype") not in DTYPE_BYTES:
             raise ValueError(f"tensor {name[:80]!r} has no known dtype")
         shape, offsets = entry.get("shape"), entry.get("data_offsets")
-        if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)
-                and isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(n, int) for n in offsets)):
+        if not (
+            isinstance(shape, list)
+            and all(isinstance(n, int) and n >= 0 for n in shape)
+            and isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(n, int) for n in offsets)
+        ):
             raise ValueError(f"tensor {name[:80]!r} has a malformed shape or byte range")
         begin, end = offsets
         if not 0 <= begin <= end <= data or math.prod(shape) * DTYPE_BYTES[entry["dtype"]] != end - begin:
@@ -129,6 +141,8 @@ def check_safetensors_layout(path: Path) -> None:
 
 
 REQUIRED_METADATA = ("format", "step", "config", "data_fingerprint")
+
+
 def read_checkpoint(path: Path | str) -> Checkpoint:
     """Load and check a checkpoint; a missing, corrupt, forged or foreign file is a one-line error."""
     path = Path(path)
@@ -153,8 +167,7 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
         if kind not in groups or not name:
             raise UserError(f"checkpoint {path} holds an unexpected tensor {key[:80]!r}")
         groups[kind][name] = value
-    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(step), config,
-                      metadata["data_fingerprint"])
+    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(step), config, metadata["data_fingerprint"])
 
 
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
@@ -165,13 +178,15 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | s
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
     if missing or unexpected or wrong:
-        detail = (f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} of another shape"
-                  + (f" (e.g. {(wrong or missing or unexpected)[0]})" if (wrong or missing or unexpected) else ""))
+        detail = f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} of another shape" + (
+            f" (e.g. {(wrong or missing or unexpected)[0]})" if (wrong or missing or unexpected) else ""
+        )
         raise UserError(f"checkpoint {path} does not match the {what}: {detail}")
     for key in sorted(expected):
         if state[key].dtype != expected[key].dtype:
-            raise UserError(f"checkpoint {path}: tensor {key} of the {what} is {state[key].dtype}, not "
-                            f"{expected[key].dtype}")
+            raise UserError(
+                f"checkpoint {path}: tensor {key} of the {what} is {state[key].dtype}, not {expected[key].dtype}"
+            )
         if state[key].is_floating_point() and not bool(torch.isfinite(state[key]).all()):
             raise UserError(f"checkpoint {path}: tensor {key} of the {what} holds non-finite values")
     module.load_state_dict(state)
@@ -187,8 +202,11 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
     file — a damaged state would otherwise train into non-finite weights, and a missing one would
     resume with a fresh Adam, not the run it claims to continue."""
     groups = optimizer.state_dict()["param_groups"]
-    parameters = {index: parameter for group, ids in zip(optimizer.param_groups, groups)
-                  for index, parameter in zip(ids["params"], group["params"])}
+    parameters = {
+        index: parameter
+        for group, ids in zip(optimizer.param_groups, groups)
+        for index, parameter in zip(ids["params"], group["params"])
+    }
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in checkpoint.optimizer_state.items():
         index, _, slot = key.partition(".")
@@ -199,8 +217,9 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, 
         raise UserError(f"checkpoint {path} lacks its optimizer state, so it cannot be resumed exactly")
     for index, parameter in parameters.items():
         if checkpoint.step > 0 and sorted(state.get(index, {})) != sorted(ADAM_SLOTS):
-            raise UserError(f"checkpoint {path} lacks optimizer state of parameter {index}, so it cannot be resumed "
-                            "exactly")
+            raise UserError(
+                f"checkpoint {path} lacks optimizer state of parameter {index}, so it cannot be resumed exactly"
+            )
         if index in state:
             _check_adam_slots(state[index], parameter, checkpoint.step, f"checkpoint {path}: optimizer state {index}")
     optimizer.load_state_dict({"state": state, "param_groups": groups})
@@ -210,8 +229,10 @@ def _check_adam_slots(slots: dict[str, torch.Tensor], parameter: torch.Tensor, l
     for name in ("exp_avg", "exp_avg_sq"):
         moment = slots[name]
         if moment.shape != parameter.shape or moment.dtype != parameter.dtype:
-            raise UserError(f"{what}.{name} is {moment.dtype} {tuple(moment.shape)}, not the parameter's "
-                            f"{parameter.dtype} {tuple(parameter.shape)}")
+            raise UserError(
+                f"{what}.{name} is {moment.dtype} {tuple(moment.shape)}, not the parameter's "
+                f"{parameter.dtype} {tuple(parameter.shape)}"
+            )
         if not bool(torch.isfinite(moment).all()):
             raise UserError(f"{what}.{name} holds non-finite values")
     if bool((slots["exp_avg_sq"] < 0).any()):
@@ -256,8 +277,12 @@ class TrainedCheckpoints:
         """The fewest diffusion timesteps T the existing checkpoints of ``models`` record (read
         from their metadata alone), or the default T when none exists yet: the bound the noise and
         sampling steps are checked against before any work, as the run checks them."""
-        recorded = [recorded_timesteps(path) for model in models for seed in self.train_seeds
-                    if (path := self.checkpoint(model, seed)).is_file()]
+        recorded = [
+            recorded_timesteps(path)
+            for model in models
+            for seed in self.train_seeds
+            if (path := self.checkpoint(model, seed)).is_file()
+        ]
         return min(recorded, default=DEFAULT_TIMESTEPS)
 
     def checkpoint(self, model: str, seed: int) -> Path:
@@ -269,8 +294,10 @@ class TrainedCheckpoints:
         path = self.checkpoint(model, seed)
         if not path.is_file():
             folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
-            raise UserError(f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
-                            f"--preset {self.checkpoint_preset} --seed {seed}{folder}")
+            raise UserError(
+                f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
+                f"--preset {self.checkpoint_preset} --seed {seed}{folder}"
+            )
         return path
 
 
@@ -290,12 +317,12 @@ def recorded_timesteps(path: Path) -> int:
         raise UserError(f"checkpoint {path} has no readable training configuration ({error})") from None
     timesteps = config.get("timesteps", DEFAULT_TIMESTEPS) if isinstance(config, dict) else None
     if not isinstance(timesteps, int) or isinstance(timesteps, bool) or not 1 <= timesteps <= MAX_TIMESTEPS:
-        raise UserError(f"checkpoint {path} records timesteps {str(timesteps)[:40]}, not an integer from 1 to "
-                        f"{MAX_TIMESTEPS:,}")
+        raise UserError(
+            f"checkpoint {path} records timesteps {str(timesteps)[:40]}, not an integer from 1 to {MAX_TIMESTEPS:,}"
+        )
     return timesteps
 
 
 def checkpoint_path(folder: Path, model: str, data: str, preset: str, seed: int = 0) -> Path:
     """Where ``bench train`` writes a model's checkpoint by default (one per training seed)."""
     return Path(folder) / f"{model}-{data}-{preset}-seed{seed}.safetensors"
-

@@ -76,14 +76,20 @@ def command_line() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
-def collect(*, bench: str, config: dict[str, Any] | None = None, seed: int | None = None, device: str = "cpu",
-            preset: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def collect(
+    *,
+    bench: str,
+    config: dict[str, Any] | None = None,
+    seed: int | None = None,
+    device: str = "cpu",
+    preset: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The provenance block written beside every result file; ``config`` is the resolved
     configuration."""
     import torch
 
-    from cunet_bench.host import allocator
-    from cunet_bench.host import machine
+    from cunet_bench.host import allocator, machine
 
     return {
         "bench": bench,

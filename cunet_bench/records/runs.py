@@ -16,9 +16,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from cunet_bench.records import schema
 from cunet_bench.errors import warn
 from cunet_bench.files import atomic_write, bounded_json, read_regular, read_regular_text
+from cunet_bench.records import schema
 from cunet_bench.records.provenance import utc_now
 
 
@@ -55,7 +55,9 @@ def write_run(bench: str, rows: list[dict[str, Any]], provenance: dict[str, Any]
     files = RunFiles(run_id, folder / f"{run_id}.csv", folder / f"{run_id}.json")
     atomic_write(files.csv, rows_to_csv({"run_id": run_id, **row} for row in rows))
     sidecar = _standard_json({"run_id": run_id, **provenance, "finished_at": utc_now(), "rows": len(rows)})
-    atomic_write(files.json, (json.dumps(sidecar, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n").encode())
+    atomic_write(
+        files.json, (json.dumps(sidecar, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n").encode()
+    )
     return files
 
 
@@ -71,14 +73,30 @@ def _standard_json(value: Any) -> Any:
 
 
 PROVENANCE_TYPES: dict[str, tuple[type, ...]] = {
-    "bench": (str,), "command": (str,), "rows": (int,), "complete": (bool,), "preset": (str, type(None)),
-    "seed": (int, type(None)), "git_commit": (str, type(None)), "git_dirty": (bool, type(None)),
-    "device_name": (str,), "cpu_threads": (int,), "machine": (dict,), "machine_fingerprint": (str,),
-    "config": (dict,), "config_hash": (str,), "invocation": (dict, type(None)), "allocator": (dict,),
-    "phase": (dict,), "inputs": (dict,), "host": (str,), "started_at": (str,), "finished_at": (str,),
+    "bench": (str,),
+    "command": (str,),
+    "rows": (int,),
+    "complete": (bool,),
+    "preset": (str, type(None)),
+    "seed": (int, type(None)),
+    "git_commit": (str, type(None)),
+    "git_dirty": (bool, type(None)),
+    "device_name": (str,),
+    "cpu_threads": (int,),
+    "machine": (dict,),
+    "machine_fingerprint": (str,),
+    "config": (dict,),
+    "config_hash": (str,),
+    "invocation": (dict, type(None)),
+    "allocator": (dict,),
+    "phase": (dict,),
+    "inputs": (dict,),
+    "host": (str,),
+    "started_at": (str,),
+    "finished_at": (str,),
 }
 REQUIRED_PROVENANCE = ("bench", "command", "rows", "complete")
-MAX_RESULTS_BYTES = 4 * 1024 ** 3
+MAX_RESULTS_BYTES = 4 * 1024**3
 """The largest results file read back (a reference run's largest is a few MiB)."""
 
 
@@ -111,8 +129,9 @@ def read_run(csv_path: Path, bench: str) -> tuple[pd.DataFrame | None, dict[str,
     if problem:
         return None, {}, problem
     try:
-        frame = pd.read_csv(io.BytesIO(read_regular(csv_path, MAX_RESULTS_BYTES)), low_memory=False,
-                            dtype={"run_id": str})
+        frame = pd.read_csv(
+            io.BytesIO(read_regular(csv_path, MAX_RESULTS_BYTES)), low_memory=False, dtype={"run_id": str}
+        )
     except Exception as error:  # noqa: BLE001 - pandas raises many types for a damaged file
         return None, meta, f"not a readable CSV file ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
     if "run_id" not in frame or frame.empty or set(frame.run_id.astype(str)) != {csv_path.stem}:

@@ -19,8 +19,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-TYPES = {"int": (int, np.integer), "float": (int, float, np.integer, np.floating), "str": (str,), "name": (str,),
-         "bool": (bool, np.bool_)}
+TYPES = {
+    "int": (int, np.integer),
+    "float": (int, float, np.integer, np.floating),
+    "str": (str,),
+    "name": (str,),
+    "bool": (bool, np.bool_),
+}
 TEXT_LIMIT = 1000
 """The longest text a cell may hold, in characters."""
 NAME = re.compile(r"[\w .:;=,()\[\]/×&+%'-]*")
@@ -84,120 +89,288 @@ def _columns(text: str) -> tuple[Column, ...]:
 MODEL = "model:name paper_name:name tags:name"
 """Which model a row is about: its registry name, the paper's name for it and its registry tags
 (the report finds the paper's pair by tag, never by name)."""
-CONDITIONS = ("clock:str threads:int rounds:int stopped_by:str load_before:float load_after:float other_cores:float:cores "
-              "contended:bool")
+CONDITIONS = (
+    "clock:str threads:int rounds:int stopped_by:str load_before:float load_after:float other_cores:float:cores "
+    "contended:bool"
+)
 """How a timing went (``cunet_bench.measure.timing.Measurement.conditions``)."""
 CONTENTION = "load_before:float load_after:float other_cores:float:cores contended:bool"
 """Whether other processes used the CPU while a phase ran (``cunet_bench.measure.timing.Contention``)."""
-TIDY = f"{MODEL} variant:name resolution:int:px batch:int sampling_steps:int solver:name device:name threads:int " \
-       "metric:name value:float unit:name"
-EFFICIENCY_COUNTS = {"parameters": "count", "trainable_parameters": "count", "static_training_mib": "MiB",
-                     "gmacs_fvcore_total": "GMAC", "gmacs_conv_linear": "GMAC", "gflops_executed": "GFLOP",
-                     "nfe": "count", "gmacs_per_function_evaluation": "GMAC", "ode_share_of_macs": "fraction"}
+TIDY = (
+    f"{MODEL} variant:name resolution:int:px batch:int sampling_steps:int solver:name device:name threads:int "
+    "metric:name value:float unit:name"
+)
+EFFICIENCY_COUNTS = {
+    "parameters": "count",
+    "trainable_parameters": "count",
+    "static_training_mib": "MiB",
+    "gmacs_fvcore_total": "GMAC",
+    "gmacs_conv_linear": "GMAC",
+    "gflops_executed": "GFLOP",
+    "nfe": "count",
+    "gmacs_per_function_evaluation": "GMAC",
+    "ode_share_of_macs": "fraction",
+}
 DENOISE = "method:name noise_step:int pixel_noise:float target:str"
-FID_POINT = (f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name samples:int features:name "
-             "distance_name:name kernel_name:name reference_count:int batch:int distance:float distance_ci_low:float "
-             "distance_ci_high:float bootstrap_bias:float bootstrap_replicates:int kid_mean:float kid_std:float "
-             "confident_fraction:float:fraction confident_classes:int classifier_score:float "
-             "seconds_per_sample:float:s generation_device:str shards_generated:int sampling_evaluations_per_s:float "
-             f"raw_evaluations_per_s:float throughput_ratio:float {CONTENTION}")
+FID_POINT = (
+    f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name samples:int features:name "
+    "distance_name:name kernel_name:name reference_count:int batch:int distance:float distance_ci_low:float "
+    "distance_ci_high:float bootstrap_bias:float bootstrap_replicates:int kid_mean:float kid_std:float "
+    "confident_fraction:float:fraction confident_classes:int classifier_score:float "
+    "seconds_per_sample:float:s generation_device:str shards_generated:int sampling_evaluations_per_s:float "
+    f"raw_evaluations_per_s:float throughput_ratio:float {CONTENTION}"
+)
 TRAINING = f"{MODEL} train_seed:int data:name loss_type:str processes:int device:name checkpoint:str step:int"
 
 KINDS: tuple[RowKind, ...] = (
-    RowKind("efficiency", "machine", "the machine's measured peak throughput",
-            _columns("metric:name value:float unit:name device:name threads:int"), ("metric", "value", "unit"),
-            {"peak_gflops_matmul": "GFLOP/s", "peak_gflops_conv3x3": "GFLOP/s"}),
-    RowKind("efficiency", "count", "exact counts of one model at one resolution",
-            _columns(TIDY), ("model", "metric", "value", "unit", "resolution"), EFFICIENCY_COUNTS),
-    RowKind("efficiency", "memory", "peak memory of one inference call or training step in a fresh process, and "
-            "the training peak split into optimiser state and activations",
-            _columns(TIDY + " method:name"), ("model", "metric", "value", "unit", "batch"),
-            {"peak_inference_mib": "MiB", "peak_train_mib": "MiB", "train_state_mib": "MiB",
-             "train_activation_mib": "MiB"}),
-    RowKind("efficiency", "timing", "one round of an interleaved timing",
-            _columns(f"{TIDY} round:int measurement:str warmup_calls:int {CONDITIONS}"),
-            ("model", "variant", "metric", "value", "unit", "round", "measurement"),
-            {"latency_s": "s", "cpu_time_1thread_s": "s", "sample_time_s": "s"}),
-    RowKind("efficiency", "variant", "a speed variant of the paper's pair (compiled, frozen, channels-last, "
-            "release-layers): its first call, its largest output deviation from eager execution, or why it failed",
-            _columns(TIDY + " status:str reason:str"), ("model", "variant", "metric", "status"),
-            {"first_call_s": "s", "max_abs_difference_from_eager": "output units", "failed": "count"}),
-    RowKind("efficiency", "throughput", "per model, variant and batch: the median latency and what it achieves",
-            _columns(TIDY), ("model", "variant", "metric", "value", "unit", "batch"),
-            {"latency_median_s": "s", "throughput_images_per_s": "images/s", "achieved_gflops": "GFLOP/s",
-             "fraction_of_peak": "fraction"}),
-    RowKind("efficiency", "profile", "self CPU time of one forward pass, grouped by kind of work",
-            _columns(TIDY + " group:str share:float:fraction"), ("model", "metric", "value", "group", "batch"),
-            {"profile_s": "s"}),
-    RowKind("solvers", "solver", "what the ODE solver itself costs, per solver and batch",
-            _columns(f"model:name resolution:int:px batch:int solver:name metric:name value:float unit:name device:name "
-                     f"ci_low:float ci_high:float {CONDITIONS}"), ("solver", "batch", "metric", "value", "unit"),
-            {"ode_blocks_s": "s", "bare_field_evaluations_s": "s", "solver_loop_overhead": "fraction",
-             "forward_harness_s": "s", "forward_torchdiffeq_s": "s", "torchdiffeq_over_harness": "ratio",
-             "forward_compiled_s": "s", "compile_speedup": "ratio"}),
-    RowKind("training", "log", "the loss and throughput logged during training",
-            _columns(TRAINING + " loss:float images_per_s:float:images/s"), ("model", "step", "loss")),
-    RowKind("training", "final", "a finished (or stopped) training run: where it resumed, its whole time and "
-            "throughput, and whether the trained model denoises",
-            _columns(f"{TRAINING} resumed_from:int images_per_s:float:images/s seconds:float:s cpu_seconds:float:s "
-                     f"threads:int stopped:bool gflop:float:GFLOP psnr_noisy_db:float:dB psnr_model_db:float:dB "
-                     f"{CONTENTION}"),
-            ("model", "step", "seconds")),
-    RowKind("sample", "samples", "a grid of samples from one checkpoint",
-            _columns(f"{MODEL} checkpoint:str trained_steps:int sampler:name sampling_steps:int samples:int "
-                     f"seconds_per_sample:float:s png:str npz:str {CONTENTION}"),
-            ("model", "png", "samples", "sampler", "sampling_steps", "seconds_per_sample")),
-    RowKind("denoise", "method", "one compared method: its paper name, tags, size and training",
-            _columns("method:name paper_name:name tags:name parameters:int train_seed:int solver:name sigma:str "
-                     "options:str"), ("method",)),
-    RowKind("denoise", "input", "the noisy input at one noise level",
-            _columns(f"{DENOISE} metric:name mean:float std:float images:int sigma01:float sigma01_ho_linear:float "
-                     "schedule:str"), ("method", "noise_step", "sigma01")),
-    RowKind("denoise", "summary", "per method, level, target and metric: the mean over test images of the best "
-            "value over the chain, of its step and of the time to it",
-            _columns(f"{DENOISE} metric:name mean:float std:float best_step_mean:float time_to_best_s_mean:float:s "
-                     "images:int train_seed:int status:str"), ("method", "noise_step", "target", "metric")),
-    RowKind("denoise", "image", "one test image's best value, its step and the time to it",
-            _columns(f"{DENOISE} metric:name image:int mean:float best_step:float time_to_best_s:float:s "
-                     "train_seed:int"), ("method", "noise_step", "target", "metric", "image")),
-    RowKind("denoise", "curve", "the mean over test images after every reverse step",
-            _columns(f"{DENOISE} metric:name step:int mean:float std:float images:int train_seed:int"),
-            ("method", "noise_step", "target", "metric", "step")),
-    RowKind("denoise", "chain", "the wall time of one reverse chain over the whole batch, and its conditions",
-            _columns(f"{DENOISE} train_seed:int steps:int seconds:float:s seconds_per_step:float:s images:int "
-                     f"{CONTENTION}"), ("method", "noise_step", "seconds")),
-    RowKind("denoise", "perception", "one perception–distortion point: the distribution distance of a set of "
-            "final outputs to clean images they did not come from, and their distortion",
-            _columns(f"{DENOISE} images:int train_seed:int ssim_final:float psnr_final:float:dB mse_final:float "
-                     "lpips_final:float metric:name mean:float kid_name:str kid_mean:float kid_std:float features:name "
-                     "reference:str reference_count:int status:str"), ("method", "noise_step", "ssim_final")),
-    RowKind("denoise", "speedup", "BM3D's process pool against one process",
-            _columns("method:name train_seed:int metric:name mean:float workers:int seconds_per_image_one_process:float:s "
-                     "seconds_per_image_pool:float:s images:int"), ("method", "mean")),
-    RowKind("denoise", "meta", "how the run's time split between denoising and metrics",
-            _columns("metric:name mean:float:s lpips_status:str total_seconds:float:s metric_fraction:float "
-                     "perception_seconds:float:s features:name"), ("metric",)),
-    RowKind("denoise", "grid", "an image grid written beside the results",
-            _columns("file:str columns:str"), ("file",)),
-    RowKind("fid", "point", "the distance of N samples at one step count to the training split",
-            _columns(FID_POINT), ("model", "sampling_steps", "distance", "samples")),
-    RowKind("fid", "best", "the best point of one model and training seed (Table 1's columns)",
-            _columns(FID_POINT), ("model", "sampling_steps", "distance", "samples")),
-    RowKind("fid", "best_replicate", "one bootstrap replicate of a best distance",
-            _columns("model:name train_seed:int sampling_steps:int replicate:int distance:float"),
-            ("model", "replicate", "distance")),
-    RowKind("fid", "sample_time", "one round of the interleaved time per sample at each model's best step count",
-            _columns(f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name round:int "
-                     f"seconds_per_sample:float:s warmup_calls:int {CONDITIONS}"),
-            ("model", "sampling_steps", "round", "seconds_per_sample")),
-    RowKind("fid", "real", "the recognisability check on real images of the test split (the ceiling of the samples')",
-            _columns("features:name images:int confident_fraction:float:fraction confident_classes:int "
-                     "classifier_score:float"), ("confident_fraction",)),
-    RowKind("all", "phase", "where the time of one bench all step went",
-            _columns("step:str bench:str status:str wall_s:float:s cpu_s:float:s threads:int processes:int items:int "
-                     "item:str "
-                     f"items_per_s:float gflop:float:GFLOP gflops:float:GFLOP/s fraction_of_peak:float {CONTENTION}"),
-            ("step", "status", "wall_s")),
+    RowKind(
+        "efficiency",
+        "machine",
+        "the machine's measured peak throughput",
+        _columns("metric:name value:float unit:name device:name threads:int"),
+        ("metric", "value", "unit"),
+        {"peak_gflops_matmul": "GFLOP/s", "peak_gflops_conv3x3": "GFLOP/s"},
+    ),
+    RowKind(
+        "efficiency",
+        "count",
+        "exact counts of one model at one resolution",
+        _columns(TIDY),
+        ("model", "metric", "value", "unit", "resolution"),
+        EFFICIENCY_COUNTS,
+    ),
+    RowKind(
+        "efficiency",
+        "memory",
+        "peak memory of one inference call or training step in a fresh process, and "
+        "the training peak split into optimiser state and activations",
+        _columns(TIDY + " method:name"),
+        ("model", "metric", "value", "unit", "batch"),
+        {"peak_inference_mib": "MiB", "peak_train_mib": "MiB", "train_state_mib": "MiB", "train_activation_mib": "MiB"},
+    ),
+    RowKind(
+        "efficiency",
+        "timing",
+        "one round of an interleaved timing",
+        _columns(f"{TIDY} round:int measurement:str warmup_calls:int {CONDITIONS}"),
+        ("model", "variant", "metric", "value", "unit", "round", "measurement"),
+        {"latency_s": "s", "cpu_time_1thread_s": "s", "sample_time_s": "s"},
+    ),
+    RowKind(
+        "efficiency",
+        "variant",
+        "a speed variant of the paper's pair (compiled, frozen, channels-last, "
+        "release-layers): its first call, its largest output deviation from eager execution, or why it failed",
+        _columns(TIDY + " status:str reason:str"),
+        ("model", "variant", "metric", "status"),
+        {"first_call_s": "s", "max_abs_difference_from_eager": "output units", "failed": "count"},
+    ),
+    RowKind(
+        "efficiency",
+        "throughput",
+        "per model, variant and batch: the median latency and what it achieves",
+        _columns(TIDY),
+        ("model", "variant", "metric", "value", "unit", "batch"),
+        {
+            "latency_median_s": "s",
+            "throughput_images_per_s": "images/s",
+            "achieved_gflops": "GFLOP/s",
+            "fraction_of_peak": "fraction",
+        },
+    ),
+    RowKind(
+        "efficiency",
+        "profile",
+        "self CPU time of one forward pass, grouped by kind of work",
+        _columns(TIDY + " group:str share:float:fraction"),
+        ("model", "metric", "value", "group", "batch"),
+        {"profile_s": "s"},
+    ),
+    RowKind(
+        "solvers",
+        "solver",
+        "what the ODE solver itself costs, per solver and batch",
+        _columns(
+            f"model:name resolution:int:px batch:int solver:name metric:name value:float unit:name device:name "
+            f"ci_low:float ci_high:float {CONDITIONS}"
+        ),
+        ("solver", "batch", "metric", "value", "unit"),
+        {
+            "ode_blocks_s": "s",
+            "bare_field_evaluations_s": "s",
+            "solver_loop_overhead": "fraction",
+            "forward_harness_s": "s",
+            "forward_torchdiffeq_s": "s",
+            "torchdiffeq_over_harness": "ratio",
+            "forward_compiled_s": "s",
+            "compile_speedup": "ratio",
+        },
+    ),
+    RowKind(
+        "training",
+        "log",
+        "the loss and throughput logged during training",
+        _columns(TRAINING + " loss:float images_per_s:float:images/s"),
+        ("model", "step", "loss"),
+    ),
+    RowKind(
+        "training",
+        "final",
+        "a finished (or stopped) training run: where it resumed, its whole time and "
+        "throughput, and whether the trained model denoises",
+        _columns(
+            f"{TRAINING} resumed_from:int images_per_s:float:images/s seconds:float:s cpu_seconds:float:s "
+            f"threads:int stopped:bool gflop:float:GFLOP psnr_noisy_db:float:dB psnr_model_db:float:dB "
+            f"{CONTENTION}"
+        ),
+        ("model", "step", "seconds"),
+    ),
+    RowKind(
+        "sample",
+        "samples",
+        "a grid of samples from one checkpoint",
+        _columns(
+            f"{MODEL} checkpoint:str trained_steps:int sampler:name sampling_steps:int samples:int "
+            f"seconds_per_sample:float:s png:str npz:str {CONTENTION}"
+        ),
+        ("model", "png", "samples", "sampler", "sampling_steps", "seconds_per_sample"),
+    ),
+    RowKind(
+        "denoise",
+        "method",
+        "one compared method: its paper name, tags, size and training",
+        _columns(
+            "method:name paper_name:name tags:name parameters:int train_seed:int solver:name sigma:str options:str"
+        ),
+        ("method",),
+    ),
+    RowKind(
+        "denoise",
+        "input",
+        "the noisy input at one noise level",
+        _columns(
+            f"{DENOISE} metric:name mean:float std:float images:int sigma01:float sigma01_ho_linear:float schedule:str"
+        ),
+        ("method", "noise_step", "sigma01"),
+    ),
+    RowKind(
+        "denoise",
+        "summary",
+        "per method, level, target and metric: the mean over test images of the best "
+        "value over the chain, of its step and of the time to it",
+        _columns(
+            f"{DENOISE} metric:name mean:float std:float best_step_mean:float time_to_best_s_mean:float:s "
+            "images:int train_seed:int status:str"
+        ),
+        ("method", "noise_step", "target", "metric"),
+    ),
+    RowKind(
+        "denoise",
+        "image",
+        "one test image's best value, its step and the time to it",
+        _columns(f"{DENOISE} metric:name image:int mean:float best_step:float time_to_best_s:float:s train_seed:int"),
+        ("method", "noise_step", "target", "metric", "image"),
+    ),
+    RowKind(
+        "denoise",
+        "curve",
+        "the mean over test images after every reverse step",
+        _columns(f"{DENOISE} metric:name step:int mean:float std:float images:int train_seed:int"),
+        ("method", "noise_step", "target", "metric", "step"),
+    ),
+    RowKind(
+        "denoise",
+        "chain",
+        "the wall time of one reverse chain over the whole batch, and its conditions",
+        _columns(
+            f"{DENOISE} train_seed:int steps:int seconds:float:s seconds_per_step:float:s images:int {CONTENTION}"
+        ),
+        ("method", "noise_step", "seconds"),
+    ),
+    RowKind(
+        "denoise",
+        "perception",
+        "one perception–distortion point: the distribution distance of a set of "
+        "final outputs to clean images they did not come from, and their distortion",
+        _columns(
+            f"{DENOISE} images:int train_seed:int ssim_final:float psnr_final:float:dB mse_final:float "
+            "lpips_final:float metric:name mean:float kid_name:str kid_mean:float kid_std:float features:name "
+            "reference:str reference_count:int status:str"
+        ),
+        ("method", "noise_step", "ssim_final"),
+    ),
+    RowKind(
+        "denoise",
+        "speedup",
+        "BM3D's process pool against one process",
+        _columns(
+            "method:name train_seed:int metric:name mean:float workers:int seconds_per_image_one_process:float:s "
+            "seconds_per_image_pool:float:s images:int"
+        ),
+        ("method", "mean"),
+    ),
+    RowKind(
+        "denoise",
+        "meta",
+        "how the run's time split between denoising and metrics",
+        _columns(
+            "metric:name mean:float:s lpips_status:str total_seconds:float:s metric_fraction:float "
+            "perception_seconds:float:s features:name"
+        ),
+        ("metric",),
+    ),
+    RowKind("denoise", "grid", "an image grid written beside the results", _columns("file:str columns:str"), ("file",)),
+    RowKind(
+        "fid",
+        "point",
+        "the distance of N samples at one step count to the training split",
+        _columns(FID_POINT),
+        ("model", "sampling_steps", "distance", "samples"),
+    ),
+    RowKind(
+        "fid",
+        "best",
+        "the best point of one model and training seed (Table 1's columns)",
+        _columns(FID_POINT),
+        ("model", "sampling_steps", "distance", "samples"),
+    ),
+    RowKind(
+        "fid",
+        "best_replicate",
+        "one bootstrap replicate of a best distance",
+        _columns("model:name train_seed:int sampling_steps:int replicate:int distance:float"),
+        ("model", "replicate", "distance"),
+    ),
+    RowKind(
+        "fid",
+        "sample_time",
+        "one round of the interleaved time per sample at each model's best step count",
+        _columns(
+            f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name round:int "
+            f"seconds_per_sample:float:s warmup_calls:int {CONDITIONS}"
+        ),
+        ("model", "sampling_steps", "round", "seconds_per_sample"),
+    ),
+    RowKind(
+        "fid",
+        "real",
+        "the recognisability check on real images of the test split (the ceiling of the samples')",
+        _columns(
+            "features:name images:int confident_fraction:float:fraction confident_classes:int classifier_score:float"
+        ),
+        ("confident_fraction",),
+    ),
+    RowKind(
+        "all",
+        "phase",
+        "where the time of one bench all step went",
+        _columns(
+            "step:str bench:str status:str wall_s:float:s cpu_s:float:s threads:int processes:int items:int "
+            "item:str "
+            f"items_per_s:float gflop:float:GFLOP gflops:float:GFLOP/s fraction_of_peak:float {CONTENTION}"
+        ),
+        ("step", "status", "wall_s"),
+    ),
 )
 """Every kind of row."""
 
@@ -251,8 +424,10 @@ def check_row(bench: str, row: Mapping[str, Any]) -> None:
         if column is None or _is_missing(value):
             continue
         if not isinstance(value, TYPES[column.type]) or (column.type != "bool" and isinstance(value, (bool, np.bool_))):
-            raise SchemaError(f"{bench} {kind.name} column {name} must be {column.type}, got {type(value).__name__} "
-                              f"{str(value)[:40]!r}")
+            raise SchemaError(
+                f"{bench} {kind.name} column {name} must be {column.type}, got {type(value).__name__} "
+                f"{str(value)[:40]!r}"
+            )
         problem = text_problem(value, column.type) if isinstance(value, str) else None
         if problem:
             raise SchemaError(f"{bench} {kind.name} column {name}: {problem}")
@@ -261,7 +436,9 @@ def check_row(bench: str, row: Mapping[str, Any]) -> None:
         if unit is None:
             raise SchemaError(f"{bench} {kind.name} metric {row.get('metric')!r} is not declared")
         if row.get("unit") != unit:
-            raise SchemaError(f"{bench} {kind.name} metric {row['metric']} is recorded in {unit}, not {row.get('unit')!r}")
+            raise SchemaError(
+                f"{bench} {kind.name} metric {row['metric']} is recorded in {unit}, not {row.get('unit')!r}"
+            )
 
 
 def check_rows(bench: str, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -293,8 +470,9 @@ def conform(bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str |
     for name, declared_type in column_types(bench).items():
         fixed, problem = _typed(frame[name], declared_type)
         if problem is None and declared_type in ("int", "float"):
-            problem = _impossible(fixed, name in NON_NEGATIVE_COLUMNS or units.get(name) in NON_NEGATIVE_UNITS,
-                                  units.get(name) == "s")
+            problem = _impossible(
+                fixed, name in NON_NEGATIVE_COLUMNS or units.get(name) in NON_NEGATIVE_UNITS, units.get(name) == "s"
+            )
         if problem:
             return None, f"column {name}: {problem}"
         frame[name] = fixed
@@ -355,8 +533,9 @@ def _typed(values: pd.Series, declared_type: str) -> tuple[pd.Series, str | None
                 return values, "a value is not an integer"
         return numbers.astype(float), None
     if declared_type == "bool":
-        text = values.where(values.notna()).map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
-                                                 else str(v).lower())
+        text = values.where(values.notna()).map(
+            lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).lower()
+        )
         if (~text.dropna().isin(["true", "false"])).any():
             return values, "a value is not true or false"
         return text.map({"true": True, "false": False}).astype(object), None

@@ -19,8 +19,15 @@ def model_rows() -> list[dict[str, Any]]:
     rows = []
     for spec in REGISTRY:
         model = _on_meta(spec)
-        rows.append({"name": spec.name, "family": spec.family, "parameters": parameter_count(model),
-                     "tags": ", ".join(sorted(spec.tags)) or "—", "description": spec.description})
+        rows.append(
+            {
+                "name": spec.name,
+                "family": spec.family,
+                "parameters": parameter_count(model),
+                "tags": ", ".join(sorted(spec.tags)) or "—",
+                "description": spec.description,
+            }
+        )
     return rows
 
 

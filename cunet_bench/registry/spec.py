@@ -90,12 +90,15 @@ class ModelSpec:
         """Raise a one-line error when the image size is not a whole number of pixels within
         range or does not fit the model's downsampling."""
         if not isinstance(image_size, int) or isinstance(image_size, bool) or not 1 <= image_size <= MAX_IMAGE_SIZE:
-            raise UserError(f"model {self.name!r}: the image size must be a whole number of pixels from 1 to "
-                            f"{MAX_IMAGE_SIZE}, got {str(image_size)[:40]}")
+            raise UserError(
+                f"model {self.name!r}: the image size must be a whole number of pixels from 1 to "
+                f"{MAX_IMAGE_SIZE}, got {str(image_size)[:40]}"
+            )
         if image_size % self.downsampling_factor:
             raise UserError(
                 f"model {self.name!r} needs an image size divisible by {self.downsampling_factor}, "
-                f"got {image_size} (pad or resize the images, e.g. MNIST 28 -> 32)")
+                f"got {image_size} (pad or resize the images, e.g. MNIST 28 -> 32)"
+            )
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Every option with a range must be a number (or a sequence of numbers) within it."""
@@ -106,11 +109,18 @@ class ModelSpec:
             values = value if isinstance(value, (list, tuple)) else (value,)
             low, high = bounds
             for item in values:
-                if not isinstance(item, (int, float)) or isinstance(item, bool) or not math.isfinite(item) \
-                        or not low <= item <= high or (isinstance(low, int) and not float(item).is_integer()):
-                    raise UserError(f"model {self.name!r}: option {name} must be "
-                                    f"{'whole numbers' if isinstance(low, int) else 'numbers'} from {low:g} to "
-                                    f"{high:g}, got {str(value)[:40]}")
+                if (
+                    not isinstance(item, (int, float))
+                    or isinstance(item, bool)
+                    or not math.isfinite(item)
+                    or not low <= item <= high
+                    or (isinstance(low, int) and not float(item).is_integer())
+                ):
+                    raise UserError(
+                        f"model {self.name!r}: option {name} must be "
+                        f"{'whole numbers' if isinstance(low, int) else 'numbers'} from {low:g} to "
+                        f"{high:g}, got {str(value)[:40]}"
+                    )
 
     def instantiate(self, channels: int | None = None, image_size: int | None = None, **overrides: Any) -> Any:
         """Build the model at the given (or default) channels and image size, every input checked
@@ -119,8 +129,10 @@ class ModelSpec:
         channels = self.default_channels if channels is None else channels
         image_size = self.default_image_size if image_size is None else image_size
         if not isinstance(channels, int) or isinstance(channels, bool) or not 1 <= channels <= MAX_CHANNELS:
-            raise UserError(f"model {self.name!r}: channels must be a whole number from 1 to {MAX_CHANNELS}, "
-                            f"got {str(channels)[:40]}")
+            raise UserError(
+                f"model {self.name!r}: channels must be a whole number from 1 to {MAX_CHANNELS}, "
+                f"got {str(channels)[:40]}"
+            )
         self.check_image_size(image_size)
         options = {**self.config, **overrides}
         self.check_options(options)
@@ -146,8 +158,10 @@ class ModelSpec:
             model = self._build(channels, image_size, options)
         count = sum(p.numel() for p in model.parameters())
         if count > MAX_PARAMETERS:
-            raise UserError(f"model {self.name!r} with {options} would have {count:,} parameters, more than "
-                            f"{MAX_PARAMETERS:,}: check its options")
+            raise UserError(
+                f"model {self.name!r} with {options} would have {count:,} parameters, more than "
+                f"{MAX_PARAMETERS:,}: check its options"
+            )
 
     def row_fields(self) -> dict[str, str]:
         """What result rows record about the model, so the report can name and group models

@@ -54,8 +54,10 @@ class Registry:
             try:
                 loaded = entry_point.load()
             except Exception as error:  # noqa: BLE001 - a broken plugin must not break every command
-                raise UserError(f"entry point {entry_point.name!r} ({entry_point.value}) of the "
-                                f"{ENTRY_POINT_GROUP} group cannot be loaded: {type(error).__name__}: {error}") from None
+                raise UserError(
+                    f"entry point {entry_point.name!r} ({entry_point.value}) of the "
+                    f"{ENTRY_POINT_GROUP} group cannot be loaded: {type(error).__name__}: {error}"
+                ) from None
             specs = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
             for spec in specs:
                 if not isinstance(spec, ModelSpec):

@@ -16,8 +16,8 @@ from cunet_bench.report.beside import beside_section
 from cunet_bench.report.conclusion import conclusion_section
 from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
-from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.fid import fid_section
+from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.markdown import DESCRIBED, GROUPS, Claim, Section, code, group_by_claim, markdown_table
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
@@ -76,10 +76,17 @@ def _claim_tables(claims: list[Claim]) -> list[str]:
         rows = []
         for same in group_by_claim(c for c in claims if c.group == group):
             first, variant = same[0], next((c for c in same if c.flavour == DESCRIBED), None)
-            rows.append({"claim": f"[{first.title}](#{first.section})", "paper": first.paper, "ours": first.ours,
-                         "verdict": first.shown_verdict, "ours (cU-Net as described, variant)":
-                         variant.ours if variant else "—", "verdict (variant)": variant.shown_verdict if variant else "—",
-                         "rule": first.rule or "—"})
+            rows.append(
+                {
+                    "claim": f"[{first.title}](#{first.section})",
+                    "paper": first.paper,
+                    "ours": first.ours,
+                    "verdict": first.shown_verdict,
+                    "ours (cU-Net as described, variant)": variant.ours if variant else "—",
+                    "verdict (variant)": variant.shown_verdict if variant else "—",
+                    "rule": first.rule or "—",
+                }
+            )
         if rows:
             lines += [SUMMARY_HEADING if group == "claim" else f"### {title}", "", markdown_table(rows), ""]
     return lines
@@ -99,18 +106,30 @@ def build_report(results_folder: Path, out: Path, reference: Path | None = None)
 def _report_lines(results: Results, results_folder: Path, figures_dir: Path, reference: Path | None) -> list[str]:
     """The report's Markdown lines, its figures drawn into ``figures_dir``."""
     measured, claims = evaluate(results, figures_dir)
-    sections = [setup_section(results), *measured,
-                deviations_section(results, _distance_name(results), _lpips_measured(results))]
+    sections = [
+        setup_section(results),
+        *measured,
+        deviations_section(results, _distance_name(results), _lpips_measured(results)),
+    ]
     if reference is not None and Path(reference).resolve() != Path(results_folder).resolve():
         sections.append(beside_section(results, claims, *reference_claims(Path(reference))))
     sections.append(conclusion_section(claims))
-    lines = ["# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)", "",
-             f"Built by `bench report` from {code(results_folder)} only: every number below comes from a recorded run, "
-             "named in its section's provenance.", "", "## How to read the verdicts", "",
-             "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()), "",
-             "\n".join(f"- {rule}" for rule in RULES), "",
-             f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.", "",
-             *_claim_tables(claims)]
+    lines = [
+        "# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)",
+        "",
+        f"Built by `bench report` from {code(results_folder)} only: every number below comes from a recorded run, "
+        "named in its section's provenance.",
+        "",
+        "## How to read the verdicts",
+        "",
+        "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()),
+        "",
+        "\n".join(f"- {rule}" for rule in RULES),
+        "",
+        f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.",
+        "",
+        *_claim_tables(claims),
+    ]
     for section in sections:
         lines += [f'<a id="{section.anchor}"></a>', f"## {section.title}", ""]
         for block in section.body:

@@ -10,8 +10,8 @@ from functools import lru_cache
 
 from cunet_bench.report import paper
 from cunet_bench.report.markdown import CLAIM, CONCESSION, NON_CLAIM, Claim
-from cunet_bench.report.verdicts import NOT_MEASURED
 from cunet_bench.report.paper import CUNET, UNET, paper_value
+from cunet_bench.report.verdicts import NOT_MEASURED
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,10 @@ class Statement:
 
 def _parameters() -> str:
     ours = paper_value("Figure 6", CUNET, "parameters"), paper_value("Figure 6", UNET, "parameters")
-    return f"{ours[0] / 1e6:.1f}M vs {ours[1] / 1e6:.1f}M ({ours[0] / ours[1]:.2f}×; the counts are the release notebook's)"
+    return (
+        f"{ours[0] / 1e6:.1f}M vs {ours[1] / 1e6:.1f}M ({ours[0] / ours[1]:.2f}×; "
+        "the counts are the release notebook's)"
+    )
 
 
 def _table5(metric: str, unit: str) -> str:
@@ -38,65 +41,110 @@ def statements() -> dict[str, Statement]:
     low, high = 50, 400
     return {
         "parameters": Statement("~4× fewer parameters", _parameters(), "efficiency"),
-        "flops-abstract": Statement("~30% of the FLOPs (abstract)", "~30%; but the paper's own Table 5 gives "
-                                    f"{_table5('gmacs_conv_linear', 'G')}", "efficiency"),
-        "flops-table5": Statement("Table 5: the cU-Net's GFLOPs", _table5("gmacs_conv_linear", "GFLOPs (thop MACs)"),
-                                  "efficiency"),
+        "flops-abstract": Statement(
+            "~30% of the FLOPs (abstract)",
+            f"~30%; but the paper's own Table 5 gives {_table5('gmacs_conv_linear', 'G')}",
+            "efficiency",
+        ),
+        "flops-table5": Statement(
+            "Table 5: the cU-Net's GFLOPs", _table5("gmacs_conv_linear", "GFLOPs (thop MACs)"), "efficiency"
+        ),
         "memory-static": Statement("less memory (Table 5's 'MB')", _table5("static_training_mib", "MB"), "efficiency"),
         "faster": Statement("30–80% faster inference", paper.table1_times(), "speed"),
         "comparable-fid": Statement("comparable FID", paper.table1_fid(), "fid"),
         "fewer-sampling-steps": Statement("best FID in fewer sampling steps", paper.table1_steps(), "fid"),
-        "lpips": Statement("better perceptual quality (LPIPS) at every noise level",
-                           f"Table 2: lower LPIPS at all eight levels ({paper.pair('Table 2', 'lpips', high)} at {high})",
-                           "denoising"),
-        "proxy": Statement("better perceptual quality (proxy: classifier-feature distance) at every noise level",
-                           f"Table 2: lower LPIPS at all eight levels ({paper.pair('Table 2', 'lpips', high)} at {high})",
-                           "denoising"),
-        "ssim-low": Statement("better SSIM at low noise",
-                              f"Tables 2 and 4: {paper.pair('Table 2', 'ssim', low)} at step {low}", "denoising"),
+        "lpips": Statement(
+            "better perceptual quality (LPIPS) at every noise level",
+            f"Table 2: lower LPIPS at all eight levels ({paper.pair('Table 2', 'lpips', high)} at {high})",
+            "denoising",
+        ),
+        "proxy": Statement(
+            "better perceptual quality (proxy: classifier-feature distance) at every noise level",
+            f"Table 2: lower LPIPS at all eight levels ({paper.pair('Table 2', 'lpips', high)} at {high})",
+            "denoising",
+        ),
+        "ssim-low": Statement(
+            "better SSIM at low noise",
+            f"Tables 2 and 4: {paper.pair('Table 2', 'ssim', low)} at step {low}",
+            "denoising",
+        ),
         "perception-distortion": Statement(
             "the cU-Net trades distortion for perception (§4.2, Figures 10–11)",
             "'U-Net scores better in SSIM, while our models perform better in LPIPS' (perception–distortion trade-off)",
-            "denoising"),
-        "fewer-reverse-steps": Statement("best result in fewer reverse steps, consistently",
-                                         f"Table 3: fewer at all eight levels ({paper.pair('Table 3', 'ssim_best_step', high)}"
-                                         f" steps at {high})", "denoising"),
-        "less-time": Statement("less time to the best result",
-                               f"Table 3: {paper.pair('Table 3', 'ssim_time_to_best_s', high)} s at {high}", "denoising"),
+            "denoising",
+        ),
+        "fewer-reverse-steps": Statement(
+            "best result in fewer reverse steps, consistently",
+            f"Table 3: fewer at all eight levels ({paper.pair('Table 3', 'ssim_best_step', high)} steps at {high})",
+            "denoising",
+        ),
+        "less-time": Statement(
+            "less time to the best result",
+            f"Table 3: {paper.pair('Table 3', 'ssim_time_to_best_s', high)} s at {high}",
+            "denoising",
+        ),
         "fewer-perceptual-steps": Statement(
             "best perceptual score in fewer reverse steps (Table 3's LPIPS columns; proxy)",
-            f"Table 3: {paper.pair('Table 3', 'lpips_best_step', high)} steps at {high}", "denoising"),
-        "no-elbow": Statement("no elbow: the cU-Net's perceptual score does not deteriorate after its best (Figure 11; "
-                              "proxy)", "Figure 11: the U-Net's LPIPS worsens after its peak, the cU-Net's much less",
-                              "denoising"),
+            f"Table 3: {paper.pair('Table 3', 'lpips_best_step', high)} steps at {high}",
+            "denoising",
+        ),
+        "no-elbow": Statement(
+            "no elbow: the cU-Net's perceptual score does not deteriorate after its best (Figure 11; proxy)",
+            "Figure 11: the U-Net's LPIPS worsens after its peak, the cU-Net's much less",
+            "denoising",
+        ),
         "beats-others-low": Statement(
             "outperforms the others at low noise in SSIM and perceptually (Table 4)",
             f"Table 4 at step {low}: SSIM {paper_value('Table 4', CUNET, 'ssim', low):g} vs U-Net "
             f"{paper_value('Table 4', UNET, 'ssim', low):g}, DnCNN {paper_value('Table 4', 'DnCNN', 'ssim', low):g}, "
-            f"ConvAE {paper_value('Table 4', 'Conv AE', 'ssim', low):g}, BM3D {paper_value('Table 4', 'BM3D', 'ssim', low):g}; "
-            "lowest LPIPS", "denoising"),
+            f"ConvAE {paper_value('Table 4', 'Conv AE', 'ssim', low):g}, "
+            f"BM3D {paper_value('Table 4', 'BM3D', 'ssim', low):g}; "
+            "lowest LPIPS",
+            "denoising",
+        ),
         "generalisation": Statement(
             "diffusion U-Nets generalise better across noise than the learned baselines (§4.2)",
             f"Table 4 at step {high}: SSIM U-Net {paper_value('Table 4', UNET, 'ssim', high):g}, cU-Net "
-            f"{paper_value('Table 4', CUNET, 'ssim', high):g} vs DnCNN {paper_value('Table 4', 'DnCNN', 'ssim', high):g}, "
-            f"ConvAE {paper_value('Table 4', 'Conv AE', 'ssim', high):g}", "denoising"),
-        "ablations": Statement("worse samples without attention or residual connections (Appendix C)",
-                               "Figures 12–13: 'considerably diminished' image quality", "fid"),
-        "worse-ssim-high": Statement("worse SSIM at high noise", f"Table 2: {paper.pair('Table 2', 'ssim', high)} at "
-                                     f"step {high}", "denoising", CONCESSION),
-        "memory-peak": Statement("less memory: measured peak training memory",
-                                 "not measured in the paper (its 'MB' is static memory)", "efficiency", NON_CLAIM),
-        "faster-per-evaluation": Statement("faster per network evaluation", "not claimed per evaluation (Table 1's "
-                                           "per-step times give " + ", ".join(
-                                               f"{r:.2f}" for r in _per_step_ratios()) + ")", "speed", NON_CLAIM),
+            f"{paper_value('Table 4', CUNET, 'ssim', high):g} "
+            f"vs DnCNN {paper_value('Table 4', 'DnCNN', 'ssim', high):g}, "
+            f"ConvAE {paper_value('Table 4', 'Conv AE', 'ssim', high):g}",
+            "denoising",
+        ),
+        "ablations": Statement(
+            "worse samples without attention or residual connections (Appendix C)",
+            "Figures 12–13: 'considerably diminished' image quality",
+            "fid",
+        ),
+        "worse-ssim-high": Statement(
+            "worse SSIM at high noise",
+            f"Table 2: {paper.pair('Table 2', 'ssim', high)} at step {high}",
+            "denoising",
+            CONCESSION,
+        ),
+        "memory-peak": Statement(
+            "less memory: measured peak training memory",
+            "not measured in the paper (its 'MB' is static memory)",
+            "efficiency",
+            NON_CLAIM,
+        ),
+        "faster-per-evaluation": Statement(
+            "faster per network evaluation",
+            "not claimed per evaluation (Table 1's "
+            "per-step times give " + ", ".join(f"{r:.2f}" for r in _per_step_ratios()) + ")",
+            "speed",
+            NON_CLAIM,
+        ),
     }
 
 
 def _per_step_ratios() -> list[float]:
     ratios = []
     for dataset in paper.DATASETS:
-        per_step = [paper_value("Table 1", name, "seconds_per_sample", dataset)
-                    / paper_value("Table 1", name, "best_steps", dataset) for name in (CUNET, UNET)]
+        per_step = [
+            paper_value("Table 1", name, "seconds_per_sample", dataset)
+            / paper_value("Table 1", name, "best_steps", dataset)
+            for name in (CUNET, UNET)
+        ]
         ratios.append(per_step[0] / per_step[1])
     return ratios
 
@@ -104,12 +152,24 @@ def _per_step_ratios() -> list[float]:
 ORDER = {key: index for index, key in enumerate(statements())}
 
 
-def claim(key: str, ours: str, verdict: str, rule: str = "", reason: str = "", suffix: str = "",
-          runs: tuple[str, ...] = ()) -> Claim:
+def claim(
+    key: str, ours: str, verdict: str, rule: str = "", reason: str = "", suffix: str = "", runs: tuple[str, ...] = ()
+) -> Claim:
     """A row for the claim ``key`` (``suffix`` names a variant, e.g. the cU-Net flavour or the batch)."""
     statement = statements()[key]
-    return Claim(statement.title + suffix, statement.paper, ours, verdict, statement.section, rule, reason,
-                 statement.group, ORDER[key], runs, key)
+    return Claim(
+        statement.title + suffix,
+        statement.paper,
+        ours,
+        verdict,
+        statement.section,
+        rule,
+        reason,
+        statement.group,
+        ORDER[key],
+        runs,
+        key,
+    )
 
 
 def unmeasured(key: str, why: str, suffix: str = "") -> Claim:

@@ -4,12 +4,21 @@ machine's runs cannot decide and what run would decide it."""
 from __future__ import annotations
 
 from cunet_bench.report.markdown import CLAIM, DESCRIBED, Claim, Section, group_by_claim
-from cunet_bench.report.verdicts import (BY_CONSTRUCTION, DEPENDS, EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED,
-                                         PIPELINE_CHECK, REPRODUCED, UNSTABLE)
+from cunet_bench.report.verdicts import (
+    BY_CONSTRUCTION,
+    DEPENDS,
+    EDGE,
+    INCONCLUSIVE,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    PIPELINE_CHECK,
+    REPRODUCED,
+    UNSTABLE,
+)
 
 NEXT_RUN = {
     "undertrained": "train longer (more `--train-steps`, e.g. `bench all --preset reference` with the steps doubled) "
-                    "until the samples pass the recognisability aim",
+    "until the samples pass the recognisability aim",
     "one training seed": "train more seeds (`bench all --preset reference`: three)",
     "busy machine": "rerun on a quiet machine (nothing else using the CPU)",
     EDGE: "extend the grid (`bench fid --sampling-steps 5,10,30,100,200`) or score the x0 estimate",
@@ -27,8 +36,10 @@ PER_STEP = ("less-time",)
 
 def _verdicts(rows: list[Claim], reasons: bool) -> str:
     """The verdict of each cU-Net a claim was judged for, with its reason when asked."""
+
     def one(row: Claim) -> str:
         return row.verdict + (f" — {row.reason}" if reasons and row.reason else "")
+
     if len(rows) == 1:
         return one(rows[0])
     return "; ".join(f"{'variant' if row.flavour == DESCRIBED else 'released'}: {one(row)}" for row in rows)
@@ -53,12 +64,17 @@ def conclusion_section(claims: list[Claim]) -> Section:
     def listed(selected: list[list[Claim]], reasons: bool = False) -> str:
         return "; ".join(f"*{rows[0].title}* ({_verdicts(rows, reasons)})" for rows in selected) or "none"
 
-    contradicted = [rows for rows in paper if rows[0].key == SELF_CONTRADICTION and verdict[rows[0].title] == NOT_REPRODUCED]
+    contradicted = [
+        rows for rows in paper if rows[0].key == SELF_CONTRADICTION and verdict[rows[0].title] == NOT_REPRODUCED
+    ]
     exact = [rows for rows in paper if verdict[rows[0].title] == BY_CONSTRUCTION]
     measured = [rows for rows in paper if verdict[rows[0].title] == REPRODUCED]
     fails = [rows for rows in paper if verdict[rows[0].title] == NOT_REPRODUCED and rows not in contradicted]
-    open_ = [rows for rows in paper if verdict[rows[0].title] in (INCONCLUSIVE, EDGE, DEPENDS, UNSTABLE, NOT_MEASURED,
-                                                                  PIPELINE_CHECK)]
+    open_ = [
+        rows
+        for rows in paper
+        if verdict[rows[0].title] in (INCONCLUSIVE, EDGE, DEPENDS, UNSTABLE, NOT_MEASURED, PIPELINE_CHECK)
+    ]
     per_step = [rows for rows in open_ if rows[0].key in PER_STEP and verdict[rows[0].title] == EDGE]
     section.body += [
         f"The paper makes {len(paper)} claims tested here, each counted once (the released cU-Net's verdict; the "
@@ -68,14 +84,19 @@ def conclusion_section(claims: list[Claim]) -> Section:
         f"**What holds, measured** ({len(measured)}): {listed(measured)}.",
         f"**What fails** ({len(fails)}): {listed(fails)}.",
         f"**Where the paper contradicts itself** ({len(contradicted)}): {listed(contradicted)}"
-        + (" — the abstract's figure disagrees with the paper's own Table 5, which our exact count matches." if
-           contradicted else "."),
+        + (
+            " — the abstract's figure disagrees with the paper's own Table 5, which our exact count matches."
+            if contradicted
+            else "."
+        ),
         f"**What these runs cannot decide** ({len(open_)}, of which {len(per_step)} measure per-step speed at the "
         "chain's end): " + listed(open_, reasons=True) + ".",
     ]
     advice = _next_runs([row for rows in open_ for row in rows])
     if advice:
         section.body.append("**What run would decide them**: " + "; ".join(advice) + ".")
-    section.body.append("Every verdict rests on the runs named in the sections' provenance; at the CPU scale of these "
-                        "runs (see Deviations and limitations) they test the paper's claims, not its absolute numbers.")
+    section.body.append(
+        "Every verdict rests on the runs named in the sections' provenance; at the CPU scale of these "
+        "runs (see Deviations and limitations) they test the paper's claims, not its absolute numbers."
+    )
     return section

@@ -27,8 +27,10 @@ from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, tagged
 from cunet_bench.report.verdicts import EDGE_SHARE, too_small
 
-SCORING_WHY = ("best value over the reverse chain of the iterate, as the released notebook scores it (the paper's "
-               "numbers); the x0 estimate is shown beside it")
+SCORING_WHY = (
+    "best value over the reverse chain of the iterate, as the released notebook scores it (the paper's "
+    "numbers); the x0 estimate is shown beside it"
+)
 KEYS = [key for key, statement in statements().items() if statement.section == "denoising"]
 
 
@@ -53,17 +55,31 @@ def _baseline_checks(run: DenoiseRun, baselines: list[str]) -> tuple[list[str], 
     passed, table = [], []
     for baseline in baselines:
         ours = {metric: run.mean(baseline, low, "output", metric) for metric in ("ssim", "psnr")}
-        beats = {metric: ours[metric] is not None and noisy[metric] is not None and ours[metric] > noisy[metric]
-                 for metric in ours}
+        beats = {
+            metric: ours[metric] is not None and noisy[metric] is not None and ours[metric] > noisy[metric]
+            for metric in ours
+        }
         passed += [baseline] if beats["ssim"] else []
-        status = ("failed: does not beat the noisy input on SSIM" if not beats["ssim"] else
-                  "beats the noisy input" if beats["psnr"] else "beats the noisy input on SSIM, not on PSNR")
+        status = (
+            "failed: does not beat the noisy input on SSIM"
+            if not beats["ssim"]
+            else "beats the noisy input"
+            if beats["psnr"]
+            else "beats the noisy input on SSIM, not on PSNR"
+        )
         described = run.described.loc[baseline] if baseline in run.described.index else None
-        table.append({"baseline": run.label(baseline),
-                      "trained at σ": described.sigma if described is not None else None,
-                      "options": described.options if described is not None else None,
-                      f"SSIM at step {low}": ours["ssim"], "noisy input SSIM": noisy["ssim"],
-                      f"PSNR at step {low}": ours["psnr"], "noisy input PSNR": noisy["psnr"], "status": status})
+        table.append(
+            {
+                "baseline": run.label(baseline),
+                "trained at σ": described.sigma if described is not None else None,
+                "options": described.options if described is not None else None,
+                f"SSIM at step {low}": ours["ssim"],
+                "noisy input SSIM": noisy["ssim"],
+                f"PSNR at step {low}": ours["psnr"],
+                "noisy input PSNR": noisy["psnr"],
+                "status": status,
+            }
+        )
     return passed, table
 
 
@@ -129,16 +145,19 @@ def _tables(run: DenoiseRun, unet: str, candidates: list[str], baselines: list[s
     backbones = [unet, *candidates]
     chains = run.rows[run.rows.kind == "chain"]
     busy = sorted(set(chains[chains.contended.fillna(False).astype(bool)].method))
-    return ["Table 2 (best value over the reverse chain; mean over test images and training seeds):",
-            markdown_table(_table2(run, backbones)),
-            "Table 3 (reverse step of the best SSIM under both scorings, the share of images whose best iterate is "
-            f"the chain's last step — at ≥ {EDGE_SHARE:.0%} for both models a best-step comparison is at the grid's "
-            "edge — and the seconds per reverse step of the batch):", markdown_table(_table3(run, backbones)),
-            ("Chains timed while other processes used the CPU: " + (", ".join(busy) if busy else "none") + "."),
-            "Table 4 (all methods; baselines see y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n):",
-            markdown_table(_table4(run, [*baselines, *backbones])),
-            "Per training seed (best SSIM of the iterate, mean over test images):",
-            markdown_table(_seed_table(run, backbones))]
+    return [
+        "Table 2 (best value over the reverse chain; mean over test images and training seeds):",
+        markdown_table(_table2(run, backbones)),
+        "Table 3 (reverse step of the best SSIM under both scorings, the share of images whose best iterate is "
+        f"the chain's last step — at ≥ {EDGE_SHARE:.0%} for both models a best-step comparison is at the grid's "
+        "edge — and the seconds per reverse step of the batch):",
+        markdown_table(_table3(run, backbones)),
+        ("Chains timed while other processes used the CPU: " + (", ".join(busy) if busy else "none") + "."),
+        "Table 4 (all methods; baselines see y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n):",
+        markdown_table(_table4(run, [*baselines, *backbones])),
+        "Per training seed (best SSIM of the iterate, mean over test images):",
+        markdown_table(_seed_table(run, backbones)),
+    ]
 
 
 def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
@@ -147,37 +166,63 @@ def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
         return []
     column = "mean" if points["mean"].notna().all() else "kid_mean"
     name = str(points.metric.iloc[0]) if column == "mean" else str(points.kid_name.iloc[0])
-    figures.perception_distortion(points, column, f"perception: {name} (lower is better)",
-                                  figures_dir / "perception_distortion.png", run.names,
-                                  figures.role_colours(run.rows[run.rows.kind == "method"], "method"),
-                                  log_scale=column == "mean")
+    figures.perception_distortion(
+        points,
+        column,
+        f"perception: {name} (lower is better)",
+        figures_dir / "perception_distortion.png",
+        run.names,
+        figures.role_colours(run.rows[run.rows.kind == "method"], "method"),
+        log_scale=column == "mean",
+    )
     reference = str(points.reference.dropna().iloc[0]) if points.reference.notna().any() else "—"
     status = sorted(set(points.status.dropna()) - {"ok"})
-    table = [{"noise step": int(r.noise_step), "method": r.method, "seed": r.train_seed, "1 − SSIM": 1 - r.ssim_final,
-              "MSE": r.mse_final, name: getattr(r, column), "KID": r.kid_mean}
-             for r in points.sort_values(["noise_step", "method", "train_seed"]).itertuples()]
-    return [f"Perception–distortion of the final outputs: perception = {name} between the set of outputs and "
-            f"clean images they did not come from ({reference}; Blau & Michaeli's distribution-level index)"
-            + (f"; {status[0]}" if status else "") + ". KID is unbiased, so small values can be negative:",
-            markdown_table(table),
-            "![Perception-distortion plane](figures/perception_distortion.png)  \nEach point: one method (colour), noise "
-            "level (marker) and training seed. The paper's account needs the cU-Net below (perceptually better) and "
-            "right (more distorted) of the U-Net at high noise."]
+    table = [
+        {
+            "noise step": int(r.noise_step),
+            "method": r.method,
+            "seed": r.train_seed,
+            "1 − SSIM": 1 - r.ssim_final,
+            "MSE": r.mse_final,
+            name: getattr(r, column),
+            "KID": r.kid_mean,
+        }
+        for r in points.sort_values(["noise_step", "method", "train_seed"]).itertuples()
+    ]
+    return [
+        f"Perception–distortion of the final outputs: perception = {name} between the set of outputs and "
+        f"clean images they did not come from ({reference}; Blau & Michaeli's distribution-level index)"
+        + (f"; {status[0]}" if status else "")
+        + ". KID is unbiased, so small values can be negative:",
+        markdown_table(table),
+        "![Perception-distortion plane](figures/perception_distortion.png)  \nEach point: one method (colour), noise "
+        "level (marker) and training seed. The paper's account needs the cU-Net below (perceptually better) and "
+        "right (more distorted) of the U-Net at high noise.",
+    ]
 
 
 def _curves(run: DenoiseRun, figures_dir: Path) -> list[str]:
     curves = run.rows[run.rows.kind == "curve"]
     lines = []
-    for metric, label, name in (("ssim", "SSIM (higher is better)", "denoise_ssim_curves.png"),
-                                ("psnr", "PSNR (dB, higher is better)", "denoise_psnr_curves.png"),
-                                ("feature_distance", "classifier-feature distance (lower is better)",
-                                 "denoise_proxy_curves.png")):
+    for metric, label, name in (
+        ("ssim", "SSIM (higher is better)", "denoise_ssim_curves.png"),
+        ("psnr", "PSNR (dB, higher is better)", "denoise_psnr_curves.png"),
+        ("feature_distance", "classifier-feature distance (lower is better)", "denoise_proxy_curves.png"),
+    ):
         if metric in set(curves.metric):
-            figures.denoising_curves(curves, metric, label, figures_dir / name, run.names,
-                                     figures.role_colours(run.rows[run.rows.kind == "method"], "method"))
-            lines.append(f"![{label} versus reverse step](figures/{name})  \nMean over test images and training "
-                         "seeds after every reverse step; dashed: the iterate (the verdicts' scoring), solid: the x0 "
-                         "estimate; bands: from the lowest to the highest training seed's mean curve.")
+            figures.denoising_curves(
+                curves,
+                metric,
+                label,
+                figures_dir / name,
+                run.names,
+                figures.role_colours(run.rows[run.rows.kind == "method"], "method"),
+            )
+            lines.append(
+                f"![{label} versus reverse step](figures/{name})  \nMean over test images and training "
+                "seeds after every reverse step; dashed: the iterate (the verdicts' scoring), solid: the x0 "
+                "estimate; bands: from the lowest to the highest training seed's mean curve."
+            )
     return lines
 
 
@@ -199,16 +244,29 @@ def denoise_section(results: Results, figures_dir: Path) -> Section:
         f"{SCORING_WHY}. Intervals: seed level (How to read).",
         "Noise per level (σ of the [0, 1] image; the paper's text uses Ho et al.'s linear schedule, the release the "
         "sigmoid one, so equal steps are not equal noise):",
-        markdown_table([{"noise step": int(r.noise_step), f"σ ({r.schedule} schedule, this run)": r.sigma01,
-                         "σ (Ho's linear schedule)": r.sigma01_ho_linear} for r in sigmas.itertuples()]),
+        markdown_table(
+            [
+                {
+                    "noise step": int(r.noise_step),
+                    f"σ ({r.schedule} schedule, this run)": r.sigma01,
+                    "σ (Ho's linear schedule)": r.sigma01_ho_linear,
+                }
+                for r in sigmas.itertuples()
+            ]
+        ),
         "Baselines at the lowest level (a baseline that does not beat the noisy input on SSIM, the metric of "
-        "Table 4, is reported as failed and left out of the verdicts):", markdown_table(checks)]
+        "Table 4, is reported as failed and left out of the verdicts):",
+        markdown_table(checks),
+    ]
     small = too_small(test_images=run.count)
     for candidate, flavour in zip(candidates, FLAVOURS):
-        comparison = Comparison(run, unet, candidate, passed, flavour, small,
-                                gate.undertrained([unet, candidate], run.names))
+        comparison = Comparison(
+            run, unet, candidate, passed, flavour, small, gate.undertrained([unet, candidate], run.names)
+        )
         section.claims += comparison_claims(comparison)
-    section.body += _tables(run, unet, candidates, baselines) + _curves(run, figures_dir) + _perception(run, figures_dir)
+    section.body += (
+        _tables(run, unet, candidates, baselines) + _curves(run, figures_dir) + _perception(run, figures_dir)
+    )
     section.body += _grid_figures(results.folder / "denoise-grids", rows[rows.kind == "grid"], figures_dir)
     return section
 
@@ -221,7 +279,9 @@ def _grid_figures(folder: Path, grids: pd.DataFrame, figures_dir: Path) -> list[
         if source.is_file():
             shutil.copyfile(source, figures_dir / source.name)
             lines.append(f"![{source.name}](figures/{source.name})")
-    intro = ("Denoising grids (Figures 5, 7–9), in order of the noise level: the methods side by side, then each "
-             "backbone's iterate (what the verdicts score) and x0 estimate along the chain; one test image per row "
-             "(different digits), every column labelled in the image; training seed 0:")
+    intro = (
+        "Denoising grids (Figures 5, 7–9), in order of the noise level: the methods side by side, then each "
+        "backbone's iterate (what the verdicts score) and x0 estimate along the chain; one test image per row "
+        "(different digits), every column labelled in the image; training seed 0:"
+    )
     return [intro, *lines] if lines else []

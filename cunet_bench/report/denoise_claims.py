@@ -12,8 +12,21 @@ import numpy as np
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.denoise_run import SCORING, DenoiseRun
 from cunet_bench.report.markdown import Claim
-from cunet_bench.report.verdicts import (EDGE, EDGE_SHARE, NOT_MEASURED, NOT_REPRODUCED, Interval, Seeds, all_of, decide,
-                                         every_level, seed_level_difference, uncovered, verdict_above, verdict_below)
+from cunet_bench.report.verdicts import (
+    EDGE,
+    EDGE_SHARE,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    Interval,
+    Seeds,
+    all_of,
+    decide,
+    every_level,
+    seed_level_difference,
+    uncovered,
+    verdict_above,
+    verdict_below,
+)
 
 PERCEPTUAL = {"lpips": "LPIPS", "feature_distance": "classifier-feature distance (proxy)"}
 
@@ -39,17 +52,32 @@ class Comparison:
     def high(self) -> int:
         return self.run.levels[-1]
 
-    def claim(self, key: str, ours: str, verdict: str, rule: str, reason: str = "", gated: bool = True,
-              intervals: Iterable[Interval | None] = (), busy: bool = False, edge: str = "",
-              other_reading: str | None = None) -> Claim:
+    def claim(
+        self,
+        key: str,
+        ours: str,
+        verdict: str,
+        rule: str,
+        reason: str = "",
+        gated: bool = True,
+        intervals: Iterable[Interval | None] = (),
+        busy: bool = False,
+        edge: str = "",
+        other_reading: str | None = None,
+    ) -> Claim:
         """A claim row after the rules' precedence (:func:`verdicts.decide`): a run below the minimum
         sizes, a busy machine, the grid's edge, the convergence gate (for ``gated`` quality rows),
         the readings; an interval that does not cover every source of variation says which."""
         small = f"sizes: {', '.join(self.small)}" if self.small else ""
-        verdict, why = decide(verdict, pipeline=small, busy=busy, edge=edge,
-                              gate=self.undertrained if gated else "", other_reading=other_reading)
-        return claim(key, ours, verdict, rule, why or reason or uncovered(intervals), self.flavour,
-                     (self.run.run_id,))
+        verdict, why = decide(
+            verdict,
+            pipeline=small,
+            busy=busy,
+            edge=edge,
+            gate=self.undertrained if gated else "",
+            other_reading=other_reading,
+        )
+        return claim(key, ours, verdict, rule, why or reason or uncovered(intervals), self.flavour, (self.run.run_id,))
 
     def perceptual_metric(self) -> str | None:
         measured = set(self.run.summary[self.run.summary["mean"].notna()].metric)
@@ -67,14 +95,22 @@ def perceptual_claims(c: Comparison) -> list[Claim]:
     for key, metric in (("lpips", "lpips"), ("proxy", "feature_distance")):
         intervals = [c.run.difference(c.cunet, c.unet, level, metric) for level in c.run.levels]
         if any(interval is None for interval in intervals):
-            why = ("LPIPS weights not installed (bench weights install --from alexnet-owt-7be5be79.pth)"
-                   if metric == "lpips" else "no feature space (bench denoise --features classifier)")
+            why = (
+                "LPIPS weights not installed (bench weights install --from alexnet-owt-7be5be79.pth)"
+                if metric == "lpips"
+                else "no feature space (bench denoise --features classifier)"
+            )
             claims.append(unmeasured(key, why, c.flavour))
             continue
-        claims.append(c.claim(key, "Δ " + _levels_text(intervals, c.run.levels),
-                              every_level([verdict_below(i, 0) for i in intervals]),
-                              f"Δ (cU-Net − U-Net) below 0 at every level, seed-level interval ({SCORING} scoring)",
-                              intervals=intervals))
+        claims.append(
+            c.claim(
+                key,
+                "Δ " + _levels_text(intervals, c.run.levels),
+                every_level([verdict_below(i, 0) for i in intervals]),
+                f"Δ (cU-Net − U-Net) below 0 at every level, seed-level interval ({SCORING} scoring)",
+                intervals=intervals,
+            )
+        )
     return claims
 
 
@@ -87,14 +123,20 @@ def ssim_claims(c: Comparison) -> list[Claim]:
             claims.append(unmeasured(key, "no per-image SSIM", c.flavour))
             continue
         verdict = verdict_above(interval, 0) if above else verdict_below(interval, 0)
-        claims.append(c.claim(key, f"ΔSSIM {interval.text()} at step {level}", verdict,
-                              f"Δ best SSIM (cU-Net − U-Net) {'above' if above else 'below'} 0 at step {level}, "
-                              f"seed-level interval ({SCORING} scoring)", intervals=[interval]))
+        claims.append(
+            c.claim(
+                key,
+                f"ΔSSIM {interval.text()} at step {level}",
+                verdict,
+                f"Δ best SSIM (cU-Net − U-Net) {'above' if above else 'below'} 0 at step {level}, "
+                f"seed-level interval ({SCORING} scoring)",
+                intervals=[interval],
+            )
+        )
     return claims
 
 
-def _steps_at_level(c: Comparison, level: int, metric: str, target: str = SCORING
-                    ) -> tuple[str, str, Interval | None]:
+def _steps_at_level(c: Comparison, level: int, metric: str, target: str = SCORING) -> tuple[str, str, Interval | None]:
     """The verdict, text and interval of 'fewer reverse steps to the best' at one level, scoring
     ``target`` (the iterate, or the x0 estimate)."""
     shares = [c.run.edge(m, level, metric, target) for m in (c.cunet, c.unet)]
@@ -104,8 +146,11 @@ def _steps_at_level(c: Comparison, level: int, metric: str, target: str = SCORIN
     interval = c.run.difference(c.cunet, c.unet, level, metric, "best_step", target)
     if interval is None:
         return NOT_MEASURED, f"at {level}: no {target} rows", None
-    return (verdict_below(interval, 0), f"Δ {interval.text()} steps at {level} ({means[0]:.3g} vs {means[1]:.3g})",
-            interval)
+    return (
+        verdict_below(interval, 0),
+        f"Δ {interval.text()} steps at {level} ({means[0]:.3g} vs {means[1]:.3g})",
+        interval,
+    )
 
 
 def _combine(verdicts: list[str]) -> str:
@@ -136,17 +181,26 @@ def steps_claims(c: Comparison) -> list[Claim]:
             verdicts, texts, intervals = zip(*(_steps_at_level(c, level, metric, target) for level in c.run.levels))
             readings[target] = (_combine(list(verdicts)), "; ".join(texts), intervals)
         (iterate, iterate_text, intervals), (x0, x0_text, x0_intervals) = readings[SCORING], readings[X0]
-        claims.append(c.claim(key, f"{SCORING} scoring: {iterate_text}. x0 scoring: {x0_text}",
-                              iterate, f"Δ of the best-{PERCEPTUAL.get(metric, 'SSIM')} step below 0 at every level, "
-                              f"unless both models' best is the chain's end for ≥ {EDGE_SHARE:.0%} of images; "
-                              f"readings: the iterate (the release's) and the x0 estimate",
-                              intervals=[*intervals, *x0_intervals], other_reading=x0))
+        claims.append(
+            c.claim(
+                key,
+                f"{SCORING} scoring: {iterate_text}. x0 scoring: {x0_text}",
+                iterate,
+                f"Δ of the best-{PERCEPTUAL.get(metric, 'SSIM')} step below 0 at every level, "
+                f"unless both models' best is the chain's end for ≥ {EDGE_SHARE:.0%} of images; "
+                f"readings: the iterate (the release's) and the x0 estimate",
+                intervals=[*intervals, *x0_intervals],
+                other_reading=x0,
+            )
+        )
     return claims
 
 
 def _chain_seconds(c: Comparison, method: str, level: int) -> tuple[Seeds, bool]:
     chains = c.run.chains(method, level)
-    return Seeds([np.array([s]) for s in chains.seconds.astype(float)]), bool(chains.contended.fillna(False).astype(bool).any())
+    return Seeds([np.array([s]) for s in chains.seconds.astype(float)]), bool(
+        chains.contended.fillna(False).astype(bool).any()
+    )
 
 
 def time_claim(c: Comparison) -> Claim:
@@ -170,12 +224,23 @@ def time_claim(c: Comparison) -> Claim:
         intervals.append(interval)
         verdicts.append(verdict_below(interval, 0))
         texts.append(f"{interval.text()} s at {level}" + (" (whole chain)" if degenerate else ""))
-    what = "whole-chain time for the batch, i.e. per-step speed (the best is the chain's end)" if per_step \
+    what = (
+        "whole-chain time for the batch, i.e. per-step speed (the best is the chain's end)"
+        if per_step
         else "time to the best SSIM for the batch"
+    )
     edge = "the best is the chain's end, so the row measures per-step speed" if per_step else ""
-    return c.claim("less-time", f"{what}: Δ {'; '.join(texts)}", every_level(verdicts),
-                   "Δ time (cU-Net − U-Net) below 0 at every level, interval over training seeds (a chain's time is "
-                   "shared by its batch)", gated=False, intervals=intervals, busy=busy, edge=edge)
+    return c.claim(
+        "less-time",
+        f"{what}: Δ {'; '.join(texts)}",
+        every_level(verdicts),
+        "Δ time (cU-Net − U-Net) below 0 at every level, interval over training seeds (a chain's time is "
+        "shared by its batch)",
+        gated=False,
+        intervals=intervals,
+        busy=busy,
+        edge=edge,
+    )
 
 
 def _per_seed(run: DenoiseRun, method: str, level: int, column: str) -> Seeds:
@@ -190,16 +255,28 @@ def perception_distortion_claim(c: Comparison) -> Claim:
     rows = c.run.perception(c.cunet, c.high)
     column = "mean" if rows["mean"].notna().all() and len(rows) else "kid_mean"
     if rows.empty or rows[column].isna().any():
-        return unmeasured("perception-distortion", "no perception index (bench denoise with a feature space)", c.flavour)
-    perception = seed_level_difference(_per_seed(c.run, c.cunet, c.high, column), _per_seed(c.run, c.unet, c.high, column))
-    distortion = seed_level_difference(*(Seeds([1 - s for s in _per_seed(c.run, m, c.high, "ssim_final").values],
-                                               trained=c.run.trained(m)) for m in (c.cunet, c.unet)))
+        return unmeasured(
+            "perception-distortion", "no perception index (bench denoise with a feature space)", c.flavour
+        )
+    perception = seed_level_difference(
+        _per_seed(c.run, c.cunet, c.high, column), _per_seed(c.run, c.unet, c.high, column)
+    )
+    distortion = seed_level_difference(
+        *(
+            Seeds([1 - s for s in _per_seed(c.run, m, c.high, "ssim_final").values], trained=c.run.trained(m))
+            for m in (c.cunet, c.unet)
+        )
+    )
     verdict = all_of([verdict_below(perception, 0), verdict_above(distortion, 0)])
     name = str(rows.kid_name.iloc[0]) if column == "kid_mean" else str(rows.metric.iloc[0])
-    return c.claim("perception-distortion", f"at step {c.high}: Δ {name} {perception.text()}, Δ(1 − SSIM) "
-                   f"{distortion.text()}", verdict, "cU-Net − U-Net: perception index below 0 and distortion above 0 "
-                   "at the highest level (distance to clean training images the outputs did not come from)",
-                   intervals=[perception, distortion])
+    return c.claim(
+        "perception-distortion",
+        f"at step {c.high}: Δ {name} {perception.text()}, Δ(1 − SSIM) {distortion.text()}",
+        verdict,
+        "cU-Net − U-Net: perception index below 0 and distortion above 0 "
+        "at the highest level (distance to clean training images the outputs did not come from)",
+        intervals=[perception, distortion],
+    )
 
 
 def beats_others_claim(c: Comparison) -> Claim:
@@ -215,9 +292,14 @@ def beats_others_claim(c: Comparison) -> Claim:
             verdicts.append(verdict_above(interval, 0) if above else verdict_below(interval, 0))
             intervals.append(interval)
             texts.append(f"{name} vs {other} {interval.text()}")
-    return c.claim("beats-others-low", f"at step {c.low}: " + "; ".join(texts), all_of(verdicts),
-                   "Δ SSIM above 0 and Δ perceptual distance below 0 against the U-Net and every baseline that beats "
-                   "the noisy input", intervals=intervals)
+    return c.claim(
+        "beats-others-low",
+        f"at step {c.low}: " + "; ".join(texts),
+        all_of(verdicts),
+        "Δ SSIM above 0 and Δ perceptual distance below 0 against the U-Net and every baseline that beats "
+        "the noisy input",
+        intervals=intervals,
+    )
 
 
 def generalisation_claim(c: Comparison) -> Claim:
@@ -226,13 +308,19 @@ def generalisation_claim(c: Comparison) -> Claim:
     learned = [b for b in c.baselines if c.run.trained(b)]
     if not learned:
         return unmeasured("generalisation", "no learned baseline that beats the noisy input", c.flavour)
-    intervals = {(backbone, baseline): c.run.difference(backbone, baseline, c.high, "ssim")
-                 for backbone in (c.unet, c.cunet) for baseline in learned}
+    intervals = {
+        (backbone, baseline): c.run.difference(backbone, baseline, c.high, "ssim")
+        for backbone in (c.unet, c.cunet)
+        for baseline in learned
+    }
     texts = [f"{backbone} − {baseline} {interval.text()}" for (backbone, baseline), interval in intervals.items()]
-    return c.claim("generalisation", f"ΔSSIM at step {c.high}: " + "; ".join(texts),
-                   all_of([verdict_above(interval, 0) for interval in intervals.values()]),
-                   "each diffusion backbone's SSIM above each learned baseline's at the highest level",
-                   intervals=intervals.values())
+    return c.claim(
+        "generalisation",
+        f"ΔSSIM at step {c.high}: " + "; ".join(texts),
+        all_of([verdict_above(interval, 0) for interval in intervals.values()]),
+        "each diffusion backbone's SSIM above each learned baseline's at the highest level",
+        intervals=intervals.values(),
+    )
 
 
 def elbow_claim(c: Comparison) -> Claim:
@@ -244,15 +332,30 @@ def elbow_claim(c: Comparison) -> Claim:
         return unmeasured("no-elbow", "no perceptual curves", c.flavour)
     elbows = {m: [float(curve[-1] - curve.min()) for curve in curves[m]] for m in curves}
     if all(value == 0 for values in elbows.values() for value in values):
-        return c.claim("no-elbow", f"at step {c.high}: both curves are best at the chain's end (no elbow in either)",
-                       EDGE, "the best is the chain's end for both: the grid's edge")
+        return c.claim(
+            "no-elbow",
+            f"at step {c.high}: both curves are best at the chain's end (no elbow in either)",
+            EDGE,
+            "the best is the chain's end for both: the grid's edge",
+        )
     interval = seed_level_difference(*(Seeds([np.array([e]) for e in elbows[m]], trained=True) for m in curves))
-    return c.claim("no-elbow", f"Δ elbow {interval.text()} at step {c.high} ({PERCEPTUAL[metric]})",
-                   verdict_below(interval, 0), "Δ elbow (cU-Net − U-Net) below 0 at the highest level, over seeds",
-                   intervals=[interval])
+    return c.claim(
+        "no-elbow",
+        f"Δ elbow {interval.text()} at step {c.high} ({PERCEPTUAL[metric]})",
+        verdict_below(interval, 0),
+        "Δ elbow (cU-Net − U-Net) below 0 at the highest level, over seeds",
+        intervals=[interval],
+    )
 
 
 def comparison_claims(c: Comparison) -> list[Claim]:
-    return [*perceptual_claims(c), *ssim_claims(c), perception_distortion_claim(c), *steps_claims(c), time_claim(c),
-            elbow_claim(c), beats_others_claim(c), generalisation_claim(c)]
-
+    return [
+        *perceptual_claims(c),
+        *ssim_claims(c),
+        perception_distortion_claim(c),
+        *steps_claims(c),
+        time_claim(c),
+        elbow_claim(c),
+        beats_others_claim(c),
+        generalisation_claim(c),
+    ]

@@ -22,21 +22,28 @@ class DenoiseRun:
         self.levels = sorted(int(level) for level in self.summary.noise_step.dropna().unique())
         self.count = int(self.summary.images.dropna().iloc[0])
         methods = rows[rows.kind == "method"]
-        self.seeds = {m: sorted(int(s) for s in part.train_seed.dropna().unique())
-                      for m, part in methods.groupby("method", sort=False)}
+        self.seeds = {
+            m: sorted(int(s) for s in part.train_seed.dropna().unique())
+            for m, part in methods.groupby("method", sort=False)
+        }
         self.parameters = {m: int(p) for m, p in zip(methods.method, methods.parameters) if not pd.isna(p)}
         self.names = dict(zip(methods.method, methods.paper_name.fillna(methods.method)))
         self.described = methods.drop_duplicates("method").set_index("method")
         self.one_shot = set(self.summary[self.summary.target == "output"].method)
         ordered = self.images.sort_values("image")
-        self._per_image = {key: part for key, part in ordered.groupby(
-            ["method", "noise_step", "target", "metric", ordered.train_seed.fillna(-1)], sort=False)}
+        self._per_image = {
+            key: part
+            for key, part in ordered.groupby(
+                ["method", "noise_step", "target", "metric", ordered.train_seed.fillna(-1)], sort=False
+            )
+        }
 
     def trained(self, method: str) -> bool:
         return bool(self.seeds.get(method))
 
-    def per_image(self, method: str, level: int, target: str, metric: str, column: str = "mean",
-                  seed: int | None = None) -> np.ndarray:
+    def per_image(
+        self, method: str, level: int, target: str, metric: str, column: str = "mean", seed: int | None = None
+    ) -> np.ndarray:
         key = (method, level, target, metric, -1 if seed is None else seed)
         match = self._per_image.get(key)
         if match is None and seed is None:  # a method with training seeds, asked for all of them
@@ -56,8 +63,9 @@ class DenoiseRun:
         """What a method is scored on: a backbone's iterate (:data:`SCORING`), a one-shot denoiser's output."""
         return "output" if method in self.one_shot else SCORING
 
-    def difference(self, a: str, b: str, level: int, metric: str, column: str = "mean", target: str | None = None
-                   ) -> Interval | None:
+    def difference(
+        self, a: str, b: str, level: int, metric: str, column: str = "mean", target: str | None = None
+    ) -> Interval | None:
         """mean(a) − mean(b) with the seed-level interval, each scored as the verdicts score it (or
         both on ``target``: the x0 reading of two backbones)."""
         first = self.values(a, level, target or self.target(a), metric, column)
@@ -81,16 +89,24 @@ class DenoiseRun:
         return rows.sort_values("train_seed")
 
     def perception(self, method: str, level: int) -> pd.DataFrame:
-        rows = self.rows[(self.rows.kind == "perception") & (self.rows.method == method)
-                         & (self.rows.noise_step == level)]
+        rows = self.rows[
+            (self.rows.kind == "perception") & (self.rows.method == method) & (self.rows.noise_step == level)
+        ]
         return rows.sort_values("train_seed")
 
     def curves(self, method: str, level: int, target: str, metric: str) -> list[np.ndarray]:
         """Per training seed, the mean over images after every reverse step."""
-        rows = self.rows[(self.rows.kind == "curve") & (self.rows.method == method) & (self.rows.noise_step == level)
-                         & (self.rows.target == target) & (self.rows.metric == metric)]
-        return [part.sort_values("step")["mean"].to_numpy(dtype=float)
-                for _, part in rows.groupby(rows.train_seed.fillna(-1), sort=True)]
+        rows = self.rows[
+            (self.rows.kind == "curve")
+            & (self.rows.method == method)
+            & (self.rows.noise_step == level)
+            & (self.rows.target == target)
+            & (self.rows.metric == metric)
+        ]
+        return [
+            part.sort_values("step")["mean"].to_numpy(dtype=float)
+            for _, part in rows.groupby(rows.train_seed.fillna(-1), sort=True)
+        ]
 
     def label(self, method: str) -> str:
         parameters = self.parameters.get(method)

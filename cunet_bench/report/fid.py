@@ -21,15 +21,28 @@ from cunet_bench.report.convergence import Convergence, convergence
 from cunet_bench.report.markdown import FLAVOURS, Claim, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, paper_name, tagged
-from cunet_bench.report.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Interval, at_grid_edge, decide,
-                                         seed_level_ratio, too_small, uncovered, verdict_above, verdict_within)
+from cunet_bench.report.verdicts import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Interval,
+    at_grid_edge,
+    decide,
+    seed_level_ratio,
+    too_small,
+    uncovered,
+    verdict_above,
+    verdict_within,
+)
 
 COMPARABLE = (0.8, 1.25)
 """'Comparable FID': the ratio's whole interval within ±25% (the paper's own MNIST/CelebA/LSUN
 ratios span 0.83–1.09)."""
 KEYS = ("comparable-fid", "fewer-sampling-steps", "ablations")
-ABLATION_COMMAND = ("bench train --model cunet-release-wo-a (and -wo-r), then bench fid --models "
-                    "unet,cunet-release,cunet-release-wo-a,cunet-release-wo-r")
+ABLATION_COMMAND = (
+    "bench train --model cunet-release-wo-a (and -wo-r), then bench fid --models "
+    "unet,cunet-release,cunet-release-wo-a,cunet-release-wo-r"
+)
 
 
 def _roles(best: pd.DataFrame) -> tuple[str, list[str]] | None:
@@ -70,8 +83,18 @@ def _gated(verdict: str, gate: str, small: list[str], edge: str = "", uncovered_
     return verdict, reason or uncovered_by
 
 
-def _claims(best: pd.DataFrame, replicates: pd.DataFrame, unet: str, candidates: list[str], grid: list[int],
-            gate: Convergence, small: list[str], names: dict[str, str], runs: tuple[str, ...], name: str) -> list[Claim]:
+def _claims(
+    best: pd.DataFrame,
+    replicates: pd.DataFrame,
+    unet: str,
+    candidates: list[str],
+    grid: list[int],
+    gate: Convergence,
+    small: list[str],
+    names: dict[str, str],
+    runs: tuple[str, ...],
+    name: str,
+) -> list[Claim]:
     claims = []
     for cunet, flavour in zip(candidates, FLAVOURS):
         steps = {m: _best_steps(best, m) for m in (unet, cunet)}
@@ -81,21 +104,40 @@ def _claims(best: pd.DataFrame, replicates: pd.DataFrame, unet: str, candidates:
         ratio = _ratio(best, replicates, cunet, unet)
         edge_text = "a best step count is the grid's end" if edge else ""
         verdict, reason = _gated(verdict_within(ratio, *COMPARABLE), undertrained, small, edge_text, ratio.note)
-        claims.append(claim("comparable-fid", f"best-{name} ratio {ratio.text()}, {len(seeds)} seed(s)", verdict,
-                            f"ratio of the seed means, seed-level interval within {COMPARABLE}; a best at the grid's "
-                            "edge leaves the best distance unknown", reason, f" ({name}){flavour}", runs))
+        claims.append(
+            claim(
+                "comparable-fid",
+                f"best-{name} ratio {ratio.text()}, {len(seeds)} seed(s)",
+                verdict,
+                f"ratio of the seed means, seed-level interval within {COMPARABLE}; a best at the grid's "
+                "edge leaves the best distance unknown",
+                reason,
+                f" ({name}){flavour}",
+                runs,
+            )
+        )
         text = "; ".join(f"seed {s}: {steps[cunet][s]} vs {steps[unet][s]}" for s in seeds) + f" (grid {grid})"
         fewer = [steps[cunet][s] < steps[unet][s] for s in seeds]
         more = [steps[cunet][s] > steps[unet][s] for s in seeds]
         rule_verdict = REPRODUCED if all(fewer) else NOT_REPRODUCED if all(more) else INCONCLUSIVE
         verdict, reason = _gated(rule_verdict, undertrained, small, edge_text)
-        claims.append(claim("fewer-sampling-steps", text, verdict, "fewer steps in every seed, neither best at the "
-                            "grid's edge", reason, flavour, runs))
+        claims.append(
+            claim(
+                "fewer-sampling-steps",
+                text,
+                verdict,
+                "fewer steps in every seed, neither best at the grid's edge",
+                reason,
+                flavour,
+                runs,
+            )
+        )
     return claims
 
 
-def _ablations(best: pd.DataFrame, replicates: pd.DataFrame, gate: Convergence, small: list[str],
-               runs: tuple[str, ...], name: str) -> Claim:
+def _ablations(
+    best: pd.DataFrame, replicates: pd.DataFrame, gate: Convergence, small: list[str], runs: tuple[str, ...], name: str
+) -> Claim:
     """Appendix C: the cU-Net without attention or without residuals gives worse samples (a
     larger best distance) than the cU-Net."""
     cunet = tagged(best, "paper-cunet")
@@ -104,36 +146,63 @@ def _ablations(best: pd.DataFrame, replicates: pd.DataFrame, gate: Convergence, 
         return unmeasured("ablations", f"no sample-quality run of the ablations ({ABLATION_COMMAND})")
     intervals = {m: _ratio(best, replicates, m, cunet[0]) for m in ablated}
     verdicts = [verdict_above(interval, 1.0) for interval in intervals.values()]
-    overall = REPRODUCED if all(v == REPRODUCED for v in verdicts) else \
-        NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
-    verdict, reason = _gated(overall, gate.undertrained([cunet[0], *ablated]), small,
-                             uncovered_by=uncovered(intervals.values()))
+    overall = (
+        REPRODUCED
+        if all(v == REPRODUCED for v in verdicts)
+        else NOT_REPRODUCED
+        if NOT_REPRODUCED in verdicts
+        else INCONCLUSIVE
+    )
+    verdict, reason = _gated(
+        overall, gate.undertrained([cunet[0], *ablated]), small, uncovered_by=uncovered(intervals.values())
+    )
     ours = "; ".join(f"{paper_name(best, m)} / cU-Net {i.text()}" for m, i in intervals.items())
-    return claim("ablations", f"best-{name} ratios {ours}", verdict, "every ablation's ratio to the cU-Net above 1",
-                 reason, runs=runs)
+    return claim(
+        "ablations",
+        f"best-{name} ratios {ours}",
+        verdict,
+        "every ablation's ratio to the cU-Net above 1",
+        reason,
+        runs=runs,
+    )
 
 
 def _points_table(points: pd.DataFrame, name: str, kernel: str) -> list[dict[str, Any]]:
-    return [{"model": r.model, "seed": int(r.train_seed) if not pd.isna(r.train_seed) else 0,
-             "steps": int(r.sampling_steps), f"{name} [95% CI]": Interval(r.distance, r.distance_ci_low,
-                                                                         r.distance_ci_high).text(),
-             "bootstrap bias": r.bootstrap_bias, kernel: r.kid_mean, "confidently classified": r.confident_fraction,
-             "classes": r.confident_classes, "s/sample (batch)": r.seconds_per_sample, "busy machine": r.contended}
-            for r in points.sort_values(["model", "train_seed", "sampling_steps"]).itertuples()]
+    return [
+        {
+            "model": r.model,
+            "seed": int(r.train_seed) if not pd.isna(r.train_seed) else 0,
+            "steps": int(r.sampling_steps),
+            f"{name} [95% CI]": Interval(r.distance, r.distance_ci_low, r.distance_ci_high).text(),
+            "bootstrap bias": r.bootstrap_bias,
+            kernel: r.kid_mean,
+            "confidently classified": r.confident_fraction,
+            "classes": r.confident_classes,
+            "s/sample (batch)": r.seconds_per_sample,
+            "busy machine": r.contended,
+        }
+        for r in points.sort_values(["model", "train_seed", "sampling_steps"]).itertuples()
+    ]
 
 
-def _best_table(best: pd.DataFrame, models: list[str], labels: dict[str, str], name: str, gate: Convergence
-                ) -> list[dict[str, Any]]:
+def _best_table(
+    best: pd.DataFrame, models: list[str], labels: dict[str, str], name: str, gate: Convergence
+) -> list[dict[str, Any]]:
     table = []
     for model in models:
         mine = best[best.model == model]
         paper = paper_name(best, model)
-        table.append({"model": labels[model], "best steps per seed": ", ".join(map(str, mine.sampling_steps.astype(int))),
-                      f"best {name} (mean over seeds)": float(mine.distance.mean()),
-                      "paper FID (MNIST)": paper_value("Table 1", paper, "fid", "MNIST"),
-                      "paper steps (MNIST)": paper_value("Table 1", paper, "best_steps", "MNIST"),
-                      "confidently classified at best": gate.shares.get(model),
-                      "real test images": gate.real})
+        table.append(
+            {
+                "model": labels[model],
+                "best steps per seed": ", ".join(map(str, mine.sampling_steps.astype(int))),
+                f"best {name} (mean over seeds)": float(mine.distance.mean()),
+                "paper FID (MNIST)": paper_value("Table 1", paper, "fid", "MNIST"),
+                "paper steps (MNIST)": paper_value("Table 1", paper, "best_steps", "MNIST"),
+                "confidently classified at best": gate.shares.get(model),
+                "real test images": gate.real,
+            }
+        )
     return table
 
 
@@ -141,8 +210,9 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
     section = Section("fid", "Sample quality versus sampling steps (Table 1, Appendix C)")
     rows = results.latest_run("fid", lambda r: _roles(r[r.kind == "best"]) is not None)
     if rows.empty:
-        section.claims += [unmeasured(key, "no FID run with the paper's pair (bench fid --preset quick)")
-                           for key in KEYS]
+        section.claims += [
+            unmeasured(key, "no FID run with the paper's pair (bench fid --preset quick)") for key in KEYS
+        ]
         return missing(section, "FID/KID versus sampling steps", "bench fid --preset quick")
     run = str(rows.run_id.iloc[0])
     section.runs.append(results.provenance_line("fid", run))
@@ -153,28 +223,44 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
     small = too_small(generated_samples=samples)
     gate = convergence(results)
     names = {m: paper_name(rows, m) for m in [unet, *candidates]}
-    labels = {m: f"{names[m]} (`{m}`, {int(rows[rows.model == m].parameters.dropna().iloc[0]):,} trainable "
-              "parameters)" for m in [unet, *candidates]}
-    caveat = ("" if name == "FID" else f" **{name} is not FID**: without the Inception weights the distances are taken "
-              "in the features of a classifier trained on the dataset's labels; they rank models but cannot be compared "
-              "with the paper's FID values.")
+    labels = {
+        m: f"{names[m]} (`{m}`, {int(rows[rows.model == m].parameters.dropna().iloc[0]):,} trainable parameters)"
+        for m in [unet, *candidates]
+    }
+    caveat = (
+        ""
+        if name == "FID"
+        else f" **{name} is not FID**: without the Inception weights the distances are taken "
+        "in the features of a classifier trained on the dataset's labels; they rank models but cannot be compared "
+        "with the paper's FID values."
+    )
     section.body += [
         f"N = {samples} samples per point (the paper: 30,000), {points.sampler.iloc[0]} sampler, reference: "
         f"{int(points.reference_count.iloc[0])} training images, features `{points.features.iloc[0]}`; training seeds "
-        f"{', '.join(map(str, sorted(set(_seeds(best)))))}; models: {'; '.join(labels.values())}.{caveat} Point intervals: "
+        f"{', '.join(map(str, sorted(set(_seeds(best)))))}; models: {'; '.join(labels.values())}.{caveat} "
+        "Point intervals: "
         f"basic bootstrap over generated samples; ratios: seed level (How to read).",
         f"**Recognisability** (the gate of every quality verdict): the share of samples the dataset's classifier gives "
         f"one class a probability ≥ 0.9, at each model's best step count, against real test images; "
         f"{gate.aim_text()}.",
         markdown_table(_best_table(best, [unet, *candidates], labels, name, gate)),
         f"Every point ({kernel}: an unbiased estimator, so values near 0 can be negative):",
-        markdown_table(_points_table(points, name, kernel))]
-    figures.fid_versus_steps(points, {m: paper_value("Table 1", names[m], "best_steps", "MNIST") for m in [unet, candidates[0]]},
-                             name, figures_dir / "fid_steps.png", names, figures.role_colours(rows))
-    section.body.append("![Distance versus steps](figures/fid_steps.png)  \nLines: mean over training seeds; points: each "
-                        "seed's distance with its 95% bootstrap interval over its own samples (within one seed: the "
-                        "verdicts' intervals are over seeds, in the claim rows); ticks at every step count tried; "
-                        "dashed: the paper's best step counts on MNIST.")
+        markdown_table(_points_table(points, name, kernel)),
+    ]
+    figures.fid_versus_steps(
+        points,
+        {m: paper_value("Table 1", names[m], "best_steps", "MNIST") for m in [unet, candidates[0]]},
+        name,
+        figures_dir / "fid_steps.png",
+        names,
+        figures.role_colours(rows),
+    )
+    section.body.append(
+        "![Distance versus steps](figures/fid_steps.png)  \nLines: mean over training seeds; points: each "
+        "seed's distance with its 95% bootstrap interval over its own samples (within one seed: the "
+        "verdicts' intervals are over seeds, in the claim rows); ticks at every step count tried; "
+        "dashed: the paper's best step counts on MNIST."
+    )
     runs = (run,)
     section.claims += _claims(best, replicates, unet, candidates, grid, gate, small, names, runs, name)
     section.claims.append(_ablations(best, replicates, gate, small, runs, name))

@@ -40,8 +40,9 @@ def check_figures_folder(folder: Path) -> set[str]:
     if not folder.is_dir():
         return set()
     if not (folder / MANIFEST).exists() and any(folder.iterdir()):
-        raise UserError(f"{folder} holds files that bench report did not draw (no {MANIFEST}); move them or choose "
-                        "another --out")
+        raise UserError(
+            f"{folder} holds files that bench report did not draw (no {MANIFEST}); move them or choose another --out"
+        )
     return _own_figures(folder)
 
 
@@ -61,14 +62,17 @@ def drawing_figures(folder: Path) -> Iterator[Path]:
         drawn = sorted(path.name for path in scratch.iterdir())
         foreign = [name for name in drawn if (folder / name).exists() and name not in previous]
         if foreign:
-            raise UserError(f"{folder / foreign[0]} was not drawn by bench report; move it so the report can draw "
-                            "its figure there")
+            raise UserError(
+                f"{folder / foreign[0]} was not drawn by bench report; move it so the report can draw its figure there"
+            )
         folder.mkdir(exist_ok=True)
         for name in drawn:
             os.replace(scratch / name, folder / name)
         for name in sorted(previous - set(drawn)):
             remove_harness_made(folder / name)
-        atomic_replace(folder / MANIFEST, lambda temporary: Path(temporary).write_text(
-            "".join(f"{name}\n" for name in drawn), encoding="utf-8"))
+        atomic_replace(
+            folder / MANIFEST,
+            lambda temporary: Path(temporary).write_text("".join(f"{name}\n" for name in drawn), encoding="utf-8"),
+        )
     finally:
         remove_harness_made(scratch)

@@ -23,8 +23,14 @@ from cunet_bench.files import atomic_replace  # noqa: E402
 ROLE_COLOURS = {"paper-unet": "tab:blue", "paper-cunet": "tab:orange"}
 PALETTE = ("tab:olive", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan")
 NOISY = "tab:gray"
-STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
-         "svg.hashsalt": "cunet-bench"}
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "cunet-bench",
+}
 
 
 _DRAWING = contextvars.ContextVar("drawing", default=True)
@@ -46,6 +52,7 @@ def _figure(draw: Drawing) -> Drawing:
     @functools.wraps(draw)
     def drawn_unless_skipped(*args, **kwargs):
         return draw(*args, **kwargs) if _DRAWING.get() else None
+
     return drawn_unless_skipped  # type: ignore[return-value]
 
 
@@ -74,14 +81,19 @@ def _save(figure: plt.Figure, path: Path) -> Path:
 def efficiency_bars(table: pd.DataFrame, path: Path, colours: dict[str, str]) -> Path:
     """Table 5 / Figure 6: parameters, GMACs and static training memory per model; the paper's
     values as black crosses. ``table``: model, label, metric, measured, paper."""
-    metrics = [("parameters", "parameters (millions)", 1e-6), ("gmacs_conv_linear", "GMAC at 1×3×64×64", 1.0),
-               ("static_training_mib", "static training memory (MiB)", 1.0)]
+    metrics = [
+        ("parameters", "parameters (millions)", 1e-6),
+        ("gmacs_conv_linear", "GMAC at 1×3×64×64", 1.0),
+        ("static_training_mib", "static training memory (MiB)", 1.0),
+    ]
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, 3, figsize=(12, 3.6))
         for axis, (metric, label, scale) in zip(axes, metrics):
             rows = table[table.metric == metric]
             positions = range(len(rows))
-            axis.bar(positions, rows.measured * scale, color=[_colour(colours, m) for m in rows.model], label="measured")
+            axis.bar(
+                positions, rows.measured * scale, color=[_colour(colours, m) for m in rows.model], label="measured"
+            )
             axis.scatter(positions, rows.paper * scale, marker="x", color="black", zorder=3, label="paper")
             axis.set_xticks(list(positions), rows.label, rotation=30, ha="right")
             axis.set_ylabel(label)
@@ -99,13 +111,25 @@ def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str])
         figure, axis = plt.subplots(figsize=(5.5, 3.8))
         for model, rows in latency.groupby("model", sort=True):
             rows = rows.sort_values("batch")
-            axis.errorbar(rows.batch, rows.median_s, yerr=[rows.median_s - rows.q1_s, rows.q3_s - rows.median_s],
-                          marker="_", markersize=14, linestyle="none", elinewidth=2.5, capsize=6,
-                          color=_colour(colours, model), label=rows.label.iloc[0])
+            axis.errorbar(
+                rows.batch,
+                rows.median_s,
+                yerr=[rows.median_s - rows.q1_s, rows.q3_s - rows.median_s],
+                marker="_",
+                markersize=14,
+                linestyle="none",
+                elinewidth=2.5,
+                capsize=6,
+                color=_colour(colours, model),
+                label=rows.label.iloc[0],
+            )
         resolution = int(latency.resolution.iloc[0])
         spread = float(((latency.q3_s - latency.q1_s) / latency.median_s).max())
-        axis.set_title(f"the full-size models at {resolution}×{resolution}\nbars: interquartile range over rounds "
-                       f"(at most {spread:.1%} of the median)", fontsize=8)
+        axis.set_title(
+            f"the full-size models at {resolution}×{resolution}\nbars: interquartile range over rounds "
+            f"(at most {spread:.1%} of the median)",
+            fontsize=8,
+        )
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xticks(sorted(latency.batch.unique()), [str(b) for b in sorted(latency.batch.unique())])
@@ -116,8 +140,14 @@ def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str])
 
 
 @_figure
-def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | None], distance_name: str, path: Path,
-                     labels: dict[str, str], colours: dict[str, str]) -> Path:
+def fid_versus_steps(
+    points: pd.DataFrame,
+    paper_best_steps: dict[str, float | None],
+    distance_name: str,
+    path: Path,
+    labels: dict[str, str],
+    colours: dict[str, str],
+) -> Path:
     """Table 1 as a curve: each training seed's distance with its 95% bootstrap interval over
     samples (points; within one seed — not the verdict's interval, which is over seeds), the mean
     over seeds (line), a tick at every step count tried, the paper's best step counts (MNIST) as
@@ -132,12 +162,25 @@ def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | N
             offset = np.linspace(-0.04, 0.04, max(1, rows.train_seed.nunique()))
             for shift, (_, seed) in zip(offset, rows.groupby(rows.train_seed.fillna(0), sort=True)):
                 seed = seed.sort_values("sampling_steps")
-                axis.errorbar(seed.sampling_steps * (1 + shift), seed.distance,
-                              yerr=[seed.distance - seed.distance_ci_low, seed.distance_ci_high - seed.distance],
-                              marker="o", markersize=3, linestyle="none", capsize=2, color=colour, alpha=0.7)
+                axis.errorbar(
+                    seed.sampling_steps * (1 + shift),
+                    seed.distance,
+                    yerr=[seed.distance - seed.distance_ci_low, seed.distance_ci_high - seed.distance],
+                    marker="o",
+                    markersize=3,
+                    linestyle="none",
+                    capsize=2,
+                    color=colour,
+                    alpha=0.7,
+                )
             if paper_best_steps.get(model):
-                axis.axvline(paper_best_steps[model], color=colour, linestyle="--", linewidth=1,
-                             label=f"paper's best steps, {labels.get(model, model)} (MNIST)")
+                axis.axvline(
+                    paper_best_steps[model],
+                    color=colour,
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"paper's best steps, {labels.get(model, model)} (MNIST)",
+                )
         axis.set_xscale("log")
         axis.set_xticks(grid, [str(s) for s in grid])
         axis.minorticks_off()
@@ -149,21 +192,30 @@ def fid_versus_steps(points: pd.DataFrame, paper_best_steps: dict[str, float | N
 
 
 @_figure
-def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path, labels: dict[str, str],
-                     colours: dict[str, str]) -> Path:
+def denoising_curves(
+    curves: pd.DataFrame, metric: str, ylabel: str, path: Path, labels: dict[str, str], colours: dict[str, str]
+) -> Path:
     """Figures 10–11: the metric against reverse step, one panel per noise level, averaged over
     test images and training seeds; the iterate dashed, the x0 estimate solid; a band spans the
     training seeds' own curves (their lowest to highest mean)."""
-    curves = curves[curves.metric == metric].groupby(["noise_step", "method", "target", "step"], as_index=False
-                                                     )["mean"].agg(mean="mean", low="min", high="max")
+    curves = (
+        curves[curves.metric == metric]
+        .groupby(["noise_step", "method", "target", "step"], as_index=False)["mean"]
+        .agg(mean="mean", low="min", high="max")
+    )
     levels = sorted(curves.noise_step.unique())
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.4), squeeze=False)
         for axis, level in zip(axes[0], levels):
             for (method, target), rows in curves[curves.noise_step == level].groupby(["method", "target"], sort=True):
                 colour = _colour(colours, method)
-                axis.plot(rows.step, rows["mean"], color=colour, linestyle="-" if target == "x0" else "--",
-                          label=f"{labels.get(method, method)} ({'x0 estimate' if target == 'x0' else 'iterate'})")
+                axis.plot(
+                    rows.step,
+                    rows["mean"],
+                    color=colour,
+                    linestyle="-" if target == "x0" else "--",
+                    label=f"{labels.get(method, method)} ({'x0 estimate' if target == 'x0' else 'iterate'})",
+                )
                 axis.fill_between(rows.step, rows.low, rows.high, color=colour, alpha=0.15, linewidth=0)
             axis.set_title(f"noise step {level:g}")
             axis.set_xlabel("reverse step (from the noisy image)")
@@ -173,8 +225,15 @@ def denoising_curves(curves: pd.DataFrame, metric: str, ylabel: str, path: Path,
 
 
 @_figure
-def perception_distortion(points: pd.DataFrame, perception: str, perception_label: str, path: Path,
-                          labels: dict[str, str], colours: dict[str, str], log_scale: bool = True) -> Path:
+def perception_distortion(
+    points: pd.DataFrame,
+    perception: str,
+    perception_label: str,
+    path: Path,
+    labels: dict[str, str],
+    colours: dict[str, str],
+    log_scale: bool = True,
+) -> Path:
     """Blau & Michaeli's plane: distortion (1 − SSIM) against perception, one point per method,
     level and seed; the method by colour (its role's, as in every figure), the noise level by
     marker, the legend drawing each method in its own colour and each level in grey. A Fréchet
@@ -185,8 +244,14 @@ def perception_distortion(points: pd.DataFrame, perception: str, perception_labe
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(6.5, 4.2))
         for (method, level), rows in points.groupby(["method", "noise_step"], sort=True):
-            axis.scatter(1 - rows.ssim_final, rows[perception].clip(lower=1e-6) if log_scale else rows[perception],
-                         color=_colour(colours, method), marker=markers[level], s=36, alpha=0.85)
+            axis.scatter(
+                1 - rows.ssim_final,
+                rows[perception].clip(lower=1e-6) if log_scale else rows[perception],
+                color=_colour(colours, method),
+                marker=markers[level],
+                s=36,
+                alpha=0.85,
+            )
         for method in sorted(points.method.unique()):
             axis.scatter([], [], color=_colour(colours, method), marker="o", label=labels.get(method, method))
         for level, marker in markers.items():
@@ -195,8 +260,9 @@ def perception_distortion(points: pd.DataFrame, perception: str, perception_labe
             axis.set_yscale("log")
         axis.set_xlabel("distortion: 1 − SSIM of the final output")
         axis.set_ylabel(perception_label)
-        axis.set_title("lower left is better; the paper's account: cU-Net lower (perception), U-Net left (distortion)",
-                       fontsize=8)
+        axis.set_title(
+            "lower left is better; the paper's account: cU-Net lower (perception), U-Net left (distortion)", fontsize=8
+        )
         axis.legend(fontsize=7, ncol=2)
         return _save(figure, path)
 
@@ -211,11 +277,17 @@ def training_curves(log: pd.DataFrame, path: Path, colours: dict[str, str]) -> P
         figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
         for axis, loss_type in zip(axes[0], panels):
             labelled: set[str] = set()
-            for (model, _seed), rows in log[log.loss_type == loss_type].groupby(["model", "seed"], sort=True,
-                                                                                dropna=False):
+            for (model, _seed), rows in log[log.loss_type == loss_type].groupby(
+                ["model", "seed"], sort=True, dropna=False
+            ):
                 rows = rows.sort_values("step")
-                axis.plot(rows.step, rows.loss, color=_colour(colours, model), alpha=0.8,
-                          label=None if model in labelled else model)
+                axis.plot(
+                    rows.step,
+                    rows.loss,
+                    color=_colour(colours, model),
+                    alpha=0.8,
+                    label=None if model in labelled else model,
+                )
                 labelled.add(model)
             axis.set_yscale("log")
             axis.set_xlabel("optimizer step")

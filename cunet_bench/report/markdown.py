@@ -14,8 +14,11 @@ CLAIM, CONCESSION, NON_CLAIM = "claim", "concession", "non-claim"
 RELEASED, DESCRIBED = " — cU-Net as released", " — cU-Net as the paper describes it (variant)"
 FLAVOURS = (RELEASED, DESCRIBED)
 """The two cU-Nets a quality claim is judged for, as the suffix of its row's title."""
-GROUPS = {CLAIM: "The paper's claims", CONCESSION: "What the paper concedes",
-          NON_CLAIM: "Our own measurements (not claims of the paper)"}
+GROUPS = {
+    CLAIM: "The paper's claims",
+    CONCESSION: "What the paper concedes",
+    NON_CLAIM: "Our own measurements (not claims of the paper)",
+}
 
 
 @dataclass
@@ -101,8 +104,10 @@ def _printable(text: object, limit: int) -> str:
     """``text`` with undecodable bytes and control characters shown as escapes, at most ``limit``
     characters."""
     shown = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    shown = "".join(character if unicodedata.category(character)[0] != "C" else
-                    character.encode("unicode_escape").decode("ascii") for character in shown)
+    shown = "".join(
+        character if unicodedata.category(character)[0] != "C" else character.encode("unicode_escape").decode("ascii")
+        for character in shown
+    )
     return shown[:limit] + ("…" if len(shown) > limit else "")
 
 

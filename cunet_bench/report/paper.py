@@ -24,8 +24,12 @@ def paper_value(source: str, paper_name: str, metric: str, condition: str | int 
     """The value the paper (or its released notebook) gives for a model (by the paper's name for
     it) and metric, under ``condition`` (a noise step, a dataset), or None."""
     table = paper_values()
-    match = table[(table.source == source) & (table.paper_name == paper_name) & (table.metric == metric)
-                  & (table.condition == str(condition))]
+    match = table[
+        (table.source == source)
+        & (table.paper_name == paper_name)
+        & (table.metric == metric)
+        & (table.condition == str(condition))
+    ]
     return float(match.value.iloc[0]) if len(match) else None
 
 
@@ -37,36 +41,48 @@ def table1_times() -> str:
     """Table 1's seconds per sample at each backbone's best step count, per dataset."""
     parts = []
     for dataset in DATASETS:
-        values = {name: (paper_value("Table 1", name, "seconds_per_sample", dataset),
-                         paper_value("Table 1", name, "best_steps", dataset)) for name in (CUNET, UNET)}
-        parts.append(f"{dataset} {_g(values[CUNET][0])} s at {_g(values[CUNET][1])} steps vs "
-                     f"{_g(values[UNET][0])} s at {_g(values[UNET][1])}")
+        values = {
+            name: (
+                paper_value("Table 1", name, "seconds_per_sample", dataset),
+                paper_value("Table 1", name, "best_steps", dataset),
+            )
+            for name in (CUNET, UNET)
+        }
+        parts.append(
+            f"{dataset} {_g(values[CUNET][0])} s at {_g(values[CUNET][1])} steps vs "
+            f"{_g(values[UNET][0])} s at {_g(values[UNET][1])}"
+        )
     return "Table 1 (CPU): " + "; ".join(parts)
 
 
 def table1_time_ratios() -> list[float]:
     """cU-Net/U-Net seconds per sample of Table 1, per dataset (31–85% less time)."""
-    return [paper_value("Table 1", CUNET, "seconds_per_sample", d) / paper_value("Table 1", UNET, "seconds_per_sample", d)
-            for d in DATASETS]
+    return [
+        paper_value("Table 1", CUNET, "seconds_per_sample", d) / paper_value("Table 1", UNET, "seconds_per_sample", d)
+        for d in DATASETS
+    ]
 
 
 def table1_fid() -> str:
     ratios = [paper_value("Table 1", CUNET, "fid", d) / paper_value("Table 1", UNET, "fid", d) for d in DATASETS]
     mnist = (paper_value("Table 1", CUNET, "fid", "MNIST"), paper_value("Table 1", UNET, "fid", "MNIST"))
-    return (f"MNIST {_g(mnist[0])} vs {_g(mnist[1])} ({ratios[0]:.2f}×); CelebA {ratios[1]:.2f}×; "
-            f"LSUN {ratios[2]:.2f}×")
+    return f"MNIST {_g(mnist[0])} vs {_g(mnist[1])} ({ratios[0]:.2f}×); CelebA {ratios[1]:.2f}×; LSUN {ratios[2]:.2f}×"
 
 
 def table1_steps() -> str:
-    steps = {d: (paper_value("Table 1", CUNET, "best_steps", d), paper_value("Table 1", UNET, "best_steps", d))
-             for d in DATASETS}
+    steps = {
+        d: (paper_value("Table 1", CUNET, "best_steps", d), paper_value("Table 1", UNET, "best_steps", d))
+        for d in DATASETS
+    }
     return "; ".join(f"{d} {_g(c)} vs {_g(u)} steps" for d, (c, u) in steps.items())
 
 
 def pair(source: str, metric: str, condition: str | int, digits: str = "g") -> str:
     """``cU-Net vs U-Net`` of one table cell, e.g. Table 2's SSIM at step 400: ``0.44 vs 0.58``."""
-    return (f"{paper_value(source, CUNET, metric, condition):{digits}} vs "
-            f"{paper_value(source, UNET, metric, condition):{digits}}")
+    return (
+        f"{paper_value(source, CUNET, metric, condition):{digits}} vs "
+        f"{paper_value(source, UNET, metric, condition):{digits}}"
+    )
 
 
 def levels(source: str, metric: str) -> list[int]:

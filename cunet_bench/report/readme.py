@@ -21,7 +21,7 @@ def summary_table(report_text: str) -> list[str]:
     if SUMMARY_HEADING not in lines:
         raise UserError(f"the report has no '{SUMMARY_HEADING}' section; write it with bench report")
     table: list[str] = []
-    for line in lines[lines.index(SUMMARY_HEADING) + 1:]:
+    for line in lines[lines.index(SUMMARY_HEADING) + 1 :]:
         if line.startswith("|"):
             table.append(line)
         elif table:
@@ -38,9 +38,15 @@ def check_readme(readme: Path) -> str:
         text = readme.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"README {readme} cannot be read ({error})") from None
-    if text.count(START_MARKER) != 1 or text.count(END_MARKER) != 1 or text.index(START_MARKER) > text.index(END_MARKER):
-        raise UserError(f"{readme} needs one '{START_MARKER}' line and, after it, one '{END_MARKER}' line "
-                        "where the summary table goes")
+    if (
+        text.count(START_MARKER) != 1
+        or text.count(END_MARKER) != 1
+        or text.index(START_MARKER) > text.index(END_MARKER)
+    ):
+        raise UserError(
+            f"{readme} needs one '{START_MARKER}' line and, after it, one '{END_MARKER}' line "
+            "where the summary table goes"
+        )
     return text
 
 

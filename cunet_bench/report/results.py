@@ -14,8 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from cunet_bench.records import runs
-from cunet_bench.records import schema
+from cunet_bench.records import runs, schema
 from cunet_bench.records.runs import Skipped
 from cunet_bench.report.markdown import code, plain
 
@@ -108,8 +107,10 @@ class Results:
         machine = meta.get("machine") or {}
         cpu = ", ".join(plain(part) for part in (meta.get("device_name", "?"), machine.get("cpu_id")) if part)
         fingerprint = f"machine {code(meta['machine_fingerprint'])}: " if meta.get("machine_fingerprint") else ""
-        return (f"{code(run_id)} ({code(meta.get('command', '?'))}; commit {commit}; {fingerprint}{cpu}, "
-                f"{meta.get('cpu_threads', '?')} threads{preset}; seed {meta.get('seed', '?')})")
+        return (
+            f"{code(run_id)} ({code(meta.get('command', '?'))}; commit {commit}; {fingerprint}{cpu}, "
+            f"{meta.get('cpu_threads', '?')} threads{preset}; seed {meta.get('seed', '?')})"
+        )
 
 
 def tagged(rows: pd.DataFrame, tag: str, column: str = "model") -> list[str]:

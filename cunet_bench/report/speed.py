@@ -27,16 +27,28 @@ from cunet_bench.report.convergence import convergence
 from cunet_bench.report.markdown import Claim, Section, code, markdown_table, missing
 from cunet_bench.report.paper import CUNET, UNET, paper_value, table1_time_ratios
 from cunet_bench.report.results import Results, paper_name, tagged, value
-from cunet_bench.report.verdicts import (NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, UNSTABLE, Interval, at_grid_edge,
-                                         REPLICATES, decide, hierarchical_median, time_ratio,
-                                         verdict_below)
+from cunet_bench.report.verdicts import (
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    REPLICATES,
+    REPRODUCED,
+    UNSTABLE,
+    Interval,
+    at_grid_edge,
+    decide,
+    hierarchical_median,
+    time_ratio,
+    verdict_below,
+)
 
 LESS_TIME = 0.70
 """The paper's reading: Table 1's 31–85% less time per sample is a time ratio of at most ~0.70."""
 FASTER = 1 / 1.3
 """The other reading, "at least 1.3× the speed": a time ratio of at most 0.769."""
-RULE = (f"pooled 95% interval of the time ratio below {LESS_TIME:.2f} (Table 1's '31–85% less time'); "
-        f"beside it the reading '≥ 1.3× the speed' (below {FASTER:.3f})")
+RULE = (
+    f"pooled 95% interval of the time ratio below {LESS_TIME:.2f} (Table 1's '31–85% less time'); "
+    f"beside it the reading '≥ 1.3× the speed' (below {FASTER:.3f})"
+)
 BUSY = "busy machine"
 
 
@@ -51,8 +63,9 @@ def _paired(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.run_id.isin([run for run, part in rows.groupby("run_id") if _pair(part) is not None])]
 
 
-def _round_ratios(rows: pd.DataFrame, numerator: str, denominator: str, value_column: str = "value"
-                  ) -> dict[str, np.ndarray]:
+def _round_ratios(
+    rows: pd.DataFrame, numerator: str, denominator: str, value_column: str = "value"
+) -> dict[str, np.ndarray]:
     """Run id → the per-round ratios numerator/denominator (rows of one measurement)."""
     ratios = {}
     for run_id, run in rows.groupby("run_id", sort=True):
@@ -68,8 +81,9 @@ def _contended(rows: pd.DataFrame) -> set[str]:
     return set(rows[rows.contended.fillna(False).astype(bool)].run_id)
 
 
-def pooled_verdict(ratios: dict[str, np.ndarray], contended: set[str], threshold: float = LESS_TIME
-                   ) -> tuple[Interval | None, str, list[str]]:
+def pooled_verdict(
+    ratios: dict[str, np.ndarray], contended: set[str], threshold: float = LESS_TIME
+) -> tuple[Interval | None, str, list[str]]:
     """The pooled interval over the quiet runs, the verdict, and each run's own ratio and verdict;
     "unstable" when one quiet run reproduces the claim and another refutes it."""
     quiet = {run: values for run, values in ratios.items() if run not in contended}
@@ -98,8 +112,10 @@ def two_readings(ratios: dict[str, np.ndarray], contended: set[str]) -> tuple[In
 def _group(results: Results, bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """The runs of the most-run (configuration, machine fingerprint) among ``frame``'s runs, that
     fingerprint, and the runs recorded on other machines."""
-    keys = {run: (results.meta(bench, run).get("config_hash"), results.meta(bench, run).get("machine_fingerprint"))
-            for run in frame.run_id.unique()}
+    keys = {
+        run: (results.meta(bench, run).get("config_hash"), results.meta(bench, run).get("machine_fingerprint"))
+        for run in frame.run_id.unique()
+    }
     counts: dict[tuple, list[str]] = {}
     for run, key in sorted(keys.items()):
         counts.setdefault(key, []).append(run)
@@ -109,8 +125,9 @@ def _group(results: Results, bench: str, frame: pd.DataFrame) -> tuple[pd.DataFr
     return mine, str(chosen[1]), others
 
 
-def _batch_rows(rows: pd.DataFrame, unet: str, cunet: str, runs: tuple[str, ...]
-                ) -> tuple[list[dict[str, Any]], list[Claim], list[dict]]:
+def _batch_rows(
+    rows: pd.DataFrame, unet: str, cunet: str, runs: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[Claim], list[dict]]:
     table, claims, plotted = [], [], []
     eager = rows[rows.variant == "eager"]
     for batch in sorted(eager[eager.metric == "latency_s"].batch.dropna().unique()):
@@ -120,20 +137,43 @@ def _batch_rows(rows: pd.DataFrame, unet: str, cunet: str, runs: tuple[str, ...]
         cpu_ratios = _round_ratios(at[at.metric == "cpu_time_1thread_s"], cunet, unet)
         cpu = hierarchical_median(list(cpu_ratios.values())) if cpu_ratios else None
         times = {m: float(wall[wall.model == m].value.median()) for m in (unet, cunet)}
-        table.append({"batch": int(batch), "U-Net ms": times[unet] * 1e3, "cU-Net ms": times[cunet] * 1e3,
-                      "time ratio, wall [95% CI]": pooled.text() if pooled else "—", "each run": ", ".join(per_run),
-                      "1-thread CPU-time ratio [95% CI]": cpu.text() if cpu else "—", "verdict": verdict,
-                      "verdict if '1.3× the speed'": other})
-        claims.append(claim("faster-per-evaluation", f"time ratio {pooled.text() if pooled else '—'}; runs "
-                            f"{', '.join(per_run)}; '1.3× the speed' reading: {other}", verdict, RULE,
-                            reason="every run on a busy machine" if verdict == NOT_MEASURED else "",
-                            suffix=f", batch {int(batch)}", runs=runs))
+        table.append(
+            {
+                "batch": int(batch),
+                "U-Net ms": times[unet] * 1e3,
+                "cU-Net ms": times[cunet] * 1e3,
+                "time ratio, wall [95% CI]": pooled.text() if pooled else "—",
+                "each run": ", ".join(per_run),
+                "1-thread CPU-time ratio [95% CI]": cpu.text() if cpu else "—",
+                "verdict": verdict,
+                "verdict if '1.3× the speed'": other,
+            }
+        )
+        claims.append(
+            claim(
+                "faster-per-evaluation",
+                f"time ratio {pooled.text() if pooled else '—'}; runs "
+                f"{', '.join(per_run)}; '1.3× the speed' reading: {other}",
+                verdict,
+                RULE,
+                reason="every run on a busy machine" if verdict == NOT_MEASURED else "",
+                suffix=f", batch {int(batch)}",
+                runs=runs,
+            )
+        )
         for model in (unet, cunet):
             values = wall[wall.model == model].value
-            plotted.append({"model": model, "label": paper_name(rows, model), "batch": int(batch),
-                            "resolution": int(wall.resolution.dropna().iloc[0]),
-                            "median_s": float(values.median()), "q1_s": float(values.quantile(0.25)),
-                            "q3_s": float(values.quantile(0.75))})
+            plotted.append(
+                {
+                    "model": model,
+                    "label": paper_name(rows, model),
+                    "batch": int(batch),
+                    "resolution": int(wall.resolution.dropna().iloc[0]),
+                    "median_s": float(values.median()),
+                    "q1_s": float(values.quantile(0.25)),
+                    "q3_s": float(values.quantile(0.75)),
+                }
+            )
     return table, claims, plotted
 
 
@@ -169,13 +209,20 @@ def similar_quality(points: pd.DataFrame, unet: str, cunet: str, seed: int = 0) 
     distance — interpolated on the step grid. The interval resamples each model's training seeds
     (which moves the curves, the common quality and both step counts) and takes the percentile
     interval of the ratio. Returns (interval, text)."""
-    curves = {m: [part.groupby("sampling_steps").distance.mean() for _, part in
-                  points[points.model == m].groupby(points.train_seed.fillna(0))] for m in (unet, cunet)}
+    curves = {
+        m: [
+            part.groupby("sampling_steps").distance.mean()
+            for _, part in points[points.model == m].groupby(points.train_seed.fillna(0))
+        ]
+        for m in (unet, cunet)
+    }
     if not all(curves.values()):
         return None, "similar-FID reading: no distance sweep of both models"
     quiet = points[~points.contended.fillna(False).astype(bool)]  # a busy machine's times are left out
-    per_step = {m: float((quiet[quiet.model == m].seconds_per_sample / quiet[quiet.model == m].sampling_steps).mean())
-                for m in (unet, cunet)}
+    per_step = {
+        m: float((quiet[quiet.model == m].seconds_per_sample / quiet[quiet.model == m].sampling_steps).mean())
+        for m in (unet, cunet)
+    }
     if any(np.isnan(value) for value in per_step.values()):
         return None, "similar-FID reading: not measured (busy machine)"
 
@@ -187,12 +234,15 @@ def similar_quality(points: pd.DataFrame, unet: str, cunet: str, seed: int = 0) 
 
     estimate, steps, target = ratio({m: list(range(len(curves[m]))) for m in curves})
     rng = np.random.default_rng(seed)
-    draws = [ratio({m: list(rng.integers(0, len(curves[m]), len(curves[m]))) for m in curves})[0]
-             for _ in range(REPLICATES)]
+    draws = [
+        ratio({m: list(rng.integers(0, len(curves[m]), len(curves[m]))) for m in curves})[0] for _ in range(REPLICATES)
+    ]
     interval = Interval(estimate, *map(float, np.percentile(draws, [2.5, 97.5])))
-    return interval, (f"similar-FID reading (time per sample, batched, at the fewest steps reaching distance "
-                      f"{target:.3g}: U-Net {steps[unet]:.3g} steps, cU-Net {steps[cunet]:.3g}; seeds resampled): ratio "
-                      f"{interval.text()}")
+    return interval, (
+        f"similar-FID reading (time per sample, batched, at the fewest steps reaching distance "
+        f"{target:.3g}: U-Net {steps[unet]:.3g} steps, cU-Net {steps[cunet]:.3g}; seeds resampled): ratio "
+        f"{interval.text()}"
+    )
 
 
 def _table1(results: Results, section: Section) -> Claim:
@@ -200,8 +250,11 @@ def _table1(results: Results, section: Section) -> Claim:
     fid = results.runs("fid")
     timed = _paired(fid[fid.kind == "sample_time"])
     if timed.empty:
-        return unmeasured("faster", "no bench fid run timed samples of both the U-Net and the cU-Net at their best "
-                          "step counts (bench fid --preset quick)")
+        return unmeasured(
+            "faster",
+            "no bench fid run timed samples of both the U-Net and the cU-Net at their best "
+            "step counts (bench fid --preset quick)",
+        )
     mine, fingerprint, _ = _group(results, "fid", timed)
     unet, cunet = _pair(mine)
     runs = sorted(mine.run_id.unique())
@@ -220,22 +273,32 @@ def _table1(results: Results, section: Section) -> Claim:
     if similar is not None:  # a reading that needs comparable samples: the convergence gate holds it too
         measured = verdict_below(similar, LESS_TIME)
         held = decide(measured, gate=convergence(results).undertrained([unet, cunet]))[0]
-        similar_text += f": {held}" + (f" (undertrained; at this scale it reads '{measured}')" if held != measured else "")
+        similar_text += f": {held}" + (
+            f" (undertrained; at this scale it reads '{measured}')" if held != measured else ""
+        )
     batched = _batched_ratio(fid, runs, unet, cunet)
     section.runs += [results.provenance_line("fid", run) for run in runs]
     paper_ratios = ", ".join(f"{r:.2f}" for r in table1_time_ratios())
     section.body.append(
-        f"**Table 1's definition** (machine {code(fingerprint)}): one sample at batch 1, at each backbone's own best step "
+        f"**Table 1's definition** (machine {code(fingerprint)}): one sample at batch 1, "
+        "at each backbone's own best step "
         f"count of the `bench fid` sweep: U-Net {seconds[unet]:.3f} s at {steps[unet]} steps, cU-Net "
         f"{seconds[cunet]:.3f} s at {steps[cunet]} steps (medians over rounds); time ratio (of the per-round "
         f"ratios; the interval by the timing rule) {pooled.text() if pooled else '—'} (runs: {', '.join(per_run)}; "
         f"step grid {grid}); {batched}. Timed on training seed 0's checkpoints alone: the time per sample depends on "
         "the architecture and its fixed-step solver, not on the trained weights. "
-        f"The paper's ratios: {paper_ratios} (MNIST, CelebA, LSUN), i.e. 31–85% less time.")
-    return claim("faster", f"time per sample at the best steps, batch 1: ratio {pooled.text() if pooled else '—'} "
-                 f"({steps[cunet]} vs {steps[unet]} steps); {batched}; '1.3× the speed' reading: {other_shown}; "
-                 f"{similar_text}",
-                 verdict, RULE, reason=BUSY if verdict == NOT_MEASURED else reason, runs=tuple(runs))
+        f"The paper's ratios: {paper_ratios} (MNIST, CelebA, LSUN), i.e. 31–85% less time."
+    )
+    return claim(
+        "faster",
+        f"time per sample at the best steps, batch 1: ratio {pooled.text() if pooled else '—'} "
+        f"({steps[cunet]} vs {steps[unet]} steps); {batched}; '1.3× the speed' reading: {other_shown}; "
+        f"{similar_text}",
+        verdict,
+        RULE,
+        reason=BUSY if verdict == NOT_MEASURED else reason,
+        runs=tuple(runs),
+    )
 
 
 def _profiles(rows: pd.DataFrame) -> list[dict[str, Any]]:
@@ -260,10 +323,12 @@ def _variant_entry(rows: pd.DataFrame, latency: pd.DataFrame, model: str, varian
     failed = checks[checks.status == "failed"]
     first = checks[checks.metric == "first_call_s"].value
     difference = checks[checks.metric == "max_abs_difference_from_eager"].value
-    return {f"{name}: speed-up": float(np.median(eager[common] / changed[common])) if len(common) else None,
-            f"{name}: first call s (cold)": float(first.max()) if len(first) else None,
-            f"{name}: max |Δ output|": float(difference.max()) if len(difference) else None,
-            f"{name}: failed": "; ".join(sorted(set(failed.reason.astype(str)))) or "—"}
+    return {
+        f"{name}: speed-up": float(np.median(eager[common] / changed[common])) if len(common) else None,
+        f"{name}: first call s (cold)": float(first.max()) if len(first) else None,
+        f"{name}: max |Δ output|": float(difference.max()) if len(difference) else None,
+        f"{name}: failed": "; ".join(sorted(set(failed.reason.astype(str)))) or "—",
+    }
 
 
 def _variants(rows: pd.DataFrame, unet: str, cunet: str) -> list[dict[str, Any]]:
@@ -285,13 +350,20 @@ def _other_machines(results: Results, others: pd.DataFrame, unet: str, cunet: st
     if others.empty:
         return []
     table = []
-    for fingerprint, part in others.groupby(others.run_id.map(
-            lambda run: results.meta("efficiency", run).get("machine_fingerprint")), sort=True):
+    for fingerprint, part in others.groupby(
+        others.run_id.map(lambda run: results.meta("efficiency", run).get("machine_fingerprint")), sort=True
+    ):
         for batch in sorted(part.batch.dropna().unique()):
             ratios = _round_ratios(part[(part.batch == batch) & (part.variant == "eager")], cunet, unet)
             if ratios:
-                table.append({"machine": fingerprint, "batch": int(batch), "runs": len(ratios),
-                              "time ratio [95% CI]": hierarchical_median(list(ratios.values())).text()})
+                table.append(
+                    {
+                        "machine": fingerprint,
+                        "batch": int(batch),
+                        "runs": len(ratios),
+                        "time ratio [95% CI]": hierarchical_median(list(ratios.values())).text(),
+                    }
+                )
     return ["Other machines (never pooled with the above):", markdown_table(table)]
 
 
@@ -301,8 +373,11 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
     efficiency = results.runs("efficiency")
     timed = _paired(efficiency[(efficiency.kind == "timing") & (efficiency.metric == "latency_s")])
     if timed.empty:
-        section.claims.append(unmeasured("faster-per-evaluation",
-                                         "no interleaved latency of both the U-Net and the cU-Net (bench efficiency)"))
+        section.claims.append(
+            unmeasured(
+                "faster-per-evaluation", "no interleaved latency of both the U-Net and the cU-Net (bench efficiency)"
+            )
+        )
         return missing(section, "forward latency interleaved round by round", "bench efficiency --preset quick")
     mine, fingerprint, others = _group(results, "efficiency", timed)
     runs = sorted(mine.run_id.unique())
@@ -318,29 +393,39 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
         "configuration): the models interleaved round by round; each ratio is the median per-round ratio cU-Net/U-Net, "
         "pooled over runs with a 95% interval from resampling runs, then rounds. Wall time at the recorded threads; "
         "single-thread CPU time beside it (another process cannot inflate it). "
-        + (f"Left out as measured on a busy machine: {', '.join(busy)}. " if busy else "") + f"Rule: {RULE}.",
-        markdown_table(table), "![Latency per forward pass](figures/latency.png)  \nMedian latency per forward pass of "
-        f"the full-size models at {resolution}×{resolution} (measured batch sizes only); bars: interquartile range over "
-        "timing rounds of every run (the title gives their largest width)."]
+        + (f"Left out as measured on a busy machine: {', '.join(busy)}. " if busy else "")
+        + f"Rule: {RULE}.",
+        markdown_table(table),
+        "![Latency per forward pass](figures/latency.png)  \nMedian latency per forward pass of "
+        f"the full-size models at {resolution}×{resolution} (measured batch sizes only); "
+        "bars: interquartile range over "
+        "timing rounds of every run (the title gives their largest width).",
+    ]
     section.body += _other_machines(results, others, unet, cunet)
     profiles = _profiles(rows)
     if profiles:
-        section.body += ["Where the time goes (torch.profiler, self CPU time of one forward pass, grouped; the solver's "
-                         "bookkeeping is what runs inside an ODE block outside its vector field):",
-                         markdown_table(profiles)]
+        section.body += [
+            "Where the time goes (torch.profiler, self CPU time of one forward pass, grouped; the solver's "
+            "bookkeeping is what runs inside an ODE block outside its vector field):",
+            markdown_table(profiles),
+        ]
     variants = _variants(rows, unet, cunet)
     if variants:
-        section.body += ["Can the cU-Net be made as fast as its MACs say? Speed-up of each variant over eager "
-                         "execution (median per-round ratio), its first call (compilation included; the slowest over the "
-                         "runs), its largest output deviation from eager, whether it failed (then only eager was "
-                         "timed), and the cU-Net/U-Net ratio within the variant. `release-layers` runs the released "
-                         "code's own normalisation and attention layers: a speed-up below 1 is what ours save.",
-                         markdown_table(variants)]
+        section.body += [
+            "Can the cU-Net be made as fast as its MACs say? Speed-up of each variant over eager "
+            "execution (median per-round ratio), its first call (compilation included; the slowest over the "
+            "runs), its largest output deviation from eager, whether it failed (then only eager was "
+            "timed), and the cU-Net/U-Net ratio within the variant. `release-layers` runs the released "
+            "code's own normalisation and attention layers: a speed-up below 1 is what ours save.",
+            markdown_table(variants),
+        ]
     macs = value(rows, cunet, "gmacs_conv_linear"), value(rows, unet, "gmacs_conv_linear")
     if all(macs):
-        section.body.append(f"For scale: in these runs the cU-Net has {macs[0] / macs[1]:.2f}× the U-Net's "
-                            f"multiply-accumulates (Table 5: {paper_value('Table 5', CUNET, 'gmacs_conv_linear'):.2f} vs "
-                            f"{paper_value('Table 5', UNET, 'gmacs_conv_linear'):.2f} G).")
+        section.body.append(
+            f"For scale: in these runs the cU-Net has {macs[0] / macs[1]:.2f}× the U-Net's "
+            f"multiply-accumulates (Table 5: {paper_value('Table 5', CUNET, 'gmacs_conv_linear'):.2f} vs "
+            f"{paper_value('Table 5', UNET, 'gmacs_conv_linear'):.2f} G)."
+        )
     section.runs += [results.provenance_line("efficiency", run) for run in runs]
     _resolution_study(results, section, unet, cunet)
     _solver_study(results, section)
@@ -357,22 +442,36 @@ def _solver_study(results: Results, section: Section) -> None:
     for (run, solver, batch), rows in solvers.groupby(["run_id", "solver", "batch"], sort=True):
         metric = rows.set_index("metric")
         overhead = metric.loc["solver_loop_overhead"] if "solver_loop_overhead" in metric.index else None
-        table.append({"run": run, "solver": solver, "batch": int(batch),
-                      "ODE blocks s": metric.value.get("ode_blocks_s"),
-                      "bare field evaluations s": metric.value.get("bare_field_evaluations_s"),
-                      "loop overhead [95% CI]": (f"{overhead.value:.1%} [{overhead.ci_low:.1%}, {overhead.ci_high:.1%}]"
-                                                 if overhead is not None else "—"),
-                      "torchdiffeq / harness": metric.value.get("torchdiffeq_over_harness"),
-                      "busy machine": "yes" if _contended(rows) else "no"})
+        table.append(
+            {
+                "run": run,
+                "solver": solver,
+                "batch": int(batch),
+                "ODE blocks s": metric.value.get("ode_blocks_s"),
+                "bare field evaluations s": metric.value.get("bare_field_evaluations_s"),
+                "loop overhead [95% CI]": (
+                    f"{overhead.value:.1%} [{overhead.ci_low:.1%}, {overhead.ci_high:.1%}]"
+                    if overhead is not None
+                    else "—"
+                ),
+                "torchdiffeq / harness": metric.value.get("torchdiffeq_over_harness"),
+                "busy machine": "yes" if _contended(rows) else "no",
+            }
+        )
     section.runs += [results.provenance_line("solvers", run) for run in sorted(solvers.run_id.unique())]
-    section.body += ["ODE solver cost (`bench solvers`, every run; loop overhead = time of the ODE blocks / time of "
-                     "the same vector-field evaluations without the solver's arithmetic − 1, the two interleaved "
-                     "round by round):", markdown_table(table)]
+    section.body += [
+        "ODE solver cost (`bench solvers`, every run; loop overhead = time of the ODE blocks / time of "
+        "the same vector-field evaluations without the solver's arithmetic − 1, the two interleaved "
+        "round by round):",
+        markdown_table(table),
+    ]
 
 
 def _resolution_study(results: Results, section: Section, unet: str, cunet: str) -> None:
-    scaling = results.latest_run("efficiency", lambda r: r[r.kind == "count"].resolution.nunique() > 1
-                                 and _pair(r[r.kind == "count"]) is not None)
+    scaling = results.latest_run(
+        "efficiency",
+        lambda r: r[r.kind == "count"].resolution.nunique() > 1 and _pair(r[r.kind == "count"]) is not None,
+    )
     if scaling.empty:
         return
     section.runs.append(results.provenance_line("efficiency", str(scaling.run_id.iloc[0])))
@@ -380,7 +479,11 @@ def _resolution_study(results: Results, section: Section, unet: str, cunet: str)
     for size in sorted(scaling[scaling.kind == "count"].resolution.dropna().unique()):
         at = scaling[scaling.resolution == size]
         latency = {m: value(at, m, "latency_median_s", batch=1.0, variant="eager") for m in (unet, cunet)}
-        table.append({"resolution": int(size),
-                      "GMAC ratio": value(at, cunet, "gmacs_conv_linear") / value(at, unet, "gmacs_conv_linear"),
-                      "latency ratio (b=1)": latency[cunet] / latency[unet] if all(latency.values()) else None})
+        table.append(
+            {
+                "resolution": int(size),
+                "GMAC ratio": value(at, cunet, "gmacs_conv_linear") / value(at, unet, "gmacs_conv_linear"),
+                "latency ratio (b=1)": latency[cunet] / latency[unet] if all(latency.values()) else None,
+            }
+        )
     section.body += ["Resolution study (cU-Net/U-Net):", markdown_table(table)]

@@ -30,8 +30,12 @@ import numpy as np
 REPLICATES = 2000
 LEVEL = 0.95
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED = "reproduced", "not reproduced", "inconclusive", "not measured"
-UNSTABLE, EDGE, BY_CONSTRUCTION, PIPELINE_CHECK = ("unstable", "at the edge of the grid", "matches by construction",
-                                                  "pipeline check")
+UNSTABLE, EDGE, BY_CONSTRUCTION, PIPELINE_CHECK = (
+    "unstable",
+    "at the edge of the grid",
+    "matches by construction",
+    "pipeline check",
+)
 DEPENDS = "depends on the reading"
 BY_CONSTRUCTION_TOLERANCE = 0.05
 """'Matches by construction' allows ±5% between our exact count and the paper's rounded or
@@ -40,22 +44,22 @@ EDGE_SHARE = 0.9
 """Share of items whose best lies at the grid's edge, for both models, that makes a comparison degenerate."""
 VOCABULARY = {
     REPRODUCED: "the claim's rule holds with the whole 95% interval (for an exact count, the value) on the claimed "
-                "side of its threshold",
+    "side of its threshold",
     NOT_REPRODUCED: "the whole interval (the value) lies on the other side of the threshold",
     INCONCLUSIVE: "the interval straddles the threshold, or the data cannot carry a verdict (the row says why: "
-                  "one training seed, undertrained models)",
+    "one training seed, undertrained models)",
     UNSTABLE: "runs of one configuration on one machine contradict each other: one reproduces the claim, another "
-              "refutes it",
+    "refutes it",
     EDGE: "a best step count lies at the largest or smallest value tried (for a per-item best, for at least "
-          f"{EDGE_SHARE:.0%} of the items of both models), so the comparison measures the grid, not the models",
+    f"{EDGE_SHARE:.0%} of the items of both models), so the comparison measures the grid, not the models",
     DEPENDS: "the paper's words admit two readings and the verdict differs between them; both are shown",
     BY_CONSTRUCTION: "an exact count of the rebuilt architecture: it equals the release's (within "
-                     f"±{BY_CONSTRUCTION_TOLERANCE:.0%} of the paper's figure) because the architecture is the "
-                     "release's, not because anything was measured",
+    f"±{BY_CONSTRUCTION_TOLERANCE:.0%} of the paper's figure) because the architecture is the "
+    "release's, not because anything was measured",
     NOT_MEASURED: "the results needed are missing or were taken on a busy machine; the row says why and how to "
-                  "make them",
+    "make them",
     PIPELINE_CHECK: "the run is a smoke run or its sizes are below the minimum for a verdict (see MINIMUM_SIZES); its "
-                    "numbers only show that the pipeline runs",
+    "numbers only show that the pipeline runs",
 }
 """Every verdict the report can give, defined once at its top."""
 MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "timing rounds": 3}
@@ -64,7 +68,8 @@ TIMING_RULE = (
     "**Timing intervals**: a time ratio is taken within interleaved rounds; from three or more runs of one "
     "configuration on one machine, the median of the per-round ratios with a bootstrap over runs then rounds; from "
     "fewer, the geometric mean with a t-interval over the rounds' log ratios, which can reach beyond the rounds "
-    "observed.")
+    "observed."
+)
 SEED_LEVEL_RULE = (
     "**Seed-level intervals** (sample quality, denoising, perception–distortion, baselines): estimate ± t(0.975, df) "
     "× SE, where SE² adds each model's variance of its per-seed means divided by its number of seeds (seeds of "
@@ -72,13 +77,15 @@ SEED_LEVEL_RULE = (
     "the number of images (images are shared, so paired); df is the fewest of any component that varies (seeds − 1 "
     "of a model, images − 1), so adding a source of variation never narrows an interval. Ratios (distances) take the "
     "same rule on the log scale by the delta method and are the ratio of the seed means. A trained model with one "
-    "seed leaves the variation between training runs unmeasured: 'inconclusive (one training seed)'.")
+    "seed leaves the variation between training runs unmeasured: 'inconclusive (one training seed)'."
+)
 """The one statement of the seed-level interval: the report's rules print it, the README quotes it."""
 PRECEDENCE_RULE = (
     "**Precedence** (one function, every row, a secondary reading shown in a cell too): pipeline check → busy "
     "machine → grid edge → convergence gate → readings → the interval against the threshold. The first that "
     "applies gives the verdict. A row the convergence gate holds back still shows its evidence and says which way "
-    "the measurement points at this scale.")
+    "the measurement points at this scale."
+)
 RULES = (
     PRECEDENCE_RULE,
     SEED_LEVEL_RULE,
@@ -179,8 +186,7 @@ def seed_level_difference(a: Seeds, b: Seeds) -> Interval:
     return Interval(estimate, estimate - half, estimate + half, ONE_SEED if unmeasured else "")
 
 
-def seed_level_ratio(a: Sequence[float], b: Sequence[float], a_spread: float = 0.0, b_spread: float = 0.0
-                     ) -> Interval:
+def seed_level_ratio(a: Sequence[float], b: Sequence[float], a_spread: float = 0.0, b_spread: float = 0.0) -> Interval:
     """mean(a) / mean(b) of per-seed values (e.g. each seed's best distance), with the seed-level
     interval on the log scale (delta method). With one seed a model's variation between seeds is
     unmeasured; its within-seed standard error (``*_spread``, e.g. from a bootstrap over samples)
@@ -210,7 +216,7 @@ def hierarchical_median(groups: list[np.ndarray], seed: int = 0) -> Interval:
     sizes = np.array([len(group) for group in groups])
     padded = np.full((len(groups), sizes.max()), np.nan)
     for index, group in enumerate(groups):
-        padded[index, :len(group)] = group
+        padded[index, : len(group)] = group
     chosen = rng.integers(0, len(groups), (REPLICATES, len(groups)))
     draws = np.floor(rng.random((REPLICATES, len(groups), sizes.max())) * sizes[chosen][..., None]).astype(int)
     values = padded[chosen[..., None], draws]
@@ -255,8 +261,11 @@ def at_grid_edge(best_steps: Iterable[int], grid: Iterable[int]) -> bool:
 def too_small(**sizes: float | None) -> list[str]:
     """The sizes of a run that are below :data:`MINIMUM_SIZES` (empty when a verdict may be given)."""
     named = {name.replace("_", " "): value for name, value in sizes.items()}
-    return [f"{name} {int(value)} < {MINIMUM_SIZES[name]}" for name, value in named.items()
-            if value is not None and value < MINIMUM_SIZES[name]]
+    return [
+        f"{name} {int(value)} < {MINIMUM_SIZES[name]}"
+        for name, value in named.items()
+        if value is not None and value < MINIMUM_SIZES[name]
+    ]
 
 
 def every_level(verdicts: list[str]) -> str:
@@ -322,8 +331,15 @@ def _held(measured: str, edge: str, gate: str) -> tuple[str, str]:
     return measured, ""
 
 
-def decide(measured: str, *, pipeline: str = "", busy: bool = False, edge: str = "", gate: str = "",
-           other_reading: str | None = None) -> tuple[str, str]:
+def decide(
+    measured: str,
+    *,
+    pipeline: str = "",
+    busy: bool = False,
+    edge: str = "",
+    gate: str = "",
+    other_reading: str | None = None,
+) -> tuple[str, str]:
     """The verdict of a row and the reason shown with it, by :data:`PRECEDENCE_RULE`: a run below
     the minimum sizes (``pipeline``, why) → a busy machine → a best at the grid's edge (``edge``,
     what; or a reading measured as :data:`EDGE`) → the convergence gate (``gate``, why the models

@@ -42,8 +42,12 @@ def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: st
     ``checkpoints``, grids and samples under ``results``."""
     context = Plan(preset, results, checkpoints, seed, device)
     benchmarks = [load(entry) for entry in BENCHMARKS]
-    return [Step(label, benchmark, config) for benchmark in benchmarks if benchmark.plan is not None
-            for label, config in benchmark.plan(context)]
+    return [
+        Step(label, benchmark, config)
+        for benchmark in benchmarks
+        if benchmark.plan is not None
+        for label, config in benchmark.plan(context)
+    ]
 
 
 ExecuteStep = Callable[[Step, dict[str, Any]], Outcome]
@@ -53,9 +57,15 @@ ExecuteTogether = Callable[[list[Step], dict[str, Any]], list[Outcome]]
 """Runs several training steps side by side (:mod:`cunet_bench.run.side_by_side`); their outcomes in order."""
 
 
-def run_steps(steps: list[Step], results: Path, preset: str, execute_step: ExecuteStep,
-              announce: Callable[[str], None] = lambda _: None, execute_together: ExecuteTogether | None = None,
-              processes: int = 1) -> list[Row]:
+def run_steps(
+    steps: list[Step],
+    results: Path,
+    preset: str,
+    execute_step: ExecuteStep,
+    announce: Callable[[str], None] = lambda _: None,
+    execute_together: ExecuteTogether | None = None,
+    processes: int = 1,
+) -> list[Row]:
     """Run every step that is not already done, in order — consecutive training steps side by
     side in ``processes`` processes when ``execute_together`` is given — then record the phase
     table (one row per step: wall and CPU time, what it processed, the achieved GFLOP/s against
@@ -69,19 +79,27 @@ def run_steps(steps: list[Step], results: Path, preset: str, execute_step: Execu
         number, step = pending.pop(0)
         if is_done(step.benchmark, step.config, results):
             announce(f"[{number}/{len(steps)}] {step.label}: already done in {results}, skipped")
-            phases.append({"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "skipped",
-                           "wall_s": 0.0})
+            phases.append(
+                {"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "skipped", "wall_s": 0.0}
+            )
             peak = peak or _recorded_peak(step, results)
             continue
         invocation = {"id": invocation_id, "preset": preset}
         group = [(number, step)]
-        while (execute_together is not None and step.benchmark.side_by_side and pending
-               and pending[0][1].benchmark is step.benchmark and not is_done(step.benchmark, pending[0][1].config,
-                                                                             results)):
+        while (
+            execute_together is not None
+            and step.benchmark.side_by_side
+            and pending
+            and pending[0][1].benchmark is step.benchmark
+            and not is_done(step.benchmark, pending[0][1].config, results)
+        ):
             group.append(pending.pop(0))
         if len(group) > 1:
-            announce(f"[{group[0][0]}-{group[-1][0]}/{len(steps)}] {len(group)} {step.benchmark.name} runs, {processes} side by "
-                     f"side ({time.perf_counter() - started:.0f} s so far)")
+            announce(
+                f"[{group[0][0]}-{group[-1][0]}/{len(steps)}] {len(group)} {step.benchmark.name} runs, "
+                f"{processes} side by "
+                f"side ({time.perf_counter() - started:.0f} s so far)"
+            )
             outcomes = execute_together([member for _, member in group], invocation)
             phases += [phase_row(member, outcome, peak, processes) for (_, member), outcome in zip(group, outcomes)]
             continue
@@ -89,9 +107,15 @@ def run_steps(steps: list[Step], results: Path, preset: str, execute_step: Execu
         outcome = execute_step(step, {**invocation, "step": step.label})
         peak = peak or _peak(outcome.rows)
         phases.append(phase_row(step, outcome, peak))
-    meta = provenance.collect(bench=PHASES, preset=preset, extra={"invocation": {"id": invocation_id, "preset": preset},
-                                                                   "complete": True,
-                                                                   "elapsed_s": time.perf_counter() - started})
+    meta = provenance.collect(
+        bench=PHASES,
+        preset=preset,
+        extra={
+            "invocation": {"id": invocation_id, "preset": preset},
+            "complete": True,
+            "elapsed_s": time.perf_counter() - started,
+        },
+    )
     files = runs.write_run(PHASES, phases, meta, results)
     announce(f"phase table: {files.csv}")
     return phases
@@ -100,9 +124,17 @@ def run_steps(steps: list[Step], results: Path, preset: str, execute_step: Execu
 def phase_row(step: Step, outcome: Outcome, peak: float | None, processes: int = 1) -> Row:
     """Where one step's time went (``schema`` kind ``all``/``phase``); ``processes``: how many
     steps ran side by side with it (their threads split the cores)."""
-    row: Row = {"kind": "phase", "step": step.label, "bench": step.benchmark.name, "status": "ran",
-                "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, "threads": max(1, _threads() // processes),
-                "processes": processes, **outcome.contention}
+    row: Row = {
+        "kind": "phase",
+        "step": step.label,
+        "bench": step.benchmark.name,
+        "status": "ran",
+        "wall_s": outcome.wall_s,
+        "cpu_s": outcome.cpu_s,
+        "threads": max(1, _threads() // processes),
+        "processes": processes,
+        **outcome.contention,
+    }
     work = outcome.workload
     if work is not None:
         row.update(items=work.items, item=work.item, items_per_s=work.items / max(outcome.wall_s, 1e-9))
@@ -121,7 +153,9 @@ def _threads() -> int:
 
 def _peak(rows: list[Row]) -> float | None:
     """The machine's measured matmul peak, from an efficiency run's rows."""
-    values = [row["value"] for row in rows if row.get("kind") == "machine" and row.get("metric") == "peak_gflops_matmul"]
+    values = [
+        row["value"] for row in rows if row.get("kind") == "machine" and row.get("metric") == "peak_gflops_matmul"
+    ]
     return max(values) if values else None
 
 

@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cunet_bench.host import machine
-from cunet_bench.records import provenance
-from cunet_bench.records import runs
-from cunet_bench.records import schema
 from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.config.resolve import as_record, config_hash
+from cunet_bench.host import machine
 from cunet_bench.host.contention import Contention
+from cunet_bench.records import provenance, runs, schema
 
 
 @dataclass
@@ -42,9 +40,13 @@ def done_key(benchmark: Benchmark, config: Any, digests: dict[str, str] | None =
     """What makes two runs the same work: the resolved configuration, this host and its machine
     fingerprint, and the contents of every file read. A changed default, another machine or a
     retrained checkpoint gives another key."""
-    identity = {"bench": benchmark.name, "config": config_hash(config), "host": machine.host_id(),
-                "machine": machine.fingerprint(),
-                "inputs": sorted((digests if digests is not None else input_digests(benchmark, config)).values())}
+    identity = {
+        "bench": benchmark.name,
+        "config": config_hash(config),
+        "host": machine.host_id(),
+        "machine": machine.fingerprint(),
+        "inputs": sorted((digests if digests is not None else input_digests(benchmark, config)).values()),
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -66,17 +68,34 @@ def is_done(benchmark: Benchmark, config: Any, results: Path) -> bool:
     return completed_run(benchmark, config, results) is not None
 
 
-def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = no_progress, preset: str | None = None,
-            announce: Callable[[str], None] = lambda _: None, invocation: dict[str, Any] | None = None) -> Outcome:
+def execute(
+    benchmark: Benchmark,
+    config: Any,
+    out: Path,
+    progress: Progress = no_progress,
+    preset: str | None = None,
+    announce: Callable[[str], None] = lambda _: None,
+    invocation: dict[str, Any] | None = None,
+) -> Outcome:
     """Run ``benchmark`` and record its rows under ``out``; each row is checked against the schema
     as it is produced, and whatever was measured is recorded, also when the run fails or is
     stopped (marked ``complete: false``). ``invocation`` names the
     ``bench all`` run a step belongs to, so a report can tell one coherent run from another."""
     digests = input_digests(benchmark, config)
-    meta = provenance.collect(bench=benchmark.name, config=as_record(config), seed=config.seed,
-                              device=getattr(config, "device", "cpu"), preset=preset, extra={
-        "config_hash": config_hash(config), "done_key": done_key(benchmark, config, digests), "inputs": digests,
-        "invocation": invocation, "complete": False})
+    meta = provenance.collect(
+        bench=benchmark.name,
+        config=as_record(config),
+        seed=config.seed,
+        device=getattr(config, "device", "cpu"),
+        preset=preset,
+        extra={
+            "config_hash": config_hash(config),
+            "done_key": done_key(benchmark, config, digests),
+            "inputs": digests,
+            "invocation": invocation,
+            "complete": False,
+        },
+    )
     outcome = Outcome([], None)
     contention = Contention()
     try:
@@ -85,8 +104,11 @@ def execute(benchmark: Benchmark, config: Any, out: Path, progress: Progress = n
             outcome.rows.append(row)
         meta["complete"] = True
     finally:
-        outcome.wall_s, outcome.cpu_s, outcome.contention = contention.elapsed(), contention.cpu_seconds(), \
-            contention.record()
+        outcome.wall_s, outcome.cpu_s, outcome.contention = (
+            contention.elapsed(),
+            contention.cpu_seconds(),
+            contention.record(),
+        )
         meta["phase"] = {"wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, **outcome.contention}
         if meta["complete"] and outcome.rows and benchmark.workload is not None:
             outcome.workload = benchmark.workload(outcome.rows)

@@ -49,8 +49,18 @@ class Job:
     bench: str
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps({"label": self.label, "config": as_record(self.config), "out": str(self.out),
-                                    "preset": self.preset, "invocation": self.invocation, "bench": self.bench}))
+        path.write_text(
+            json.dumps(
+                {
+                    "label": self.label,
+                    "config": as_record(self.config),
+                    "out": str(self.out),
+                    "preset": self.preset,
+                    "invocation": self.invocation,
+                    "bench": self.bench,
+                }
+            )
+        )
 
 
 def read_job(path: Path) -> dict[str, Any]:
@@ -72,18 +82,35 @@ def outcome_path(job: Path) -> Path:
 def write_outcome(job: Path, outcome: Outcome) -> None:
     """What the parent needs of a worker's run (its rows are recorded in the results folder)."""
     work = outcome.workload
-    outcome_path(job).write_text(json.dumps({
-        "run_id": outcome.run_id, "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s, "contention": outcome.contention,
-        "workload": None if work is None else {"items": work.items, "item": work.item, "gflop": work.gflop}}))
+    outcome_path(job).write_text(
+        json.dumps(
+            {
+                "run_id": outcome.run_id,
+                "wall_s": outcome.wall_s,
+                "cpu_s": outcome.cpu_s,
+                "contention": outcome.contention,
+                "workload": None if work is None else {"items": work.items, "item": work.item, "gflop": work.gflop},
+            }
+        )
+    )
 
 
 def _read_outcome(job: Path, label: str) -> Outcome:
     try:
         record = bounded_json(read_regular_text(outcome_path(job)), f"the outcome of {label}")
         work = record["workload"]
-        return Outcome([], record["run_id"], float(record["wall_s"]), float(record["cpu_s"]), dict(record["contention"]),
-                       None if work is None else Workload(int(work["items"]), str(work["item"]),
-                                                          None if work["gflop"] is None else float(work["gflop"])))
+        return Outcome(
+            [],
+            record["run_id"],
+            float(record["wall_s"]),
+            float(record["cpu_s"]),
+            dict(record["contention"]),
+            None
+            if work is None
+            else Workload(
+                int(work["items"]), str(work["item"]), None if work["gflop"] is None else float(work["gflop"])
+            ),
+        )
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise UserError(f"{label}: its worker left no readable outcome ({error})") from None
 
@@ -123,8 +150,10 @@ def run_side_by_side(jobs: list[Job], workers: int, threads: int) -> list[Outcom
         finally:
             _stop(process for process, _ in running.values())
     if failed:
-        raise UserError(f"{', '.join(failed)} failed (its message is above); the other steps' work is kept, "
-                        "rerun bench all to resume")
+        raise UserError(
+            f"{', '.join(failed)} failed (its message is above); the other steps' work is kept, "
+            "rerun bench all to resume"
+        )
     return [outcomes[number] for number in range(len(jobs))]
 
 

@@ -16,9 +16,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from cunet_bench.registry.spec import ModelSpec
+from torch import nn
 
 
 class ExampleBackbone(nn.Module):
@@ -55,14 +54,26 @@ class ExampleBlur:
 
 
 SPECS = [
-    ModelSpec(name="example-backbone", family="unet", description="example plugin: a tiny diffusion backbone",
-              build=lambda channels, image_size, **options: ExampleBackbone(channels, **options),
-              default_channels=1, default_image_size=32, supports=frozenset({"trainable"}),
-              option_ranges={"width": (1, 1024), "timesteps": (1, 100_000)},
-              scales={"tiny": {"width": 8}, "cpu": {"width": 16}}),
-    ModelSpec(name="example-blur", family="denoiser", description="example plugin: a noise-adaptive Gaussian blur",
-              build=lambda channels, image_size, **options: ExampleBlur(**options),
-              default_channels=1, default_image_size=32, option_ranges={"scale": (0.0, 100.0)}),
+    ModelSpec(
+        name="example-backbone",
+        family="unet",
+        description="example plugin: a tiny diffusion backbone",
+        build=lambda channels, image_size, **options: ExampleBackbone(channels, **options),
+        default_channels=1,
+        default_image_size=32,
+        supports=frozenset({"trainable"}),
+        option_ranges={"width": (1, 1024), "timesteps": (1, 100_000)},
+        scales={"tiny": {"width": 8}, "cpu": {"width": 16}},
+    ),
+    ModelSpec(
+        name="example-blur",
+        family="denoiser",
+        description="example plugin: a noise-adaptive Gaussian blur",
+        build=lambda channels, image_size, **options: ExampleBlur(**options),
+        default_channels=1,
+        default_image_size=32,
+        option_ranges={"scale": (0.0, 100.0)},
+    ),
 ]
 """``option_ranges`` bound every option (a typo is refused before anything is built); ``scales``
 give the narrower widths the CPU presets train at (``tiny`` for smoke, ``cpu`` for quick and
