@@ -79,8 +79,9 @@ class Plan:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One measurement. ``config`` is its configuration class: ``from_preset(preset, **overrides)``
-    resolves it, ``validate()`` checks it, and the fields declared with a setting
+    """One measurement. ``config`` is its configuration class (with ``device`` and ``seed``
+    fields): ``from_preset(preset, **overrides)`` resolves it, ``validate()`` checks it, and the
+    fields declared with a setting
     (``cunet_bench.config.settings``) become the command's options. ``run(config, progress)``
     yields rows (building and loading first, then measuring); ``summary(rows)`` gives the titled
     tables printed for people; ``help`` is the command's description after its summary line.
@@ -125,8 +126,10 @@ BENCHMARKS = (
     Registered("fid", "fid", "FID and KID versus sampling steps for trained backbones (Table 1)."),
 )
 """Every benchmark, in the order ``bench all`` runs the steps of those with a plan. A new benchmark
-is a module here defining ``BENCHMARK`` and a line in this list; its command, its options and its
-place in ``bench all`` follow."""
+is a module here defining ``BENCHMARK``, a line in this list and its row kinds in
+``records/schema.py`` (the one schema the runner checks rows against and the report reads them
+with, without importing a benchmark); its command, its options and its place in ``bench all``
+follow."""
 
 
 def load(entry: Registered) -> Benchmark:

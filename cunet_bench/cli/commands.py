@@ -133,7 +133,7 @@ class BenchCommands(TyperGroup):
     _listing = False
 
     def list_commands(self, ctx: Any) -> list[str]:
-        declared = super().list_commands(ctx)
+        declared = super().list_commands(ctx)  # `models` first, then the benchmarks, then the rest
         return declared[:1] + [entry.command for entry in BENCHMARKS] + declared[1:]
 
     def get_command(self, ctx: Any, name: str) -> Any:
