@@ -50,6 +50,21 @@ SOLVERS = setting(
 """The settings of the cU-Nets' solver: one (``bench efficiency``), or a sweep."""
 
 
+def _threads(value: int, option: str) -> int:
+    from cunet_bench.host.threads import check_requested
+
+    return check_requested(value, option)
+
+
+THREADS = setting(
+    "threads to compute with (default: the usable cores less those other runs of the harness or other processes "
+    "are using)",
+    kind=int,
+    read=_threads,
+)
+"""Every configuration's ``threads``: what the run computes with (None: chosen when it starts)."""
+
+
 def no_inputs(config: Any) -> list[Path]:
     return []
 

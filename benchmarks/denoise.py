@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-from cunet_bench.benchmarks import SOLVERS, Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import SOLVERS, THREADS, Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.benchmarks.denoise_methods import Method, build_methods, clean_test_images
 from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
@@ -93,6 +93,7 @@ class DenoiseConfig(TrainedCheckpoints):
     out: str = "results"
     device: str = "cpu"
     seed: int = 0
+    threads: int | None = field(default=None, metadata=THREADS)
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "DenoiseConfig":

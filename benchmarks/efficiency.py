@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
-from cunet_bench.benchmarks import SOLVER, Benchmark, Progress, Row, no_progress
+from cunet_bench.benchmarks import SOLVER, THREADS, Benchmark, Progress, Row, no_progress
 from cunet_bench.benchmarks.counting import count_flops, count_macs
 from cunet_bench.benchmarks.memory import BYTES_PER_MIB, PeakProbe, measure_peaks, static_training_bytes
 from cunet_bench.benchmarks.profiling import profile_forward
@@ -63,6 +63,7 @@ class EfficiencyConfig:
     solver: SolverConfig | None = field(default=None, metadata=SOLVER)
     device: str = "cpu"
     seed: int = 0
+    threads: int | None = field(default=None, metadata=THREADS)
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "EfficiencyConfig":

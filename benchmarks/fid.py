@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import THREADS, Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import MODELS, numbers, setting
@@ -70,6 +70,7 @@ class FidConfig(TrainedCheckpoints):
     dims: int | None = field(default=None, metadata=setting("Inception feature block: 64, 192, 768 or 2048", kind=int))
     device: str = "cpu"
     seed: int = 0
+    threads: int | None = field(default=None, metadata=THREADS)
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "FidConfig":

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from cunet_bench.benchmarks import Benchmark, Plan, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import THREADS, Benchmark, Plan, Progress, Row, Workload, no_progress
 from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import path_text, setting
@@ -45,6 +45,7 @@ class SampleConfig:
     out: str = "results"
     device: str = "cpu"
     seed: int = 0
+    threads: int | None = field(default=None, metadata=THREADS)
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "SampleConfig":

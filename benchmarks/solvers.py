@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
-from cunet_bench.benchmarks import SOLVERS, Benchmark, Progress, Row, no_progress
+from cunet_bench.benchmarks import SOLVERS, THREADS, Benchmark, Progress, Row, no_progress
 from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import numbers, setting
@@ -45,6 +45,7 @@ class SolversConfig:
     compile: bool = field(default=False, metadata=setting("also time torch.compile", switch=True))
     device: str = "cpu"
     seed: int = 0
+    threads: int | None = field(default=None, metadata=THREADS)
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "SolversConfig":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-from cunet_bench.benchmarks import Benchmark, Plan, Progress, Row, Workload, no_progress
+from cunet_bench.benchmarks import THREADS, Benchmark, Plan, Progress, Row, Workload, no_progress
 from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import file_to_write, setting
@@ -39,6 +39,7 @@ class TrainRunConfig(TrainConfig):
     checkpoints: str = "checkpoints"
     resume: bool = field(default=False, metadata=setting("continue from the checkpoint if it exists", flag=True))
     device: str = "cpu"
+    threads: int | None = field(default=None, metadata=THREADS)
     scale: str | None = None
 
     @classmethod

@@ -1,5 +1,6 @@
 """The ``bench`` console script end to end, as a user runs it."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -205,3 +206,14 @@ def test_failing_solver_keeps_the_rows_already_measured(tmp_path):
     assert lines[0].startswith("results: ") and "Traceback" not in done.stderr
     frame = runs.load_runs("efficiency", tmp_path)
     assert set(frame[frame.metric == "gflops_executed"].model) == {"unet"}
+
+
+def test_threads_are_a_field_of_the_resolved_configuration():
+    """--threads is carried by the configuration (dry run, record, the worker's job), not set aside."""
+    from cunet_bench.benchmarks import BENCHMARKS, load
+
+    for entry in BENCHMARKS:
+        assert "threads" in {field.name for field in dataclasses.fields(load(entry).config)}, entry.command
+    printed = json.loads(run("train", "--model", "dncnn", "--preset", "smoke", "--threads", "1", "--dry-run").stdout)
+    assert printed["threads"] == 1
+    assert json.loads(run("fid", "--preset", "smoke", "--dry-run").stdout)["threads"] is None

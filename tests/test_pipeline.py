@@ -199,9 +199,9 @@ def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path
     from cunet_bench.run.side_by_side import Job, run_side_by_side
 
     smoke = get_preset("smoke")
-    good = TrainRunConfig.from_preset(smoke, model="dncnn", checkpoints=str(tmp_path / "c"), device="cpu")
+    good = TrainRunConfig.from_preset(smoke, model="dncnn", checkpoints=str(tmp_path / "c"), device="cpu", threads=1)
     bad = TrainRunConfig.from_preset(
-        smoke, model="conv-ae", checkpoint=str(tmp_path / "a-folder.safetensors"), device="cpu"
+        smoke, model="conv-ae", checkpoint=str(tmp_path / "a-folder.safetensors"), device="cpu", threads=1
     )
     (tmp_path / "a-folder.safetensors").mkdir()  # refused by the worker when it validates the job
     jobs = [
@@ -209,7 +209,7 @@ def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path
         for c in (bad, good)
     ]
     with pytest.raises(UserError, match=r"^train conv-ae \(exit 2\) failed"):
-        run_side_by_side(jobs, workers=2, threads=1)
+        run_side_by_side(jobs, workers=2)
     trained = runs.load_runs("training", tmp_path / "r")
     assert set(trained.model) == {"dncnn"} and (trained[trained.kind == "final"].step == 3).all()
     another_seed = Job(
@@ -220,7 +220,7 @@ def test_side_by_side_training_names_a_failed_step_and_keeps_the_others(tmp_path
         {"id": "x", "preset": "smoke"},
         "training",
     )
-    (outcome,) = run_side_by_side([another_seed], workers=2, threads=1)
+    (outcome,) = run_side_by_side([another_seed], workers=2)
     assert outcome.workload.item == "training images" and outcome.run_id and outcome.wall_s > 0
 
 
@@ -231,6 +231,8 @@ def test_a_job_file_that_is_not_a_job_is_refused_in_one_line(tmp_path):
         "[1]",
         "not json",
         '{"label": "x", "config": {"model": 1}, "out": "r", "preset": "smoke", "invocation": {}}',
+        '{"label": "x", "config": {}, "out": "r", "preset": "smoke", "invocation": {}, "bench": "efficiency"}',
+        '{"label": "x", "config": {}, "out": "r", "preset": "smoke", "invocation": {}, "bench": "no-such-bench"}',
     ):
         job.write_text(text)
         done = subprocess.run(
@@ -252,10 +254,11 @@ from cunet_bench.run.side_by_side import Job, run_side_by_side
 handle_stop_signals()
 folder = Path(sys.argv[1])
 configs = [TrainRunConfig.from_preset(get_preset("smoke"), model=model, train_steps=100_000, checkpoint_every=1,
-                                      checkpoints=str(folder / "c"), device="cpu") for model in ("dncnn", "conv-ae")]
+                                      checkpoints=str(folder / "c"), device="cpu", threads=1)
+           for model in ("dncnn", "conv-ae")]
 try:
     jobs = [Job(c.model, c, folder / "r", "smoke", {"id": "x", "preset": "smoke"}, "training") for c in configs]
-    run_side_by_side(jobs, 2, 1)
+    run_side_by_side(jobs, 2)
 except Interrupted as stop:
     sys.exit(stop.exit_code)
 """

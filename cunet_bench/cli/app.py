@@ -107,21 +107,25 @@ def all_command(
 
 
 @app.command("run-step", hidden=True)
-def run_step_command(
-    job: Path = typer.Argument(..., help="a job file written by bench all"), threads: Optional[int] = ThreadsOption
-) -> None:
-    """One step of bench all in a process of its own (cunet_bench.run.side_by_side)."""
+def run_step_command(job: Path = typer.Argument(..., help="a job file written by bench all")) -> None:
+    """One step of bench all in a process of its own, on the threads its configuration names
+    (cunet_bench.run.side_by_side)."""
     from cunet_bench.benchmarks import by_name
+    from cunet_bench.errors import UserError
     from cunet_bench.files import check_output_folder
-    from cunet_bench.host.threads import computing_threads
+    from cunet_bench.host.threads import check_requested, computing_threads
     from cunet_bench.run.side_by_side import read_job, write_outcome
 
     record = read_job(job)
     benchmark = by_name(record["bench"])
+    if not benchmark.side_by_side:
+        raise UserError(f"job file {job} names {record['bench']}, which bench all does not run side by side")
     config = benchmark.config.from_record(record["config"], job)
+    if config.threads is not None:
+        check_requested(config.threads, "the job's threads")
     check_output_folder(record["out"], "the job's results folder")
     check_output_folder(job.parent, "the job's folder")
-    with computing_threads(threads):
+    with computing_threads(config.threads):
         write_outcome(
             job,
             run_and_record(

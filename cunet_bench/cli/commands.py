@@ -29,7 +29,6 @@ from cunet_bench.cli.options import (
     OutOption,
     PresetOption,
     SeedOption,
-    ThreadsOption,
     resolve_device,
 )
 from cunet_bench.cli.output import OutputFormat
@@ -43,7 +42,6 @@ SHARED = {
     "device": (DeviceOption, str),
     "seed": (SeedOption, int),
     "out": (OutOption, Path),
-    "threads": (ThreadsOption, Optional[int]),
     "output_format": (FormatOption, OutputFormat),
 }
 """The options of every measuring command, with their types: what runs the benchmark, not what it measures."""
@@ -110,9 +108,7 @@ def benchmark_command(entry: Registered, benchmark: Benchmark) -> TyperCommand:
         config = config_class.from_preset(
             get_preset(shared["preset"]), **overrides, device=resolve_device(shared["device"]), seed=shared["seed"]
         )
-        execute_command(
-            benchmark, config, shared["preset"], out, shared["dry_run"], shared["output_format"], shared["threads"]
-        )
+        execute_command(benchmark, config, shared["preset"], out, shared["dry_run"], shared["output_format"])
 
     parameters = [_keyword("preset", *SHARED["preset"]), *(_option(f, d) for f, d in fields)]
     if CHECKPOINTS in names:

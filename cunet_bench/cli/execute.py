@@ -5,6 +5,7 @@ rows and print the summary."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -53,16 +54,16 @@ def execute_command(
     out: Path,
     dry_run: bool,
     output_format: OutputFormat,
-    threads: Optional[int],
 ) -> None:
-    """The part every measuring command shares: print the configuration, or choose the threads,
-    run, record and print."""
+    """The part every measuring command shares: print the configuration, or choose the threads
+    the configuration asks for (``config.threads``; None: what the machine has free), run,
+    record and print."""
     if dry_run:
-        print(json.dumps({"preset": preset, "out": str(out), "threads": threads, **as_record(config)}, indent=2))
+        print(json.dumps({"preset": preset, "out": str(out), **as_record(config)}, indent=2))
         return
     from cunet_bench.host.threads import computing_threads
 
-    with computing_threads(threads):
+    with computing_threads(config.threads):
         outcome = run_and_record(benchmark, config, out, preset)
     if output_format is OutputFormat.json:
         emit(outcome.rows, output_format)
@@ -84,11 +85,19 @@ def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) ->
         processes = 2 if choice.threads >= 2 and on_cpu else 1
 
         def together(group: list, invocation: dict[str, Any]) -> list:
+            threads = choice.threads // processes
             jobs = [
-                Job(step.label, step.config, out, preset, {**invocation, "step": step.label}, step.benchmark.name)
+                Job(
+                    step.label,
+                    replace(step.config, threads=threads),
+                    out,
+                    preset,
+                    {**invocation, "step": step.label},
+                    step.benchmark.name,
+                )
                 for step in group
             ]
-            return run_side_by_side(jobs, processes, choice.threads // processes)
+            return run_side_by_side(jobs, processes)
 
         return run_steps(
             steps,

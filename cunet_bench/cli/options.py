@@ -5,7 +5,6 @@ configuration, before any work starts; nothing here imports torch (``bench --hel
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -67,13 +66,10 @@ CheckpointsOption = typer.Option(
 
 
 def check_threads(threads: Optional[int]) -> Optional[int]:
-    """At most the cores this process may use: more threads than cores only contend."""
-    from cunet_bench.host.threads import usable_cores
+    """``bench all``'s ``--threads`` (a benchmark's is a field of its configuration): at most the usable cores."""
+    from cunet_bench.host.threads import check_requested
 
-    cores = max(1, math.floor(usable_cores()))
-    if threads is not None and not 1 <= threads <= cores:
-        raise UserError(f"--threads must be between 1 and the {cores} core(s) this process may use, got {threads}")
-    return threads
+    return None if threads is None else check_requested(threads)
 
 
 ThreadsOption = typer.Option(

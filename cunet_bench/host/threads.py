@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from cunet_bench.errors import warn
+from cunet_bench.errors import UserError, warn
 from cunet_bench.files import exclusive_lock, read_regular_text, remove_harness_made
 from cunet_bench.host.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 
@@ -132,6 +132,14 @@ def choose(requested: int | None = None) -> Choice:
 
 _unannounced: list[Choice] = []
 """The busy choice of the running command, until :func:`announce_busy` has warned of it."""
+
+
+def check_requested(threads: int, option: str = "--threads") -> int:
+    """At most the cores this process may use: more threads than cores only contend."""
+    cores = max(1, math.floor(usable_cores()))
+    if not 1 <= threads <= cores:
+        raise UserError(f"{option} must be between 1 and the {cores} core(s) this process may use, got {threads}")
+    return threads
 
 
 @contextmanager

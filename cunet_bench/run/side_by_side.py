@@ -115,15 +115,16 @@ def _read_outcome(job: Path, label: str) -> Outcome:
         raise UserError(f"{label}: its worker left no readable outcome ({error})") from None
 
 
-def _start(job: Job, folder: Path, number: int, threads: int) -> tuple[subprocess.Popen, Path]:
+def _start(job: Job, folder: Path, number: int) -> tuple[subprocess.Popen, Path]:
     path = folder / f"job{number}.json"
     job.write(path)
-    command = [sys.executable, "-m", "cunet_bench.cli", "run-step", str(path), "--threads", str(threads)]
+    command = [sys.executable, "-m", "cunet_bench.cli", "run-step", str(path)]
     return subprocess.Popen(command, env={**os.environ, PLAIN_PROGRESS: "1"}), path
 
 
-def run_side_by_side(jobs: list[Job], workers: int, threads: int) -> list[Outcome]:
-    """Run ``jobs`` in at most ``workers`` processes at once, ``threads`` threads each; returns
+def run_side_by_side(jobs: list[Job], workers: int) -> list[Outcome]:
+    """Run ``jobs`` in at most ``workers`` processes at once, each on the threads its configuration
+    names (``config.threads``); returns
     their outcomes in order. Raises :class:`UserError` naming a step that failed, after the
     others finished; a stop signal is passed on to the workers, which record what they measured."""
     outcomes: dict[int, Outcome] = {}
@@ -135,7 +136,7 @@ def run_side_by_side(jobs: list[Job], workers: int, threads: int) -> list[Outcom
             while pending or running:
                 while pending and len(running) < workers and not failed:
                     number, job = pending.pop(0)
-                    running[number] = _start(job, Path(scratch), number, threads)
+                    running[number] = _start(job, Path(scratch), number)
                 for number, (process, path) in list(running.items()):
                     if process.poll() is None:
                         continue
