@@ -384,10 +384,15 @@ CONFIDENT = 0.9
 
 def sample_quality(probabilities: np.ndarray | None) -> dict[str, float]:
     """An MNIST analogue of the Inception Score, named as such: the fraction of samples the
-    dataset's classifier assigns confidently, the classes among them, and
-    exp(E[KL(p(y|x) ‖ p(y))]) (high when samples are confident and spread over the classes)."""
+    dataset's classifier assigns confidently, the classes among them, exp(E[KL(p(y|x) ‖ p(y))])
+    (high when samples are confident and spread over the classes), and the entropy of the
+    histogram of predicted classes over log(classes): 1 when every class is drawn equally often,
+    0 when one class is all there is (the confident fraction alone cannot tell a model that draws
+    only ones from a good one)."""
     if probabilities is None:
         return {}
+    shares = np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1]) / len(probabilities)
+    drawn = shares[shares > 0]
     confident = probabilities.max(axis=1) >= CONFIDENT
     marginal = probabilities.mean(axis=0)
     divergence = (probabilities * (np.log(probabilities + 1e-12) - np.log(marginal + 1e-12))).sum(axis=1)
@@ -395,6 +400,7 @@ def sample_quality(probabilities: np.ndarray | None) -> dict[str, float]:
         "confident_fraction": float(confident.mean()),
         "confident_classes": int(len(set(probabilities[confident].argmax(axis=1)))),
         "classifier_score": float(np.exp(divergence.mean())),
+        "class_entropy": float(-(drawn * np.log(drawn)).sum() / np.log(probabilities.shape[1])),
     }
 
 

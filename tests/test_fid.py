@@ -171,9 +171,11 @@ def test_cli_end_to_end_and_two_processes_match_one(smoke_checkpoints, tmp_path)
     assert all(row["distance_name"] == "FD-classifier" and row["samples"] == 72 for row in points)
     (real,) = [row for row in single if row["kind"] == "real"]
     assert real["images"] == 500 and 0 <= real["confident_fraction"] <= 1  # a 20-step classifier in smoke
+    assert 0 < real["class_entropy"] <= 1  # 500 test digits are not all one class
     assert all(
         row["distance_ci_low"] <= row["distance"] + 1e-9
         and 0 <= row["confident_fraction"] <= 1
+        and 0 <= row["class_entropy"] <= 1
         and row["train_seed"] == 0
         and row["parameters"] > 0
         for row in points
@@ -375,3 +377,18 @@ def test_a_classifier_cache_with_impossible_metadata_is_retrained(tmp_path, fiel
         retrained = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
     images = torch.rand(4, 1, 32, 32) * 2 - 1
     assert np.allclose(first(images), retrained(images))
+
+
+def test_class_entropy_tells_one_drawn_class_from_all_of_them():
+    """The normalised entropy of the predicted-class histogram: 1 for every class equally often,
+    0 for one class only, log(2)/log(10) for two classes half and half, whatever the confidence."""
+    from cunet_bench.benchmarks.fid import sample_quality
+
+    classes = 10
+    every = np.eye(classes)[np.arange(50) % classes]
+    only_ones = np.eye(classes)[np.ones(50, dtype=int)]
+    two = np.full((40, classes), 0.05)
+    two[:20, 3], two[20:, 7] = 0.55, 0.55
+    assert sample_quality(every)["class_entropy"] == pytest.approx(1.0)
+    assert sample_quality(only_ones)["class_entropy"] == 0.0 and sample_quality(only_ones)["confident_fraction"] == 1.0
+    assert sample_quality(two)["class_entropy"] == pytest.approx(np.log(2) / np.log(10))

@@ -116,7 +116,7 @@ FID_POINT = (
     f"{MODEL} train_seed:int parameters:int sampling_steps:int sampler:name samples:int features:name "
     "distance_name:name kernel_name:name reference_count:int batch:int distance:float distance_ci_low:float "
     "distance_ci_high:float bootstrap_bias:float bootstrap_replicates:int kid_mean:float kid_std:float "
-    "confident_fraction:float:fraction confident_classes:int classifier_score:float "
+    "confident_fraction:float:fraction confident_classes:int classifier_score:float class_entropy:float "
     "seconds_per_sample:float:s generation_device:str shards_generated:int sampling_evaluations_per_s:float "
     f"raw_evaluations_per_s:float throughput_ratio:float {CONTENTION}"
 )
@@ -356,7 +356,8 @@ KINDS: tuple[RowKind, ...] = (
         "real",
         "the recognisability check on real images of the test split (the ceiling of the samples')",
         _columns(
-            "features:name images:int confident_fraction:float:fraction confident_classes:int classifier_score:float"
+            "features:name images:int confident_fraction:float:fraction confident_classes:int classifier_score:float "
+            "class_entropy:float"
         ),
         ("confident_fraction",),
     ),
