@@ -1,5 +1,7 @@
-"""The ``bench`` command line. A command only parses: its options — each named after the
-configuration field it sets — become overrides of the benchmark's configuration, resolved from the
+"""The ``bench`` command line: the app, its own commands (models, report, compare, all, weights)
+and, through :class:`~cunet_bench.cli.commands.BenchCommands`, one command per registered
+benchmark. A command only parses: its options — each named after the configuration field it
+sets — become overrides of the benchmark's configuration, resolved from the
 preset (``--dry-run`` prints the result under the same names); the runner runs and records it
 with a progress display handed in from here; the command prints the summary. Bad input ends in
 one line on standard error and exit code 2; Ctrl-C and SIGTERM in one line after recording what
