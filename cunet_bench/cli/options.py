@@ -10,9 +10,11 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from cunet_bench.benchmarks import THREADS
 from cunet_bench.cli.output import OutputFormat
 from cunet_bench.config.presets import DEFAULT_PRESET, PRESETS, get_preset
 from cunet_bench.config.seeding import check_seed
+from cunet_bench.config.settings import SETTING
 from cunet_bench.errors import UserError
 from cunet_bench.files import check_output_folder
 
@@ -72,10 +74,4 @@ def check_threads(threads: Optional[int]) -> Optional[int]:
     return None if threads is None else check_requested(threads)
 
 
-ThreadsOption = typer.Option(
-    None,
-    "--threads",
-    callback=check_threads,
-    help="threads to compute with (default: the usable cores less those "
-    "other runs of the harness or other processes are using)",
-)
+ThreadsOption = typer.Option(None, "--threads", callback=check_threads, help=THREADS[SETTING].help)
