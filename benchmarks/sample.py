@@ -21,6 +21,7 @@ from cunet_bench.files import atomic_write
 from cunet_bench.host.contention import Contention
 from cunet_bench.host.interrupts import Interrupted
 from cunet_bench.measure.image_grids import sample_grid_png
+from cunet_bench.records.checkpoints import checkpoint_path
 from cunet_bench.records.runs import new_run_id
 from cunet_bench.registry.suite import REGISTRY, get_model
 
@@ -146,24 +147,19 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
 
 
 def plan(plan: Plan) -> list[tuple[str, SampleConfig]]:
-    """``bench all``: a grid from each quality backbone's first training seed."""
-    from cunet_bench.benchmarks.train import TrainRunConfig
-
+    """``bench all``: a grid from each quality backbone's first training seed, read from the file
+    ``bench train`` writes by default (the training steps are resolved by their own plan)."""
     steps = []
     for model in REGISTRY.tagged("quality"):
-        trained = TrainRunConfig.from_preset(
-            plan.preset,
-            model=model,
-            checkpoints=str(plan.checkpoints),
-            seed=plan.preset.train_seeds[0],
-            device=plan.device,
+        trained = checkpoint_path(
+            plan.checkpoints, model, plan.preset.data, plan.preset.name, plan.preset.train_seeds[0]
         )
         steps.append(
             (
                 f"sample {model}",
                 SampleConfig.from_preset(
                     plan.preset,
-                    checkpoint=trained.checkpoint,
+                    checkpoint=str(trained),
                     model=model,
                     out=str(plan.results),
                     seed=plan.seed,

@@ -11,6 +11,7 @@ it imports no benchmark (and no torch)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from pathlib import Path
 from typing import Any, Optional
@@ -123,6 +124,13 @@ def benchmark_command(entry: Registered, benchmark: Benchmark) -> TyperCommand:
     return built
 
 
+@functools.cache
+def _built(entry: Registered) -> TyperCommand:
+    """A registered benchmark's command, built once per process (the option check and the run
+    both ask for it)."""
+    return benchmark_command(entry, load(entry))
+
+
 class BenchCommands(TyperGroup):
     """The commands of ``bench``: those declared on the app, then one per registered benchmark."""
 
@@ -138,7 +146,7 @@ class BenchCommands(TyperGroup):
             return super().get_command(ctx, name)
         if self._listing:  # the help lists its summary; nothing is imported
             return TyperCommand(name, help=entry.summary, short_help=entry.summary)
-        return benchmark_command(entry, load(entry))
+        return _built(entry)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
