@@ -17,7 +17,7 @@ from cunet_bench.benchmarks import THREADS, Benchmark, Plan, Progress, Row, Work
 from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import file_to_write, setting
-from cunet_bench.diffusion.training import TrainConfig, check_distributed_environment, resume_identity, training_record
+from cunet_bench.diffusion.training import TrainConfig, check_distributed_environment, resume_identity
 from cunet_bench.errors import UserError
 from cunet_bench.host.interrupts import Interrupted
 from cunet_bench.records.checkpoints import checkpoint_path, read_checkpoint
@@ -85,9 +85,8 @@ def is_complete(config: TrainRunConfig) -> bool:
     if not path.is_file():
         return False
     saved = read_checkpoint(path)
-    return saved.step >= config.train_steps and resume_identity(saved.config) == resume_identity(
-        training_record(config.training)
-    )
+    recorded = TrainConfig.from_record(saved.config, path)
+    return saved.step >= config.train_steps and resume_identity(recorded) == resume_identity(config.training)
 
 
 def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:

@@ -63,6 +63,7 @@ def _cpu(
     denoise_images: int,
     fid_samples: int,
     fid_steps: tuple[int, ...],
+    rungs: int,
 ) -> Preset:
     """The CPU presets: Table 5 models at full size for efficiency, the paper's pair and the
     baselines at the ``cpu`` scale (the release's 4:1 width rule) trained on MNIST-5k at 32 px."""
@@ -94,6 +95,7 @@ def _cpu(
             lr=1e-3,
             ema_decay=0.995,
             checkpoint_every=100,
+            rungs=rungs,
         ),
         sample=dict(sampling_steps=50, num_samples=16, batch_size=16),
         denoise=dict(noise_steps=(50, 150, 400), num_images=denoise_images),
@@ -136,6 +138,7 @@ PRESETS: dict[str, Preset] = {
             batch_size=8,
             ema_decay=0.9,
             checkpoint_every=2,
+            rungs=2,
         ),
         sample=dict(sampling_steps=2, num_samples=16, batch_size=16),
         denoise=dict(noise_steps=(3, 6), num_images=4),
@@ -151,6 +154,7 @@ PRESETS: dict[str, Preset] = {
         denoise_images=64,
         fid_samples=128,
         fid_steps=(5, 10, 30, 100),
+        rungs=3,
     ),
     "reference": _cpu(
         "reference",
@@ -161,6 +165,7 @@ PRESETS: dict[str, Preset] = {
         denoise_images=32,
         fid_samples=256,
         fid_steps=(5, 10, 30, 100),
+        rungs=4,
     ),
     "paper": Preset(
         name="paper",
@@ -231,6 +236,7 @@ PRESETS["gpu"] = Preset(
         lr=1e-3,
         ema_decay=0.999,
         checkpoint_every=500,
+        rungs=4,
     ),
     sample=dict(sampling_steps=50, num_samples=64, batch_size=64),
     denoise=dict(noise_steps=(50, 150, 400), num_images=300),

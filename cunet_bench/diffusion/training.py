@@ -41,6 +41,7 @@ from cunet_bench.records.checkpoints import (
     load_state,
     read_checkpoint,
     restore_optimizer,
+    rung_path,
     save_checkpoint,
 )
 
@@ -54,6 +55,9 @@ LIMITS = {
 }
 """Upper bounds of the integer settings (each at least 1): far beyond any real run, so that a typo
 or a forged checkpoint is refused before anything is allocated."""
+LR_DECAYS = ("constant", "cosine", "linear")
+MAX_SNR_GAMMA = 1e4
+MAX_RUNGS = 30
 MIN_LR = 1e-10
 MIN_SIGMA = 1e-6
 """Below these a learning rate or a noise level changes nothing a float32 model can show (a
@@ -71,7 +75,7 @@ class TrainConfig:
     batch_size: int = field(metadata=setting("images per optimizer step (per micro-batch)", kind=int))
     lr: float = field(metadata=setting("Adam learning rate", kind=float))
     grad_accumulation: int
-    ema_decay: float
+    ema_decay: float = field(metadata=setting("decay of the weights' exponential moving average", kind=float))
     schedule: str = field(metadata=setting("β schedule: linear, cosine, sigmoid"))
     objective: str = field(metadata=setting("eps, v or x0"))
     sigma: tuple[float, float] = field(
@@ -87,6 +91,19 @@ class TrainConfig:
     mixed_precision: bool = True
     log_every: int = 25
     data_root: str | None = field(default=None, metadata=DATA_ROOT)
+    lr_warmup: int = field(default=0, metadata=setting("steps of linear learning-rate warm-up from 0", kind=int))
+    lr_decay: str = field(
+        default="constant", metadata=setting("learning rate after warm-up: constant, or cosine or linear to 0")
+    )
+    min_snr_gamma: float = field(
+        default=0.0, metadata=setting("min-SNR-γ loss weighting of backbones (Hang et al. 2023), 0: none", kind=float)
+    )
+    rungs: int = field(
+        default=1, metadata=setting("checkpoints kept on a doubling ladder ending at the last step", kind=int)
+    )
+    """The defaults of these four are the recipe every checkpoint written before they existed was
+    trained with (constant learning rate, uniform weighting, no ladder), so such a checkpoint reads
+    as what it is."""
 
     def validate(self) -> None:
         for name, highest in LIMITS.items():
@@ -112,6 +129,21 @@ class TrainConfig:
             )
         DiffusionConfig(self.schedule, self.objective, self.timesteps)
         check_source(self.data, self.data_root)
+        self._validate_recipe()
+
+    def _validate_recipe(self) -> None:
+        if not isinstance(self.lr_warmup, int) or isinstance(self.lr_warmup, bool) or not 0 <= self.lr_warmup:
+            raise UserError(f"lr-warmup must be a whole number of steps, got {str(self.lr_warmup)[:40]}")
+        if self.lr_warmup >= self.train_steps and self.lr_decay != "constant":
+            raise UserError(
+                f"lr-warmup ({self.lr_warmup:,} steps) leaves nothing to decay in {self.train_steps:,} training steps"
+            )
+        if self.lr_decay not in LR_DECAYS:
+            raise UserError(f"unknown lr-decay {str(self.lr_decay)[:40]!r}; choose {', '.join(LR_DECAYS)}")
+        gamma = self.min_snr_gamma
+        if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 <= gamma <= MAX_SNR_GAMMA):
+            raise UserError(f"min-snr-gamma must be 0 (uniform weighting) or up to {MAX_SNR_GAMMA:g}, got {gamma}")
+        rung_steps(self)
 
     def diffusion(self) -> GaussianDiffusion:
         """The forward process this configuration trains (and samples) with."""
@@ -151,6 +183,46 @@ class TrainConfig:
         except UserError as error:
             raise UserError(f"checkpoint {source} has an unusable training configuration: {error}") from None
         return config
+
+
+def rung_steps(config: TrainConfig) -> tuple[int, ...]:
+    """The steps of the checkpoint ladder: ``rungs`` steps, each double the one before (rounded
+    down), the last one ``train_steps`` — for 1,800 steps and 4 rungs 225, 450, 900, 1,800. A
+    ladder whose lowest rung would fall below step 1 is a one-line error."""
+    rungs, steps = config.rungs, config.train_steps
+    if not isinstance(rungs, int) or isinstance(rungs, bool) or not 1 <= rungs <= MAX_RUNGS:
+        raise UserError(f"rungs must be an integer from 1 to {MAX_RUNGS}, got {str(rungs)[:40]}")
+    if steps >> (rungs - 1) < 1:
+        raise UserError(
+            f"{rungs} rungs halve the training {rungs - 1} times and need at least {1 << (rungs - 1):,} "
+            f"training steps, got {steps:,}"
+        )
+    return tuple(steps >> (rungs - 1 - k) for k in range(rungs))
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of the optimizer step after ``step`` steps: rising linearly over the first
+    ``lr_warmup`` steps, then constant or falling (cosine or linear) towards 0 after the last step."""
+    if step < config.lr_warmup:
+        return config.lr * (step + 1) / config.lr_warmup
+    if config.lr_decay == "constant":
+        return config.lr
+    progress = (step - config.lr_warmup) / (config.train_steps - config.lr_warmup)
+    if config.lr_decay == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr * (1 - progress)
+
+
+def loss_weights(diffusion: GaussianDiffusion, t: torch.Tensor, gamma: float, like: torch.Tensor) -> torch.Tensor:
+    """Min-SNR-γ weights of the per-image losses (Hang et al. 2023): ``min(SNR, γ)`` expressed for
+    the objective's target — ``/SNR`` for ε, ``/(SNR + 1)`` for v, as is for x0 — with
+    ``SNR = ᾱ / (1 − ᾱ)``. They cap the weight of the nearly clean timesteps, whose gradients
+    otherwise dominate and conflict with the noisy ones."""
+    alpha_bar = diffusion.alpha_bar_at(t, like.double()).reshape(-1)
+    snr = alpha_bar / (1 - alpha_bar)
+    capped = snr.clamp(max=gamma)
+    divisor = {"eps": snr, "v": snr + 1, "x0": torch.ones_like(snr)}[diffusion.config.objective]
+    return (capped / divisor).to(like.dtype)
 
 
 def _has_type(value: Any, hint: Any) -> bool:
@@ -259,14 +331,20 @@ def loss_on_batch(
     noise: torch.Tensor,
     t: torch.Tensor,
     sigma: torch.Tensor,
+    min_snr_gamma: float = 0.0,
 ) -> torch.Tensor:
-    """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020) for backbones; for denoisers
+    """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020; per image weighted by
+    :func:`loss_weights` when ``min_snr_gamma`` is set) for backbones; for denoisers
     the MSE in [0, 1] units at noise level σ of their clean estimate (for DnCNN, its residual
     noise-prediction loss), or the binary cross-entropy of the logits a denoiser returns in
     training mode when it ``trains_on_logits`` (the ConvAE)."""
     if diffusion is not None:
         x_t = diffusion.q_sample(images, t, noise)
-        return F.mse_loss(model(x_t, t), diffusion.training_target(images, noise, t))
+        target = diffusion.training_target(images, noise, t)
+        if not min_snr_gamma:
+            return F.mse_loss(model(x_t, t), target)
+        per_image = F.mse_loss(model(x_t, t), target, reduction="none").flatten(1).mean(1)
+        return (loss_weights(diffusion, t, min_snr_gamma, per_image) * per_image).mean()
     clean = (images + 1) / 2
     noisy = clean + sigma.reshape(-1, 1, 1, 1).to(clean) * noise
     network = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -296,13 +374,15 @@ def training_record(config: TrainConfig) -> dict[str, Any]:
     return as_record(config)
 
 
-RESUMABLE_CHANGES = ("train_steps", "checkpoint_every", "log_every")
-"""Options a resumed run may change: it may train for longer or log and save more often."""
+RESUMABLE_CHANGES = ("train_steps", "checkpoint_every", "log_every", "rungs")
+"""Options a resumed run may change: it may train for longer, log and save more often, and keep
+another ladder — except that a decaying learning rate fixes the length (its schedule ends there)."""
 
 
-def resume_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The recorded options a resumed run must repeat exactly."""
-    return {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+def resume_identity(config: TrainConfig) -> dict[str, Any]:
+    """The options a resumed run must repeat exactly."""
+    changeable = set(RESUMABLE_CHANGES) - ({"train_steps"} if config.lr_decay != "constant" else set())
+    return {k: v for k, v in training_record(config).items() if k not in changeable}
 
 
 class TrainingRun:
@@ -338,6 +418,9 @@ class TrainingRun:
         self.distributed, self.stop_after = distributed, stop_after
         self.resumed_from = self.steps_done = 0
         self.seconds = 0.0
+        self.cpu_seconds: float | None = 0.0
+        """Training CPU-seconds up to ``steps_done``, over every run of this checkpoint (None when
+        it was resumed from a checkpoint that did not record them)."""
 
     def steps(self) -> Iterator[StepLog]:
         lock = exclusive_lock(self.checkpoint, "checkpoint") if self.distributed.is_main else contextlib.nullcontext()
@@ -354,7 +437,8 @@ class TrainingRun:
         if not (self.resume and checkpoint.exists()):
             return 0
         saved = read_checkpoint(checkpoint)
-        before, now = resume_identity(saved.config), resume_identity(training_record(config))
+        before = resume_identity(TrainConfig.from_record(saved.config, checkpoint))
+        now = resume_identity(config)
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         if changed:
             raise UserError(
@@ -366,6 +450,7 @@ class TrainingRun:
         load_state(self.model, saved.model_state, checkpoint, f"model {config.model}")
         load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
         restore_optimizer(optimizer, saved, checkpoint)
+        self.cpu_seconds = saved.cpu_seconds
         return saved.step
 
     def _train(self) -> Iterator[StepLog]:
@@ -388,32 +473,40 @@ class TrainingRun:
             )
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
         began = time.perf_counter()
+        rungs = rung_steps(config)
         model.train()
         with deferred_interrupts() as interrupts:
             for step in range(start, last):
-                tick = time.perf_counter()
+                tick, cpu_tick = time.perf_counter(), time.process_time()
                 total = self._step(wrapped, dataset, optimizer, trainable, step)
                 update_ema(ema, model, config.ema_decay)
+                if self.cpu_seconds is not None:
+                    self.cpu_seconds += (time.process_time() - cpu_tick) * distributed.world_size
                 done = self.steps_done = step + 1
                 self.seconds = time.perf_counter() - began
                 rate = config.batch_size * config.grad_accumulation / (time.perf_counter() - tick)
                 saved = logged = False
                 while True:  # a stop that arrives during the bookkeeping still gets this step saved and logged
                     stopping = interrupts.pending is not None
-                    if not saved and (done % config.checkpoint_every == 0 or done == last or stopping):
+                    if not saved and (done % config.checkpoint_every == 0 or done in rungs or done == last or stopping):
                         if distributed.is_main:
-                            _check_finite(done, model=model, EMA=ema)
-                            save_checkpoint(
-                                self.checkpoint, model, ema, optimizer, done, training_record(config), fingerprint
-                            )
+                            self._save(done, ema, optimizer, fingerprint, rung=done in rungs)
                         saved = True
                     if not logged and (done % config.log_every == 0 or done == last or stopping):
-                        yield StepLog(done, _mean_over_processes(total, distributed), rate, config.lr)
+                        yield StepLog(done, _mean_over_processes(total, distributed), rate, learning_rate(config, step))
                         logged = True
                     if stopping:
                         interrupts.check()
                     if interrupts.pending is None:
                         break
+
+    def _save(self, done: int, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str, rung: bool) -> None:
+        """The checkpoint of ``done`` steps, and at a rung of the ladder a copy of it beside the
+        checkpoint (:func:`rung_path`) that later steps leave alone."""
+        _check_finite(done, model=self.model, EMA=ema)
+        record = training_record(self.config)
+        for path in (self.checkpoint, rung_path(self.checkpoint, done)) if rung else (self.checkpoint,):
+            save_checkpoint(path, self.model, ema, optimizer, done, record, fingerprint, self.cpu_seconds)
 
     def _step(
         self,
@@ -440,12 +533,16 @@ class TrainingRun:
                 config, range(first, first + share), tuple(images.shape[1:]), config.timesteps
             )
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-                loss = loss_on_batch(wrapped, self.diffusion, images, noise.to(device), t.to(device), sigma)
+                loss = loss_on_batch(
+                    wrapped, self.diffusion, images, noise.to(device), t.to(device), sigma, config.min_snr_gamma
+                )
             (loss / config.grad_accumulation).backward()
             total += loss.item() / config.grad_accumulation
         if not math.isfinite(total):
             raise UserError(f"training diverged at step {step + 1}: the loss is {total}; lower the learning rate")
         torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
         optimizer.step()
         return total
 

@@ -1,7 +1,8 @@
 """Checkpoints as safetensors — tensors and strings only, nothing that can run code. One file
 holds the model, its EMA, the Adam state, the step, the training configuration and the data
 fingerprint; it is written to a temporary file and renamed, so an interruption never leaves a
-half-written checkpoint, and the same state always gives the same bytes.
+half-written checkpoint, and the same state always gives the same bytes (apart from the measured
+training CPU-seconds it also records).
 
 A checkpoint read back is untrusted input: its tensor names and metadata are validated and
 anything unexpected is a one-line error naming the file."""
@@ -35,6 +36,8 @@ class Checkpoint:
     step: int
     config: dict[str, Any]
     data_fingerprint: str
+    cpu_seconds: float | None = None
+    """Training CPU-seconds up to ``step`` (None: written before the harness recorded them)."""
 
 
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -64,6 +67,7 @@ def save_checkpoint(
     step: int,
     config: dict[str, Any],
     data_fingerprint: str,
+    cpu_seconds: float | None = None,
 ) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
@@ -78,6 +82,8 @@ def save_checkpoint(
         "data_fingerprint": data_fingerprint,
         "optimizer_groups": json.dumps(state["param_groups"]),
     }
+    if cpu_seconds is not None:
+        metadata["cpu_seconds"] = repr(float(cpu_seconds))
     write_safetensors(path, tensors, metadata)
 
 
@@ -167,7 +173,37 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
         if kind not in groups or not name:
             raise UserError(f"checkpoint {path} holds an unexpected tensor {key[:80]!r}")
         groups[kind][name] = value
-    return Checkpoint(groups["model"], groups["ema"], groups["optim"], int(step), config, metadata["data_fingerprint"])
+    return Checkpoint(
+        groups["model"],
+        groups["ema"],
+        groups["optim"],
+        int(step),
+        config,
+        metadata["data_fingerprint"],
+        _recorded_cpu_seconds(metadata, path),
+    )
+
+
+MAX_CPU_SECONDS = 1e9
+
+
+def _recorded_cpu_seconds(metadata: dict[str, str], path: Path) -> float | None:
+    text = metadata.get("cpu_seconds")
+    if text is None:
+        return None
+    try:
+        value = float(text[:40])
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_CPU_SECONDS:
+        raise UserError(f"checkpoint {path} records training CPU-seconds {text[:40]!r}, not a number of seconds")
+    return value
+
+
+def rung_path(checkpoint: Path, step: int) -> Path:
+    """Where a training run keeps its checkpoint at ``step``, a rung of its ladder: beside the
+    checkpoint, ``MODEL-DATA-PRESET-seedS.step0000450.safetensors``."""
+    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.step{step:07d}.safetensors")
 
 
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
