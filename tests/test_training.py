@@ -72,7 +72,16 @@ def test_resume_is_bit_exact(tmp_path, model):
     result = train(config, tmp_path / "parts.safetensors", resume=True)
     assert result.resumed_from == 3 and result.steps_done == 6
     _assert_same_checkpoint(tmp_path / "whole.safetensors", tmp_path / "parts.safetensors")
-    assert (tmp_path / "whole.safetensors").read_bytes() == (tmp_path / "parts.safetensors").read_bytes()
+    assert _bytes_but_time(tmp_path / "whole.safetensors") == _bytes_but_time(tmp_path / "parts.safetensors")
+
+
+def _bytes_but_time(path: Path) -> bytes:
+    """A checkpoint's bytes without the measured CPU-seconds (which two runs never share)."""
+    from cunet_bench.records.checkpoints import read_safetensors, safetensors_bytes
+
+    tensors, metadata = read_safetensors(path, "checkpoint")
+    assert float(metadata.pop("cpu_seconds")) > 0
+    return safetensors_bytes(tensors, metadata)
 
 
 def test_training_lowers_the_loss(tmp_path):
@@ -275,6 +284,14 @@ def test_resume_with_other_options_is_refused(tmp_path):
         (dict(sigma=(5.0, 5.0)), "--sigma needs"),
         (dict(schedule="quadratic"), "schedule"),
         (dict(data="imagenet"), "unknown dataset"),
+        (dict(lr_warmup=-1), "lr-warmup must be a whole number"),
+        (dict(lr_warmup=6, lr_decay="cosine"), "leaves nothing to decay"),
+        (dict(lr_decay="step"), "unknown lr-decay 'step'"),
+        (dict(min_snr_gamma=-1.0), "min-snr-gamma must be 0"),
+        (dict(min_snr_gamma=float("nan")), "min-snr-gamma must be 0"),
+        (dict(rungs=0), "rungs must be an integer from 1 to 30"),
+        (dict(rungs=31), "rungs must be an integer from 1 to 30"),
+        (dict(rungs=4), "4 rungs halve the training 3 times and need at least 8 training steps, got 6"),
     ],
 )
 def test_bad_training_configuration(changes, fragment):
@@ -301,3 +318,99 @@ def test_bad_training_run(changes, fragment):
     config = TrainRunConfig.from_preset(get_preset("smoke"), model="cunet-release")
     with pytest.raises(UserError, match=fragment):
         replace(config, **changes).validate()
+
+
+def test_rungs_double_up_to_the_last_step():
+    from cunet_bench.diffusion.training import rung_steps
+
+    assert rung_steps(_config(steps=1800, rungs=4)) == (225, 450, 900, 1800)
+    assert rung_steps(_config(steps=300, rungs=3)) == (75, 150, 300)
+    assert rung_steps(_config(steps=3, rungs=2)) == (1, 3)
+    assert rung_steps(_config(steps=8, rungs=4)) == (1, 2, 4, 8)
+    assert rung_steps(_config(steps=5, rungs=1)) == (5,)
+
+
+def test_learning_rate_schedule_closed_form():
+    from cunet_bench.diffusion.training import learning_rate
+
+    warm = _config(steps=110, lr=1.0, lr_warmup=10, lr_decay="cosine")
+    assert [learning_rate(warm, s) for s in range(10)] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert learning_rate(warm, 10) == 1.0
+    assert learning_rate(warm, 60) == pytest.approx(0.5)
+    assert learning_rate(warm, 109) == pytest.approx(0.5 * (1 + np.cos(np.pi * 99 / 100)))
+    linear = _config(steps=100, lr=2.0, lr_decay="linear")
+    assert [learning_rate(linear, s) for s in (0, 25, 99)] == pytest.approx([2.0, 1.5, 0.02])
+    constant = _config(steps=100, lr=3.0, lr_warmup=4)
+    assert [learning_rate(constant, s) for s in (0, 3, 4, 99)] == pytest.approx([0.75, 3.0, 3.0, 3.0])
+
+
+@pytest.mark.parametrize("objective, divisor", [("eps", lambda snr: snr), ("v", lambda snr: snr + 1), ("x0", None)])
+def test_min_snr_weights_closed_form(objective, divisor):
+    from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
+    from cunet_bench.diffusion.training import loss_on_batch, loss_weights
+
+    diffusion = GaussianDiffusion(DiffusionConfig("linear", objective, 1000))
+    t = torch.tensor([0, 100, 400, 999])
+    alpha_bar = diffusion.alpha_bar[t]
+    snr = alpha_bar / (1 - alpha_bar)
+    expected = torch.minimum(snr, torch.tensor(5.0, dtype=torch.float64))
+    expected = expected / divisor(snr) if divisor else expected
+    weights = loss_weights(diffusion, t, 5.0, torch.zeros(4, dtype=torch.float64))
+    assert torch.allclose(weights, expected, rtol=1e-12)
+    assert weights[0] < weights[-1] if objective == "eps" else weights[-1] < 1
+    images, noise = torch.rand(4, 1, 8, 8) * 2 - 1, torch.randn(4, 1, 8, 8)
+
+    def model(x, steps):
+        return x * 0.5
+
+    per_image = (model(diffusion.q_sample(images, t, noise), t) - diffusion.training_target(images, noise, t)) ** 2
+    weighted = (expected.float() * per_image.flatten(1).mean(1)).mean()
+    loss = loss_on_batch(model, diffusion, images, noise, t, torch.zeros(4), min_snr_gamma=5.0)
+    assert float(loss) == pytest.approx(float(weighted), rel=1e-6)
+    assert float(loss_on_batch(model, diffusion, images, noise, t, torch.zeros(4))) == pytest.approx(
+        float(per_image.mean()), rel=1e-6
+    )
+
+
+def test_a_rung_is_the_shorter_run_and_records_its_cpu_seconds(tmp_path):
+    """With a constant learning rate the ladder's rung at step 3 holds exactly what a 3-step run
+    ends with; every rung records its step and a growing CPU time."""
+    from cunet_bench.records.checkpoints import rung_path
+
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=6, rungs=2, min_snr_gamma=5.0), path)
+    rungs = [read_checkpoint(rung_path(path, step)) for step in (3, 6)]
+    assert [rung.step for rung in rungs] == [3, 6]
+    assert 0 < rungs[0].cpu_seconds < rungs[1].cpu_seconds == read_checkpoint(path).cpu_seconds
+    train(_config(steps=3, min_snr_gamma=5.0), tmp_path / "short.safetensors")
+    _assert_same_checkpoint(rung_path(path, 3), tmp_path / "short.safetensors")
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == [
+        "c.safetensors",
+        "c.step0000003.safetensors",
+        "c.step0000006.safetensors",
+        "short.safetensors",
+    ]
+
+
+def test_a_decaying_run_keeps_its_length_and_an_old_checkpoint_reads_as_the_release_recipe(tmp_path):
+    import json
+
+    from cunet_bench.records.checkpoints import read_safetensors, write_safetensors
+
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=4, lr_warmup=1, lr_decay="linear"), path, stop_after=2)
+    with pytest.raises(UserError, match=r"other training options \(train_steps\)"):
+        train(_config(steps=8, lr_warmup=1, lr_decay="linear"), path, resume=True)
+    assert train(_config(steps=4, lr_warmup=1, lr_decay="linear"), path, resume=True).steps_done == 4
+    old = tmp_path / "old.safetensors"
+    train(_config(steps=2), old)
+    tensors, metadata = read_safetensors(old, "checkpoint")
+    config = json.loads(metadata["config"])
+    for name in ("lr_warmup", "lr_decay", "min_snr_gamma", "rungs"):
+        del config[name]
+    del metadata["cpu_seconds"]
+    write_safetensors(old, tensors, {**metadata, "config": json.dumps(config)})
+    recorded = TrainConfig.from_record(read_checkpoint(old).config, old)
+    assert (recorded.lr_warmup, recorded.lr_decay, recorded.min_snr_gamma, recorded.rungs) == (0, "constant", 0.0, 1)
+    session = train(_config(steps=3), old, resume=True)
+    assert session.steps_done == 3 and session.cpu_seconds is None and read_checkpoint(old).cpu_seconds is None
