@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from cunet_bench.benchmarks import SOLVERS, THREADS, Benchmark, Progress, Row, Workload, no_progress
@@ -31,7 +31,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.seeding import generator
 from cunet_bench.config.settings import MODELS, numbers, setting
-from cunet_bench.diffusion.loading import check_batch_pixels
+from cunet_bench.diffusion.loading import Rung, check_batch_pixels
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.host.contention import Contention
@@ -90,6 +90,12 @@ class DenoiseConfig(TrainedCheckpoints):
     solver: tuple[SolverConfig, ...] = field(default=(), metadata=SOLVERS)
     """ODE solvers to sweep for the cU-Nets (empty: the one each was trained with)."""
     features: str = field(default="auto", metadata=setting("perception index space: inception, classifier, auto"))
+    curves: bool = field(
+        default=False,
+        metadata=setting("also measure every rung of each checkpoint's ladder at every noise level", flag=True),
+    )
+    """The learning curve: each rung of a trained method's ladder (``bench train --rungs``) is
+    measured as the method is, into ``rung`` rows; the top rung is the checkpoint."""
     out: str = "results"
     device: str = "cpu"
     seed: int = 0
@@ -408,13 +414,16 @@ def measure(
                 len(levels) * len(methods),
             )
             shown = context if method.show else dataclasses.replace(context, keep_images=lambda *_: None)
-            rows = (
-                _one_shot(shown, method, level, y01, sigma01, last=number == len(levels) - 1)
-                if method.diffusion is None
-                else _through_the_chain(shown, method, level, x_n)
-            )
-            for row in rows:
-                yield {**row, "train_seed": method.train_seed}
+            inputs = (x_n, y01, sigma01)
+            measured = [
+                {**row, "train_seed": method.train_seed}
+                for row in _measured(shown, method, level, inputs, last=number == len(levels) - 1)
+            ]
+            yield from measured
+            quiet = dataclasses.replace(context, keep_images=lambda *_: None)
+            for rung, held in method.ladder:
+                rows = measured if held is None else _measured(quiet, held, level, inputs, last=False)
+                yield from _rung_rows(rows, method, rung)
     total = time.perf_counter() - started
     metric_seconds = context.scorer.seconds + context.perception.seconds
     yield {
@@ -427,6 +436,31 @@ def measure(
         "perception_seconds": context.perception.seconds,
         "features": extractor.key if extractor else None,
     }
+
+
+def _measured(
+    context: _Context, method: Method, level: Level, inputs: tuple[torch.Tensor, torch.Tensor, float], last: bool
+) -> Iterator[Row]:
+    """One method at one level: a one-shot denoiser on the rescaled noisy images ``y01`` (noise
+    ``sigma01``), a backbone through the reverse chain from ``x_n``."""
+    x_n, y01, sigma01 = inputs
+    if method.diffusion is None:
+        return _one_shot(context, method, level, y01, sigma01, last)
+    return _through_the_chain(context, method, level, x_n)
+
+
+def _rung_rows(rows: Iterable[Row], method: Method, rung: Rung) -> Iterator[Row]:
+    """The learning curve's rows of one rung: its summaries, with where on the curve it lies."""
+    for row in rows:
+        if row["kind"] == "summary":
+            yield {
+                **row,
+                "kind": "rung",
+                "train_seed": method.train_seed,
+                "rung_step": rung.step,
+                "images_seen": rung.images_seen,
+                "train_cpu_seconds": rung.cpu_seconds,
+            }
 
 
 def _lpips_unavailable(method: Method, level: Level, scorer: _Scorer) -> Iterator[Row]:

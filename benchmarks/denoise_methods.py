@@ -5,6 +5,7 @@ a plugin's) from their spec; and the clean test images they are scored on."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from cunet_bench.data import dataset_channels, load_dataset
-from cunet_bench.diffusion.loading import diffusion_of, load_trained
+from cunet_bench.diffusion.loading import Rung, diffusion_of, ladder, load_trained
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
@@ -36,6 +37,9 @@ class Method:
     """The training seed of the checkpoint (None for a method with nothing trained)."""
     show: bool = True
     """Whether its outputs go into the image grids (the first training seed of each model)."""
+    ladder: list[tuple[Rung, "Method | None"]] = field(default_factory=list)
+    """With the curve measured, its checkpoint's ladder: each lower rung with the method it holds,
+    the top rung (the checkpoint, this method) with None."""
 
 
 def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
@@ -62,8 +66,26 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
             continue
         for seed in config.train_seeds:
             model, training, _ = trained[name, seed]
-            methods += _trained_methods(config, spec, model, training, seed, show=seed == config.train_seeds[0])
+            built = _trained_methods(config, spec, model, training, seed, show=seed == config.train_seeds[0])
+            if config.curves:
+                for method in built:
+                    method.ladder = _ladder_methods(config, spec, config.checkpoint(name, seed), method)
+            methods += built
     return methods, resolution
+
+
+def _ladder_methods(
+    config: "DenoiseConfig", spec: ModelSpec, checkpoint: Any, method: Method
+) -> list[tuple[Rung, Method | None]]:
+    """Each rung of a checkpoint's ladder with the method it holds (the same solver as ``method``)."""
+    rungs = ladder(checkpoint)
+    held: list[tuple[Rung, Method | None]] = []
+    for rung in rungs[:-1]:
+        model, _, _ = load_trained(rung.path, spec.name, device=config.device)
+        if hasattr(method.model, "solver"):
+            model.set_solver(method.model.solver)
+        held.append((rung, dataclasses.replace(method, model=model, show=False, ladder=[])))
+    return [*held, (rungs[-1], None)]
 
 
 def _trained_methods(

@@ -10,6 +10,7 @@ distance and the time per sample to get there.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import statistics
@@ -25,7 +26,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.data import load_dataset
-from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
+from cunet_bench.diffusion.loading import Rung, check_batch_pixels, diffusion_of, ladder, load_trained
 from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.files import atomic_write, remove_harness_made
@@ -68,6 +69,12 @@ class FidConfig(TrainedCheckpoints):
     sampler: str = field(default="ddim", metadata=setting("ddim (η=0, the release) or ddpm (eq. 2)"))
     features: str = field(default="auto", metadata=setting("inception (FID), classifier or auto"))
     dims: int | None = field(default=None, metadata=setting("Inception feature block: 64, 192, 768 or 2048", kind=int))
+    curves: bool = field(
+        default=False,
+        metadata=setting("also measure every rung of each checkpoint's ladder, at the most sampling steps", flag=True),
+    )
+    """The learning curve: each rung of a checkpoint's ladder (``bench train --rungs``) is sampled
+    at the sweep's largest step count and measured as a point is; the top rung is the checkpoint."""
     device: str = "cpu"
     seed: int = 0
     threads: int | None = field(default=None, metadata=THREADS)
@@ -133,6 +140,17 @@ class TrainedBackbone:
     shape: tuple[int, int, int]
     checkpoint_digest: str
     extra: dict[str, str]
+    ladder: list[Rung]
+    """The checkpoint's learning curve, its top the checkpoint itself (only the top without ``--curves``)."""
+
+    def rungs(self, config: FidConfig) -> Iterator[tuple[Rung, "TrainedBackbone"]]:
+        """Each rung with the backbone it holds (loaded when it is reached), lowest first."""
+        for rung in self.ladder:
+            if rung.path == self.ladder[-1].path:
+                yield rung, self
+            else:
+                model, _, _ = load_trained(rung.path, self.name, device=config.device)
+                yield rung, dataclasses.replace(self, model=model, checkpoint_digest=sha256(rung.path))
 
 
 def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
@@ -160,6 +178,7 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
                         "train_seed": seed,
                         "parameters": parameter_count(model, trainable_only=True),
                     },
+                    ladder(path) if config.curves else ladder(path)[-1:],
                 )
             )
     if len({b.shape for b in backbones}) > 1:
@@ -519,10 +538,43 @@ def measure(
                     "distance": float(replicate),
                 }
             best_steps.setdefault(backbone.name, []).append(int(best["sampling_steps"]))
+        if config.curves:
+            yield from measure_curve(
+                config, backbone, raw, extractor, reference, cache, (rank, world_size, barrier), progress
+            )
     if best_steps:
         typical = {name: int(statistics.median_low(steps)) for name, steps in best_steps.items()}
         timed = [next(b for b in backbones if b.name == name) for name in typical]
         yield from time_best_samples(timed, typical, config, progress)
+
+
+def measure_curve(
+    config: FidConfig,
+    backbone: TrainedBackbone,
+    raw: float,
+    extractor: FeatureExtractor | None,
+    reference: ReferenceFeatures | None,
+    cache: Path,
+    processes: tuple[int, int, Callable[[], None]],
+    progress: Progress,
+) -> Iterator[Row]:
+    """Rows ``kind='rung'``: a point at the sweep's largest step count for every rung of the
+    backbone's ladder, with the rung's step, images seen and training CPU-seconds (the top rung's
+    samples are the checkpoint's own point, read back from its shards)."""
+    steps, (rank, world_size, barrier) = max(config.sampling_steps), processes
+    for rung, held in backbone.rungs(config):
+        folder = shard_folder(cache, held, config, steps)
+        generated = generate_shards(held, config, steps, folder, rank, world_size, progress)
+        barrier()
+        if extractor is not None and reference is not None:
+            shards = read_shards(folder, config, held.shape)
+            row, _ = _point(config, held, steps, shards, generated, extractor, reference, raw)
+            yield {**row, **rung_columns(rung), "kind": "rung"}
+
+
+def rung_columns(rung: Rung) -> Row:
+    """Where on its learning curve a measured checkpoint lies."""
+    return {"rung_step": rung.step, "images_seen": rung.images_seen, "train_cpu_seconds": rung.cpu_seconds}
 
 
 def run(config: FidConfig, progress: Progress = no_progress) -> Iterator[Row]:
@@ -574,6 +626,12 @@ def _barrier(world_size: int) -> Callable[[], None]:
     return dist.barrier
 
 
+def inputs(config: FidConfig) -> list[Path]:
+    """The checkpoints read, with every rung of their ladders when the curve is measured."""
+    paths = [config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds]
+    return [rung.path for path in paths for rung in ladder(path)] if config.curves else paths
+
+
 def workload(rows: list[Row]) -> Workload:
     """Samples measured (each point's N), generated or read from shards."""
     return Workload(sum(row["samples"] for row in rows if row["kind"] == "point"), "samples measured")
@@ -611,7 +669,7 @@ BENCHMARK = Benchmark(
     run,
     summary=summary,
     workload=workload,
-    inputs=lambda config: [config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds],
+    inputs=inputs,
     plan=lambda plan: [
         (
             "fid",

@@ -120,6 +120,8 @@ FID_POINT = (
     "seconds_per_sample:float:s generation_device:str shards_generated:int sampling_evaluations_per_s:float "
     f"raw_evaluations_per_s:float throughput_ratio:float {CONTENTION}"
 )
+RUNG = "rung_step:int images_seen:int train_cpu_seconds:float:s"
+"""Where on its learning curve a measured checkpoint lies (``bench train --rungs``)."""
 TRAINING = f"{MODEL} train_seed:int data:name loss_type:str processes:int device:name checkpoint:str step:int"
 
 KINDS: tuple[RowKind, ...] = (
@@ -266,6 +268,16 @@ KINDS: tuple[RowKind, ...] = (
     ),
     RowKind(
         "denoise",
+        "rung",
+        "a summary row of one rung of a trained method's ladder (the learning curve)",
+        _columns(
+            f"{DENOISE} metric:name mean:float std:float best_step_mean:float time_to_best_s_mean:float:s "
+            f"images:int train_seed:int status:str {RUNG}"
+        ),
+        ("method", "rung_step", "noise_step", "target", "metric"),
+    ),
+    RowKind(
+        "denoise",
         "image",
         "one test image's best value, its step and the time to it",
         _columns(f"{DENOISE} metric:name image:int mean:float best_step:float time_to_best_s:float:s train_seed:int"),
@@ -333,6 +345,13 @@ KINDS: tuple[RowKind, ...] = (
         "the best point of one model and training seed (Table 1's columns)",
         _columns(FID_POINT),
         ("model", "sampling_steps", "distance", "samples"),
+    ),
+    RowKind(
+        "fid",
+        "rung",
+        "the distance of N samples of one rung of a checkpoint's ladder at the sweep's most steps (learning curve)",
+        _columns(f"{FID_POINT} {RUNG}"),
+        ("model", "rung_step", "distance", "samples"),
     ),
     RowKind(
         "fid",
