@@ -1,12 +1,15 @@
-"""The convergence gate of quality verdicts: are the compared models' samples recognisable digits?
+"""The convergence gate of quality verdicts: are the compared models' samples recognisable digits,
+or has the compared metric itself stopped moving?
 
 ``bench fid`` records, per model and training seed, the share of samples the dataset's feature
 classifier assigns one class with probability ≥ 0.9 at each step count, and the same share for real
 images of the test split (``kind='real'``) — the ceiling a sample share is read against. A model
 passes when its share at its best step count, averaged over seeds, reaches :data:`AIM_OF_REAL`
 of the real images' share (an absolute :data:`AIM_WITHOUT_REAL` where no real share is recorded).
-Below it, every sample-quality and denoising verdict about that model is "inconclusive
-(undertrained …)": the distances would compare models that have not converged.
+Below it, a sample-quality or denoising verdict on a metric still passes when that metric's
+learning curve has plateaued for every compared model (``report.plateau``: the change over the
+last doubling of training within its tolerance, at every level the verdict uses); otherwise it is
+"inconclusive (undertrained …)" with how far each curve still moved.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from cunet_bench.report.curves import Curves, learning_curves
+from cunet_bench.report.plateau import PLATEAU
 from cunet_bench.report.results import Results
 
 AIM_OF_REAL = 0.9
@@ -27,6 +32,8 @@ class Convergence:
     """Model → mean share of confidently classified samples at its best step count."""
     real: float | None
     run: str | None
+    curves: Curves | None = None
+    """The learning curves whose plateaus open the gate below the aim (None: none measured)."""
 
     @property
     def aim(self) -> float:
@@ -37,8 +44,16 @@ class Convergence:
             return f"aim ≥ {self.aim:.0%} confidently classified"
         return f"aim ≥ {self.aim:.0%}, {AIM_OF_REAL:.0%} of real test images' {self.real:.0%}"
 
-    def undertrained(self, models: list[str], names: dict[str, str] | None = None) -> str:
-        """The reason a verdict about ``models`` cannot be given, or "" when they all pass."""
+    def undertrained(
+        self,
+        models: list[str],
+        names: dict[str, str] | None = None,
+        metric: str | None = None,
+        levels: tuple[int, ...] = (-1,),
+    ) -> str:
+        """The reason a verdict about ``models`` on ``metric`` (at each of ``levels``, the noise
+        steps of a denoising metric) cannot be given, or "" when they all pass the aim or the
+        metric's curve has plateaued for each of them at each level."""
         if self.run is None:
             return "convergence not checked: no bench fid run of these models"
         names = names or {}
@@ -48,7 +63,24 @@ class Convergence:
         if all(self.shares[m] >= self.aim for m in models):
             return ""
         shares = ", ".join(f"{names.get(m, m)} {self.shares[m]:.0%}" for m in models)
-        return f"undertrained: {shares} recognisable, {self.aim_text()}"
+        reason = f"undertrained: {shares} recognisable, {self.aim_text()}"
+        if metric is None:
+            return reason
+        doublings = {
+            (m, level): self.curves.doubling(m, metric, level) if self.curves is not None else None
+            for m in models
+            for level in levels
+        }
+        if all(d is not None and d.state == PLATEAU for d in doublings.values()):
+            return ""
+        if any(d is None for d in doublings.values()):
+            return f"{reason}; no learning curve of {metric} (bench fid/denoise --curves)"
+        moved = "; ".join(
+            f"{names.get(m, m)}{f' at step {level}' if level >= 0 else ''} {d.text()}"
+            for (m, level), d in doublings.items()
+            if d is not None and d.state != PLATEAU
+        )
+        return f"{reason}; over the last doubling: {moved}"
 
 
 def convergence(results: Results) -> Convergence:
@@ -56,9 +88,10 @@ def convergence(results: Results) -> Convergence:
     fid = results.runs("fid")
     checked = fid[(fid.kind == "best") & fid.confident_fraction.notna()]
     if checked.empty:
-        return Convergence({}, None, None)
+        return Convergence({}, None, None, learning_curves(results))
     run = str(checked.run_id.max())
     best = checked[checked.run_id == run]
     real = fid[(fid.kind == "real") & (fid.run_id == run)].confident_fraction
     shares = {str(model): float(part.confident_fraction.mean()) for model, part in best.groupby("model")}
-    return Convergence(shares, float(real.iloc[0]) if len(real) and not pd.isna(real.iloc[0]) else None, run)
+    real_share = float(real.iloc[0]) if len(real) and not pd.isna(real.iloc[0]) else None
+    return Convergence(shares, real_share, run, learning_curves(results))

@@ -11,6 +11,7 @@ a verdict only if it beats the noisy input at the lowest noise level on SSIM, th
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 from typing import Any
@@ -260,9 +261,8 @@ def denoise_section(results: Results, figures_dir: Path) -> Section:
     ]
     small = too_small(test_images=run.count)
     for candidate, flavour in zip(candidates, FLAVOURS):
-        comparison = Comparison(
-            run, unet, candidate, passed, flavour, small, gate.undertrained([unet, candidate], run.names)
-        )
+        undertrained = functools.partial(gate.undertrained, [unet, candidate], run.names)
+        comparison = Comparison(run, unet, candidate, passed, flavour, small, undertrained)
         section.claims += comparison_claims(comparison)
     section.body += (
         _tables(run, unet, candidates, baselines) + _curves(run, figures_dir) + _perception(run, figures_dir)

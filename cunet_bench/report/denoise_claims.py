@@ -4,7 +4,7 @@ grid-edge detection for every best-of-chain comparison, the convergence gate, bu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +42,9 @@ class Comparison:
     """The one-shot baselines that beat the noisy input (the others failed and are left out)."""
     flavour: str
     small: list[str]
-    undertrained: str
+    undertrained: Callable[[str | None, tuple[int, ...]], str]
+    """The convergence gate's reason for a verdict on a metric at some levels ("" when it passes;
+    metric None: the recognisability aim alone)."""
 
     @property
     def low(self) -> int:
@@ -64,17 +66,20 @@ class Comparison:
         busy: bool = False,
         edge: str = "",
         other_reading: str | None = None,
+        plateaus: tuple[tuple[str | None, tuple[int, ...]], ...] = (),
     ) -> Claim:
         """A claim row after the rules' precedence (:func:`verdicts.decide`): a run below the minimum
-        sizes, a busy machine, the grid's edge, the convergence gate (for ``gated`` quality rows),
-        the readings; an interval that does not cover every source of variation says which."""
+        sizes, a busy machine, the grid's edge, the convergence gate (for ``gated`` quality rows:
+        passed by the aim, or by the plateau of each (metric, levels) in ``plateaus``), the
+        readings; an interval that does not cover every source of variation says which."""
         small = f"sizes: {', '.join(self.small)}" if self.small else ""
+        gate = next(filter(None, (self.undertrained(m, levels) for m, levels in plateaus or ((None, ()),))), "")
         verdict, why = decide(
             verdict,
             pipeline=small,
             busy=busy,
             edge=edge,
-            gate=self.undertrained if gated else "",
+            gate=gate if gated else "",
             other_reading=other_reading,
         )
         return claim(key, ours, verdict, rule, why or reason or uncovered(intervals), self.flavour, (self.run.run_id,))
@@ -109,6 +114,7 @@ def perceptual_claims(c: Comparison) -> list[Claim]:
                 every_level([verdict_below(i, 0) for i in intervals]),
                 f"Δ (cU-Net − U-Net) below 0 at every level, seed-level interval ({SCORING} scoring)",
                 intervals=intervals,
+                plateaus=((metric, tuple(c.run.levels)),),
             )
         )
     return claims
@@ -131,6 +137,7 @@ def ssim_claims(c: Comparison) -> list[Claim]:
                 f"Δ best SSIM (cU-Net − U-Net) {'above' if above else 'below'} 0 at step {level}, "
                 f"seed-level interval ({SCORING} scoring)",
                 intervals=[interval],
+                plateaus=(("ssim", (level,)),),
             )
         )
     return claims
@@ -191,6 +198,7 @@ def steps_claims(c: Comparison) -> list[Claim]:
                 f"readings: the iterate (the release's) and the x0 estimate",
                 intervals=[*intervals, *x0_intervals],
                 other_reading=x0,
+                plateaus=((metric, tuple(c.run.levels)),),
             )
         )
     return claims
@@ -276,6 +284,7 @@ def perception_distortion_claim(c: Comparison) -> Claim:
         "cU-Net − U-Net: perception index below 0 and distortion above 0 "
         "at the highest level (distance to clean training images the outputs did not come from)",
         intervals=[perception, distortion],
+        plateaus=(("feature_distance", (c.high,)), ("ssim", (c.high,))),
     )
 
 
@@ -299,6 +308,7 @@ def beats_others_claim(c: Comparison) -> Claim:
         "Δ SSIM above 0 and Δ perceptual distance below 0 against the U-Net and every baseline that beats "
         "the noisy input",
         intervals=intervals,
+        plateaus=(("ssim", (c.low,)), (metric, (c.low,))),
     )
 
 
@@ -320,6 +330,7 @@ def generalisation_claim(c: Comparison) -> Claim:
         all_of([verdict_above(interval, 0) for interval in intervals.values()]),
         "each diffusion backbone's SSIM above each learned baseline's at the highest level",
         intervals=intervals.values(),
+        plateaus=(("ssim", (c.high,)),),
     )
 
 
@@ -345,6 +356,7 @@ def elbow_claim(c: Comparison) -> Claim:
         verdict_below(interval, 0),
         "Δ elbow (cU-Net − U-Net) below 0 at the highest level, over seeds",
         intervals=[interval],
+        plateaus=((metric, (c.high,)),),
     )
 
 

@@ -100,7 +100,7 @@ def _claims(
         steps = {m: _best_steps(best, m) for m in (unet, cunet)}
         seeds = sorted(set(steps[unet]) & set(steps[cunet]))
         edge = at_grid_edge((steps[m][s] for m in (unet, cunet) for s in seeds), grid)
-        undertrained = gate.undertrained([unet, cunet], names)
+        undertrained = gate.undertrained([unet, cunet], names, "distance")
         ratio = _ratio(best, replicates, cunet, unet)
         edge_text = "a best step count is the grid's end" if edge else ""
         verdict, reason = _gated(verdict_within(ratio, *COMPARABLE), undertrained, small, edge_text, ratio.note)
@@ -154,7 +154,10 @@ def _ablations(
         else INCONCLUSIVE
     )
     verdict, reason = _gated(
-        overall, gate.undertrained([cunet[0], *ablated]), small, uncovered_by=uncovered(intervals.values())
+        overall,
+        gate.undertrained([cunet[0], *ablated], metric="distance"),
+        small,
+        uncovered_by=uncovered(intervals.values()),
     )
     ours = "; ".join(f"{paper_name(best, m)} / cU-Net {i.text()}" for m, i in intervals.items())
     return claim(

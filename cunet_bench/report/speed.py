@@ -272,7 +272,7 @@ def _table1(results: Results, section: Section) -> Claim:
     similar, similar_text = similar_quality(points, unet, cunet)
     if similar is not None:  # a reading that needs comparable samples: the convergence gate holds it too
         measured = verdict_below(similar, LESS_TIME)
-        held = decide(measured, gate=convergence(results).undertrained([unet, cunet]))[0]
+        held = decide(measured, gate=convergence(results).undertrained([unet, cunet], metric="distance"))[0]
         similar_text += f": {held}" + (
             f" (undertrained; at this scale it reads '{measured}')" if held != measured else ""
         )

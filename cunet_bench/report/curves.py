@@ -1,0 +1,145 @@
+"""Learning curves: quality against training, read from the ``rung`` rows of ``bench fid --curves``
+and ``bench denoise --curves`` (each rung of a checkpoint's ladder, with its step, images seen and
+training CPU-seconds). They give the convergence gate its per-metric evidence (the change over
+the last doubling, ``report.plateau``) and the equal-compute comparisons: each backbone's quality
+at equal training CPU-seconds, and the CPU-seconds each needs to reach a recognisability level."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cunet_bench.report.denoise_run import SCORING
+from cunet_bench.report.plateau import Doubling, last_doubling
+from cunet_bench.report.results import Results
+from cunet_bench.report.verdicts import Interval, Seeds, seed_level_difference
+
+SAMPLE_METRICS = {
+    "confident_fraction": "recognisable",
+    "class_entropy": "class entropy",
+    "kid_mean": "KD",
+    "distance": "FD",
+}
+"""The sample-quality columns of a fid rung row, as the learning-curve tables name them."""
+DENOISE_METRICS = {"ssim": "best SSIM", "feature_distance": "feature distance", "lpips": "LPIPS", "psnr": "PSNR"}
+REACH = (0.5, 0.7)
+"""The recognisability levels whose cost in training (images, CPU-seconds) is compared."""
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Long rows: model, train_seed, rung_step, images_seen, train_cpu_seconds, metric, level
+    (the denoising noise step; -1 for sample quality), value."""
+
+    points: pd.DataFrame
+    runs: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return self.points.empty
+
+    def of(self, model: str, metric: str, level: int = -1) -> pd.DataFrame:
+        rows = self.points
+        return rows[(rows.model == model) & (rows.metric == metric) & (rows.level == level)]
+
+    def doubling(self, model: str, metric: str, level: int = -1) -> Doubling | None:
+        """The change over the last doubling of ``model``'s training, or None without two rungs."""
+        rows = self.of(model, metric, level).dropna(subset=["value"])
+        steps = sorted(rows.rung_step.unique())
+        if len(steps) < 2:
+            return None
+        below, top = (rows[rows.rung_step == step] for step in steps[-2:])
+        return last_doubling(
+            metric,
+            dict(zip(below.train_seed.astype(int), below.value.astype(float))),
+            dict(zip(top.train_seed.astype(int), top.value.astype(float))),
+            (int(steps[-2]), int(steps[-1])),
+        )
+
+
+def learning_curves(results: Results) -> Curves:
+    """The rung rows of the newest fid run and the newest denoise run that measured curves."""
+    parts, runs = [], []
+    fid = results.latest_run("fid", lambda rows: "rung" in set(rows.kind))
+    if not fid.empty:
+        runs.append(str(fid.run_id.iloc[0]))
+        rungs = fid[fid.kind == "rung"]
+        for metric in SAMPLE_METRICS:
+            parts.append(_long(rungs, "model", metric, rungs[metric], -1))
+    denoise = results.latest_run("denoise", lambda rows: "rung" in set(rows.kind))
+    if not denoise.empty:
+        runs.append(str(denoise.run_id.iloc[0]))
+        rungs = denoise[(denoise.kind == "rung") & denoise.target.isin([SCORING, "output"])]
+        for metric in DENOISE_METRICS:
+            chosen = rungs[rungs.metric == metric]
+            parts.append(_long(chosen, "method", metric, chosen["mean"], chosen.noise_step))
+    columns = ["model", "train_seed", "rung_step", "images_seen", "train_cpu_seconds", "metric", "level", "value"]
+    points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return Curves(points, tuple(runs))
+
+
+def _long(rows: pd.DataFrame, name: str, metric: str, values: pd.Series, level) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": rows[name].astype(str),
+            "train_seed": rows.train_seed.fillna(0).astype(int),
+            "rung_step": rows.rung_step.astype(int),
+            "images_seen": rows.images_seen.astype(float),
+            "train_cpu_seconds": rows.train_cpu_seconds.astype(float),
+            "metric": metric,
+            "level": np.asarray(level if np.ndim(level) else [level] * len(rows), dtype=int),
+            "value": values.astype(float),
+        }
+    )
+
+
+def at_budget(rows: pd.DataFrame, budget: float, axis: str = "train_cpu_seconds") -> dict[int, float]:
+    """Each seed's value at ``budget`` on ``axis``, interpolated linearly in log(axis) between
+    its rungs; seeds whose rungs do not span the budget are left out (no extrapolation)."""
+    values = {}
+    for seed, curve in rows.dropna(subset=[axis, "value"]).groupby("train_seed"):
+        curve = curve.sort_values(axis)
+        x = np.log(curve[axis].to_numpy(dtype=float))
+        if len(x) and x[0] <= math.log(budget) <= x[-1]:
+            values[int(seed)] = float(np.interp(math.log(budget), x, curve.value.to_numpy(dtype=float)))
+    return values
+
+
+def cost_to_reach(rows: pd.DataFrame, level: float, axis: str = "train_cpu_seconds") -> dict[int, float | None]:
+    """Per seed, where on ``axis`` the curve first reaches ``level`` (interpolated in log(axis)
+    between the rungs that bracket it): None when no rung reaches it; the lowest rung's value when
+    that one already does (an upper bound)."""
+    reached: dict[int, float | None] = {}
+    for seed, curve in rows.dropna(subset=[axis, "value"]).groupby("train_seed"):
+        curve = curve.sort_values(axis)
+        x, y = np.log(curve[axis].to_numpy(dtype=float)), curve.value.to_numpy(dtype=float)
+        above = np.flatnonzero(y >= level)
+        if not len(above):
+            reached[int(seed)] = None
+        elif above[0] == 0:
+            reached[int(seed)] = float(curve[axis].iloc[0])
+        else:
+            i = above[0]
+            fraction = (level - y[i - 1]) / (y[i] - y[i - 1])
+            reached[int(seed)] = float(math.exp(x[i - 1] + fraction * (x[i] - x[i - 1])))
+    return reached
+
+
+def equal_budget(curves: Curves, model: str, versus: str, metric: str) -> tuple[float, Interval] | None:
+    """``model`` − ``versus`` in ``metric`` at the largest training CPU-seconds both curves reach
+    (the smaller of their top rungs' seed means), with the seed-level interval."""
+    mine, theirs = curves.of(model, metric), curves.of(versus, metric)
+    tops = [rows[rows.rung_step == rows.rung_step.max()].train_cpu_seconds.mean() for rows in (mine, theirs)]
+    if mine.empty or theirs.empty or any(pd.isna(top) for top in tops):
+        return None
+    budget = float(min(tops))
+    a, b = at_budget(mine, budget), at_budget(theirs, budget)
+    if not a or not b:
+        return None
+    interval = seed_level_difference(
+        Seeds([np.array([v]) for v in a.values()]), Seeds([np.array([v]) for v in b.values()])
+    )
+    return budget, interval

@@ -1,0 +1,107 @@
+"""The convergence gate on a measured quantity itself: has a metric stopped moving over the last
+doubling of training?
+
+A training run keeps checkpoints on a doubling ladder (``bench train --rungs``) and ``bench fid
+--curves`` / ``bench denoise --curves`` measure every rung. For one model and metric, the change
+over the last doubling is the metric at the top rung minus the metric at the rung below, per
+training seed (paired: both rungs come from one run), with a t-interval over seeds; a distance
+changes by its log ratio (a relative change). The curve has **plateaued** when that whole interval
+lies within ± the metric's tolerance (:data:`TOLERANCES`), is **still moving** when the whole
+interval lies beyond it, and is **at the tolerance** (undecided, so the gate stays closed) when
+the interval reaches across it. One training seed gives no interval: never a plateau.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cunet_bench.report.verdicts import Interval, t_quantile
+
+ROUNDING = 1e-9
+"""Relative margin within which a change counts as on the tolerance (float differences of rounded values)."""
+PLATEAU, MOVING, AT_TOLERANCE, ONE_SEED = "plateaued", "still moving", "at the tolerance", "one training seed"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much a metric may still change over the last doubling of training and count as converged."""
+
+    amount: float
+    relative: bool
+    unit: str
+
+    def text(self) -> str:
+        return f"{self.amount:.0%}" if self.relative else f"{self.amount:g} {self.unit}".strip()
+
+
+TOLERANCES = {
+    "confident_fraction": Tolerance(0.03, False, "recognisability"),
+    "class_entropy": Tolerance(0.03, False, "class entropy"),
+    "distance": Tolerance(0.10, True, "distance"),
+    "kid_mean": Tolerance(0.10, True, "kernel distance"),
+    "ssim": Tolerance(0.01, False, "SSIM"),
+    "psnr": Tolerance(0.25, False, "dB"),
+    "lpips": Tolerance(0.10, True, "LPIPS"),
+    "feature_distance": Tolerance(0.10, True, "feature distance"),
+}
+"""Per metric: an absolute change (recognisability in points of the share, SSIM, PSNR in dB) or a
+relative one (distances, whose scale depends on the feature space)."""
+
+
+@dataclass(frozen=True)
+class Doubling:
+    """The change of one metric over the last doubling of one model's training."""
+
+    metric: str
+    below: int
+    top: int
+    """The training steps of the two rungs compared."""
+    change: Interval
+    seeds: int
+    state: str
+
+    def text(self) -> str:
+        tolerance = TOLERANCES[self.metric]
+        if tolerance.relative:
+            low, estimate, high = (math.expm1(v) for v in (self.change.low, self.change.estimate, self.change.high))
+            shown = f"{estimate:+.0%} [{low:+.0%}, {high:+.0%}]" if self.seeds > 1 else f"{estimate:+.0%}"
+        else:
+            low, estimate, high = self.change.low, self.change.estimate, self.change.high
+            shown = f"{estimate:+.3g} [{low:+.3g}, {high:+.3g}]" if self.seeds > 1 else f"{estimate:+.3g}"
+            shown = f"{shown} {tolerance.unit}"
+        return f"{shown} from step {self.below:,} to {self.top:,} ({self.state}; tolerance ±{tolerance.text()})"
+
+
+def last_doubling(metric: str, below: dict[int, float], top: dict[int, float], steps: tuple[int, int]) -> Doubling:
+    """The change from the rung below (``below``: seed → value) to the top rung (``top``), over the
+    seeds measured at both; a relative metric changes by its log ratio."""
+    seeds = sorted(set(below) & set(top))
+    if not seeds:
+        raise ValueError(f"no training seed measured at both rungs of {metric}")
+    tolerance = TOLERANCES[metric]
+    if tolerance.relative:
+        changes = np.array([math.log(top[s] / below[s]) if top[s] > 0 and below[s] > 0 else math.nan for s in seeds])
+    else:
+        changes = np.array([top[s] - below[s] for s in seeds])
+    estimate = float(changes.mean())
+    if len(seeds) == 1 or not np.isfinite(changes).all():
+        return Doubling(metric, *steps, Interval(estimate, math.nan, math.nan, ONE_SEED), len(seeds), ONE_SEED)
+    half = t_quantile(len(seeds) - 1) * float(changes.std(ddof=1)) / math.sqrt(len(seeds))
+    change = Interval(estimate, estimate - half, estimate + half)
+    return Doubling(metric, *steps, change, len(seeds), plateau_state(change, tolerance))
+
+
+def plateau_state(change: Interval, tolerance: Tolerance) -> str:
+    """Plateaued when the whole interval lies strictly within ± the tolerance, still moving when it
+    lies wholly beyond, at the tolerance otherwise (a limit within the interval, or on its edge up
+    to float rounding: 0.71 − 0.70 is a change of 0.01)."""
+    limit = math.log1p(tolerance.amount) if tolerance.relative else tolerance.amount
+    inner, outer = limit * (1 - ROUNDING), limit * (1 + ROUNDING)
+    if -inner < change.low and change.high < inner:
+        return PLATEAU
+    if change.low > outer or change.high < -outer:
+        return MOVING
+    return AT_TOLERANCE

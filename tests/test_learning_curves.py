@@ -1,0 +1,91 @@
+"""The convergence gate on the measured quantity (report.plateau) and the learning-curve
+arithmetic (report.curves), on constructed curves whose answers are known."""
+
+import math
+
+import pandas as pd
+import pytest
+from cunet_bench.report.convergence import Convergence
+from cunet_bench.report.curves import Curves, at_budget, cost_to_reach, equal_budget
+from cunet_bench.report.plateau import AT_TOLERANCE, MOVING, ONE_SEED, PLATEAU, last_doubling
+
+
+def _curve(model, metric, values_by_seed, steps=(225, 450, 900, 1800), seconds_per_step=0.5, level=-1):
+    """Long rows of a constructed curve: one list of values per seed, one value per rung."""
+    return pd.DataFrame(
+        [
+            {
+                "model": model,
+                "train_seed": seed,
+                "rung_step": step,
+                "images_seen": step * 32.0,
+                "train_cpu_seconds": step * seconds_per_step,
+                "metric": metric,
+                "level": level,
+                "value": value,
+            }
+            for seed, values in values_by_seed.items()
+            for step, value in zip(steps, values)
+        ]
+    )
+
+
+def test_a_flat_curve_plateaus_a_rising_one_moves_and_a_change_at_the_tolerance_is_undecided():
+    flat = last_doubling("ssim", {0: 0.80, 1: 0.81, 2: 0.79}, {0: 0.801, 1: 0.812, 2: 0.792}, (900, 1800))
+    assert flat.state == PLATEAU and flat.change.estimate == pytest.approx(0.0016667, abs=1e-6)
+    rising = last_doubling("ssim", {0: 0.70, 1: 0.71, 2: 0.69}, {0: 0.75, 1: 0.77, 2: 0.74}, (900, 1800))
+    assert rising.state == MOVING and rising.change.low > 0.01
+    at = last_doubling("ssim", {0: 0.70, 1: 0.71, 2: 0.69}, {0: 0.71, 1: 0.72, 2: 0.70}, (900, 1800))
+    assert at.change.low == pytest.approx(0.01) and at.state == AT_TOLERANCE
+    noisy = last_doubling("ssim", {0: 0.70, 1: 0.71, 2: 0.69}, {0: 0.70, 1: 0.73, 2: 0.69}, (900, 1800))
+    assert noisy.state == AT_TOLERANCE  # the interval reaches across +0.01
+    falling = last_doubling("confident_fraction", {0: 0.6, 1: 0.62}, {0: 0.5, 1: 0.51}, (900, 1800))
+    assert falling.state == MOVING and falling.change.high < -0.03
+
+
+def test_distances_change_relatively_and_one_seed_never_plateaus():
+    halved = last_doubling("distance", {0: 2.0, 1: 3.0, 2: 2.5}, {0: 1.0, 1: 1.5, 2: 1.25}, (900, 1800))
+    assert halved.change.estimate == pytest.approx(math.log(0.5)) and halved.state == MOVING
+    assert "-50% [-50%, -50%]" in halved.text()
+    steady = last_doubling("distance", {0: 2.0, 1: 3.0, 2: 2.5}, {0: 2.02, 1: 2.97, 2: 2.5}, (900, 1800))
+    assert steady.state == PLATEAU and "tolerance ±10%" in steady.text()
+    alone = last_doubling("ssim", {0: 0.8}, {0: 0.8}, (900, 1800))
+    assert alone.state == ONE_SEED and math.isnan(alone.change.low)
+    with pytest.raises(ValueError, match="no training seed"):
+        last_doubling("ssim", {0: 0.8}, {1: 0.8}, (900, 1800))
+
+
+def test_the_gate_opens_on_a_plateau_of_the_metric_at_every_level_it_judges():
+    points = pd.concat(
+        [
+            _curve("unet", "ssim", {0: [0.6, 0.7, 0.75, 0.751], 1: [0.6, 0.7, 0.75, 0.752]}, level=50),
+            _curve("cunet", "ssim", {0: [0.6, 0.7, 0.74, 0.741], 1: [0.6, 0.7, 0.74, 0.7405]}, level=50),
+            _curve("unet", "ssim", {0: [0.3, 0.4, 0.5, 0.6], 1: [0.3, 0.4, 0.5, 0.61]}, level=400),
+            _curve("cunet", "ssim", {0: [0.3, 0.4, 0.5, 0.5], 1: [0.3, 0.4, 0.5, 0.5]}, level=400),
+        ]
+    )
+    gate = Convergence({"unet": 0.6, "cunet": 0.5}, real=0.93, run="r", curves=Curves(points, ("r",)))
+    assert gate.undertrained(["unet", "cunet"], metric="ssim", levels=(50,)) == ""
+    blocked = gate.undertrained(["unet", "cunet"], {"unet": "U-Net"}, metric="ssim", levels=(50, 400))
+    assert blocked.startswith("undertrained: U-Net 60%, cunet 50% recognisable")
+    assert "U-Net at step 400 +0.105 [" in blocked and "still moving" in blocked and "cunet at step 400" not in blocked
+    assert "no learning curve of lpips" in gate.undertrained(["unet", "cunet"], metric="lpips", levels=(50,))
+    assert gate.undertrained(["unet", "cunet"]).startswith("undertrained")
+    passing = Convergence({"unet": 0.9, "cunet": 0.9}, real=0.93, run="r")
+    assert passing.undertrained(["unet", "cunet"], metric="ssim", levels=(400,)) == ""
+
+
+def test_equal_budget_and_cost_to_reach_interpolate_in_log_compute():
+    unet = _curve("unet", "confident_fraction", {0: [0.2, 0.4, 0.6, 0.8], 1: [0.2, 0.4, 0.6, 0.7]}, seconds_per_step=2)
+    cunet = _curve("cunet", "confident_fraction", {0: [0.3, 0.4, 0.5, 0.6], 1: [0.3, 0.5, 0.5, 0.6]})
+    curves = Curves(pd.concat([unet, cunet]), ("r",))
+    halfway = 1800 * math.sqrt(2)  # halfway from its 1800 s rung to its 3600 s rung, in log seconds
+    assert at_budget(unet, halfway) == {0: pytest.approx(0.7), 1: pytest.approx(0.65)}
+    assert at_budget(unet, 100.0) == {}  # below its lowest rung (450 s): no extrapolation
+    budget, difference = equal_budget(curves, "cunet", "unet", "confident_fraction")
+    assert budget == 900.0  # the cU-Net's top rung, 1800 steps at 0.5 s
+    assert difference.estimate == pytest.approx(0.2)  # 0.6 against the U-Net's 0.4 at 900 s
+    reached = cost_to_reach(unet, 0.7)
+    assert reached[0] == pytest.approx(450 * 2 * 2**1.5) and reached[1] == pytest.approx(3600.0)
+    assert cost_to_reach(unet, 0.9) == {0: None, 1: None}
+    assert cost_to_reach(unet, 0.1) == {0: 450.0, 1: 450.0}
