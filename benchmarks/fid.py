@@ -419,7 +419,7 @@ def sample_quality(probabilities: np.ndarray | None) -> dict[str, float]:
         "confident_fraction": float(confident.mean()),
         "confident_classes": int(len(set(probabilities[confident].argmax(axis=1)))),
         "classifier_score": float(np.exp(divergence.mean())),
-        "class_entropy": float(-(drawn * np.log(drawn)).sum() / np.log(probabilities.shape[1])),
+        "class_entropy": abs(float((drawn * np.log(drawn)).sum() / np.log(probabilities.shape[1]))),
     }
 
 

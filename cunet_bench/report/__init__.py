@@ -14,11 +14,13 @@ from cunet_bench.records.provenance import SOURCE_ROOT
 from cunet_bench.report import figures
 from cunet_bench.report.beside import beside_section
 from cunet_bench.report.conclusion import conclusion_section
+from cunet_bench.report.curves_section import curves_section
 from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
 from cunet_bench.report.fid import fid_section
 from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.markdown import DESCRIBED, GROUPS, Claim, Section, code, group_by_claim, markdown_table
+from cunet_bench.report.plateau import PLATEAU_RULE
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.samples import samples_section
@@ -28,7 +30,7 @@ from cunet_bench.report.verdicts import MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CH
 
 __all__ = ["build_report", "claims_of", "default_reference", "evaluate", "update_readme"]
 
-MEASURED = (efficiency_section, speed_section, fid_section, denoise_section, samples_section)
+MEASURED = (efficiency_section, speed_section, fid_section, denoise_section, curves_section, samples_section)
 REFERENCE = SOURCE_ROOT / "reference" / "results"
 
 
@@ -124,7 +126,7 @@ def _report_lines(results: Results, results_folder: Path, figures_dir: Path, ref
         "",
         "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()),
         "",
-        "\n".join(f"- {rule}" for rule in RULES),
+        "\n".join(f"- {rule}" for rule in (*RULES, PLATEAU_RULE)),
         "",
         f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.",
         "",

@@ -294,3 +294,43 @@ def training_curves(log: pd.DataFrame, path: Path, colours: dict[str, str]) -> P
             axis.set_ylabel(loss_type)
             axis.legend(fontsize=7)
         return _save(figure, path)
+
+
+@_figure
+def learning_curves(points: pd.DataFrame, path: Path, labels: dict[str, str], colours: dict[str, str]) -> Path:
+    """Quality along training, per backbone: the mean over training seeds (line, a marker per
+    rung) and the seeds' lowest to highest (band). First row: sample quality against images seen;
+    second: the same against training CPU-seconds; then each denoising metric at each noise level
+    against images seen. Axes in log scale (the rungs double)."""
+    sample = [m for m in ("confident_fraction", "class_entropy", "kid_mean", "distance") if m in set(points.metric)]
+    denoise = [m for m in ("ssim", "feature_distance") if m in set(points[points.level >= 0].metric)]
+    levels = sorted(int(level) for level in points[points.level >= 0].level.unique())
+    panels = [(m, -1, "images_seen") for m in sample] + [(m, -1, "train_cpu_seconds") for m in sample]
+    rows = [sample, sample] if sample else []
+    for metric in denoise:
+        panels += [(metric, level, "images_seen") for level in levels]
+        rows.append(levels)
+    columns = max(len(row) for row in rows)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(len(rows), columns, figsize=(3.2 * columns, 2.6 * len(rows)), squeeze=False)
+        for axis in axes.flat:
+            axis.set_visible(False)
+        positions = [(r, c) for r, row in enumerate(rows) for c in range(len(row))]
+        for (metric, level, x), (r, c) in zip(panels, positions):
+            axis = axes[r][c]
+            axis.set_visible(True)
+            chosen = points[(points.metric == metric) & (points.level == level)]
+            for model, part in chosen.groupby("model", sort=True):
+                curve = part.groupby("rung_step").agg(
+                    x=(x, "mean"), mean=("value", "mean"), low=("value", "min"), high=("value", "max")
+                )
+                colour = _colour(colours, model)
+                axis.plot(
+                    curve.x, curve["mean"], marker="o", markersize=3, color=colour, label=labels.get(model, model)
+                )
+                axis.fill_between(curve.x, curve.low, curve.high, color=colour, alpha=0.2, linewidth=0)
+            axis.set_xscale("log")
+            axis.set_xlabel("images seen" if x == "images_seen" else "training CPU-seconds")
+            axis.set_ylabel(metric.replace("_", " ") + (f" @ noise step {level}" if level >= 0 else ""))
+        axes[0][0].legend(fontsize=7)
+        return _save(figure, path)

@@ -49,6 +49,15 @@ TOLERANCES = {
 }
 """Per metric: an absolute change (recognisability in points of the share, SSIM, PSNR in dB) or a
 relative one (distances, whose scale depends on the feature space)."""
+PLATEAU_RULE = (
+    "**Plateau rule**: a metric's change over the last doubling of training is its value at the top rung of the "
+    "checkpoints' ladder minus its value at the rung below, per training seed (a distance: the log ratio), with a "
+    "t-interval over seeds. It has plateaued when the whole interval lies within ± the tolerance ("
+    + ", ".join(f"{name} {tolerance.text()}" for name, tolerance in TOLERANCES.items())
+    + "), is still moving when the whole interval lies beyond it, and is at the tolerance otherwise (undecided: "
+    "the gate stays closed); one training seed gives no interval and never a plateau. Each noise level is judged "
+    "on its own curve."
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,161 @@
+"""The report's learning-curve section: each backbone's quality along its training (per rung of
+its checkpoints' ladder, seeds as bands), how far each metric still moved over the last doubling
+(the evidence of the convergence gate), and the equal-compute comparisons, which are our own rows
+rather than the paper's claims and are decidable at any budget: the pair's recognisability at
+equal training CPU-seconds and the training each backbone needs to reach stated recognisability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cunet_bench.report import figures
+from cunet_bench.report.convergence import convergence
+from cunet_bench.report.curves import DENOISE_METRICS, REACH, SAMPLE_METRICS, Curves, cost_to_reach, equal_budget
+from cunet_bench.report.markdown import Section, markdown_table, missing, number
+from cunet_bench.report.results import Results, paper_name, tagged
+from cunet_bench.report.verdicts import INCONCLUSIVE, Interval
+
+METRIC_NAMES = {**SAMPLE_METRICS, **DENOISE_METRICS}
+COMMAND = "bench train --rungs 4, then bench fid --curves and bench denoise --curves"
+
+
+def curves_section(results: Results, figures_dir: Path) -> Section:
+    section = Section("learning-curves", "Learning curves and equal-compute comparisons")
+    curves = convergence(results).curves
+    if curves is None or curves.empty:
+        return missing(section, "learning curves", COMMAND)
+    for bench, run in zip(("fid", "denoise"), curves.runs):
+        section.runs.append(results.provenance_line(bench, run))
+    rows = results.latest_run("fid", lambda frame: "rung" in set(frame.kind))
+    labels = {m: paper_name(rows, m) for m in curves.points.model.unique()} if not rows.empty else {}
+    section.body += [
+        "Each training run kept checkpoints on a doubling ladder (its rungs: the steps below, each double the one "
+        "before); every rung was measured as the final checkpoint is (samples at the sweep's most steps; denoising "
+        "at every level). Values are means over training seeds, [lowest, highest] seed in brackets. Rows carry the "
+        "images seen and the training CPU-seconds (process time of the training steps, one thread each).",
+        markdown_table(_table(curves, labels)),
+        "Change over the last doubling (the convergence gate's evidence; the plateau rule and its tolerances are in "
+        "How to read):",
+        markdown_table(_doublings(curves, labels)),
+    ]
+    if not rows.empty:
+        section.body += _equal_compute(curves, rows, labels)
+    drawn = figures.learning_curves(
+        curves.points, figures_dir / "learning_curves.png", labels, figures.role_colours(rows) if len(rows) else {}
+    )
+    if drawn is not None:
+        section.body.append(f"![learning curves](figures/{drawn.name})")
+    return section
+
+
+def _band(values: pd.Series) -> str:
+    if values.isna().all():
+        return "—"
+    if len(values) == 1:
+        return number(float(values.iloc[0]), 3)
+    return f"{values.mean():.3g} [{values.min():.3g}, {values.max():.3g}]"
+
+
+def _table(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
+    table = []
+    points = curves.points
+    for (model, step), rung in points.groupby(["model", "rung_step"], sort=True):
+        row = {
+            "model": labels.get(model, model),
+            "steps": f"{int(step):,}",
+            "images seen": number(float(rung.images_seen.iloc[0])),
+            "CPU-s": number(float(rung.train_cpu_seconds.mean()), 4),
+        }
+        for metric, name in SAMPLE_METRICS.items():
+            values = rung[(rung.metric == metric) & (rung.level == -1)].value
+            if len(values):
+                row[name] = _band(values)
+        for metric in ("ssim", "feature_distance"):
+            for level, part in rung[(rung.metric == metric) & (rung.level >= 0)].groupby("level", sort=True):
+                row[f"{DENOISE_METRICS[metric]}, noise step {int(level)}"] = _band(part.value)
+        table.append(row)
+    return table
+
+
+def _doublings(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
+    table = []
+    keys = curves.points[["model", "metric", "level"]].drop_duplicates().sort_values(["model", "metric", "level"])
+    for key in keys.itertuples():
+        doubling = curves.doubling(key.model, key.metric, key.level)
+        if doubling is not None:
+            table.append(
+                {
+                    "model": labels.get(key.model, key.model),
+                    "metric": METRIC_NAMES[key.metric] + (f" at noise step {key.level}" if key.level >= 0 else ""),
+                    "seeds": str(doubling.seeds),
+                    "last doubling": doubling.text(),
+                }
+            )
+    return table
+
+
+def _equal_compute(curves: Curves, rows: pd.DataFrame, labels: dict[str, str]) -> list[str]:
+    unet = tagged(rows, "paper-unet")
+    candidates = tagged(rows, "paper-cunet")
+    if not unet or not candidates:
+        return []
+    lines = [
+        "**Equal compute** (our comparison, not a claim of the paper): each cU-Net against the U-Net at the largest "
+        "training CPU-seconds both curves reach (each seed's curve interpolated linearly in log CPU-seconds between "
+        "its rungs; never extrapolated), seed-level interval; the side the whole interval lies on decides.",
+    ]
+    table = []
+    for cunet in candidates:
+        for metric, better_high in (("confident_fraction", True), ("class_entropy", True), ("distance", False)):
+            compared = equal_budget(curves, cunet, unet[0], metric)
+            if compared is None:
+                continue
+            budget, difference = compared
+            table.append(
+                {
+                    "comparison": f"{labels.get(cunet, cunet)} − {labels.get(unet[0], unet[0])}",
+                    "metric": SAMPLE_METRICS[metric],
+                    "at CPU-s": number(budget, 4),
+                    "difference [95% CI]": difference.text(),
+                    "reads": _reading(difference, better_high, labels.get(cunet, cunet)),
+                }
+            )
+    lines.append(markdown_table(table))
+    lines.append(
+        "Training needed to reach a recognisability level (interpolated between rungs; '≤' where the lowest rung "
+        "already reaches it; mean over the seeds that reach it):"
+    )
+    lines.append(markdown_table(_reach(curves, [unet[0], *candidates], labels)))
+    return lines
+
+
+def _reading(difference: Interval, better_high: bool, cunet: str) -> str:
+    """Which backbone the whole interval favours, or inconclusive."""
+    if difference.note:
+        return f"{INCONCLUSIVE} ({difference.note})"
+    if difference.low <= 0 <= difference.high:
+        return f"{INCONCLUSIVE} (the interval holds 0)"
+    return f"{cunet} {'better' if (difference.low > 0) == better_high else 'worse'} at equal CPU-seconds"
+
+
+def _reach(curves: Curves, models: list[str], labels: dict[str, str]) -> list[dict[str, str]]:
+    table = []
+    for model in models:
+        rows = curves.of(model, "confident_fraction")
+        if rows.empty:
+            continue
+        row = {"model": labels.get(model, model)}
+        for level in REACH:
+            for axis, name in (("train_cpu_seconds", "CPU-s"), ("images_seen", "images")):
+                reached = cost_to_reach(rows, level, axis)
+                values = [v for v in reached.values() if v is not None]
+                lowest = rows[axis].min()
+                shown = number(float(np.mean(values)), 3) if values else f"> {number(float(rows[axis].max()), 3)}"
+                if values and all(v == lowest for v in values):
+                    shown = f"≤ {shown}"
+                row[f"{level:.0%}: {name}"] = f"{shown} ({len(values)}/{len(reached)} seeds)"
+        table.append(row)
+    return table
