@@ -98,7 +98,7 @@ def _cpu(
             rungs=rungs,
         ),
         sample=dict(sampling_steps=50, num_samples=16, batch_size=16),
-        denoise=dict(noise_steps=(50, 150, 400), num_images=denoise_images),
+        denoise=dict(noise_steps=(50, 150, 400), num_images=denoise_images, curves=True),
         fid=dict(
             sampling_steps=fid_steps,
             num_samples=fid_samples,
@@ -106,6 +106,7 @@ def _cpu(
             speed_rounds=5,
             speed_budget_s=45.0,
             replicates=1000,
+            curves=True,
         ),
     )
 
@@ -141,9 +142,15 @@ PRESETS: dict[str, Preset] = {
             rungs=2,
         ),
         sample=dict(sampling_steps=2, num_samples=16, batch_size=16),
-        denoise=dict(noise_steps=(3, 6), num_images=4),
+        denoise=dict(noise_steps=(3, 6), num_images=4, curves=True),
         fid=dict(
-            sampling_steps=(1, 2), num_samples=72, batch_size=36, speed_rounds=2, speed_budget_s=1.0, replicates=50
+            sampling_steps=(1, 2),
+            num_samples=72,
+            batch_size=36,
+            speed_rounds=2,
+            speed_budget_s=1.0,
+            replicates=50,
+            curves=True,
         ),
     ),
     "quick": _cpu(
@@ -239,7 +246,7 @@ PRESETS["gpu"] = Preset(
         rungs=4,
     ),
     sample=dict(sampling_steps=50, num_samples=64, batch_size=64),
-    denoise=dict(noise_steps=(50, 150, 400), num_images=300),
+    denoise=dict(noise_steps=(50, 150, 400), num_images=300, curves=True),
     fid=dict(
         sampling_steps=(5, 10, 30, 100, 200),
         num_samples=1024,
@@ -247,6 +254,7 @@ PRESETS["gpu"] = Preset(
         speed_rounds=5,
         speed_budget_s=20.0,
         replicates=1000,
+        curves=True,
     ),
 )
 """The one command a session lent a GPU runs (``bench all --preset gpu --device cuda``): CUDA-event

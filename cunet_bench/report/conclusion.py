@@ -14,6 +14,7 @@ from cunet_bench.report.verdicts import (
     PIPELINE_CHECK,
     REPRODUCED,
     UNSTABLE,
+    reading_at_this_scale,
 )
 
 NEXT_RUN = {
@@ -54,6 +55,23 @@ def _next_runs(claims: list[Claim]) -> list[str]:
     return found
 
 
+def _at_this_scale(open_: list[list[Claim]]) -> str:
+    """Where the measurements of the claims held by the convergence gate point at this scale."""
+    pointing: dict[str, list[str]] = {}
+    for rows in open_:
+        reading = reading_at_this_scale(rows[0].reason)
+        if reading is not None:
+            pointing.setdefault(reading, []).append(f"*{rows[0].title}*")
+    if not pointing:
+        return "**Where the measurements point at this scale**: no claim is held by the convergence gate."
+    return (
+        "**Where the measurements point at this scale** (claims held by the convergence gate: what their "
+        "measurement would read if the models had converged; a direction, not a verdict): "
+        + "; ".join(f"{reading} ({len(titles)}): {', '.join(titles)}" for reading, titles in sorted(pointing.items()))
+        + "."
+    )
+
+
 def conclusion_section(claims: list[Claim]) -> Section:
     """The claims counted once each (the released cU-Net's verdict decides which list a claim is
     in; the variant's is shown beside it)."""
@@ -92,6 +110,7 @@ def conclusion_section(claims: list[Claim]) -> Section:
         f"**What these runs cannot decide** ({len(open_)}, of which {len(per_step)} measure per-step speed at the "
         "chain's end): " + listed(open_, reasons=True) + ".",
     ]
+    section.body.append(_at_this_scale(open_))
     advice = _next_runs([row for rows in open_ for row in rows])
     if advice:
         section.body.append("**What run would decide them**: " + "; ".join(advice) + ".")

@@ -30,7 +30,8 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
     for bench, run in zip(("fid", "denoise"), curves.runs):
         section.runs.append(results.provenance_line(bench, run))
     rows = results.latest_run("fid", lambda frame: "rung" in set(frame.kind))
-    labels = {m: paper_name(rows, m) for m in curves.points.model.unique()} if not rows.empty else {}
+    described = _described(results, rows)
+    labels = {m: paper_name(described, m) for m in curves.points.model.unique()}
     section.body += [
         "Each training run kept checkpoints on a doubling ladder (its rungs: the steps below, each double the one "
         "before); every rung was measured as the final checkpoint is (samples at the sweep's most steps; denoising "
@@ -43,12 +44,20 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
     ]
     if not rows.empty:
         section.body += _equal_compute(curves, rows, labels)
-    drawn = figures.learning_curves(
-        curves.points, figures_dir / "learning_curves.png", labels, figures.role_colours(rows) if len(rows) else {}
-    )
+    colours = figures.role_colours(described)
+    drawn = figures.learning_curves(curves.points, figures_dir / "learning_curves.png", labels, colours, METRIC_NAMES)
     if drawn is not None:
         section.body.append(f"![learning curves](figures/{drawn.name})")
     return section
+
+
+def _described(results: Results, fid: pd.DataFrame) -> pd.DataFrame:
+    """Model, paper name and tags of every model on a curve: the fid run's backbones and the
+    denoise run's methods (the learned baselines are on its curves only)."""
+    denoise = results.latest_run("denoise", lambda frame: "rung" in set(frame.kind))
+    methods = denoise[denoise.kind == "method"].rename(columns={"method": "model"}) if len(denoise) else fid
+    columns = ["model", "paper_name", "tags"]
+    return pd.concat([fid[columns] if len(fid) else fid.reindex(columns=columns), methods[columns]], ignore_index=True)
 
 
 def _band(values: pd.Series) -> str:

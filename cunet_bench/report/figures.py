@@ -297,11 +297,13 @@ def training_curves(log: pd.DataFrame, path: Path, colours: dict[str, str]) -> P
 
 
 @_figure
-def learning_curves(points: pd.DataFrame, path: Path, labels: dict[str, str], colours: dict[str, str]) -> Path:
+def learning_curves(
+    points: pd.DataFrame, path: Path, labels: dict[str, str], colours: dict[str, str], names: dict[str, str]
+) -> Path:
     """Quality along training, per backbone: the mean over training seeds (line, a marker per
     rung) and the seeds' lowest to highest (band). First row: sample quality against images seen;
     second: the same against training CPU-seconds; then each denoising metric at each noise level
-    against images seen. Axes in log scale (the rungs double)."""
+    against images seen. Axes in log scale (the rungs double); ``names`` names the metrics."""
     sample = [m for m in ("confident_fraction", "class_entropy", "kid_mean", "distance") if m in set(points.metric)]
     denoise = [m for m in ("ssim", "feature_distance") if m in set(points[points.level >= 0].metric)]
     levels = sorted(int(level) for level in points[points.level >= 0].level.unique())
@@ -330,7 +332,9 @@ def learning_curves(points: pd.DataFrame, path: Path, labels: dict[str, str], co
                 )
                 axis.fill_between(curve.x, curve.low, curve.high, color=colour, alpha=0.2, linewidth=0)
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             axis.set_xlabel("images seen" if x == "images_seen" else "training CPU-seconds")
-            axis.set_ylabel(metric.replace("_", " ") + (f" @ noise step {level}" if level >= 0 else ""))
-        axes[0][0].legend(fontsize=7)
+            axis.set_ylabel(names.get(metric, metric) + (f", noise step {level}" if level >= 0 else ""))
+        for row in axes:
+            row[0].legend(fontsize=6)
         return _save(figure, path)

@@ -22,6 +22,7 @@ to read" section prints :data:`VOCABULARY` and :data:`RULES`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -324,12 +325,22 @@ def by_construction(measured: float, paper: float) -> str:
     return BY_CONSTRUCTION if abs(measured / paper - 1) <= BY_CONSTRUCTION_TOLERANCE else NOT_REPRODUCED
 
 
+AT_THIS_SCALE = "; at this scale the measurement reads '{}'"
+"""How a gated row states the verdict its measurement would have had: the direction at this scale."""
+
+
+def reading_at_this_scale(reason: str) -> str | None:
+    """The verdict a gated row's measurement reads at this scale (from its reason), or None."""
+    found = re.search(re.escape(AT_THIS_SCALE).replace(re.escape("{}"), "([^']*)"), reason)
+    return found.group(1) if found else None
+
+
 def _held(measured: str, edge: str, gate: str) -> tuple[str, str]:
     """One reading's verdict after the grid edge and the convergence gate."""
     if edge or measured == EDGE:
         return EDGE, edge
     if gate:
-        return INCONCLUSIVE, f"{gate}; at this scale the measurement reads '{measured}'"
+        return INCONCLUSIVE, gate + AT_THIS_SCALE.format(measured)
     return measured, ""
 
 
