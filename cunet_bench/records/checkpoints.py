@@ -21,7 +21,7 @@ from safetensors.torch import save
 from torch import nn
 
 from cunet_bench.config.seeding import check_seed
-from cunet_bench.config.settings import DATA, DATA_ROOT
+from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, setting
 from cunet_bench.errors import UserError
 from cunet_bench.files import atomic_replace, bounded_json, describe_path
 
@@ -289,7 +289,9 @@ class TrainedCheckpoints:
     data: str = field(metadata=DATA)
     checkpoint_preset: str
     """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
-    train_seeds: tuple[int, ...]
+    train_seeds: tuple[int, ...] = field(
+        metadata=setting("training seeds of the checkpoints compared, e.g. 0,1,2", read=numbers(minimum=0))
+    )
     """The training seeds whose checkpoints are compared (every trained model, every seed)."""
     checkpoints: str = "checkpoints"
     data_root: str | None = field(default=None, metadata=DATA_ROOT)

@@ -179,8 +179,10 @@ def _points_table(points: pd.DataFrame, name: str, kernel: str) -> list[dict[str
             f"{name} [95% CI]": Interval(r.distance, r.distance_ci_low, r.distance_ci_high).text(),
             "bootstrap bias": r.bootstrap_bias,
             kernel: r.kid_mean,
+            "N": r.samples,
             "confidently classified": r.confident_fraction,
             "classes": r.confident_classes,
+            "class entropy": getattr(r, "class_entropy", None),
             "s/sample (batch)": r.seconds_per_sample,
             "busy machine": r.contended,
         }
