@@ -151,6 +151,7 @@ def files(tmp_path, trained, trained_backbone):
     }
     forged["truncated"].write_bytes(trained.read_bytes()[:1000])
     forged.update(_image_folders(tmp_path))
+    forged.update(_broken_ladders(trained_backbone, tmp_path))
     return {"dir": tmp_path, "file": regular, "fifo": tmp_path / "fifo", "dangling": tmp_path / "dangling", **forged}
 
 
@@ -183,6 +184,22 @@ def _image_folders(folder: Path) -> dict[str, Path]:
         (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"garbage" * 10)
     folders["mnist garbage"] = folder / "mnist-garbage"
     return folders
+
+
+def _broken_ladders(backbone: Path, folder: Path) -> dict[str, Path]:
+    """Checkpoint folders of the smoke backbone (a ladder of rungs 1 and 3) with its rung at step 1
+    missing, or replaced by the checkpoint of step 3."""
+    import shutil
+
+    ladders = {}
+    for damage in ("missing rung", "foreign rung"):
+        ladder = folder / damage.replace(" ", "-")
+        ladder.mkdir()
+        shutil.copyfile(backbone, ladder / "unet-mnist5k-smoke-seed0.safetensors")
+        if damage == "foreign rung":
+            shutil.copyfile(backbone, ladder / "unet-mnist5k-smoke-seed0.step0000001.safetensors")
+        ladders[damage] = ladder
+    return ladders
 
 
 def _huge_tensor(path: Path) -> Path:
@@ -290,6 +307,28 @@ CASES = [
     (("train", "--model", "dncnn", "--sigma", "0"), "--sigma needs 0 < LOW <= HIGH <= 1", D),
     (("train", "--model", "dncnn", "--sigma", "high"), "--sigma takes a number", D),
     (("train", "--model", "unet", "--schedule", "quadratic"), "schedule", D),
+    (("train", "--model", "unet", "--rungs", "0"), "rungs must be an integer from 1 to 30, got 0", D),
+    (
+        ("train", "--model", "unet", "--train-steps", "4", "--rungs", "4"),
+        "4 rungs halve the training 3 times and need at least 8 training steps, got 4",
+        D,
+    ),
+    (("train", "--model", "unet", "--lr-decay", "step"), "unknown lr-decay 'step'; choose constant, cosine, linear", D),
+    (("train", "--model", "unet", "--lr-warmup", "-3"), "lr-warmup must be a whole number of steps, got -3", D),
+    (("train", "--model", "unet", "--min-snr-gamma", "-1"), "min-snr-gamma must be 0 (uniform weighting)", D),
+    (("train", "--model", "unet", "--ema-decay", "1"), "EMA decay must be in [0, 1), got 1.0", D),
+    (
+        ("fid", "--preset", "smoke", "--models", "unet", "--curves", "--checkpoints", "{missing rung}"),
+        "keeps a ladder of 2 rungs, but its rung at step 1 (unet-mnist5k-smoke-seed0.step0000001.safetensors) is "
+        "missing",
+        False,
+    ),
+    (
+        ("denoise", "--preset", "smoke", "--models", "unet", "--curves", "--checkpoints", "{foreign rung}"),
+        "unet-mnist5k-smoke-seed0.step0000001.safetensors is not step 1 of the run of checkpoint",
+        False,
+    ),
+    (("fid", "--preset", "smoke", "--train-seeds", "0,0"), "--train-seeds has duplicated values: 0,0", D),
     (("train", "--model", "unet", "--objective", "score"), "objective", D),
     (("train", "--model", "unet", "--data", "imagenet"), "unknown dataset 'imagenet'", D),
     (("train", "--model", "unet", "--data", "mnist5k", "--data-root", "{dir}"), "is embedded in the harness", D),
