@@ -51,6 +51,7 @@ def _training(results: Results) -> list[dict[str, Any]]:
                 },
             },
         )
+        entry["recipe"] = recipe(config)
         entry["seeds"].add(config.get("seed"))
         entry["train_steps"] = max(entry["train_steps"] or 0, config.get("train_steps") or 0)
     return [
@@ -62,6 +63,15 @@ def _training(results: Results) -> list[dict[str, Any]]:
         }
         for entry in by_model.values()
     ]
+
+
+def recipe(config: dict[str, Any]) -> str:
+    """The learning-rate schedule and loss weighting a training configuration records (a record
+    without them was trained with a constant rate and uniform weighting, the only recipe then)."""
+    warmup, decay = config.get("lr_warmup") or 0, config.get("lr_decay") or "constant"
+    gamma = config.get("min_snr_gamma") or 0
+    schedule = f"{warmup:,}-step warm-up, then {decay}" if warmup else decay
+    return f"{schedule}; " + (f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting")
 
 
 def _range(sigma: Any) -> str:
