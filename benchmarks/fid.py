@@ -26,7 +26,14 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.data import load_dataset
-from cunet_bench.diffusion.loading import Rung, check_batch_pixels, diffusion_of, ladder, load_trained
+from cunet_bench.diffusion.loading import (
+    Rung,
+    check_batch_pixels,
+    diffusion_of,
+    ladder,
+    load_trained,
+    measured_files,
+)
 from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.files import atomic_write, remove_harness_made
@@ -628,8 +635,12 @@ def _barrier(world_size: int) -> Callable[[], None]:
 
 def inputs(config: FidConfig) -> list[Path]:
     """The checkpoints read, with every rung of their ladders when the curve is measured."""
-    paths = [config.checkpoint(name, seed) for name in config.models for seed in config.train_seeds]
-    return [rung.path for path in paths for rung in ladder(path)] if config.curves else paths
+    return [
+        path
+        for name in config.models
+        for seed in config.train_seeds
+        for path in measured_files(config.checkpoint(name, seed), config.curves)
+    ]
 
 
 def workload(rows: list[Row]) -> Workload:

@@ -84,6 +84,16 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert "## Summary of the paper's claims" in text and "FD-classifier" in text and "**Where the time went**" in text
     for bench in ("efficiency", "training", "sample", "denoise", "fid", "all"):
         assert list((tmp_path / "work" / "results" / bench).glob("*.csv")), bench
+    assert len(list((tmp_path / "work" / "checkpoints").glob("*-smoke-seed0.step000000[13].safetensors"))) == 10
+    for bench, column in (("fid", "model"), ("denoise", "method")):  # the learning curves: both rungs of each model
+        curve = runs.load_runs(bench, tmp_path / "work" / "results")
+        curve = curve[curve.kind == "rung"]
+        assert (
+            sorted(set(zip(curve[column], curve.rung_step)))
+            == sorted({(model, step) for model in set(curve[column]) for step in (1, 3)})
+            and len(set(curve[column])) >= 3
+        ), bench
+    assert "## Learning curves and equal-compute comparisons" in text and "figures/learning_curves.png" in text
     phases = runs.load_runs("all", tmp_path / "work" / "results")
     assert len(phases) == 11 and set(phases.status) == {"ran"} and (phases.wall_s > 0).all()
     assert phases[phases.step == "train unet (seed 0)"].item.iloc[0] == "training images"

@@ -94,3 +94,9 @@ def ladder(checkpoint: Path | str) -> list[Rung]:
             raise UserError(f"rung {path} is not step {step:,} of the run of checkpoint {checkpoint}")
         rungs.append(Rung(step, path, step * per_step, saved.cpu_seconds))
     return [*rungs, Rung(top.step, checkpoint, top.step * per_step, top.cpu_seconds)]
+
+
+def measured_files(checkpoint: Path, curves: bool) -> list[Path]:
+    """The files a measurement of ``checkpoint`` reads: with the learning curve every rung of its
+    ladder (the checkpoint last), else the checkpoint alone (also while it does not exist yet)."""
+    return [rung.path for rung in ladder(checkpoint)] if curves and Path(checkpoint).is_file() else [checkpoint]
