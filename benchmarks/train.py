@@ -68,6 +68,8 @@ class TrainRunConfig(TrainConfig):
             raise UserError(f"model {self.model!r} has nothing to train")
         spec.check_image_size(self.resolution)
         spec.check_options(self.model_options)
+        if self.min_snr_gamma and not spec.is_backbone:
+            raise UserError(f"--min-snr-gamma weights the diffusion loss of backbones; {self.model} is a denoiser")
         if Path(self.checkpoint).is_dir():
             raise UserError(f"--checkpoint {self.checkpoint} is a folder; give a file name")
         check_distributed_environment()

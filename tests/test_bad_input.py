@@ -317,6 +317,7 @@ CASES = [
     (("train", "--model", "unet", "--lr-warmup", "-3"), "lr-warmup must be a whole number of steps, got -3", D),
     (("train", "--model", "unet", "--min-snr-gamma", "-1"), "min-snr-gamma must be 0 (uniform weighting)", D),
     (("train", "--model", "unet", "--ema-decay", "1"), "EMA decay must be in [0, 1), got 1.0", D),
+    (("train", "--model", "dncnn", "--min-snr-gamma", "5"), "weights the diffusion loss of backbones; dncnn is a", D),
     (
         ("fid", "--preset", "smoke", "--models", "unet", "--curves", "--checkpoints", "{missing rung}"),
         "keeps a ladder of 2 rungs, but its rung at step 1 (unet-mnist5k-smoke-seed0.step0000001.safetensors) is "

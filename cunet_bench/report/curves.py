@@ -36,6 +36,7 @@ class Curves:
 
     points: pd.DataFrame
     runs: tuple[str, ...]
+    """The fid and denoise runs the rows come from."""
 
     @property
     def empty(self) -> bool:
@@ -61,21 +62,25 @@ class Curves:
 
 
 def learning_curves(results: Results) -> Curves:
-    """The rung rows of the newest fid run and the newest denoise run that measured curves."""
+    """The rung rows of ``bench fid --curves`` and ``bench denoise --curves``: for each model, those
+    of the newest run that measured its curve (a model's curve may come from a run of its own)."""
     parts, runs = [], []
-    fid = results.latest_run("fid", lambda rows: "rung" in set(rows.kind))
-    if not fid.empty:
-        runs.append(str(fid.run_id.iloc[0]))
-        rungs = fid[fid.kind == "rung"]
-        for metric in SAMPLE_METRICS:
-            parts.append(_long(rungs, "model", metric, rungs[metric], -1))
-    denoise = results.latest_run("denoise", lambda rows: "rung" in set(rows.kind))
-    if not denoise.empty:
-        runs.append(str(denoise.run_id.iloc[0]))
-        rungs = denoise[(denoise.kind == "rung") & denoise.target.isin([SCORING, "output"])]
-        for metric in DENOISE_METRICS:
-            chosen = rungs[rungs.metric == metric]
-            parts.append(_long(chosen, "method", metric, chosen["mean"], chosen.noise_step))
+    for bench, name, metrics in (("fid", "model", SAMPLE_METRICS), ("denoise", "method", DENOISE_METRICS)):
+        frame = results.runs(bench)
+        rungs = frame[frame.kind == "rung"] if "kind" in frame else frame
+        if rungs.empty:
+            continue
+        newest = rungs.groupby(name).run_id.transform("max")
+        rungs = rungs[rungs.run_id == newest]
+        runs += sorted(rungs.run_id.astype(str).unique())
+        if bench == "denoise":
+            rungs = rungs[rungs.target.isin([SCORING, "output"])]
+        for metric in metrics:
+            if bench == "fid":
+                parts.append(_long(rungs, name, metric, rungs[metric], -1))
+            else:
+                chosen = rungs[rungs.metric == metric]
+                parts.append(_long(chosen, name, metric, chosen["mean"], chosen.noise_step))
     columns = ["model", "train_seed", "rung_step", "images_seen", "train_cpu_seconds", "metric", "level", "value"]
     points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return Curves(points, tuple(runs))

@@ -27,9 +27,10 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
     curves = convergence(results).curves
     if curves is None or curves.empty:
         return missing(section, "learning curves", COMMAND)
-    for bench, run in zip(("fid", "denoise"), curves.runs):
-        section.runs.append(results.provenance_line(bench, run))
-    rows = results.latest_run("fid", lambda frame: "rung" in set(frame.kind))
+    for run in curves.runs:
+        section.runs.append(results.provenance_line("fid" if run in results.provenance("fid") else "denoise", run))
+    fid = results.runs("fid")
+    rows = fid[fid.run_id.astype(str).isin(curves.runs)]
     described = _described(results, rows)
     labels = {m: paper_name(described, m) for m in curves.points.model.unique()}
     section.body += [
