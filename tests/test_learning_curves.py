@@ -89,3 +89,21 @@ def test_equal_budget_and_cost_to_reach_interpolate_in_log_compute():
     assert reached[0] == pytest.approx(450 * 2 * 2**1.5) and reached[1] == pytest.approx(3600.0)
     assert cost_to_reach(unet, 0.9) == {0: None, 1: None}
     assert cost_to_reach(unet, 0.1) == {0: 450.0, 1: 450.0}
+
+
+def test_the_conclusion_says_where_the_gated_measurements_point():
+    from cunet_bench.report.claims import claim
+    from cunet_bench.report.conclusion import conclusion_section
+    from cunet_bench.report.verdicts import NOT_REPRODUCED, REPRODUCED, decide, reading_at_this_scale
+
+    gate = "undertrained: U-Net 60%, cU-Net 50% recognisable, aim ≥ 84%"
+    held = [decide(REPRODUCED, gate=gate), decide(NOT_REPRODUCED, gate=gate), decide(NOT_REPRODUCED, gate=gate)]
+    assert [reading_at_this_scale(reason) for _, reason in held] == [REPRODUCED, NOT_REPRODUCED, NOT_REPRODUCED]
+    assert reading_at_this_scale("one training seed") is None
+    claims = [
+        claim(key, "ours", verdict, reason=reason)
+        for key, (verdict, reason) in zip(("comparable-fid", "ssim-low", "lpips"), held)
+    ]
+    text = "\n".join(conclusion_section(claims).body)
+    assert "**Where the measurements point at this scale**" in text
+    assert f"{NOT_REPRODUCED} (2): " in text and f"{REPRODUCED} (1): " in text
