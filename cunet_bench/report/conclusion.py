@@ -59,7 +59,7 @@ def _at_this_scale(open_: list[list[Claim]]) -> str:
     """Where the measurements of the claims held by the convergence gate point at this scale."""
     pointing: dict[str, list[str]] = {}
     for rows in open_:
-        reading = reading_at_this_scale(rows[0].reason)
+        reading = reading_at_this_scale(rows[0].reason) if rows[0].verdict == INCONCLUSIVE else None
         if reading is not None:
             pointing.setdefault(reading, []).append(f"*{rows[0].title}*")
     if not pointing:
