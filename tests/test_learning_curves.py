@@ -107,3 +107,14 @@ def test_the_conclusion_says_where_the_gated_measurements_point():
     text = "\n".join(conclusion_section(claims).body)
     assert "**Where the measurements point at this scale**" in text
     assert f"{NOT_REPRODUCED} (2): " in text and f"{REPRODUCED} (1): " in text
+
+
+def test_a_rung_that_draws_few_classes_does_not_reach_a_recognisability_level():
+    from cunet_bench.report.curves_section import _recognisable
+
+    confident = _curve("cunet", "confident_fraction", {0: [0.58, 0.15, 0.24, 0.46]})
+    entropy = _curve("cunet", "class_entropy", {0: [0.04, 0.50, 0.82, 0.90]})
+    curves = Curves(pd.concat([confident, entropy]), ("r",))
+    rows = _recognisable(curves, "cunet")
+    assert rows.value.tolist() == [0.0, 0.0, 0.24, 0.46]  # one class drawn confidently at 225 steps is not digits
+    assert cost_to_reach(confident, 0.45)[0] == 225 * 0.5 and cost_to_reach(rows, 0.45)[0] > 450

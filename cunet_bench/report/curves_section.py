@@ -19,6 +19,9 @@ from cunet_bench.report.results import Results, paper_name, tagged
 from cunet_bench.report.verdicts import INCONCLUSIVE, Interval
 
 METRIC_NAMES = {**SAMPLE_METRICS, **DENOISE_METRICS}
+DIVERSE = 0.8
+"""The class-histogram entropy below which a rung's samples do not count as reaching a
+recognisability level (real MNIST test images: about 1.0; one class drawn: 0)."""
 COMMAND = "bench train --rungs 4, then bench fid --curves and bench denoise --curves"
 
 
@@ -136,7 +139,8 @@ def _equal_compute(curves: Curves, rows: pd.DataFrame, labels: dict[str, str]) -
     lines.append(markdown_table(table))
     lines.append(
         "Training needed to reach a recognisability level (interpolated between rungs; '≤' where the lowest rung "
-        "already reaches it; mean over the seeds that reach it):"
+        f"already reaches it; mean over the seeds that reach it; a rung whose class entropy is below {DIVERSE:g} "
+        "counts as not reaching it):"
     )
     lines.append(markdown_table(_reach(curves, [unet[0], *candidates], labels)))
     return lines
@@ -151,10 +155,19 @@ def _reading(difference: Interval, better_high: bool, cunet: str) -> str:
     return f"{cunet} {'better' if (difference.low > 0) == better_high else 'worse'} at equal CPU-seconds"
 
 
+def _recognisable(curves: Curves, model: str) -> pd.DataFrame:
+    """A model's recognisability curve, with 0 at every rung whose samples are dominated by a few
+    classes (class-histogram entropy below :data:`DIVERSE`): confidently drawn ones are not digits."""
+    rows = curves.of(model, "confident_fraction")
+    entropy = curves.of(model, "class_entropy").set_index(["train_seed", "rung_step"]).value
+    narrow = [entropy.get((seed, step), 1.0) < DIVERSE for seed, step in zip(rows.train_seed, rows.rung_step)]
+    return rows.assign(value=rows.value.where(~pd.Series(narrow, index=rows.index), 0.0))
+
+
 def _reach(curves: Curves, models: list[str], labels: dict[str, str]) -> list[dict[str, str]]:
     table = []
     for model in models:
-        rows = curves.of(model, "confident_fraction")
+        rows = _recognisable(curves, model)
         if rows.empty:
             continue
         row = {"model": labels.get(model, model)}
