@@ -148,7 +148,7 @@ class TrainedBackbone:
     checkpoint_digest: str
     extra: dict[str, str]
     ladder: list[Rung]
-    """The checkpoint's learning curve, its top the checkpoint itself (only the top without ``--curves``)."""
+    """The checkpoint's learning curve, its top the checkpoint itself (empty without ``--curves``)."""
 
     def rungs(self, config: FidConfig) -> Iterator[tuple[Rung, "TrainedBackbone"]]:
         """Each rung with the backbone it holds (loaded when it is reached), lowest first."""
@@ -185,7 +185,7 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
                         "train_seed": seed,
                         "parameters": parameter_count(model, trainable_only=True),
                     },
-                    ladder(path) if config.curves else ladder(path)[-1:],
+                    ladder(path) if config.curves else [],
                 )
             )
     if len({b.shape for b in backbones}) > 1:
