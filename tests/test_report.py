@@ -376,7 +376,7 @@ def test_missing_results_name_the_command(tmp_path):
         preset="quick",
     )
     text = build_report(tmp_path / "results", tmp_path / "reports").read_text()
-    assert text.count("**Not measured yet**") == 5  # efficiency, speed, FID, denoising, sample grids
+    assert text.count("**Not measured yet**") == 6  # efficiency, speed, FID, denoising, learning curves, sample grids
     for command in ("bench efficiency --preset quick", "bench fid --preset quick", "bench denoise --noise-steps"):
         assert command in text
     assert set(_summary(text).values()) == {"not measured"}

@@ -80,7 +80,7 @@ def ladder(checkpoint: Path | str) -> list[Rung]:
     config = TrainConfig.from_record(top.config, checkpoint)
     per_step = config.batch_size * config.grad_accumulation
     rungs = []
-    for step in (s for s in rung_steps(config) if s < top.step) if config.rungs > 1 else ():
+    for step in (s for s in rung_steps(config) if s < top.step):
         path = rung_path(checkpoint, step)
         if not path.is_file():
             raise UserError(
@@ -97,6 +97,11 @@ def ladder(checkpoint: Path | str) -> list[Rung]:
 
 
 def measured_files(checkpoint: Path, curves: bool) -> list[Path]:
-    """The files a measurement of ``checkpoint`` reads: with the learning curve every rung of its
-    ladder (the checkpoint last), else the checkpoint alone (also while it does not exist yet)."""
-    return [rung.path for rung in ladder(checkpoint)] if curves and Path(checkpoint).is_file() else [checkpoint]
+    """The files a measurement of ``checkpoint`` reads, for its done key: with the learning curve
+    also every rung file beside it (checked when the measurement loads them), else the checkpoint."""
+    checkpoint = Path(checkpoint)
+    return (
+        [*sorted(checkpoint.parent.glob(f"{checkpoint.stem}.step*.safetensors")), checkpoint]
+        if curves
+        else [checkpoint]
+    )

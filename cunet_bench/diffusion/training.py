@@ -186,19 +186,14 @@ class TrainConfig:
 
 
 def rung_steps(config: TrainConfig) -> tuple[int, ...]:
-    """The steps of the checkpoint ladder: ``rungs`` steps, each double the one before (rounded
-    down), the last one ``train_steps`` — for 1,800 steps and 4 rungs 225, 450, 900, 1,800. A
-    ladder whose lowest rung would fall below step 1 is a one-line error. A ladder of one rung is
-    the checkpoint alone: no copy is kept."""
+    """The steps of the checkpoint ladder: up to ``rungs`` steps, each double the one before
+    (rounded down), the last one ``train_steps`` — for 1,800 steps and 4 rungs 225, 450, 900,
+    1,800. A run too short for its ladder keeps the rungs that fall on a step (2 steps, 4 rungs:
+    1 and 2). A ladder of one rung is the checkpoint alone: no copy is kept."""
     rungs, steps = config.rungs, config.train_steps
     if not isinstance(rungs, int) or isinstance(rungs, bool) or not 1 <= rungs <= MAX_RUNGS:
         raise UserError(f"rungs must be an integer from 1 to {MAX_RUNGS}, got {str(rungs)[:40]}")
-    if steps >> (rungs - 1) < 1:
-        raise UserError(
-            f"{rungs} rungs halve the training {rungs - 1} times and need at least {1 << (rungs - 1):,} "
-            f"training steps, got {steps:,}"
-        )
-    return tuple(steps >> (rungs - 1 - k) for k in range(rungs))
+    return tuple(sorted({steps >> k for k in range(rungs)} - {0}))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -474,7 +469,8 @@ class TrainingRun:
             )
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
         began = time.perf_counter()
-        rungs = rung_steps(config) if config.rungs > 1 else ()
+        ladder = rung_steps(config)
+        rungs = ladder if len(ladder) > 1 else ()
         model.train()
         with deferred_interrupts() as interrupts:
             for step in range(start, last):
