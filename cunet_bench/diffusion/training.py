@@ -196,6 +196,12 @@ def rung_steps(config: TrainConfig) -> tuple[int, ...]:
     return tuple(sorted({steps >> k for k in range(rungs)} - {0}))
 
 
+def kept_rungs(config: TrainConfig) -> tuple[int, ...]:
+    """The steps whose checkpoint a run keeps a copy of: its ladder's, none when that is one rung."""
+    steps = rung_steps(config)
+    return steps if len(steps) > 1 else ()
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """The learning rate of the optimizer step after ``step`` steps: rising linearly over the first
     ``lr_warmup`` steps, then constant or falling (cosine or linear) towards 0 after the last step."""
@@ -469,8 +475,7 @@ class TrainingRun:
             )
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
         began = time.perf_counter()
-        ladder = rung_steps(config)
-        rungs = ladder if len(ladder) > 1 else ()
+        rungs = kept_rungs(config)
         model.train()
         with deferred_interrupts() as interrupts:
             for step in range(start, last):

@@ -40,7 +40,7 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
         "Each training run kept checkpoints on a doubling ladder (its rungs: the steps below, each double the one "
         "before); every rung was measured as the final checkpoint is (samples at the sweep's most steps; denoising "
         "at every level). Values are means over training seeds, [lowest, highest] seed in brackets. Rows carry the "
-        "images seen and the training CPU-seconds (process time of the training steps, one thread each).",
+        "images seen and the training CPU-seconds (process time of the training steps).",
         markdown_table(_table(curves, labels)),
         "Change over the last doubling (the convergence gate's evidence; the plateau rule and its tolerances are in "
         "How to read):",
