@@ -31,7 +31,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.seeding import generator
 from cunet_bench.config.settings import MODELS, numbers, setting
-from cunet_bench.diffusion.loading import Rung, check_batch_pixels, measured_files
+from cunet_bench.diffusion.loading import Rung, check_batch_pixels
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.host.contention import Contention
@@ -715,13 +715,9 @@ BENCHMARK = Benchmark(
     run,
     summary=summary,
     workload=workload,
-    inputs=lambda config: [
-        path
-        for name in config.models
-        if "trainable" in get_model(name).supports
-        for seed in config.train_seeds
-        for path in measured_files(config.checkpoint(name, seed), config.curves)
-    ],
+    inputs=lambda config: config.measured_files(
+        tuple(name for name in config.models if "trainable" in get_model(name).supports), config.curves
+    ),
     plan=lambda plan: [
         (
             "denoise",

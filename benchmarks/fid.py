@@ -26,14 +26,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.data import load_dataset
-from cunet_bench.diffusion.loading import (
-    Rung,
-    check_batch_pixels,
-    diffusion_of,
-    ladder,
-    load_trained,
-    measured_files,
-)
+from cunet_bench.diffusion.loading import Rung, check_batch_pixels, diffusion_of, ladder, load_trained
 from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.files import atomic_write, remove_harness_made
@@ -633,16 +626,6 @@ def _barrier(world_size: int) -> Callable[[], None]:
     return dist.barrier
 
 
-def inputs(config: FidConfig) -> list[Path]:
-    """The checkpoints read, with every rung of their ladders when the curve is measured."""
-    return [
-        path
-        for name in config.models
-        for seed in config.train_seeds
-        for path in measured_files(config.checkpoint(name, seed), config.curves)
-    ]
-
-
 def workload(rows: list[Row]) -> Workload:
     """Samples measured (each point's N), generated or read from shards."""
     return Workload(sum(row["samples"] for row in rows if row["kind"] == "point"), "samples measured")
@@ -680,7 +663,7 @@ BENCHMARK = Benchmark(
     run,
     summary=summary,
     workload=workload,
-    inputs=inputs,
+    inputs=lambda config: config.measured_files(config.models, config.curves),
     plan=lambda plan: [
         (
             "fid",

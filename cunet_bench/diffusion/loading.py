@@ -94,14 +94,3 @@ def ladder(checkpoint: Path | str) -> list[Rung]:
             raise UserError(f"rung {path} is not step {step:,} of the run of checkpoint {checkpoint}")
         rungs.append(Rung(step, path, step * per_step, saved.cpu_seconds))
     return [*rungs, Rung(top.step, checkpoint, top.step * per_step, top.cpu_seconds)]
-
-
-def measured_files(checkpoint: Path, curves: bool) -> list[Path]:
-    """The files a measurement of ``checkpoint`` reads, for its done key: with the learning curve
-    also every rung file beside it (checked when the measurement loads them), else the checkpoint."""
-    checkpoint = Path(checkpoint)
-    return (
-        [*sorted(checkpoint.parent.glob(f"{checkpoint.stem}.step*.safetensors")), checkpoint]
-        if curves
-        else [checkpoint]
-    )

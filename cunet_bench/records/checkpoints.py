@@ -206,6 +206,12 @@ def rung_path(checkpoint: Path, step: int) -> Path:
     return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.step{step:07d}.safetensors")
 
 
+def rung_files(checkpoint: Path) -> list[Path]:
+    """The rung files kept beside a checkpoint (named by :func:`rung_path`), in name order."""
+    checkpoint = Path(checkpoint)
+    return sorted(checkpoint.parent.glob(f"{checkpoint.stem}.step*.safetensors"))
+
+
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
     """``module.load_state_dict`` of an untrusted state: every tensor present, of the module's
     shape and dtype, and finite; anything else is one line naming the checkpoint."""
@@ -326,6 +332,16 @@ class TrainedCheckpoints:
     def checkpoint(self, model: str, seed: int) -> Path:
         """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
         return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
+
+    def measured_files(self, models: tuple[str, ...], curves: bool) -> list[Path]:
+        """The files a measurement of ``models`` reads, for its done key: each checkpoint and, with
+        the learning curve, the rung files beside it (checked when the measurement loads them)."""
+        files: list[Path] = []
+        for model in models:
+            for seed in self.train_seeds:
+                checkpoint = self.checkpoint(model, seed)
+                files += [*rung_files(checkpoint), checkpoint] if curves else [checkpoint]
+        return files
 
     def require(self, model: str, seed: int) -> Path:
         """That checkpoint, or a one-line error naming the command that makes it."""
