@@ -78,7 +78,7 @@ def _ladder_methods(
     config: "DenoiseConfig", spec: ModelSpec, checkpoint: Any, method: Method
 ) -> list[tuple[Rung, Method | None]]:
     """Each rung of a checkpoint's ladder with the method it holds (the same solver as ``method``)."""
-    rungs = ladder(checkpoint)
+    rungs = ladder(checkpoint, config.curve_rungs)
     held: list[tuple[Rung, Method | None]] = []
     for rung in rungs[:-1]:
         model, _, _ = load_trained(rung.path, spec.name, device=config.device)

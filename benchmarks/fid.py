@@ -71,10 +71,17 @@ class FidConfig(TrainedCheckpoints):
     dims: int | None = field(default=None, metadata=setting("Inception feature block: 64, 192, 768 or 2048", kind=int))
     curves: bool = field(
         default=False,
-        metadata=setting("also measure every rung of each checkpoint's ladder, at the most sampling steps", flag=True),
+        metadata=setting("also measure every rung of each checkpoint's ladder, at --curve-steps", flag=True),
     )
     """The learning curve: each rung of a checkpoint's ladder (``bench train --rungs``) is sampled
-    at the sweep's largest step count and measured as a point is; the top rung is the checkpoint."""
+    at ``curve_steps`` and measured as a point is; the top rung is the checkpoint."""
+    curve_steps: int | None = field(
+        default=None,
+        metadata=setting("most sampling steps of the learning curve's points (default: the sweep's most)", kind=int),
+    )
+    """The learning curve is sampled at the sweep's largest step count up to this (its smallest
+    when all are above), so the top rung is the sweep's own point; fewer steps make each rung
+    cheaper, for a rung costs as much as a point of the sweep."""
     device: str = "cpu"
     seed: int = 0
     threads: int | None = field(default=None, metadata=THREADS)
@@ -129,6 +136,14 @@ class FidConfig(TrainedCheckpoints):
                 f"speed rounds must be 1 … 10,000 and the budget 0 … 3600 s, got {self.speed_rounds}, "
                 f"{self.speed_budget_s}"
             )
+        if self.curve_steps is not None and not 1 <= self.curve_steps <= MAX_STEPS:
+            raise UserError(f"--curve-steps must be between 1 and {MAX_STEPS:,}, got {self.curve_steps}")
+
+    @property
+    def steps_on_curve(self) -> int:
+        """The sampling steps at which ``--curves`` measures each rung."""
+        cap = self.curve_steps or max(self.sampling_steps)
+        return max((steps for steps in self.sampling_steps if steps <= cap), default=min(self.sampling_steps))
 
 
 @dataclass
@@ -178,7 +193,7 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
                         "train_seed": seed,
                         "parameters": parameter_count(model, trainable_only=True),
                     },
-                    ladder(path) if config.curves else [],
+                    ladder(path, config.curve_rungs) if config.curves else [],
                 )
             )
     if len({b.shape for b in backbones}) > 1:
@@ -558,10 +573,10 @@ def measure_curve(
     processes: tuple[int, int, Callable[[], None]],
     progress: Progress,
 ) -> Iterator[Row]:
-    """Rows ``kind='rung'``: a point at the sweep's largest step count for every rung of the
+    """Rows ``kind='rung'``: a point at ``config.steps_on_curve`` for every rung of the
     backbone's ladder, with the rung's step, images seen and training CPU-seconds (the top rung's
     samples are the checkpoint's own point, read back from its shards)."""
-    steps, (rank, world_size, barrier) = max(config.sampling_steps), processes
+    steps, (rank, world_size, barrier) = config.steps_on_curve, processes
     for rung, held in backbone.rungs(config):
         folder = shard_folder(cache, held, config, steps)
         generated = generate_shards(held, config, steps, folder, rank, world_size, progress)

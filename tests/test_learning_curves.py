@@ -2,9 +2,12 @@
 arithmetic (report.curves), on constructed curves whose answers are known."""
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
+from cunet_bench.benchmarks.fid import FidConfig
+from cunet_bench.config.presets import PRESETS
 from cunet_bench.report.convergence import Convergence
 from cunet_bench.report.curves import Curves, at_budget, cost_to_reach, equal_budget
 from cunet_bench.report.plateau import AT_TOLERANCE, MOVING, ONE_SEED, PLATEAU, last_doubling
@@ -118,3 +121,10 @@ def test_a_rung_that_draws_few_classes_does_not_reach_a_recognisability_level():
     rows = _recognisable(curves, "cunet")
     assert rows.value.tolist() == [0.0, 0.0, 0.24, 0.46]  # one class drawn confidently at 225 steps is not digits
     assert cost_to_reach(confident, 0.45)[0] == 225 * 0.5 and cost_to_reach(rows, 0.45)[0] > 450
+
+
+def test_a_budget_samples_the_curve_at_fewer_steps():
+    """The rungs are sampled at the sweep's largest step count up to --curve-steps (its smallest
+    when all are above); unset, at the sweep's most steps."""
+    fid = FidConfig.from_preset(PRESETS["reference"], sampling_steps=(5, 10, 30, 100))
+    assert [replace(fid, curve_steps=cap).steps_on_curve for cap in (None, 30, 50, 3, 1000)] == [100, 30, 30, 5, 100]

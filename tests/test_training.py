@@ -392,6 +392,23 @@ def test_a_rung_is_the_shorter_run_and_records_its_cpu_seconds(tmp_path):
     ]
 
 
+def test_a_measurement_may_read_only_the_highest_rungs(tmp_path):
+    """``ladder(checkpoint, highest)``: the top ``highest`` rungs, the checkpoint among them
+    (2: the last doubling); more than the ladder holds is all of it."""
+    from cunet_bench.diffusion.loading import ladder
+
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=8, rungs=3), path)
+    assert [(rung.step, rung.path.name) for rung in ladder(path)] == [
+        (2, "c.step0000002.safetensors"),
+        (4, "c.step0000004.safetensors"),
+        (8, "c.safetensors"),
+    ]
+    assert [[rung.step for rung in ladder(path, highest)] for highest in (2, 1, 5)] == [[4, 8], [8], [2, 4, 8]]
+    (tmp_path / "c.step0000002.safetensors").unlink()
+    assert [rung.step for rung in ladder(path, 2)] == [4, 8]  # a rung not measured is not read
+
+
 def test_a_decaying_run_keeps_its_length_and_an_old_checkpoint_reads_as_the_release_recipe(tmp_path):
     import json
 

@@ -64,6 +64,8 @@ def _cpu(
     fid_samples: int,
     fid_steps: tuple[int, ...],
     rungs: int,
+    curve_steps: int | None = None,
+    curve_rungs: int | None = None,
 ) -> Preset:
     """The CPU presets: Table 5 models at full size for efficiency, the paper's pair and the
     baselines at the ``cpu`` scale (the release's 4:1 width rule) trained on MNIST-5k at 32 px."""
@@ -98,7 +100,7 @@ def _cpu(
             rungs=rungs,
         ),
         sample=dict(sampling_steps=50, num_samples=16, batch_size=16),
-        denoise=dict(noise_steps=(50, 150, 400), num_images=denoise_images, curves=True),
+        denoise=dict(noise_steps=(50, 150, 400), num_images=denoise_images, curves=True, curve_rungs=curve_rungs),
         fid=dict(
             sampling_steps=fid_steps,
             num_samples=fid_samples,
@@ -107,6 +109,7 @@ def _cpu(
             speed_budget_s=45.0,
             replicates=1000,
             curves=True,
+            curve_steps=curve_steps,
         ),
     )
 
@@ -142,7 +145,7 @@ PRESETS: dict[str, Preset] = {
             rungs=2,
         ),
         sample=dict(sampling_steps=2, num_samples=16, batch_size=16),
-        denoise=dict(noise_steps=(3, 6), num_images=4, curves=True),
+        denoise=dict(noise_steps=(3, 6), num_images=4, curves=True, curve_rungs=2),
         fid=dict(
             sampling_steps=(1, 2),
             num_samples=72,
@@ -151,6 +154,7 @@ PRESETS: dict[str, Preset] = {
             speed_budget_s=1.0,
             replicates=50,
             curves=True,
+            curve_steps=1,
         ),
     ),
     "quick": _cpu(
@@ -166,13 +170,15 @@ PRESETS: dict[str, Preset] = {
     "reference": _cpu(
         "reference",
         "the committed reference run: the paper's pair at CPU scale, 3 training seeds, "
-        "1,800 steps; 1.5-2 h on 2 CPU cores",
+        "1,800 steps, learning curves; under 2 h on 2 CPU cores",
         train_steps=1800,
         train_seeds=(0, 1, 2),
         denoise_images=32,
         fid_samples=256,
         fid_steps=(5, 10, 30, 100),
-        rungs=4,
+        rungs=3,
+        curve_steps=30,
+        curve_rungs=2,
     ),
     "paper": Preset(
         name="paper",

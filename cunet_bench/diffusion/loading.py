@@ -71,16 +71,18 @@ class Rung:
     """Training CPU-seconds up to ``step`` (None: the run did not record them)."""
 
 
-def ladder(checkpoint: Path | str) -> list[Rung]:
+def ladder(checkpoint: Path | str, highest: int | None = None) -> list[Rung]:
     """The rungs of a checkpoint's ladder, lowest first, its top the checkpoint itself: the rungs
-    its recorded configuration keeps below its step. Each must exist beside it, hold its rung's
-    step and come from the same run (the options a resume must repeat); anything else is one line."""
+    its recorded configuration keeps below its step (only the ``highest`` rungs, the top among
+    them, when given). Each must exist beside it, hold its rung's step and come from the same run
+    (the options a resume must repeat); anything else is one line."""
     checkpoint = Path(checkpoint)
     top = read_checkpoint(checkpoint)
     config = TrainConfig.from_record(top.config, checkpoint)
     per_step = config.batch_size * config.grad_accumulation
+    below = [s for s in rung_steps(config) if s < top.step]
     rungs = []
-    for step in (s for s in rung_steps(config) if s < top.step):
+    for step in below[max(0, len(below) - highest + 1) :] if highest else below:
         path = rung_path(checkpoint, step)
         if not path.is_file():
             raise UserError(

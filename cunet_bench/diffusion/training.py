@@ -37,6 +37,7 @@ from cunet_bench.files import exclusive_lock
 from cunet_bench.host.interrupts import deferred_interrupts
 from cunet_bench.records.checkpoints import (
     DEFAULT_TIMESTEPS,
+    MAX_RUNGS,
     MAX_TIMESTEPS,
     load_state,
     read_checkpoint,
@@ -57,7 +58,6 @@ LIMITS = {
 or a forged checkpoint is refused before anything is allocated."""
 LR_DECAYS = ("constant", "cosine", "linear")
 MAX_SNR_GAMMA = 1e4
-MAX_RUNGS = 30
 MIN_LR = 1e-10
 MIN_SIGMA = 1e-6
 """Below these a learning rate or a noise level changes nothing a float32 model can show (a

@@ -200,6 +200,10 @@ def _recorded_cpu_seconds(metadata: dict[str, str], path: Path) -> float | None:
     return value
 
 
+MAX_RUNGS = 30
+"""The most rungs a ladder keeps (a doubling ladder of 30 rungs spans 2^29 steps)."""
+
+
 def rung_path(checkpoint: Path, step: int) -> Path:
     """Where a training run keeps its checkpoint at ``step``, a rung of its ladder: beside the
     checkpoint, ``MODEL-DATA-PRESET-seedS.step0000450.safetensors``."""
@@ -302,6 +306,12 @@ class TrainedCheckpoints:
     checkpoints: str = "checkpoints"
     data_root: str | None = field(default=None, metadata=DATA_ROOT)
     """The folder of a dataset that is not embedded (the test and training splits are read from it)."""
+    curve_rungs: int | None = field(
+        default=None,
+        metadata=setting("with --curves, the highest rungs measured (default: all; 2: the last doubling)", kind=int),
+    )
+    """How many of each ladder's highest rungs the learning curve measures, the checkpoint among
+    them: 2 is the last doubling, all the convergence gate reads; None measures every rung."""
 
     @staticmethod
     def settings(preset: Any) -> dict[str, Any]:
@@ -316,6 +326,10 @@ class TrainedCheckpoints:
             raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
         for seed in self.train_seeds:
             check_seed(seed)
+        if self.curve_rungs is not None and not 2 <= self.curve_rungs <= MAX_RUNGS:
+            raise UserError(
+                f"--curve-rungs must be an integer from 2 (the last doubling) to {MAX_RUNGS}, got {self.curve_rungs}"
+            )
 
     def timesteps(self, models: tuple[str, ...]) -> int:
         """The fewest diffusion timesteps T the existing checkpoints of ``models`` record (read
@@ -340,7 +354,9 @@ class TrainedCheckpoints:
         for model in models:
             for seed in self.train_seeds:
                 checkpoint = self.checkpoint(model, seed)
-                files += [*rung_files(checkpoint), checkpoint] if curves else [checkpoint]
+                rungs = rung_files(checkpoint) if curves else []
+                kept = rungs[max(0, len(rungs) - self.curve_rungs + 1) :] if self.curve_rungs else rungs
+                files += [*kept, checkpoint]
         return files
 
     def require(self, model: str, seed: int) -> Path:

@@ -73,14 +73,16 @@ class Convergence:
         }
         if all(d is not None and d.state == PLATEAU for d in doublings.values()):
             return ""
-        if any(d is None for d in doublings.values()):
-            return f"{reason}; no learning curve of {metric} (bench fid/denoise --curves)"
         moved = "; ".join(
             f"{names.get(m, m)}{f' at step {level}' if level >= 0 else ''} {d.text()}"
             for (m, level), d in doublings.items()
             if d is not None and d.state != PLATEAU
         )
-        return f"{reason}; over the last doubling: {moved}"
+        unmeasured = sorted({level for (_, level), d in doublings.items() if d is None})
+        if unmeasured:
+            where = f" at step {', '.join(map(str, unmeasured))}" if unmeasured[0] >= 0 else ""
+            reason += f"; no learning curve of {metric}{where} (bench fid/denoise --curves)"
+        return f"{reason}; over the last doubling: {moved}" if moved else reason
 
 
 def convergence(results: Results) -> Convergence:

@@ -38,9 +38,9 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
     labels = {m: paper_name(described, m) for m in curves.points.model.unique()}
     section.body += [
         "Each training run kept checkpoints on a doubling ladder (its rungs: the steps below, each double the one "
-        "before); every rung was measured as the final checkpoint is (samples at the sweep's most steps; denoising "
-        "at every level). Values are means over training seeds, [lowest, highest] seed in brackets. Rows carry the "
-        "images seen and the training CPU-seconds (process time of the training steps).",
+        f"before); every rung was measured as the final checkpoint is ({_measured_at(curves, rows)}). Values are "
+        "means over training seeds, [lowest, highest] seed in brackets. Rows carry the images seen and the training "
+        "CPU-seconds (process time of the training steps).",
         markdown_table(_table(curves, labels)),
         "Change over the last doubling (the convergence gate's evidence; the plateau rule and its tolerances are in "
         "How to read):",
@@ -53,6 +53,15 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
     if drawn is not None:
         section.body.append(f"![learning curves](figures/{drawn.name})")
     return section
+
+
+def _measured_at(curves: Curves, fid: pd.DataFrame) -> str:
+    """Where on the sampling and noise axes the rungs were measured, as their rows record it."""
+    rungs = fid[fid.kind == "rung"]
+    steps = ", ".join(str(int(s)) for s in sorted(rungs.sampling_steps.dropna().unique()))
+    levels = ", ".join(str(int(level)) for level in sorted(curves.points.level.unique()) if level >= 0)
+    sampled = f"samples at {steps} sampling steps" if steps else "no samples"
+    return f"{sampled}; denoising at noise steps {levels}" if levels else f"{sampled}; no denoising"
 
 
 def _described(results: Results, fid: pd.DataFrame) -> pd.DataFrame:
