@@ -56,12 +56,17 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
 
 
 def _measured_at(curves: Curves, fid: pd.DataFrame) -> str:
-    """Where on the sampling and noise axes the rungs were measured, as their rows record it."""
+    """Where on the sampling and noise axes, and at which rungs, the curves were measured, as
+    their rows record it."""
     rungs = fid[fid.kind == "rung"]
     steps = ", ".join(str(int(s)) for s in sorted(rungs.sampling_steps.dropna().unique()))
-    levels = ", ".join(str(int(level)) for level in sorted(curves.points.level.unique()) if level >= 0)
     sampled = f"samples at {steps} sampling steps" if steps else "no samples"
-    return f"{sampled}; denoising at noise steps {levels}" if levels else f"{sampled}; no denoising"
+    denoised = curves.points[curves.points.level >= 0]
+    if denoised.empty:
+        return f"{sampled}; no denoising"
+    levels = ", ".join(str(int(level)) for level in sorted(denoised.level.unique()))
+    kept = ", ".join(f"{int(step):,}" for step in sorted(denoised.rung_step.unique()))
+    return f"{sampled}; denoising at noise steps {levels}, at the rungs of steps {kept}"
 
 
 def _described(results: Results, fid: pd.DataFrame) -> pd.DataFrame:

@@ -74,6 +74,25 @@ def recipe(config: dict[str, Any]) -> str:
     return f"{schedule}; " + (f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting")
 
 
+RELEASE_RECIPE = "learning rate 2e-4, constant; EMA 0.9999; uniform weighting; batch 128 with 2 accumulation steps"
+"""The released code's training recipe (docs/protocol.md §2), the ``paper`` preset's."""
+
+
+def _recipe_deviation(results: Results) -> list[str]:
+    """The backbones' recorded training recipe beside the release's."""
+    trained = [entry for entry in _training(results) if results.tags(entry["model"]) & {"quality"}]
+    used = sorted(
+        {f"learning rate {e['lr']:g}, {e['recipe']}; EMA {e['ema_decay']:g}; batch {e['batch_size']}" for e in trained}
+    )
+    if not used:
+        return []
+    return [
+        f"**Training recipe.** The backbones trained with {' / '.join(used)}; the release with {RELEASE_RECIPE}. "
+        "An EMA of 0.9999 averages over about 10,000 steps, longer than a run of a few thousand: a short run needs "
+        "a shorter average and a faster rate."
+    ]
+
+
 def _range(sigma: Any) -> str:
     if isinstance(sigma, list) and len(sigma) == 2:
         return f"{sigma[0]:g}" if sigma[0] == sigma[1] else f"{sigma[0]:g}–{sigma[1]:g}"
@@ -290,7 +309,7 @@ def deviations_section(results: Results, distance_name: str | None, lpips_measur
         "and both models 10–25% at batch 1.",
         "**The paper's CPU is unnamed**; its times cannot be compared with ours in absolute terms, only as ratios.",
     ]
-    items += _table5_variant(results) + _bm3d_gap(results)
+    items += _recipe_deviation(results) + _table5_variant(results) + _bm3d_gap(results)
     if distance_name and distance_name != "FID":
         items.append(
             f"**{distance_name} instead of FID.** The Inception weights are not installed here; distances are "
