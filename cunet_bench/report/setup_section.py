@@ -82,7 +82,11 @@ def _recipe_deviation(results: Results) -> list[str]:
     """The backbones' recorded training recipe beside the release's."""
     trained = [entry for entry in _training(results) if results.tags(entry["model"]) & {"quality"}]
     used = sorted(
-        {f"learning rate {e['lr']:g}, {e['recipe']}; EMA {e['ema_decay']:g}; batch {e['batch_size']}" for e in trained}
+        {
+            f"learning rate {_recorded(e['lr'])}, {e['recipe']}; EMA {_recorded(e['ema_decay'])}; "
+            f"batch {_recorded(e['batch_size'])}"
+            for e in trained
+        }
     )
     if not used:
         return []
@@ -91,6 +95,13 @@ def _recipe_deviation(results: Results) -> list[str]:
         "An EMA of 0.9999 averages over about 10,000 steps, longer than a run of a few thousand: a short run needs "
         "a shorter average and a faster rate."
     ]
+
+
+def _recorded(value: Any) -> str:
+    """A recorded number as the report writes it, or "unrecorded" (a record is untrusted input)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return "unrecorded"
 
 
 def _range(sigma: Any) -> str:
