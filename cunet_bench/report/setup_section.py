@@ -93,7 +93,7 @@ def _recipe_deviation(results: Results) -> list[str]:
     return [
         f"**Training recipe.** The backbones trained with {' / '.join(used)}; the release with {RELEASE_RECIPE}. "
         "An EMA of 0.9999 averages over about 10,000 steps, longer than a run of a few thousand: a short run needs "
-        "a shorter average and a faster rate."
+        "a shorter average."
     ]
 
 
