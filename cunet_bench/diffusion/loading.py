@@ -12,7 +12,7 @@ from torch import nn
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig, resume_identity, rung_steps
 from cunet_bench.errors import UserError
-from cunet_bench.records.checkpoints import load_state, read_checkpoint, rung_path
+from cunet_bench.records.checkpoints import highest_rungs_below_top, load_state, read_checkpoint, rung_path
 from cunet_bench.registry.suite import get_model
 
 
@@ -82,7 +82,7 @@ def ladder(checkpoint: Path | str, highest: int | None = None) -> list[Rung]:
     per_step = config.batch_size * config.grad_accumulation
     below = [s for s in rung_steps(config) if s < top.step]
     rungs = []
-    for step in below[max(0, len(below) - highest + 1) :] if highest else below:
+    for step in highest_rungs_below_top(below, highest):
         path = rung_path(checkpoint, step)
         if not path.is_file():
             raise UserError(

@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -200,6 +200,8 @@ def _recorded_cpu_seconds(metadata: dict[str, str], path: Path) -> float | None:
     return value
 
 
+RungT = TypeVar("RungT")
+
 MAX_RUNGS = 30
 """The most rungs a ladder keeps (a doubling ladder of 30 rungs spans 2^29 steps)."""
 
@@ -214,6 +216,13 @@ def rung_files(checkpoint: Path) -> list[Path]:
     """The rung files kept beside a checkpoint (named by :func:`rung_path`), in name order."""
     checkpoint = Path(checkpoint)
     return sorted(checkpoint.parent.glob(f"{checkpoint.stem}.step*.safetensors"))
+
+
+def highest_rungs_below_top(below: list[RungT], highest: int | None) -> list[RungT]:
+    """Of a ladder's rungs below its top (lowest first), those among its ``highest`` rungs when the
+    top is counted as one of them (all of them when ``highest`` is None): ``highest=2`` keeps the
+    rung the last doubling starts from."""
+    return below[max(0, len(below) - highest + 1) :] if highest else below
 
 
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
@@ -355,8 +364,7 @@ class TrainedCheckpoints:
             for seed in self.train_seeds:
                 checkpoint = self.checkpoint(model, seed)
                 rungs = rung_files(checkpoint) if curves else []
-                kept = rungs[max(0, len(rungs) - self.curve_rungs + 1) :] if self.curve_rungs else rungs
-                files += [*kept, checkpoint]
+                files += [*highest_rungs_below_top(rungs, self.curve_rungs), checkpoint]
         return files
 
     def require(self, model: str, seed: int) -> Path:
