@@ -683,9 +683,23 @@ def run(config: DenoiseConfig, progress: Progress = no_progress) -> Iterator[Row
 
 
 def workload(rows: list[Row]) -> Workload:
-    """Reverse steps run, counted per test image."""
+    """Reverse steps run, counted per test image: each backbone's chains and, on its learning
+    curve, the same chains of every rung below its checkpoint (the top rung is the checkpoint's
+    own chain; one-shot denoisers run no chain)."""
     chains = [row for row in rows if row["kind"] == "chain"]
-    return Workload(sum(row["steps"] * row["images"] for row in chains), "reverse steps × images")
+    work = {(row["method"], row["train_seed"], row["noise_step"]): row["steps"] * row["images"] for row in chains}
+    rungs = [row for row in rows if row["kind"] == "rung"]
+    top: dict[tuple[str, int], int] = {}
+    for row in rungs:
+        run = row["method"], row["train_seed"]
+        top[run] = max(top.get(run, 0), row["rung_step"])
+    lower = {
+        (row["method"], row["train_seed"], row["noise_step"], row["rung_step"])
+        for row in rungs
+        if row["rung_step"] < top[row["method"], row["train_seed"]]
+    }
+    total = sum(row["steps"] * row["images"] for row in chains) + sum(work.get(rung[:3], 0) for rung in lower)
+    return Workload(total, "reverse steps × images")
 
 
 def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:

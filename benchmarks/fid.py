@@ -642,8 +642,8 @@ def _barrier(world_size: int) -> Callable[[], None]:
 
 
 def workload(rows: list[Row]) -> Workload:
-    """Samples measured (each point's N), generated or read from shards."""
-    return Workload(sum(row["samples"] for row in rows if row["kind"] == "point"), "samples measured")
+    """Samples measured (each point's and each learning-curve rung's N), generated or read from shards."""
+    return Workload(sum(row["samples"] for row in rows if row["kind"] in ("point", "rung")), "samples measured")
 
 
 def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+from cunet_bench.benchmarks import denoise, fid
 from cunet_bench.benchmarks.fid import FidConfig
 from cunet_bench.config.presets import PRESETS
 from cunet_bench.report.convergence import Convergence
@@ -128,3 +129,21 @@ def test_a_budget_samples_the_curve_at_fewer_steps():
     when all are above); unset, at the sweep's most steps."""
     fid = FidConfig.from_preset(PRESETS["reference"], sampling_steps=(5, 10, 30, 100))
     assert [replace(fid, curve_steps=cap).steps_on_curve for cap in (None, 30, 50, 3, 1000)] == [100, 30, 30, 5, 100]
+
+
+def test_the_phase_table_counts_the_work_of_the_rungs_below_each_checkpoint():
+    """Denoising counts a rung's chain as long as its checkpoint's at that level (the top rung is the
+    checkpoint's own chain, a one-shot denoiser runs none); sample quality counts every rung's N."""
+    chains = [
+        {"kind": "chain", "method": "unet", "train_seed": 0, "noise_step": n, "steps": n, "images": 4} for n in (5, 20)
+    ]
+    rungs = [
+        {"kind": "rung", "method": method, "train_seed": 0, "noise_step": n, "rung_step": step, "metric": metric}
+        for method in ("unet", "dncnn")
+        for n in (5, 20)
+        for step in (2, 4, 8)
+        for metric in ("psnr", "ssim")
+    ]
+    assert denoise.workload(chains + rungs).items == (5 + 20) * 4 * 3
+    points = [{"kind": kind, "samples": 64} for kind in ("point", "point", "rung", "best", "real")]
+    assert fid.workload(points).items == 3 * 64
