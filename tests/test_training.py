@@ -291,6 +291,9 @@ def test_resume_with_other_options_is_refused(tmp_path):
         (dict(min_snr_gamma=float("nan")), "min-snr-gamma must be 0"),
         (dict(rungs=0), "rungs must be an integer from 1 to 30"),
         (dict(rungs=31), "rungs must be an integer from 1 to 30"),
+        (dict(ema_warmup_power=-0.5), "ema-warmup-power must be 0"),
+        (dict(ema_warmup_power=float("inf")), "ema-warmup-power must be 0"),
+        (dict(ema_warmup_power=True), "ema-warmup-power must be 0"),
     ],
 )
 def test_bad_training_configuration(changes, fragment):
@@ -342,6 +345,35 @@ def test_learning_rate_schedule_closed_form():
     assert [learning_rate(linear, s) for s in (0, 25, 99)] == pytest.approx([2.0, 1.5, 0.02])
     constant = _config(steps=100, lr=3.0, lr_warmup=4)
     assert [learning_rate(constant, s) for s in (0, 3, 4, 99)] == pytest.approx([0.75, 3.0, 3.0, 3.0])
+
+
+def test_ema_decay_warm_up_closed_form():
+    """Without a warm-up the decay is constant; with power p it is 1 - (1 + n)^-p after n steps,
+    capped at --ema-decay (p = 1: 1 - 1/(n + 1), the running mean of the weights so far)."""
+    from cunet_bench.diffusion.training import ema_decay_after
+
+    assert [ema_decay_after(_config(ema_decay=0.9), n) for n in (1, 1000)] == [0.9, 0.9]
+    mean = _config(ema_decay=0.99, ema_warmup_power=1.0)
+    assert [ema_decay_after(mean, n) for n in (1, 3, 99, 500)] == pytest.approx([0.5, 0.75, 0.99, 0.99])
+    two_thirds = _config(ema_decay=0.9999, ema_warmup_power=2 / 3)
+    assert ema_decay_after(two_thirds, 7) == pytest.approx(0.75)  # 8^(-2/3) = 1/4
+
+
+def test_training_averages_with_the_warmed_up_decay(tmp_path):
+    """One step with a warm-up of power 1 averages with decay 1/2, as a constant decay of 1/2 does."""
+    from cunet_bench.records.checkpoints import read_safetensors
+
+    def weights(name, **changes):
+        train(_config(steps=1, **changes), tmp_path / name)
+        return read_safetensors(tmp_path / name, "checkpoint")[0]
+
+    warmed, half, constant = (
+        weights("w.safetensors", ema_decay=0.99, ema_warmup_power=1.0),
+        weights("h.safetensors", ema_decay=0.5),
+        weights("c.safetensors", ema_decay=0.99),
+    )
+    assert all(torch.equal(warmed[key], half[key]) for key in warmed)
+    assert not all(torch.equal(warmed[key], constant[key]) for key in warmed)
 
 
 @pytest.mark.parametrize("objective, divisor", [("eps", lambda snr: snr), ("v", lambda snr: snr + 1), ("x0", None)])
@@ -423,11 +455,12 @@ def test_a_decaying_run_keeps_its_length_and_an_old_checkpoint_reads_as_the_rele
     train(_config(steps=2), old)
     tensors, metadata = read_safetensors(old, "checkpoint")
     config = json.loads(metadata["config"])
-    for name in ("lr_warmup", "lr_decay", "min_snr_gamma", "rungs"):
+    for name in ("lr_warmup", "lr_decay", "min_snr_gamma", "rungs", "ema_warmup_power"):
         del config[name]
     del metadata["cpu_seconds"]
     write_safetensors(old, tensors, {**metadata, "config": json.dumps(config)})
     recorded = TrainConfig.from_record(read_checkpoint(old).config, old)
     assert (recorded.lr_warmup, recorded.lr_decay, recorded.min_snr_gamma, recorded.rungs) == (0, "constant", 0.0, 1)
+    assert recorded.ema_warmup_power == 0.0
     session = train(_config(steps=3), old, resume=True)
     assert session.steps_done == 3 and session.cpu_seconds is None and read_checkpoint(old).cpu_seconds is None

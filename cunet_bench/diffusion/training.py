@@ -58,6 +58,7 @@ LIMITS = {
 or a forged checkpoint is refused before anything is allocated."""
 LR_DECAYS = ("constant", "cosine", "linear")
 MAX_SNR_GAMMA = 1e4
+MAX_EMA_POWER = 10.0
 MIN_LR = 1e-10
 MIN_SIGMA = 1e-6
 """Below these a learning rate or a noise level changes nothing a float32 model can show (a
@@ -101,7 +102,13 @@ class TrainConfig:
     rungs: int = field(
         default=1, metadata=setting("checkpoints kept on a doubling ladder ending at the last step", kind=int)
     )
-    """The defaults of these four are the recipe every checkpoint written before they existed was
+    ema_warmup_power: float = field(
+        default=0.0,
+        metadata=setting(
+            "EMA warm-up: 0 none; p grows the EMA's decay as 1 - (1 + step)^-p up to --ema-decay", kind=float
+        ),
+    )
+    """The defaults of these five are the recipe every checkpoint written before they existed was
     trained with (constant learning rate, uniform weighting, no ladder), so such a checkpoint reads
     as what it is."""
 
@@ -143,6 +150,9 @@ class TrainConfig:
         gamma = self.min_snr_gamma
         if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 <= gamma <= MAX_SNR_GAMMA):
             raise UserError(f"min-snr-gamma must be 0 (uniform weighting) or up to {MAX_SNR_GAMMA:g}, got {gamma}")
+        power = self.ema_warmup_power
+        if not (isinstance(power, (int, float)) and not isinstance(power, bool) and 0 <= power <= MAX_EMA_POWER):
+            raise UserError(f"ema-warmup-power must be 0 (no warm-up) or up to {MAX_EMA_POWER:g}, got {power}")
         rung_steps(self)
 
     def diffusion(self) -> GaussianDiffusion:
@@ -355,6 +365,17 @@ def loss_on_batch(
     return F.mse_loss(model(noisy), clean)
 
 
+def ema_decay_after(config: TrainConfig, steps_done: int) -> float:
+    """The EMA's decay after ``steps_done`` optimizer steps. A constant decay d keeps a share d^n
+    of the initial, random weights after n steps (0.995: 32% after 225 steps), so the early rungs
+    of a short run average noise; a warm-up of power p grows the decay as 1 - (1 + n)^-p (p = 2/3:
+    0.973 after 225 steps, 0.993 after 1,800), the average's horizon growing with the run, up to
+    ``ema_decay``."""
+    if not config.ema_warmup_power:
+        return config.ema_decay
+    return min(config.ema_decay, 1 - (1 + steps_done) ** -config.ema_warmup_power)
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for ema_parameter, parameter in zip(ema.parameters(), model.parameters()):
@@ -481,7 +502,7 @@ class TrainingRun:
             for step in range(start, last):
                 tick, cpu_tick = time.perf_counter(), time.process_time()
                 total = self._step(wrapped, dataset, optimizer, trainable, step)
-                update_ema(ema, model, config.ema_decay)
+                update_ema(ema, model, ema_decay_after(config, step + 1))
                 if self.cpu_seconds is not None:
                     self.cpu_seconds += (time.process_time() - cpu_tick) * distributed.world_size
                 done = self.steps_done = step + 1

@@ -66,12 +66,16 @@ def _training(results: Results) -> list[dict[str, Any]]:
 
 
 def recipe(config: dict[str, Any]) -> str:
-    """The learning-rate schedule and loss weighting a training configuration records (a record
-    without them was trained with a constant rate and uniform weighting, the only recipe then)."""
+    """The learning-rate schedule, loss weighting and EMA warm-up a training configuration records
+    (a record without them was trained with a constant rate, uniform weighting and a constant EMA
+    decay, the only recipe then)."""
     warmup, decay = config.get("lr_warmup") or 0, config.get("lr_decay") or "constant"
-    gamma = config.get("min_snr_gamma") or 0
+    gamma, power = config.get("min_snr_gamma") or 0, config.get("ema_warmup_power") or 0
     schedule = f"{warmup:,}-step warm-up, then {decay}" if warmup else decay
-    return f"{schedule}; " + (f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting")
+    weighting = f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting"
+    return f"{schedule}; {weighting}" + (
+        f"; EMA decay warming up as 1 − (1 + step)^−{_recorded(power)}" if power else ""
+    )
 
 
 RELEASE_RECIPE = "learning rate 2e-4, constant; EMA 0.9999; uniform weighting; batch 128 with 2 accumulation steps"
