@@ -312,7 +312,7 @@ CASES = [
     (("train", "--model", "unet", "--lr-decay", "step"), "unknown lr-decay 'step'; choose constant, cosine, linear", D),
     (("train", "--model", "unet", "--lr-warmup", "-3"), "lr-warmup must be a whole number of steps, got -3", D),
     (("train", "--model", "unet", "--min-snr-gamma", "-1"), "min-snr-gamma must be 0 (uniform weighting)", D),
-    (("train", "--model", "unet", "--ema-warmup-power", "-1"), "ema-warmup-power must be 0 (no warm-up) or up to 10", D),
+    (("train", "--model", "unet", "--ema-warmup-power", "-1"), "ema-warmup-power must be 0 (no warm-up) or up to", D),
     (("train", "--model", "unet", "--ema-decay", "1"), "EMA decay must be in [0, 1), got 1.0", D),
     (("train", "--model", "dncnn", "--min-snr-gamma", "5"), "weights the diffusion loss of backbones; dncnn is a", D),
     (

@@ -11,7 +11,7 @@ from cunet_bench.benchmarks.fid import FidConfig
 from cunet_bench.config.presets import PRESETS
 from cunet_bench.report.convergence import Convergence
 from cunet_bench.report.curves import Curves, at_budget, cost_to_reach, equal_budget
-from cunet_bench.report.plateau import AT_TOLERANCE, MOVING, ONE_SEED, PLATEAU, last_doubling
+from cunet_bench.report.plateau import AT_TOLERANCE, MOST_SEEDS, MOVING, ONE_SEED, PLATEAU, last_doubling
 
 
 def _curve(model, metric, values_by_seed, steps=(225, 450, 900, 1800), seconds_per_step=0.5, level=-1):
@@ -45,6 +45,20 @@ def test_a_flat_curve_plateaus_a_rising_one_moves_and_a_change_at_the_tolerance_
     assert noisy.state == AT_TOLERANCE  # the interval reaches across +0.01
     falling = last_doubling("confident_fraction", {0: 0.6, 1: 0.62}, {0: 0.5, 1: 0.51}, (900, 1800))
     assert falling.state == MOVING and falling.change.high < -0.03
+
+
+def test_the_seeds_that_would_decide_a_change_at_the_tolerance():
+    """Changes 0.02, 0.03, 0.04 SSIM (mean 0.03, s = 0.01): 3 seeds give ±4.303·0.01/√3 = ±0.025,
+    which reaches across the tolerance 0.01; 4 seeds would give ±3.182·0.01/2 = ±0.016 < 0.02."""
+    below = {0: 0.70, 1: 0.70, 2: 0.70}
+    rising = last_doubling("ssim", below, {0: 0.72, 1: 0.73, 2: 0.74}, (900, 1800))
+    assert rising.state == AT_TOLERANCE and rising.seeds_to_decide() == 4 and rising.estimate_beyond_tolerance
+    on_the_tolerance = last_doubling("ssim", below, {0: 0.70, 1: 0.71, 2: 0.72}, (900, 1800))
+    assert on_the_tolerance.state == AT_TOLERANCE and on_the_tolerance.seeds_to_decide() is None
+    scattered = last_doubling("ssim", below, {0: 0.40, 1: 0.70, 2: 1.00}, (900, 1800))
+    assert scattered.seeds_to_decide() == MOST_SEEDS + 1
+    flat = last_doubling("ssim", below, {0: 0.701, 1: 0.70, 2: 0.699}, (900, 1800))
+    assert flat.state == PLATEAU and flat.seeds_to_decide() is None
 
 
 def test_distances_change_relatively_and_one_seed_never_plateaus():
@@ -147,3 +161,15 @@ def test_the_phase_table_counts_the_work_of_the_rungs_below_each_checkpoint():
     assert denoise.workload(chains + rungs).items == (5 + 20) * 4 * 3
     points = [{"kind": kind, "samples": 64} for kind in ("point", "point", "rung", "best", "real")]
     assert fid.workload(points).items == 3 * 64
+
+
+def test_the_doubling_table_says_how_many_seeds_would_decide_a_row_at_the_tolerance():
+    from cunet_bench.report.curves_section import _doublings
+
+    ssim = _curve(
+        "unet", "ssim", {0: [0.5, 0.6, 0.70, 0.72], 1: [0.5, 0.6, 0.70, 0.73], 2: [0.5, 0.6, 0.70, 0.74]}, level=50
+    )
+    fd = _curve("unet", "distance", {0: [8, 4, 2, 1], 1: [8, 4, 2, 1.1], 2: [8, 4, 2, 0.9]})
+    rows = {row["metric"]: row for row in _doublings(Curves(pd.concat([ssim, fd]), ("r",)), {"unet": "U-Net"})}
+    assert rows["best SSIM at noise step 50"]["seeds to decide"] == "about 4 (to read still moving)"
+    assert rows["FD"]["seeds to decide"] == "—" and "still moving" in rows["FD"]["last doubling"]

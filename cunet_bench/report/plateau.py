@@ -23,6 +23,8 @@ from cunet_bench.report.verdicts import Interval, t_quantile
 ROUNDING = 1e-9
 """Relative margin within which a change counts as on the tolerance (float differences of rounded values)."""
 PLATEAU, MOVING, AT_TOLERANCE, ONE_SEED = "plateaued", "still moving", "at the tolerance", "one training seed"
+MOST_SEEDS = 100
+"""The most training seeds :meth:`Doubling.seeds_to_decide` looks for."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,31 @@ class Doubling:
             shown = f"{shown} {tolerance.unit}"
         return f"{shown} from step {self.below:,} to {self.top:,} ({self.state}; tolerance ±{tolerance.text()})"
 
+    @property
+    def estimate_beyond_tolerance(self) -> bool:
+        """Whether the estimated change lies beyond the tolerance (more seeds would show it still moving)."""
+        return abs(self.change.estimate) > _limit(TOLERANCES[self.metric])
+
+    def seeds_to_decide(self) -> int | None:
+        """For a change at the tolerance, about how many training seeds would decide it if the
+        per-seed spread and the estimate stayed as measured: the fewest n whose t-interval half-width
+        t(n − 1)·s/√n fits between the estimate and the tolerance (a plateau when the estimate lies
+        inside it, still moving when beyond); None when decided, with one seed, or when the estimate
+        sits on the tolerance (no number of seeds decides it). Capped at :data:`MOST_SEEDS`, above
+        which it returns ``MOST_SEEDS + 1``."""
+        if self.state != AT_TOLERANCE:
+            return None
+        limit = _limit(TOLERANCES[self.metric])
+        margin = abs(abs(self.change.estimate) - limit)
+        half = (self.change.high - self.change.low) / 2
+        spread = half * math.sqrt(self.seeds) / t_quantile(self.seeds - 1)
+        if margin <= limit * ROUNDING:
+            return None
+        for seeds in range(self.seeds + 1, MOST_SEEDS + 1):
+            if t_quantile(seeds - 1) * spread / math.sqrt(seeds) < margin:
+                return seeds
+        return MOST_SEEDS + 1
+
 
 def last_doubling(metric: str, below: dict[int, float], top: dict[int, float], steps: tuple[int, int]) -> Doubling:
     """The change from the rung below (``below``: seed → value) to the top rung (``top``), over the
@@ -107,10 +134,15 @@ def plateau_state(change: Interval, tolerance: Tolerance) -> str:
     """Plateaued when the whole interval lies strictly within ± the tolerance, still moving when it
     lies wholly beyond, at the tolerance otherwise (a limit within the interval, or on its edge up
     to float rounding: 0.71 − 0.70 is a change of 0.01)."""
-    limit = math.log1p(tolerance.amount) if tolerance.relative else tolerance.amount
+    limit = _limit(tolerance)
     inner, outer = limit * (1 - ROUNDING), limit * (1 + ROUNDING)
     if -inner < change.low and change.high < inner:
         return PLATEAU
     if change.low > outer or change.high < -outer:
         return MOVING
     return AT_TOLERANCE
+
+
+def _limit(tolerance: Tolerance) -> float:
+    """The tolerance on the scale changes are measured on (a relative one: the log ratio)."""
+    return math.log1p(tolerance.amount) if tolerance.relative else tolerance.amount
