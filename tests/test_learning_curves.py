@@ -125,6 +125,11 @@ def test_the_conclusion_says_where_the_gated_measurements_point():
     text = "\n".join(conclusion_section(claims).body)
     assert "**Where the measurements point at this scale**" in text
     assert f"{NOT_REPRODUCED} (2): " in text and f"{REPRODUCED} (1): " in text
+    assert "train longer" in text and "train more seeds (the learning-curve section" not in text
+    at_tolerance = f"{gate}; over the last doubling: U-Net -12% [-20%, -4%] from step 900 to 1,800 (at the tolerance)"
+    verdict, reason = decide(NOT_REPRODUCED, gate=at_tolerance)
+    claims = [claim("ssim-low", "ours", verdict, reason=reason)]
+    assert "train more seeds (the learning-curve section" in "\n".join(conclusion_section(claims).body)
 
 
 def test_a_rung_that_draws_few_classes_does_not_reach_a_recognisability_level():

@@ -20,6 +20,8 @@ from cunet_bench.report.verdicts import (
 NEXT_RUN = {
     "undertrained": "train longer (more `--train-steps`, e.g. `bench all --preset reference` with the steps doubled) "
     "until the samples pass the recognisability aim",
+    "at the tolerance": "where a change over the last doubling is at the tolerance, train more seeds (the "
+    "learning-curve section says about how many would decide each such change, and which way)",
     "one training seed": "train more seeds (`bench all --preset reference`: three)",
     "busy machine": "rerun on a quiet machine (nothing else using the CPU)",
     EDGE: "extend the grid (`bench fid --sampling-steps 5,10,30,100,200`) or score the x0 estimate",
