@@ -548,3 +548,15 @@ def test_bench_compare_refuses_a_damaged_side(fixture_results, tmp_path):
     done = _compare(fixture_results, damaged)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "NEW" in done.stderr and "do not fit the schema or their provenance" in done.stderr
+
+
+def test_the_setup_names_the_recorded_recipe_and_its_ema():
+    from cunet_bench.report.setup_section import ema, recipe
+
+    assert recipe({}) == "constant; uniform weighting"
+    assert recipe({"lr_warmup": 90, "lr_decay": "cosine", "min_snr_gamma": 5}) == (
+        "90-step warm-up, then cosine; min-SNR-5 weighting"
+    )
+    assert ema({"ema_decay": 0.995}) == "0.995"
+    assert ema({"ema_decay": 0.995, "ema_warmup_power": 0.6667}) == "0.995, warming up as 1 − (1 + step)^−0.6667"
+    assert ema({"ema_decay": "0.995"}) == ema({}) == "unrecorded"  # a record is untrusted input

@@ -51,7 +51,7 @@ def _training(results: Results) -> list[dict[str, Any]]:
                 },
             },
         )
-        entry["recipe"] = recipe(config)
+        entry["recipe"], entry["ema_decay"] = recipe(config), ema(config)
         entry["seeds"].add(config.get("seed"))
         entry["train_steps"] = max(entry["train_steps"] or 0, config.get("train_steps") or 0)
     return [
@@ -66,16 +66,20 @@ def _training(results: Results) -> list[dict[str, Any]]:
 
 
 def recipe(config: dict[str, Any]) -> str:
-    """The learning-rate schedule, loss weighting and EMA warm-up a training configuration records
-    (a record without them was trained with a constant rate, uniform weighting and a constant EMA
-    decay, the only recipe then)."""
+    """The learning-rate schedule and loss weighting a training configuration records (a record
+    without them was trained with a constant rate and uniform weighting, the only recipe then)."""
     warmup, decay = config.get("lr_warmup") or 0, config.get("lr_decay") or "constant"
-    gamma, power = config.get("min_snr_gamma") or 0, config.get("ema_warmup_power") or 0
+    gamma = config.get("min_snr_gamma") or 0
     schedule = f"{warmup:,}-step warm-up, then {decay}" if warmup else decay
-    weighting = f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting"
-    return f"{schedule}; {weighting}" + (
-        f"; EMA decay warming up as 1 − (1 + step)^−{_recorded(power)}" if power else ""
-    )
+    return f"{schedule}; " + (f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting")
+
+
+def ema(config: dict[str, Any]) -> str:
+    """The weights' average a training configuration records: its decay and, where set, the
+    warm-up of that decay (a record without one averaged with a constant decay)."""
+    power = config.get("ema_warmup_power") or 0
+    decay = _recorded(config.get("ema_decay"))
+    return f"{decay}, warming up as 1 − (1 + step)^−{_recorded(power)}" if power else decay
 
 
 RELEASE_RECIPE = "learning rate 2e-4, constant; EMA 0.9999; uniform weighting; batch 128 with 2 accumulation steps"
@@ -87,7 +91,7 @@ def _recipe_deviation(results: Results) -> list[str]:
     trained = [entry for entry in _training(results) if results.tags(entry["model"]) & {"quality"}]
     used = sorted(
         {
-            f"learning rate {_recorded(e['lr'])}, {e['recipe']}; EMA {_recorded(e['ema_decay'])}; "
+            f"learning rate {_recorded(e['lr'])}, {e['recipe']}; EMA {e['ema_decay']}; "
             f"batch {_recorded(e['batch_size'])}"
             for e in trained
         }
