@@ -109,8 +109,8 @@ class TrainConfig:
         ),
     )
     """The defaults of these five are the recipe every checkpoint written before they existed was
-    trained with (constant learning rate, uniform weighting, no ladder), so such a checkpoint reads
-    as what it is."""
+    trained with (constant learning rate, uniform weighting, no ladder, a constant EMA decay), so
+    such a checkpoint reads as what it is."""
 
     def validate(self) -> None:
         for name, highest in LIMITS.items():
