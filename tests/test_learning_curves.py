@@ -103,6 +103,12 @@ def test_equal_budget_and_cost_to_reach_interpolate_in_log_compute():
     budget, difference = equal_budget(curves, "cunet", "unet", "confident_fraction")
     assert budget == 900.0  # the cU-Net's top rung, 1800 steps at 0.5 s
     assert difference.estimate == pytest.approx(0.2)  # 0.6 against the U-Net's 0.4 at 900 s
+    slower_seed = cunet.assign(train_cpu_seconds=cunet.train_cpu_seconds * cunet.train_seed.map({0: 1.0, 1: 0.5}))
+    budget, difference = equal_budget(
+        Curves(pd.concat([unet, slower_seed]), ("r",)), "cunet", "unet", "confident_fraction"
+    )
+    assert budget == 450.0  # seed 1's top rung: above it, seed 1 would drop out of the interval
+    assert difference.estimate == pytest.approx((0.5 + 0.6) / 2 - 0.2)  # both cU-Net seeds, the U-Net's lowest rung
     reached = cost_to_reach(unet, 0.7)
     assert reached[0] == pytest.approx(450 * 2 * 2**1.5) and reached[1] == pytest.approx(3600.0)
     assert cost_to_reach(unet, 0.9) == {0: None, 1: None}

@@ -94,7 +94,9 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
             and len(set(curve[column])) >= 3
         ), bench
     assert "## Learning curves and equal-compute comparisons" in text and "figures/learning_curves.png" in text
-    assert "(samples at 1 sampling steps; denoising at noise steps 3, 6, at the rungs of steps 1, 3)" in text
+    assert (
+        "(72 samples per rung at 1 sampling steps; denoising at noise steps 3, 6, at the rungs of steps 1, 3)" in text
+    )
     assert (
         "**Training recipe.** The backbones trained with learning rate 0.0002, constant; uniform weighting; EMA 0.9;"
         in text

@@ -134,13 +134,18 @@ def cost_to_reach(rows: pd.DataFrame, level: float, axis: str = "train_cpu_secon
 
 
 def equal_budget(curves: Curves, model: str, versus: str, metric: str) -> tuple[float, Interval] | None:
-    """``model`` − ``versus`` in ``metric`` at the largest training CPU-seconds both curves reach
-    (the smaller of their top rungs' seed means), with the seed-level interval."""
+    """``model`` − ``versus`` in ``metric`` at the largest training CPU-seconds every seed's curve
+    of both reaches (the smallest of their top rungs: a budget above one seed's top would leave that
+    seed out, and with it a degree of freedom), with the seed-level interval."""
     mine, theirs = curves.of(model, metric), curves.of(versus, metric)
-    tops = [rows[rows.rung_step == rows.rung_step.max()].train_cpu_seconds.mean() for rows in (mine, theirs)]
-    if mine.empty or theirs.empty or any(pd.isna(top) for top in tops):
+    tops = [
+        float(curve.train_cpu_seconds.max())
+        for rows in (mine, theirs)
+        for _, curve in rows.dropna(subset=["train_cpu_seconds"]).groupby("train_seed")
+    ]
+    if mine.empty or theirs.empty or not tops:
         return None
-    budget = float(min(tops))
+    budget = min(tops)
     a, b = at_budget(mine, budget), at_budget(theirs, budget)
     if not a or not b:
         return None

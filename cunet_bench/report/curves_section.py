@@ -63,7 +63,8 @@ def _measured_at(curves: Curves, fid: pd.DataFrame) -> str:
     their rows record it."""
     rungs = fid[fid.kind == "rung"]
     steps = ", ".join(str(int(s)) for s in sorted(rungs.sampling_steps.dropna().unique()))
-    sampled = f"samples at {steps} sampling steps" if steps else "no samples"
+    counts = " or ".join(f"{int(n):,}" for n in sorted(rungs.samples.dropna().unique()))
+    sampled = f"{counts} samples per rung at {steps} sampling steps" if steps else "no samples"
     denoised = curves.points[curves.points.level >= 0]
     if denoised.empty:
         return f"{sampled}; no denoising"
@@ -145,12 +146,18 @@ def _equal_compute(curves: Curves, rows: pd.DataFrame, labels: dict[str, str]) -
         return []
     lines = [
         "**Equal compute** (our comparison, not a claim of the paper): each cU-Net against the U-Net at the largest "
-        "training CPU-seconds both curves reach (each seed's curve interpolated linearly in log CPU-seconds between "
-        "its rungs; never extrapolated), seed-level interval; the side the whole interval lies on decides.",
+        "training CPU-seconds every seed's curve of both reaches (each seed's curve interpolated linearly in log "
+        "CPU-seconds between its rungs; never extrapolated), seed-level interval; the side the whole interval lies on "
+        "decides.",
     ]
     table = []
     for cunet in candidates:
-        for metric, better_high in (("confident_fraction", True), ("class_entropy", True), ("distance", False)):
+        for metric, better_high in (
+            ("confident_fraction", True),
+            ("class_entropy", True),
+            ("kid_mean", False),
+            ("distance", False),
+        ):
             compared = equal_budget(curves, cunet, unet[0], metric)
             if compared is None:
                 continue
