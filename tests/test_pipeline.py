@@ -82,6 +82,8 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
     text = (tmp_path / "work" / "reports" / "REPORT.md").read_text()
     assert "## Summary of the paper's claims" in text and "FD-classifier" in text and "**Where the time went**" in text
+    beside = text.split("## Your run beside the reference run")[1]  # the checkout's committed reference run
+    assert f"beside the committed reference run (`{ROOT / 'reference' / 'results'}`)" in beside
     for bench in ("efficiency", "training", "sample", "denoise", "fid", "all"):
         assert list((tmp_path / "work" / "results" / bench).glob("*.csv")), bench
     assert len(list((tmp_path / "work" / "checkpoints").glob("*-smoke-seed0.step000000[13].safetensors"))) == 10

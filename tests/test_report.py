@@ -8,6 +8,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -465,6 +466,23 @@ def test_this_run_is_shown_beside_the_reference(fixture_results, tmp_path):
     assert "differs" in line  # 0.6 here against 0.4 in the reference
     assert "agrees" in beside and "`beefbeef0002`" in beside and "`f00dfeed0001`" in beside
     assert "samples per point 64 vs 128" in beside
+
+
+def test_the_committed_reference_is_found_in_the_checkout_and_its_absence_is_said(fixture_results, tmp_path):
+    """The checkout is found by what it holds (so the report of a fresh run shows the reference
+    beside it); an installed copy without one says so in the section's place rather than dropping it."""
+    from cunet_bench.records.provenance import source_checkout
+    from cunet_bench.report import NO_REFERENCE, default_reference
+
+    checkout = Path(__file__).resolve().parents[1]
+    assert source_checkout() == checkout and default_reference() == checkout / "reference" / "results"
+    installed = tmp_path / "site-packages" / "cunet_bench" / "records"
+    installed.mkdir(parents=True)
+    assert source_checkout(installed) is None
+    text = build_report(fixture_results, tmp_path / "alone", None, NO_REFERENCE).read_text()
+    beside = text.split('<a id="beside"></a>')[1].split('<a id="conclusion"></a>')[0]
+    assert "## Your run beside the reference run" in beside and "No committed reference run was found" in beside
+    assert '<a id="beside"></a>' not in build_report(fixture_results, tmp_path / "asked", None).read_text()
 
 
 def _compare(*args):

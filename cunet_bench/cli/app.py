@@ -84,7 +84,7 @@ def all_command(
 
     Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results
     """
-    from cunet_bench.report import build_report, default_reference
+    from cunet_bench.report import NO_REFERENCE, build_report, default_reference
     from cunet_bench.run.pipeline import plan
 
     reports = reports or folder_option("--reports")(out.parent / "reports")
@@ -100,7 +100,7 @@ def all_command(
         return
     started = time.perf_counter()
     phases = run_pipeline(steps, out, preset, threads)
-    note(f"report: {build_report(out, reports, default_reference())}")
+    note(f"report: {build_report(out, reports, default_reference(), NO_REFERENCE)}")
     emit(
         [{"step": row["step"], "status": row["status"], "seconds": row["wall_s"]} for row in phases],
         output_format,

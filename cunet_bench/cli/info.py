@@ -71,7 +71,7 @@ def report_command(
     Example: bench report --results results --out reports ·
     bench report --results reference/results --out reference --no-reference --readme README.md
     """
-    from cunet_bench.report import build_report, default_reference, update_readme
+    from cunet_bench.report import NO_REFERENCE, build_report, default_reference, update_readme
     from cunet_bench.report.figure_folder import check_figures_folder
     from cunet_bench.report.readme import check_readme
 
@@ -94,7 +94,7 @@ def report_command(
             )
         )
         return
-    path = build_report(results, out, beside)
+    path = build_report(results, out, beside, None if no_reference else NO_REFERENCE)
     note(f"report: {path}")
     if readme is not None:
         update_readme(readme, path)

@@ -27,7 +27,17 @@ PACKAGES = (
     "pytorch-fid",
     "bm3d",
 )
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_FOLDER = Path(__file__).resolve().parent.parent
+
+
+def source_checkout(start: Path = PACKAGE_FOLDER) -> Path | None:
+    """The checkout this code runs from, found by what it holds (a ``pyproject.toml`` beside the
+    ``cunet_bench`` package folder), not by counting parents: an editable install runs from a checkout,
+    an installed copy in site-packages has none (None)."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "cunet_bench" / "__init__.py").is_file():
+            return folder
+    return None
 
 
 def utc_now() -> str:
@@ -44,7 +54,7 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def git_state(root: Path = SOURCE_ROOT) -> dict[str, Any]:
+def git_state(root: Path = PACKAGE_FOLDER) -> dict[str, Any]:
     """Commit and dirty flag of the source tree, or nulls when it is not a git checkout."""
 
     def git(*args: str) -> str | None:

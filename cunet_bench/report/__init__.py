@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path
 
 from cunet_bench.files import atomic_replace, exclusive_lock
-from cunet_bench.records.provenance import SOURCE_ROOT
+from cunet_bench.records.provenance import source_checkout
 from cunet_bench.report import figures
-from cunet_bench.report.beside import beside_section
+from cunet_bench.report.beside import BESIDE_TITLE, beside_section
 from cunet_bench.report.conclusion import conclusion_section
 from cunet_bench.report.curves_section import curves_section
 from cunet_bench.report.denoise import denoise_section
@@ -28,15 +28,20 @@ from cunet_bench.report.setup_section import deviations_section, setup_section
 from cunet_bench.report.speed import speed_section
 from cunet_bench.report.verdicts import MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
 
-__all__ = ["build_report", "claims_of", "default_reference", "evaluate", "update_readme"]
+__all__ = ["NO_REFERENCE", "build_report", "claims_of", "default_reference", "evaluate", "update_readme"]
 
 MEASURED = (efficiency_section, speed_section, fid_section, denoise_section, curves_section, samples_section)
-REFERENCE = SOURCE_ROOT / "reference" / "results"
+NO_REFERENCE = (
+    "No committed reference run was found: this installation is not a checkout holding `reference/results` "
+    "(an installed copy ships without it). Pass `--reference FOLDER` to show a reference run beside this one."
+)
 
 
 def default_reference() -> Path | None:
-    """The committed reference run's results, when this is a checkout that has them."""
-    return REFERENCE if REFERENCE.is_dir() else None
+    """The committed reference run's results, when this code runs from a checkout that has them."""
+    checkout = source_checkout()
+    reference = checkout / "reference" / "results" if checkout is not None else None
+    return reference if reference is not None and reference.is_dir() else None
 
 
 def _pipeline_checks(claims: list[Claim], results: Results) -> list[Claim]:
@@ -94,18 +99,23 @@ def _claim_tables(claims: list[Claim]) -> list[str]:
     return lines
 
 
-def build_report(results_folder: Path, out: Path, reference: Path | None = None) -> Path:
+def build_report(
+    results_folder: Path, out: Path, reference: Path | None = None, missing_reference: str | None = None
+) -> Path:
     """Write ``out/REPORT.md`` and ``out/figures/*.png`` from ``results_folder`` (beside the run in
-    ``reference`` when given); returns the path."""
+    ``reference`` when given; without one, ``missing_reference`` says why in the section's place);
+    returns the path."""
     results = Results(results_folder)
     with exclusive_lock(out / "REPORT.md", "report"):
         with drawing_figures(out / "figures") as figures_dir:
-            lines = _report_lines(results, results_folder, figures_dir, reference)
+            lines = _report_lines(results, results_folder, figures_dir, reference, missing_reference)
         atomic_replace(out / "REPORT.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
     return out / "REPORT.md"
 
 
-def _report_lines(results: Results, results_folder: Path, figures_dir: Path, reference: Path | None) -> list[str]:
+def _report_lines(
+    results: Results, results_folder: Path, figures_dir: Path, reference: Path | None, missing_reference: str | None
+) -> list[str]:
     """The report's Markdown lines, its figures drawn into ``figures_dir``."""
     measured, claims = evaluate(results, figures_dir)
     sections = [
@@ -115,6 +125,8 @@ def _report_lines(results: Results, results_folder: Path, figures_dir: Path, ref
     ]
     if reference is not None and Path(reference).resolve() != Path(results_folder).resolve():
         sections.append(beside_section(results, claims, *reference_claims(Path(reference))))
+    elif reference is None and missing_reference is not None:
+        sections.append(Section("beside", BESIDE_TITLE, body=[missing_reference]))
     sections.append(conclusion_section(claims))
     lines = [
         "# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)",

@@ -30,8 +30,11 @@ def _sizes(results: Results) -> dict[str, Any]:
     return sizes
 
 
+BESIDE_TITLE = "Your run beside the reference run"
+
+
 def beside_section(results: Results, claims: list[Claim], reference: Results, reference_claims: list[Claim]) -> Section:
-    section = Section("beside", "Your run beside the reference run")
+    section = Section("beside", BESIDE_TITLE)
     rows = verdict_rows(reference_claims, claims)
     differs = sum(row["change"] == "differs" for row in rows)
     mine, theirs = _sizes(results), _sizes(reference)
