@@ -31,7 +31,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.seeding import generator
 from cunet_bench.config.settings import MODELS, numbers, setting
-from cunet_bench.diffusion.loading import Rung, check_batch_pixels
+from cunet_bench.diffusion.loading import check_batch_pixels
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.host.contention import Contention
@@ -41,8 +41,10 @@ from cunet_bench.measure.image_grids import DenoiseGrids
 from cunet_bench.measure.metrics import Lpips, check_ssim_size, psnr, ssim
 from cunet_bench.measure.reference_stats import ReferenceFeatures
 from cunet_bench.models.solver import SolverConfig
-from cunet_bench.records.checkpoints import MAX_TIMESTEPS, TrainedCheckpoints
+from cunet_bench.records.checkpoints import MAX_TIMESTEPS
+from cunet_bench.records.ladder import Rung
 from cunet_bench.records.runs import new_run_id
+from cunet_bench.records.trained import TrainedCheckpoints
 from cunet_bench.registry.suite import REGISTRY, get_model
 
 PROTOCOLS = ("paper", "release")

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from cunet_bench.data import dataset_channels, load_dataset
-from cunet_bench.diffusion.loading import Rung, diffusion_of, ladder, load_trained
+from cunet_bench.diffusion.loading import diffusion_of, load_trained
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
+from cunet_bench.records.ladder import Rung, read_ladder
 from cunet_bench.registry.contracts import Denoiser
 from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
 
@@ -78,7 +79,7 @@ def _ladder_methods(
     config: "DenoiseConfig", spec: ModelSpec, checkpoint: Any, method: Method
 ) -> list[tuple[Rung, Method | None]]:
     """Each rung of a checkpoint's ladder with the method it holds (the same solver as ``method``)."""
-    rungs = ladder(checkpoint, config.curve_rungs)
+    rungs = read_ladder(checkpoint, config.curve_rungs)
     held: list[tuple[Rung, Method | None]] = []
     for rung in rungs[:-1]:
         model, _, _ = load_trained(rung.path, spec.name, device=config.device)

@@ -26,17 +26,17 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.data import load_dataset
-from cunet_bench.diffusion.loading import Rung, check_batch_pixels, diffusion_of, ladder, load_trained
+from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
 from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.errors import MetricUnavailable, UserError, warn
-from cunet_bench.files import atomic_write, remove_harness_made
+from cunet_bench.files import create_file, file_digest, remove_harness_made
 from cunet_bench.host.contention import Contention
 from cunet_bench.measure.distribution import GaussianStats, frechet_distance, gaussian_stats, kernel_distance, psd_root
 from cunet_bench.measure.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
 from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.measure.timing import interleaved
-from cunet_bench.measure.weights import sha256
-from cunet_bench.records.checkpoints import TrainedCheckpoints
+from cunet_bench.records.ladder import Rung, read_ladder
+from cunet_bench.records.trained import TrainedCheckpoints
 from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
 from torch import nn
 
@@ -165,7 +165,7 @@ class TrainedBackbone:
                 yield rung, self
             else:
                 model, _, _ = load_trained(rung.path, self.name, device=config.device)
-                yield rung, dataclasses.replace(self, model=model, checkpoint_digest=sha256(rung.path))
+                yield rung, dataclasses.replace(self, model=model, checkpoint_digest=file_digest(rung.path))
 
 
 def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
@@ -187,13 +187,13 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
                     model,
                     diffusion,
                     shape,
-                    sha256(path),
+                    file_digest(path),
                     {
                         **get_model(name).row_fields(),
                         "train_seed": seed,
                         "parameters": parameter_count(model, trainable_only=True),
                     },
-                    ladder(path, config.curve_rungs) if config.curves else [],
+                    read_ladder(path, config.curve_rungs) if config.curves else [],
                 )
             )
     if len({b.shape for b in backbones}) > 1:
@@ -325,7 +325,7 @@ def generate_shards(
             other_cores=conditions["other_cores"] or 0.0,
             contended=conditions["contended"],
         )
-        generated += atomic_write(path, buffer.getvalue(), keep_existing=True)
+        generated += create_file(path, buffer.getvalue(), keep_existing=True)
         progress(f"{backbone.name} (seed {backbone.train_seed}), {steps} steps", indices.stop, config.num_samples)
     return generated
 

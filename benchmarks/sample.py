@@ -17,7 +17,7 @@ from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import path_text, setting
 from cunet_bench.diffusion.process import SAMPLERS, sample
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_write
+from cunet_bench.files import create_file
 from cunet_bench.host.contention import Contention
 from cunet_bench.host.interrupts import Interrupted
 from cunet_bench.measure.image_grids import sample_grid_png
@@ -112,7 +112,7 @@ def _record(config: SampleConfig, model: str, trained_steps: int, images: torch.
     count = len(images)
     stem = f"{model}-{config.sampler}{config.sampling_steps}-{new_run_id()}"
     png, npz = Path(config.out) / "samples" / f"{stem}.png", Path(config.out) / "samples" / f"{stem}.npz"
-    atomic_write(
+    create_file(
         png,
         sample_grid_png(
             images,
@@ -121,7 +121,7 @@ def _record(config: SampleConfig, model: str, trained_steps: int, images: torch.
     )
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images.numpy(), indices=np.arange(count), seed=config.seed)
-    atomic_write(npz, buffer.getvalue())
+    create_file(npz, buffer.getvalue())
     return {
         "kind": "samples",
         "model": model,

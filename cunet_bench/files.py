@@ -1,6 +1,8 @@
-"""Writing files safely and reading them warily: atomic writes that respect the umask, early
-checks that an output folder can be written, an exclusive lock for files one run at a time may
-own, and a bounded parser for the JSON of untrusted files.
+"""Writing files safely and reading them warily: the one way the harness creates a file
+(:func:`create_file`: exclusive and atomic, never through a link, never over a file it did not
+make), the one place it removes one (:func:`remove_harness_made`), early checks that an output
+folder can be written, an exclusive lock for files one run at a time may own, and a bounded
+parser for the JSON of untrusted files.
 
 Every failure of the file system (a read-only disk, a file where a folder should be, no
 permission) becomes a one-line :class:`UserError` that names the path.
@@ -8,10 +10,13 @@ permission) becomes a one-line :class:`UserError` that names the path.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -102,61 +107,119 @@ def _temporary_beside(path: Path) -> str:
     return temporary
 
 
-def atomic_write(path: Path, data: bytes, keep_existing: bool = False) -> bool:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then hard-link it
-    into place: a crash leaves no partial file, and an existing file is never replaced.
+def _refusal(path: Path, replaces: Callable[[Path], bool] | None, keep_existing: bool) -> str | None:
+    """Why the harness may not create a file at ``path``, or None: nothing is there, or a regular
+    file it may keep (a cache entry, ``keep_existing``) or replace (``replaces(path)`` says the
+    harness made it). A link (followed or not), a folder, a fifo or a user's file is never written."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"cannot be examined ({error.strerror or error})"
+    if stat.S_ISLNK(status.st_mode):
+        return "is a link"
+    if not stat.S_ISREG(status.st_mode):
+        return f"is {describe_path(path)}"
+    if keep_existing or (replaces is not None and replaces(path)):
+        return None
+    return "holds a file the harness did not make"
 
-    An existing file is an error, unless ``keep_existing``: then it is kept and the call returns
-    False — for caches whose content is fixed by their name, where another run that wrote the
-    same entry first has done the work. Returns True when this call wrote the file."""
+
+def check_creatable(
+    path: Path, replaces: Callable[[Path], bool] | None = None, keep_existing: bool = False, what: str = ""
+) -> None:
+    """Refuse, before any work, a path :func:`create_file` would refuse: one line naming it."""
+    problem = _refusal(Path(path), replaces, keep_existing)
+    if problem:
+        raise UserError(
+            f"{what + ' ' if what else ''}{path} {problem}; the harness writes only files it made "
+            "(move it away or choose another path)"
+        )
+
+
+def create_file(
+    path: Path, data: bytes, replaces: Callable[[Path], bool] | None = None, keep_existing: bool = False
+) -> bool:
+    """The one way the harness creates a file. ``data`` goes to a temporary file in the same folder
+    (mode as ``open()`` would give it), synced, then linked into place: exclusive creation, which
+    never follows a link, so a crash leaves no partial file and nothing already there is touched.
+
+    Where something is there: a regular file ``replaces(path)`` recognises as the harness's own (a
+    checkpoint of the same run, a report, a figure whose digest the report listed) is replaced by
+    renaming over it (readers see the old or the new file, never part of one); with
+    ``keep_existing`` a regular file is kept and the call returns False (caches whose content is
+    fixed by their name); anything else — a link, a folder, a fifo, a file the harness did not make
+    — is one line naming it (:func:`check_creatable` refuses the same before any work). Returns
+    True when this call wrote the file."""
     path = Path(path)
+    check_creatable(path, replaces, keep_existing)
+    if keep_existing and path.is_file() and not path.is_symlink():
+        return False
     temporary = _temporary_beside(path)
     try:
         with open(temporary, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.link(temporary, path)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            check_creatable(path, replaces, keep_existing)
+            if keep_existing:
+                return False
+            os.replace(temporary, path)  # over a file of the harness's own: a rename never follows a link
         return True
-    except FileExistsError:
-        if keep_existing:
-            return False
-        raise UserError(f"{path} already exists; results are never overwritten") from None
     except OSError as error:
         raise _failure(path, error) from None
     finally:
-        remove_harness_made(Path(temporary))
+        _remove_temporary(Path(temporary))
 
 
-def atomic_replace(path: Path, write: Callable[[str], None]) -> None:
-    """Produce ``path`` by ``write(temporary_path)`` in the same folder, then rename it over any
-    previous version: readers see the old file or the new one, never a partial one (checkpoints,
-    installed weights, the report — files that are meant to be replaced). A ``path`` that is a
-    symbolic link the user made is written through: its target gets the new content and the link
-    stays."""
-    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
-    temporary = _temporary_beside(path)
-    try:
-        write(temporary)
-        os.chmod(temporary, file_mode())
-        os.replace(temporary, path)
-    except OSError as error:
-        raise _failure(path, error) from None
-    finally:
-        remove_harness_made(Path(temporary))
+def _remove_temporary(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
-def remove_harness_made(path: Path) -> None:
-    """Remove a file or folder that the harness itself created, and nothing else: the one place
-    anything is deleted. The callers pass only what is theirs — the harness's own compile folder
-    (never one the user named, :mod:`cunet_bench.host.compile_cache`), the figures its report drew
-    (listed by name in the report's manifest), its temporary files. A symbolic link is removed
-    as a link, never followed."""
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a regular file's bytes (never through a link)."""
+    digest = hashlib.sha256()
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError(f"{path} is {describe_path(path)}, not a regular file")
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_harness_made(path: Path, digest: str | None = None, inode: int | None = None) -> bool:
+    """Remove what the harness itself made, and nothing else: the one place anything is deleted.
+    With ``digest``, only a regular file whose SHA-256 is that digest (a figure the report listed);
+    with ``inode``, only that very file (a lock this process holds, never one that replaced it);
+    without either, what the caller made in this run (its temporary folder, its own compile folder,
+    its claim). A link is never followed and never removed; a folder is removed only as the
+    caller's own, without either proof. Returns whether something was removed."""
     path = Path(path)
-    if path.is_dir() and not path.is_symlink():
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISLNK(status.st_mode):
+        return False
+    if stat.S_ISDIR(status.st_mode):
+        if digest is not None or inode is not None:
+            return False
         shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+        return True
+    if inode is not None and status.st_ino != inode:
+        return False
+    if digest is not None:
+        try:
+            if file_digest(path) != digest:
+                return False
+        except (OSError, ValueError):
+            return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 MAX_NAME_BYTES = 255
@@ -257,36 +320,60 @@ def bounded_json(text: str, what: str) -> object:
     return json.loads(text, parse_int=integer, parse_float=number, parse_constant=constant)
 
 
-def _owner(lock_path: Path) -> str:
+LOCK_LINE = re.compile(r"pid \d+ \(.*\)\n?")
+"""What a lock of the harness holds: nothing yet (just created), or the owner's pid and command."""
+
+
+def _owner(text: str) -> str:
+    return text.splitlines()[0][:200] if text.strip() else "another run"
+
+
+def _open_lock(lock_path: Path) -> tuple[int, str]:
+    """A descriptor of ``lock_path`` — created exclusively, or an existing lock of the harness (a
+    dead run's, or a live one's to be refused by its flock) — and the owner it names. A link, a
+    folder, a fifo or a file that is not a lock of the harness is one line, and left as it is."""
     try:
-        text = lock_path.read_text(errors="replace").strip()
-    except OSError:
-        return "another run"
-    return text.splitlines()[0][:200] if text else "another run"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, file_mode()), ""
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise _failure(lock_path, error) from None
+    refusal = f"lock {lock_path} {{}}; the harness writes only files it made (move it away)"
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as error:
+        problem = "is a link" if error.errno == errno.ELOOP else _refusal(lock_path, None, False) or str(error)
+        raise UserError(refusal.format(problem)) from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UserError(refusal.format(f"is {describe_path(lock_path)}"))
+    text = os.pread(descriptor, 4096, 0).decode("utf-8", "replace")
+    if text and not LOCK_LINE.fullmatch(text):
+        os.close(descriptor)
+        raise UserError(refusal.format("holds a file the harness did not make"))
+    return descriptor, text
 
 
 @contextmanager
 def exclusive_lock(target: Path, what: str, wait: bool = False) -> Iterator[None]:
     """Hold ``TARGET.lock`` for the duration: a second run that wants ``target`` gets a one-line
     error naming the first (its pid and command), or with ``wait`` waits for it. The lock is an
-    ``flock``, so a run that dies releases it with its process; no stale lock is ever left to
-    clear by hand."""
+    ``flock``, so a run that dies releases it with its process (its file is taken over by the next
+    run, never left to clear by hand). The file is created exclusively without following a link;
+    only a lock of the harness is opened where one exists, and only the file this run holds is
+    removed at the end."""
     lock_path = Path(f"{target}.lock")
     while True:
-        try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, file_mode())
-        except OSError as error:
-            raise _failure(lock_path, error) from None
+        descriptor, text = _open_lock(lock_path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
-            raise UserError(
-                f"{what} {target} is in use by {_owner(lock_path)}; wait for it or choose another"
-            ) from None
+            raise UserError(f"{what} {target} is in use by {_owner(text)}; wait for it or choose another") from None
+        inode = os.fstat(descriptor).st_ino
         try:
-            same_file = os.fstat(descriptor).st_ino == os.stat(lock_path).st_ino
+            same_file = os.lstat(lock_path).st_ino == inode
         except FileNotFoundError:
             same_file = False
         if same_file:
@@ -295,8 +382,8 @@ def exclusive_lock(target: Path, what: str, wait: bool = False) -> Iterator[None
     try:
         os.ftruncate(descriptor, 0)
         command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        os.write(descriptor, f"pid {os.getpid()} ({command})\n".encode("utf-8", "surrogateescape"))
+        os.pwrite(descriptor, f"pid {os.getpid()} ({command})\n".encode("utf-8", "surrogateescape"), 0)
         yield
     finally:
-        remove_harness_made(lock_path)
+        remove_harness_made(lock_path, inode=inode)
         os.close(descriptor)

@@ -186,20 +186,66 @@ def _image_folders(folder: Path) -> dict[str, Path]:
     return folders
 
 
-def _broken_ladders(backbone: Path, folder: Path) -> dict[str, Path]:
-    """Checkpoint folders of the smoke backbone (a ladder of rungs 1 and 3) with its rung at step 1
-    missing, or replaced by the checkpoint of step 3."""
-    import shutil
+def _rewritten(path: Path, tensors=None, **metadata) -> bytes:
+    """The bytes of checkpoint ``path`` with some tensors or metadata replaced."""
+    with safe_open(str(path), framework="pt") as handle:
+        original = {key: handle.get_tensor(key) for key in handle.keys()}
+        header = dict(handle.metadata())
+    return safetensors_bytes({**original, **(tensors or {})}, {**header, **metadata})
 
+
+def _with_ladder_entry(path: Path, step: int, **changes) -> bytes:
+    """Checkpoint ``path`` with the ladder entry of ``step`` changed."""
+    with safe_open(str(path), framework="pt") as handle:
+        ladder = json.loads(handle.metadata()["ladder"])
+    return _rewritten(path, ladder=json.dumps([{**e, **changes} if e["step"] == step else e for e in ladder]))
+
+
+def _broken_ladders(backbone: Path, folder: Path) -> dict[str, Path]:
+    """Checkpoint folders of the smoke backbone (a ladder of rungs 1 and 3), each damaged or forged
+    one way: its rung at step 1 missing, replaced by another file, forged with the checkpoint's
+    record forged to match (another run, other data, another step's metadata, NaN weights), the
+    record itself forged (CPU-seconds out of order), or written before rungs had a run."""
+    import hashlib
+
+    name = "unet-mnist5k-smoke-seed0"
+    rung = backbone.with_name("unet.step0000001.safetensors")
+    nan = torch.full_like(_tensor(rung, "ema.downs.0.0.block1.proj.weight"), float("nan"))
+    rungs: dict[str, bytes | None] = {
+        "missing rung": None,
+        "foreign rung": backbone.read_bytes(),
+        "other run's rung": _rewritten(rung, run_id="0123456789abcdef"),
+        "other data rung": _rewritten(rung, data_fingerprint="another"),
+        "other step rung": _rewritten(rung, step="3"),
+        "nan rung": _rewritten(rung, {"ema.downs.0.0.block1.proj.weight": nan}),
+    }
     ladders = {}
-    for damage in ("missing rung", "foreign rung"):
-        ladder = folder / damage.replace(" ", "-")
+    for damage in (*rungs, "rung seconds", "checkpoint seconds", "legacy ladder"):
+        ladder = folder / damage.replace(" ", "-").replace("'", "")
         ladder.mkdir()
-        shutil.copyfile(backbone, ladder / "unet-mnist5k-smoke-seed0.safetensors")
-        if damage == "foreign rung":
-            shutil.copyfile(backbone, ladder / "unet-mnist5k-smoke-seed0.step0000001.safetensors")
+        top, kept = backbone.read_bytes(), rungs.get(damage, rung.read_bytes())
+        if damage.startswith(("other", "nan")):  # a forger who also rewrites the checkpoint's record
+            top = _with_ladder_entry(backbone, 1, sha256=hashlib.sha256(kept).hexdigest())
+        elif damage == "rung seconds":
+            top = _with_ladder_entry(backbone, 1, cpu_seconds=100_000.0)
+        elif damage == "checkpoint seconds":
+            top = _rewritten(backbone, cpu_seconds="0.001")
+        elif damage == "legacy ladder":
+            top = safetensors_bytes(*_legacy(backbone))
+        (ladder / f"{name}.safetensors").write_bytes(top)
+        if kept is not None:
+            (ladder / f"{name}.step0000001.safetensors").write_bytes(kept)
         ladders[damage] = ladder
+    ladders["rung file"] = rung
     return ladders
+
+
+def _legacy(path: Path) -> tuple[dict, dict]:
+    """The tensors and metadata of a checkpoint as written before runs had an identity."""
+    with safe_open(str(path), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        metadata = {k: v for k, v in handle.metadata().items() if k not in ("run_id", "role", "images_seen", "ladder")}
+    return tensors, metadata
 
 
 def _huge_tensor(path: Path) -> Path:
@@ -315,17 +361,25 @@ CASES = [
     (("train", "--model", "unet", "--ema-warmup-power", "-1"), "ema-warmup-power must be 0 (no warm-up) or up to", D),
     (("train", "--model", "unet", "--ema-decay", "1"), "EMA decay must be in [0, 1), got 1.0", D),
     (("train", "--model", "dncnn", "--min-snr-gamma", "5"), "weights the diffusion loss of backbones; dncnn is a", D),
-    (
-        ("fid", "--preset", "smoke", "--models", "unet", "--curves", "--checkpoints", "{missing rung}"),
-        "keeps a ladder of 2 rungs, but its rung at step 1 (unet-mnist5k-smoke-seed0.step0000001.safetensors) is "
-        "missing",
-        False,
+    *(
+        ((bench, "--preset", "smoke", "--models", "unet", "--curves", "--checkpoints", f"{{{damage}}}"), message, False)
+        for bench, damage, message in (
+            ("fid", "missing rung", "keeps a rung at step 1 (unet-mnist5k-smoke-seed0.step0000001.safetensors), but"),
+            (
+                "denoise",
+                "foreign rung",
+                "step0000001.safetensors is not the file its run recorded (its SHA-256 differs)",
+            ),
+            ("fid", "other run's rung", "unet-mnist5k-smoke-seed0.step0000001.safetensors is not step 1 of the run of"),
+            ("denoise", "other data rung", "unet-mnist5k-smoke-seed0.step0000001.safetensors is not step 1 of the run"),
+            ("fid", "other step rung", "unet-mnist5k-smoke-seed0.step0000001.safetensors is not step 1 of the run of"),
+            ("fid", "nan rung", "tensor downs.0.0.block1.proj.weight of its EMA weights holds non-finite"),
+            ("denoise", "rung seconds", "records rung 3 out of order (steps, images and CPU-seconds must grow"),
+            ("fid", "checkpoint seconds", "records rung 3 beyond its own step 3 or CPU-seconds"),
+            ("fid", "legacy ladder", "was written before rungs were tied to their run; resume it once"),
+        )
     ),
-    (
-        ("denoise", "--preset", "smoke", "--models", "unet", "--curves", "--checkpoints", "{foreign rung}"),
-        "unet-mnist5k-smoke-seed0.step0000001.safetensors is not step 1 of the run of checkpoint",
-        False,
-    ),
+    (RESUME[:-3] + ("--train-steps", "9", "--checkpoint", "{rung file}"), "is a rung of a run's ladder", False),
     (("fid", "--preset", "smoke", "--train-seeds", "0,0"), "--train-seeds has duplicated values: 0,0", D),
     (("fid", "--preset", "smoke", "--curve-steps", "0"), "--curve-steps must be between 1 and 100,000, got 0", D),
     (("denoise", "--preset", "smoke", "--curve-rungs", "1"), "--curve-rungs must be an integer from 2 (the last", D),

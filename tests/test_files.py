@@ -1,4 +1,5 @@
-"""Atomic writes, file modes, output-folder checks and the exclusive lock."""
+"""The one creation helper (exclusive and atomic, never through a link, never over a file the
+harness did not make), the one removal helper, file modes, output-folder checks and the lock."""
 
 import errno
 import os
@@ -10,7 +11,7 @@ import time
 import pytest
 from cunet_bench import files
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace, atomic_write, check_output_folder, exclusive_lock
+from cunet_bench.files import check_output_folder, create_file, exclusive_lock
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
@@ -21,15 +22,15 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(UserError, match="cannot write .*run.csv: No space left on device"):
-        atomic_write(target, b"a,b\n1,2\n")
+        create_file(target, b"a,b\n1,2\n")
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
 
 
 def test_keep_existing_keeps_the_first_writers_file(tmp_path):
     target = tmp_path / "shard.npz"
-    assert atomic_write(target, b"first", keep_existing=True) is True
-    assert atomic_write(target, b"second", keep_existing=True) is False
+    assert create_file(target, b"first", keep_existing=True) is True
+    assert create_file(target, b"second", keep_existing=True) is False
     assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["shard.npz"]
 
 
@@ -38,8 +39,9 @@ def test_written_files_respect_the_umask(tmp_path, umask):
     previous = os.umask(umask)
     files._umask.cache_clear()
     try:
-        atomic_write(tmp_path / "a.csv", b"x")
-        atomic_replace(tmp_path / "b.md", lambda temporary: open(temporary, "w").write("y"))
+        create_file(tmp_path / "a.csv", b"x")
+        create_file(tmp_path / "b.md", b"y")
+        create_file(tmp_path / "b.md", b"z", replaces=lambda path: path.read_bytes() == b"y")
     finally:
         os.umask(previous)
         files._umask.cache_clear()
@@ -79,7 +81,7 @@ def test_read_only_file_system_is_refused(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "link", read_only)
     with pytest.raises(UserError, match="cannot write .*x.csv: Read-only file system"):
-        atomic_write(tmp_path / "x.csv", b"x")
+        create_file(tmp_path / "x.csv", b"x")
 
 
 LOCK_HOLDER = """
@@ -112,3 +114,94 @@ def test_a_second_owner_is_refused_naming_the_first_and_a_dead_owner_frees_the_l
             assert time.time() < deadline
             time.sleep(0.1)
     assert not (tmp_path / "c.safetensors.lock").exists()
+
+
+def _plant(tmp_path, what: str):
+    """Something of the user's at ``tmp_path / 'x'``: their file, a link to their file, a dangling
+    link, a fifo or a folder holding their file. Returns the path and a check that it is untouched."""
+    target, mine = tmp_path / "x", tmp_path / "mine.txt"
+    mine.write_text("the user's thesis")
+    if what == "file":
+        target.write_text("the user's notes")
+        return target, lambda: target.read_text() == "the user's notes" and mine.read_text() == "the user's thesis"
+    if what == "link":
+        target.symlink_to(mine)
+    elif what == "dangling link":
+        target.symlink_to(tmp_path / "nowhere")
+    elif what == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+        (target / "data.csv").write_text("1,2")
+    return (
+        target,
+        lambda: (
+            mine.read_text() == "the user's thesis"
+            and (target.is_symlink() or target.exists())
+            and (what != "folder" or (target / "data.csv").read_text() == "1,2")
+            and not (tmp_path / "nowhere").exists()
+        ),
+    )
+
+
+@pytest.mark.parametrize("what", ["file", "link", "dangling link", "fifo", "folder"])
+def test_the_creation_helper_never_writes_over_or_through_what_it_did_not_make(tmp_path, what):
+    target, untouched = _plant(tmp_path, what)
+    for attempt in (
+        lambda: create_file(target, b"harness"),
+        lambda: create_file(target, b"harness", replaces=lambda path: False),
+        lambda: files.check_creatable(target),
+    ):
+        with pytest.raises(UserError, match=f"{target} (holds a file the harness did not make|is a)"):
+            attempt()
+        assert untouched()
+    if what != "file":  # a cache entry is kept only where a regular file is
+        with pytest.raises(UserError):
+            create_file(target, b"harness", keep_existing=True)
+    assert untouched() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_file_the_harness_recognises_as_its_own_is_replaced(tmp_path):
+    target = tmp_path / "REPORT.md"
+    assert create_file(target, b"# report v1\n")
+    assert create_file(target, b"# report v2\n", replaces=lambda path: path.read_bytes().startswith(b"# report"))
+    assert target.read_bytes() == b"# report v2\n"
+
+
+@pytest.mark.parametrize("what", ["file", "link", "dangling link", "fifo", "folder"])
+def test_a_lock_never_follows_truncates_or_removes_what_it_did_not_make(tmp_path, what):
+    planted, untouched = _plant(tmp_path, what)
+    target = tmp_path / "c.safetensors"
+    planted.rename(tmp_path / "c.safetensors.lock")
+    lock = tmp_path / "c.safetensors.lock"
+    with pytest.raises(UserError, match=f"lock {lock} (holds a file the harness did not make|is a)"):
+        with exclusive_lock(target, "checkpoint"):
+            pass
+    assert lock.exists() or lock.is_symlink()
+    assert (tmp_path / "mine.txt").read_text() == "the user's thesis"
+    if what == "file":
+        assert lock.read_text() == "the user's notes"
+
+
+def test_a_dead_runs_lock_is_taken_over_and_removed_only_while_it_is_this_runs(tmp_path):
+    target = tmp_path / "c.safetensors"
+    lock = tmp_path / "c.safetensors.lock"
+    lock.write_text("pid 999999 (bench train --model unet)\n")  # left by a run killed with SIGKILL
+    with exclusive_lock(target, "checkpoint"):
+        assert lock.read_text().startswith(f"pid {os.getpid()} (")
+        lock.unlink()
+        lock.write_text("the user's file, put there while the run held its lock")
+    assert lock.read_text() == "the user's file, put there while the run held its lock"
+
+
+def test_removal_takes_only_what_the_harness_proves_it_made(tmp_path):
+    from hashlib import sha256
+
+    figure = tmp_path / "figure.png"
+    figure.write_bytes(b"drawn")
+    assert not files.remove_harness_made(figure, digest=sha256(b"other").hexdigest()) and figure.exists()
+    assert files.remove_harness_made(figure, digest=sha256(b"drawn").hexdigest()) and not figure.exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "mine")
+    assert not files.remove_harness_made(tmp_path / "link") and (tmp_path / "mine").is_dir()
+    assert not files.remove_harness_made(tmp_path / "mine", digest="0" * 64) and (tmp_path / "mine").is_dir()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from cunet_bench.errors import BenchWarning, UserError
-from cunet_bench.files import atomic_write
+from cunet_bench.files import create_file
 from cunet_bench.records import provenance, runs
 from cunet_bench.records.schema import SchemaError
 
@@ -60,8 +60,8 @@ def test_runs_accumulate_and_never_overwrite(tmp_path):
     second = runs.write_run("training", [_log(step=2)], _provenance(), tmp_path)
     assert first.run_id != second.run_id
     assert sorted(runs.load_runs("training", tmp_path)["step"]) == [1, 2]
-    with pytest.raises(UserError, match="already exists; results are never overwritten"):
-        atomic_write(first.csv, b"x")
+    with pytest.raises(UserError, match="holds a file the harness did not make"):
+        create_file(first.csv, b"x")
 
 
 def test_a_row_outside_the_schema_is_not_written(tmp_path):

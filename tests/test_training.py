@@ -76,11 +76,12 @@ def test_resume_is_bit_exact(tmp_path, model):
 
 
 def _bytes_but_time(path: Path) -> bytes:
-    """A checkpoint's bytes without the measured CPU-seconds (which two runs never share)."""
+    """A checkpoint's bytes without the measured CPU-seconds and the run's identity (which two
+    runs never share)."""
     from cunet_bench.records.checkpoints import read_safetensors, safetensors_bytes
 
     tensors, metadata = read_safetensors(path, "checkpoint")
-    assert float(metadata.pop("cpu_seconds")) > 0
+    assert float(metadata.pop("cpu_seconds")) > 0 and len(metadata.pop("run_id")) == 16
     return safetensors_bytes(tensors, metadata)
 
 
@@ -323,7 +324,10 @@ def test_bad_training_run(changes, fragment):
 
 
 def test_rungs_double_up_to_the_last_step():
-    from cunet_bench.diffusion.training import rung_steps
+    from cunet_bench.records.ladder import ladder_steps
+
+    def rung_steps(config):
+        return ladder_steps(config.train_steps, config.rungs)
 
     assert rung_steps(_config(steps=1800, rungs=4)) == (225, 450, 900, 1800)
     assert rung_steps(_config(steps=300, rungs=3)) == (75, 150, 300)
@@ -407,7 +411,7 @@ def test_min_snr_weights_closed_form(objective, divisor):
 def test_a_rung_is_the_shorter_run_and_records_its_cpu_seconds(tmp_path):
     """With a constant learning rate the ladder's rung at step 3 holds exactly what a 3-step run
     ends with; every rung records its step and a growing CPU time."""
-    from cunet_bench.records.checkpoints import rung_path
+    from cunet_bench.records.ladder import rung_path
 
     path = tmp_path / "c.safetensors"
     train(_config(steps=6, rungs=2, min_snr_gamma=5.0), path)
@@ -425,9 +429,9 @@ def test_a_rung_is_the_shorter_run_and_records_its_cpu_seconds(tmp_path):
 
 
 def test_a_measurement_may_read_only_the_highest_rungs(tmp_path):
-    """``ladder(checkpoint, highest)``: the top ``highest`` rungs, the checkpoint among them
+    """``read_ladder(checkpoint, highest)``: the top ``highest`` rungs, the checkpoint among them
     (2: the last doubling); more than the ladder holds is all of it."""
-    from cunet_bench.diffusion.loading import ladder
+    from cunet_bench.records.ladder import read_ladder as ladder
 
     path = tmp_path / "c.safetensors"
     train(_config(steps=8, rungs=3), path)
@@ -455,12 +459,40 @@ def test_a_decaying_run_keeps_its_length_and_an_old_checkpoint_reads_as_the_rele
     train(_config(steps=2), old)
     tensors, metadata = read_safetensors(old, "checkpoint")
     config = json.loads(metadata["config"])
-    for name in ("lr_warmup", "lr_decay", "min_snr_gamma", "rungs", "ema_warmup_power"):
+    for name in ("lr_warmup", "lr_decay", "min_snr_gamma", "rungs", "ema_warmup_power", "checkpoint_minutes"):
         del config[name]
     del metadata["cpu_seconds"]
-    write_safetensors(old, tensors, {**metadata, "config": json.dumps(config)})
+    for name in ("run_id", "role", "images_seen", "ladder"):
+        del metadata[name]
+    write_safetensors(old, tensors, {**metadata, "config": json.dumps(config)}, replaces=lambda path: True)
     recorded = TrainConfig.from_record(read_checkpoint(old).config, old)
     assert (recorded.lr_warmup, recorded.lr_decay, recorded.min_snr_gamma, recorded.rungs) == (0, "constant", 0.0, 1)
     assert recorded.ema_warmup_power == 0.0
     session = train(_config(steps=3), old, resume=True)
     assert session.steps_done == 3 and session.cpu_seconds is None and read_checkpoint(old).cpu_seconds is None
+
+
+def _as_written_before_run_ids(path: Path) -> None:
+    """Rewrite a checkpoint or rung as the harness wrote it before runs had an identity."""
+    from cunet_bench.records.checkpoints import read_safetensors, write_safetensors
+
+    tensors, metadata = read_safetensors(path, "checkpoint")
+    for name in ("run_id", "role", "images_seen", "ladder"):
+        metadata.pop(name, None)
+    write_safetensors(path, tensors, metadata, replaces=lambda existing: True)
+
+
+def test_a_ladder_written_before_run_ids_is_adopted_when_its_run_resumes(tmp_path):
+    """Such a ladder is not read (nothing ties its rungs to the run); resuming the run checks each
+    rung as before and records its digest, and the ladder reads from then on."""
+    from cunet_bench.records.ladder import read_ladder, rung_path
+
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=4, rungs=2), path)
+    for file in (path, rung_path(path, 2), rung_path(path, 4)):
+        _as_written_before_run_ids(file)
+    with pytest.raises(UserError, match="written before rungs were tied to their run; resume it once"):
+        read_ladder(path)
+    train(_config(steps=8, rungs=3), path, resume=True)
+    assert [rung.step for rung in read_ladder(path)] == [2, 4, 8]
+    assert read_checkpoint(path).run_id == read_checkpoint(rung_path(path, 8)).run_id

@@ -84,10 +84,13 @@ def all_command(
 
     Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results
     """
-    from cunet_bench.report import NO_REFERENCE, build_report, default_reference
+    from cunet_bench.report import NO_REFERENCE, build_report, check_report_path, default_reference
+    from cunet_bench.report.figure_folder import check_figures_folder
     from cunet_bench.run.pipeline import plan
 
     reports = reports or folder_option("--reports")(out.parent / "reports")
+    check_report_path(reports)
+    check_figures_folder(reports / "figures")
     steps = plan(get_preset(preset), out, Path(checkpoints_beside(checkpoints, out)), seed, resolve_device(device))
     if dry_run:
         print(
@@ -116,7 +119,7 @@ def run_step_command(job: Path = typer.Argument(..., help="a job file written by
     from cunet_bench.errors import UserError
     from cunet_bench.files import check_output_folder
     from cunet_bench.host.threads import check_requested, computing_threads
-    from cunet_bench.run.side_by_side import read_job, write_outcome
+    from cunet_bench.run.side_by_side import check_outcome_path, read_job, write_outcome
 
     record = read_job(job)
     benchmark = by_name(record["bench"])
@@ -127,6 +130,7 @@ def run_step_command(job: Path = typer.Argument(..., help="a job file written by
         check_requested(config.threads, "the job's threads")
     check_output_folder(record["out"], "the job's results folder")
     check_output_folder(job.parent, "the job's folder")
+    check_outcome_path(job)
     with computing_threads(config.threads):
         write_outcome(
             job,

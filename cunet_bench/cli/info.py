@@ -71,7 +71,7 @@ def report_command(
     Example: bench report --results results --out reports ·
     bench report --results reference/results --out reference --no-reference --readme README.md
     """
-    from cunet_bench.report import NO_REFERENCE, build_report, default_reference, update_readme
+    from cunet_bench.report import NO_REFERENCE, build_report, check_report_path, default_reference, update_readme
     from cunet_bench.report.figure_folder import check_figures_folder
     from cunet_bench.report.readme import check_readme
 
@@ -82,6 +82,7 @@ def report_command(
     if readme is not None:
         check_readme(readme)
     check_figures_folder(out / "figures")
+    check_report_path(out)
     if dry_run:
         print(
             json.dumps(

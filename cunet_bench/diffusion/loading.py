@@ -4,15 +4,14 @@ model a checkpoint holds — the one place where training configurations meet mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from cunet_bench.diffusion.process import GaussianDiffusion
-from cunet_bench.diffusion.training import TrainConfig, resume_identity, rung_steps
+from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
-from cunet_bench.records.checkpoints import highest_rungs_below_top, load_state, read_checkpoint, rung_path
+from cunet_bench.records.checkpoints import load_state, read_checkpoint
 from cunet_bench.registry.suite import get_model
 
 
@@ -58,41 +57,3 @@ def load_trained(
     model = build_model(config)
     load_state(model, saved.model_state if raw_weights else saved.ema_state, checkpoint, f"model {config.model}")
     return model.to(device).eval(), config, saved.step
-
-
-@dataclass(frozen=True)
-class Rung:
-    """One checkpoint of a training run's ladder: how far training had gone when it was kept."""
-
-    step: int
-    path: Path
-    images_seen: int
-    cpu_seconds: float | None
-    """Training CPU-seconds up to ``step`` (None: the run did not record them)."""
-
-
-def ladder(checkpoint: Path | str, highest: int | None = None) -> list[Rung]:
-    """The rungs of a checkpoint's ladder, lowest first, its top the checkpoint itself: the rungs
-    its recorded configuration keeps below its step (only the ``highest`` rungs, the top among
-    them, when given). Each must exist beside it, hold its rung's step and come from the same run
-    (the options a resume must repeat); anything else is one line."""
-    checkpoint = Path(checkpoint)
-    top = read_checkpoint(checkpoint)
-    config = TrainConfig.from_record(top.config, checkpoint)
-    per_step = config.batch_size * config.grad_accumulation
-    below = [s for s in rung_steps(config) if s < top.step]
-    rungs = []
-    for step in highest_rungs_below_top(below, highest):
-        path = rung_path(checkpoint, step)
-        if not path.is_file():
-            raise UserError(
-                f"checkpoint {checkpoint} keeps a ladder of {config.rungs} rungs, but its rung at step {step:,} "
-                f"({path.name}) is missing; measure without the curve or train the run again"
-            )
-        saved = read_checkpoint(path)
-        if saved.step != step or resume_identity(TrainConfig.from_record(saved.config, path)) != resume_identity(
-            config
-        ):
-            raise UserError(f"rung {path} is not step {step:,} of the run of checkpoint {checkpoint}")
-        rungs.append(Rung(step, path, step * per_step, saved.cpu_seconds))
-    return [*rungs, Rung(top.step, checkpoint, top.step * per_step, top.cpu_seconds)]

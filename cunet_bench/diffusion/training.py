@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import math
 import os
+import secrets
 import time
 import typing
 from dataclasses import dataclass, field
@@ -33,18 +35,20 @@ from cunet_bench.config.settings import DATA, DATA_ROOT, noise_range, setting
 from cunet_bench.data import check_source, dataset_channels, load_dataset
 from cunet_bench.diffusion.process import DiffusionConfig, GaussianDiffusion
 from cunet_bench.errors import UserError
-from cunet_bench.files import exclusive_lock
+from cunet_bench.files import check_creatable, create_file, describe_path, exclusive_lock, file_digest
 from cunet_bench.host.interrupts import deferred_interrupts
 from cunet_bench.records.checkpoints import (
     DEFAULT_TIMESTEPS,
     MAX_RUNGS,
     MAX_TIMESTEPS,
+    Checkpoint,
+    LadderEntry,
+    checkpoint_bytes,
     load_state,
     read_checkpoint,
     restore_optimizer,
-    rung_path,
-    save_checkpoint,
 )
+from cunet_bench.records.ladder import is_rung_name, ladder_steps, rung_path
 
 LIMITS = {
     "train_steps": 10_000_000,
@@ -61,6 +65,7 @@ MAX_SNR_GAMMA = 1e4
 MAX_EMA_POWER = 10.0
 MIN_LR = 1e-10
 MIN_SIGMA = 1e-6
+MAX_CHECKPOINT_MINUTES = 10_000.0
 """Below these a learning rate or a noise level changes nothing a float32 model can show (a
 subnormal one is a typo)."""
 
@@ -111,6 +116,10 @@ class TrainConfig:
     """The defaults of these five are the recipe every checkpoint written before they existed was
     trained with (constant learning rate, uniform weighting, no ladder, a constant EMA decay), so
     such a checkpoint reads as what it is."""
+    checkpoint_minutes: float = field(
+        default=10.0,
+        metadata=setting("also checkpoint after this many minutes of training (a kill loses at most that)", kind=float),
+    )
 
     def validate(self) -> None:
         for name, highest in LIMITS.items():
@@ -153,7 +162,18 @@ class TrainConfig:
         power = self.ema_warmup_power
         if not (isinstance(power, (int, float)) and not isinstance(power, bool) and 0 <= power <= MAX_EMA_POWER):
             raise UserError(f"ema-warmup-power must be 0 (no warm-up) or up to {MAX_EMA_POWER:g}, got {power}")
-        rung_steps(self)
+        if not isinstance(self.rungs, int) or isinstance(self.rungs, bool) or not 1 <= self.rungs <= MAX_RUNGS:
+            raise UserError(f"rungs must be an integer from 1 to {MAX_RUNGS}, got {str(self.rungs)[:40]}")
+        minutes = self.checkpoint_minutes
+        if not (
+            isinstance(minutes, (int, float))
+            and not isinstance(minutes, bool)
+            and math.isfinite(minutes)
+            and 0.01 <= minutes <= MAX_CHECKPOINT_MINUTES
+        ):
+            raise UserError(
+                f"checkpoint-minutes must be a number from 0.01 to {MAX_CHECKPOINT_MINUTES:,g}, got {str(minutes)[:40]}"
+            )
 
     def diffusion(self) -> GaussianDiffusion:
         """The forward process this configuration trains (and samples) with."""
@@ -195,20 +215,10 @@ class TrainConfig:
         return config
 
 
-def rung_steps(config: TrainConfig) -> tuple[int, ...]:
-    """The steps of the checkpoint ladder: up to ``rungs`` steps, each double the one before
-    (rounded down), the last one ``train_steps`` — for 1,800 steps and 4 rungs 225, 450, 900,
-    1,800. A run too short for its ladder keeps the rungs that fall on a step (2 steps, 4 rungs:
-    1 and 2). A ladder of one rung is the checkpoint alone: no copy is kept."""
-    rungs, steps = config.rungs, config.train_steps
-    if not isinstance(rungs, int) or isinstance(rungs, bool) or not 1 <= rungs <= MAX_RUNGS:
-        raise UserError(f"rungs must be an integer from 1 to {MAX_RUNGS}, got {str(rungs)[:40]}")
-    return tuple(sorted({steps >> k for k in range(rungs)} - {0}))
-
-
 def kept_rungs(config: TrainConfig) -> tuple[int, ...]:
-    """The steps whose checkpoint a run keeps a copy of: its ladder's, none when that is one rung."""
-    steps = rung_steps(config)
+    """The steps whose checkpoint a run keeps a copy of (:func:`ladder_steps` of its ``rungs``):
+    none when the ladder is one rung, the checkpoint alone."""
+    steps = ladder_steps(config.train_steps, config.rungs)
     return steps if len(steps) > 1 else ()
 
 
@@ -397,7 +407,7 @@ def training_record(config: TrainConfig) -> dict[str, Any]:
     return as_record(config)
 
 
-RESUMABLE_CHANGES = ("train_steps", "checkpoint_every", "log_every", "rungs")
+RESUMABLE_CHANGES = ("train_steps", "checkpoint_every", "log_every", "rungs", "checkpoint_minutes")
 """Options a resumed run may change: it may train for longer, log and save more often, and keep
 another ladder — except that a decaying learning rate fixes the length (its schedule ends there)."""
 
@@ -444,6 +454,10 @@ class TrainingRun:
         self.cpu_seconds: float | None = 0.0
         """Training CPU-seconds up to ``steps_done``, over every run of this checkpoint (None when
         it was resumed from a checkpoint that did not record them)."""
+        self.run_id = secrets.token_hex(8)
+        """The run's identity, kept from its fresh start through every resume and shared by its rungs."""
+        self.ladder: list[LadderEntry] = []
+        self._replaces_legacy = False
 
     def steps(self) -> Iterator[StepLog]:
         lock = exclusive_lock(self.checkpoint, "checkpoint") if self.distributed.is_main else contextlib.nullcontext()
@@ -454,12 +468,49 @@ class TrainingRun:
                 )
             yield from self._train()
 
+    def _is_this_runs_checkpoint(self, path: Path) -> bool:
+        """Whether ``path`` holds a checkpoint this run may replace: one of its own (or the
+        checkpoint it resumed, written before runs had an identity)."""
+        try:
+            saved = read_checkpoint(path, tensors=False)
+        except UserError:
+            return False
+        own = saved.run_id == self.run_id or (saved.run_id is None and self._replaces_legacy)
+        return saved.role == "checkpoint" and own
+
+    def _is_this_runs_rung(self, path: Path, step: int) -> bool:
+        """Whether ``path`` holds this run's own rung of ``step`` (written before a stop that came
+        before the checkpoint listing it): the same state, so it may be written again."""
+        try:
+            saved = read_checkpoint(path, tensors=False)
+        except UserError:
+            return False
+        return saved.role == "rung" and saved.run_id == self.run_id and saved.step == step
+
+    def _check_rungs_to_come(self, start: int) -> None:
+        """Refuse, before the first step, a path where a rung of this run will go that holds
+        anything but this run's own rung of that step: another run's rungs are never replaced."""
+        for step in kept_rungs(self.config):
+            path = rung_path(self.checkpoint, step)
+            if step > start and (path.exists() or path.is_symlink()):
+                if not self._is_this_runs_rung(path, step):
+                    raise UserError(
+                        f"{path} is in the way of this run's rung at step {step:,} ({describe_path(path)}"
+                        f"{', of another run' if path.is_file() else ''}); the harness never replaces it: move it "
+                        "away or train into another --checkpoint"
+                    )
+
     def _restore(self, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> int:
         """Load the checkpoint to resume from; returns its step (0 when there is none)."""
         config, checkpoint = self.config, self.checkpoint
         if not (self.resume and checkpoint.exists()):
             return 0
         saved = read_checkpoint(checkpoint)
+        if saved.role == "rung" or is_rung_name(checkpoint):
+            raise UserError(
+                f"{checkpoint} is a rung of a run's ladder, kept as it was at step {saved.step:,}; resume the run's "
+                "checkpoint instead (a rung is never trained over)"
+            )
         before = resume_identity(TrainConfig.from_record(saved.config, checkpoint))
         now = resume_identity(config)
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
@@ -474,7 +525,29 @@ class TrainingRun:
         load_state(ema, saved.ema_state, checkpoint, f"EMA of model {config.model}")
         restore_optimizer(optimizer, saved, checkpoint)
         self.cpu_seconds = saved.cpu_seconds
+        if saved.run_id is None:
+            self._replaces_legacy = True
+            self.ladder = self._adopted_rungs(saved, before)
+        else:
+            self.run_id, self.ladder = saved.run_id, list(saved.ladder)
         return saved.step
+
+    def _adopted_rungs(self, saved: Checkpoint, identity: dict[str, Any]) -> list[LadderEntry]:
+        """The rungs beside a checkpoint written before rungs were tied to their run, adopted into
+        this run's ladder when each is a rung of the same training at its step (the checks such a
+        ladder was read with); their digests are recorded from now on."""
+        adopted = []
+        per_step = self.config.batch_size * self.config.grad_accumulation
+        for step in kept_rungs(self.config):
+            path = rung_path(self.checkpoint, step)
+            if step > saved.step or not path.is_file() or path.is_symlink():
+                continue
+            rung = read_checkpoint(path, tensors=False)
+            same = resume_identity(TrainConfig.from_record(rung.config, path)) == identity
+            if rung.step != step or not same or rung.data_fingerprint != saved.data_fingerprint:
+                raise UserError(f"rung {path} is not step {step:,} of the run of checkpoint {self.checkpoint}")
+            adopted.append(LadderEntry(step, step * per_step, rung.cpu_seconds, file_digest(path)))
+        return adopted
 
     def _train(self) -> Iterator[StepLog]:
         config, model, distributed = self.config, self.model, self.distributed
@@ -489,13 +562,16 @@ class TrainingRun:
                 f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
                 f"{config.train_steps:,}; pass more --train-steps to train on"
             )
+        if distributed.is_main:
+            check_creatable(self.checkpoint, self._is_this_runs_checkpoint, what="checkpoint")
+            self._check_rungs_to_come(start)
         wrapped: nn.Module = model
         if distributed.world_size > 1:
             wrapped = nn.parallel.DistributedDataParallel(
                 model, device_ids=[torch.device(self.device).index] if self.device.startswith("cuda") else None
             )
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
-        began = time.perf_counter()
+        began = last_save = time.perf_counter()
         rungs = kept_rungs(config)
         model.train()
         with deferred_interrupts() as interrupts:
@@ -511,10 +587,12 @@ class TrainingRun:
                 saved = logged = False
                 while True:  # a stop that arrives during the bookkeeping still gets this step saved and logged
                     stopping = interrupts.pending is not None
-                    if not saved and (done % config.checkpoint_every == 0 or done in rungs or done == last or stopping):
+                    overdue = time.perf_counter() - last_save >= 60 * config.checkpoint_minutes
+                    due = done % config.checkpoint_every == 0 or done in rungs or done == last or overdue
+                    if not saved and (due or stopping):
                         if distributed.is_main:
                             self._save(done, ema, optimizer, fingerprint, rung=done in rungs)
-                        saved = True
+                        saved, last_save = True, time.perf_counter()
                     if not logged and (done % config.log_every == 0 or done == last or stopping):
                         yield StepLog(done, _mean_over_processes(total, distributed), rate, learning_rate(config, step))
                         logged = True
@@ -524,12 +602,23 @@ class TrainingRun:
                         break
 
     def _save(self, done: int, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str, rung: bool) -> None:
-        """The checkpoint of ``done`` steps, and at a rung of the ladder a copy of it beside the
-        checkpoint (:func:`rung_path`) that later steps leave alone."""
+        """The checkpoint of ``done`` steps; at a rung of the ladder first a copy of it beside the
+        checkpoint (:func:`rung_path`, never touched again), whose digest the checkpoint records."""
         _check_finite(done, model=self.model, EMA=ema)
-        record = training_record(self.config)
-        for path in (self.checkpoint, rung_path(self.checkpoint, done)) if rung else (self.checkpoint,):
-            save_checkpoint(path, self.model, ema, optimizer, done, record, fingerprint, self.cpu_seconds)
+        images = done * self.config.batch_size * self.config.grad_accumulation
+        state = Checkpoint(
+            {}, {}, {}, done, training_record(self.config), fingerprint, self.cpu_seconds, self.run_id, "rung", images
+        )
+        if rung:
+            data = checkpoint_bytes(self.model, ema, optimizer, state)
+            path = rung_path(self.checkpoint, done)
+            create_file(path, data, replaces=lambda existing: self._is_this_runs_rung(existing, done))
+            entry = LadderEntry(done, images, self.cpu_seconds, hashlib.sha256(data).hexdigest())
+            self.ladder = [*(kept for kept in self.ladder if kept.step < done), entry]
+        state = dataclasses.replace(state, role="checkpoint", ladder=tuple(self.ladder))
+        create_file(
+            self.checkpoint, checkpoint_bytes(self.model, ema, optimizer, state), replaces=self._is_this_runs_checkpoint
+        )
 
     def _step(
         self,

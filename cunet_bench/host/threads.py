@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from cunet_bench.errors import UserError, warn
-from cunet_bench.files import exclusive_lock, read_regular_text, remove_harness_made
+from cunet_bench.files import create_file, exclusive_lock, read_regular_text, remove_harness_made
 from cunet_bench.host.contention import cpu_seconds_of_everyone, cpu_seconds_of_this_process
 
 SAMPLE_S = 0.25
@@ -94,6 +94,15 @@ def _claimed(folder: Path) -> int:
     return total
 
 
+def _is_claim(path: Path) -> bool:
+    """Whether ``path`` is a claim the harness wrote (a pid's earlier claim, left by a process
+    that died and whose pid came round again)."""
+    try:
+        return len([int(part) for part in read_regular_text(path, 100).split()]) == 2
+    except (OSError, ValueError):
+        return False
+
+
 def _claim_file() -> Path:
     return claims_folder() / f"{os.getpid()}.claim"
 
@@ -119,7 +128,7 @@ def choose(requested: int | None = None) -> Choice:
         busy = others_cores() if not claimed else 0.0
         free = usable - claimed - (busy if busy > BUSY_CORES else 0.0)
         threads = max(1, min(int(usable), math.floor(free + 0.25)))
-        _claim_file().write_text(f"{os.getpid()} {threads}\n")
+        create_file(_claim_file(), f"{os.getpid()} {threads}\n".encode(), replaces=_is_claim)
     reason = (
         f"{claimed} thread(s) claimed by other harness runs"
         if claimed

@@ -177,8 +177,16 @@ def load_or_train_classifier(
     if cached is not None:
         return cached
     model, metadata = train_classifier(data, resolution, data_root, training)
-    write_safetensors(path, model.state_dict(), metadata)
+    write_safetensors(path, model.state_dict(), metadata, replaces=_is_classifier_cache)
     return model, metadata
+
+
+def _is_classifier_cache(path: Path) -> bool:
+    """Whether ``path`` holds a feature classifier the harness cached (a stale one is replaced)."""
+    try:
+        return read_safetensors(path, "feature classifier cache", tensors=False)[1].get("format") == CLASSIFIER_FORMAT
+    except UserError:
+        return False
 
 
 def _cached_classifier(

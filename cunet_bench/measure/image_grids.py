@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cunet_bench.files import atomic_write
+from cunet_bench.files import create_file
 
 MIN_WIDTH = 256
 """Figures are enlarged (nearest-neighbour, so pixels stay sharp) to at least this many pixels wide."""
@@ -108,7 +108,7 @@ class DenoiseGrids:
         self.kept.setdefault(level, {})[label] = images01.detach().cpu().float()
 
     def _write(self, path: Path, columns: dict[str, torch.Tensor], title: str) -> dict[str, list[str]]:
-        atomic_write(path, labelled_grid_png(columns, title))
+        create_file(path, labelled_grid_png(columns, title))
         return {path.name: list(columns)}
 
     def write(self, folder: Path, run_id: str) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ import torch
 
 from cunet_bench.data import load_dataset
 from cunet_bench.errors import warn
-from cunet_bench.files import atomic_write, remove_harness_made
+from cunet_bench.files import create_file, remove_harness_made
 from cunet_bench.measure.distribution import GaussianStats, gaussian_stats
 from cunet_bench.measure.features import FeatureExtractor
 
@@ -56,7 +56,7 @@ def reference_features(
     kid_features = features[chosen].astype(np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, mean=stats.mean, covariance=stats.covariance, count=stats.count, kid_features=kid_features)
-    atomic_write(path, buffer.getvalue(), keep_existing=True)
+    create_file(path, buffer.getvalue(), keep_existing=True)
     return ReferenceFeatures(stats, kid_features, description)
 
 

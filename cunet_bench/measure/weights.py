@@ -22,9 +22,7 @@ computed with random weights.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Callable
 import torch
 
 from cunet_bench.errors import MetricUnavailable, UserError
-from cunet_bench.files import atomic_replace, remove_harness_made
+from cunet_bench.files import create_file, file_digest, read_regular, remove_harness_made
 
 
 @dataclass(frozen=True)
@@ -70,18 +68,10 @@ def _pin_path(weight: WeightFile) -> Path:
     return cache_dir() / (weight.filename + PIN_SUFFIX)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=None)
 def _digest(path: str, size: int, modified: int) -> str:
     """The file's SHA-256, computed once per (path, size, modification time)."""
-    return sha256(Path(path))
+    return file_digest(Path(path))
 
 
 def _file_digest(path: Path) -> str:
@@ -177,7 +167,7 @@ def check_source(source: Path | str, full_digest: str | None = None) -> WeightFi
     if full_digest is not None and not FULL_DIGEST.fullmatch(full_digest.strip().lower()):
         raise UserError(f"--sha256 takes the file's full SHA-256 (64 hex digits), got {full_digest[:70]!r}")
     weight = matches[0]
-    actual = sha256(source)
+    actual = file_digest(Path(source))
     if not actual.startswith(weight.hash_prefix):
         raise UserError(
             f"{source} has SHA-256 {actual[:16]}…, which does not start with {weight.hash_prefix}: "
@@ -192,14 +182,30 @@ def install(source: Path | str, full_digest: str | None = None) -> WeightFile:
     """Copy a user-supplied weights file into the hub cache after :func:`check_source`; a full
     digest given is pinned for every later use."""
     weight = check_source(source, full_digest)
-    atomic_replace(installed_path(weight), lambda temporary: shutil.copyfile(source, temporary))
+    create_file(
+        installed_path(weight),
+        read_regular(Path(source), MAX_WEIGHTS_BYTES),
+        replaces=lambda existing: file_digest(existing).startswith(weight.hash_prefix),
+    )
     pin = _pin_path(weight)
     if full_digest is None:
-        remove_harness_made(pin)  # a pin belongs to the file it was given with
+        if _is_pin(pin):  # a pin belongs to the file it was given with
+            remove_harness_made(pin)
     else:
-        pinned = full_digest.strip().lower()
-        atomic_replace(pin, lambda temporary: Path(temporary).write_text(pinned + "\n"))
+        create_file(pin, (full_digest.strip().lower() + "\n").encode(), replaces=_is_pin)
     return weight
+
+
+MAX_WEIGHTS_BYTES = 2**30
+"""Larger than any weights file the metrics use (AlexNet's is 233 MB)."""
+
+
+def _is_pin(path: Path) -> bool:
+    """Whether ``path`` is a pin file the harness wrote (a SHA-256 on one line)."""
+    try:
+        return bool(FULL_DIGEST.fullmatch(read_regular(path, 100).decode("ascii").strip()))
+    except (OSError, ValueError):
+        return False
 
 
 HASH_CHECKS = (

@@ -11,21 +11,44 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from cunet_bench.config.seeding import check_seed
-from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, setting
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace, bounded_json, describe_path
+from cunet_bench.files import bounded_json, create_file, describe_path
 
 FORMAT = "cunet-bench-checkpoint-v1"
+
+
+ROLES = ("checkpoint", "rung")
+"""A checkpoint is the state a run resumes from; a rung is a copy of it kept at one step of the
+run's ladder (records/ladder.py), never resumed."""
+
+
+@dataclass(frozen=True)
+class LadderEntry:
+    """A rung as the checkpoint of its run records it: step, images seen, training CPU-seconds up
+    to it (None: not recorded) and the SHA-256 of the rung file's bytes."""
+
+    step: int
+    images_seen: int
+    cpu_seconds: float | None
+    sha256: str
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "cpu_seconds": self.cpu_seconds,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass
@@ -38,6 +61,13 @@ class Checkpoint:
     data_fingerprint: str
     cpu_seconds: float | None = None
     """Training CPU-seconds up to ``step`` (None: written before the harness recorded them)."""
+    run_id: str | None = None
+    """The identity a run keeps from its fresh start through every resume, shared by its rungs
+    (None: written before the harness recorded it)."""
+    role: str = "checkpoint"
+    images_seen: int | None = None
+    ladder: tuple[LadderEntry, ...] = ()
+    """The rungs the run kept below this step (checkpoints only)."""
 
 
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -53,38 +83,45 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
     return data[:8] + ordered.ljust(length) + data[8 + length :]
 
 
-def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write a safetensors file atomically (see :func:`safetensors_bytes`)."""
-    data = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata)
-    atomic_replace(path, lambda temporary: Path(temporary).write_bytes(data))
+def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """:func:`safetensors_bytes` of tensors wherever they live."""
+    return safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata)
 
 
-def save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    ema: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    config: dict[str, Any],
-    data_fingerprint: str,
-    cpu_seconds: float | None = None,
+def write_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str], replaces: Callable[[Path], bool] | None
 ) -> None:
+    """Write a safetensors file through the one creation helper; ``replaces`` recognises an
+    earlier file of the harness's own at ``path``."""
+    create_file(path, tensor_bytes(tensors, metadata), replaces=replaces)
+
+
+def checkpoint_bytes(model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer, state: Checkpoint) -> bytes:
+    """The bytes of a checkpoint or rung file: ``model``, ``ema`` and ``optimizer``'s tensors
+    with ``state``'s step, run, role and ladder as metadata."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
-    state = optimizer.state_dict()
-    for index, slots in state["state"].items():
+    optimizer_state = optimizer.state_dict()
+    for index, slots in optimizer_state["state"].items():
         for slot, value in slots.items():
             tensors[f"optim.{index}.{slot}"] = value if torch.is_tensor(value) else torch.tensor(value)
     metadata = {
         "format": FORMAT,
-        "step": str(step),
-        "config": json.dumps(config, sort_keys=True, default=str),
-        "data_fingerprint": data_fingerprint,
-        "optimizer_groups": json.dumps(state["param_groups"]),
+        "role": state.role,
+        "step": str(state.step),
+        "config": json.dumps(state.config, sort_keys=True, default=str),
+        "data_fingerprint": state.data_fingerprint,
+        "optimizer_groups": json.dumps(optimizer_state["param_groups"]),
     }
-    if cpu_seconds is not None:
-        metadata["cpu_seconds"] = repr(float(cpu_seconds))
-    write_safetensors(path, tensors, metadata)
+    if state.run_id is not None:
+        metadata["run_id"] = state.run_id
+    if state.images_seen is not None:
+        metadata["images_seen"] = str(state.images_seen)
+    if state.role == "checkpoint":
+        metadata["ladder"] = json.dumps([entry.record() for entry in state.ladder])
+    if state.cpu_seconds is not None:
+        metadata["cpu_seconds"] = repr(float(state.cpu_seconds))
+    return tensor_bytes(tensors, metadata)
 
 
 def read_safetensors(path: Path, what: str, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -147,20 +184,22 @@ def check_safetensors_layout(path: Path) -> None:
 
 
 REQUIRED_METADATA = ("format", "step", "config", "data_fingerprint")
+RUN_ID = re.compile(r"[0-9a-f]{16}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_STEP_DIGITS = 12
 
 
-def read_checkpoint(path: Path | str) -> Checkpoint:
-    """Load and check a checkpoint; a missing, corrupt, forged or foreign file is a one-line error."""
+def read_checkpoint(path: Path | str, tensors: bool = True) -> Checkpoint:
+    """Load and check a checkpoint or rung file (``tensors=False``: its metadata alone, nothing
+    allocated); a missing, corrupt, forged or foreign file is a one-line error."""
     path = Path(path)
-    tensors, metadata = read_safetensors(path, "checkpoint")
+    loaded, metadata = read_safetensors(path, "checkpoint", tensors=tensors)
     if metadata.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} was not written by cunet-bench (format {metadata.get('format')!r})")
     absent = [key for key in REQUIRED_METADATA if key not in metadata]
     if absent:
         raise UserError(f"checkpoint {path} lacks its {', '.join(absent)} metadata")
-    step = metadata["step"]
-    if not (step.isdigit() and step.isascii() and len(step) <= 12):
-        raise UserError(f"checkpoint {path} has a malformed step {step[:40]!r}")
+    step = _whole_number(metadata["step"], path, "step")
     try:
         config = bounded_json(metadata["config"], "its training configuration")
     except ValueError as error:
@@ -168,27 +207,67 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
     if not isinstance(config, dict) or not config:
         raise UserError(f"checkpoint {path} has no readable training configuration")
     groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optim": {}}
-    for key, value in tensors.items():
+    for key, value in loaded.items():
         kind, _, name = key.partition(".")
         if kind not in groups or not name:
             raise UserError(f"checkpoint {path} holds an unexpected tensor {key[:80]!r}")
         groups[kind][name] = value
+    role = metadata.get("role", "checkpoint")
+    if role not in ROLES:
+        raise UserError(f"checkpoint {path} has an unknown role {role[:40]!r}")
+    run_id = metadata.get("run_id")
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise UserError(f"checkpoint {path} has a malformed run id {run_id[:40]!r}")
+    images = metadata.get("images_seen")
     return Checkpoint(
         groups["model"],
         groups["ema"],
         groups["optim"],
-        int(step),
+        step,
         config,
         metadata["data_fingerprint"],
-        _recorded_cpu_seconds(metadata, path),
+        _recorded_cpu_seconds(metadata.get("cpu_seconds"), path),
+        run_id,
+        role,
+        None if images is None else _whole_number(images, path, "images seen"),
+        _recorded_ladder(metadata.get("ladder"), path) if role == "checkpoint" else (),
     )
+
+
+def _whole_number(text: str, path: Path, what: str) -> int:
+    if not (text.isdigit() and text.isascii() and len(text) <= MAX_STEP_DIGITS):
+        raise UserError(f"checkpoint {path} has a malformed {what} {text[:40]!r}")
+    return int(text)
+
+
+def _recorded_ladder(text: str | None, path: Path) -> tuple[LadderEntry, ...]:
+    """The ladder a checkpoint records, each entry checked for its types and bounds."""
+    if text is None:
+        return ()
+    try:
+        entries = bounded_json(text, "its ladder")
+    except ValueError as error:
+        raise UserError(f"checkpoint {path} has an unreadable ladder ({error})") from None
+    if not isinstance(entries, list) or len(entries) > MAX_RUNGS:
+        raise UserError(f"checkpoint {path} has a malformed ladder (not a list of at most {MAX_RUNGS} rungs)")
+    ladder = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"step", "images_seen", "cpu_seconds", "sha256"}:
+            raise UserError(f"checkpoint {path} has a malformed ladder entry {str(entry)[:80]!r}")
+        counts = (entry["step"], entry["images_seen"])
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n < 10**MAX_STEP_DIGITS for n in counts):
+            raise UserError(f"checkpoint {path} has a ladder entry of step {str(counts[0])[:20]}, not a whole number")
+        if not (isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"])):
+            raise UserError(f"checkpoint {path} has a ladder entry without a SHA-256 digest")
+        seconds = None if entry["cpu_seconds"] is None else _recorded_cpu_seconds(str(entry["cpu_seconds"]), path)
+        ladder.append(LadderEntry(*counts, seconds, entry["sha256"]))
+    return tuple(ladder)
 
 
 MAX_CPU_SECONDS = 1e9
 
 
-def _recorded_cpu_seconds(metadata: dict[str, str], path: Path) -> float | None:
-    text = metadata.get("cpu_seconds")
+def _recorded_cpu_seconds(text: str | None, path: Path) -> float | None:
     if text is None:
         return None
     try:
@@ -200,29 +279,8 @@ def _recorded_cpu_seconds(metadata: dict[str, str], path: Path) -> float | None:
     return value
 
 
-RungT = TypeVar("RungT")
-
 MAX_RUNGS = 30
 """The most rungs a ladder keeps (a doubling ladder of 30 rungs spans 2^29 steps)."""
-
-
-def rung_path(checkpoint: Path, step: int) -> Path:
-    """Where a training run keeps its checkpoint at ``step``, a rung of its ladder: beside the
-    checkpoint, ``MODEL-DATA-PRESET-seedS.step0000450.safetensors``."""
-    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.step{step:07d}.safetensors")
-
-
-def rung_files(checkpoint: Path) -> list[Path]:
-    """The rung files kept beside a checkpoint (named by :func:`rung_path`), in name order."""
-    checkpoint = Path(checkpoint)
-    return sorted(checkpoint.parent.glob(f"{checkpoint.stem}.step*.safetensors"))
-
-
-def highest_rungs_below_top(below: list[RungT], highest: int | None) -> list[RungT]:
-    """Of a ladder's rungs below its top (lowest first), those among its ``highest`` rungs when the
-    top is counted as one of them (all of them when ``highest`` is None): ``highest=2`` keeps the
-    rung the last doubling starts from."""
-    return below[max(0, len(below) - highest + 1) :] if highest else below
 
 
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path | str, what: str) -> None:
@@ -298,85 +356,6 @@ def _check_adam_slots(slots: dict[str, torch.Tensor], parameter: torch.Tensor, l
     value = float(step)
     if not (math.isfinite(value) and value == int(value) and 1 <= value <= last_step):
         raise UserError(f"{what}.step is {value:g}, not a whole number from 1 to the checkpoint's step {last_step}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainedCheckpoints:
-    """The checkpoints a measurement reads (``bench denoise``, ``bench fid``): the file ``bench
-    train`` writes by default for each model and training seed, under ``checkpoints``."""
-
-    data: str = field(metadata=DATA)
-    checkpoint_preset: str
-    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
-    train_seeds: tuple[int, ...] = field(
-        metadata=setting("training seeds of the checkpoints compared, e.g. 0,1,2", read=numbers(minimum=0))
-    )
-    """The training seeds whose checkpoints are compared (every trained model, every seed)."""
-    checkpoints: str = "checkpoints"
-    data_root: str | None = field(default=None, metadata=DATA_ROOT)
-    """The folder of a dataset that is not embedded (the test and training splits are read from it)."""
-    curve_rungs: int | None = field(
-        default=None,
-        metadata=setting("with --curves, the highest rungs measured (default: all; 2: the last doubling)", kind=int),
-    )
-    """How many of each ladder's highest rungs the learning curve measures, the checkpoint among
-    them: 2 is the last doubling, all the convergence gate reads; None measures every rung."""
-
-    @staticmethod
-    def settings(preset: Any) -> dict[str, Any]:
-        """The preset's part of these settings: its data, its name and its training seeds."""
-        return {"data": preset.data, "checkpoint_preset": preset.name, "train_seeds": preset.train_seeds}
-
-    def validate(self) -> None:
-        from cunet_bench.data import check_source
-
-        check_source(self.data, self.data_root)
-        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
-            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
-        for seed in self.train_seeds:
-            check_seed(seed)
-        if self.curve_rungs is not None and not 2 <= self.curve_rungs <= MAX_RUNGS:
-            raise UserError(
-                f"--curve-rungs must be an integer from 2 (the last doubling) to {MAX_RUNGS}, got {self.curve_rungs}"
-            )
-
-    def timesteps(self, models: tuple[str, ...]) -> int:
-        """The fewest diffusion timesteps T the existing checkpoints of ``models`` record (read
-        from their metadata alone), or the default T when none exists yet: the bound the noise and
-        sampling steps are checked against before any work, as the run checks them."""
-        recorded = [
-            recorded_timesteps(path)
-            for model in models
-            for seed in self.train_seeds
-            if (path := self.checkpoint(model, seed)).is_file()
-        ]
-        return min(recorded, default=DEFAULT_TIMESTEPS)
-
-    def checkpoint(self, model: str, seed: int) -> Path:
-        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
-        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
-
-    def measured_files(self, models: tuple[str, ...], curves: bool) -> list[Path]:
-        """The files a measurement of ``models`` reads, for its done key: each checkpoint and, with
-        the learning curve, the rung files beside it (checked when the measurement loads them)."""
-        files: list[Path] = []
-        for model in models:
-            for seed in self.train_seeds:
-                checkpoint = self.checkpoint(model, seed)
-                rungs = rung_files(checkpoint) if curves else []
-                files += [*highest_rungs_below_top(rungs, self.curve_rungs), checkpoint]
-        return files
-
-    def require(self, model: str, seed: int) -> Path:
-        """That checkpoint, or a one-line error naming the command that makes it."""
-        path = self.checkpoint(model, seed)
-        if not path.is_file():
-            folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
-            raise UserError(
-                f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
-                f"--preset {self.checkpoint_preset} --seed {seed}{folder}"
-            )
-        return path
 
 
 DEFAULT_TIMESTEPS = 1000

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from cunet_bench.errors import warn
-from cunet_bench.files import atomic_write, bounded_json, read_regular, read_regular_text
+from cunet_bench.files import bounded_json, create_file, read_regular, read_regular_text
 from cunet_bench.records import schema
 from cunet_bench.records.provenance import utc_now
 
@@ -53,9 +53,9 @@ def write_run(bench: str, rows: list[dict[str, Any]], provenance: dict[str, Any]
     run_id = new_run_id()
     folder = Path(out) / bench
     files = RunFiles(run_id, folder / f"{run_id}.csv", folder / f"{run_id}.json")
-    atomic_write(files.csv, rows_to_csv({"run_id": run_id, **row} for row in rows))
+    create_file(files.csv, rows_to_csv({"run_id": run_id, **row} for row in rows))
     sidecar = _standard_json({"run_id": run_id, **provenance, "finished_at": utc_now(), "rows": len(rows)})
-    atomic_write(
+    create_file(
         files.json, (json.dumps(sidecar, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n").encode()
     )
     return files

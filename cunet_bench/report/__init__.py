@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from cunet_bench.files import atomic_replace, exclusive_lock
+from cunet_bench.files import check_creatable, create_file, exclusive_lock, read_regular
 from cunet_bench.records.provenance import source_checkout
 from cunet_bench.report import figures
 from cunet_bench.report.beside import BESIDE_TITLE, beside_section
@@ -28,9 +28,18 @@ from cunet_bench.report.setup_section import deviations_section, setup_section
 from cunet_bench.report.speed import speed_section
 from cunet_bench.report.verdicts import MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
 
-__all__ = ["NO_REFERENCE", "build_report", "claims_of", "default_reference", "evaluate", "update_readme"]
+__all__ = [
+    "NO_REFERENCE",
+    "build_report",
+    "check_report_path",
+    "claims_of",
+    "default_reference",
+    "evaluate",
+    "update_readme",
+]
 
 MEASURED = (efficiency_section, speed_section, fid_section, denoise_section, curves_section, samples_section)
+TITLE = "# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)"
 NO_REFERENCE = (
     "No committed reference run was found: this installation is not a checkout holding `reference/results` "
     "(an installed copy ships without it). Pass `--reference FOLDER` to show a reference run beside this one."
@@ -107,10 +116,25 @@ def build_report(
     returns the path."""
     results = Results(results_folder)
     with exclusive_lock(out / "REPORT.md", "report"):
+        check_report_path(out)
         with drawing_figures(out / "figures") as figures_dir:
             lines = _report_lines(results, results_folder, figures_dir, reference, missing_reference)
-        atomic_replace(out / "REPORT.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
+        create_file(out / "REPORT.md", "\n".join(lines).encode(), replaces=_is_report)
     return out / "REPORT.md"
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` holds a report ``bench report`` wrote (it begins with the report's title)."""
+    try:
+        return read_regular(path, 64 * 2**20).startswith(TITLE.encode() + b"\n")
+    except (OSError, ValueError):
+        return False
+
+
+def check_report_path(out: Path) -> None:
+    """Refuse, before any work, a ``REPORT.md`` the report may not replace: a link, a folder, a
+    fifo, or a file that is not a report of ``bench report``."""
+    check_creatable(out / "REPORT.md", replaces=_is_report, what="report")
 
 
 def _report_lines(
@@ -129,7 +153,7 @@ def _report_lines(
         sections.append(Section("beside", BESIDE_TITLE, body=[missing_reference]))
     sections.append(conclusion_section(claims))
     lines = [
-        "# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)",
+        TITLE,
         "",
         f"Built by `bench report` from {code(results_folder)} only: every number below comes from a recorded run, "
         "named in its section's provenance.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import io
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cunet_bench.files import atomic_replace  # noqa: E402
+from cunet_bench.files import create_file  # noqa: E402
 
 ROLE_COLOURS = {"paper-unet": "tab:blue", "paper-cunet": "tab:orange"}
 PALETTE = ("tab:olive", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan")
@@ -72,7 +73,9 @@ def _colour(colours: dict[str, str], name: str) -> str:
 
 def _save(figure: plt.Figure, path: Path) -> Path:
     figure.tight_layout()
-    atomic_replace(path, lambda temporary: figure.savefig(temporary, format="png", metadata={"Software": None}))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    create_file(path, buffer.getvalue())
     plt.close(figure)
     return path
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from cunet_bench.errors import UserError
-from cunet_bench.files import atomic_replace, describe_path
+from cunet_bench.files import create_file, describe_path, read_regular_text
 
 SUMMARY_HEADING = "## Summary of the paper's claims"
 START_MARKER = "<!-- bench report summary: start -->"
@@ -29,14 +29,21 @@ def summary_table(report_text: str) -> list[str]:
     return table
 
 
+def _edited_file(readme: Path) -> Path:
+    """The file ``--readme`` names: the user's own document, edited between its markers at the
+    user's request, so a link is followed to it here, explicitly (the link itself stays)."""
+    return Path(os.path.realpath(readme)) if readme.is_symlink() else readme
+
+
 def check_readme(readme: Path) -> str:
     """The README's text, when it is a readable file with one pair of markers in order; checked
     before any report is written."""
-    if not readme.is_file():
+    target = _edited_file(readme)
+    if not target.is_file():
         raise UserError(f"README {readme} is {describe_path(readme)}, not a file")
     try:
-        text = readme.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_regular_text(target)
+    except (OSError, ValueError) as error:
         raise UserError(f"README {readme} cannot be read ({error})") from None
     if (
         text.count(START_MARKER) != 1
@@ -59,4 +66,4 @@ def update_readme(readme: Path, report: Path) -> None:
     before, rest = text.split(START_MARKER)
     after = rest.split(END_MARKER)[1]
     updated = before + "\n".join([START_MARKER, *table, END_MARKER]) + after
-    atomic_replace(readme, lambda temporary: Path(temporary).write_text(updated))
+    create_file(_edited_file(readme), updated.encode(), replaces=lambda path: bool(check_readme(path)))

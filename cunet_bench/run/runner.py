@@ -31,9 +31,9 @@ class Outcome:
 
 
 def input_digests(benchmark: Benchmark, config: Any) -> dict[str, str]:
-    from cunet_bench.measure.weights import sha256
+    from cunet_bench.files import file_digest
 
-    return {str(path): sha256(path) for path in benchmark.inputs(config) if Path(path).is_file()}
+    return {str(path): file_digest(path) for path in benchmark.inputs(config) if Path(path).is_file()}
 
 
 def done_key(benchmark: Benchmark, config: Any, digests: dict[str, str] | None = None) -> str:

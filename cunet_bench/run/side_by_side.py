@@ -29,7 +29,7 @@ from typing import Any
 from cunet_bench.benchmarks import PLAIN_PROGRESS, Workload
 from cunet_bench.config.resolve import as_record
 from cunet_bench.errors import UserError
-from cunet_bench.files import bounded_json, read_regular_text
+from cunet_bench.files import bounded_json, check_creatable, create_file, read_regular_text
 from cunet_bench.run.runner import Outcome
 
 POLL_S = 0.5
@@ -49,7 +49,8 @@ class Job:
     bench: str
 
     def write(self, path: Path) -> None:
-        path.write_text(
+        create_file(
+            path,
             json.dumps(
                 {
                     "label": self.label,
@@ -59,7 +60,7 @@ class Job:
                     "invocation": self.invocation,
                     "bench": self.bench,
                 }
-            )
+            ).encode(),
         )
 
 
@@ -79,10 +80,16 @@ def outcome_path(job: Path) -> Path:
     return job.with_suffix(".outcome.json")
 
 
+def check_outcome_path(job: Path) -> None:
+    """Refuse, before the step runs, an outcome path that holds anything (the outcome is a new file)."""
+    check_creatable(outcome_path(job), what="the job's outcome")
+
+
 def write_outcome(job: Path, outcome: Outcome) -> None:
     """What the parent needs of a worker's run (its rows are recorded in the results folder)."""
     work = outcome.workload
-    outcome_path(job).write_text(
+    create_file(
+        outcome_path(job),
         json.dumps(
             {
                 "run_id": outcome.run_id,
@@ -91,7 +98,7 @@ def write_outcome(job: Path, outcome: Outcome) -> None:
                 "contention": outcome.contention,
                 "workload": None if work is None else {"items": work.items, "item": work.item, "gflop": work.gflop},
             }
-        )
+        ).encode(),
     )
 
 

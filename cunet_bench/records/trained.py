@@ -1,0 +1,93 @@
+"""The checkpoints a measurement reads (``bench denoise``, ``bench fid``): where ``bench train``
+put each model's checkpoint of each training seed, and the files of their ladders a measurement
+reads (its done key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cunet_bench.config.seeding import check_seed
+from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, setting
+from cunet_bench.errors import UserError
+from cunet_bench.records.checkpoints import DEFAULT_TIMESTEPS, MAX_RUNGS, checkpoint_path, recorded_timesteps
+from cunet_bench.records.ladder import ladder_files
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedCheckpoints:
+    """The checkpoints a measurement reads (``bench denoise``, ``bench fid``): the file ``bench
+    train`` writes by default for each model and training seed, under ``checkpoints``."""
+
+    data: str = field(metadata=DATA)
+    checkpoint_preset: str
+    """The preset the checkpoints were trained with: ``CHECKPOINTS/MODEL-DATA-PRESET-seedS.safetensors``."""
+    train_seeds: tuple[int, ...] = field(
+        metadata=setting("training seeds of the checkpoints compared, e.g. 0,1,2", read=numbers(minimum=0))
+    )
+    """The training seeds whose checkpoints are compared (every trained model, every seed)."""
+    checkpoints: str = "checkpoints"
+    data_root: str | None = field(default=None, metadata=DATA_ROOT)
+    """The folder of a dataset that is not embedded (the test and training splits are read from it)."""
+    curve_rungs: int | None = field(
+        default=None,
+        metadata=setting("with --curves, the highest rungs measured (default: all; 2: the last doubling)", kind=int),
+    )
+    """How many of each ladder's highest rungs the learning curve measures, the checkpoint among
+    them: 2 is the last doubling, all the convergence gate reads; None measures every rung."""
+
+    @staticmethod
+    def settings(preset: Any) -> dict[str, Any]:
+        """The preset's part of these settings: its data, its name and its training seeds."""
+        return {"data": preset.data, "checkpoint_preset": preset.name, "train_seeds": preset.train_seeds}
+
+    def validate(self) -> None:
+        from cunet_bench.data import check_source
+
+        check_source(self.data, self.data_root)
+        if not self.train_seeds or len(set(self.train_seeds)) != len(self.train_seeds):
+            raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
+        for seed in self.train_seeds:
+            check_seed(seed)
+        if self.curve_rungs is not None and not 2 <= self.curve_rungs <= MAX_RUNGS:
+            raise UserError(
+                f"--curve-rungs must be an integer from 2 (the last doubling) to {MAX_RUNGS}, got {self.curve_rungs}"
+            )
+
+    def timesteps(self, models: tuple[str, ...]) -> int:
+        """The fewest diffusion timesteps T the existing checkpoints of ``models`` record (read
+        from their metadata alone), or the default T when none exists yet: the bound the noise and
+        sampling steps are checked against before any work, as the run checks them."""
+        recorded = [
+            recorded_timesteps(path)
+            for model in models
+            for seed in self.train_seeds
+            if (path := self.checkpoint(model, seed)).is_file()
+        ]
+        return min(recorded, default=DEFAULT_TIMESTEPS)
+
+    def checkpoint(self, model: str, seed: int) -> Path:
+        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
+        return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
+
+    def measured_files(self, models: tuple[str, ...], curves: bool) -> list[Path]:
+        """The files a measurement of ``models`` reads, for its done key: each checkpoint and, with
+        the learning curve, the rung files its ladder records (checked when the measurement reads them)."""
+        files: list[Path] = []
+        for model in models:
+            for seed in self.train_seeds:
+                checkpoint = self.checkpoint(model, seed)
+                files += ladder_files(checkpoint, self.curve_rungs) if curves else [checkpoint]
+        return files
+
+    def require(self, model: str, seed: int) -> Path:
+        """That checkpoint, or a one-line error naming the command that makes it."""
+        path = self.checkpoint(model, seed)
+        if not path.is_file():
+            folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
+            raise UserError(
+                f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
+                f"--preset {self.checkpoint_preset} --seed {seed}{folder}"
+            )
+        return path
