@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from cunet_bench.data import dataset_channels, load_dataset
-from cunet_bench.diffusion.loading import diffusion_of, load_trained
+from cunet_bench.diffusion.loading import check_batch_fits, diffusion_of, load_trained
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
@@ -56,6 +56,8 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     if len(resolutions) > 1:
         raise UserError(f"the checkpoints were trained at different resolutions {sorted(resolutions)}")
     resolution = resolutions.pop() if resolutions else config.resolution
+    for training in {training.model: training for _, training, _ in trained.values()}.values():
+        check_batch_fits(training, config.num_images, "--num-images")
     methods: list[Method] = []
     for name in config.models:
         spec = get_model(name)

@@ -26,7 +26,7 @@ from cunet_bench.config.presets import Preset
 from cunet_bench.config.resolve import resolve
 from cunet_bench.config.settings import MODELS, numbers, setting
 from cunet_bench.data import load_dataset
-from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
+from cunet_bench.diffusion.loading import check_batch_fits, diffusion_of, load_trained
 from cunet_bench.diffusion.process import SAMPLERS, GaussianDiffusion, sample
 from cunet_bench.errors import MetricUnavailable, UserError, warn
 from cunet_bench.files import create_file, file_digest, remove_harness_made
@@ -172,10 +172,12 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
     """The EMA weights of each model's checkpoint; all must share one image shape and schedule
     length, which must fit the sweep."""
     backbones = []
+    configurations = {}
     for name in config.models:
         for seed in config.train_seeds:
             path = config.require(name, seed)
             model, trained, _ = load_trained(path, name, device=config.device)
+            configurations[name] = trained
             diffusion = diffusion_of(trained)
             if diffusion is None:
                 raise UserError(f"{name} is a denoiser, not a diffusion backbone; bench fid samples from backbones")
@@ -198,7 +200,8 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
             )
     if len({b.shape for b in backbones}) > 1:
         raise UserError(f"the checkpoints hold different image shapes: {sorted({b.shape for b in backbones})}")
-    check_batch_pixels(min(config.batch_size, config.num_samples), backbones[0].shape[-1], "--batch-size")
+    for training in configurations.values():
+        check_batch_fits(training, min(config.batch_size, config.num_samples), "--batch-size")
     timesteps = min(b.diffusion.timesteps for b in backbones)
     if max(config.sampling_steps) > timesteps:
         raise UserError(

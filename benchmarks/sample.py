@@ -68,7 +68,7 @@ class SampleConfig:
 def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]:
     """Generate the images in batches (the batch size does not change them), write the grid and
     the .npz, and yield one row with the time per sample."""
-    from cunet_bench.diffusion.loading import check_batch_pixels, diffusion_of, load_trained
+    from cunet_bench.diffusion.loading import check_batch_fits, diffusion_of, load_trained
 
     checkpoint = Path(config.checkpoint)
     model, trained, trained_steps = load_trained(checkpoint, config.model, config.raw_weights, config.device)
@@ -77,7 +77,7 @@ def run(config: SampleConfig, progress: Progress = no_progress) -> Iterator[Row]
         raise UserError(
             f"checkpoint {checkpoint} holds the denoiser {trained.model!r}; sampling needs a diffusion backbone"
         )
-    check_batch_pixels(min(config.batch_size, config.num_samples), trained.resolution, "--batch-size")
+    check_batch_fits(trained, min(config.batch_size, config.num_samples), "--batch-size")
     if config.sampling_steps > trained.timesteps:
         raise UserError(f"--sampling-steps must be between 1 and {trained.timesteps}, got {config.sampling_steps}")
     shape = (trained.channels, trained.resolution, trained.resolution)

@@ -94,13 +94,14 @@ def is_complete(config: TrainRunConfig) -> bool:
 def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:
     import torch
     from cunet_bench.benchmarks.counting import count_flops
-    from cunet_bench.diffusion.loading import build_model, diffusion_of, load_trained
+    from cunet_bench.diffusion.loading import build_model, check_batch_fits, diffusion_of, load_trained
     from cunet_bench.diffusion.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
     from cunet_bench.host.contention import Contention
     from cunet_bench.registry.contracts import example_inputs
 
     training = config.training
     distributed: Distributed = distributed_from_environment()
+    check_batch_fits(training, training.batch_size // distributed.world_size, "--batch-size", training=True)
     torch.manual_seed(training.seed)
     model = build_model(training)
     spec = get_model(training.model)

@@ -180,12 +180,24 @@ def _remove_temporary(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+MAX_DIGEST_BYTES = 2**34
+"""The largest file the harness hashes (16 GiB: far beyond any checkpoint, sample shard or weights
+file of its own); a larger one — a sparse file forged to declare terabytes — is refused at once
+rather than read for hours."""
+
+
 def file_digest(path: Path) -> str:
-    """The SHA-256 of a regular file's bytes (never through a link)."""
+    """The SHA-256 of a regular file's bytes (never through a link); ``ValueError`` for anything
+    else or a file over :data:`MAX_DIGEST_BYTES`."""
     digest = hashlib.sha256()
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
             raise ValueError(f"{path} is {describe_path(path)}, not a regular file")
+        if status.st_size > MAX_DIGEST_BYTES:
+            raise ValueError(
+                f"{path} is {status.st_size:,} bytes, more than any file of the harness ({MAX_DIGEST_BYTES:,})"
+            )
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -139,6 +139,7 @@ def files(tmp_path, trained, trained_backbone):
         "optimizer": forged_checkpoint(tmp_path, "optim.safetensors", {"optim.x.step": torch.zeros(1)}),
         "truncated": tmp_path / "truncated.safetensors",
         "huge tensor": _huge_tensor(tmp_path / "4tib.safetensors"),
+        "sparse 4 TiB": _huge_tensor(tmp_path / "sparse.safetensors", sparse=True),
         "adam negative": _variant(trained, tmp_path, "adamneg.safetensors", {"optim.0.exp_avg_sq": -moment.abs() - 1}),
         "adam nan": _variant(trained, tmp_path, "adamnan.safetensors", {"optim.0.exp_avg": moment * float("nan")}),
         "adam shape": _variant(trained, tmp_path, "adamshape.safetensors", {"optim.0.exp_avg": torch.zeros(3)}),
@@ -248,15 +249,19 @@ def _legacy(path: Path) -> tuple[dict, dict]:
     return tensors, metadata
 
 
-def _huge_tensor(path: Path) -> Path:
-    """A safetensors header declaring a 4 TiB tensor over 4 bytes of data."""
+def _huge_tensor(path: Path, sparse: bool = False) -> Path:
+    """A safetensors header declaring a 4 TiB tensor: over 4 bytes of data, or (``sparse``) over a
+    sparse file of 4 TiB whose size agrees with the header."""
+    size = 4 * 2**40 if sparse else 4
     header = json.dumps(
         {
             "__metadata__": {"format": FORMAT},
-            "model.w": {"dtype": "F32", "shape": [1024, 1024, 1024, 1024], "data_offsets": [0, 4]},
+            "model.w": {"dtype": "F32", "shape": [1024, 1024, 1024, 1024], "data_offsets": [0, size]},
         }
     ).encode()
-    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    with open(path, "wb") as handle:
+        handle.write(len(header).to_bytes(8, "little") + header)
+        handle.truncate(8 + len(header) + size)
     return path
 
 
@@ -556,6 +561,7 @@ CASES = [
         False,
     ),
     (("sample", "--checkpoint", "{huge tensor}"), "declares [1024, 1024, 1024, 1024] F32 beyond its bytes", False),
+    (("sample", "--checkpoint", "{sparse 4 TiB}"), "bytes, more than any file of the harness", False),
     (("sample", "--checkpoint", "{dir}"), "is a folder, not a file", False),
     (("sample", "--checkpoint", "{fifo}"), "is a fifo, not a file", False),
     (("sample", "--checkpoint", "{dangling}"), "is a dangling link, not a file", False),
@@ -842,3 +848,32 @@ def test_a_folder_named_like_a_number_is_a_name_not_a_number(monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     code, out, err = bench(monkeypatch, capsys, "efficiency", "--preset", "smoke", "--out", "2026_12_06", "--dry-run")
     assert code == 0 and err == "" and '"out": "2026_12_06"' in out
+
+
+def test_a_forged_4_tib_checkpoint_is_refused_at_once(monkeypatch, capsys, files):
+    """A sparse file whose header agrees with its 4 TiB size: refused from its size, never read."""
+    started = time.perf_counter()
+    code, _, err = bench(monkeypatch, capsys, "sample", "--checkpoint", str(files["sparse 4 TiB"]))
+    assert code == 2 and "more than any file of the harness" in err and time.perf_counter() - started < 10
+
+
+def test_a_batch_that_would_not_fit_in_memory_is_refused_before_any_sample(monkeypatch, capsys, files, tmp_path):
+    """One 1,024-px image of the U-Net needs about 8 GiB (its full attention at 128×128): under a
+    10 GiB limit that is refused in one line, before a sample is drawn or a file written."""
+    from cunet_bench.host import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10 * 2**30)
+    code, _, err = bench(
+        monkeypatch,
+        capsys,
+        "sample",
+        "--checkpoint",
+        str(files["1024 px"]),
+        "--num-samples",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--batch-size 1 at 1024×1024 px needs about" in err and "the images are too large for this machine" in err
+    assert not (tmp_path / "s").exists()

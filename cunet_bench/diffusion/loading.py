@@ -44,6 +44,49 @@ def check_batch_pixels(images: int, resolution: int, option: str) -> None:
         )
 
 
+MEMORY_MARGIN = 0.8
+"""The share of the memory this process may still allocate that one batch may take (the rest is
+for the allocator's slack, the sampler's own tensors and everything else the process holds)."""
+
+
+def check_batch_fits(config: TrainConfig, images: int, option: str, training: bool = False) -> None:
+    """Refuse, before any work, a batch of ``images`` that would not fit: over
+    :data:`MAX_BATCH_PIXELS`, or needing more than :data:`MEMORY_MARGIN` of the memory this process
+    may still allocate for one call (``training``: one training step) of the configuration's
+    network, as estimated on the meta device at batch 1 and 2 and extrapolated (activations grow
+    with the batch). A network that cannot run on the meta device keeps the pixel bound alone."""
+    from cunet_bench.host.memory import available_bytes
+    from cunet_bench.measure.footprint import call_peak_bytes
+    from cunet_bench.registry.contracts import example_inputs
+
+    check_batch_pixels(images, config.resolution, option)
+    available = available_bytes()
+    if available is None:
+        return
+    spec, size = get_model(config.model), config.resolution
+
+    def peak(batch: int) -> int:
+        inputs = example_inputs(spec.family, batch, config.channels, size, device="meta")
+        return call_peak_bytes(
+            lambda: spec.instantiate(config.channels, size, **config.model_options), inputs, training
+        )
+
+    try:
+        one, two = peak(1), peak(2)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return
+    per_image, budget = max(two - one, 1), MEMORY_MARGIN * available
+    needed = one + (images - 1) * per_image
+    if needed > budget:
+        most = int((budget - one) // per_image) + 1
+        advice = f"use {option} {most} or less" if most >= 1 else "the images are too large for this machine"
+        raise UserError(
+            f"{option} {images} at {size}×{size} px needs about {needed / 2**30:.1f} GiB for one "
+            f"{'training step' if training else 'call'} of {config.model}, more than {MEMORY_MARGIN:.0%} of the "
+            f"{available / 2**30:.1f} GiB this process may still allocate; {advice}"
+        )
+
+
 def load_trained(
     checkpoint: Path | str, expect_model: str | None = None, raw_weights: bool = False, device: str = "cpu"
 ) -> tuple[nn.Module, TrainConfig, int]:

@@ -23,6 +23,7 @@ from torch import nn
 
 from cunet_bench.errors import UserError
 from cunet_bench.files import bounded_json, create_file, describe_path
+from cunet_bench.host.memory import available_bytes
 
 FORMAT = "cunet-bench-checkpoint-v1"
 
@@ -144,6 +145,9 @@ def read_safetensors(path: Path, what: str, tensors: bool = True) -> tuple[dict[
     return loaded, metadata
 
 
+MAX_TENSOR_BYTES = 2**36
+"""No checkpoint of the harness comes near 64 GiB (the paper's U-Net with its EMA and Adam state is
+0.6 GB): a file declaring more is forged or broken, and reading it would only hang."""
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER_BYTES = 100 * 2**20
 
@@ -164,6 +168,12 @@ def check_safetensors_layout(path: Path) -> None:
     if not isinstance(header, dict):
         raise ValueError("its header is not a JSON object")
     data = size - 8 - length
+    allowed = min(MAX_TENSOR_BYTES, available_bytes() or MAX_TENSOR_BYTES)
+    if data > allowed:
+        raise ValueError(
+            f"it holds {data / 2**30:,.1f} GiB of tensors, more than the {allowed / 2**30:,.1f} GiB this process may "
+            "allocate"
+        )
     for name, entry in header.items():
         if name == "__metadata__":
             continue

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from cunet_bench.benchmarks import Benchmark, Progress, Row, Workload, no_progress
 from cunet_bench.config.resolve import as_record, config_hash
+from cunet_bench.errors import UserError
 from cunet_bench.host import machine
 from cunet_bench.host.contention import Contention
 from cunet_bench.records import provenance, runs, schema
@@ -31,9 +32,18 @@ class Outcome:
 
 
 def input_digests(benchmark: Benchmark, config: Any) -> dict[str, str]:
+    """The SHA-256 of every file the run reads (its checkpoints), or one line naming one that
+    cannot be hashed."""
     from cunet_bench.files import file_digest
 
-    return {str(path): file_digest(path) for path in benchmark.inputs(config) if Path(path).is_file()}
+    digests = {}
+    for path in benchmark.inputs(config):
+        if Path(path).is_file():
+            try:
+                digests[str(path)] = file_digest(path)
+            except (OSError, ValueError) as error:
+                raise UserError(f"cannot read {path} ({error})") from None
+    return digests
 
 
 def done_key(benchmark: Benchmark, config: Any, digests: dict[str, str] | None = None) -> str:
