@@ -44,7 +44,7 @@ from cunet_bench.models.solver import SolverConfig
 from cunet_bench.records.checkpoints import MAX_TIMESTEPS
 from cunet_bench.records.ladder import Rung
 from cunet_bench.records.runs import new_run_id
-from cunet_bench.records.trained import TrainedCheckpoints
+from cunet_bench.records.trained import TrainedCheckpoints, refuse_without_curves
 from cunet_bench.registry.suite import REGISTRY, get_model
 
 PROTOCOLS = ("paper", "release")
@@ -114,6 +114,7 @@ class DenoiseConfig(TrainedCheckpoints):
         ):
             if overrides.get(name) is not None and protocol != applies:
                 raise UserError(f"{option} applies to the {applies} protocol, not the {protocol} protocol")
+        refuse_without_curves(preset.settings("denoise"), overrides, "curve_rungs")
         return resolve(
             cls,
             {

@@ -36,7 +36,7 @@ from cunet_bench.measure.features import ClassifierTraining, FeatureExtractor, f
 from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.measure.timing import interleaved
 from cunet_bench.records.ladder import Rung, read_ladder
-from cunet_bench.records.trained import TrainedCheckpoints
+from cunet_bench.records.trained import TrainedCheckpoints, refuse_without_curves
 from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
 from torch import nn
 
@@ -89,6 +89,7 @@ class FidConfig(TrainedCheckpoints):
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "FidConfig":
         """The preset's sweep and sample count for the quality backbones it trains."""
+        refuse_without_curves(preset.settings("fid"), overrides, "curve_steps", "curve_rungs")
         return resolve(
             cls,
             {

@@ -363,7 +363,30 @@ CASES = [
     (("train", "--model", "unet", "--lr-decay", "step"), "unknown lr-decay 'step'; choose constant, cosine, linear", D),
     (("train", "--model", "unet", "--lr-warmup", "-3"), "lr-warmup must be a whole number of steps, got -3", D),
     (("train", "--model", "unet", "--min-snr-gamma", "-1"), "min-snr-gamma must be 0 (uniform weighting)", D),
-    (("train", "--model", "unet", "--ema-warmup-power", "-1"), "ema-warmup-power must be 0 (no warm-up) or up to", D),
+    (("train", "--model", "unet", "--ema-warmup-power", "-1"), "ema-warmup-power must be 0 (no warm-up) or from", D),
+    (
+        ("train", "--model", "unet", "--ema-warmup-power", "1e-320"),
+        "ema-warmup-power must be 0 (no warm-up) or from",
+        D,
+    ),
+    (("train", "--model", "unet", "--min-snr-gamma", "1e-320"), "min-snr-gamma must be 0 (uniform weighting) or", D),
+    (("train", "--model", "unet", "--lr-warmup", "10000001", "--train-steps", "3"), "is longer than the run", D),
+    (("train", "--model", "unet", "--checkpoint-minutes", "0"), "checkpoint-minutes must be a number from 0.01", D),
+    (("train", "--model", "unet", "--checkpoint-minutes", "nan"), "checkpoint-minutes must be a number from 0.01", D),
+    (("train", "--model", "unet", "--batch-size", "8.0"), "--batch-size '8.0': takes a whole number", D),
+    (("train", "--model", "unet", "--train-steps", "1e3"), "--train-steps '1e3': takes a whole number", D),
+    (("train", "--model", "unet", "--threads", " 1"), "--threads ' 1': write the number without spaces around it", D),
+    (
+        ("fid", "--preset", "paper", "--curve-steps", "30"),
+        "--curve-steps applies to the learning curve; add --curves",
+        D,
+    ),
+    (
+        ("fid", "--preset", "paper", "--curve-rungs", "2"),
+        "--curve-rungs applies to the learning curve; add --curves",
+        D,
+    ),
+    (("denoise", "--preset", "paper", "--curve-rungs", "2"), "--curve-rungs applies to the learning curve; add", D),
     (("train", "--model", "unet", "--ema-decay", "1"), "EMA decay must be in [0, 1), got 1.0", D),
     (("train", "--model", "dncnn", "--min-snr-gamma", "5"), "weights the diffusion loss of backbones; dncnn is a", D),
     *(
@@ -812,6 +835,10 @@ ENVIRONMENT_CASES = [
     ),
     ({"WORLD_SIZE": "2", "RANK": "7"}, ("train", "--model", "dncnn"), "RANK='7' must be an integer from 0 to 1"),
     ({"TORCHINDUCTOR_CACHE_DIR": "{file}"}, ("efficiency",), "TORCHINDUCTOR_CACHE_DIR={file} cannot hold the compile"),
+    ({"TORCHINDUCTOR_CACHE_DIR": ""}, ("efficiency",), "TORCHINDUCTOR_CACHE_DIR='' is empty or padded with spaces"),
+    ({"TORCHINDUCTOR_CACHE_DIR": " /tmp"}, ("efficiency",), "TORCHINDUCTOR_CACHE_DIR=' /tmp' is empty or padded"),
+    ({"RANK": "1"}, ("train", "--model", "dncnn"), "RANK='1' is set without WORLD_SIZE"),
+    ({"WORLD_SIZE": " 2", "RANK": "0"}, ("train", "--model", "dncnn"), "WORLD_SIZE=' 2' must be an integer from 1"),
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import re
 import sys
+import typing
 import unicodedata
 import warnings
 from pathlib import Path
@@ -55,6 +56,7 @@ def _model_failure(error: Exception) -> bool:
 
 
 NUMBER_LIKE = re.compile(r"[\d_.,:+eE-]+")
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 """A value made of digits (of any script), separators, signs and exponents: meant as numbers."""
 
 
@@ -78,7 +80,9 @@ def _check_options(app: typer.Typer, arguments: list[str]) -> None:
     """Refuse what the options would read differently from what it says: an option that takes
     one value given twice (the framework would silently keep the last; ``--solver`` may repeat),
     and a number written with other than ASCII digits or with ``_`` separators (Python's ``int``
-    reads ``1_000`` and Arabic-Indic digits; a path is a name, not a number, and is left alone)."""
+    reads ``1_000`` and Arabic-Indic digits), with spaces around it (``' 1'``), or with a decimal
+    point or an exponent where a whole number is asked (the framework reads ``8.0`` as 8). A path
+    is a name, not a number, and is left alone."""
     import typer.main
 
     command, rest = typer.main.get_command(app), list(arguments)
@@ -110,13 +114,14 @@ def _check_options(app: typer.Typer, arguments: list[str]) -> None:
             continue
         value = value if inline else next(words, "")
         annotation = getattr(getattr(parameter, "type_descriptor", None), "annotation", None)
-        if (
-            annotation is not Path
-            and NUMBER_LIKE.fullmatch(value)
-            and any(c.isdigit() for c in value)
-            and (not value.isascii() or "_" in value)
-        ):
+        if annotation is Path or not (NUMBER_LIKE.fullmatch(value.strip()) and any(c.isdigit() for c in value)):
+            continue
+        if not value.isascii() or "_" in value:
             raise UserError(f"{option} {value[:80]!r}: write numbers with ASCII digits 0-9 and no '_'")
+        if value != value.strip():
+            raise UserError(f"{option} {value[:80]!r}: write the number without spaces around it")
+        if int in (annotation, *typing.get_args(annotation)) and not WHOLE_NUMBER.fullmatch(value):
+            raise UserError(f"{option} {value[:80]!r}: takes a whole number (no decimal point or exponent)")
 
 
 def run_app(app: typer.Typer) -> None:

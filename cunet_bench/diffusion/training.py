@@ -65,9 +65,10 @@ MAX_SNR_GAMMA = 1e4
 MAX_EMA_POWER = 10.0
 MIN_LR = 1e-10
 MIN_SIGMA = 1e-6
+MIN_RECIPE_NUMBER = 1e-6
 MAX_CHECKPOINT_MINUTES = 10_000.0
-"""Below these a learning rate or a noise level changes nothing a float32 model can show (a
-subnormal one is a typo)."""
+"""Below these a learning rate, a noise level or a recipe's γ or EMA power changes nothing a
+float32 model can show (a subnormal one is a typo)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,14 +155,25 @@ class TrainConfig:
             raise UserError(
                 f"lr-warmup ({self.lr_warmup:,} steps) leaves nothing to decay in {self.train_steps:,} training steps"
             )
+        if self.lr_warmup > self.train_steps:
+            raise UserError(
+                f"lr-warmup ({self.lr_warmup:,} steps) is longer than the run ({self.train_steps:,} training steps): "
+                "the learning rate would never reach --lr"
+            )
         if self.lr_decay not in LR_DECAYS:
             raise UserError(f"unknown lr-decay {str(self.lr_decay)[:40]!r}; choose {', '.join(LR_DECAYS)}")
         gamma = self.min_snr_gamma
-        if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 <= gamma <= MAX_SNR_GAMMA):
-            raise UserError(f"min-snr-gamma must be 0 (uniform weighting) or up to {MAX_SNR_GAMMA:g}, got {gamma}")
+        if not _zero_or_between(gamma, MIN_RECIPE_NUMBER, MAX_SNR_GAMMA):
+            raise UserError(
+                f"min-snr-gamma must be 0 (uniform weighting) or from {MIN_RECIPE_NUMBER:g} to {MAX_SNR_GAMMA:g}, "
+                f"got {gamma}"
+            )
         power = self.ema_warmup_power
-        if not (isinstance(power, (int, float)) and not isinstance(power, bool) and 0 <= power <= MAX_EMA_POWER):
-            raise UserError(f"ema-warmup-power must be 0 (no warm-up) or up to {MAX_EMA_POWER:g}, got {power}")
+        if not _zero_or_between(power, MIN_RECIPE_NUMBER, MAX_EMA_POWER):
+            raise UserError(
+                f"ema-warmup-power must be 0 (no warm-up) or from {MIN_RECIPE_NUMBER:g} to {MAX_EMA_POWER:g}, "
+                f"got {power}"
+            )
         if not isinstance(self.rungs, int) or isinstance(self.rungs, bool) or not 1 <= self.rungs <= MAX_RUNGS:
             raise UserError(f"rungs must be an integer from 1 to {MAX_RUNGS}, got {str(self.rungs)[:40]}")
         minutes = self.checkpoint_minutes
@@ -213,6 +225,12 @@ class TrainConfig:
         except UserError as error:
             raise UserError(f"checkpoint {source} has an unusable training configuration: {error}") from None
         return config
+
+
+def _zero_or_between(value: Any, low: float, high: float) -> bool:
+    """0, or a number from ``low`` to ``high`` (a subnormal 1e-320 is a typo, not a setting)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and (value == 0 or low <= value <= high)
 
 
 def kept_rungs(config: TrainConfig) -> tuple[int, ...]:
@@ -298,6 +316,11 @@ def check_distributed_environment() -> int:
     """The world size torchrun's environment asks for, checked before any work: ``WORLD_SIZE`` a
     whole number, and above 1 a ``RANK`` below it."""
     if "WORLD_SIZE" not in os.environ:
+        if "RANK" in os.environ:
+            raise UserError(
+                f"environment variable RANK={os.environ['RANK'][:40]!r} is set without WORLD_SIZE (torchrun sets "
+                "both); unset it for a single process"
+            )
         return 1
     world_size = _environment_integer("WORLD_SIZE", 1, MAX_WORLD_SIZE)
     if world_size > 1:

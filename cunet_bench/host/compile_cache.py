@@ -54,7 +54,13 @@ def choose_compile_cache() -> Path:
     otherwise); the harness's own folder, or where that cannot be made its fallback, is set for
     inductor."""
     if CACHE_ENVIRONMENT in os.environ:
-        folder = Path(os.environ[CACHE_ENVIRONMENT])
+        text = os.environ[CACHE_ENVIRONMENT]
+        if not text.strip() or text != text.strip():
+            raise UserError(
+                f"{CACHE_ENVIRONMENT}={text[:80]!r} is empty or padded with spaces (an empty one would mean the "
+                "current folder); point it at a folder or unset it"
+            )
+        folder = Path(text)
         problem = _problem(folder)
         if problem:
             raise UserError(

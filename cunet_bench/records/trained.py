@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from cunet_bench.config.seeding import check_seed
 from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, setting
 from cunet_bench.errors import UserError
 from cunet_bench.records.checkpoints import DEFAULT_TIMESTEPS, MAX_RUNGS, checkpoint_path, recorded_timesteps
 from cunet_bench.records.ladder import ladder_files
+
+
+def refuse_without_curves(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *names: str) -> None:
+    """Refuse a learning-curve option given to a run that measures no curve (it would be ignored)."""
+    curves = overrides.get("curves") if overrides.get("curves") is not None else defaults.get("curves", False)
+    for name in names:
+        if overrides.get(name) is not None and not curves:
+            option = "--" + name.replace("_", "-")
+            raise UserError(f"{option} applies to the learning curve; add --curves or leave {option} out")
 
 
 @dataclass(frozen=True, kw_only=True)
