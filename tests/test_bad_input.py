@@ -904,3 +904,84 @@ def test_a_batch_that_would_not_fit_in_memory_is_refused_before_any_sample(monke
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--batch-size 1 at 1024×1024 px needs about" in err and "the images are too large for this machine" in err
     assert not (tmp_path / "s").exists()
+
+
+def _curve_rows(damage: str) -> tuple[str, list[dict]]:
+    """Learning-curve rows of one model and seed (rungs 100, 200, 400), damaged one way."""
+    import numpy as np
+
+    from report_fixture import denoise, fid
+
+    rng = np.random.default_rng(3)
+    if damage == "ssim of 2.5":
+        rows = [row for row in denoise(rng) if row["kind"] == "summary" and row["method"] == "unet"]
+        rung = [
+            {**row, "kind": "rung", "rung_step": 100, "images_seen": 3200, "train_cpu_seconds": 10.0} for row in rows
+        ]
+        rung = [{**row, "mean": 2.5} if row["metric"] == "ssim" else row for row in rung]
+        return "denoise", rung
+    (point,) = [row for row in fid(rng) if row["kind"] == "point"][:1]
+    rungs = [
+        {**point, "kind": "rung", "rung_step": step, "images_seen": 32 * step, "train_cpu_seconds": 10.0 * step}
+        for step in (100, 200, 400)
+    ]
+    change = {
+        "nan seconds at one rung": {1: {"train_cpu_seconds": float("nan")}},
+        "negative rung step": {0: {"rung_step": -100}},
+        "rung step beyond its images": {2: {"rung_step": 4_000_000}},
+        "steps and images that disagree": {2: {"rung_step": 300}},
+        "confident fraction of 7.5": {1: {"confident_fraction": 7.5}},
+        "seconds that fall": {2: {"train_cpu_seconds": 1.0}},
+    }.get(damage, {})
+    for index, values in change.items():
+        rungs[index].update(values)
+    if damage == "duplicated rung":
+        rungs.append(dict(rungs[1]))
+    return "fid", rungs
+
+
+CURVE_DAMAGES = {
+    "nan seconds at one rung": "training CPU-seconds are missing at some rungs of a ladder only",
+    "negative rung step": "rung step -100 is not a step",
+    "rung step beyond its images": "rung step 4e+06 is not a step of a run that saw 12800 images",
+    "steps and images that disagree": "rung steps 100, 200, 300 do not match the images seen at them",
+    "confident fraction of 7.5": "confident_fraction 7.5 lies outside [0, 1]",
+    "seconds that fall": "training CPU-seconds fall as the rung steps grow",
+    "duplicated rung": "two rows for model unet, train_seed 0",
+    "ssim of 2.5": "mean of ssim 2.5 lies outside [-1, 1]",
+}
+
+
+@pytest.mark.parametrize("damage", CURVE_DAMAGES, ids=list(CURVE_DAMAGES))
+def test_a_quality_row_outside_its_bounds_is_skipped_by_the_report_and_refused_by_compare(
+    monkeypatch, capsys, tmp_path, damage
+):
+    from report_fixture import write
+
+    bench_name, rows = _curve_rows(damage)
+    bad = write(bench_name, rows, tmp_path / "r", f"bench {bench_name}", preset="quick")
+    code, _, err = bench(
+        monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--no-reference"
+    )
+    warnings = [line for line in err.splitlines() if line.startswith("bench: warning: skipped")]
+    assert code == 0 and len(warnings) == 1 and bad.run_id in warnings[0] and CURVE_DAMAGES[damage] in err, err
+    code, _, err = bench(monkeypatch, capsys, "compare", str(tmp_path / "r"), str(tmp_path / "r"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "do not fit the schema" in err, err
+
+
+def test_a_curve_without_cpu_seconds_or_points_and_untrusted_recipe_values_still_report(monkeypatch, capsys, tmp_path):
+    """Rung rows alone (no sweep points), a run that recorded no training CPU-seconds, and a
+    training record whose recipe values are text: the report builds and says what is unrecorded."""
+    from report_fixture import write
+
+    _, rows = _curve_rows("none")
+    write("fid", [{**row, "train_cpu_seconds": float("nan")} for row in rows], tmp_path / "r", "bench fid")
+    config = {"model": "unet", "seed": 0, "min_snr_gamma": "nan", "lr_warmup": "x", "sigma": ["a", "b"], "lr": "y"}
+    log = {"kind": "log", "model": "unet", "tags": "paper-unet;quality;backbone", "step": 1, "loss": 0.5}
+    write("training", [log], tmp_path / "r", "bench train", config=config)
+    code, _, err = bench(
+        monkeypatch, capsys, "report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--no-reference"
+    )
+    assert code == 0 and "Traceback" not in err and "warning: skipped" not in err, err
+    text = (tmp_path / "o" / "REPORT.md").read_text()
+    assert "min-SNR-unrecorded weighting" in text

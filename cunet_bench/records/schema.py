@@ -69,6 +69,9 @@ class RowKind:
     required: tuple[str, ...] = ()
     metrics: Mapping[str, str] = field(default_factory=dict)
     """Tidy kinds: metric name → the unit its ``value`` is recorded in."""
+    key: tuple[str, ...] = ()
+    """The columns that name one row of this kind within a run: two rows with the same key are
+    damage (a duplicated row would count twice). Empty: rows of this kind are not keyed."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -265,6 +268,7 @@ KINDS: tuple[RowKind, ...] = (
             "images:int train_seed:int status:str"
         ),
         ("method", "noise_step", "target", "metric"),
+        key=("method", "train_seed", "noise_step", "target", "metric"),
     ),
     RowKind(
         "denoise",
@@ -274,7 +278,8 @@ KINDS: tuple[RowKind, ...] = (
             f"{DENOISE} metric:name mean:float std:float best_step_mean:float time_to_best_s_mean:float:s "
             f"images:int train_seed:int status:str {RUNG}"
         ),
-        ("method", "rung_step", "noise_step", "target", "metric"),
+        ("method", "rung_step", "images_seen", "noise_step", "target", "metric"),
+        key=("method", "train_seed", "noise_step", "target", "metric", "rung_step"),
     ),
     RowKind(
         "denoise",
@@ -282,6 +287,7 @@ KINDS: tuple[RowKind, ...] = (
         "one test image's best value, its step and the time to it",
         _columns(f"{DENOISE} metric:name image:int mean:float best_step:float time_to_best_s:float:s train_seed:int"),
         ("method", "noise_step", "target", "metric", "image"),
+        key=("method", "train_seed", "noise_step", "target", "metric", "image"),
     ),
     RowKind(
         "denoise",
@@ -289,6 +295,7 @@ KINDS: tuple[RowKind, ...] = (
         "the mean over test images after every reverse step",
         _columns(f"{DENOISE} metric:name step:int mean:float std:float images:int train_seed:int"),
         ("method", "noise_step", "target", "metric", "step"),
+        key=("method", "train_seed", "noise_step", "target", "metric", "step"),
     ),
     RowKind(
         "denoise",
@@ -338,6 +345,7 @@ KINDS: tuple[RowKind, ...] = (
         "the distance of N samples at one step count to the training split",
         _columns(FID_POINT),
         ("model", "sampling_steps", "distance", "samples"),
+        key=("model", "train_seed", "sampling_steps"),
     ),
     RowKind(
         "fid",
@@ -345,13 +353,15 @@ KINDS: tuple[RowKind, ...] = (
         "the best point of one model and training seed (Table 1's columns)",
         _columns(FID_POINT),
         ("model", "sampling_steps", "distance", "samples"),
+        key=("model", "train_seed"),
     ),
     RowKind(
         "fid",
         "rung",
         "the distance of N samples of one rung of a checkpoint's ladder at the sweep's most steps (learning curve)",
         _columns(f"{FID_POINT} {RUNG}"),
-        ("model", "rung_step", "distance", "samples"),
+        ("model", "rung_step", "images_seen", "distance", "samples"),
+        key=("model", "train_seed", "sampling_steps", "rung_step"),
     ),
     RowKind(
         "fid",
@@ -359,6 +369,7 @@ KINDS: tuple[RowKind, ...] = (
         "one bootstrap replicate of a best distance",
         _columns("model:name train_seed:int sampling_steps:int replicate:int distance:float"),
         ("model", "replicate", "distance"),
+        key=("model", "train_seed", "replicate"),
     ),
     RowKind(
         "fid",
@@ -510,7 +521,68 @@ def conform(bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str |
             bad = rows[~rows.metric.isin(list(kind.metrics))]
             if len(bad):
                 return None, f"{kind_name} metric {str(bad.metric.iloc[0])[:40]!r} is not declared"
+        problem = _out_of_bounds(rows, units) or _duplicated(kind, rows) or _broken_ladder(kind, rows)
+        if problem:
+            return None, f"{kind_name} rows: {problem}"
     return frame, None
+
+
+METRIC_BOUNDS = {"ssim": (-1.0, 1.0), "lpips": (0.0, math.inf), "feature_distance": (0.0, math.inf)}
+"""What a denoising metric can be: SSIM lies in [−1, 1], a perceptual or feature distance is not
+negative (``mean`` and ``best`` values of rows that name the metric)."""
+BOUNDED_COLUMNS = {"ssim_final": (-1.0, 1.0)}
+
+
+def _out_of_bounds(rows: pd.DataFrame, units: Mapping[str, str]) -> str | None:
+    """A value outside what its quantity can be: a fraction outside [0, 1], an SSIM outside
+    [−1, 1], a negative distance."""
+    bounds = [(name, (0.0, 1.0)) for name, unit in units.items() if unit == "fraction" and name in rows]
+    bounds += [(name, limits) for name, limits in BOUNDED_COLUMNS.items() if name in rows]
+    checks = [(name, rows[name], limits) for name, limits in bounds]
+    if "unit" in rows and "value" in rows:
+        checks.append(("value", rows.loc[rows.unit == "fraction", "value"], (0.0, 1.0)))
+    if "metric" in rows and "mean" in rows:
+        for metric, limits in METRIC_BOUNDS.items():
+            checks.append((f"mean of {metric}", rows.loc[rows.metric == metric, "mean"], limits))
+    for name, values, (low, high) in checks:
+        present = pd.to_numeric(values, errors="coerce").dropna()
+        outside = present[(present < low) | (present > high)]
+        if len(outside):
+            return f"{name} {outside.iloc[0]:g} lies outside [{low:g}, {high:g}]"
+    return None
+
+
+def _duplicated(kind: RowKind, rows: pd.DataFrame) -> str | None:
+    if not kind.key:
+        return None
+    repeated = rows[rows.duplicated(subset=["run_id", *kind.key], keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        return "two rows for " + ", ".join(f"{name} {first[name]}" for name in kind.key)[:160]
+    return None
+
+
+def _broken_ladder(kind: RowKind, rows: pd.DataFrame) -> str | None:
+    """A learning curve that cannot be one run's ladder: images per step that differ along it
+    (a step beyond what its images say), CPU-seconds that fall as the steps grow or are missing at
+    some rungs only."""
+    if "rung_step" not in kind.key:
+        return None
+    impossible = rows[(rows.rung_step < 1) | (rows.images_seen < rows.rung_step)]
+    if len(impossible):
+        first = impossible.iloc[0]
+        return f"rung step {first.rung_step:g} is not a step of a run that saw {first.images_seen:g} images"
+    ladder = ["run_id", *(name for name in kind.key if name != "rung_step")]
+    for _, curve in rows.sort_values("rung_step").groupby(ladder, dropna=False, sort=False):
+        per_step = curve.images_seen / curve.rung_step
+        if (per_step != per_step.round()).any() or per_step.nunique() > 1:
+            return f"rung steps {', '.join(f'{s:g}' for s in curve.rung_step)} do not match the images seen at them"
+        seconds = curve.train_cpu_seconds
+        if seconds.isna().any() and seconds.notna().any():
+            return "training CPU-seconds are missing at some rungs of a ladder only"
+        if (seconds.dropna().diff().dropna() < 0).any():
+            return "training CPU-seconds fall as the rung steps grow"
+    return None
 
 
 NON_NEGATIVE_UNITS = frozenset({"s", "MiB", "GMAC", "GFLOP", "GFLOP/s", "images/s", "count", "cores", "px"})

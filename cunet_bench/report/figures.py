@@ -324,7 +324,11 @@ def learning_curves(
         for (metric, level, x), (r, c) in zip(panels, positions):
             axis = axes[r][c]
             axis.set_visible(True)
-            chosen = points[(points.metric == metric) & (points.level == level)]
+            known = points[x].notna() & points.value.notna()
+            chosen = points[(points.metric == metric) & (points.level == level) & known]
+            if chosen.empty:  # a run that did not record its training CPU-seconds, or the metric
+                axis.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=axis.transAxes)
+                continue
             for model, part in chosen.groupby("model", sort=True):
                 curve = part.groupby("rung_step").agg(
                     x=(x, "mean"), mean=("value", "mean"), low=("value", "min"), high=("value", "max")
@@ -339,5 +343,6 @@ def learning_curves(
             axis.set_xlabel("images seen" if x == "images_seen" else "training CPU-seconds")
             axis.set_ylabel(names.get(metric, metric) + (f", noise step {level}" if level >= 0 else ""))
         for row in axes:
-            row[0].legend(fontsize=6)
+            if row[0].get_legend_handles_labels()[0]:
+                row[0].legend(fontsize=6)
         return _save(figure, path)

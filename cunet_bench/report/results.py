@@ -115,6 +115,8 @@ class Results:
 
 def tagged(rows: pd.DataFrame, tag: str, column: str = "model") -> list[str]:
     """The models (or methods) of ``rows`` whose recorded tags include ``tag``, in row order."""
+    if rows.empty:
+        return []
     found = rows[rows.tags.fillna("").astype(str).str.split(";").apply(lambda tags: tag in tags)]
     return list(dict.fromkeys(found[column]))
 

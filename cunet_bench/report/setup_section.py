@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cunet_bench.report.markdown import Section, markdown_table
+from cunet_bench.report.markdown import Section, markdown_table, plain
 from cunet_bench.report.paper import CUNET, paper_value
 from cunet_bench.report.results import Results, paper_name, tagged
 
@@ -68,10 +68,10 @@ def _training(results: Results) -> list[dict[str, Any]]:
 def recipe(config: dict[str, Any]) -> str:
     """The learning-rate schedule and loss weighting a training configuration records (a record
     without them was trained with a constant rate and uniform weighting, the only recipe then)."""
-    warmup, decay = config.get("lr_warmup") or 0, config.get("lr_decay") or "constant"
+    warmup, decay = config.get("lr_warmup") or 0, plain(config.get("lr_decay") or "constant", 40)
     gamma = config.get("min_snr_gamma") or 0
-    schedule = f"{warmup:,}-step warm-up, then {decay}" if warmup else decay
-    return f"{schedule}; " + (f"min-SNR-{gamma:g} weighting" if gamma else "uniform weighting")
+    schedule = f"{_recorded(warmup)}-step warm-up, then {decay}" if warmup else decay
+    return f"{schedule}; " + (f"min-SNR-{_recorded(gamma)} weighting" if gamma else "uniform weighting")
 
 
 def ema(config: dict[str, Any]) -> str:
@@ -114,7 +114,8 @@ def _recorded(value: Any) -> str:
 
 def _range(sigma: Any) -> str:
     if isinstance(sigma, list) and len(sigma) == 2:
-        return f"{sigma[0]:g}" if sigma[0] == sigma[1] else f"{sigma[0]:g}–{sigma[1]:g}"
+        low, high = (_recorded(value) for value in sigma)
+        return low if low == high else f"{low}–{high}"
     return "—"
 
 
