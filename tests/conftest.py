@@ -1,5 +1,14 @@
+import os
+import tempfile
+
 import pytest
 import torch
+
+
+def pytest_configure(config):
+    """The suite's harness processes keep their per-user state (thread claims) in a folder of their
+    own, so the suite runs beside a user's own bench runs without seeing their claims."""
+    os.environ["CUNET_BENCH_STATE"] = tempfile.mkdtemp(prefix="cunet-bench-tests-")
 
 
 @pytest.fixture(autouse=True)

@@ -21,12 +21,21 @@ from safetensors import safe_open
 PACKAGE = Path(__file__).resolve().parent.parent
 
 
+BUSY = "bench: warning: the machine is busy"
+
+
+def without_busy_warning(err: str) -> str:
+    """Standard error without the one warning a busy machine gets once work starts: the suite may
+    run beside other work (a user's own bench all), which is not the input under test."""
+    return "".join(line for line in err.splitlines(keepends=True) if not line.startswith(BUSY))
+
+
 def bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["bench", *args])
     with pytest.raises(SystemExit) as exit_:
         main()
     captured = capsys.readouterr()
-    return exit_.value.code, captured.out, captured.err
+    return exit_.value.code, captured.out, without_busy_warning(captured.err)
 
 
 def forged_checkpoint(folder: Path, name: str, tensors=None, **metadata) -> Path:
@@ -690,7 +699,7 @@ def test_the_table_is_large_and_distinct_and_the_readme_counts_it():
     readme = " ".join((PACKAGE / "README.md").read_text().split())
     assert (
         f"the table: {len(CASES)} bad inputs across commands, checkpoints and options, {len(ENVIRONMENT_CASES)} "
-        f"bad environments and {len(DAMAGES)} damaged results files"
+        f"bad environments and {len(DAMAGES) + len(CURVE_DAMAGES)} damaged results files"
     ) in readme
 
 

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cunet_bench import files
@@ -205,3 +206,66 @@ def test_removal_takes_only_what_the_harness_proves_it_made(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "mine")
     assert not files.remove_harness_made(tmp_path / "link") and (tmp_path / "mine").is_dir()
     assert not files.remove_harness_made(tmp_path / "mine", digest="0" * 64) and (tmp_path / "mine").is_dir()
+
+
+PATH_WRITES = {"write_text", "write_bytes", "unlink", "symlink_to", "hardlink_to", "touch", "mkstemp"}
+"""Methods that create, replace or remove the file at a path."""
+SHUTIL_WRITES = {"copy", "copyfile", "copy2", "copytree", "move", "rmtree"}
+OS_WRITES = {"replace", "rename", "remove", "unlink", "link", "symlink", "truncate", "rmdir"}
+SERIALISERS = {"savefig", "save", "savez", "savez_compressed"}
+"""Writers that take a path or a buffer: fine into an in-memory buffer (the argument named
+``buffer``); ``save_file`` always writes a path."""
+NOT_FILE_CREATION = {
+    ("benchmarks/memory.py", "write_text"): "resets the kernel's page counters in /proc/self/clear_refs",
+    ("benchmarks/profiling.py", "open"): "writes to os.devnull",
+}
+"""Writes that create no file: each with the reason it needs no creation helper."""
+
+
+def _write_sites(path: Path) -> list[tuple[int, str]]:
+    """Every call in a source file that writes to or removes a file system path."""
+    import ast
+
+    sites = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+        first = node.args[0] if node.args else None
+        into_buffer = isinstance(first, ast.Name) and first.id == "buffer"
+        mode = " ".join(ast.unparse(argument) for argument in (*node.args[1:], *(k.value for k in node.keywords)))
+        writes = (
+            (name in PATH_WRITES and owner != "os")
+            or (owner == "shutil" and name in SHUTIL_WRITES)
+            or (owner == "os" and name in OS_WRITES)
+            or (owner == "os" and name == "open" and any(f in mode for f in ("O_CREAT", "O_WRONLY", "O_RDWR")))
+            or (name in SERIALISERS and owner and not into_buffer)
+            or name == "save_file"
+            or (name == "rename" and not {k.arg for k in node.keywords} & {"columns", "index"})
+            or (name == "open" and not owner and any(letter in mode for letter in "wax+"))
+        )
+        if writes:
+            sites.append((node.lineno, f"{owner + '.' if owner else ''}{name}"))
+    return sites
+
+
+def test_every_write_site_goes_through_the_creation_helper():
+    """The one way to create a file and the one place that removes one are in files.py: a call that
+    writes or removes a file anywhere else in the code (found by reading every source file, not by
+    a list of sites) bypasses them."""
+    root = Path(__file__).resolve().parents[1]
+    sources = [
+        p for folder in ("cunet_bench", "models", "baselines", "benchmarks") for p in (root / folder).rglob("*.py")
+    ]
+    helpers = root / "cunet_bench" / "files.py"
+    assert len(_write_sites(helpers)) >= 5  # the search finds the helpers' own writes
+    bypassing = [
+        f"{path.relative_to(root)}:{line} {call}"
+        for path in sources
+        if path != helpers
+        for line, call in _write_sites(path)
+        if (str(path.relative_to(root)), call) not in NOT_FILE_CREATION
+    ]
+    assert not bypassing, bypassing

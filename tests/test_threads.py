@@ -3,6 +3,8 @@
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from cunet_bench.host import threads
@@ -72,3 +74,27 @@ def test_a_fifo_among_the_claims_is_skipped_not_waited_on(claims):
     claims.mkdir()
     os.mkfifo(claims / "12345.claim")
     assert threads.choose().threads == 2  # reading the fifo would block every command
+
+
+HOLDER = """
+import sys, time
+from cunet_bench.host import threads
+with threads.computing_threads():
+    print("claimed", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_suite_does_not_see_the_claims_of_the_users_own_runs():
+    """The suite keeps its claims apart (CUNET_BENCH_STATE, set by conftest): a bench process of
+    the same user holding a claim in the default folder leaves the suite's choice unchanged."""
+    environment = {k: v for k, v in os.environ.items() if k != threads.STATE_ENVIRONMENT}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True, env=environment)
+    try:
+        assert holder.stdout.readline().strip() == "claimed"
+        default = Path(tempfile.gettempdir()) / f"cunet-bench-threads-{os.getuid()}"
+        assert (default / f"{holder.pid}.claim").is_file() and threads._claimed(default) >= 1
+        assert threads.claims_folder() != default and threads._claimed(threads.claims_folder()) == 0
+    finally:
+        holder.kill()
+        holder.wait()

@@ -16,10 +16,12 @@ from cunet_bench.report.readme import END_MARKER, START_MARKER
 
 
 def bench(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    from test_bad_input import without_busy_warning
+
     monkeypatch.setattr(sys, "argv", ["bench", *args])
     with pytest.raises(SystemExit) as exit_:
         main()
-    return exit_.value.code, capsys.readouterr().err
+    return exit_.value.code, without_busy_warning(capsys.readouterr().err)
 
 
 @pytest.fixture

@@ -233,7 +233,7 @@ def _zero_or_between(value: Any, low: float, high: float) -> bool:
     return number and (value == 0 or low <= value <= high)
 
 
-def kept_rungs(config: TrainConfig) -> tuple[int, ...]:
+def kept_rung_steps(config: TrainConfig) -> tuple[int, ...]:
     """The steps whose checkpoint a run keeps a copy of (:func:`ladder_steps` of its ``rungs``):
     none when the ladder is one rung, the checkpoint alone."""
     steps = ladder_steps(config.train_steps, config.rungs)
@@ -513,7 +513,7 @@ class TrainingRun:
     def _check_rungs_to_come(self, start: int) -> None:
         """Refuse, before the first step, a path where a rung of this run will go that holds
         anything but this run's own rung of that step: another run's rungs are never replaced."""
-        for step in kept_rungs(self.config):
+        for step in kept_rung_steps(self.config):
             path = rung_path(self.checkpoint, step)
             if step > start and (path.exists() or path.is_symlink()):
                 if not self._is_this_runs_rung(path, step):
@@ -561,7 +561,7 @@ class TrainingRun:
         ladder was read with); their digests are recorded from now on."""
         adopted = []
         per_step = self.config.batch_size * self.config.grad_accumulation
-        for step in kept_rungs(self.config):
+        for step in kept_rung_steps(self.config):
             path = rung_path(self.checkpoint, step)
             if step > saved.step or not path.is_file() or path.is_symlink():
                 continue
@@ -595,7 +595,7 @@ class TrainingRun:
             )
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
         began = last_save = time.perf_counter()
-        rungs = kept_rungs(config)
+        rung_steps = kept_rung_steps(config)
         model.train()
         with deferred_interrupts() as interrupts:
             for step in range(start, last):
@@ -611,10 +611,10 @@ class TrainingRun:
                 while True:  # a stop that arrives during the bookkeeping still gets this step saved and logged
                     stopping = interrupts.pending is not None
                     overdue = time.perf_counter() - last_save >= 60 * config.checkpoint_minutes
-                    due = done % config.checkpoint_every == 0 or done in rungs or done == last or overdue
+                    due = done % config.checkpoint_every == 0 or done in rung_steps or done == last or overdue
                     if not saved and (due or stopping):
                         if distributed.is_main:
-                            self._save(done, ema, optimizer, fingerprint, rung=done in rungs)
+                            self._save(done, ema, optimizer, fingerprint, rung=done in rung_steps)
                         saved, last_save = True, time.perf_counter()
                     if not logged and (done % config.log_every == 0 or done == last or stopping):
                         yield StepLog(done, _mean_over_processes(total, distributed), rate, learning_rate(config, step))

@@ -31,8 +31,17 @@ SAMPLE_S = 0.25
 BUSY_CORES = 0.5
 
 
+STATE_ENVIRONMENT = "CUNET_BENCH_STATE"
+"""A folder for the harness's per-user state (its thread claims) other than the default under the
+temporary folder: processes that set it apart coordinate only with each other (the test suite
+sets it, so it runs beside a user's own ``bench all`` without seeing its claims)."""
+
+
 def claims_folder() -> Path:
-    """Where running harness processes record their threads (one folder per user and machine)."""
+    """Where running harness processes record their threads (one folder per user and machine, or
+    under ``CUNET_BENCH_STATE``)."""
+    if os.environ.get(STATE_ENVIRONMENT):
+        return Path(os.environ[STATE_ENVIRONMENT]) / "threads"
     return Path(tempfile.gettempdir()) / f"cunet-bench-threads-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 

@@ -12,7 +12,6 @@ a verdict only if it beats the noisy input at the lowest noise level on SSIM, th
 from __future__ import annotations
 
 import functools
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from cunet_bench.report.claims import statements, unmeasured
 from cunet_bench.report.convergence import convergence
 from cunet_bench.report.denoise_claims import Comparison, comparison_claims
 from cunet_bench.report.denoise_run import SCORING, DenoiseRun
+from cunet_bench.report.figure_folder import copy_figure
 from cunet_bench.report.markdown import FLAVOURS, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, tagged
@@ -276,8 +276,7 @@ def _grid_figures(folder: Path, grids: pd.DataFrame, figures_dir: Path) -> list[
     lines = []
     for grid in grids.sort_values("file").itertuples():
         source = folder / str(grid.file)
-        if source.is_file():
-            shutil.copyfile(source, figures_dir / source.name)
+        if copy_figure(source, figures_dir):
             lines.append(f"![{source.name}](figures/{source.name})")
     intro = (
         "Denoising grids (Figures 5, 7–9), in order of the noise level: the methods side by side, then each "

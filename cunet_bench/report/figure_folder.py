@@ -34,6 +34,20 @@ LISTED = re.compile(r"([0-9a-f]{64})  ([\w.+-]+\.png)")
 """A manifest line: a figure's digest and its plain file name (no folder, no link, nothing hidden)."""
 
 
+MAX_FIGURE_BYTES = 64 * 2**20
+
+
+def copy_figure(source: Path, figures_dir: Path) -> bool:
+    """Copy an image a run wrote (a sample or denoising grid, named in its rows) into the figures
+    being drawn; an image that is not a readable regular file is left out (False)."""
+    try:
+        data = read_regular(source, MAX_FIGURE_BYTES)
+    except (OSError, ValueError):
+        return False
+    create_file(figures_dir / source.name, data)
+    return True
+
+
 def _is_manifest(path: Path) -> bool:
     try:
         return read_regular_text(path, MAX_MANIFEST_BYTES).startswith(MANIFEST_HEADER + "\n")

@@ -4,11 +4,11 @@ time from step 0 — or, when the earlier run is not in the folder, that it is m
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from cunet_bench.report import figures
+from cunet_bench.report.figure_folder import copy_figure
 from cunet_bench.report.markdown import Section, markdown_table, missing
 from cunet_bench.report.results import Results
 
@@ -24,8 +24,7 @@ def _sample_grids(results: Results, section: Section, figures_dir: Path) -> None
         return
     for row in runs.sort_values("run_id").groupby("model").tail(1).itertuples():
         source = results.folder / "samples" / Path(str(row.png)).name
-        if source.is_file():
-            shutil.copyfile(source, figures_dir / source.name)
+        if copy_figure(source, figures_dir):
             section.body.append(
                 f"![{row.model}](figures/{source.name})  \n{row.paper_name} (`{row.model}`): "
                 f"{int(row.samples)} samples, {row.sampler} {int(row.sampling_steps)} steps, "
