@@ -412,7 +412,8 @@ def measure(
         yield from _noisy_input_rows(context, level, y01, clean01, sigma01, sigma_ho, diffusion.config.schedule)
         for index, method in enumerate(methods):
             progress(
-                f"{method.name} (seed {method.train_seed}) at noise step {level.noise_step}",
+                f"{method.name}{'' if method.train_seed is None else f' (seed {method.train_seed})'} "
+                f"at noise step {level.noise_step}",
                 number * len(methods) + index,
                 len(levels) * len(methods),
             )

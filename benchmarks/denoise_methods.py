@@ -17,7 +17,7 @@ from cunet_bench.diffusion.loading import check_batch_fits, diffusion_of, load_t
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
-from cunet_bench.records.ladder import Rung, read_ladder
+from cunet_bench.records.ladder import Rung
 from cunet_bench.registry.contracts import Denoiser
 from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
 
@@ -47,7 +47,7 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
     """One method per model and training seed (and per solver of the sweep for cU-Nets); returns
     them with the image size (the trained checkpoints', which must agree, else the configured one)."""
     trained = {
-        (name, seed): load_trained(config.require(name, seed), name, device=config.device)
+        (name, seed): load_trained(config.measured(name, seed), name, device=config.device)
         for name in config.models
         if "trainable" in get_model(name).supports
         for seed in config.train_seeds
@@ -72,16 +72,15 @@ def build_methods(config: "DenoiseConfig") -> tuple[list[Method], int]:
             built = _trained_methods(config, spec, model, training, seed, show=seed == config.train_seeds[0])
             if config.curves:
                 for method in built:
-                    method.ladder = _ladder_methods(config, spec, config.checkpoint(name, seed), method)
+                    method.ladder = _ladder_methods(config, spec, config.ladder(name, seed), method)
             methods += built
     return methods, resolution
 
 
 def _ladder_methods(
-    config: "DenoiseConfig", spec: ModelSpec, checkpoint: Any, method: Method
+    config: "DenoiseConfig", spec: ModelSpec, rungs: list[Rung], method: Method
 ) -> list[tuple[Rung, Method | None]]:
-    """Each rung of a checkpoint's ladder with the method it holds (the same solver as ``method``)."""
-    rungs = read_ladder(checkpoint, config.curve_rungs)
+    """Each rung of a run's ladder with the method it holds (the same solver as ``method``)."""
     held: list[tuple[Rung, Method | None]] = []
     for rung in rungs[:-1]:
         model, _, _ = load_trained(rung.path, spec.name, device=config.device)

@@ -35,7 +35,7 @@ from cunet_bench.measure.distribution import GaussianStats, frechet_distance, ga
 from cunet_bench.measure.features import ClassifierTraining, FeatureExtractor, feature_dims, feature_extractor
 from cunet_bench.measure.reference_stats import ReferenceFeatures, reference_features
 from cunet_bench.measure.timing import interleaved
-from cunet_bench.records.ladder import Rung, read_ladder
+from cunet_bench.records.ladder import Rung
 from cunet_bench.records.trained import TrainedCheckpoints, refuse_without_curves
 from cunet_bench.registry.suite import REGISTRY, get_model, parameter_count
 from torch import nn
@@ -176,7 +176,7 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
     configurations = {}
     for name in config.models:
         for seed in config.train_seeds:
-            path = config.require(name, seed)
+            path = config.measured(name, seed)
             model, trained, _ = load_trained(path, name, device=config.device)
             configurations[name] = trained
             diffusion = diffusion_of(trained)
@@ -196,7 +196,7 @@ def load_backbones(config: FidConfig) -> list[TrainedBackbone]:
                         "train_seed": seed,
                         "parameters": parameter_count(model, trainable_only=True),
                     },
-                    read_ladder(path, config.curve_rungs) if config.curves else [],
+                    config.ladder(name, seed) if config.curves else [],
                 )
             )
     if len({b.shape for b in backbones}) > 1:

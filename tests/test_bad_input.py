@@ -420,6 +420,12 @@ CASES = [
     (("fid", "--preset", "smoke", "--train-seeds", "0,0"), "--train-seeds has duplicated values: 0,0", D),
     (("fid", "--preset", "smoke", "--curve-steps", "0"), "--curve-steps must be between 1 and 100,000, got 0", D),
     (("denoise", "--preset", "smoke", "--curve-rungs", "1"), "--curve-rungs must be an integer from 2 (the last", D),
+    (("fid", "--preset", "smoke", "--at-step", "0"), "--at-step must be a training step from 1 to 10,000,000", D),
+    (
+        ("fid", "--preset", "smoke", "--models", "unet", "--at-step", "2", "--checkpoints", "{missing rung}"),
+        "keeps no rung at step 2 (its rungs below step 3: 1)",
+        False,
+    ),
     (("train", "--model", "unet", "--objective", "score"), "objective", D),
     (("train", "--model", "unet", "--data", "imagenet"), "unknown dataset 'imagenet'", D),
     (("train", "--model", "unet", "--data", "mnist5k", "--data-root", "{dir}"), "is embedded in the harness", D),

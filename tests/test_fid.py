@@ -372,7 +372,7 @@ def test_a_classifier_cache_with_impossible_metadata_is_retrained(tmp_path, fiel
     with safe_open(str(cached), framework="pt") as handle:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         metadata = {**handle.metadata(), field: value}
-    write_safetensors(cached, tensors, metadata)
+    write_safetensors(cached, tensors, metadata, replaces=lambda path: True)  # forged in place
     with pytest.warns(BenchWarning, match="feature classifier cache .* is unusable .*; retraining it"):
         retrained = feature_extractor("classifier", "lfw25", 32, tmp_path, training=training)
     images = torch.rand(4, 1, 32, 32) * 2 - 1

@@ -496,3 +496,20 @@ def test_a_ladder_written_before_run_ids_is_adopted_when_its_run_resumes(tmp_pat
     train(_config(steps=8, rungs=3), path, resume=True)
     assert [rung.step for rung in read_ladder(path)] == [2, 4, 8]
     assert read_checkpoint(path).run_id == read_checkpoint(rung_path(path, 8)).run_id
+
+
+def test_a_run_is_measured_where_it_stood_at_a_rung_of_its_ladder(tmp_path):
+    """``at_step``: a completed doubling of a run still training stands in for its checkpoint."""
+    from cunet_bench.records.ladder import ladder_files, read_ladder, rung_path
+
+    path = tmp_path / "c.safetensors"
+    train(_config(steps=8, rungs=4), path)
+    assert [(r.step, r.path.name) for r in read_ladder(path, at_step=4)] == [
+        (1, "c.step0000001.safetensors"),
+        (2, "c.step0000002.safetensors"),
+        (4, "c.step0000004.safetensors"),
+    ]
+    assert [r.step for r in read_ladder(path, 2, at_step=4)] == [2, 4]
+    assert ladder_files(path, 1, at_step=4) == [rung_path(path, 4)]
+    with pytest.raises(UserError, match=r"keeps no rung at step 3 \(its rungs below step 8: 1, 2, 4\)"):
+        read_ladder(path, at_step=3)

@@ -68,8 +68,9 @@ def test_the_report_replaces_only_its_own_figures(monkeypatch, capsys, results, 
         "{header}\n{digest}  ../../escape.png\n",
         "{header}\n{digest}  mydata\n",
         "{header}\n\0",
+        "link",
     ],
-    ids=["old format", "a path", "a folder", "a NUL byte"],
+    ids=["old format", "a path", "a folder", "a NUL byte", "a link"],
 )
 def test_a_manifest_the_report_did_not_write_is_refused_before_any_work(
     monkeypatch, capsys, results, tmp_path, manifest
@@ -81,7 +82,11 @@ def test_a_manifest_the_report_did_not_write_is_refused_before_any_work(
     (figures / "mydata").mkdir(parents=True)
     (figures / "mydata" / "results.csv").write_text("1,2")
     (figures / "thesis.txt").write_text("the user's")
-    (figures / MANIFEST).write_text(manifest.format(header=MANIFEST_HEADER, digest="0" * 64))
+    if manifest == "link":
+        (tmp_path / "list.txt").write_text("thesis.txt\n")
+        (figures / MANIFEST).symlink_to(tmp_path / "list.txt")
+    else:
+        (figures / MANIFEST).write_text(manifest.format(header=MANIFEST_HEADER, digest="0" * 64))
     for dry_run in ((), ("--dry-run",)):
         code, err = _report(monkeypatch, capsys, results, out, *dry_run)
         assert code == 2 and len(err.strip().splitlines()) == 1 and str(figures / MANIFEST) in err, err

@@ -41,6 +41,7 @@ from cunet_bench.records.checkpoints import (
     DEFAULT_TIMESTEPS,
     MAX_RUNGS,
     MAX_TIMESTEPS,
+    MAX_TRAIN_STEPS,
     Checkpoint,
     LadderEntry,
     checkpoint_bytes,
@@ -51,7 +52,7 @@ from cunet_bench.records.checkpoints import (
 from cunet_bench.records.ladder import is_rung_name, ladder_steps, rung_path
 
 LIMITS = {
-    "train_steps": 10_000_000,
+    "train_steps": MAX_TRAIN_STEPS,
     "batch_size": 65_536,
     "grad_accumulation": 1024,
     "checkpoint_every": 10_000_000,
@@ -510,9 +511,18 @@ class TrainingRun:
             return False
         return saved.role == "rung" and saved.run_id == self.run_id and saved.step == step
 
-    def _check_rungs_to_come(self, start: int) -> None:
-        """Refuse, before the first step, a path where a rung of this run will go that holds
-        anything but this run's own rung of that step: another run's rungs are never replaced."""
+    def _check_before_the_first_step(self, start: int) -> None:
+        """Refuse, before the first step, a run with nothing left to do, and (on the main process)
+        a checkpoint path or a rung path that holds anything but this run's own files: another
+        run's rungs are never replaced."""
+        if start >= self.config.train_steps:
+            raise UserError(
+                f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
+                f"{self.config.train_steps:,}; pass more --train-steps to train on"
+            )
+        if not self.distributed.is_main:
+            return
+        check_creatable(self.checkpoint, self._is_this_runs_checkpoint, what="checkpoint")
         for step in kept_rung_steps(self.config):
             path = rung_path(self.checkpoint, step)
             if step > start and (path.exists() or path.is_symlink()):
@@ -580,19 +590,8 @@ class TrainingRun:
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.adam_betas)
         start = self.resumed_from = self.steps_done = self._restore(ema, optimizer, fingerprint)
-        if start >= config.train_steps:
-            raise UserError(
-                f"checkpoint {self.checkpoint} is already at step {start:,}, not before --train-steps "
-                f"{config.train_steps:,}; pass more --train-steps to train on"
-            )
-        if distributed.is_main:
-            check_creatable(self.checkpoint, self._is_this_runs_checkpoint, what="checkpoint")
-            self._check_rungs_to_come(start)
-        wrapped: nn.Module = model
-        if distributed.world_size > 1:
-            wrapped = nn.parallel.DistributedDataParallel(
-                model, device_ids=[torch.device(self.device).index] if self.device.startswith("cuda") else None
-            )
+        self._check_before_the_first_step(start)
+        wrapped = self._distributed(model)
         last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
         began = last_save = time.perf_counter()
         rung_steps = kept_rung_steps(config)
@@ -623,6 +622,13 @@ class TrainingRun:
                         interrupts.check()
                     if interrupts.pending is None:
                         break
+
+    def _distributed(self, model: nn.Module) -> nn.Module:
+        """The model as each step calls it: wrapped for a distributed run, itself otherwise."""
+        if self.distributed.world_size == 1:
+            return model
+        device_ids = [torch.device(self.device).index] if self.device.startswith("cuda") else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def _save(self, done: int, ema: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str, rung: bool) -> None:
         """The checkpoint of ``done`` steps; at a rung of the ladder first a copy of it beside the

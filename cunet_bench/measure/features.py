@@ -182,11 +182,9 @@ def load_or_train_classifier(
 
 
 def _is_classifier_cache(path: Path) -> bool:
-    """Whether ``path`` holds a feature classifier the harness cached (a stale one is replaced)."""
-    try:
-        return read_safetensors(path, "feature classifier cache", tensors=False)[1].get("format") == CLASSIFIER_FORMAT
-    except UserError:
-        return False
+    """A regular file at the cache's own name in the checkpoints folder is the harness's cache entry:
+    stale or damaged (already warned of), it is replaced."""
+    return True
 
 
 def _cached_classifier(

@@ -90,7 +90,10 @@ def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> 
 
 
 def write_safetensors(
-    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str], replaces: Callable[[Path], bool] | None
+    path: Path,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str],
+    replaces: Callable[[Path], bool] | None = None,
 ) -> None:
     """Write a safetensors file through the one creation helper; ``replaces`` recognises an
     earlier file of the harness's own at ``path``."""
@@ -289,6 +292,8 @@ def _recorded_cpu_seconds(text: str | None, path: Path) -> float | None:
     return value
 
 
+MAX_TRAIN_STEPS = 10_000_000
+"""The most optimizer steps a training run may take (far beyond any real run: a typo's bound)."""
 MAX_RUNGS = 30
 """The most rungs a ladder keeps (a doubling ladder of 30 rungs spans 2^29 steps)."""
 

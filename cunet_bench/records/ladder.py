@@ -130,22 +130,45 @@ def _checked_rung(entry: LadderEntry, top: Checkpoint, checkpoint: Path) -> Rung
     return Rung(entry.step, path, entry.images_seen, entry.cpu_seconds)
 
 
-def read_ladder(checkpoint: Path | str, highest: int | None = None) -> list[Rung]:
-    """The rungs of a checkpoint's ladder, lowest first, its top the checkpoint itself (only the
-    ``highest`` rungs, the top among them, when given): each checked as the module says, before
+def _rung_at(top: Checkpoint, checkpoint: Path, step: int) -> LadderEntry:
+    """The rung a checkpoint records at ``step`` (where its run stood then), or one line."""
+    entries = {entry.step: entry for entry in _recorded_entries(top, checkpoint)}
+    if step not in entries:
+        kept = ", ".join(f"{s:,}" for s in entries) or "none"
+        raise UserError(
+            f"checkpoint {checkpoint} keeps no rung at step {step:,} (its rungs below step {top.step:,}: {kept})"
+        )
+    return entries[step]
+
+
+def read_ladder(checkpoint: Path | str, highest: int | None = None, at_step: int | None = None) -> list[Rung]:
+    """The rungs of a checkpoint's ladder, lowest first, its top the checkpoint itself — or, with
+    ``at_step``, the run as it stood at that rung (a doubling of a run still training) — only the
+    ``highest`` rungs, the top among them, when given: each checked as the module says, before
     anything is measured."""
     checkpoint = Path(checkpoint)
     top = read_checkpoint(checkpoint, tensors=False)
-    chosen = highest_below_top(_recorded_entries(top, checkpoint), highest)
-    rungs = [_checked_rung(entry, top, checkpoint) for entry in chosen]
+    entries = _recorded_entries(top, checkpoint)
+    if at_step is not None and at_step != top.step:
+        chosen = _rung_at(top, checkpoint, at_step)
+        below = highest_below_top([entry for entry in entries if entry.step < at_step], highest)
+        return [_checked_rung(entry, top, checkpoint) for entry in (*below, chosen)]
+    rungs = [_checked_rung(entry, top, checkpoint) for entry in highest_below_top(entries, highest)]
     return [*rungs, Rung(top.step, checkpoint, _images_seen(top, checkpoint), top.cpu_seconds)]
 
 
-def ladder_files(checkpoint: Path, highest: int | None) -> list[Path]:
+def ladder_files(checkpoint: Path, highest: int | None, at_step: int | None = None) -> list[Path]:
     """The files a measurement of a checkpoint's ladder reads (for its done key): the rungs it
-    records and the checkpoint, read from its metadata alone; a checkpoint not there yet is itself."""
-    if not Path(checkpoint).is_file():
+    records up to ``at_step`` and the checkpoint (or its rung at ``at_step``), read from its
+    metadata alone; a checkpoint not there yet is itself."""
+    try:
+        top = read_checkpoint(checkpoint, tensors=False)
+        entries = _recorded_entries(top, checkpoint)
+    except UserError:  # missing or unreadable: the measurement itself says so in one line
         return [Path(checkpoint)]
-    top = read_checkpoint(checkpoint, tensors=False)
-    below = highest_below_top(_recorded_entries(top, checkpoint), highest)
+    if at_step is not None and at_step != top.step:
+        _rung_at(top, checkpoint, at_step)
+        below = highest_below_top([entry for entry in entries if entry.step < at_step], highest)
+        return [rung_path(checkpoint, entry.step) for entry in below] + [rung_path(checkpoint, at_step)]
+    below = highest_below_top(entries, highest)
     return [*(rung_path(checkpoint, entry.step) for entry in below), Path(checkpoint)]

@@ -513,18 +513,24 @@ def conform(bench: str, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, str |
         if problem:
             return None, f"column value: {problem}"
     for kind_name, rows in frame.groupby("kind", sort=False):
-        kind = declared[kind_name]
-        for required in kind.required:
-            if rows[required].isna().any():
-                return None, f"{kind_name} rows lack {required}"
-        if kind.metrics:
-            bad = rows[~rows.metric.isin(list(kind.metrics))]
-            if len(bad):
-                return None, f"{kind_name} metric {str(bad.metric.iloc[0])[:40]!r} is not declared"
-        problem = _out_of_bounds(rows, units) or _duplicated(kind, rows) or _broken_ladder(kind, rows)
+        problem = _kind_problem(declared[kind_name], rows, units)
         if problem:
-            return None, f"{kind_name} rows: {problem}"
+            return None, problem
     return frame, None
+
+
+def _kind_problem(kind: RowKind, rows: pd.DataFrame, units: Mapping[str, str]) -> str | None:
+    """Why the rows of one kind cannot be read: a required value missing, an undeclared metric, a
+    value out of its bounds, a duplicated row, a broken ladder."""
+    for required in kind.required:
+        if rows[required].isna().any():
+            return f"{kind.name} rows lack {required}"
+    if kind.metrics:
+        bad = rows[~rows.metric.isin(list(kind.metrics))]
+        if len(bad):
+            return f"{kind.name} metric {str(bad.metric.iloc[0])[:40]!r} is not declared"
+    problem = _out_of_bounds(rows, units) or _duplicated(kind, rows) or _broken_ladder(kind, rows)
+    return f"{kind.name} rows: {problem}" if problem else None
 
 
 METRIC_BOUNDS = {"ssim": (-1.0, 1.0), "lpips": (0.0, math.inf), "feature_distance": (0.0, math.inf)}

@@ -11,8 +11,14 @@ from typing import Any, Mapping
 from cunet_bench.config.seeding import check_seed
 from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, setting
 from cunet_bench.errors import UserError
-from cunet_bench.records.checkpoints import DEFAULT_TIMESTEPS, MAX_RUNGS, checkpoint_path, recorded_timesteps
-from cunet_bench.records.ladder import ladder_files
+from cunet_bench.records.checkpoints import (
+    DEFAULT_TIMESTEPS,
+    MAX_RUNGS,
+    MAX_TRAIN_STEPS,
+    checkpoint_path,
+    recorded_timesteps,
+)
+from cunet_bench.records.ladder import Rung, ladder_files, read_ladder
 
 
 def refuse_without_curves(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *names: str) -> None:
@@ -45,6 +51,14 @@ class TrainedCheckpoints:
     )
     """How many of each ladder's highest rungs the learning curve measures, the checkpoint among
     them: 2 is the last doubling, all the convergence gate reads; None measures every rung."""
+    at_step: int | None = field(
+        default=None,
+        metadata=setting(
+            "measure each run as it stood at this step, a rung of its ladder (default: its end)", kind=int
+        ),
+    )
+    """Where on its ladder each run is measured: the rung at this step stands in for the checkpoint
+    (a completed doubling of a run still training); None measures the checkpoint."""
 
     @staticmethod
     def settings(preset: Any) -> dict[str, Any]:
@@ -59,6 +73,8 @@ class TrainedCheckpoints:
             raise UserError(f"training seeds must be distinct and at least one, got {self.train_seeds}")
         for seed in self.train_seeds:
             check_seed(seed)
+        if self.at_step is not None and not 1 <= self.at_step <= MAX_TRAIN_STEPS:
+            raise UserError(f"--at-step must be a training step from 1 to {MAX_TRAIN_STEPS:,}, got {self.at_step}")
         if self.curve_rungs is not None and not 2 <= self.curve_rungs <= MAX_RUNGS:
             raise UserError(
                 f"--curve-rungs must be an integer from 2 (the last doubling) to {MAX_RUNGS}, got {self.curve_rungs}"
@@ -87,11 +103,20 @@ class TrainedCheckpoints:
         for model in models:
             for seed in self.train_seeds:
                 checkpoint = self.checkpoint(model, seed)
-                files += ladder_files(checkpoint, self.curve_rungs) if curves else [checkpoint]
+                if curves or self.at_step is not None:
+                    files += ladder_files(checkpoint, self.curve_rungs if curves else 1, self.at_step)
+                else:
+                    files.append(checkpoint)
         return files
 
+    def ladder(self, model: str, seed: int) -> list[Rung]:
+        """The checked ladder of ``model``'s run of seed ``seed`` up to where it is measured."""
+        return read_ladder(self.require(model, seed), self.curve_rungs, self.at_step)
+
     def require(self, model: str, seed: int) -> Path:
-        """That checkpoint, or a one-line error naming the command that makes it."""
+        """That checkpoint, or a one-line error naming the command that makes it. With ``at_step``
+        the checkpoint must keep a rung there, checked against its record; the caller measures the
+        rung (:meth:`measured`)."""
         path = self.checkpoint(model, seed)
         if not path.is_file():
             folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
@@ -100,3 +125,8 @@ class TrainedCheckpoints:
                 f"--preset {self.checkpoint_preset} --seed {seed}{folder}"
             )
         return path
+
+    def measured(self, model: str, seed: int) -> Path:
+        """The file that holds ``model``'s run of seed ``seed`` where it is measured: its checkpoint,
+        or its rung at ``at_step`` (checked against the checkpoint's record)."""
+        return self.ladder(model, seed)[-1].path if self.at_step is not None else self.require(model, seed)
