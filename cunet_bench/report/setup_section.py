@@ -302,13 +302,23 @@ def _bm3d_gap(results: Results) -> list[str]:
     ]
 
 
+def _widths(results: Results) -> str:
+    """The trained backbones' widths, data and image size as their training records give them."""
+    trained = [entry for entry in _training(results) if results.tags(entry["model"]) & {"quality"}]
+    if not trained:
+        return "no training recorded in these results"
+    ordered = sorted(trained, key=lambda entry: str(entry["model"]))
+    shown = "; ".join(f"{plain(e['model'], 40)} {plain(e['model_options'], 60)}" for e in ordered)
+    places = sorted({f"{plain(e['data'], 40)} at {_recorded(e['resolution'])} px" for e in trained})
+    return f"{shown}, on {', '.join(places)}"
+
+
 def deviations_section(results: Results, distance_name: str | None, lpips_measured: bool) -> Section:
     section = Section("deviations", "Deviations and limitations")
     items = [
-        "**Scale.** The quality runs train narrow models (U-Net dim 16, cU-Nets nf 4) on MNIST-5k at 32 px on a CPU, "
-        "for at most a few thousand steps of 32 images (the training table gives the count); the paper trains "
-        "full-width models on MNIST, CelebA and LSUN Church at 64 px. The verdicts test the claims at this scale; "
-        "they cannot confirm or refute the paper's absolute numbers.",
+        f"**Scale.** The quality runs train narrow models ({_widths(results)}) on a CPU, for the steps of "
+        "the training table; the paper trains full-width models on MNIST, CelebA and LSUN Church at 64 px. The "
+        "verdicts test the claims at this scale; they cannot confirm or refute the paper's absolute numbers.",
         "**The cU-Net that produced the paper's numbers ignores the timestep.** The released ConvSODEUNet builds a "
         "time embedding and never uses it; its ODE dynamics are augmented first order, not the second order of eq. 4. "
         "Verdicts use the release (`cunet-release`); the paper-described model (`cunet`) is reported beside it.",
