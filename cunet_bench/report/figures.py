@@ -105,11 +105,12 @@ def efficiency_bars(table: pd.DataFrame, path: Path, colours: dict[str, str]) ->
 
 
 @_figure
-def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str]) -> Path:
+def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str], models: str) -> Path:
     """Median latency per forward pass at each measured batch size, points only (nothing is
     drawn between the sizes), with the interquartile range over timing rounds; legend in the
     paper's names; the title names the resolution and how wide the bars are at most (often
-    narrower than a marker). ``latency``: model, label, batch, resolution, median_s, q1_s, q3_s."""
+    narrower than a marker); ``models`` names which widths were timed. ``latency``: model, label,
+    batch, resolution, median_s, q1_s, q3_s."""
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(5.5, 3.8))
         for model, rows in latency.groupby("model", sort=True):
@@ -129,7 +130,7 @@ def latency_by_batch(latency: pd.DataFrame, path: Path, colours: dict[str, str])
         resolution = int(latency.resolution.iloc[0])
         spread = float(((latency.q3_s - latency.q1_s) / latency.median_s).max())
         axis.set_title(
-            f"the full-size models at {resolution}×{resolution}\nbars: interquartile range over rounds "
+            f"{models} at {resolution}×{resolution}\nbars: interquartile range over rounds "
             f"(at most {spread:.1%} of the median)",
             fontsize=8,
         )

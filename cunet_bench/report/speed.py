@@ -24,7 +24,7 @@ import pandas as pd
 from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.convergence import convergence
-from cunet_bench.report.markdown import Claim, Section, code, markdown_table, missing
+from cunet_bench.report.markdown import Claim, Section, code, markdown_table, missing, plain
 from cunet_bench.report.paper import CUNET, UNET, paper_value, table1_time_ratios
 from cunet_bench.report.results import Results, paper_name, tagged, value
 from cunet_bench.report.verdicts import (
@@ -367,6 +367,22 @@ def _other_machines(results: Results, others: pd.DataFrame, unet: str, cunet: st
     return ["Other machines (never pooled with the above):", markdown_table(table)]
 
 
+def _measured_size(results: Results, runs: list[str]) -> str:
+    """Which widths the timed runs measured, as their configurations record the scale: the paper's
+    full-size models, or the models at a preset's scale (a smoke run times narrow ones)."""
+    scales = {
+        str(meta.get("config", {}).get("scale"))
+        for run, meta in results.provenance("efficiency").items()
+        if run in runs
+    }
+    scales.discard("None")
+    return (
+        f"the models at the {', '.join(sorted(plain(scale, 20) for scale in scales))} scale"
+        if scales
+        else "the full-size models"
+    )
+
+
 def speed_section(results: Results, figures_dir: Path) -> Section:
     section = Section("speed", "Inference speed (30–80% faster)")
     section.claims.append(_table1(results, section))
@@ -385,7 +401,8 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
     unet, cunet = _pair(rows)
     table, claims, plotted = _batch_rows(rows, unet, cunet, tuple(runs))
     section.claims += claims
-    figures.latency_by_batch(pd.DataFrame(plotted), figures_dir / "latency.png", figures.role_colours(rows))
+    sized = _measured_size(results, runs)
+    figures.latency_by_batch(pd.DataFrame(plotted), figures_dir / "latency.png", figures.role_colours(rows), sized)
     busy = sorted(_contended(rows))
     resolution = int(rows.resolution.dropna().iloc[0])
     section.body += [
@@ -397,7 +414,7 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
         + f"Rule: {RULE}.",
         markdown_table(table),
         "![Latency per forward pass](figures/latency.png)  \nMedian latency per forward pass of "
-        f"the full-size models at {resolution}×{resolution} (measured batch sizes only); "
+        f"{sized} at {resolution}×{resolution} (measured batch sizes only); "
         "bars: interquartile range over "
         "timing rounds of every run (the title gives their largest width).",
     ]
