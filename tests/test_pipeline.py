@@ -84,6 +84,7 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert "## Summary of the paper's claims" in text and "FD-classifier" in text and "**Where the time went**" in text
     assert "narrow models (cunet nf=2; cunet-release nf=2; unet dim=8, on mnist5k at 32 px)" in text  # its own widths
     assert "the full-size models" not in text and "the models at the tiny scale at 32×32" in text
+    assert text.splitlines()[2].startswith("> **Pipeline check: the smoke preset's sizes are too small for any verdict")
     beside = text.split("## Your run beside the reference run")[1]  # the checkout's committed reference run
     assert f"beside the committed reference run (`{ROOT / 'reference' / 'results'}`)" in beside
     for bench in ("efficiency", "training", "sample", "denoise", "fid", "all"):

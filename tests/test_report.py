@@ -176,7 +176,7 @@ def test_undertrained_models_get_no_quality_verdict(tmp_path):
     assert "undertrained: U-Net 46%, cU-Net 46% recognisable, aim ≥ 86%" in text
 
 
-def test_smoke_sized_runs_give_no_verdict(tmp_path):
+def test_smoke_sized_runs_give_no_verdict_and_the_report_says_so_first(tmp_path, fixture_results):
     out = tmp_path / "results"
     rng = np.random.default_rng(2)
     write("denoise", denoise(rng, images=4), out, "bench denoise --preset smoke", preset="smoke")
@@ -189,6 +189,8 @@ def test_smoke_sized_runs_give_no_verdict(tmp_path):
     )
     text = build_report(out, tmp_path / "reports").read_text()
     assert set(_summary(text).values()) == {"pipeline check"}
+    assert "> **Pipeline check: the smoke preset's sizes are too small for any verdict.**" in text
+    assert "Pipeline check: the smoke preset" not in build_report(fixture_results, tmp_path / "full").read_text()
 
 
 def test_table1_speed_at_a_best_step_on_the_grids_edge_is_at_the_edge(tmp_path):

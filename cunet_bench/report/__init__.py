@@ -40,6 +40,10 @@ __all__ = [
 
 MEASURED = (efficiency_section, speed_section, fid_section, denoise_section, curves_section, samples_section)
 TITLE = "# Reproduction report: The Missing U for Efficient Diffusion Models (arXiv 2310.20092)"
+SMOKE_BANNER = (
+    "> **Pipeline check: the smoke preset's sizes are too small for any verdict.** This report shows that every "
+    "step ran end to end; its numbers say nothing about the paper's claims."
+)
 NO_REFERENCE = (
     "No committed reference run was found: this installation is not a checkout holding `reference/results` "
     "(an installed copy ships without it). Pass `--reference FOLDER` to show a reference run beside this one."
@@ -155,6 +159,7 @@ def _report_lines(
     lines = [
         TITLE,
         "",
+        *([SMOKE_BANNER, ""] if results.only_smoke() else []),
         f"Built by `bench report` from {code(results_folder)} only: every number below comes from a recorded run, "
         "named in its section's provenance.",
         "",
