@@ -98,3 +98,13 @@ def test_the_suite_does_not_see_the_claims_of_the_users_own_runs():
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_threads_of_a_command_are_its_own(claims):
+    """A process that runs several commands (the tests, bench all) gets its setting back after each."""
+    import torch
+
+    before, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    with threads.computing_threads(1):
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    assert torch.get_num_threads() == before and os.environ.get("OMP_NUM_THREADS") == omp

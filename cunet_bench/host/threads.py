@@ -163,11 +163,13 @@ def check_requested(threads: int, option: str = "--threads") -> int:
 @contextmanager
 def computing_threads(requested: int | None = None) -> Iterator[Choice]:
     """Choose the threads and apply them to torch and to the processes the harness starts, for
-    the time of one command. A busy machine is warned of once, by :func:`announce_busy` when the
-    work starts: a command refused before its work stays one line on any machine. The claim is
-    released when the command ends (a killed process's claim is removed by the next one to choose)."""
+    the time of one command, and restore the previous setting after it. A busy machine is warned
+    of once, by :func:`announce_busy` when the work starts: a command refused before its work
+    stays one line on any machine. The claim is released when the command ends (a killed
+    process's claim is removed by the next one to choose)."""
     import torch
 
+    previous, previous_omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     choice = choose(requested)
     torch.set_num_threads(choice.threads)
     os.environ["OMP_NUM_THREADS"] = str(choice.threads)
@@ -178,6 +180,11 @@ def computing_threads(requested: int | None = None) -> Iterator[Choice]:
     finally:
         _unannounced.clear()
         remove_harness_made(_claim_file())
+        torch.set_num_threads(previous)  # the choice is the command's: a process that runs several keeps its own
+        if previous_omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous_omp
 
 
 def announce_busy() -> None:
