@@ -109,8 +109,21 @@ def _set(field, value):
     return lambda config: json.dumps({**config, field: value})
 
 
+@pytest.fixture(scope="module")
+def broken_ladders(tmp_path_factory, trained_backbone):
+    """The damaged ladders and the forged U-Net checkpoints, made once for the module: each holds
+    U-Net checkpoints (20 MB a file), which a copy per test case would multiply into tens of
+    gigabytes. Commands only read them."""
+    folder = tmp_path_factory.mktemp("ladders")
+    return {
+        **_broken_ladders(trained_backbone, folder),
+        "overflowing ema": _overflowing(trained_backbone, folder / "overflow.safetensors"),
+        "1024 px": _variant(trained_backbone, folder, "1024px.safetensors", config=_set("resolution", 1024)),
+    }
+
+
 @pytest.fixture
-def files(tmp_path, trained, trained_backbone):
+def files(tmp_path, trained, trained_backbone, broken_ladders):
     regular = tmp_path / "a-file"
     regular.write_text("x")
     os.mkfifo(tmp_path / "fifo")
@@ -156,12 +169,10 @@ def files(tmp_path, trained, trained_backbone):
         "adam huge step": _variant(trained, tmp_path, "adamhuge.safetensors", {"optim.0.step": torch.tensor(1e30)}),
         "adam missing": _without_optimizer(trained, tmp_path / "adamnone.safetensors"),
         "trained": trained,
-        "overflowing ema": _overflowing(trained_backbone, tmp_path / "overflow.safetensors"),
-        "1024 px": _variant(trained_backbone, tmp_path, "1024px.safetensors", config=_set("resolution", 1024)),
     }
     forged["truncated"].write_bytes(trained.read_bytes()[:1000])
     forged.update(_image_folders(tmp_path))
-    forged.update(_broken_ladders(trained_backbone, tmp_path))
+    forged.update(broken_ladders)
     return {"dir": tmp_path, "file": regular, "fifo": tmp_path / "fifo", "dangling": tmp_path / "dangling", **forged}
 
 
