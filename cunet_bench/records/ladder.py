@@ -141,6 +141,18 @@ def _rung_at(top: Checkpoint, checkpoint: Path, step: int) -> LadderEntry:
     return entries[step]
 
 
+def _measured_entries(
+    top: Checkpoint, checkpoint: Path, highest: int | None, at_step: int | None
+) -> tuple[list[LadderEntry], LadderEntry | None]:
+    """The recorded rungs a measurement reads below its top, and its top: the rung at ``at_step``,
+    or None for the checkpoint itself."""
+    entries = _recorded_entries(top, checkpoint)
+    if at_step is None or at_step == top.step:
+        return highest_below_top(entries, highest), None
+    chosen = _rung_at(top, checkpoint, at_step)
+    return highest_below_top([entry for entry in entries if entry.step < at_step], highest), chosen
+
+
 def read_ladder(checkpoint: Path | str, highest: int | None = None, at_step: int | None = None) -> list[Rung]:
     """The rungs of a checkpoint's ladder, lowest first, its top the checkpoint itself — or, with
     ``at_step``, the run as it stood at that rung (a doubling of a run still training) — only the
@@ -148,12 +160,10 @@ def read_ladder(checkpoint: Path | str, highest: int | None = None, at_step: int
     anything is measured."""
     checkpoint = Path(checkpoint)
     top = read_checkpoint(checkpoint, tensors=False)
-    entries = _recorded_entries(top, checkpoint)
-    if at_step is not None and at_step != top.step:
-        chosen = _rung_at(top, checkpoint, at_step)
-        below = highest_below_top([entry for entry in entries if entry.step < at_step], highest)
-        return [_checked_rung(entry, top, checkpoint) for entry in (*below, chosen)]
-    rungs = [_checked_rung(entry, top, checkpoint) for entry in highest_below_top(entries, highest)]
+    below, chosen = _measured_entries(top, checkpoint, highest, at_step)
+    rungs = [_checked_rung(entry, top, checkpoint) for entry in below]
+    if chosen is not None:
+        return [*rungs, _checked_rung(chosen, top, checkpoint)]
     return [*rungs, Rung(top.step, checkpoint, _images_seen(top, checkpoint), top.cpu_seconds)]
 
 
@@ -163,12 +173,9 @@ def ladder_files(checkpoint: Path, highest: int | None, at_step: int | None = No
     metadata alone; a checkpoint not there yet is itself."""
     try:
         top = read_checkpoint(checkpoint, tensors=False)
-        entries = _recorded_entries(top, checkpoint)
+        _recorded_entries(top, checkpoint)
     except UserError:  # missing or unreadable: the measurement itself says so in one line
         return [Path(checkpoint)]
-    if at_step is not None and at_step != top.step:
-        _rung_at(top, checkpoint, at_step)
-        below = highest_below_top([entry for entry in entries if entry.step < at_step], highest)
-        return [rung_path(checkpoint, entry.step) for entry in below] + [rung_path(checkpoint, at_step)]
-    below = highest_below_top(entries, highest)
-    return [*(rung_path(checkpoint, entry.step) for entry in below), Path(checkpoint)]
+    below, chosen = _measured_entries(top, checkpoint, highest, at_step)
+    top_file = rung_path(checkpoint, chosen.step) if chosen is not None else Path(checkpoint)
+    return [*(rung_path(checkpoint, entry.step) for entry in below), top_file]
