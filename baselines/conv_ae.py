@@ -15,8 +15,8 @@ from torch import nn
 
 
 class ConvAutoencoder(nn.Module):
-    """``forward(y)`` maps a noisy [0,1] image to a clean one; ``denoise(y, sigma)`` ignores σ
-    (the network is trained at one noise level and evaluated at all, as in the paper)."""
+    """``forward(y)`` maps a noisy [0,1] image to a clean one. It is blind: trained at one noise
+    level and evaluated at all, as in the paper, never given σ."""
 
     trains_on_logits = True
     """In training mode ``forward`` stops before the sigmoid and training takes the binary
@@ -40,6 +40,3 @@ class ConvAutoencoder(nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         features = self.encoder(y)
         return self.decoder[:-1](features) if self.training else self.decoder(features)
-
-    def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
-        return self(y)

@@ -8,7 +8,7 @@ from torch import nn
 
 
 class DnCNN(nn.Module):
-    """The layers predict the noise; ``forward(y)`` and ``denoise(y, sigma)`` return ``y − noise``.
+    """The layers predict the noise; ``forward(y)`` returns ``y − noise``.
 
     DnCNN is blind: it is trained at one noise level (the release: σ=0.1) and ``sigma`` is not
     an input — the paper evaluates the same network at every noise level (Table 4).
@@ -26,6 +26,3 @@ class DnCNN(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return y - self.layers(y)
-
-    def denoise(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
-        return self(y)

@@ -18,7 +18,7 @@ from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
 from cunet_bench.records.ladder import Rung
-from cunet_bench.registry.contracts import Denoiser
+from cunet_bench.registry.contracts import Denoiser, TrainedDenoiser, takes_noise_level
 from cunet_bench.registry.suite import ModelSpec, get_model, parameter_count
 
 if TYPE_CHECKING:
@@ -86,7 +86,8 @@ def _ladder_methods(
         model, _, _ = load_trained(rung.path, spec.name, device=config.device)
         if hasattr(method.model, "solver"):
             model.set_solver(method.model.solver)
-        held.append((rung, dataclasses.replace(method, model=model, show=False, ladder=[])))
+        held_model = model if spec.is_backbone else TrainedDenoiser(model, takes_noise_level(spec))
+        held.append((rung, dataclasses.replace(method, model=held_model, show=False, ladder=[])))
     return [*held, (rungs[-1], None)]
 
 
@@ -97,7 +98,8 @@ def _trained_methods(
     extra = _described(spec, model, training)
     diffusion = diffusion_of(training)
     if diffusion is None:
-        return [Method(spec.name, model, extra=extra, train_seed=seed, show=show)]
+        denoiser = TrainedDenoiser(model, takes_noise_level(spec))
+        return [Method(spec.name, denoiser, extra=extra, train_seed=seed, show=show)]
     methods = []
     for solver in config.solver if "solver" in spec.supports and config.solver else (None,):
         variant = model if solver is None else copy.deepcopy(model)

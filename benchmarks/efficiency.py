@@ -139,7 +139,7 @@ class _Built:
     resolution: int
 
     def inputs(self, config: EfficiencyConfig, batch: int) -> tuple[torch.Tensor, ...]:
-        return example_inputs(self.spec.family, batch, config.channels, self.resolution, config.device)
+        return example_inputs(self.spec, batch, config.channels, self.resolution, config.device)
 
     def base(self, config: EfficiencyConfig, kind: str, variant: str = EAGER, **extra: Any) -> Row:
         """The columns every row about this model shares."""

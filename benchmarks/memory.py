@@ -91,7 +91,7 @@ def probe(config: PeakProbe) -> dict:
     spec = get_model(config.model)
     model = spec.instantiate(config.channels, config.resolution, **config.options).to(config.device)
     model.train(config.mode == "train")
-    inputs = example_inputs(spec.family, config.batch, config.channels, config.resolution, config.device)
+    inputs = example_inputs(spec, config.batch, config.channels, config.resolution, config.device)
     if config.device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -93,7 +93,7 @@ def run(config: SolversConfig, progress: Progress = no_progress) -> Iterator[Row
         evaluations = FIXED_STEP_STAGES[solver.method] * solver.steps
         for batch in config.batch:
             progress(f"{solver.label} batch {batch}")
-            inputs = example_inputs(spec.family, batch, config.channels, config.resolution, device)
+            inputs = example_inputs(spec, batch, config.channels, config.resolution, device)
             states = _block_inputs(model, inputs)
 
             def row(metric: str, value: float, unit: str, measurement: Measurement, **extra: Any) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
     from cunet_bench.diffusion.loading import build_model, check_batch_fits, diffusion_of, load_trained
     from cunet_bench.diffusion.training import Distributed, TrainingRun, denoising_check, distributed_from_environment
     from cunet_bench.host.contention import Contention
-    from cunet_bench.registry.contracts import example_inputs
+    from cunet_bench.registry.contracts import example_inputs, takes_noise_level
 
     training = config.training
     distributed: Distributed = distributed_from_environment()
@@ -105,10 +105,18 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
     torch.manual_seed(training.seed)
     model = build_model(training)
     spec = get_model(training.model)
-    forward_flops = count_flops(model, example_inputs(spec.family, 1, training.channels, training.resolution))
+    forward_flops = count_flops(model, example_inputs(spec, 1, training.channels, training.resolution))
     diffusion = diffusion_of(training)
+    noise_level = takes_noise_level(spec)
     session = TrainingRun(
-        training, model, diffusion, Path(config.checkpoint), config.device, config.resume, distributed
+        training,
+        model,
+        diffusion,
+        Path(config.checkpoint),
+        config.device,
+        config.resume,
+        distributed,
+        noise_level=noise_level,
     )
     base = {
         "model": training.model,
@@ -155,7 +163,10 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
         raise
     if distributed.is_main and session.steps_done > session.resumed_from:
         trained, _, _ = load_trained(config.checkpoint, training.model, device=config.device)
-        yield {**final(stopped=False), **denoising_check(trained, training, diffusion, config.device)}
+        yield {
+            **final(stopped=False),
+            **denoising_check(trained, training, diffusion, config.device, noise_level=noise_level),
+        }
 
 
 def loss_type(model: Any, training: TrainConfig, backbone: bool) -> str:

@@ -12,7 +12,7 @@ from cunet_bench.benchmarks.memory import BYTES_PER_MIB, static_training_bytes
 from cunet_bench.errors import UserError
 from cunet_bench.measure.timing import Measurement, interleaved, single_thread
 from cunet_bench.registry.contracts import example_inputs
-from cunet_bench.registry.suite import build_model
+from cunet_bench.registry.suite import build_model, get_model
 from cunet_bench.report.paper import paper_value
 from torch import nn
 
@@ -26,7 +26,7 @@ from torch import nn
 )
 def test_compute_at_1x3x64x64_matches_reference(name, conv_linear, total, executed):
     model = build_model(name).eval()
-    inputs = example_inputs("unet", 1, 3, 64, "cpu")
+    inputs = example_inputs(get_model("unet"), 1, 3, 64, "cpu")
     macs = count_macs(model, inputs)
     assert macs.conv_linear / 1e9 == pytest.approx(conv_linear, abs=5e-4)
     assert macs.total / 1e9 == pytest.approx(total, abs=5e-4)
@@ -34,7 +34,7 @@ def test_compute_at_1x3x64x64_matches_reference(name, conv_linear, total, execut
 
 
 def test_five_attention_variant_lands_near_the_papers_2_90():
-    macs = count_macs(build_model("cunet-5attn").eval(), example_inputs("unet", 1, 3, 64, "cpu"))
+    macs = count_macs(build_model("cunet-5attn").eval(), example_inputs(get_model("unet"), 1, 3, 64, "cpu"))
     assert macs.conv_linear / 1e9 == pytest.approx(2.894, abs=1e-3)
 
 
@@ -116,11 +116,11 @@ def test_the_profile_groups_every_operator_and_finds_the_solver():
     assert operator_group("aten::softplus") == "activation & elementwise"
     assert operator_group("aten::bmm") == "attention"
     model = build_model("cunet-release", channels=1, image_size=32, nf=4).eval()
-    groups = profile_forward(model, example_inputs("cunet", 1, 1, 32, "cpu"))
+    groups = profile_forward(model, example_inputs(get_model("cunet"), 1, 1, 32, "cpu"))
     assert set(groups) == set(GROUPS) and groups["solver bookkeeping"] > 0 and groups["convolution & linear"] > 0
     assert (
         profile_forward(
-            build_model("unet", channels=1, image_size=32, dim=8).eval(), example_inputs("unet", 1, 1, 32, "cpu")
+            build_model("unet", channels=1, image_size=32, dim=8).eval(), example_inputs(get_model("unet"), 1, 1, 32, "cpu")
         )["solver bookkeeping"]
         == 0
     )

@@ -15,7 +15,7 @@ from cunet_bench.benchmarks.counting import count_macs
 from cunet_bench.models.layers import InstanceNorm, LinearAttention, RMSNorm
 from cunet_bench.models.release_layers import ReleaseRMSNorm, with_release_layers
 from cunet_bench.registry.contracts import example_inputs
-from cunet_bench.registry.suite import build_model
+from cunet_bench.registry.suite import build_model, get_model
 from torch import nn
 
 
@@ -48,7 +48,7 @@ def test_models_equal_themselves_with_the_release_layers(name):
     assert not any(isinstance(m, (InstanceNorm, RMSNorm)) for m in release.modules())
     assert all(m.SPLIT_BYTES == float("inf") for m in release.modules() if isinstance(m, LinearAttention))
     assert release.state_dict().keys() == model.state_dict().keys()
-    x, t = example_inputs(name, 2, 1, 32, "cpu")
+    x, t = example_inputs(get_model(name), 2, 1, 32, "cpu")
     assert count_macs(model, (x, t)).total == count_macs(release, (x, t)).total
     with torch.no_grad():
         ours = model(x, t)

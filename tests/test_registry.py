@@ -96,16 +96,78 @@ def test_third_party_model_through_entry_point(tmp_path, monkeypatch):
     sys.modules.pop("thirdparty_denoiser", None)
 
 
-def test_entry_point_that_is_not_a_spec_fails_clearly(tmp_path, monkeypatch):
-    (tmp_path / "bad_plugin.py").write_text("SPEC = 42\n")
-    dist_info = tmp_path / "bad_plugin-1.0.dist-info"
+def _installed_plugin(tmp_path, monkeypatch, module: str, source: str, entry_points: str) -> None:
+    """What installing a plugin puts on sys.path: its module and a dist-info naming its entry points."""
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    dist_info = tmp_path / f"{module}-1.0.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-plugin\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[cunet_bench.models]\nbad = bad_plugin:SPEC\n")
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[cunet_bench.models]\n{entry_points}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(UserError, match="must name a ModelSpec"):
-        Registry(builtin=tuple).names()
-    sys.modules.pop("bad_plugin", None)
+    monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+def test_an_entry_point_that_is_not_a_spec_is_refused_alone(tmp_path, monkeypatch):
+    _installed_plugin(tmp_path, monkeypatch, "bad_plugin", "SPEC = 42\n", "bad = bad_plugin:SPEC")
+    registry = Registry()
+    assert "unet" in registry.names() and registry.get("dncnn").name == "dncnn"
+    assert registry.problems() == [
+        "entry point 'bad' = bad_plugin:SPEC of package bad-plugin 1.0 must name a ModelSpec or a sequence of "
+        "ModelSpecs, got int"
+    ]
+    with pytest.raises(UserError, match="unknown model 'bad'; .* of package bad-plugin 1.0 must name a ModelSpec"):
+        registry.get("bad")
+
+
+CLASHING = """
+    from cunet_bench.registry.spec import ModelSpec
+
+    def one_shot(channels, image_size):
+        return type("Identity", (), {"denoise": lambda self, y, sigma: y})()
+
+    BUILT_IN = ModelSpec(name="dncnn", family="denoiser", description="mine", build=one_shot)
+    TWICE = [ModelSpec(name="mine", family="denoiser", description="one", build=one_shot)]
+    AGAIN = ModelSpec(name="mine", family="denoiser", description="two", build=one_shot)
+    FINE = ModelSpec(name="fine", family="denoiser", description="fine", build=one_shot)
+    PAPER = ModelSpec(name="claims", family="denoiser", description="x", build=one_shot, tags=frozenset({"table4"}))
+"""
+
+
+def test_a_name_given_twice_is_refused_naming_both_sources_and_the_rest_keeps_working(tmp_path, monkeypatch):
+    _installed_plugin(
+        tmp_path,
+        monkeypatch,
+        "clashing",
+        CLASHING,
+        "a = clashing:BUILT_IN\nb = clashing:TWICE\nc = clashing:AGAIN\nd = clashing:FINE",
+    )
+    registry = Registry()
+    with pytest.raises(UserError) as refused:
+        registry.get("dncnn")
+    assert str(refused.value) == (
+        "model 'dncnn' is registered twice, by the built-in catalogue and by entry point 'a' = clashing:BUILT_IN of "
+        "package clashing 1.0: rename the plugin's model (its ModelSpec name)"
+    )
+    with pytest.raises(
+        UserError,
+        match="'mine' is registered twice, by entry point 'b' = clashing:TWICE of package "
+        "clashing 1.0 and by entry point 'c' = clashing:AGAIN",
+    ):
+        registry.get("mine")
+    assert len(registry.problems()) == 2
+    assert "dncnn" in registry.tagged("table4")  # a default list that needs it fails with its line, never drops it
+    assert "dncnn" not in registry.names() and "mine" not in registry.names()
+    assert registry.get("fine").source.package == "clashing 1.0" and registry.get("unet").source.is_builtin
+    assert registry.get("fine").row_fields()["source"] == "clashing 1.0"
+
+
+def test_a_plugin_may_not_carry_the_tags_of_the_papers_models(tmp_path, monkeypatch):
+    _installed_plugin(tmp_path, monkeypatch, "clashing", CLASHING, "e = clashing:PAPER")
+    registry = Registry()
+    assert registry.problems() == [
+        "entry point 'e' = clashing:PAPER of package clashing 1.0 gives model 'claims' the tags table4, which mark "
+        "the paper's own models; a plugin's model joins the pipeline with bench all --models +NAME"
+    ]
 
 
 def test_default_lists_come_from_tags():
@@ -123,3 +185,77 @@ def test_default_lists_come_from_tags():
         REGISTRY.tagged("fast")
     with pytest.raises(ValueError, match="unknown tags"):
         ModelSpec(name="x", family="unet", description="", build=lambda c, s: None, tags=frozenset({"fast"}))
+
+
+BROKEN = """
+    import torch
+    from torch import nn
+    from cunet_bench.registry.spec import ModelSpec
+
+    class Halving(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        def forward(self, y):
+            return self.conv(y)
+
+    class OneChannelTooMany(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels + 1, 3, padding=1)
+        def forward(self, x, t):
+            return self.conv(x)
+
+    class OnlyDenoise(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        def denoise(self, y, sigma):
+            return self.conv(y)
+
+    class Blind(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        def forward(self, y):
+            return self.conv(y)
+
+    class NonBlind(Blind):
+        def forward(self, y, sigma):
+            return self.conv(y) * sigma[:, None, None, None]
+
+    def spec(name, family, network, supports=("trainable",)):
+        return ModelSpec(name=name, family=family, description=name, build=lambda channels, image_size: network(channels),
+                         default_channels=1, supports=frozenset(supports))
+
+    SPECS = [
+        spec("halving", "denoiser", Halving),
+        spec("too-many", "unet", OneChannelTooMany),
+        spec("only-denoise", "denoiser", OnlyDenoise),
+        spec("blind-as-non-blind", "denoiser", Blind, ("trainable", "noise-level")),
+        spec("non-blind", "denoiser", NonBlind, ("trainable", "noise-level")),
+        spec("blind", "denoiser", Blind),
+    ]
+"""
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("halving", "forward(y) must return the input's shape [2, 1, 32, 32]; it returned [2, 1, 16, 16]"),
+        ("too-many", "forward(x, t) must return the input's shape [2, 1, 32, 32]; it returned [2, 2, 32, 32]"),
+        ("only-denoise", "a trainable model needs forward(y); OnlyDenoise defines no forward"),
+        ("blind-as-non-blind", "its forward must take (y, sigma); it is forward(y)"),
+    ],
+)
+def test_a_plugin_that_breaks_its_contract_is_one_line_naming_it_and_its_package(tmp_path, monkeypatch, name, problem):
+    _installed_plugin(tmp_path, monkeypatch, "broken_models", BROKEN, "mine = broken_models:SPECS")
+    registry = Registry()
+    family = "unet" if name == "too-many" else "denoiser"
+    with pytest.raises(UserError) as refused:
+        registry.get(name)
+    assert str(refused.value) == (
+        f"model {name!r} (entry point 'mine' = broken_models:SPECS of package broken-models 1.0) breaks the "
+        f"{family} contract: {problem}"
+    )
+    assert registry.get("blind").name == "blind" and registry.get("non-blind").name == "non-blind"

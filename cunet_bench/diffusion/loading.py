@@ -66,7 +66,7 @@ def check_batch_fits(config: TrainConfig, images: int, option: str, training: bo
     spec, size = get_model(config.model), config.resolution
 
     def peak(batch: int) -> int:
-        inputs = example_inputs(spec.family, batch, config.channels, size, device="meta")
+        inputs = example_inputs(spec, batch, config.channels, size, device="meta")
         return call_peak_bytes(
             lambda: spec.instantiate(config.channels, size, **config.model_options), inputs, training
         )

@@ -50,6 +50,7 @@ from cunet_bench.records.checkpoints import (
     restore_optimizer,
 )
 from cunet_bench.records.ladder import is_rung_name, ladder_steps, rung_path
+from cunet_bench.registry.contracts import TrainedDenoiser, denoiser_inputs
 
 LIMITS = {
     "train_steps": MAX_TRAIN_STEPS,
@@ -378,12 +379,14 @@ def loss_on_batch(
     t: torch.Tensor,
     sigma: torch.Tensor,
     min_snr_gamma: float = 0.0,
+    noise_level: bool = False,
 ) -> torch.Tensor:
     """Diffusion loss (MSE to the ε / v / x0 target, Ho et al. 2020; per image weighted by
     :func:`loss_weights` when ``min_snr_gamma`` is set) for backbones; for denoisers
     the MSE in [0, 1] units at noise level σ of their clean estimate (for DnCNN, its residual
     noise-prediction loss), or the binary cross-entropy of the logits a denoiser returns in
-    training mode when it ``trains_on_logits`` (the ConvAE)."""
+    training mode when it ``trains_on_logits`` (the ConvAE). A non-blind denoiser (``noise_level``)
+    is also given each image's σ."""
     if diffusion is not None:
         x_t = diffusion.q_sample(images, t, noise)
         target = diffusion.training_target(images, noise, t)
@@ -392,11 +395,13 @@ def loss_on_batch(
         per_image = F.mse_loss(model(x_t, t), target, reduction="none").flatten(1).mean(1)
         return (loss_weights(diffusion, t, min_snr_gamma, per_image) * per_image).mean()
     clean = (images + 1) / 2
-    noisy = clean + sigma.reshape(-1, 1, 1, 1).to(clean) * noise
+    sigma = sigma.to(clean)
+    noisy = clean + sigma.reshape(-1, 1, 1, 1) * noise
     network = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    estimate = model(*denoiser_inputs(noisy, sigma, noise_level))
     if getattr(network, "trains_on_logits", False):
-        return F.binary_cross_entropy_with_logits(model(noisy), clean)
-    return F.mse_loss(model(noisy), clean)
+        return F.binary_cross_entropy_with_logits(estimate, clean)
+    return F.mse_loss(estimate, clean)
 
 
 def ema_decay_after(config: TrainConfig, steps_done: int) -> float:
@@ -466,13 +471,14 @@ class TrainingRun:
         resume: bool = False,
         distributed: Distributed = Distributed(),
         stop_after: int | None = None,
+        noise_level: bool = False,
     ) -> None:
         config.validate()
         if config.batch_size % distributed.world_size:
             raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
         self.config, self.model, self.diffusion = config, model.to(device), diffusion
         self.checkpoint, self.device, self.resume = Path(checkpoint), device, resume
-        self.distributed, self.stop_after = distributed, stop_after
+        self.distributed, self.stop_after, self.noise_level = distributed, stop_after, noise_level
         self.resumed_from = self.steps_done = 0
         self.seconds = 0.0
         self.cpu_seconds: float | None = 0.0
@@ -675,7 +681,14 @@ class TrainingRun:
             )
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                 loss = loss_on_batch(
-                    wrapped, self.diffusion, images, noise.to(device), t.to(device), sigma, config.min_snr_gamma
+                    wrapped,
+                    self.diffusion,
+                    images,
+                    noise.to(device),
+                    t.to(device),
+                    sigma,
+                    config.min_snr_gamma,
+                    self.noise_level,
                 )
             (loss / config.grad_accumulation).backward()
             total += loss.item() / config.grad_accumulation
@@ -696,6 +709,7 @@ def denoising_check(
     device: str = "cpu",
     count: int = 256,
     noise_step: int = 50,
+    noise_level: bool = False,
 ) -> dict[str, float]:
     """Does the trained model denoise? Mean PSNR (dB, [0, 1] units) on the test split of the
     noisy input and of the model's estimate. Backbones: forward-noise to ``noise_step`` (index
@@ -716,7 +730,7 @@ def denoising_check(
         estimate = (x0 + 1) / 2
     else:
         noisy = clean + config.sigma[1] * noise
-        estimate = model(noisy).clamp(0, 1)
+        estimate = TrainedDenoiser(model, noise_level).denoise(noisy, config.sigma[1]).clamp(0, 1)
         noisy = noisy.clamp(0, 1)
     return {"psnr_noisy_db": float(psnr(noisy, clean).mean()), "psnr_model_db": float(psnr(estimate, clean).mean())}
 

@@ -23,6 +23,13 @@ TAGS = {
     "table4": "a one-shot denoising baseline of the paper's Table 4",
 }
 """Every tag a model can carry; every default list of models is derived from them."""
+PAPER_TAGS = frozenset({"table5", "paper-unet", "paper-cunet", "quality", "table4"})
+"""The tags that make a model one the paper's claims read: only the built-in catalogue gives them."""
+SUPPORTS = {
+    "trainable": "has learned parameters: bench train trains it, and the other commands load its checkpoint",
+    "solver": "a cU-Net that accepts the ODE solver settings",
+    "noise-level": "a non-blind trainable denoiser: forward(y, sigma) receives each image's noise level",
+}
 SCALES = ("tiny", "cpu")
 """Named widths a preset trains models at: ``tiny`` (the smoke preset: seconds) and ``cpu`` (the quick and
 reference presets: the release's 4:1 width rule at a size a 2-core CPU trains in minutes)."""
@@ -34,17 +41,38 @@ Range = tuple[float, float]
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a model comes from: the built-in catalogue, or a plugin's entry point and package."""
+
+    entry_point: str = ""
+    value: str = ""
+    package: str = ""
+
+    @property
+    def is_builtin(self) -> bool:
+        return not self.entry_point
+
+    def __str__(self) -> str:
+        if self.is_builtin:
+            return "the built-in catalogue"
+        return f"entry point {self.entry_point!r} = {self.value} of package {self.package}"
+
+
+BUILTIN_SOURCE = Source()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """How to build one registered model.
 
     ``build(channels, image_size, **options)`` returns an ``nn.Module`` following the
-    backbone contract ``forward(x, t)`` (families ``unet``/``cunet``) or an object with
-    ``denoise(y, sigma)`` (family ``denoiser``); ``options`` are ``config`` updated by the
+    backbone contract ``forward(x, t)`` (families ``unet``/``cunet``), a trainable denoiser's
+    ``forward(y)`` or ``forward(y, sigma)``, or a one-shot denoiser with ``denoise(y, sigma)``
+    (registry/contracts.py); ``options`` are ``config`` updated by the
     caller's overrides. ``option_ranges`` bounds every numeric option (each element of a
     sequence option); an option without a range is checked by the builder itself.
     ``downsampling_factor`` is what the image size must be divisible by; ``supports`` names
-    optional capabilities (``solver``: accepts ODE solver settings; ``trainable``: has learned
-    parameters). ``scales`` maps a scale of :data:`SCALES` to the options that narrow the model
+    optional capabilities (:data:`SUPPORTS`). ``scales`` maps a scale of :data:`SCALES` to the options that narrow the model
     for it (a scale it does not name builds the default width). ``description`` is one short
     line for listings; ``notes`` carries what a user should know beyond it (shown by ``bench
     models NAME``); ``paper_name`` is what the paper calls the model; ``tags`` (see :data:`TAGS`)
@@ -65,6 +93,8 @@ class ModelSpec:
     notes: str = ""
     paper_name: str = ""
     tags: frozenset[str] = field(default_factory=frozenset)
+    source: Source = BUILTIN_SOURCE
+    """Set by the registry: a plugin's entry point and package."""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -72,6 +102,11 @@ class ModelSpec:
         unknown = sorted(set(self.tags) - set(TAGS))
         if unknown:
             raise ValueError(f"model {self.name!r}: unknown tags {unknown}; tags: {', '.join(TAGS)}")
+        unknown = sorted(set(self.supports) - set(SUPPORTS))
+        if unknown:
+            raise ValueError(f"model {self.name!r}: unknown supports {unknown}; supports: {', '.join(SUPPORTS)}")
+        if "noise-level" in self.supports and (self.family != "denoiser" or "trainable" not in self.supports):
+            raise ValueError(f"model {self.name!r}: only a trainable denoiser supports 'noise-level'")
         unknown = sorted(set(self.scales) - set(SCALES))
         if unknown:
             raise ValueError(f"model {self.name!r}: unknown scales {unknown}; scales: {', '.join(SCALES)}")
@@ -166,4 +201,8 @@ class ModelSpec:
     def row_fields(self) -> dict[str, str]:
         """What result rows record about the model, so the report can name and group models
         without importing the registry."""
-        return {"paper_name": self.paper_name or self.name, "tags": ";".join(sorted(self.tags))}
+        return {
+            "paper_name": self.paper_name or self.name,
+            "tags": ";".join(sorted(self.tags)),
+            "source": "built-in" if self.source.is_builtin else self.source.package,
+        }
