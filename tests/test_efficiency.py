@@ -120,7 +120,8 @@ def test_the_profile_groups_every_operator_and_finds_the_solver():
     assert set(groups) == set(GROUPS) and groups["solver bookkeeping"] > 0 and groups["convolution & linear"] > 0
     assert (
         profile_forward(
-            build_model("unet", channels=1, image_size=32, dim=8).eval(), example_inputs(get_model("unet"), 1, 1, 32, "cpu")
+            build_model("unet", channels=1, image_size=32, dim=8).eval(),
+            example_inputs(get_model("unet"), 1, 1, 32, "cpu"),
         )["solver bookkeeping"]
         == 0
     )

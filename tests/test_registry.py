@@ -225,8 +225,8 @@ BROKEN = """
             return self.conv(y) * sigma[:, None, None, None]
 
     def spec(name, family, network, supports=("trainable",)):
-        return ModelSpec(name=name, family=family, description=name, build=lambda channels, image_size: network(channels),
-                         default_channels=1, supports=frozenset(supports))
+        return ModelSpec(name=name, family=family, description=name, default_channels=1,
+                         build=lambda channels, image_size: network(channels), supports=frozenset(supports))
 
     SPECS = [
         spec("halving", "denoiser", Halving),

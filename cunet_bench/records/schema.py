@@ -246,7 +246,8 @@ KINDS: tuple[RowKind, ...] = (
         "method",
         "one compared method: its paper name, tags, size and training",
         _columns(
-            "method:name paper_name:name tags:name source:name parameters:int train_seed:int solver:name sigma:str options:str"
+            "method:name paper_name:name tags:name source:name parameters:int train_seed:int solver:name sigma:str "
+            "options:str"
         ),
         ("method",),
     ),

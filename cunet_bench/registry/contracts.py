@@ -111,7 +111,9 @@ def _contract_call(spec: "ModelSpec", model: Any) -> tuple[Callable[..., Any], s
         if not callable(getattr(model, "denoise", None)):
             return f"a one-shot denoiser needs {signature}; {type(model).__name__} has none"
         return model.denoise, signature
-    signature = "forward(x, t)" if spec.is_backbone else "forward(y, sigma)" if takes_noise_level(spec) else "forward(y)"
+    signature = "forward(y, sigma)" if takes_noise_level(spec) else "forward(y)"
+    if spec.is_backbone:
+        signature = "forward(x, t)"
     if not isinstance(model, nn.Module):
         return f"a trainable model must be a torch.nn.Module with {signature}; got {type(model).__name__}"
     if type(model).forward is nn.Module.forward:

@@ -72,11 +72,12 @@ class ModelSpec:
     caller's overrides. ``option_ranges`` bounds every numeric option (each element of a
     sequence option); an option without a range is checked by the builder itself.
     ``downsampling_factor`` is what the image size must be divisible by; ``supports`` names
-    optional capabilities (:data:`SUPPORTS`). ``scales`` maps a scale of :data:`SCALES` to the options that narrow the model
-    for it (a scale it does not name builds the default width). ``description`` is one short
-    line for listings; ``notes`` carries what a user should know beyond it (shown by ``bench
-    models NAME``); ``paper_name`` is what the paper calls the model; ``tags`` (see :data:`TAGS`)
-    say which default lists it belongs to.
+    optional capabilities (:data:`SUPPORTS`). ``scales`` maps a scale of :data:`SCALES` to the
+    options that narrow the model for it (a scale it does not name builds the default width).
+    ``description`` is one short line for listings; ``notes`` carries what a user should know
+    beyond it (shown by ``bench models NAME``); ``paper_name`` is what the paper calls the model;
+    ``tags`` (see :data:`TAGS`) say which default lists it belongs to; a plugin may not carry
+    :data:`PAPER_TAGS`.
     """
 
     name: str

@@ -11,8 +11,8 @@ keeps a list of model names.
 
 from __future__ import annotations
 
-import importlib.metadata
 import dataclasses
+import importlib.metadata
 from typing import Any, Callable, Iterable, Iterator
 
 from torch import nn
