@@ -50,7 +50,7 @@ SOLVERS = setting(
 """The settings of the cU-Nets' solver: one (``bench efficiency``), or a sweep."""
 
 
-def _threads(value: int, option: str) -> int:
+def _checked_threads(value: int, option: str) -> int:
     from cunet_bench.host.threads import check_requested
 
     return check_requested(value, option)
@@ -60,7 +60,7 @@ THREADS = setting(
     "threads to compute with (default: the usable cores less those other runs of the harness or other processes "
     "are using)",
     kind=int,
-    read=_threads,
+    read=_checked_threads,
 )
 """Every configuration's ``threads``: what the run computes with (None: chosen when it starts)."""
 
@@ -83,13 +83,28 @@ class Workload:
 @dataclass(frozen=True)
 class Plan:
     """What ``bench all`` hands each benchmark's ``plan``: the preset, where results and
-    checkpoints go, the measurement seed and the device."""
+    checkpoints go, the measurement seed, the device and the models ``--models +NAME`` adds to
+    the preset's."""
 
     preset: Any
     results: Path
     checkpoints: Path
     seed: int
     device: str
+    added: tuple[str, ...] = ()
+
+    def models(self, defaults: tuple[str, ...], measures: Callable[[Any], bool]) -> tuple[str, ...]:
+        """A step's models: the preset's, then each added model the step ``measures`` (a test of its
+        :class:`~cunet_bench.registry.spec.ModelSpec`)."""
+        from cunet_bench.registry.suite import get_model
+
+        return defaults + tuple(name for name in self.added if name not in defaults and measures(get_model(name)))
+
+    def adding(self, make: Callable[..., Any], measures: Callable[[Any], bool]) -> Any:
+        """The configuration ``make(**overrides)`` resolves, with the added models it measures."""
+        config = make()
+        models = self.models(tuple(config.models), measures)
+        return config if models == tuple(config.models) else make(models=models)
 
 
 @dataclass(frozen=True)

@@ -739,12 +739,16 @@ BENCHMARK = Benchmark(
     plan=lambda plan: [
         (
             "denoise",
-            DenoiseConfig.from_preset(
-                plan.preset,
-                out=str(plan.results),
-                checkpoints=str(plan.checkpoints),
-                seed=plan.seed,
-                device=plan.device,
+            plan.adding(
+                lambda **models: DenoiseConfig.from_preset(
+                    plan.preset,
+                    out=str(plan.results),
+                    checkpoints=str(plan.checkpoints),
+                    seed=plan.seed,
+                    device=plan.device,
+                    **models,
+                ),
+                lambda spec: "trainable" in spec.supports or not spec.is_backbone,
             ),
         )
     ],

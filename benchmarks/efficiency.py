@@ -151,7 +151,7 @@ class _Built:
             "variant": variant,
             "resolution": self.resolution,
             "device": config.device,
-            "threads": torch.get_num_threads(),
+            "threads": config.threads,
             "solver": solver,
             **extra,
         }
@@ -321,7 +321,7 @@ def _memory(config: EfficiencyConfig, built: dict[str, _Built], progress: Progre
         for batch in config.memory_batch
         for mode in ("inference", "train")
     ]
-    for (entry, probe), peak in zip(probes, measure_peaks([probe for _, probe in probes])):
+    for (entry, probe), peak in zip(probes, measure_peaks([probe for _, probe in probes], config.threads)):
         state = 3 * sum(p.numel() * p.element_size() for p in entry.model.parameters() if p.requires_grad)
         base = {**entry.base(config, "memory", batch=probe.batch), "unit": "MiB", "method": peak["method"]}
         yield {**base, "metric": f"peak_{probe.mode}_mib", "value": peak["peak_bytes"] / BYTES_PER_MIB}
@@ -344,7 +344,7 @@ def run(config: EfficiencyConfig, progress: Progress = no_progress) -> Iterator[
             "value": value,
             "unit": "GFLOP/s",
             "device": config.device,
-            "threads": torch.get_num_threads(),
+            "threads": config.threads,
         }
     pair = [name for name in config.sampling_models if name in config.models]
     for resolution in config.resolution:
@@ -480,7 +480,17 @@ BENCHMARK = Benchmark(
     EfficiencyConfig,
     run,
     summary=summary,
-    plan=lambda plan: [("efficiency", EfficiencyConfig.from_preset(plan.preset, seed=plan.seed, device=plan.device))],
+    plan=lambda plan: [
+        (
+            "efficiency",
+            plan.adding(
+                lambda **models: EfficiencyConfig.from_preset(
+                    plan.preset, seed=plan.seed, device=plan.device, **models
+                ),
+                lambda spec: "trainable" in spec.supports,
+            ),
+        )
+    ],
     help="""Parameters, static training memory, GMACs (fvcore) and GFLOPs (FlopCounterMode), NFE, peak memory, latency,
 reverse-step time and achieved throughput against the machine's peak.
 

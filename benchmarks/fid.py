@@ -686,7 +686,12 @@ BENCHMARK = Benchmark(
     plan=lambda plan: [
         (
             "fid",
-            FidConfig.from_preset(plan.preset, checkpoints=str(plan.checkpoints), seed=plan.seed, device=plan.device),
+            plan.adding(
+                lambda **models: FidConfig.from_preset(
+                    plan.preset, checkpoints=str(plan.checkpoints), seed=plan.seed, device=plan.device, **models
+                ),
+                lambda spec: spec.samples,
+            ),
         )
     ],
     help="""Samples are seeded per global index and kept in shards (resumed, reused); without Inception weights the

@@ -110,14 +110,14 @@ def probe(config: PeakProbe) -> dict:
     return {"peak_bytes": max(0, peak_kib - before_kib) * 1024, "method": "VmHWM" if exact else "ru_maxrss"}
 
 
-def measure_peaks(probes: list[PeakProbe], timeout_s: float = 900) -> list[dict]:
+def measure_peaks(probes: list[PeakProbe], threads: int | None, timeout_s: float = 900) -> list[dict]:
     """Peak memory of each probe (one inference forward or one training step above the built
     model) in a fresh process of its own (``python -m cunet_bench.benchmarks.memory PROBE_JSON``),
-    twice as many at a time as the process has threads (a probe mostly waits for its imports): a
+    twice as many at a time as the command's ``threads`` (a probe mostly waits for its imports): a
     peak is its own process's, so running them side by side changes none of them, only the wait."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     results: list[dict] = []
-    at_once = 2 * max(1, torch.get_num_threads())
+    at_once = 2 * max(1, threads or 1)
     for first in range(0, len(probes), at_once):
         running = [
             (

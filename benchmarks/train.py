@@ -140,7 +140,7 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
             "images_per_s": images / max(session.seconds, 1e-9),
             "seconds": session.seconds,
             "cpu_seconds": contention.cpu_seconds(),
-            "threads": torch.get_num_threads(),
+            "threads": config.threads,
             "stopped": stopped,
             "gflop": FLOPS_PER_TRAINING_IMAGE * forward_flops * images / 1e9,
             **contention.record(),
@@ -224,7 +224,7 @@ def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
                 plan.preset, model=model, checkpoints=str(plan.checkpoints), resume=True, device=plan.device, seed=seed
             ),
         )
-        for model in trained_models()
+        for model in plan.models(trained_models(), lambda spec: "trainable" in spec.supports)
         for seed in plan.preset.train_seeds
     ]
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from cunet_bench.records import runs
 
@@ -198,6 +199,7 @@ def test_the_gpu_job_presets_run_end_to_end_at_tiny_sizes(tmp_path, preset_name,
         lambda step, invocation: execute(
             step.benchmark, step.config, tmp_path / "results", preset=preset_name, invocation=invocation
         ),
+        threads=torch.get_num_threads(),
     )
     print([(row["step"], round(row["wall_s"], 1)) for row in phases])
     assert [row["status"] for row in phases] == ["ran"] * len(steps)

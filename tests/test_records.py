@@ -11,7 +11,10 @@ from cunet_bench.records.schema import SchemaError
 
 
 def _provenance():
-    return {**provenance.collect(bench="training", seed=7, preset="smoke", config={"batch_size": 2}), "complete": True}
+    return {
+        **provenance.collect(bench="training", seed=7, preset="smoke", config={"batch_size": 2}, threads=1),
+        "complete": True,
+    }
 
 
 def _log(model="unet", step=1, loss=0.5):
@@ -139,6 +142,7 @@ def test_a_row_off_the_schema_fails_when_it_is_produced_and_the_rows_before_it_a
     @dataclass(frozen=True)
     class Config:
         seed: int = 0
+        threads: int | None = None
 
     benchmark = Benchmark("training", Config, run, summary=lambda rows: [])
     with pytest.raises(SchemaError, match="declare no column typo_column"):

@@ -21,14 +21,17 @@ from cunet_bench.cli.entry import run_app
 from cunet_bench.cli.execute import checkpoints_beside, run_and_record, run_pipeline
 from cunet_bench.cli.info import compare_command, models_command, report_command, weights_app
 from cunet_bench.cli.options import (
+    BaselineOption,
     CheckpointsOption,
     DeviceOption,
     DryRunOption,
     FormatOption,
+    ModelsOption,
     OutOption,
     PresetOption,
     SeedOption,
     ThreadsOption,
+    added_models,
     folder_option,
     resolve_device,
 )
@@ -74,6 +77,8 @@ def all_command(
     seed: int = SeedOption,
     out: Path = OutOption,
     threads: Optional[int] = ThreadsOption,
+    models: str = ModelsOption,
+    baseline: Optional[str] = BaselineOption,
     output_format: OutputFormat = FormatOption,
 ) -> None:
     """The whole pipeline for a preset, then the report: the README's main command.
@@ -82,8 +87,11 @@ def all_command(
     reference run next to yours. A step already done in your results folder with the same configuration,
     machine and inputs is skipped, an unfinished one resumes; checkpoints go beside --out unless --checkpoints.
 
-    Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results
+    Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results ·
+    bench all --preset quick --models +my-denoiser --baseline my-denoiser
     """
+    from cunet_bench.errors import UserError
+    from cunet_bench.registry.suite import get_model
     from cunet_bench.report import NO_REFERENCE, build_report, check_report_path, default_reference
     from cunet_bench.report.figure_folder import check_figures_folder
     from cunet_bench.run.pipeline import plan
@@ -91,19 +99,33 @@ def all_command(
     reports = reports or folder_option("--reports")(out.parent / "reports")
     check_report_path(reports)
     check_figures_folder(reports / "figures")
-    steps = plan(get_preset(preset), out, Path(checkpoints_beside(checkpoints, out)), seed, resolve_device(device))
+    added = added_models(models)
+    steps = plan(
+        get_preset(preset), out, Path(checkpoints_beside(checkpoints, out)), seed, resolve_device(device), added
+    )
+    measured = {name for step in steps for name in getattr(step.config, "models", ())}
+    if baseline is not None and get_model(baseline).name not in measured:
+        raise UserError(f"--baseline {baseline} is not measured by this run; add it with --models +{baseline}")
     if dry_run:
         print(
             json.dumps(
                 [{"step": s.label, **as_record(s.config)} for s in steps]
-                + [{"step": "report", "results": str(out), "report": str(reports / "REPORT.md"), "threads": threads}],
+                + [
+                    {
+                        "step": "report",
+                        "results": str(out),
+                        "report": str(reports / "REPORT.md"),
+                        "baseline": baseline,
+                        "threads": threads,
+                    }
+                ],
                 indent=2,
             )
         )
         return
     started = time.perf_counter()
     phases = run_pipeline(steps, out, preset, threads)
-    note(f"report: {build_report(out, reports, default_reference(), NO_REFERENCE)}")
+    note(f"report: {build_report(out, reports, default_reference(), NO_REFERENCE, baseline)}")
     emit(
         [{"step": row["step"], "status": row["status"], "seconds": row["wall_s"]} for row in phases],
         output_format,

@@ -63,8 +63,8 @@ def execute_command(
         return
     from cunet_bench.host.threads import computing_threads
 
-    with computing_threads(config.threads):
-        outcome = run_and_record(benchmark, config, out, preset)
+    with computing_threads(config.threads) as choice:
+        outcome = run_and_record(benchmark, replace(config, threads=choice.threads), out, preset)
     if output_format is OutputFormat.json:
         emit(outcome.rows, output_format)
         return
@@ -81,6 +81,7 @@ def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) ->
     from cunet_bench.run.side_by_side import Job, run_side_by_side
 
     with computing_threads(threads) as choice:
+        steps = [replace(step, config=replace(step.config, threads=choice.threads)) for step in steps]
         on_cpu = all(getattr(step.config, "device", "cpu") == "cpu" for step in steps)
         processes = 2 if choice.threads >= 2 and on_cpu else 1
 
@@ -107,4 +108,5 @@ def run_pipeline(steps: list, out: Path, preset: str, threads: Optional[int]) ->
             announce=note,
             execute_together=together if processes > 1 else None,
             processes=processes,
+            threads=choice.threads,
         )

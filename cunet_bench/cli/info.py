@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from cunet_bench.cli.options import DryRunOption, FormatOption, flag, folder_option
+from cunet_bench.cli.options import BaselineOption, DryRunOption, FormatOption, flag, folder_option
 from cunet_bench.cli.output import OutputFormat, emit, note
 from cunet_bench.config.settings import names
 from cunet_bench.errors import UserError
@@ -61,6 +61,7 @@ def report_command(
     ),
     no_reference: bool = flag("--no-reference", "the run alone, without the reference beside it"),
     readme: Optional[Path] = typer.Option(None, "--readme", help="also copy the summary table into this file"),
+    baseline: Optional[str] = BaselineOption,
     dry_run: bool = DryRunOption,
 ) -> None:
     """Write the reproduction report (Markdown + PNG figures) from recorded results only.
@@ -91,11 +92,12 @@ def report_command(
                     "out": str(out),
                     "reference": beside and str(beside),
                     "readme": readme and str(readme),
+                    "baseline": baseline,
                 }
             )
         )
         return
-    path = build_report(results, out, beside, None if no_reference else NO_REFERENCE)
+    path = build_report(results, out, beside, None if no_reference else NO_REFERENCE, baseline)
     note(f"report: {path}")
     if readme is not None:
         update_readme(readme, path)

@@ -75,3 +75,38 @@ def check_threads(threads: Optional[int]) -> Optional[int]:
 
 
 ThreadsOption = typer.Option(None, "--threads", callback=check_threads, help=THREADS[SETTING].help)
+
+
+def added_models(text: str) -> tuple[str, ...]:
+    """``bench all --models +NAME,+NAME``: the registered models to add to the preset's, each
+    checked (a plugin probed against its contract) before any work."""
+    from cunet_bench.registry.suite import get_model
+
+    if not text:
+        return ()
+    items = [item.strip() for item in text.split(",")]
+    wrong = [item for item in items if not item.startswith("+") or not item[1:]]
+    if wrong:
+        raise UserError(
+            f"--models adds models to the preset's, each written +NAME (e.g. --models +my-denoiser,+my-backbone), "
+            f"got {wrong[0][:40]!r}"
+        )
+    names = tuple(dict.fromkeys(item[1:] for item in items))
+    for name in names:
+        get_model(name)
+    return names
+
+
+ModelsOption = typer.Option(
+    "",
+    "--models",
+    metavar="+NAME,…",
+    help="models to add to the preset's in every step that measures their kind, e.g. +my-denoiser,+my-backbone",
+)
+BaselineOption = typer.Option(
+    None,
+    "--baseline",
+    metavar="NAME",
+    help="the model the report's ratios and differences outside the paper's claims are taken against "
+    "(default: the paper's U-Net)",
+)

@@ -153,12 +153,11 @@ def describe() -> dict[str, Any]:
     }
 
 
-def fingerprint(description: dict[str, Any] | None = None) -> str:
+def fingerprint(threads: int | None, description: dict[str, Any] | None = None) -> str:
     """12 hex digits naming what determines speed: the CPU and its extensions, the usable cores,
-    PyTorch's kernels and threads, the GPU. Runs are comparable only under one fingerprint."""
-    import torch
-
-    description = {**(description or describe()), "torch_threads": torch.get_num_threads()}
+    PyTorch's kernels, the ``threads`` the command computes with, the GPU. Runs are comparable
+    only under one fingerprint."""
+    description = {**(description or describe()), "torch_threads": threads}
     selected = {field: description.get(field) for field in FINGERPRINT_FIELDS}
     selected["gpu"] = (selected["gpu"] or {}).get("name")
     return hashlib.sha256(json.dumps(selected, sort_keys=True).encode()).hexdigest()[:12]

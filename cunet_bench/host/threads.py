@@ -13,6 +13,7 @@ busy machine is warned about once, when its work starts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -20,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from cunet_bench.errors import UserError, warn
 from cunet_bench.files import create_file, exclusive_lock, read_regular_text, remove_harness_made
@@ -158,6 +159,17 @@ def check_requested(threads: int, option: str = "--threads") -> int:
     if not 1 <= threads <= cores:
         raise UserError(f"{option} must be between 1 and the {cores} core(s) this process may use, got {threads}")
     return threads
+
+
+def with_threads(config: Any) -> Any:
+    """The configuration with the threads it computes with: its own, or — for a run called as a
+    library, outside :func:`computing_threads` — whatever torch is set to. The one place a run's
+    threads are read from torch's global state; everything after it takes them as an argument."""
+    if config.threads is not None:
+        return config
+    import torch
+
+    return dataclasses.replace(config, threads=torch.get_num_threads())
 
 
 @contextmanager

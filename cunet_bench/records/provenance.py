@@ -92,13 +92,12 @@ def collect(
     config: dict[str, Any] | None = None,
     seed: int | None = None,
     device: str = "cpu",
+    threads: int,
     preset: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance block written beside every result file; ``config`` is the resolved
-    configuration."""
-    import torch
-
+    configuration, ``threads`` the threads the run computed with."""
     from cunet_bench.host import allocator, machine
 
     return {
@@ -110,11 +109,11 @@ def collect(
         "versions": package_versions(),
         "device": device,
         "device_name": device_name(device),
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": threads,
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "machine": machine.describe(),
-        "machine_fingerprint": machine.fingerprint(),
+        "machine_fingerprint": machine.fingerprint(threads),
         "allocator": allocator.state(),
         "host": machine.host_id(),
         "started_at": utc_now(),

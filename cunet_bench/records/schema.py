@@ -89,10 +89,10 @@ def _columns(text: str) -> tuple[Column, ...]:
     return tuple(columns)
 
 
-MODEL = "model:name paper_name:name tags:name source:name"
+MODEL = "model:name paper_name:name tags:name source:name family:name"
 """Which model a row is about: its registry name, the paper's name for it, its registry tags
-(the report finds the paper's pair by tag, never by name) and where it comes from ("built-in",
-or a plugin's package and version)."""
+(the report finds the paper's pair by tag, never by name), where it comes from ("built-in", or a
+plugin's package and version) and its family (a diffusion backbone's or a denoiser's)."""
 CONDITIONS = (
     "clock:str threads:int rounds:int stopped_by:str load_before:float load_after:float other_cores:float:cores "
     "contended:bool"
@@ -246,8 +246,8 @@ KINDS: tuple[RowKind, ...] = (
         "method",
         "one compared method: its paper name, tags, size and training",
         _columns(
-            "method:name paper_name:name tags:name source:name parameters:int train_seed:int solver:name sigma:str "
-            "options:str"
+            "method:name paper_name:name tags:name source:name family:name parameters:int train_seed:int "
+            "solver:name sigma:str options:str"
         ),
         ("method",),
     ),

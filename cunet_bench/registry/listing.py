@@ -1,5 +1,7 @@
-"""What ``bench models`` shows: every registered model with its exact parameter count. Models
-are built on PyTorch's meta device, so counting allocates no weights and takes a moment."""
+"""What ``bench models`` shows: every registered model with its exact parameter count and where it
+comes from, then what the registry refused (a name given twice, a plugin that cannot be loaded or
+breaks its contract). Models are built on PyTorch's meta device, so counting allocates no weights
+and takes a moment."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 import torch
 
+from cunet_bench.errors import UserError
 from cunet_bench.registry.suite import REGISTRY, ModelSpec, parameter_count
 
 
@@ -16,19 +19,27 @@ def _on_meta(spec: ModelSpec) -> Any:
 
 
 def model_rows() -> list[dict[str, Any]]:
-    rows = []
+    rows, refused = [], list(REGISTRY.problems())
     for spec in REGISTRY:
-        model = _on_meta(spec)
+        try:
+            REGISTRY.get(spec.name)
+        except UserError as error:
+            refused.append(str(error))
+            continue
         rows.append(
             {
                 "name": spec.name,
                 "family": spec.family,
-                "parameters": parameter_count(model),
+                "parameters": parameter_count(_on_meta(spec)),
                 "tags": ", ".join(sorted(spec.tags)) or "—",
+                "source": spec.row_fields()["source"],
                 "description": spec.description,
             }
         )
-    return rows
+    return rows + [
+        {"name": "refused", "family": "—", "parameters": None, "tags": "—", "source": "—", "description": problem}
+        for problem in refused
+    ]
 
 
 def model_detail(name: str) -> dict[str, Any]:

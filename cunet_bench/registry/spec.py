@@ -116,6 +116,11 @@ class ModelSpec:
     def is_backbone(self) -> bool:
         return self.family != "denoiser"
 
+    @property
+    def samples(self) -> bool:
+        """Whether it generates images once trained: a trainable diffusion backbone."""
+        return self.is_backbone and "trainable" in self.supports
+
     def options_at(self, scale: str | None) -> dict[str, Any]:
         """The options of the model at a preset's scale (none: the model's default width)."""
         if scale is not None and scale not in SCALES:
@@ -206,4 +211,5 @@ class ModelSpec:
             "paper_name": self.paper_name or self.name,
             "tags": ";".join(sorted(self.tags)),
             "source": "built-in" if self.source.is_builtin else self.source.package,
+            "family": self.family,
         }

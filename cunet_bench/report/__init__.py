@@ -113,12 +113,18 @@ def _claim_tables(claims: list[Claim]) -> list[str]:
 
 
 def build_report(
-    results_folder: Path, out: Path, reference: Path | None = None, missing_reference: str | None = None
+    results_folder: Path,
+    out: Path,
+    reference: Path | None = None,
+    missing_reference: str | None = None,
+    baseline: str | None = None,
 ) -> Path:
     """Write ``out/REPORT.md`` and ``out/figures/*.png`` from ``results_folder`` (beside the run in
-    ``reference`` when given; without one, ``missing_reference`` says why in the section's place);
-    returns the path."""
-    results = Results(results_folder)
+    ``reference`` when given; without one, ``missing_reference`` says why in the section's place),
+    the tables outside the paper's claims taking ratios and differences against ``baseline`` (the
+    paper's U-Net when None); returns the path."""
+    results = Results(results_folder, baseline=baseline)
+    results.check_baseline()
     with exclusive_lock(out / "REPORT.md", "report"):
         check_report_path(out)
         with drawing_figures(out / "figures") as figures_dir:

@@ -25,7 +25,7 @@ from cunet_bench.report.denoise_run import SCORING, DenoiseRun
 from cunet_bench.report.figure_folder import copy_figure
 from cunet_bench.report.markdown import FLAVOURS, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
-from cunet_bench.report.results import Results, tagged
+from cunet_bench.report.results import Results, role, tagged
 from cunet_bench.report.verdicts import EDGE_SHARE, too_small
 
 SCORING_WHY = (
@@ -118,14 +118,20 @@ def _table3(run: DenoiseRun, backbones: list[str]) -> list[dict[str, Any]]:
     return table
 
 
-def _table4(run: DenoiseRun, methods: list[str]) -> list[dict[str, Any]]:
+def _table4(run: DenoiseRun, methods: list[str], baseline: str | None) -> list[dict[str, Any]]:
+    """Every method of the run with its role; the paper's value where it has one, and the SSIM
+    difference to ``baseline`` with the seed-level interval (a difference, not a verdict)."""
+    described = run.rows[run.rows.kind == "method"]
     table = []
     for method in methods:
-        entry = {"method": run.label(method)}
+        entry = {"method": run.label(method), "role": role(described, method, "method")}
         for level in run.levels:
             entry[f"SSIM {level}"] = run.mean(method, level, run.target(method), "ssim")
             entry[f"paper {level}"] = paper_value("Table 4", run.names.get(method, method), "ssim", level)
             entry[f"PSNR {level}"] = run.mean(method, level, run.target(method), "psnr")
+            if baseline is not None:
+                difference = None if method == baseline else run.difference(method, baseline, level, "ssim")
+                entry[f"ΔSSIM {level} vs {baseline}"] = difference.text() if difference is not None else "—"
         table.append(entry)
     return table
 
@@ -142,8 +148,12 @@ def _seed_table(run: DenoiseRun, backbones: list[str]) -> list[dict[str, Any]]:
     return table
 
 
-def _tables(run: DenoiseRun, unet: str, candidates: list[str], baselines: list[str]) -> list[str]:
-    backbones = [unet, *candidates]
+def _tables(run: DenoiseRun, unet: str, candidates: list[str], baselines: list[str], baseline: str | None) -> list[str]:
+    """Tables 2–4 and the seed table with every method the run measured: the paper's pair and
+    baselines first, then the others (the harness's and yours)."""
+    methods = list(dict.fromkeys(run.rows[run.rows.kind == "method"].method))
+    backbones = list(dict.fromkeys([unet, *candidates, *(m for m in methods if m not in run.one_shot)]))
+    one_shot = list(dict.fromkeys([*baselines, *(m for m in methods if m in run.one_shot)]))
     chains = run.rows[run.rows.kind == "chain"]
     busy = sorted(set(chains[chains.contended.fillna(False).astype(bool)].method))
     return [
@@ -154,8 +164,9 @@ def _tables(run: DenoiseRun, unet: str, candidates: list[str], baselines: list[s
         "edge — and the seconds per reverse step of the batch):",
         markdown_table(_table3(run, backbones)),
         ("Chains timed while other processes used the CPU: " + (", ".join(busy) if busy else "none") + "."),
-        "Table 4 (all methods; baselines see y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n):",
-        markdown_table(_table4(run, [*baselines, *backbones])),
+        "Table 4 (every method, by role; one-shot denoisers see y = x_n/√ᾱ_n with σ = √(1−ᾱ_n)/√ᾱ_n; ΔSSIM: "
+        "mean difference to the baseline with the seed-level interval, a comparison outside the paper's claims):",
+        markdown_table(_table4(run, [*one_shot, *backbones], baseline)),
         "Per training seed (best SSIM of the iterate, mean over test images):",
         markdown_table(_seed_table(run, backbones)),
     ]
@@ -265,7 +276,9 @@ def denoise_section(results: Results, figures_dir: Path) -> Section:
         comparison = Comparison(run, unet, candidate, passed, flavour, small, undertrained)
         section.claims += comparison_claims(comparison)
     section.body += (
-        _tables(run, unet, candidates, baselines) + _curves(run, figures_dir) + _perception(run, figures_dir)
+        _tables(run, unet, candidates, baselines, results.baseline_of(rows[rows.kind == "method"], "method"))
+        + _curves(run, figures_dir)
+        + _perception(run, figures_dir)
     )
     section.body += _grid_figures(results.folder / "denoise-grids", rows[rows.kind == "grid"], figures_dir)
     return section

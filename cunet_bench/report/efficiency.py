@@ -12,6 +12,7 @@ import pandas as pd
 from cunet_bench.models.solver import RELEASED
 from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
+from cunet_bench.report.every_model import efficiency_table
 from cunet_bench.report.markdown import Claim, Section, markdown_table, missing
 from cunet_bench.report.paper import CUNET, UNET, paper_value
 from cunet_bench.report.results import Results, paper_name, tagged, value
@@ -170,12 +171,22 @@ def _claims(rows: pd.DataFrame, unet: str, cunet: str, run: str) -> list[Claim]:
 
 def efficiency_section(results: Results, figures_dir: Path) -> Section:
     section = Section("efficiency", "Parameters, compute and memory (Table 5, Figure 6)")
+    every, every_run = efficiency_table(results)
+    if every_run is not None:
+        section.body += every
+        section.runs.append(results.provenance_line("efficiency", every_run))
     rows = results.latest_run("efficiency", _is_table5_run)
     if rows.empty:
         section.claims += [
             unmeasured(key, "no efficiency run of the Table 5 models at 1×3×64×64 (bench efficiency --preset quick)")
             for key in KEYS
         ]
+        if every_run is not None:
+            section.body.append(
+                "Table 5's comparison with the paper is not made from this run: it needs the Table 5 models at "
+                "1×3×64×64 (`bench efficiency --preset quick`)."
+            )
+            return section
         return missing(
             section, "parameters, MACs and memory of the Table 5 models at 1×3×64×64", "bench efficiency --preset quick"
         )

@@ -20,7 +20,7 @@ from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.convergence import Convergence, convergence
 from cunet_bench.report.markdown import FLAVOURS, Claim, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
-from cunet_bench.report.results import Results, paper_name, tagged
+from cunet_bench.report.results import Results, paper_name, role, tagged
 from cunet_bench.report.verdicts import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -191,20 +191,34 @@ def _points_table(points: pd.DataFrame, name: str, kernel: str) -> list[dict[str
 
 
 def _best_table(
-    best: pd.DataFrame, models: list[str], labels: dict[str, str], name: str, gate: Convergence
+    best: pd.DataFrame,
+    replicates: pd.DataFrame,
+    labels: dict[str, str],
+    name: str,
+    gate: Convergence,
+    baseline: str | None,
 ) -> list[dict[str, Any]]:
+    """Every backbone of the run by role, with its best distance's ratio to ``baseline`` (seed
+    level; a comparison outside the paper's claims)."""
     table = []
-    for model in models:
+    for model, label in labels.items():
         mine = best[best.model == model]
         paper = paper_name(best, model)
+        entry = {
+            "model": label,
+            "role": role(best, model),
+            "best steps per seed": ", ".join(map(str, mine.sampling_steps.astype(int))),
+            f"best {name} (mean over seeds)": float(mine.distance.mean()),
+        }
+        if baseline is not None:
+            ratio = None if model == baseline else _ratio(best, replicates, model, baseline)
+            entry[f"{name} × {baseline} [95% CI]"] = ratio.text() if ratio is not None else "—"
         table.append(
             {
-                "model": labels[model],
-                "best steps per seed": ", ".join(map(str, mine.sampling_steps.astype(int))),
-                f"best {name} (mean over seeds)": float(mine.distance.mean()),
+                **entry,
                 "paper FID (MNIST)": paper_value("Table 1", paper, "fid", "MNIST"),
                 "paper steps (MNIST)": paper_value("Table 1", paper, "best_steps", "MNIST"),
-                "confidently classified at best": gate.shares.get(model),
+                "confidently classified at best": gate.shares.get(model, float(mine.confident_fraction.mean())),
                 "real test images": gate.real,
             }
         )
@@ -227,10 +241,11 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
     samples, grid = int(points.samples.iloc[0]), sorted(int(s) for s in points.sampling_steps.unique())
     small = too_small(generated_samples=samples)
     gate = convergence(results)
-    names = {m: paper_name(rows, m) for m in [unet, *candidates]}
+    measured = list(dict.fromkeys([unet, *candidates, *best.model]))
+    names = {m: paper_name(rows, m) for m in measured}
     labels = {
         m: f"{names[m]} (`{m}`, {int(rows[rows.model == m].parameters.dropna().iloc[0]):,} trainable parameters)"
-        for m in [unet, *candidates]
+        for m in measured
     }
     caveat = (
         ""
@@ -248,7 +263,7 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
         f"**Recognisability** (the gate of every quality verdict): the share of samples the dataset's classifier gives "
         f"one class a probability ≥ 0.9, at each model's best step count, against real test images; "
         f"{gate.aim_text()}.",
-        markdown_table(_best_table(best, [unet, *candidates], labels, name, gate)),
+        markdown_table(_best_table(best, replicates, labels, name, gate, results.baseline_of(best))),
         f"Every point ({kernel}: an unbiased estimator, so values near 0 can be negative):",
         markdown_table(_points_table(points, name, kernel)),
     ]

@@ -14,11 +14,21 @@ from typing import Any
 
 import pandas as pd
 
+from cunet_bench.errors import UserError
 from cunet_bench.records import runs, schema
 from cunet_bench.records.runs import Skipped
+from cunet_bench.registry.spec import PAPER_TAGS
 from cunet_bench.report.markdown import code, plain
 
 SMOKE = "smoke"
+MODEL_COLUMNS = (
+    ("efficiency", "model"),
+    ("training", "model"),
+    ("denoise", "method"),
+    ("fid", "model"),
+    ("sample", "model"),
+)
+"""Where each benchmark's rows name the model they are about."""
 
 
 @dataclass
@@ -28,6 +38,8 @@ class Results:
     folder: Path
     quiet: bool = False
     """Collect the runs left out without a warning each (the caller reports them)."""
+    baseline: str | None = None
+    """The model the tables outside the paper's claims divide by or subtract (None: the paper's U-Net)."""
     skipped: list[Skipped] = field(default_factory=list)
     """The runs left out, each with why (the report lists them)."""
     _loaded: dict[str, tuple[pd.DataFrame, dict[str, dict[str, Any]]]] = field(default_factory=dict)
@@ -82,10 +94,47 @@ class Results:
         presets = {meta.get("preset") for bench in schema.BENCHES for meta in self.provenance(bench).values()}
         return presets <= {SMOKE}
 
+    def measured_models(self) -> list[str]:
+        """Every model (or denoising method) any benchmark's rows name, in the order first seen."""
+        found: list[str] = []
+        for bench, column in MODEL_COLUMNS:
+            frame = self.runs(bench)
+            if column in frame:
+                found += list(frame[column].dropna().astype(str))
+        return list(dict.fromkeys(found))
+
+    def check_baseline(self) -> None:
+        """A ``--baseline`` that the results never measured is one line, before any work."""
+        if self.baseline is not None and self.baseline not in self.measured_models():
+            raise UserError(
+                f"--baseline {self.baseline} is not a model of the results in {self.folder}; measured: "
+                f"{', '.join(self.measured_models()) or 'nothing yet'}"
+            )
+
+    def baseline_of(self, rows: pd.DataFrame, column: str = "model") -> str | None:
+        """What a table of ``rows`` takes ratios against: the chosen baseline when the rows hold it,
+        else the paper's U-Net, else None."""
+        if self.baseline is not None and self.baseline in set(rows[column]):
+            return self.baseline
+        unet = tagged(rows, "paper-unet", column)
+        return unet[0] if unet else None
+
+    def is_backbone(self, model: str) -> bool:
+        """Whether ``model`` is a diffusion backbone, by the family its rows record (rows recorded
+        before families were: by the tags of the paper's backbones)."""
+        families: set[str] = set()
+        for bench, column in MODEL_COLUMNS:
+            frame = self.runs(bench)
+            if "family" in frame and column in frame:
+                families |= set(frame[frame[column] == model].family.dropna().astype(str))
+        if families:
+            return "denoiser" not in families
+        return bool(self.tags(model) & {"quality", "table5"})
+
     def tags(self, model: str) -> set[str]:
         """The registry tags recorded for ``model`` by any benchmark's rows."""
         found: set[str] = set()
-        for bench, column in (("efficiency", "model"), ("denoise", "method"), ("fid", "model"), ("sample", "model")):
+        for bench, column in MODEL_COLUMNS:
             frame = self.runs(bench)
             for tags in frame[frame[column] == model].tags.dropna().unique():
                 found |= set(str(tags).split(";"))
@@ -119,6 +168,18 @@ def tagged(rows: pd.DataFrame, tag: str, column: str = "model") -> list[str]:
         return []
     found = rows[rows.tags.fillna("").astype(str).str.split(";").apply(lambda tags: tag in tags)]
     return list(dict.fromkeys(found[column]))
+
+
+def role(rows: pd.DataFrame, model: str, column: str = "model") -> str:
+    """Whose model it is, from what its rows record: the paper's (it carries a tag of the paper's
+    models), the harness's own (another built-in) or yours (a plugin, named by its package)."""
+    match = rows[rows[column] == model]
+    sources = match.source.dropna() if "source" in match else pd.Series(dtype=object)
+    source = str(sources.iloc[0]) if len(sources) else "built-in"
+    if source != "built-in":
+        return f"yours ({source})"
+    tags = {tag for value in match.tags.dropna() for tag in str(value).split(";")} if "tags" in match else set()
+    return "paper" if tags & PAPER_TAGS else "built-in"
 
 
 def paper_name(rows: pd.DataFrame, model: str, column: str = "model") -> str:

@@ -58,7 +58,11 @@ def _training(results: Results) -> list[dict[str, Any]]:
         {
             **entry,
             "seeds": ", ".join(str(s) for s in sorted(entry["seeds"], key=str)),
-            "sigma": "—" if results.tags(entry["model"]) & {"quality"} else _range(entry["sigma"]),
+            **(
+                {"sigma": "—"}
+                if results.is_backbone(entry["model"])
+                else {"schedule": "—", "objective": "—", "sigma": _range(entry["sigma"])}
+            ),
             "model_options": ", ".join(f"{k}={v}" for k, v in (entry["model_options"] or {}).items()) or "defaults",
         }
         for entry in by_model.values()
@@ -88,7 +92,7 @@ RELEASE_RECIPE = "learning rate 2e-4, constant; EMA 0.9999; uniform weighting; b
 
 def _recipe_deviation(results: Results) -> list[str]:
     """The backbones' recorded training recipe beside the release's."""
-    trained = [entry for entry in _training(results) if results.tags(entry["model"]) & {"quality"}]
+    trained = [entry for entry in _training(results) if results.is_backbone(entry["model"])]
     used = sorted(
         {
             f"learning rate {_recorded(e['lr'])}, {e['recipe']}; EMA {e['ema_decay']}; "

@@ -24,6 +24,7 @@ import pandas as pd
 from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.convergence import convergence
+from cunet_bench.report.every_model import speed_table
 from cunet_bench.report.markdown import Claim, Section, code, markdown_table, missing, plain
 from cunet_bench.report.paper import CUNET, UNET, paper_value, table1_time_ratios
 from cunet_bench.report.results import Results, paper_name, tagged, value
@@ -386,6 +387,10 @@ def _measured_size(results: Results, runs: list[str]) -> str:
 def speed_section(results: Results, figures_dir: Path) -> Section:
     section = Section("speed", "Inference speed (30–80% faster)")
     section.claims.append(_table1(results, section))
+    every, every_run = speed_table(results)
+    if every_run is not None:
+        section.body += every
+        section.runs.append(results.provenance_line("efficiency", every_run))
     efficiency = results.runs("efficiency")
     timed = _paired(efficiency[(efficiency.kind == "timing") & (efficiency.metric == "latency_s")])
     if timed.empty:

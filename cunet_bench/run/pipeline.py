@@ -36,11 +36,14 @@ class Step:
     config: Any
 
 
-def plan(preset: Preset, results: Path, checkpoints: Path, seed: int, device: str) -> list[Step]:
+def plan(
+    preset: Preset, results: Path, checkpoints: Path, seed: int, device: str, added: tuple[str, ...] = ()
+) -> list[Step]:
     """The steps of ``bench all``: every registered benchmark's plan, in the registry's order.
     ``seed`` seeds the measurements (noise, samples); checkpoints, sample shards and caches go to
-    ``checkpoints``, grids and samples under ``results``."""
-    context = Plan(preset, results, checkpoints, seed, device)
+    ``checkpoints``, grids and samples under ``results``; ``added`` models join every step that
+    measures their kind of model."""
+    context = Plan(preset, results, checkpoints, seed, device, added)
     benchmarks = [load(entry) for entry in BENCHMARKS]
     return [
         Step(label, benchmark, config)
@@ -65,11 +68,14 @@ def run_steps(
     announce: Callable[[str], None] = lambda _: None,
     execute_together: ExecuteTogether | None = None,
     processes: int = 1,
+    *,
+    threads: int,
 ) -> list[Row]:
     """Run every step that is not already done, in order — consecutive training steps side by
     side in ``processes`` processes when ``execute_together`` is given — then record the phase
     table (one row per step: wall and CPU time, what it processed, the achieved GFLOP/s against
-    the machine's measured peak, whether the machine was busy) as a run of its own; returns it."""
+    the machine's measured peak, whether the machine was busy) as a run of its own; returns it.
+    ``threads``: what the pipeline computes with (the steps' configurations name the same)."""
     invocation_id = runs.new_run_id()
     phases: list[Row] = []
     started = time.perf_counter()
@@ -101,15 +107,19 @@ def run_steps(
                 f"side ({time.perf_counter() - started:.0f} s so far)"
             )
             outcomes = execute_together([member for _, member in group], invocation)
-            phases += [phase_row(member, outcome, peak, processes) for (_, member), outcome in zip(group, outcomes)]
+            shared = max(1, threads // processes)
+            phases += [
+                phase_row(member, outcome, peak, shared, processes) for (_, member), outcome in zip(group, outcomes)
+            ]
             continue
         announce(f"[{number}/{len(steps)}] {step.label} ({time.perf_counter() - started:.0f} s so far)")
         outcome = execute_step(step, {**invocation, "step": step.label})
         peak = peak or _peak(outcome.rows)
-        phases.append(phase_row(step, outcome, peak))
+        phases.append(phase_row(step, outcome, peak, threads))
     meta = provenance.collect(
         bench=PHASES,
         preset=preset,
+        threads=threads,
         extra={
             "invocation": {"id": invocation_id, "preset": preset},
             "complete": True,
@@ -121,9 +131,9 @@ def run_steps(
     return phases
 
 
-def phase_row(step: Step, outcome: Outcome, peak: float | None, processes: int = 1) -> Row:
-    """Where one step's time went (``schema`` kind ``all``/``phase``); ``processes``: how many
-    steps ran side by side with it (their threads split the cores)."""
+def phase_row(step: Step, outcome: Outcome, peak: float | None, threads: int, processes: int = 1) -> Row:
+    """Where one step's time went (``schema`` kind ``all``/``phase``) on its ``threads``;
+    ``processes``: how many steps ran side by side with it (their threads split the cores)."""
     row: Row = {
         "kind": "phase",
         "step": step.label,
@@ -131,7 +141,7 @@ def phase_row(step: Step, outcome: Outcome, peak: float | None, processes: int =
         "status": "ran",
         "wall_s": outcome.wall_s,
         "cpu_s": outcome.cpu_s,
-        "threads": max(1, _threads() // processes),
+        "threads": threads,
         "processes": processes,
         **outcome.contention,
     }
@@ -143,12 +153,6 @@ def phase_row(step: Step, outcome: Outcome, peak: float | None, processes: int =
             if peak:
                 row["fraction_of_peak"] = row["gflops"] / peak
     return row
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _peak(rows: list[Row]) -> float | None:

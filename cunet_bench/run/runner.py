@@ -16,6 +16,7 @@ from cunet_bench.config.resolve import as_record, config_hash
 from cunet_bench.errors import UserError
 from cunet_bench.host import machine
 from cunet_bench.host.contention import Contention
+from cunet_bench.host.threads import with_threads
 from cunet_bench.records import provenance, runs, schema
 
 
@@ -50,11 +51,12 @@ def done_key(benchmark: Benchmark, config: Any, digests: dict[str, str] | None =
     """What makes two runs the same work: the resolved configuration, this host and its machine
     fingerprint, and the contents of every file read. A changed default, another machine or a
     retrained checkpoint gives another key."""
+    config = with_threads(config)
     identity = {
         "bench": benchmark.name,
         "config": config_hash(config),
         "host": machine.host_id(),
-        "machine": machine.fingerprint(),
+        "machine": machine.fingerprint(config.threads),
         "inputs": sorted((digests if digests is not None else input_digests(benchmark, config)).values()),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -91,6 +93,7 @@ def execute(
     as it is produced, and whatever was measured is recorded, also when the run fails or is
     stopped (marked ``complete: false``). ``invocation`` names the
     ``bench all`` run a step belongs to, so a report can tell one coherent run from another."""
+    config = with_threads(config)
     digests = input_digests(benchmark, config)
     meta = provenance.collect(
         bench=benchmark.name,
@@ -98,6 +101,7 @@ def execute(
         seed=config.seed,
         device=getattr(config, "device", "cpu"),
         preset=preset,
+        threads=config.threads,
         extra={
             "config_hash": config_hash(config),
             "done_key": done_key(benchmark, config, digests),

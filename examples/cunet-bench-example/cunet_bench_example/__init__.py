@@ -1,13 +1,18 @@
-"""An example plugin for cunet-bench: how to benchmark your own models.
+"""An example plugin for cunet-bench: how to benchmark your own models (docs/plugins.md).
 
-Two models, registered through the ``cunet_bench.models`` entry point (see pyproject.toml):
+Four models, registered through the ``cunet_bench.models`` entry point (see pyproject.toml):
 
 * ``example-backbone`` — a tiny diffusion backbone following the backbone contract
   ``forward(x, t)`` (x in [-1, 1], integer timesteps t). ``bench train`` trains it, then
   ``bench efficiency``, ``bench sample``, ``bench denoise`` and ``bench fid`` measure it.
-* ``example-blur`` — a one-shot denoiser following the denoiser contract ``denoise(y, sigma)``
-  (y in [0, 1], σ in the same units): a Gaussian blur whose width grows with the noise level.
-  It has nothing to train; ``bench denoise --models example-blur`` runs it as it is.
+* ``example-residual`` — a blind trainable denoiser, ``forward(y)``: y in [0, 1], noisy; it
+  returns the clean estimate and never sees σ (like DnCNN).
+* ``example-noise-map`` — a non-blind trainable denoiser, ``forward(y, sigma)``: σ is one value per
+  image (a ``[B]`` tensor, [0, 1] units), fed to the network as an extra input channel. It
+  declares ``supports={"trainable", "noise-level"}``; training gives it the σ of the noise it
+  adds, evaluation the σ of each level.
+* ``example-blur`` — a one-shot denoiser following ``denoise(y, sigma)``: a Gaussian blur whose
+  width grows with the noise level. It has nothing to train; ``bench denoise`` runs it as it is.
 """
 
 from __future__ import annotations
@@ -31,6 +36,38 @@ class ExampleBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.out(F.silu(self.inp(x) + self.time(t.long())[:, :, None, None]))
+
+
+def noise_predictor(inputs: int, channels: int, width: int, depth: int) -> nn.Sequential:
+    """``depth`` 3×3 convolutions with ReLUs between them, from ``inputs`` channels to ``channels``."""
+    layers: list[nn.Module] = [nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU()]
+    for _ in range(depth - 2):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+    layers.append(nn.Conv2d(width, channels, 3, padding=1))
+    return nn.Sequential(*layers)
+
+
+class ExampleResidual(nn.Module):
+    """A blind residual denoiser: the layers predict the noise, subtracted from ``y``."""
+
+    def __init__(self, channels: int, width: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        self.layers = noise_predictor(channels, channels, width, depth)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y - self.layers(y)
+
+
+class ExampleNoiseMap(nn.Module):
+    """The residual denoiser made non-blind: σ enters as a constant extra input channel (FFDNet's noise map)."""
+
+    def __init__(self, channels: int, width: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        self.layers = noise_predictor(channels + 1, channels, width, depth)
+
+    def forward(self, y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        noise_map = sigma.reshape(-1, 1, 1, 1).expand(-1, 1, *y.shape[2:])
+        return y - self.layers(torch.cat([y, noise_map], dim=1))
 
 
 class ExampleBlur:
@@ -63,6 +100,28 @@ SPECS = [
         default_image_size=32,
         supports=frozenset({"trainable"}),
         option_ranges={"width": (1, 1024), "timesteps": (1, 100_000)},
+        scales={"tiny": {"width": 8}, "cpu": {"width": 16}},
+    ),
+    ModelSpec(
+        name="example-residual",
+        family="denoiser",
+        description="example plugin: a blind residual denoiser, forward(y)",
+        build=lambda channels, image_size, **options: ExampleResidual(channels, **options),
+        default_channels=1,
+        default_image_size=32,
+        supports=frozenset({"trainable"}),
+        option_ranges={"width": (1, 1024), "depth": (2, 100)},
+        scales={"tiny": {"width": 8}, "cpu": {"width": 16}},
+    ),
+    ModelSpec(
+        name="example-noise-map",
+        family="denoiser",
+        description="example plugin: a non-blind residual denoiser, forward(y, sigma)",
+        build=lambda channels, image_size, **options: ExampleNoiseMap(channels, **options),
+        default_channels=1,
+        default_image_size=32,
+        supports=frozenset({"trainable", "noise-level"}),
+        option_ranges={"width": (1, 1024), "depth": (2, 100)},
         scales={"tiny": {"width": 8}, "cpu": {"width": 16}},
     ),
     ModelSpec(
