@@ -682,6 +682,11 @@ CASES = [
     (("weights", "install", "--from", "{file}"), "is not a weights file the metrics use", D),
     (("weights", "install", "--from", "missing.pth"), "does not exist", D),
     (("models", "nope"), "unknown model 'nope'; known models: unet", False),
+    (("all", "--preset", "smoke", "--baseline", "cunet-5attn"), "--baseline cunet-5attn is not measured by this", D),
+    (("all", "--preset", "smoke", "--baseline", "nope"), "unknown model 'nope'", D),
+    (("all", "--preset", "smoke", "--models", "+nope"), "unknown model 'nope'", D),
+    (("all", "--preset", "smoke", "--models", "+"), "each written +NAME", D),
+    (("report", "--results", "{empty-results}", "--baseline", "unet"), "--baseline unet is not a model of the", False),
     (("frobnicate",), "frobnicate", False),
 ]
 
@@ -716,7 +721,8 @@ def test_the_table_is_large_and_distinct_and_the_readme_counts_it():
     readme = " ".join((PACKAGE / "README.md").read_text().split())
     assert (
         f"the table: {len(CASES)} bad inputs across commands, checkpoints and options, {len(ENVIRONMENT_CASES)} "
-        f"bad environments and {len(DAMAGES) + len(CURVE_DAMAGES)} damaged results files"
+        f"bad environments, {len(PLUGIN_CASES)} broken plugins and {len(DAMAGES) + len(CURVE_DAMAGES)} damaged "
+        "results files"
     ) in readme
 
 
@@ -866,6 +872,54 @@ ENVIRONMENT_CASES = [
     ({"RANK": "1"}, ("train", "--model", "dncnn"), "RANK='1' is set without WORLD_SIZE"),
     ({"WORLD_SIZE": " 2", "RANK": "0"}, ("train", "--model", "dncnn"), "WORLD_SIZE=' 2' must be an integer from 1"),
 ]
+
+
+PLUGIN_CASES = [
+    (("train", "--model", "halving", "--preset", "smoke"), "forward(y) must return the input's shape [2, 1, 32, 32]"),
+    (("efficiency", "--models", "too-many", "--preset", "smoke"), "it returned [2, 2, 32, 32]"),
+    (("train", "--model", "only-denoise", "--preset", "smoke"), "needs forward(y); OnlyDenoise defines no forward"),
+    (("denoise", "--models", "dncnn", "--preset", "smoke"), "model 'dncnn' is registered twice"),
+    (("all", "--preset", "smoke", "--models", "+halving"), "model 'halving' (entry point 'broken'"),
+    (("all", "--preset", "smoke", "--models", "halving"), "each written +NAME"),
+]
+"""Plugins that break their contract (tests/test_registry.py's ``BROKEN``), installed as a package:
+each command that names one stops in one line before any work."""
+
+
+@pytest.fixture(scope="module")
+def broken_plugin(tmp_path_factory) -> str:
+    """What installing the broken package puts on sys.path: its module and its dist-info."""
+    from test_registry import BROKEN
+
+    site = tmp_path_factory.mktemp("broken-site")
+    (site / "broken_models.py").write_text(__import__("textwrap").dedent(BROKEN))
+    dist_info = site / "broken_models-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-models\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[cunet_bench.models]\nbroken = broken_models:SPECS\nbroken-clash = broken_models:CLASH\n"
+    )
+    return str(site)
+
+
+@pytest.mark.parametrize("args, fragment", PLUGIN_CASES, ids=[" ".join(a) for a, _ in PLUGIN_CASES])
+def test_a_broken_plugin_is_one_line_before_any_work(broken_plugin, tmp_path, args, fragment):
+    environment = {**os.environ, "PYTHONPATH": broken_plugin}
+    for attempt in (args, (*args, "--dry-run")):
+        done = subprocess.run(
+            [sys.executable, "-m", "cunet_bench.cli", *attempt],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            env=environment,
+        )
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and fragment in lines[0], done.stderr[-2000:]
+        assert lines[0].startswith("bench: error: ")
+        if "contract" in lines[0] or "registered twice" in lines[0]:  # docs/plugins.md quotes it as it is
+            assert lines[0] in (PACKAGE / "docs" / "plugins.md").read_text()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -236,6 +236,7 @@ BROKEN = """
         spec("non-blind", "denoiser", NonBlind, ("trainable", "noise-level")),
         spec("blind", "denoiser", Blind),
     ]
+    CLASH = spec("dncnn", "denoiser", Blind)
 """
 
 
