@@ -86,6 +86,12 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
     assert "narrow models (cunet nf=2; cunet-release nf=2; unet dim=8, on mnist5k at 32 px)" in text  # its own widths
     assert "the full-size models" not in text and "the models at the tiny scale at 32×32" in text
     assert text.splitlines()[2].startswith("> **Pipeline check: the smoke preset's sizes are too small for any verdict")
+    efficiency = text.split("## Parameters, compute and memory")[1].split("\n## ")[0]
+    assert "Every model this run measured" in efficiency and "Not measured yet" not in efficiency  # it measured
+    training = text.split("**Training** (as recorded")[1].split("\n\n")[1]
+    dncnn = next(line for line in training.splitlines() if line.startswith("| dncnn |")).split(" | ")
+    unet = next(line for line in training.splitlines() if line.startswith("| unet |")).split(" | ")
+    assert dncnn[8:11] == ["—", "—", "0.1"] and unet[8:11] == ["sigmoid", "v", "—"]  # schedule, objective, σ
     beside = text.split("## Your run beside the reference run")[1]  # the checkout's committed reference run
     assert f"beside the committed reference run (`{ROOT / 'reference' / 'results'}`)" in beside
     for bench in ("efficiency", "training", "sample", "denoise", "fid", "all"):

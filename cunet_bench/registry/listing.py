@@ -49,6 +49,7 @@ def model_detail(name: str) -> dict[str, Any]:
         "name": spec.name,
         "paper name": spec.paper_name or "—",
         "family": spec.family,
+        "source": str(spec.source),
         "description": spec.description,
         "parameters": parameter_count(model),
         "trainable parameters": parameter_count(model, trainable_only=True),

@@ -121,7 +121,7 @@ class Results:
 
     def is_backbone(self, model: str) -> bool:
         """Whether ``model`` is a diffusion backbone, by the family its rows record (rows recorded
-        before families were: by the tags of the paper's backbones)."""
+        before families were: by its training loss, or the tags of the paper's backbones)."""
         families: set[str] = set()
         for bench, column in MODEL_COLUMNS:
             frame = self.runs(bench)
@@ -129,7 +129,11 @@ class Results:
                 families |= set(frame[frame[column] == model].family.dropna().astype(str))
         if families:
             return "denoiser" not in families
-        return bool(self.tags(model) & {"quality", "table5"})
+        training = self.runs("training")
+        losses = training[training.model == model].loss_type.dropna() if "loss_type" in training else []
+        return any(str(loss).startswith("diffusion") for loss in losses) or bool(
+            self.tags(model) & {"quality", "table5"}
+        )
 
     def tags(self, model: str) -> set[str]:
         """The registry tags recorded for ``model`` by any benchmark's rows."""
