@@ -2,6 +2,8 @@
 and untrusted text (markdown), when a change between two runs is a regression (compare), and how
 a claim about every noise level combines the levels' verdicts (denoise_claims)."""
 
+from pathlib import Path
+
 import pytest
 from cunet_bench.report.compare import _status
 from cunet_bench.report.denoise_claims import _combine
@@ -84,3 +86,51 @@ def test_a_change_is_a_regression_only_beyond_its_tolerance(change, worse_if_hig
 )
 def test_a_claim_about_every_level_combines_the_levels(verdicts, combined):
     assert _combine(verdicts) == combined
+
+
+def _cells(table: str) -> list[str]:
+    return [cell.strip() for line in table.splitlines()[2:] for cell in line.strip("|").split(" | ")]
+
+
+def test_the_summary_fits_a_screen_whatever_its_rows_say():
+    """Long measurements, gate evidence and readings stay in the claim's section: every Summary
+    cell is at most SUMMARY_CELL characters, and a gated row names the gate and its direction once."""
+    from cunet_bench.report import _claim_tables, _section_claims
+    from cunet_bench.report.markdown import SUMMARY_CELL, Section
+    from cunet_bench.report.verdicts import AT_THIS_SCALE, DEPENDS, decide
+
+    evidence = "; ".join(
+        f"U-Net at step {step} -21% [-30%, -11%] from step 900 to 1,800 (still moving)" for step in range(40)
+    )
+    measured = "; ".join(f"Δ 0.000{step} [1.8e-05, 0.0008] at {step}" for step in range(40))
+    gated = f"undertrained: U-Net 64%, cU-Net 51% recognisable; over the last doubling: {evidence}"
+    verdict, reason = decide(NOT_REPRODUCED, gate=gated, other_reading=INCONCLUSIVE)
+    depends, why = decide(NOT_REPRODUCED, edge="a best step count is the grid's end " * 20, other_reading=REPRODUCED)
+    claims = [
+        Claim("lower LPIPS" + flavour, "Table 2: " + measured, measured, verdict, "denoising", "rule", reason, key="k")
+        for flavour in (RELEASED, DESCRIBED)
+    ] + [Claim("fewer steps", "x " * 400, measured, depends, "fid", "rule", why, key="j")]
+    assert verdict == INCONCLUSIVE and AT_THIS_SCALE.format("not reproduced") in reason and depends == EDGE
+    table = _claim_tables(claims)[2]
+    assert max(len(cell) for cell in _cells(table)) <= SUMMARY_CELL
+    assert table.count("undertrained ([§ Learning curves](#learning-curves)); points to *not reproduced*") == 2
+    assert "over the last doubling" not in table and "Δ 0.0000 [1.8e-05, 0.0008] at 0 …" in table
+    section = "\n".join(_section_claims(Section("denoising", "Denoising", claims=claims)))
+    assert measured in section and "over the last doubling" not in section  # the evidence: Learning curves, once
+    two_readings = decide(EDGE, gate=gated, other_reading=NOT_REPRODUCED)  # the grid's edge, then the gate
+    assert two_readings == (
+        DEPENDS,
+        "the rule's reading: at the edge of the grid; the other reading: inconclusive (undertrained; at this scale "
+        "the measurement reads 'not reproduced')",
+    )
+
+
+def test_the_glossary_defines_every_term_of_art_the_report_uses():
+    from cunet_bench.report.verdicts import GLOSSARY
+
+    report = (Path(__file__).resolve().parent.parent / "reference" / "REPORT.md").read_text()
+    summary = report.split("## Summary of the paper's claims")[1].split('<a id="setup">')[0]
+    for term in ("FD-classifier", "KD-classifier", "recognisable", "iterate", "x0", "elbow", "doubling", "points to"):
+        if term in summary or term in report.split("## Conclusion")[1]:
+            assert any(term in defined for defined in GLOSSARY), term
+    assert "Words used in the cells:" in report

@@ -19,14 +19,23 @@ from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
 from cunet_bench.report.fid import fid_section
 from cunet_bench.report.figure_folder import drawing_figures
-from cunet_bench.report.markdown import DESCRIBED, GROUPS, Claim, Section, code, group_by_claim, markdown_table
+from cunet_bench.report.markdown import (
+    DESCRIBED,
+    GROUPS,
+    Claim,
+    Section,
+    code,
+    group_by_claim,
+    headline,
+    markdown_table,
+)
 from cunet_bench.report.plateau import PLATEAU_RULE
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.samples import samples_section
 from cunet_bench.report.setup_section import deviations_section, setup_section
 from cunet_bench.report.speed import speed_section
-from cunet_bench.report.verdicts import MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
+from cunet_bench.report.verdicts import GLOSSARY, MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
 
 __all__ = [
     "NO_REFERENCE",
@@ -99,17 +108,28 @@ def _claim_tables(claims: list[Claim]) -> list[str]:
             rows.append(
                 {
                     "claim": f"[{first.title}](#{first.section})",
-                    "paper": first.paper,
-                    "ours": first.ours,
-                    "verdict": first.shown_verdict,
-                    "ours (cU-Net as described, variant)": variant.ours if variant else "—",
-                    "verdict (variant)": variant.shown_verdict if variant else "—",
-                    "rule": first.rule or "—",
+                    "paper": headline(first.paper, 90),
+                    "ours": headline(first.ours, 120),
+                    "verdict": first.short_verdict,
+                    "ours (cU-Net as described)": headline(variant.ours, 120) if variant else "—",
+                    "verdict (described)": variant.short_verdict if variant else "—",
                 }
             )
         if rows:
             lines += [SUMMARY_HEADING if group == "claim" else f"### {title}", "", markdown_table(rows), ""]
     return lines
+
+
+def _section_claims(section: Section) -> list[str]:
+    """The claims a section reads, each with its whole measurement, verdict and rule: the
+    evidence the Summary's short cells link to."""
+    if not section.claims or section.anchor == "conclusion":
+        return []
+    rows = [
+        {"claim": claim.claim, "ours": claim.ours, "verdict": claim.section_verdict, "rule": claim.rule or "—"}
+        for claim in sorted(section.claims, key=lambda claim: claim.order)
+    ]
+    return ["**The claims this section reads** (the Summary's rows in full):", markdown_table(rows)]
 
 
 def build_report(
@@ -173,6 +193,10 @@ def _report_lines(
         "",
         "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()),
         "",
+        "Words used in the cells:",
+        "",
+        "\n".join(f"- **{term}**: {meaning}." for term, meaning in GLOSSARY.items()),
+        "",
         "\n".join(f"- {rule}" for rule in (*RULES, PLATEAU_RULE)),
         "",
         f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.",
@@ -181,7 +205,7 @@ def _report_lines(
     ]
     for section in sections:
         lines += [f'<a id="{section.anchor}"></a>', f"## {section.title}", ""]
-        for block in section.body:
+        for block in section.body + _section_claims(section):
             lines += [block, ""]
         if section.runs:
             lines += ["Provenance: " + "; ".join(dict.fromkeys(section.runs)), ""]

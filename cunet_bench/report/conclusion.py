@@ -1,5 +1,5 @@
-"""The report's conclusion: the verdicts drawn together — what holds, what fails, what this
-machine's runs cannot decide and what run would decide it."""
+"""The report's conclusion, one screen: the verdicts counted, one line per claim under each, and
+the commands that would decide the rest."""
 
 from __future__ import annotations
 
@@ -18,72 +18,59 @@ from cunet_bench.report.verdicts import (
 )
 
 NEXT_RUN = {
-    "undertrained": "train longer (more `--train-steps`, e.g. `bench all --preset reference` with the steps doubled) "
+    "undertrained": "`bench train --preset reference --resume` to the next doubling (README, The long reference) "
     "until the samples pass the recognisability aim",
-    "at the tolerance": "where a change over the last doubling is at the tolerance, train more seeds (the "
-    "learning-curve section says about how many would decide each such change, and which way)",
-    "one training seed": "train more seeds (`bench all --preset reference`: three)",
-    "busy machine": "rerun on a quiet machine (nothing else using the CPU)",
-    EDGE: "extend the grid (`bench fid --sampling-steps 5,10,30,100,200`) or score the x0 estimate",
-    "LPIPS weights": "install the AlexNet weights (`bench weights install --from alexnet-owt-7be5be79.pth`)",
-    PIPELINE_CHECK: "run `bench all --preset quick` or `--preset reference` (smoke sizes never give a verdict)",
+    "at the tolerance": "more training seeds: the Learning curves section says how many would decide each change",
+    "one training seed": "`bench all --preset reference` (three training seeds)",
+    "busy machine": "the same command on a quiet machine",
+    EDGE: "`bench fid --sampling-steps 5,10,30,100,250,1000` (a wider grid), or the x0 scoring",
+    "LPIPS weights": "`bench weights install --from alexnet-owt-7be5be79.pth`",
+    PIPELINE_CHECK: "`bench all --preset quick` (smoke sizes never give a verdict)",
 }
+"""What would decide an undecided claim, by what its reason, measurement or verdict names."""
 
 
 SELF_CONTRADICTION = "flops-abstract"
 """The abstract's "~30% of the FLOPs" against the paper's own Table 5 (0.40): our exact count
 matches Table 5, so a miss here is the paper contradicting itself, not a failed measurement."""
-PER_STEP = ("less-time",)
-"""Claims whose measurement, where the best is the chain's end, restates per-step speed."""
 
 
-def _verdicts(rows: list[Claim], reasons: bool) -> str:
-    """The verdict of each cU-Net a claim was judged for, with its reason when asked."""
-
-    def one(row: Claim) -> str:
-        return row.verdict + (f" — {row.reason}" if reasons and row.reason else "")
-
+def _verdicts(rows: list[Claim]) -> str:
+    """The verdict of each cU-Net a claim was judged for, in a few words."""
     if len(rows) == 1:
-        return one(rows[0])
-    return "; ".join(f"{'variant' if row.flavour == DESCRIBED else 'released'}: {one(row)}" for row in rows)
+        return rows[0].verdict
+    return "; ".join(f"{'described' if row.flavour == DESCRIBED else 'released'}: {row.verdict}" for row in rows)
 
 
 def _next_runs(claims: list[Claim]) -> list[str]:
     """What run would decide the claims this one could not, from their reasons and verdicts."""
-    found = []
-    for key, advice in NEXT_RUN.items():
-        if any(key in claim.reason or key in claim.ours or claim.verdict == key for claim in claims):
-            found.append(advice)
-    return found
+    return [
+        advice
+        for key, advice in NEXT_RUN.items()
+        if any(key in claim.reason or key in claim.ours or claim.verdict == key for claim in claims)
+    ]
 
 
-def _at_this_scale(open_: list[list[Claim]]) -> str:
-    """Where the measurements of the claims held by the convergence gate point at this scale."""
-    pointing: dict[str, list[str]] = {}
-    for rows in open_:
-        reading = reading_at_this_scale(rows[0].reason) if rows[0].verdict == INCONCLUSIVE else None
-        if reading is not None:
-            pointing.setdefault(reading, []).append(f"*{rows[0].title}*")
-    if not pointing:
-        return "**Where the measurements point at this scale**: no claim is held by the convergence gate."
-    return (
-        "**Where the measurements point at this scale** (claims held by the convergence gate: what their "
-        "measurement would read if the models had converged; a direction, not a verdict): "
-        + "; ".join(f"{reading} ({len(titles)}): {', '.join(titles)}" for reading, titles in sorted(pointing.items()))
-        + "."
-    )
+def _pointing(rows: list[Claim]) -> str:
+    """Where a claim held by the convergence gate points at this scale, or ""."""
+    reading = reading_at_this_scale(rows[0].reason) if rows[0].gated else None
+    return f"; points to *{reading}*" if reading else ""
+
+
+def _listed(title: str, selected: list[list[Claim]], note: str = "") -> list[str]:
+    """A heading with its count and one line per claim under it."""
+    if not selected:
+        return []
+    lines = [f"- [{rows[0].title}](#{rows[0].section}) — {_verdicts(rows)}{_pointing(rows)}" for rows in selected]
+    return [f"**{title}** ({len(selected)}){note}:", "\n".join(lines)]
 
 
 def conclusion_section(claims: list[Claim]) -> Section:
     """The claims counted once each (the released cU-Net's verdict decides which list a claim is
-    in; the variant's is shown beside it)."""
+    in; the described variant's is shown beside it), one line each, then what would decide the rest."""
     section = Section("conclusion", "Conclusion")
     paper = group_by_claim(claim for claim in claims if claim.group == CLAIM)
     verdict = {rows[0].title: rows[0].verdict for rows in paper}
-
-    def listed(selected: list[list[Claim]], reasons: bool = False) -> str:
-        return "; ".join(f"*{rows[0].title}* ({_verdicts(rows, reasons)})" for rows in selected) or "none"
-
     contradicted = [
         rows for rows in paper if rows[0].key == SELF_CONTRADICTION and verdict[rows[0].title] == NOT_REPRODUCED
     ]
@@ -95,29 +82,21 @@ def conclusion_section(claims: list[Claim]) -> Section:
         for rows in paper
         if verdict[rows[0].title] in (INCONCLUSIVE, EDGE, DEPENDS, UNSTABLE, NOT_MEASURED, PIPELINE_CHECK)
     ]
-    per_step = [rows for rows in open_ if rows[0].key in PER_STEP and verdict[rows[0].title] == EDGE]
-    section.body += [
-        f"The paper makes {len(paper)} claims tested here, each counted once (the released cU-Net's verdict; the "
-        "described variant's beside it).",
-        f"**What holds by construction** ({len(exact)}: exact counts of the rebuilt architecture, not measurements): "
-        f"{listed(exact)}.",
-        f"**What holds, measured** ({len(measured)}): {listed(measured)}.",
-        f"**What fails** ({len(fails)}): {listed(fails)}.",
-        f"**Where the paper contradicts itself** ({len(contradicted)}): {listed(contradicted)}"
-        + (
-            " — the abstract's figure disagrees with the paper's own Table 5, which our exact count matches."
-            if contradicted
-            else "."
-        ),
-        f"**What these runs cannot decide** ({len(open_)}, of which {len(per_step)} measure per-step speed at the "
-        "chain's end): " + listed(open_, reasons=True) + ".",
-    ]
-    section.body.append(_at_this_scale(open_))
+    section.body.append(
+        f"Of the paper's {len(paper)} claims tested here (each counted once, by the released cU-Net's verdict): "
+        f"{len(exact)} hold by construction, {len(measured)} hold as measured, {len(fails)} fail, "
+        f"{len(contradicted)} contradict the paper's own tables and {len(open_)} are undecided."
+    )
+    section.body += _listed("Hold by construction", exact, " — exact counts of the rebuilt architecture")
+    section.body += _listed("Hold, measured", measured)
+    section.body += _listed("Fail", fails)
+    section.body += _listed(
+        "The paper contradicts itself", contradicted, " — the abstract against its own Table 5, which our count matches"
+    )
+    section.body += _listed(
+        "Undecided", open_, " — a gated claim's *points to* is where its measurement leans at this scale, not a verdict"
+    )
     advice = _next_runs([row for rows in open_ for row in rows])
     if advice:
-        section.body.append("**What run would decide them**: " + "; ".join(advice) + ".")
-    section.body.append(
-        "Every verdict rests on the runs named in the sections' provenance; at the CPU scale of these "
-        "runs (see Deviations and limitations) they test the paper's claims, not its absolute numbers."
-    )
+        section.body += ["**What would decide the rest**:", "\n".join(f"- {line}" for line in advice)]
     return section

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from cunet_bench.report.verdicts import NOT_MEASURED
+from cunet_bench.report.verdicts import DEPENDS, NOT_MEASURED, reading_at_this_scale
 
 CLAIM, CONCESSION, NON_CLAIM = "claim", "concession", "non-claim"
 RELEASED, DESCRIBED = " — cU-Net as released", " — cU-Net as the paper describes it (variant)"
@@ -19,6 +19,31 @@ GROUPS = {
     CONCESSION: "What the paper concedes",
     NON_CLAIM: "Our own measurements (not claims of the paper)",
 }
+
+
+SUMMARY_CELL = 200
+"""The longest cell of the Summary, in characters: the whole table fits a screen; the evidence
+lives in each claim's section."""
+CURVES_ANCHOR = "learning-curves"
+GATED = ("undertrained", "convergence not checked")
+"""How the reason of a row held by the convergence gate begins."""
+
+
+def headline(text: str, limit: int) -> str:
+    """The first statement of a cell — up to its first "; " outside brackets — in at most
+    ``limit`` characters (cut at a word, with "…")."""
+    depth, first = 0, text
+    for index, character in enumerate(text):
+        if character in "([":
+            depth += 1
+        elif character in ")]":
+            depth -= 1
+        elif depth == 0 and text.startswith("; ", index):
+            first = text[:index] + " …"
+            break
+    if len(first) <= limit:
+        return first
+    return first[: limit - 2].rsplit(" ", 1)[0] + " …"
 
 
 @dataclass
@@ -52,6 +77,30 @@ class Claim:
     @property
     def shown_verdict(self) -> str:
         return f"**{self.verdict}**" + (f" ({self.reason})" if self.reason else "")
+
+    @property
+    def gated(self) -> bool:
+        """Whether the convergence gate holds the row (its evidence is in the Learning curves section)."""
+        return self.reason.startswith(GATED)
+
+    @property
+    def short_verdict(self) -> str:
+        """The verdict in a few words: a gated row names the gate, links its evidence and says
+        once which way its measurement points; two readings that differ say so; any other reason
+        is cut to its first statement."""
+        if self.gated:
+            reading = reading_at_this_scale(self.reason)
+            pointing = f"; points to *{reading}*" if reading else ""
+            return f"**{self.verdict}** — undertrained ([§ Learning curves](#{CURVES_ANCHOR})){pointing}"
+        if self.verdict == DEPENDS:
+            return f"**{self.verdict}** (the two readings differ; see its section)"
+        return f"**{self.verdict}**" + (f" ({headline(self.reason, 90)})" if self.reason else "")
+
+    @property
+    def section_verdict(self) -> str:
+        """The verdict as its section shows it: whole, except the gate's evidence, which the
+        Learning curves section holds once."""
+        return self.short_verdict if self.gated else self.shown_verdict
 
 
 def group_by_claim(claims: Iterable[Claim]) -> list[list[Claim]]:

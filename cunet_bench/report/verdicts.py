@@ -63,6 +63,26 @@ VOCABULARY = {
     "numbers only show that the pipeline runs",
 }
 """Every verdict the report can give, defined once at its top."""
+GLOSSARY = {
+    "FD-classifier": "the Fréchet distance between generated and real images in the features of a classifier "
+    "trained on the dataset's labels; it stands in for FID when the Inception weights are not installed and ranks "
+    "models, but is not FID",
+    "KD-classifier": "the kernel distance (KID's unbiased estimator, cubic polynomial kernel) in the same features; "
+    "values near 0 can be negative",
+    "recognisable": "the share of samples the dataset's classifier gives one class a probability of at least 0.9; "
+    "the aim is stated relative to real test images",
+    "iterate scoring": "a denoising chain scored on its iterate after each reverse step, as the released notebook "
+    "scores it (the paper's numbers)",
+    "x0 scoring": "the same chain scored on the model's one-step estimate of the clean image",
+    "elbow": "how far a perceptual score worsens after its best reverse step: its value at the chain's end minus "
+    "its best",
+    "rung": "a checkpoint kept on training's doubling ladder (225, 450, 900, … steps), tied to its run",
+    "doubling": "a metric's change between two rungs one doubling of training apart: the learning curve's evidence",
+    "undertrained": "held by the convergence gate: the samples miss the recognisability aim and the compared metric "
+    "still moves over the last doubling",
+    "points to": "what a held claim's measurement reads at this scale: a direction, not a verdict",
+}
+"""Every term of art the report's cells use, defined once under How to read."""
 MINIMUM_SIZES = {"test images": 32, "generated samples": 128, "timing rounds": 3}
 """Below any of these a run gets "pipeline check", never a verdict (the smoke preset is below all)."""
 TIMING_RULE = (
@@ -371,8 +391,16 @@ def decide(
     other = _held(other_reading, edge, gate)
     if readings(primary[0], other[0]) != DEPENDS:
         return primary
-    shown = [f"{verdict} ({why})" if why else verdict for verdict, why in (primary, other)]
+    shown = [f"{verdict} ({_brief(why)})" if why else verdict for verdict, why in (primary, other)]
     return DEPENDS, f"the rule's reading: {shown[0]}; the other reading: {shown[1]}"
+
+
+def _brief(why: str) -> str:
+    """A reason inside another row's text: the convergence gate's evidence stays in its section."""
+    if not why.startswith(("undertrained", "convergence not checked")):
+        return why
+    reading = reading_at_this_scale(why)
+    return "undertrained" + (AT_THIS_SCALE.format(reading) if reading else "")
 
 
 def readings(primary: str, other: str) -> str:
