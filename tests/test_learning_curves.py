@@ -129,13 +129,12 @@ def test_the_conclusion_says_where_the_gated_measurements_point():
         for key, (verdict, reason) in zip(("comparable-fid", "ssim-low", "lpips"), held)
     ]
     text = "\n".join(conclusion_section(claims).body)
-    assert "**Where the measurements point at this scale**" in text
-    assert f"{NOT_REPRODUCED} (2): " in text and f"{REPRODUCED} (1): " in text
-    assert "train longer" in text and "train more seeds (the learning-curve section" not in text
+    assert text.count(f"points to *{NOT_REPRODUCED}*") == 2 and text.count(f"points to *{REPRODUCED}*") == 1
+    assert "`bench train --preset reference --resume`" in text and "more training seeds" not in text
     at_tolerance = f"{gate}; over the last doubling: U-Net -12% [-20%, -4%] from step 900 to 1,800 (at the tolerance)"
     verdict, reason = decide(NOT_REPRODUCED, gate=at_tolerance)
     claims = [claim("ssim-low", "ours", verdict, reason=reason)]
-    assert "train more seeds (the learning-curve section" in "\n".join(conclusion_section(claims).body)
+    assert "more training seeds: the Learning curves section" in "\n".join(conclusion_section(claims).body)
 
 
 def test_a_rung_that_draws_few_classes_does_not_reach_a_recognisability_level():
@@ -184,3 +183,31 @@ def test_the_doubling_table_says_how_many_seeds_would_decide_a_row_at_the_tolera
     rows = {row["metric"]: row for row in _doublings(Curves(pd.concat([ssim, fd]), ("r",)), {"unet": "U-Net"})}
     assert rows["best SSIM at noise step 50"]["seeds to decide"] == "about 4 (to read still moving)"
     assert rows["FD"]["seeds to decide"] == "—" and "still moving" in rows["FD"]["last doubling"]
+
+
+@pytest.mark.parametrize(
+    "factor, state",
+    [(0.905, PLATEAU), (1.095, PLATEAU), (0.895, MOVING), (1.105, MOVING)],
+)
+def test_a_distances_tolerance_is_symmetric_in_percent(factor, state):
+    """±10% means a fall of 9.5% plateaus as a rise of 9.5% does, and a fall of 10.5% moves as a
+    rise of 10.5% does (a log-ratio tolerance of log1p(0.10) held a fall of 9.5% as still moving)."""
+    below = {0: 2.0, 1: 3.0, 2: 2.5}
+    spread = {0: 1.0005, 1: 1.0, 2: 0.9995}  # a tight interval around the factor
+    doubling = last_doubling("distance", below, {s: v * factor * spread[s] for s, v in below.items()}, (900, 1800))
+    assert doubling.state == state
+
+
+def test_past_the_aim_the_gate_still_waits_for_a_metric_that_is_still_moving():
+    """The aim opens the gate for a metric at the tolerance or flat, never for one still moving;
+    below the aim only a plateau opens it; without a curve the aim alone decides."""
+    rising = _curve("unet", "ssim", {0: [0.3, 0.4, 0.5, 0.6], 1: [0.3, 0.4, 0.5, 0.61]}, level=400)
+    noisy = _curve("cunet", "ssim", {0: [0.3, 0.4, 0.5, 0.5], 1: [0.3, 0.4, 0.5, 0.53]}, level=400)
+    curves = Curves(pd.concat([rising, noisy]), ("r",))
+    past = Convergence({"unet": 0.86, "cunet": 0.9}, real=0.93, run="r", curves=curves)
+    held = past.undertrained(["unet", "cunet"], metric="ssim", levels=(400,))
+    assert held.startswith("undertrained: past the recognisability aim (unet 86%, cunet 90%) but ssim still moving")
+    assert past.undertrained(["cunet"], metric="ssim", levels=(400,)) == ""  # at the tolerance: the aim passes it
+    below = Convergence({"unet": 0.5, "cunet": 0.5}, real=0.93, run="r", curves=curves)
+    assert below.undertrained(["cunet"], metric="ssim", levels=(400,)).startswith("undertrained: cunet 50%")
+    assert past.undertrained(["unet", "cunet"], metric="lpips", levels=(400,)) == ""  # no curve: the aim decides

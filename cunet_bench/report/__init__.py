@@ -14,6 +14,7 @@ from cunet_bench.records.provenance import source_checkout
 from cunet_bench.report import figures
 from cunet_bench.report.beside import BESIDE_TITLE, beside_section
 from cunet_bench.report.conclusion import conclusion_section
+from cunet_bench.report.convergence import GATE_RULE
 from cunet_bench.report.curves_section import curves_section
 from cunet_bench.report.denoise import denoise_section
 from cunet_bench.report.efficiency import efficiency_section
@@ -197,7 +198,7 @@ def _report_lines(
         "",
         "\n".join(f"- **{term}**: {meaning}." for term, meaning in GLOSSARY.items()),
         "",
-        "\n".join(f"- {rule}" for rule in (*RULES, PLATEAU_RULE)),
+        "\n".join(f"- {rule}" for rule in (*RULES, GATE_RULE, PLATEAU_RULE)),
         "",
         f"Minimum sizes for a verdict: {', '.join(f'{v:,} {k}' for k, v in MINIMUM_SIZES.items())}.",
         "",

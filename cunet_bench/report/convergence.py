@@ -6,10 +6,12 @@ classifier assigns one class with probability ≥ 0.9 at each step count, and th
 images of the test split (``kind='real'``) — the ceiling a sample share is read against. A model
 passes when its share at its best step count, averaged over seeds, reaches :data:`AIM_OF_REAL`
 of the real images' share (an absolute :data:`AIM_WITHOUT_REAL` where no real share is recorded).
-Below it, a sample-quality or denoising verdict on a metric still passes when that metric's
-learning curve has plateaued for every compared model (``report.plateau``: the change over the
-last doubling of training within its tolerance, at every level the verdict uses); otherwise it is
-"inconclusive (undertrained …)" with how far each curve still moved.
+The gate on a verdict about a metric (:data:`GATE_RULE`) opens when that metric's learning curve
+has plateaued for every compared model at every level the verdict uses (``report.plateau``), or
+when every compared model passes the aim and none of those curves is still moving (one at the
+tolerance passes with the aim; a curve still climbing beyond it keeps the gate shut however good
+the samples look). Otherwise the verdict is "inconclusive (undertrained …)" with how far each
+curve still moved. Without a learning curve, the aim alone decides.
 """
 
 from __future__ import annotations
@@ -19,11 +21,21 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cunet_bench.report.curves import Curves, learning_curves
-from cunet_bench.report.plateau import PLATEAU
+from cunet_bench.report.plateau import MOVING, PLATEAU
 from cunet_bench.report.results import Results
 
 AIM_OF_REAL = 0.9
 AIM_WITHOUT_REAL = 0.8
+GATE_RULE = (
+    "**Convergence gate**: a sample-quality or denoising verdict on a metric needs the compared models converged: "
+    "the metric's learning curve plateaued for every compared model at every level the verdict uses (the plateau "
+    "rule), or every compared model past the recognisability aim (a share of samples confidently classified, "
+    "relative to real test images; stated in the sample-quality section) with none of those curves still moving "
+    "(one at the tolerance passes with the aim). Without a learning curve the aim alone decides. Otherwise the "
+    "verdict is 'inconclusive (undertrained …)', with how far each curve still moved and what the measurement "
+    "reads at this scale."
+)
+"""The one statement of the gate (How to read prints it)."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +72,11 @@ class Convergence:
         missing = [m for m in models if m not in self.shares]
         if missing:
             return f"convergence not checked for {', '.join(missing)}"
-        if all(self.shares[m] >= self.aim for m in models):
-            return ""
+        passed = all(self.shares[m] >= self.aim for m in models)
         shares = ", ".join(f"{names.get(m, m)} {self.shares[m]:.0%}" for m in models)
         reason = f"undertrained: {shares} recognisable, {self.aim_text()}"
         if metric is None:
-            return reason
+            return "" if passed else reason
         doublings = {
             (m, level): self.curves.doubling(m, metric, level) if self.curves is not None else None
             for m in models
@@ -73,6 +84,10 @@ class Convergence:
         }
         if all(d is not None and d.state == PLATEAU for d in doublings.values()):
             return ""
+        if passed and not any(d is not None and d.state == MOVING for d in doublings.values()):
+            return ""
+        if passed:
+            reason = f"undertrained: past the recognisability aim ({shares}) but {metric} still moving"
         moved = "; ".join(
             f"{names.get(m, m)}{f' at step {level}' if level >= 0 else ''} {d.text()}"
             for (m, level), d in doublings.items()

@@ -88,7 +88,8 @@ class Doubling:
     @property
     def estimate_beyond_tolerance(self) -> bool:
         """Whether the estimated change lies beyond the tolerance (more seeds would show it still moving)."""
-        return abs(self.change.estimate) > _limit(TOLERANCES[self.metric])
+        low, high = _limits(TOLERANCES[self.metric])
+        return not low <= self.change.estimate <= high
 
     def seeds_to_decide(self) -> int | None:
         """For a change at the tolerance, about how many training seeds would decide it if the
@@ -99,11 +100,12 @@ class Doubling:
         which it returns ``MOST_SEEDS + 1``."""
         if self.state != AT_TOLERANCE:
             return None
-        limit = _limit(TOLERANCES[self.metric])
-        margin = abs(abs(self.change.estimate) - limit)
+        low, high = _limits(TOLERANCES[self.metric])
+        limit = high if self.change.estimate >= 0 else low
+        margin = abs(self.change.estimate - limit)
         half = (self.change.high - self.change.low) / 2
         spread = half * math.sqrt(self.seeds) / t_quantile(self.seeds - 1)
-        if margin <= limit * ROUNDING:
+        if margin <= abs(limit) * ROUNDING:
             return None
         for seeds in range(self.seeds + 1, MOST_SEEDS + 1):
             if t_quantile(seeds - 1) * spread / math.sqrt(seeds) < margin:
@@ -134,15 +136,18 @@ def plateau_state(change: Interval, tolerance: Tolerance) -> str:
     """Plateaued when the whole interval lies strictly within ± the tolerance, still moving when it
     lies wholly beyond, at the tolerance otherwise (a limit within the interval, or on its edge up
     to float rounding: 0.71 − 0.70 is a change of 0.01)."""
-    limit = _limit(tolerance)
-    inner, outer = limit * (1 - ROUNDING), limit * (1 + ROUNDING)
-    if -inner < change.low and change.high < inner:
+    low, high = _limits(tolerance)
+    if low * (1 - ROUNDING) < change.low and change.high < high * (1 - ROUNDING):
         return PLATEAU
-    if change.low > outer or change.high < -outer:
+    if change.low > high * (1 + ROUNDING) or change.high < low * (1 + ROUNDING):
         return MOVING
     return AT_TOLERANCE
 
 
-def _limit(tolerance: Tolerance) -> float:
-    """The tolerance on the scale changes are measured on (a relative one: the log ratio)."""
-    return math.log1p(tolerance.amount) if tolerance.relative else tolerance.amount
+def _limits(tolerance: Tolerance) -> tuple[float, float]:
+    """The tolerance on the scale changes are measured on: ± the amount, or for a relative one the
+    log ratios of a fall and a rise of that many percent (−10% and +10% are both on the limit, as
+    the text says ±10%)."""
+    if tolerance.relative:
+        return math.log1p(-tolerance.amount), math.log1p(tolerance.amount)
+    return -tolerance.amount, tolerance.amount

@@ -118,11 +118,6 @@ RULES = (
     "per-step speed and says so.",
     "**Every level**: a claim about every noise level is reproduced when every level's interval is on the claimed "
     "side, not reproduced when any level's interval is wholly on the other side, otherwise inconclusive.",
-    "**Convergence gate**: a sample-quality or denoising verdict needs the compared models' samples to pass the "
-    "recognisability aim (a share of samples confidently classified, relative to real test images; stated in the "
-    "sample-quality section) or, below it, the compared metric's own learning curve to have plateaued for every "
-    "compared model at every level the verdict uses (the plateau rule); otherwise the verdict is 'inconclusive "
-    "(undertrained …)', with how far each curve still moved and what the measurement reads at this scale.",
     TIMING_RULE,
     "**Busy machine**: a time measured while other processes used the CPU is left out; a time claim with nothing "
     "else is 'not measured (busy machine)'. A time shared by a whole batch (one chain for all images) has no "
