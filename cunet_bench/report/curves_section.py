@@ -15,7 +15,7 @@ from cunet_bench.report import figures
 from cunet_bench.report.convergence import convergence
 from cunet_bench.report.curves import DENOISE_METRICS, REACH, SAMPLE_METRICS, Curves, cost_to_reach, equal_budget
 from cunet_bench.report.markdown import Section, markdown_table, missing, number
-from cunet_bench.report.plateau import AT_TOLERANCE, MOST_SEEDS, Doubling
+from cunet_bench.report.plateau import AT_TOLERANCE, DECIDE_PROBABILITY, MOST_SEEDS, Doubling
 from cunet_bench.report.results import Results, paper_name, tagged
 from cunet_bench.report.verdicts import INCONCLUSIVE, Interval
 
@@ -44,9 +44,10 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
         "CPU-seconds (process time of the training steps).",
         markdown_table(_table(curves, labels)),
         "Change over the last doubling (the convergence gate's evidence; the plateau rule and its tolerances are in "
-        "How to read). A change at the tolerance is one the seeds do not resolve: its last column says about how many "
-        "training seeds would decide it, and which way, if the spread between seeds and the estimate stayed as "
-        "measured (the interval's half-width shrinks as t(n − 1)/√n).",
+        "How to read). A change at the tolerance is one the seeds do not resolve: its last column says how many "
+        f"training seeds would decide it with a {DECIDE_PROBABILITY:.0%} chance, and which way, if the true change and "
+        "the spread between seeds were as measured (a noncentral t; the number at which the interval's expected "
+        "half-width just fits decides only about half the time).",
         markdown_table(_doublings(curves, labels)),
     ]
     if not rows.empty:
@@ -123,7 +124,7 @@ def _doublings(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
                     "metric": METRIC_NAMES[key.metric] + (f" at noise step {key.level}" if key.level >= 0 else ""),
                     "seeds": str(doubling.seeds),
                     "last doubling": doubling.text(),
-                    "seeds to decide": _seeds_to_decide(doubling),
+                    f"seeds for a {DECIDE_PROBABILITY:.0%} chance to decide": _seeds_to_decide(doubling),
                 }
             )
     return table
@@ -136,7 +137,7 @@ def _seeds_to_decide(doubling: Doubling) -> str:
     if seeds is None:
         return "none (the estimate is on the tolerance)"
     reading = "still moving" if doubling.estimate_beyond_tolerance else "plateaued"
-    return f"> {MOST_SEEDS}" if seeds > MOST_SEEDS else f"about {seeds} (to read {reading})"
+    return f"> {MOST_SEEDS}" if seeds > MOST_SEEDS else f"{seeds} (to read {reading})"
 
 
 def _equal_compute(curves: Curves, rows: pd.DataFrame, labels: dict[str, str]) -> list[str]:

@@ -25,6 +25,8 @@ ROUNDING = 1e-9
 PLATEAU, MOVING, AT_TOLERANCE, ONE_SEED = "plateaued", "still moving", "at the tolerance", "one training seed"
 MOST_SEEDS = 100
 """The most training seeds :meth:`Doubling.seeds_to_decide` looks for."""
+DECIDE_PROBABILITY = 0.9
+"""The chance of deciding a change at the tolerance that the "seeds to decide" column plans for."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,17 @@ class Doubling:
         low, high = _limits(TOLERANCES[self.metric])
         return not low <= self.change.estimate <= high
 
-    def seeds_to_decide(self) -> int | None:
-        """For a change at the tolerance, about how many training seeds would decide it if the
-        per-seed spread and the estimate stayed as measured: the fewest n whose t-interval half-width
-        t(n − 1)·s/√n fits between the estimate and the tolerance (a plateau when the estimate lies
-        inside it, still moving when beyond); None when decided, with one seed, or when the estimate
-        sits on the tolerance (no number of seeds decides it). Capped at :data:`MOST_SEEDS`, above
-        which it returns ``MOST_SEEDS + 1``."""
+    def seeds_to_decide(self, probability: float = DECIDE_PROBABILITY) -> int | None:
+        """For a change at the tolerance, how many training seeds would decide it with the given
+        ``probability`` if the true change and per-seed spread s were as measured: the fewest n at
+        which the t-interval lies wholly on the estimate's side of the tolerance that often — a
+        noncentral t with n − 1 degrees of freedom and noncentrality margin·√n/s beyond the
+        t quantile (the n where the interval's half-width just fits the margin decides about half
+        the time). None when decided, with one seed, or when the estimate sits on the tolerance (no
+        number of seeds decides it). Capped at :data:`MOST_SEEDS`, above which it returns
+        ``MOST_SEEDS + 1``."""
+        from scipy import stats
+
         if self.state != AT_TOLERANCE:
             return None
         low, high = _limits(TOLERANCES[self.metric])
@@ -108,7 +114,8 @@ class Doubling:
         if margin <= abs(limit) * ROUNDING:
             return None
         for seeds in range(self.seeds + 1, MOST_SEEDS + 1):
-            if t_quantile(seeds - 1) * spread / math.sqrt(seeds) < margin:
+            shift = margin * math.sqrt(seeds) / spread
+            if stats.nct.sf(t_quantile(seeds - 1), seeds - 1, shift) >= probability:
                 return seeds
         return MOST_SEEDS + 1
 
