@@ -134,3 +134,15 @@ def test_the_glossary_defines_every_term_of_art_the_report_uses():
         if term in summary or term in report.split("## Conclusion")[1]:
             assert any(term in defined for defined in GLOSSARY), term
     assert "Words used in the cells:" in report
+
+
+def test_the_speed_sections_interval_is_worded_as_it_was_taken():
+    """With fewer runs than the pooled rule needs, the printed interval is the t-interval over one
+    run's rounds (verdicts.time_ratio), and the text must say so rather than name a bootstrap over runs."""
+    from cunet_bench.report.speed import _interval_wording
+    from cunet_bench.report.verdicts import MIN_TIMING_RUNS, time_ratio
+
+    one_run = time_ratio([[0.5, 0.6, 0.55, 0.52]])
+    assert one_run.estimate == pytest.approx((0.5 * 0.6 * 0.55 * 0.52) ** 0.25)
+    assert "t-interval over the rounds" in _interval_wording(1) and "resampling runs" not in _interval_wording(1)
+    assert "resampling runs, then rounds" in _interval_wording(MIN_TIMING_RUNS)

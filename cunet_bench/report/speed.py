@@ -29,6 +29,7 @@ from cunet_bench.report.markdown import Claim, Section, code, markdown_table, mi
 from cunet_bench.report.paper import CUNET, UNET, paper_value, table1_time_ratios
 from cunet_bench.report.results import Results, paper_name, tagged, value
 from cunet_bench.report.verdicts import (
+    MIN_TIMING_RUNS,
     NOT_MEASURED,
     NOT_REPRODUCED,
     REPLICATES,
@@ -384,6 +385,19 @@ def _measured_size(results: Results, runs: list[str]) -> str:
     )
 
 
+def _interval_wording(runs: int) -> str:
+    """How the printed interval of a time ratio was taken, by the number of quiet runs (:func:`time_ratio`)."""
+    if runs >= MIN_TIMING_RUNS:
+        return (
+            "is the median per-round ratio cU-Net/U-Net pooled over runs, with a 95% interval from resampling runs, "
+            "then rounds"
+        )
+    return (
+        f"is the geometric mean of the per-round ratios cU-Net/U-Net with a 95% t-interval over the rounds' log "
+        f"ratios (fewer than {MIN_TIMING_RUNS} runs: no resampling of runs)"
+    )
+
+
 def speed_section(results: Results, figures_dir: Path) -> Section:
     section = Section("speed", "Inference speed (30–80% faster)")
     section.claims.append(_table1(results, section))
@@ -410,11 +424,11 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
     figures.latency_by_batch(pd.DataFrame(plotted), figures_dir / "latency.png", figures.role_colours(rows), sized)
     busy = sorted(_contended(rows))
     resolution = int(rows.resolution.dropna().iloc[0])
+    interval = _interval_wording(len(set(runs) - set(busy)))
     section.body += [
         f"Per network evaluation at {resolution}×{resolution} on machine `{fingerprint}` ({len(runs)} runs of one "
-        "configuration): the models interleaved round by round; each ratio is the median per-round ratio cU-Net/U-Net, "
-        "pooled over runs with a 95% interval from resampling runs, then rounds. Wall time at the recorded threads; "
-        "single-thread CPU time beside it (another process cannot inflate it). "
+        f"configuration): the models interleaved round by round; each ratio {interval}. Wall time at the recorded "
+        "threads; single-thread CPU time beside it (another process cannot inflate it). "
         + (f"Left out as measured on a busy machine: {', '.join(busy)}. " if busy else "")
         + f"Rule: {RULE}.",
         markdown_table(table),
