@@ -146,3 +146,25 @@ def test_the_speed_sections_interval_is_worded_as_it_was_taken():
     assert one_run.estimate == pytest.approx((0.5 * 0.6 * 0.55 * 0.52) ** 0.25)
     assert "t-interval over the rounds" in _interval_wording(1) and "resampling runs" not in _interval_wording(1)
     assert "resampling runs, then rounds" in _interval_wording(MIN_TIMING_RUNS)
+
+
+def test_a_ratio_of_biased_distances_is_shown_beside_its_unbiased_readings():
+    """FD from a finite sample is biased upwards for both models, pulling their ratio towards 1:
+    the bias-corrected ratio and the kernel distances' ratio (unbiased) stand beside it."""
+    import pandas as pd
+    from cunet_bench.report.fid import _unbiased_readings
+
+    best = pd.DataFrame(
+        {
+            "model": ["cunet"] * 2 + ["unet"] * 2,
+            "train_seed": [0, 1, 0, 1],
+            "distance": [1.15, 1.15, 0.35, 0.35],
+            "bootstrap_bias": [0.15, 0.15, 0.15, 0.15],
+            "kid_mean": [0.5, 0.5, 0.1, 0.1],
+            "kernel_name": ["KD-classifier"] * 4,
+        }
+    )
+    text = _unbiased_readings(best, "cunet", "unet")
+    assert text.startswith("; with each distance's bootstrap bias removed 5; KD-classifier ratio 5 [")
+    negative = best.assign(kid_mean=[0.5, 0.5, -0.01, 0.1])  # an unbiased KD can fall below 0: no ratio then
+    assert "KD-classifier" not in _unbiased_readings(negative, "cunet", "unet")
