@@ -536,8 +536,8 @@ class _Best:
 
 def _through_the_chain(context: _Context, method: Method, level: Level, x_n: torch.Tensor) -> Iterator[Row]:
     """A backbone's reverse chain from the noisy images: curves, the chain's time and conditions,
-    and per image the best value of every metric, its step and the time to it, for the iterate and
-    for the x0 estimate."""
+    per image the best value of every metric, its step and the time to it, for the iterate and for
+    the x0 estimate, and per image every metric of the final output (target ``final``)."""
     count, config = len(x_n), context.config
     yield from _lpips_unavailable(method, level, context.scorer)
     best: dict[tuple[str, str], _Best] = {}
@@ -589,6 +589,8 @@ def _through_the_chain(context: _Context, method: Method, level: Level, x_n: tor
         "images": count,
         **context.perception.point(iterate01, scores["iterate"]),
     }
+    for metric, per_image in scores["iterate"].items():  # the final outputs the perception point scores
+        yield from _image_rows(method.name, level, "final", metric, per_image)
     for (target, metric), record in best.items():
         yield {
             "kind": "summary",

@@ -274,6 +274,8 @@ def _method_rows(rng, method, ssim, step, level, images):
                     }
                 )
                 rows += _images(method, level, target, metric, numbers, steps, seed)
+                if target == "iterate":  # the chain's final outputs, per image (here: its best values)
+                    rows += _images(method, level, "final", metric, numbers, None, seed)
             rows.append(
                 {
                     "kind": "summary",

@@ -51,7 +51,8 @@ def _summary(text):
 
 
 def _row(text, title):
-    return next(line for line in text.splitlines() if line.startswith(f"| [{title}]("))
+    """The claim's first row in full: in the table of the section that reads it (the Summary's cells are short)."""
+    return next(line for line in text.splitlines() if line.startswith(f"| {title}"))
 
 
 EXPECTED = {
@@ -114,9 +115,13 @@ def test_report_has_every_section_figure_and_verdict(fixture_report):
     assert "FD-classifier is not FID" in text and "LPIPS is not measured" in text
     assert "machine `f00dfeed0001`" in text and "`bench efficiency --preset quick`; commit abc1234def" in text
     conclusion = text.split("## Conclusion")[1]
-    assert "claims tested here, each counted once" in conclusion and "**What fails**" in conclusion
-    assert "**What holds by construction** (3: exact counts" in conclusion and "**What holds, measured**" in conclusion
-    assert "**Where the paper contradicts itself** (1): *~30% of the FLOPs (abstract)*" in conclusion
+    assert "claims tested here (each counted once, by the released cU-Net's verdict): 3 hold by construction" in (
+        conclusion
+    )
+    assert "**Hold by construction** (3) — exact counts" in conclusion and "**Fail** (" in conclusion
+    assert "**The paper contradicts itself** (1)" in conclusion
+    assert "- [~30% of the FLOPs (abstract)](#efficiency) — not reproduced" in conclusion
+    assert all(line.startswith("- [") for line in conclusion.splitlines() if line.startswith("- ") and "`" not in line)
     assert "'1.3× the speed' reading" in text and "aim ≥ 86%, 90% of real test images' 95%" in text
     assert "Its cU-Net row (2.9 G, 137.9 MB) is closest to `cunet-5attn` (cU-Net (5 attention))" in text
 
@@ -173,7 +178,10 @@ def test_undertrained_models_get_no_quality_verdict(tmp_path):
     quality = {claim: verdict for claim, verdict in _summary(text).items() if "#denoising" in claim or "#fid" in claim}
     gated = [claim for claim in quality if "less time" not in claim and "not measured" != quality[claim]]
     assert gated and all(quality[claim] == "inconclusive" for claim in gated)
-    assert "undertrained: U-Net 46%, cU-Net 46% recognisable, aim ≥ 86%" in text
+    curves = text.split("## Learning curves")[1]
+    assert "recognisable at each model's best step count: " in curves and "aim ≥ 86%" in curves
+    assert "U-Net 46%" in curves and "cU-Net 46%" in curves
+    assert "past the aim: none" in curves and "undertrained ([§ Learning curves](#learning-curves))" in text
 
 
 def test_smoke_sized_runs_give_no_verdict_and_the_report_says_so_first(tmp_path, fixture_results):

@@ -51,6 +51,20 @@ class Convergence:
     def aim(self) -> float:
         return AIM_OF_REAL * self.real if self.real is not None else AIM_WITHOUT_REAL
 
+    def state(self, names: dict[str, str]) -> str:
+        """The gate's evidence on recognisability, once: each model's share against the aim (the
+        curves' doublings follow it in the Learning curves section)."""
+        if self.run is None:
+            return "**The convergence gate**: not checked (no `bench fid` run recorded recognisability)."
+        shares = ", ".join(f"{names.get(m, m)} {share:.0%}" for m, share in self.shares.items())
+        past = [names.get(m, m) for m, share in self.shares.items() if share >= self.aim]
+        return (
+            f"**The convergence gate** (How to read states its rule): recognisable at each model's best step count: "
+            f"{shares}; {self.aim_text()}; past the aim: {', '.join(past) or 'none'}. A claim the gate holds says "
+            "'undertrained' in its row and links here; the change of each compared metric over the last doubling "
+            "is below."
+        )
+
     def aim_text(self) -> str:
         if self.real is None:
             return f"aim ≥ {self.aim:.0%} confidently classified"

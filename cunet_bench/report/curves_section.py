@@ -28,12 +28,14 @@ COMMAND = "bench train --rungs 4, then bench fid --curves and bench denoise --cu
 
 def curves_section(results: Results, figures_dir: Path) -> Section:
     section = Section("learning-curves", "Learning curves and equal-compute comparisons")
-    curves = convergence(results).curves
+    gate = convergence(results)
+    fid = results.runs("fid")
+    section.body.append(gate.state({m: paper_name(fid, m) for m in gate.shares}))
+    curves = gate.curves
     if curves is None or curves.empty:
         return missing(section, "learning curves", COMMAND)
     for run in curves.runs:
         section.runs.append(results.provenance_line("fid" if run in results.provenance("fid") else "denoise", run))
-    fid = results.runs("fid")
     rows = fid[fid.run_id.astype(str).isin(curves.runs)]
     described = _described(results, rows)
     labels = {m: paper_name(described, m) for m in curves.points.model.unique()}
