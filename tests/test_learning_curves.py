@@ -215,3 +215,14 @@ def test_past_the_aim_the_gate_still_waits_for_a_metric_that_is_still_moving():
     below = Convergence({"unet": 0.5, "cunet": 0.5}, real=0.93, run="r", curves=curves)
     assert below.undertrained(["cunet"], metric="ssim", levels=(400,)).startswith("undertrained: cunet 50%")
     assert past.undertrained(["unet", "cunet"], metric="lpips", levels=(400,)) == ""  # no curve: the aim decides
+
+
+def test_the_cost_to_reach_a_level_counts_every_seed_not_the_survivors():
+    """One seed of three reaching a level at 285 CPU-s is no 285-CPU-s reach: the median over every
+    seed, a seed that never reached it counting as beyond its last rung, reads '>' that rung."""
+    from cunet_bench.report.curves_section import _median_cost
+
+    axis = pd.Series([450.0, 900.0, 1800.0])
+    assert _median_cost({0: 285.0, 1: None, 2: None}, axis) == "> 1,800 (1/3 seeds)"
+    assert _median_cost({0: 285.0, 1: 600.0, 2: None}, axis) == "600 (2/3 seeds)"
+    assert _median_cost({0: 450.0, 1: 450.0, 2: 450.0}, axis) == "≤ 450 (3/3 seeds)"

@@ -168,3 +168,73 @@ def test_a_ratio_of_biased_distances_is_shown_beside_its_unbiased_readings():
     assert text.startswith("; with each distance's bootstrap bias removed 5; KD-classifier ratio 5 [")
     negative = best.assign(kid_mean=[0.5, 0.5, -0.01, 0.1])  # an unbiased KD can fall below 0: no ratio then
     assert "KD-classifier" not in _unbiased_readings(negative, "cunet", "unet")
+
+
+def test_an_edge_row_says_which_way_its_measurement_points():
+    from cunet_bench.report.markdown import Claim
+    from cunet_bench.report.verdicts import AT_THIS_SCALE, decide
+
+    verdict, reason = decide(NOT_REPRODUCED, edge="a best step count is the grid's end")
+    assert (verdict, reason) == (EDGE, "a best step count is the grid's end" + AT_THIS_SCALE.format(NOT_REPRODUCED))
+    row = Claim("comparable FID", "paper", "3.31×", verdict, "fid", reason=reason)
+    assert row.short_verdict == (
+        "**at the edge of the grid** (a best step count is the grid's end); points to *not reproduced*"
+    )
+    assert decide(EDGE, edge="a best step count is the grid's end")[1] == "a best step count is the grid's end"
+
+
+def _chain_rows(method: str, best_steps: list[float], level: int = 50) -> list[dict]:
+    """A backbone's x0 and iterate rows at one level: the best SSIM of each image and its step."""
+    rows = [
+        {"kind": "method", "method": method, "paper_name": method, "parameters": 1, "train_seed": seed}
+        for seed in (0, 1)
+    ]
+    for seed in (0, 1):
+        for target in ("iterate", "x0"):
+            rows.append(
+                {
+                    "kind": "summary",
+                    "method": method,
+                    "noise_step": level,
+                    "target": target,
+                    "metric": "ssim",
+                    "mean": 0.5,
+                    "images": len(best_steps),
+                    "train_seed": seed,
+                }
+            )
+            rows += [
+                {
+                    "kind": "image",
+                    "method": method,
+                    "noise_step": level,
+                    "target": target,
+                    "metric": "ssim",
+                    "image": i,
+                    "mean": 0.5 + 0.01 * i + 0.001 * seed,
+                    "best_step": step,
+                    "train_seed": seed,
+                }
+                for i, step in enumerate(best_steps if target == "x0" else [level] * len(best_steps))
+            ]
+    return rows
+
+
+def test_a_best_at_the_chains_first_step_is_an_edge_too():
+    """The x0 reading's best can sit at the chain's first step: for most images of both models
+    that is the grid's other edge; below that, the row says for how many."""
+    import pandas as pd
+    from cunet_bench.report.denoise_claims import X0, Comparison, _steps_at_level
+    from cunet_bench.report.denoise_run import DenoiseRun
+
+    def comparison(first_for: int) -> Comparison:
+        steps = [1.0] * first_for + [10.0 + i for i in range(10 - first_for)]
+        run = DenoiseRun(pd.DataFrame(_chain_rows("cunet", steps) + _chain_rows("unet", steps)).assign(run_id="r"))
+        return Comparison(run, "unet", "cunet", [], RELEASED, [], lambda metric, levels: "")
+
+    verdict, text, interval = _steps_at_level(comparison(9), 50, "ssim", X0)
+    assert (
+        verdict == EDGE and interval is None and text == "at 50: best at the chain's first step for 90% / 90% of images"
+    )
+    verdict, text, _ = _steps_at_level(comparison(3), 50, "ssim", X0)
+    assert verdict != EDGE and "best at the first step for 30% / 30% of images" in text

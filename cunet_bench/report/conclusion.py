@@ -52,8 +52,8 @@ def _next_runs(claims: list[Claim]) -> list[str]:
 
 
 def _pointing(rows: list[Claim]) -> str:
-    """Where a claim held by the convergence gate points at this scale, or ""."""
-    reading = reading_at_this_scale(rows[0].reason) if rows[0].gated else None
+    """Where a claim held by the convergence gate or the grid's edge points at this scale, or ""."""
+    reading = reading_at_this_scale(rows[0].reason) if rows[0].verdict != DEPENDS else None
     return f"; points to *{reading}*" if reading else ""
 
 

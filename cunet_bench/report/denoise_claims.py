@@ -147,15 +147,19 @@ def _steps_at_level(c: Comparison, level: int, metric: str, target: str = SCORIN
     """The verdict, text and interval of 'fewer reverse steps to the best' at one level, scoring
     ``target`` (the iterate, or the x0 estimate)."""
     shares = [c.run.edge(m, level, metric, target) for m in (c.cunet, c.unet)]
+    first = [c.run.edge(m, level, metric, target, at=1) for m in (c.cunet, c.unet)]
     means = [c.run.mean(m, level, target, metric, "best_step") for m in (c.cunet, c.unet)]
     if min(shares) >= EDGE_SHARE:
         return EDGE, f"at {level}: best at the chain's end for {shares[0]:.0%} / {shares[1]:.0%} of images", None
+    if min(first) >= EDGE_SHARE:
+        return EDGE, f"at {level}: best at the chain's first step for {first[0]:.0%} / {first[1]:.0%} of images", None
     interval = c.run.difference(c.cunet, c.unet, level, metric, "best_step", target)
     if interval is None:
         return NOT_MEASURED, f"at {level}: no {target} rows", None
+    at_first = f"; best at the first step for {first[0]:.0%} / {first[1]:.0%} of images" if max(first) > 0 else ""
     return (
         verdict_below(interval, 0),
-        f"Δ {interval.text()} steps at {level} ({means[0]:.3g} vs {means[1]:.3g})",
+        f"Δ {interval.text()} steps at {level} ({means[0]:.3g} vs {means[1]:.3g}{at_first})",
         interval,
     )
 
@@ -194,7 +198,7 @@ def steps_claims(c: Comparison) -> list[Claim]:
                 f"{SCORING} scoring: {iterate_text}. x0 scoring: {x0_text}",
                 iterate,
                 f"Δ of the best-{PERCEPTUAL.get(metric, 'SSIM')} step below 0 at every level, "
-                f"unless both models' best is the chain's end for ≥ {EDGE_SHARE:.0%} of images; "
+                f"unless both models' best is the chain's end, or its first step, for ≥ {EDGE_SHARE:.0%} of images; "
                 f"readings: the iterate (the release's) and the x0 estimate",
                 intervals=[*intervals, *x0_intervals],
                 other_reading=x0,

@@ -79,10 +79,11 @@ class DenoiseRun:
         values = self.values(method, level, target, metric, column)
         return float(np.mean([v.mean() for v in values.values])) if values is not None else None
 
-    def edge(self, method: str, level: int, metric: str, target: str = SCORING) -> float:
-        """The share of images whose best step is the chain's last (the grid's edge)."""
+    def edge(self, method: str, level: int, metric: str, target: str = SCORING, at: int | None = None) -> float:
+        """The share of images whose best step is the chain's last (the grid's edge), or step ``at``
+        (1: the chain's first step, the other edge)."""
         values = self.values(method, level, target, metric, "best_step")
-        return edge_share(np.concatenate(values.values), level) if values is not None else 0.0
+        return edge_share(np.concatenate(values.values), level if at is None else at) if values is not None else 0.0
 
     def chains(self, method: str, level: int) -> pd.DataFrame:
         rows = self.rows[(self.rows.kind == "chain") & (self.rows.method == method) & (self.rows.noise_step == level)]

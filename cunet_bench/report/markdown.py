@@ -88,13 +88,14 @@ class Claim:
         """The verdict in a few words: a gated row names the gate, links its evidence and says
         once which way its measurement points; two readings that differ say so; any other reason
         is cut to its first statement."""
+        reading = reading_at_this_scale(self.reason) if self.verdict != DEPENDS else None
+        pointing = f"; points to *{reading}*" if reading else ""
         if self.gated:
-            reading = reading_at_this_scale(self.reason)
-            pointing = f"; points to *{reading}*" if reading else ""
             return f"**{self.verdict}** — undertrained ([§ Learning curves](#{CURVES_ANCHOR})){pointing}"
         if self.verdict == DEPENDS:
             return f"**{self.verdict}** (the two readings differ; see its section)"
-        return f"**{self.verdict}**" + (f" ({headline(self.reason, 90)})" if self.reason else "")
+        reason = self.reason.split("; at this scale")[0]
+        return f"**{self.verdict}**" + (f" ({headline(reason, 90)})" if reason else "") + pointing
 
     @property
     def section_verdict(self) -> str:

@@ -341,7 +341,7 @@ def by_construction(measured: float, paper: float) -> str:
 
 
 AT_THIS_SCALE = "; at this scale the measurement reads '{}'"
-"""How a gated row states the verdict its measurement would have had: the direction at this scale."""
+"""How a gated or edge row states the verdict its measurement would have had: the direction at this scale."""
 
 
 def reading_at_this_scale(reason: str) -> str | None:
@@ -351,9 +351,10 @@ def reading_at_this_scale(reason: str) -> str | None:
 
 
 def _held(measured: str, edge: str, gate: str) -> tuple[str, str]:
-    """One reading's verdict after the grid edge and the convergence gate."""
+    """One reading's verdict after the grid edge and the convergence gate; either says what the
+    measurement reads inside them, where it reads something."""
     if edge or measured == EDGE:
-        return EDGE, edge
+        return EDGE, edge + (AT_THIS_SCALE.format(measured) if edge and measured not in (EDGE, NOT_MEASURED) else "")
     if gate:
         return INCONCLUSIVE, gate + AT_THIS_SCALE.format(measured)
     return measured, ""
