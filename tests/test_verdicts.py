@@ -207,3 +207,23 @@ def test_small_runs_get_a_pipeline_check():
 def test_hierarchical_median_covers_runs_and_rounds():
     median = hierarchical_median([np.array([1.0, 1.1, 0.9]), np.array([1.0, 1.05])])
     assert median.estimate == pytest.approx(1.0) and median.low <= 1.0 <= median.high
+
+
+def test_the_readmes_sentences_about_the_reference_agree_with_its_report():
+    """What the README says the reference measured is checked against reference/REPORT.md: the
+    profile's share of normalisation and elementwise work, and the report's own verdict words."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = " ".join((root / "README.md").read_text().split())
+    report = (root / "reference" / "REPORT.md").read_text()
+    profile = report.split("Where the time goes")[1].split("\n\n")[1]
+    shares: dict[str, list[int]] = {}
+    for line in profile.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        shares.setdefault(cells[0], []).append(int(cells[4].rstrip("%")) + int(cells[5].rstrip("%")))
+    cunet, unet = (f"{min(shares[m])}–{max(shares[m])}%" for m in ("cU-Net", "U-Net"))
+    assert f"spend {cunet} of their time in normalisation and elementwise work (the U-Net {unet})" in readme
+    assert "*inconclusive — undertrained*" in readme and "unconverged" not in readme
+    assert re.search(r"\*\*inconclusive\*\* — undertrained", report)
