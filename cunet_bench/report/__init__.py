@@ -121,6 +121,25 @@ def _claim_tables(claims: list[Claim]) -> list[str]:
     return lines
 
 
+def _claims_figure(claims: list[Claim], figures_dir: Path) -> list[str]:
+    """The figure that heads the report: every claim with one number to draw, both cU-Nets side by side."""
+    rows = [
+        (same[0].title, [(int(row.flavour == DESCRIBED), row.verdict, row.effect) for row in same if row.effect])
+        for same in group_by_claim(claims)
+    ]
+    rows = [row for row in rows if row[1]]
+    if not rows or figures.claims_forest(rows, figures_dir / "claims.png") is None:
+        return []
+    return [
+        "![Every claim at a glance](figures/claims.png)  \nEvery claim with one number to draw, in the paper's order: "
+        "our effect (a ratio on a log axis, a difference on a linear one) with its 95% interval, coloured by its "
+        "verdict (grey: inconclusive or not measured; the Summary says why); circles: the released cU-Net, squares: "
+        "the described one; dashed: the claim's threshold(s); cross: the paper's own value. Exact counts have no "
+        "interval.",
+        "",
+    ]
+
+
 def _section_claims(section: Section) -> list[str]:
     """The claims a section reads, each with its whole measurement, verdict and rule: the
     evidence the Summary's short cells link to."""
@@ -190,6 +209,7 @@ def _report_lines(
         f"Built by `bench report` from {code(results_folder)} only: every number below comes from a recorded run, "
         "named in its section's provenance.",
         "",
+        *_claims_figure(claims, figures_dir),
         "## How to read the verdicts",
         "",
         "\n".join(f"- *{verdict}*: {meaning}." for verdict, meaning in VOCABULARY.items()),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cunet_bench.report import paper
-from cunet_bench.report.markdown import CLAIM, CONCESSION, NON_CLAIM, Claim
+from cunet_bench.report.markdown import CLAIM, CONCESSION, NON_CLAIM, Claim, Effect
 from cunet_bench.report.paper import CUNET, UNET, paper_value
 from cunet_bench.report.verdicts import NOT_MEASURED
 
@@ -153,9 +153,17 @@ ORDER = {key: index for index, key in enumerate(statements())}
 
 
 def claim(
-    key: str, ours: str, verdict: str, rule: str = "", reason: str = "", suffix: str = "", runs: tuple[str, ...] = ()
+    key: str,
+    ours: str,
+    verdict: str,
+    rule: str = "",
+    reason: str = "",
+    suffix: str = "",
+    runs: tuple[str, ...] = (),
+    effect: Effect | None = None,
 ) -> Claim:
-    """A row for the claim ``key`` (``suffix`` names a variant, e.g. the cU-Net flavour or the batch)."""
+    """A row for the claim ``key`` (``suffix`` names a variant, e.g. the cU-Net flavour or the batch;
+    ``effect``: what the claims figure draws for it)."""
     statement = statements()[key]
     return Claim(
         statement.title + suffix,
@@ -169,6 +177,7 @@ def claim(
         ORDER[key],
         runs,
         key,
+        effect,
     )
 
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.denoise_run import SCORING, DenoiseRun
-from cunet_bench.report.markdown import Claim
+from cunet_bench.report.markdown import Claim, Effect
+from cunet_bench.report.paper import CUNET, UNET, paper_value
 from cunet_bench.report.verdicts import (
     EDGE,
     EDGE_SHARE,
@@ -67,6 +68,7 @@ class Comparison:
         edge: str = "",
         other_reading: str | None = None,
         plateaus: tuple[tuple[str | None, tuple[int, ...]], ...] = (),
+        effect: Effect | None = None,
     ) -> Claim:
         """A claim row after the rules' precedence (:func:`verdicts.decide`): a run below the minimum
         sizes, a busy machine, the grid's edge, the convergence gate (for ``gated`` quality rows:
@@ -82,7 +84,14 @@ class Comparison:
             gate=gate if gated else "",
             other_reading=other_reading,
         )
-        return claim(key, ours, verdict, rule, why or reason or uncovered(intervals), self.flavour, (self.run.run_id,))
+        why = why or reason or uncovered(intervals)
+        return claim(key, ours, verdict, rule, why, self.flavour, (self.run.run_id,), effect)
+
+    def paper_difference(self, metric: str, level: int) -> float | None:
+        """Table 2's cU-Net − U-Net at a level, where the paper has both and the metric is its own
+        (a proxy has no paper value)."""
+        values = [paper_value("Table 2", name, metric, level) for name in (CUNET, UNET)]
+        return values[0] - values[1] if all(v is not None for v in values) else None
 
     def perceptual_metric(self) -> str | None:
         measured = set(self.run.summary[self.run.summary["mean"].notna()].metric)
@@ -115,6 +124,12 @@ def perceptual_claims(c: Comparison) -> list[Claim]:
                 f"Δ (cU-Net − U-Net) below 0 at every level, seed-level interval ({SCORING} scoring)",
                 intervals=intervals,
                 plateaus=((metric, tuple(c.run.levels)),),
+                effect=Effect(
+                    intervals[-1],
+                    f"Δ {PERCEPTUAL[metric]} at step {c.high}",
+                    (0.0,),
+                    c.paper_difference(metric, c.high),
+                ),
             )
         )
     return claims
@@ -138,6 +153,7 @@ def ssim_claims(c: Comparison) -> list[Claim]:
                 f"seed-level interval ({SCORING} scoring)",
                 intervals=[interval],
                 plateaus=(("ssim", (level,)),),
+                effect=Effect(interval, f"ΔSSIM at step {level}", (0.0,), c.paper_difference("ssim", level)),
             )
         )
     return claims
@@ -302,6 +318,7 @@ def perception_distortion_claim(c: Comparison) -> Claim:
         "at the highest level (distance to clean training images the outputs did not come from)",
         intervals=[perception, distortion],
         plateaus=(("feature_distance", (c.high,)), ("ssim", (c.high,))),
+        effect=Effect(perception, f"Δ {name} at step {c.high}", (0.0,)),
     )
 
 
@@ -374,6 +391,7 @@ def elbow_claim(c: Comparison) -> Claim:
         "Δ elbow (cU-Net − U-Net) below 0 at the highest level, over seeds",
         intervals=[interval],
         plateaus=((metric, (c.high,)),),
+        effect=Effect(interval, f"Δ elbow at step {c.high}", (0.0,)),
     )
 
 

@@ -13,7 +13,7 @@ from cunet_bench.models.solver import RELEASED
 from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.every_model import efficiency_table
-from cunet_bench.report.markdown import Claim, Section, markdown_table, missing
+from cunet_bench.report.markdown import Claim, Effect, Section, markdown_table, missing
 from cunet_bench.report.paper import CUNET, UNET, paper_value
 from cunet_bench.report.results import Results, paper_name, tagged, value
 from cunet_bench.report.verdicts import (
@@ -21,6 +21,7 @@ from cunet_bench.report.verdicts import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
     REPRODUCED,
+    Interval,
     by_construction,
     verdict_exact,
 )
@@ -127,6 +128,10 @@ def _claims(rows: pd.DataFrame, unet: str, cunet: str, run: str) -> list[Claim]:
     def paper_ratio(source: str, metric: str) -> float:
         return paper_value(source, CUNET, metric) / paper_value(source, UNET, metric)
 
+    def exact(measured: float, source: str, metric: str, thresholds: tuple[float, ...] = ()) -> Effect:
+        paper = paper_ratio(source, metric)
+        return Effect(Interval(measured, measured, measured), "cU-Net / U-Net", thresholds or (paper,), paper, True)
+
     counts = f"{value(rows, cunet, 'parameters'):,.0f} vs {value(rows, unet, 'parameters'):,.0f}"
     macs = ratio("gmacs_conv_linear")
     runs = (run,)
@@ -140,6 +145,7 @@ def _claims(rows: pd.DataFrame, unet: str, cunet: str, run: str) -> list[Claim]:
             by_construction(ratio("parameters"), paper_ratio("Figure 6", "parameters")),
             tolerance,
             runs=runs,
+            effect=exact(ratio("parameters"), "Figure 6", "parameters"),
         ),
         claim(
             "flops-abstract",
@@ -150,6 +156,7 @@ def _claims(rows: pd.DataFrame, unet: str, cunet: str, run: str) -> list[Claim]:
             if abstract == NOT_REPRODUCED and table5 == BY_CONSTRUCTION
             else "",
             runs=runs,
+            effect=exact(macs, "Table 5", "gmacs_conv_linear", (0.30,)),
         ),
         claim(
             "flops-table5",
@@ -158,6 +165,7 @@ def _claims(rows: pd.DataFrame, unet: str, cunet: str, run: str) -> list[Claim]:
             table5,
             tolerance,
             runs=runs,
+            effect=exact(macs, "Table 5", "gmacs_conv_linear"),
         ),
         claim(
             "memory-static",
@@ -165,6 +173,7 @@ def _claims(rows: pd.DataFrame, unet: str, cunet: str, run: str) -> list[Claim]:
             by_construction(ratio("static_training_mib"), paper_ratio("Table 5", "static_training_mib")),
             tolerance + "; weights, gradients, two Adam moments in fp32",
             runs=runs,
+            effect=exact(ratio("static_training_mib"), "Table 5", "static_training_mib"),
         ),
     ]
 

@@ -18,7 +18,7 @@ import pandas as pd
 from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.convergence import Convergence, convergence
-from cunet_bench.report.markdown import FLAVOURS, Claim, Section, markdown_table, missing
+from cunet_bench.report.markdown import FLAVOURS, Claim, Effect, Section, markdown_table, missing
 from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, paper_name, role, tagged
 from cunet_bench.report.verdicts import (
@@ -86,6 +86,12 @@ def _unbiased_readings(best: pd.DataFrame, model: str, versus: str) -> str:
     return "".join(f"; {reading}" for reading in readings)
 
 
+def _paper_fid_ratio(cunet: str, unet: str) -> float | None:
+    """Table 1's FID ratio on MNIST, the dataset these runs use (None for a model it lacks)."""
+    values = [paper_value("Table 1", name, "fid", "MNIST") for name in (cunet, unet)]
+    return values[0] / values[1] if all(values) else None
+
+
 def _best_steps(best: pd.DataFrame, model: str) -> dict[int, int]:
     mine = best[best.model == model]
     return dict(zip(_seeds(mine), mine.sampling_steps.astype(int)))
@@ -130,6 +136,7 @@ def _claims(
                 reason,
                 f" ({name}){flavour}",
                 runs,
+                Effect(ratio, f"best-{name} ratio", COMPARABLE, _paper_fid_ratio(names[cunet], names[unet]), True),
             )
         )
         text = "; ".join(f"seed {s}: {steps[cunet][s]} vs {steps[unet][s]}" for s in seeds) + f" (grid {grid})"

@@ -20,6 +20,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cunet_bench.files import create_file  # noqa: E402
+from cunet_bench.report.verdicts import (  # noqa: E402
+    BY_CONSTRUCTION,
+    DEPENDS,
+    EDGE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    UNSTABLE,
+)
 
 ROLE_COLOURS = {"paper-unet": "tab:blue", "paper-cunet": "tab:orange"}
 PALETTE = ("tab:olive", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan")
@@ -71,8 +79,8 @@ def _colour(colours: dict[str, str], name: str) -> str:
     return colours.get(name.split("[")[0], colours.get(name, "black"))
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
-    figure.tight_layout()
+def _save(figure: plt.Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    figure.tight_layout(rect=rect)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     create_file(path, buffer.getvalue())
@@ -347,3 +355,80 @@ def learning_curves(
             if row[0].get_legend_handles_labels()[0]:
                 row[0].legend(fontsize=6)
         return _save(figure, path)
+
+
+VERDICT_COLOURS = {
+    REPRODUCED: "tab:green",
+    BY_CONSTRUCTION: "tab:green",
+    NOT_REPRODUCED: "tab:red",
+    EDGE: "tab:purple",
+    DEPENDS: "tab:brown",
+    UNSTABLE: "tab:brown",
+}
+"""A claim's colour in the claims figure by its verdict; every other verdict (inconclusive, a
+pipeline check, not measured) is grey."""
+FLAVOUR_MARKERS = (("released", "o", 0.65), ("described", "s", 0.3))
+"""How the claims figure tells the released cU-Net's row (circle, above) from the described one's."""
+
+
+@_figure
+def claims_forest(rows: list[tuple[str, list]], path: Path) -> Path:
+    """The claims figure: one panel per claim, its own axis (a ratio on a log scale, a difference
+    on a linear one), each cU-Net's effect with its 95% interval coloured by its verdict, the
+    claim's thresholds as dashed lines and the paper's own value as a black cross. ``rows``:
+    (title, [(flavour index, verdict, Effect), …]) in the paper's order."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(len(rows), 1, figsize=(9, 0.85 * len(rows) + 0.9), squeeze=False)
+        for axis, (title, drawn) in zip(axes[:, 0], rows):
+            _claim_panel(axis, title, drawn)
+        by_colour: dict[str, list[str]] = {}
+        for verdict, colour in VERDICT_COLOURS.items():
+            by_colour.setdefault(colour, []).append(verdict)
+        handles = [
+            plt.Line2D([], [], color=colour, marker="o", linestyle="-", label=", ".join(verdicts))
+            for colour, verdicts in by_colour.items()
+        ]
+        handles += [
+            plt.Line2D([], [], color="tab:gray", marker="o", linestyle="-", label="inconclusive, not measured"),
+            plt.Line2D([], [], color="black", marker="o", linestyle="", label="released cU-Net (upper)"),
+            plt.Line2D([], [], color="black", marker="s", linestyle="", label="described cU-Net (lower)"),
+            plt.Line2D([], [], color="black", marker="x", linestyle="", label="the paper's value"),
+            plt.Line2D([], [], color="black", linestyle="--", label="the claim's threshold"),
+        ]
+        figure.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
+        return _save(figure, path, rect=(0, 0.9 / (0.85 * len(rows) + 0.9), 1, 1))
+
+
+def _claim_panel(axis: plt.Axes, title: str, drawn: list) -> None:
+    """One claim's panel: its effects, thresholds and the paper's value, on the effect's scale."""
+    values: list[float] = []
+    for index, verdict, effect in drawn:
+        _, marker, height = FLAVOUR_MARKERS[index]
+        interval = effect.interval
+        colour = VERDICT_COLOURS.get(verdict, "tab:gray")
+        finite = [v for v in (interval.low, interval.high) if np.isfinite(v)]
+        if len(finite) == 2 and interval.low != interval.high:
+            axis.hlines(height, interval.low, interval.high, color=colour, linewidth=2)
+        axis.scatter([interval.estimate], [height], color=colour, marker=marker, zorder=3)
+        if effect.paper is not None:
+            axis.scatter([effect.paper], [height], color="black", marker="x", zorder=4)
+            values.append(effect.paper)
+        for threshold in effect.thresholds:
+            axis.axvline(threshold, color="black", linestyle="--", linewidth=0.8)
+        values += [interval.estimate, *finite, *effect.thresholds]
+    effect = drawn[0][2]
+    low, high = min(values), max(values)
+    if effect.ratio and low > 0:
+        spread = max(high / low, 1.05) ** 0.1
+        axis.set_xscale("log")
+        axis.set_xlim(low / spread, high * spread)
+        ticks = np.geomspace(low / spread, high * spread, 6)[1:-1]
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        digits = next(d for d in range(2, 8) if len({f"{tick:.{d}g}" for tick in ticks}) == len(ticks))
+        axis.set_xticks(ticks, [f"{tick:.{digits}g}" for tick in ticks])
+    else:
+        margin = (high - low) * 0.08 or abs(high) * 0.1 or 0.1
+        axis.set_xlim(low - margin, high + margin)
+    axis.set_ylim(0, 1)
+    axis.set_yticks([])
+    axis.set_title(f"{title} — {effect.label}", loc="left", fontsize=8)

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from cunet_bench.report.verdicts import DEPENDS, NOT_MEASURED, reading_at_this_scale
+from cunet_bench.report.verdicts import DEPENDS, NOT_MEASURED, Interval, reading_at_this_scale
 
 CLAIM, CONCESSION, NON_CLAIM = "claim", "concession", "non-claim"
 RELEASED, DESCRIBED = " — cU-Net as released", " — cU-Net as the paper describes it (variant)"
@@ -46,6 +46,18 @@ def headline(text: str, limit: int) -> str:
     return first[: limit - 2].rsplit(" ", 1)[0] + " …"
 
 
+@dataclass(frozen=True)
+class Effect:
+    """What the claims figure draws for a row: the measured effect with its interval, the claim's
+    thresholds and the paper's own value, on a ratio (log) or a difference scale."""
+
+    interval: Interval
+    label: str
+    thresholds: tuple[float, ...] = ()
+    paper: float | None = None
+    ratio: bool = False
+
+
 @dataclass
 class Claim:
     claim: str
@@ -63,6 +75,8 @@ class Claim:
     """The run ids the claim rests on (a smoke run among them makes it a pipeline check)."""
     key: str = ""
     """The paper's claim this row tests (``claims.statements``): rows of one key are one claim."""
+    effect: Effect | None = None
+    """The row's effect for the claims figure (None: a row with no one number to draw)."""
 
     @property
     def flavour(self) -> str:

@@ -25,7 +25,7 @@ from cunet_bench.report import figures
 from cunet_bench.report.claims import claim, unmeasured
 from cunet_bench.report.convergence import convergence
 from cunet_bench.report.every_model import speed_table
-from cunet_bench.report.markdown import Claim, Section, code, markdown_table, missing, plain
+from cunet_bench.report.markdown import Claim, Effect, Section, code, markdown_table, missing, plain
 from cunet_bench.report.paper import CUNET, UNET, paper_value, table1_time_ratios
 from cunet_bench.report.results import Results, paper_name, tagged, value
 from cunet_bench.report.verdicts import (
@@ -300,6 +300,9 @@ def _table1(results: Results, section: Section) -> Claim:
         RULE,
         reason=BUSY if verdict == NOT_MEASURED else reason,
         runs=tuple(runs),
+        effect=Effect(pooled, "time ratio per sample", (LESS_TIME, FASTER), table1_time_ratios()[0], True)
+        if pooled
+        else None,
     )
 
 
