@@ -13,6 +13,10 @@ from cunet_bench.files import create_file
 
 MIN_WIDTH = 256
 """Figures are enlarged (nearest-neighbour, so pixels stay sharp) to at least this many pixels wide."""
+MIN_COLUMN = 96
+"""…and each labelled column to at least this many pixels (about 15 characters of the label font)."""
+LABEL_LINES = 3
+"""The most lines a column label wraps to."""
 
 
 def image_grid_png(images: torch.Tensor, columns: int | None = None) -> bytes:
@@ -31,11 +35,12 @@ def image_grid_png(images: torch.Tensor, columns: int | None = None) -> bytes:
 
 def _enlarged_grid(images: torch.Tensor, columns: int):
     """The grid as a PIL image, enlarged by the smallest whole factor that makes it at least
-    :data:`MIN_WIDTH` pixels wide."""
+    :data:`MIN_WIDTH` pixels wide and each column at least :data:`MIN_COLUMN` pixels wide, so
+    column labels fit above their column."""
     from PIL import Image
 
     body = Image.open(io.BytesIO(image_grid_png(images, columns=columns)))
-    scale = max(1, -(-MIN_WIDTH // body.width))
+    scale = max(1, -(-MIN_WIDTH // body.width), -(-MIN_COLUMN * columns // body.width))
     return body.resize((body.width * scale, body.height * scale), Image.Resampling.NEAREST) if scale > 1 else body
 
 
@@ -55,32 +60,53 @@ def labelled_grid_png(columns: dict[str, torch.Tensor], title: str) -> bytes:
     return _with_header(body, title, list(columns))
 
 
+def _wrapped(text: str, width: float, measure) -> list[str]:
+    """``text`` in lines of at most ``width`` pixels (``measure`` gives a string's width): broken at
+    spaces, then at hyphens, then anywhere, so no word runs into its neighbour's column."""
+    lines = [""]
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}".strip()
+        if measure(candidate) <= width:
+            lines[-1] = candidate
+            continue
+        if lines[-1]:
+            lines.append("")
+        for piece in re.findall(r"[^-]+-?", word):
+            if measure(lines[-1] + piece) > width and lines[-1]:
+                lines.append("")
+            while measure(piece) > width and len(piece) > 1:
+                cut = 1
+                while cut < len(piece) and measure(piece[: cut + 1]) <= width:
+                    cut += 1
+                lines[-1] += piece[:cut]
+                lines.append("")
+                piece = piece[cut:]
+            lines[-1] += piece
+    return [line for line in lines if line]
+
+
 def _with_header(body, title: str, labels: list[str]) -> bytes:
-    """``body`` under a header with ``title`` and, above each of its equal columns, its label
-    (wrapped to two lines)."""
+    """``body`` under a header with ``title`` wrapped to the figure's width and, above each of its
+    equal columns, its label wrapped to the column's width."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
+    white, ink = (255, 0) if body.mode == "L" else ((255, 255, 255), (0, 0, 0))
     cell = body.width / max(1, len(labels))
     line = 12
-    rows = 3 if labels else 1
-    header = Image.new(body.mode, (body.width, rows * line + 4), color=255 if body.mode == "L" else (255, 255, 255))
+    measure = ImageDraw.Draw(Image.new(body.mode, (1, 1))).textlength
+    title_lines = _wrapped(title, body.width - 4, lambda text: measure(text, font=font))
+    label_lines = [_wrapped(label, cell - 4, lambda text: measure(text, font=font))[:LABEL_LINES] for label in labels]
+    label_rows = max((len(lines) for lines in label_lines), default=0)
+    header = Image.new(body.mode, (body.width, (len(title_lines) + label_rows) * line + 6), color=white)
     draw = ImageDraw.Draw(header)
-    ink = 0 if body.mode == "L" else (0, 0, 0)
-    draw.text((2, 1), title, fill=ink, font=font)
-    for index, label in enumerate(labels):
-        words, lines = label.split(), [""]
-        for word in words:
-            candidate = f"{lines[-1]} {word}".strip()
-            if draw.textlength(candidate, font=font) <= cell - 4 or not lines[-1]:
-                lines[-1] = candidate
-            else:
-                lines.append(word)
-        for row, text in enumerate(lines[:2]):
-            draw.text((index * cell + 2, line + 2 + row * line), text, fill=ink, font=font)
-    figure = Image.new(
-        body.mode, (body.width, header.height + body.height), color=255 if body.mode == "L" else (255,) * 3
-    )
+    for row, text in enumerate(title_lines):
+        draw.text((2, 1 + row * line), text, fill=ink, font=font)
+    top = len(title_lines) * line + 4
+    for index, lines in enumerate(label_lines):
+        for row, text in enumerate(lines):
+            draw.text((index * cell + 2, top + row * line), text, fill=ink, font=font)
+    figure = Image.new(body.mode, (body.width, header.height + body.height), color=white)
     figure.paste(header, (0, 0))
     figure.paste(body, (0, header.height))
     buffer = io.BytesIO()
@@ -121,7 +147,9 @@ class DenoiseGrids:
             title = self.titles.get(level, f"noise level {level:g}")
             base = {label: images[label] for label in ("clean", "noisy") if label in images}
             outputs = {label: x for label, x in images.items() if label not in base and " @ step " not in label}
-            index.update(self._write(folder / f"{name}-methods.png", {**base, **outputs}, title))
+            index.update(
+                self._write(folder / f"{name}-methods.png", {**base, **outputs}, f"{title}: every method's output")
+            )
             for method in outputs:
                 safe = re.sub(r"[^A-Za-z0-9._-]+", "_", method).strip("_")
                 for target in self.TARGETS:
