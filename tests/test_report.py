@@ -101,6 +101,7 @@ def test_report_has_every_section_figure_and_verdict(fixture_report):
     ):
         assert (fixture_report.parent / "figures" / figure).stat().st_size > 1000, figure
         assert f"figures/{figure}" in text
+    assert all(line.endswith("  ") for line in text.splitlines() if line.startswith("![")), "every figure has a caption"
     summary = _summary(text)
     for claim, verdict in EXPECTED.items():
         assert summary[claim] == verdict, claim

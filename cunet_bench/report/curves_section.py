@@ -55,10 +55,15 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
     ]
     if not rows.empty:
         section.body += _equal_compute(curves, rows, labels)
-    colours = figures.role_colours(described)
+    colours = figures.role_colours(results.model_tags())
     drawn = figures.learning_curves(curves.points, figures_dir / "learning_curves.png", labels, colours, METRIC_NAMES)
     if drawn is not None:
-        section.body.append(f"![learning curves](figures/{drawn.name})")
+        section.body.append(
+            f"![learning curves](figures/{drawn.name})  \nEach panel: one metric along training, a marker per rung "
+            "(log axis: the rungs double), the line the mean over training seeds and the band the lowest to the "
+            "highest seed. Rows: sample quality against images seen; the same against training CPU-seconds; then "
+            "each denoising metric at each noise level against images seen. Colours: one per model in every figure."
+        )
     return section
 
 

@@ -12,6 +12,7 @@ a verdict only if it beats the noisy input at the lowest noise level on SSIM, th
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cunet_bench.report.convergence import convergence
 from cunet_bench.report.denoise_claims import Comparison, comparison_claims
 from cunet_bench.report.denoise_run import SCORING, DenoiseRun
 from cunet_bench.report.figure_folder import copy_figure
-from cunet_bench.report.markdown import FLAVOURS, Section, markdown_table, missing
+from cunet_bench.report.markdown import FLAVOURS, Section, markdown_table, missing, plain
 from cunet_bench.report.paper import paper_value
 from cunet_bench.report.results import Results, role, tagged
 from cunet_bench.report.verdicts import EDGE_SHARE, too_small
@@ -172,7 +173,7 @@ def _tables(run: DenoiseRun, unet: str, candidates: list[str], baselines: list[s
     ]
 
 
-def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
+def _perception(run: DenoiseRun, figures_dir: Path, colours: dict[str, str]) -> list[str]:
     points = run.rows[(run.rows.kind == "perception") & run.rows.kid_mean.notna()]
     if points.empty:
         return []
@@ -184,7 +185,7 @@ def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
         f"perception: {name} (lower is better)",
         figures_dir / "perception_distortion.png",
         run.names,
-        figures.role_colours(run.rows[run.rows.kind == "method"], "method"),
+        colours,
         log_scale=column == "mean",
     )
     reference = str(points.reference.dropna().iloc[0]) if points.reference.notna().any() else "—"
@@ -213,7 +214,7 @@ def _perception(run: DenoiseRun, figures_dir: Path) -> list[str]:
     ]
 
 
-def _curves(run: DenoiseRun, figures_dir: Path) -> list[str]:
+def _curves(run: DenoiseRun, figures_dir: Path, colours: dict[str, str]) -> list[str]:
     curves = run.rows[run.rows.kind == "curve"]
     lines = []
     for metric, label, name in (
@@ -228,7 +229,7 @@ def _curves(run: DenoiseRun, figures_dir: Path) -> list[str]:
                 label,
                 figures_dir / name,
                 run.names,
-                figures.role_colours(run.rows[run.rows.kind == "method"], "method"),
+                colours,
             )
             lines.append(
                 f"![{label} versus reverse step](figures/{name})  \nMean over test images and training "
@@ -248,6 +249,7 @@ def denoise_section(results: Results, figures_dir: Path) -> Section:
     section.runs.append(results.provenance_line("denoise", run.run_id))
     unet, candidates, baselines = _roles(rows)
     passed, checks = _baseline_checks(run, baselines)
+    colours = figures.role_colours(results.model_tags())
     sigmas = rows[rows.kind == "input"]
     gate = convergence(results)
     section.body += [
@@ -277,11 +279,26 @@ def denoise_section(results: Results, figures_dir: Path) -> Section:
         section.claims += comparison_claims(comparison)
     section.body += (
         _tables(run, unet, candidates, baselines, results.baseline_of(rows[rows.kind == "method"], "method"))
-        + _curves(run, figures_dir)
-        + _perception(run, figures_dir)
+        + _curves(run, figures_dir, colours)
+        + _perception(run, figures_dir, colours)
     )
     section.body += _grid_figures(results.folder / "denoise-grids", rows[rows.kind == "grid"], figures_dir)
     return section
+
+
+GRID_NAME = re.compile(r"-level0*(?P<level>\d+)-(?:methods|steps-(?P<target>iterate|x0)-(?P<method>.+))\.png$")
+
+
+def _grid_caption(name: str) -> str:
+    """What a denoising grid shows, from the name ``bench denoise`` gave it."""
+    found = GRID_NAME.search(name)
+    if found is None:
+        return "A denoising grid."
+    level = int(found["level"])
+    if found["target"] is None:
+        return f"Noise step {level}: the clean and noisy images, then every method's output, one test image per row."
+    what = "iterate (what the verdicts score)" if found["target"] == "iterate" else "x0 estimate"
+    return f"Noise step {level}: `{plain(found['method'])}`'s {what} along the reverse chain, one test image per row."
 
 
 def _grid_figures(folder: Path, grids: pd.DataFrame, figures_dir: Path) -> list[str]:
@@ -290,7 +307,7 @@ def _grid_figures(folder: Path, grids: pd.DataFrame, figures_dir: Path) -> list[
     for grid in grids.sort_values("file").itertuples():
         source = folder / str(grid.file)
         if copy_figure(source, figures_dir):
-            lines.append(f"![{source.name}](figures/{source.name})")
+            lines.append(f"![{source.name}](figures/{source.name})  \n{_grid_caption(source.name)}")
     intro = (
         "Denoising grids (Figures 5, 7–9), in order of the noise level: the methods side by side, then each "
         "backbone's iterate (what the verdicts score) and x0 estimate along the chain; one test image per row "

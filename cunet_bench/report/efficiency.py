@@ -204,7 +204,9 @@ def efficiency_section(results: Results, figures_dir: Path) -> Section:
     rows = rows[(rows.resolution == PAPER_RESOLUTION) & (rows.solver.isna() | (rows.solver == RELEASED.label))]
     unet, cunet = _pair(rows)
     table, plotted = _table(rows)
-    figures.efficiency_bars(pd.DataFrame(plotted), figures_dir / "efficiency.png", figures.role_colours(rows))
+    figures.efficiency_bars(
+        pd.DataFrame(plotted), figures_dir / "efficiency.png", figures.role_colours(results.model_tags())
+    )
     section.body += [
         f"Counted at 1×3×64×64 with the released solver ({RELEASED.label}). GMAC = fvcore multiply-accumulates of "
         "convolutions and linear layers (what the paper calls GFLOPs); static memory = weights, gradients and two "

@@ -296,7 +296,7 @@ def fid_section(results: Results, figures_dir: Path) -> Section:
         name,
         figures_dir / "fid_steps.png",
         names,
-        figures.role_colours(rows),
+        figures.role_colours(results.model_tags()),
     )
     section.body.append(
         "![Distance versus steps](figures/fid_steps.png)  \nLines: mean over training seeds; points: each "

@@ -66,7 +66,9 @@ def _figure(draw: Drawing) -> Drawing:
 
 
 def role_colours(rows: pd.DataFrame, column: str = "model") -> dict[str, str]:
-    """Model (or method) → colour, from the tags its rows record."""
+    """Model (or method) → colour, from the tags its rows record: the paper's pair by role, the
+    others from :data:`PALETTE` in the order of ``rows`` (``Results.model_tags``, the same for every
+    figure of a report, so a model keeps its colour across figures)."""
     colours: dict[str, str] = {"noisy input": NOISY}
     others = iter(PALETTE * 4)
     for name, tags in rows[[column, "tags"]].drop_duplicates(column).itertuples(index=False):
@@ -248,7 +250,8 @@ def perception_distortion(
 ) -> Path:
     """Blau & Michaeli's plane: distortion (1 − SSIM) against perception, one point per method,
     level and seed; the method by colour (its role's, as in every figure), the noise level by
-    marker, the legend drawing each method in its own colour and each level in grey. A Fréchet
+    marker, the legend drawing each method in its own colour and each level as a hollow black
+    marker (grey is the noisy input's colour). A Fréchet
     distance is shown on a log axis (one far-off method cannot squash the others); KID, which can
     be negative, on a linear one."""
     levels = sorted(points.noise_step.unique())
@@ -267,7 +270,7 @@ def perception_distortion(
         for method in sorted(points.method.unique()):
             axis.scatter([], [], color=_colour(colours, method), marker="o", label=labels.get(method, method))
         for level, marker in markers.items():
-            axis.scatter([], [], color="grey", marker=marker, label=f"noise step {level:g}")
+            axis.scatter([], [], facecolors="none", edgecolors="black", marker=marker, label=f"noise step {level:g}")
         if log_scale:
             axis.set_yscale("log")
         axis.set_xlabel("distortion: 1 − SSIM of the final output")
@@ -347,14 +350,31 @@ def learning_curves(
                     curve.x, curve["mean"], marker="o", markersize=3, color=colour, label=labels.get(model, model)
                 )
                 axis.fill_between(curve.x, curve.low, curve.high, color=colour, alpha=0.2, linewidth=0)
-            axis.set_xscale("log")
-            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            _rung_ticks(axis, chosen[x])
             axis.set_xlabel("images seen" if x == "images_seen" else "training CPU-seconds")
             axis.set_ylabel(names.get(metric, metric) + (f", noise step {level}" if level >= 0 else ""))
         for row in axes:
             if row[0].get_legend_handles_labels()[0]:
                 row[0].legend(fontsize=6)
         return _save(figure, path)
+
+
+def _rung_ticks(axis: plt.Axes, values: pd.Series, most: int = 5) -> None:
+    """A log x axis ticked at the measured rungs (at most ``most``, spread evenly), each labelled:
+    a log axis within one decade would otherwise show no labelled tick at all."""
+    axis.set_xscale("log")
+    rungs = np.unique(values.astype(float).round(6))
+    chosen = rungs[np.unique(np.linspace(0, len(rungs) - 1, min(most, len(rungs))).round().astype(int))]
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axis.set_xticks(chosen, [_compact(value) for value in chosen])
+
+
+def _compact(value: float) -> str:
+    """A tick label of at most about four characters: 900, 1.8k, 57.6k, 1.2M."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 VERDICT_COLOURS = {

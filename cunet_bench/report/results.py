@@ -103,6 +103,19 @@ class Results:
                 found += list(frame[column].dropna().astype(str))
         return list(dict.fromkeys(found))
 
+    def model_tags(self) -> pd.DataFrame:
+        """Every model (or denoising method) of the folder with its recorded tags (``model``,
+        ``tags``), in the order first seen: what gives each model one colour in every figure."""
+        frames = [
+            frame[[column, "tags"]].rename(columns={column: "model"})
+            for bench, column in MODEL_COLUMNS
+            if column in (frame := self.runs(bench)) and "tags" in frame
+        ]
+        if not frames:
+            return pd.DataFrame(columns=["model", "tags"])
+        every = pd.concat(frames).dropna(subset=["model"])
+        return every.assign(model=every.model.astype(str)).drop_duplicates("model")
+
     def check_baseline(self) -> None:
         """A ``--baseline`` that the results never measured is one line, before any work."""
         if self.baseline is not None and self.baseline not in self.measured_models():

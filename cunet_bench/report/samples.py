@@ -74,7 +74,9 @@ def samples_section(results: Results, figures_dir: Path) -> Section:
         seed=lambda f: f.train_seed, loss_type=lambda f: f.loss_type.fillna("training loss")
     )
     latest = log.groupby(["model", "checkpoint"], dropna=False).run_id.transform("max")
-    figures.training_curves(log[log.run_id == latest], figures_dir / "training.png", figures.role_colours(log))
+    figures.training_curves(
+        log[log.run_id == latest], figures_dir / "training.png", figures.role_colours(results.model_tags())
+    )
     section.body += [
         "Training, per model and training seed (the check: PSNR of the EMA model's x0 estimate at noise "
         "step 50 for backbones, of the denoiser's output at its training σ for denoisers, against the "

@@ -424,7 +424,9 @@ def speed_section(results: Results, figures_dir: Path) -> Section:
     table, claims, plotted = _batch_rows(rows, unet, cunet, tuple(runs))
     section.claims += claims
     sized = _measured_size(results, runs)
-    figures.latency_by_batch(pd.DataFrame(plotted), figures_dir / "latency.png", figures.role_colours(rows), sized)
+    figures.latency_by_batch(
+        pd.DataFrame(plotted), figures_dir / "latency.png", figures.role_colours(results.model_tags()), sized
+    )
     busy = sorted(_contended(rows))
     resolution = int(rows.resolution.dropna().iloc[0])
     interval = _interval_wording(len(set(runs) - set(busy)))
