@@ -120,7 +120,7 @@ def test_equal_budget_and_cost_to_reach_interpolate_in_log_compute():
 
 def test_the_conclusion_says_where_the_gated_measurements_point():
     from cunet_bench.report.claims import claim
-    from cunet_bench.report.conclusion import conclusion_section
+    from cunet_bench.report.sections.conclusion import conclusion_section
     from cunet_bench.report.verdicts import NOT_REPRODUCED, REPRODUCED, decide, reading_at_this_scale
 
     gate = "undertrained: U-Net 60%, cU-Net 50% recognisable, aim ≥ 84%"
@@ -141,7 +141,7 @@ def test_the_conclusion_says_where_the_gated_measurements_point():
 
 
 def test_a_rung_that_draws_few_classes_does_not_reach_a_recognisability_level():
-    from cunet_bench.report.curves_section import _recognisable
+    from cunet_bench.report.sections.learning_curves import _recognisable
 
     confident = _curve("cunet", "confident_fraction", {0: [0.58, 0.15, 0.24, 0.46]})
     entropy = _curve("cunet", "class_entropy", {0: [0.04, 0.50, 0.82, 0.90]})
@@ -177,7 +177,7 @@ def test_the_phase_table_counts_the_work_of_the_rungs_below_each_checkpoint():
 
 
 def test_the_doubling_table_says_how_many_seeds_would_decide_a_row_at_the_tolerance():
-    from cunet_bench.report.curves_section import _doublings
+    from cunet_bench.report.sections.learning_curves import _doublings
 
     ssim = _curve(
         "unet", "ssim", {0: [0.5, 0.6, 0.70, 0.72], 1: [0.5, 0.6, 0.70, 0.73], 2: [0.5, 0.6, 0.70, 0.74]}, level=50
@@ -220,7 +220,7 @@ def test_past_the_aim_the_gate_still_waits_for_a_metric_that_is_still_moving():
 def test_the_cost_to_reach_a_level_counts_every_seed_not_the_survivors():
     """One seed of three reaching a level at 285 CPU-s is no 285-CPU-s reach: the median over every
     seed, a seed that never reached it counting as beyond its last rung, reads '>' that rung."""
-    from cunet_bench.report.curves_section import _median_cost
+    from cunet_bench.report.sections.learning_curves import _median_cost
 
     axis = pd.Series([450.0, 900.0, 1800.0])
     assert _median_cost({0: 285.0, 1: None, 2: None}, axis) == "> 1,800 (1/3 seeds)"

@@ -292,7 +292,7 @@ def test_the_similar_fid_reading_times_each_model_at_the_steps_that_reach_a_comm
     """The U-Net reaches the cU-Net's best distance (2.0, at 100 steps) at 10 steps; at 0.01 and
     0.004 s per step the ratio is (100 × 0.004) / (10 × 0.01) = 4, whichever seeds are drawn."""
     import pandas as pd
-    from cunet_bench.report.speed import similar_quality
+    from cunet_bench.report.sections.speed import similar_quality
 
     rows = []
     for model, distances, per_step in (("u", (5.0, 2.0, 1.5, 1.4), 0.01), ("c", (9.0, 6.0, 3.0, 2.0), 0.004)):
@@ -584,7 +584,7 @@ def test_bench_compare_refuses_a_damaged_side(fixture_results, tmp_path):
 
 
 def test_the_setup_names_the_recorded_recipe_and_its_ema():
-    from cunet_bench.report.setup_section import ema, recipe
+    from cunet_bench.report.sections.setup import ema, recipe
 
     assert recipe({}) == "constant; uniform weighting"
     assert recipe({"lr_warmup": 90, "lr_decay": "cosine", "min_snr_gamma": 5}) == (

@@ -139,7 +139,7 @@ def test_the_glossary_defines_every_term_of_art_the_report_uses():
 def test_the_speed_sections_interval_is_worded_as_it_was_taken():
     """With fewer runs than the pooled rule needs, the printed interval is the t-interval over one
     run's rounds (verdicts.time_ratio), and the text must say so rather than name a bootstrap over runs."""
-    from cunet_bench.report.speed import _interval_wording
+    from cunet_bench.report.sections.speed import _interval_wording
     from cunet_bench.report.verdicts import MIN_TIMING_RUNS, time_ratio
 
     one_run = time_ratio([[0.5, 0.6, 0.55, 0.52]])
@@ -152,7 +152,7 @@ def test_a_ratio_of_biased_distances_is_shown_beside_its_unbiased_readings():
     """FD from a finite sample is biased upwards for both models, pulling their ratio towards 1:
     the bias-corrected ratio and the kernel distances' ratio (unbiased) stand beside it."""
     import pandas as pd
-    from cunet_bench.report.fid import _unbiased_readings
+    from cunet_bench.report.sections.sample_quality import _unbiased_readings
 
     best = pd.DataFrame(
         {

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from cunet_bench.report.convergence import Convergence
-from cunet_bench.report.speed import FASTER, LESS_TIME, pooled_verdict, two_readings
+from cunet_bench.report.sections.speed import FASTER, LESS_TIME, pooled_verdict, two_readings
 from cunet_bench.report.verdicts import (
     BY_CONSTRUCTION,
     DEPENDS,

@@ -12,13 +12,7 @@ from pathlib import Path
 from cunet_bench.files import check_creatable, create_file, exclusive_lock, read_regular
 from cunet_bench.records.provenance import source_checkout
 from cunet_bench.report import figures
-from cunet_bench.report.beside import BESIDE_TITLE, beside_section
-from cunet_bench.report.conclusion import conclusion_section
 from cunet_bench.report.convergence import GATE_RULE
-from cunet_bench.report.curves_section import curves_section
-from cunet_bench.report.denoise import denoise_section
-from cunet_bench.report.efficiency import efficiency_section
-from cunet_bench.report.fid import fid_section
 from cunet_bench.report.figure_folder import drawing_figures
 from cunet_bench.report.markdown import (
     DESCRIBED,
@@ -33,9 +27,16 @@ from cunet_bench.report.markdown import (
 from cunet_bench.report.plateau import PLATEAU_RULE
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
-from cunet_bench.report.samples import samples_section
-from cunet_bench.report.setup_section import deviations_section, setup_section
-from cunet_bench.report.speed import speed_section
+from cunet_bench.report.sections.beside import BESIDE_TITLE, beside_section
+from cunet_bench.report.sections.conclusion import conclusion_section
+from cunet_bench.report.sections.denoising import denoise_section
+from cunet_bench.report.sections.deviations import deviations_section
+from cunet_bench.report.sections.efficiency import efficiency_section
+from cunet_bench.report.sections.learning_curves import curves_section
+from cunet_bench.report.sections.sample_quality import fid_section
+from cunet_bench.report.sections.samples import samples_section
+from cunet_bench.report.sections.setup import setup_section
+from cunet_bench.report.sections.speed import speed_section
 from cunet_bench.report.verdicts import GLOSSARY, MINIMUM_SIZES, NOT_MEASURED, PIPELINE_CHECK, RULES, VOCABULARY
 
 __all__ = [
