@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from cunet_bench.diffusion.process import GaussianDiffusion
 from cunet_bench.diffusion.training import TrainConfig
 from cunet_bench.errors import UserError
-from cunet_bench.records.checkpoints import load_state, read_checkpoint
+from cunet_bench.records.checkpoints import SHIPPED, load_state, read_checkpoint
+from cunet_bench.records.shipped import as_run
 from cunet_bench.registry.suite import get_model
 
 
@@ -92,11 +94,19 @@ def load_trained(
 ) -> tuple[nn.Module, TrainConfig, int]:
     """The trained model of a checkpoint (its EMA weights unless ``raw_weights``), its checked
     configuration and step. The checkpoint is untrusted: every tensor must have the shape and
-    dtype of the model its configuration builds and be finite."""
+    dtype of the model its configuration builds (a shipped file's: fp16, run in fp32) and be finite."""
     saved = read_checkpoint(checkpoint)
     config = TrainConfig.from_record(saved.config, checkpoint)
     if expect_model is not None and config.model != expect_model:
         raise UserError(f"checkpoint {checkpoint} holds model {config.model!r}, not {expect_model!r}")
     model = build_model(config)
-    load_state(model, saved.model_state if raw_weights else saved.ema_state, checkpoint, f"model {config.model}")
+    state = saved.model_state if raw_weights else saved.ema_state
+    if saved.role == SHIPPED:
+        if raw_weights:
+            raise UserError(f"{checkpoint} holds shipped EMA weights alone, not the raw weights")
+        wrong = sorted(k for k, v in state.items() if v.is_floating_point() and v.dtype != torch.float16)
+        if wrong:
+            raise UserError(f"{checkpoint}: shipped tensor {wrong[0]} is {state[wrong[0]].dtype}, not float16")
+        state = as_run(state)
+    load_state(model, state, checkpoint, f"model {config.model}")
     return model.to(device).eval(), config, saved.step

@@ -42,6 +42,7 @@ from cunet_bench.records.checkpoints import (
     MAX_RUNGS,
     MAX_TIMESTEPS,
     MAX_TRAIN_STEPS,
+    SHIPPED,
     Checkpoint,
     LadderEntry,
     checkpoint_bytes,
@@ -550,6 +551,8 @@ class TrainingRun:
                 f"{checkpoint} is a rung of a run's ladder, kept as it was at step {saved.step:,}; resume the run's "
                 "checkpoint instead (a rung is never trained over)"
             )
+        if saved.role == SHIPPED:
+            raise UserError(f"{checkpoint} holds shipped EMA weights alone (no optimizer state): it cannot be resumed")
         before = resume_identity(TrainConfig.from_record(saved.config, checkpoint))
         now = resume_identity(config)
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))

@@ -28,7 +28,8 @@ from cunet_bench.host.memory import available_bytes
 FORMAT = "cunet-bench-checkpoint-v1"
 
 
-ROLES = ("checkpoint", "rung")
+SHIPPED = "shipped"
+ROLES = ("checkpoint", "rung", SHIPPED)
 """A checkpoint is the state a run resumes from; a rung is a copy of it kept at one step of the
 run's ladder (records/ladder.py), never resumed."""
 
