@@ -1065,3 +1065,23 @@ def test_a_curve_without_cpu_seconds_or_points_and_untrusted_recipe_values_still
     assert code == 0 and "Traceback" not in err and "warning: skipped" not in err, err
     text = (tmp_path / "o" / "REPORT.md").read_text()
     assert "min-SNR-unrecorded weighting" in text
+
+
+def test_bench_models_lists_what_it_refused_and_the_rest_keeps_working(broken_plugin, tmp_path):
+    """A clash and a broken contract do not break the listing: the usable models are listed, the
+    refused ones at the end with why (bench models names a plugin's model only after probing it)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cunet_bench.cli", "models", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": broken_plugin},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout)
+    listed = {row["name"] for row in rows if row["name"] != "refused"}
+    refused = [row["description"] for row in rows if row["name"] == "refused"]
+    assert {"unet", "blind", "non-blind"} <= listed and not {"dncnn", "halving", "too-many"} & listed
+    assert any("model 'dncnn' is registered twice" in why for why in refused)
+    assert any("model 'halving'" in why and "breaks the denoiser contract" in why for why in refused)
