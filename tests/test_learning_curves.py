@@ -226,3 +226,22 @@ def test_the_cost_to_reach_a_level_counts_every_seed_not_the_survivors():
     assert _median_cost({0: 285.0, 1: None, 2: None}, axis) == "> 1,800 (1/3 seeds)"
     assert _median_cost({0: 285.0, 1: 600.0, 2: None}, axis) == "600 (2/3 seeds)"
     assert _median_cost({0: 450.0, 1: 450.0, 2: 450.0}, axis) == "≤ 450 (3/3 seeds)"
+
+
+def test_the_stop_rule_counts_the_gate_not_the_verdict():
+    """A row at the grid's edge whose gate is open counts as open; a row the gate holds does not;
+    a row the gate does not apply to (a time claim) and an unmeasured one are left out."""
+    from cunet_bench.report.claims import claim
+    from cunet_bench.report.sections.conclusion import conclusion_section
+    from cunet_bench.report.verdicts import EDGE, INCONCLUSIVE, NOT_MEASURED, REPRODUCED
+
+    held = "undertrained: U-Net 60%, cU-Net 50% recognisable"
+    claims = [
+        claim("comparable-fid", "ratio", EDGE, reason="a best step count is the grid's end", gate=""),
+        claim("ssim-low", "Δ", REPRODUCED, gate=""),
+        claim("proxy", "Δ", INCONCLUSIVE, reason=held, gate=held),
+        claim("less-time", "Δ", REPRODUCED, gate=None),
+        claim("lpips", "no weights", NOT_MEASURED, gate=None),
+    ]
+    text = "\n".join(conclusion_section(claims).body)
+    assert "**The convergence gate** is open for 2 of the 3 measured quality claims it applies to (of 5" in text

@@ -161,9 +161,10 @@ def claim(
     suffix: str = "",
     runs: tuple[str, ...] = (),
     effect: Effect | None = None,
+    gate: str | None = None,
 ) -> Claim:
     """A row for the claim ``key`` (``suffix`` names a variant, e.g. the cU-Net flavour or the batch;
-    ``effect``: what the claims figure draws for it)."""
+    ``effect``: what the claims figure draws for it; ``gate``: the convergence gate's reason, "" when open)."""
     statement = statements()[key]
     return Claim(
         statement.title + suffix,
@@ -178,6 +179,7 @@ def claim(
         runs,
         key,
         effect,
+        gate,
     )
 
 

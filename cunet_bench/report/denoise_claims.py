@@ -85,7 +85,7 @@ class Comparison:
             other_reading=other_reading,
         )
         why = why or reason or uncovered(intervals)
-        return claim(key, ours, verdict, rule, why, self.flavour, (self.run.run_id,), effect)
+        return claim(key, ours, verdict, rule, why, self.flavour, (self.run.run_id,), effect, gate if gated else None)
 
     def paper_difference(self, metric: str, level: int) -> float | None:
         """Table 2's cU-Net − U-Net at a level, where the paper has both and the metric is its own

@@ -77,6 +77,9 @@ class Claim:
     """The paper's claim this row tests (``claims.statements``): rows of one key are one claim."""
     effect: Effect | None = None
     """The row's effect for the claims figure (None: a row with no one number to draw)."""
+    gate: str | None = None
+    """The convergence gate's reason for the compared models ("" when it is open; None where it
+    does not apply), whatever an earlier rule (the grid's edge) made the verdict."""
 
     @property
     def flavour(self) -> str:

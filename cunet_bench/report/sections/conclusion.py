@@ -65,6 +65,24 @@ def _listed(title: str, selected: list[list[Claim]], note: str = "") -> list[str
     return [f"**{title}** ({len(selected)}){note}:", "\n".join(lines)]
 
 
+QUALITY_SECTIONS = ("fid", "denoising")
+STOP_AT = 8
+"""The long reference's stop rule: train on until the gate opens for this many quality claims (or 16×)."""
+
+
+def _gate_count(paper: list[list[Claim]]) -> str:
+    """For how many of the paper's quality claims the convergence gate is open (by plateau or by the
+    aim), counted on the released cU-Net's row: the long reference's stop rule reads it."""
+    quality = [rows[0] for rows in paper if rows[0].section in QUALITY_SECTIONS]
+    gated = [row for row in quality if row.gate is not None and row.verdict not in (NOT_MEASURED, PIPELINE_CHECK)]
+    open_ = [row for row in gated if row.gate == ""]
+    return (
+        f"**The convergence gate** is open for {len(open_)} of the {len(gated)} measured quality claims it applies to "
+        f"(of {len(quality)} quality claims); the long reference trains on until it is open for at least {STOP_AT} "
+        "of them, or to 16× its first doubling (README, The long reference)."
+    )
+
+
 def conclusion_section(claims: list[Claim]) -> Section:
     """The claims counted once each (the released cU-Net's verdict decides which list a claim is
     in; the described variant's is shown beside it), one line each, then what would decide the rest."""
@@ -96,6 +114,7 @@ def conclusion_section(claims: list[Claim]) -> Section:
     section.body += _listed(
         "Undecided", open_, " — a gated claim's *points to* is where its measurement leans at this scale, not a verdict"
     )
+    section.body.append(_gate_count(paper))
     advice = _next_runs([row for rows in open_ for row in rows])
     if advice:
         section.body += ["**What would decide the rest**:", "\n".join(f"- {line}" for line in advice)]

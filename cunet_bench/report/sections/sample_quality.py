@@ -137,6 +137,7 @@ def _claims(
                 f" ({name}){flavour}",
                 runs,
                 Effect(ratio, f"best-{name} ratio", COMPARABLE, _paper_fid_ratio(names[cunet], names[unet]), True),
+                undertrained,
             )
         )
         text = "; ".join(f"seed {s}: {steps[cunet][s]} vs {steps[unet][s]}" for s in seeds) + f" (grid {grid})"
@@ -153,6 +154,7 @@ def _claims(
                 reason,
                 flavour,
                 runs,
+                gate=undertrained,
             )
         )
     return claims
@@ -176,12 +178,8 @@ def _ablations(
         if NOT_REPRODUCED in verdicts
         else INCONCLUSIVE
     )
-    verdict, reason = _gated(
-        overall,
-        gate.undertrained([cunet[0], *ablated], metric="distance"),
-        small,
-        uncovered_by=uncovered(intervals.values()),
-    )
+    held = gate.undertrained([cunet[0], *ablated], metric="distance")
+    verdict, reason = _gated(overall, held, small, uncovered_by=uncovered(intervals.values()))
     ours = "; ".join(f"{paper_name(best, m)} / cU-Net {i.text()}" for m, i in intervals.items())
     return claim(
         "ablations",
@@ -190,6 +188,7 @@ def _ablations(
         "every ablation's ratio to the cU-Net above 1",
         reason,
         runs=runs,
+        gate=held,
     )
 
 
