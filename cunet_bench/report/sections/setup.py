@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from cunet_bench.report.markdown import Section, markdown_table, plain
 from cunet_bench.report.results import Results
 
@@ -178,6 +180,19 @@ def _phases(results: Results) -> list[str]:
     ]
 
 
+def _training_cost(results: Results) -> str:
+    """What the folder's training cost, from every recorded segment (each resume records its own)."""
+    runs = results.runs("training")
+    final = runs[runs.kind == "final"] if "kind" in runs else runs
+    seconds = final.cpu_seconds.dropna() if "cpu_seconds" in final else pd.Series(dtype=float)
+    trained = final[["model", "train_seed"]].drop_duplicates() if len(final) else final
+    return (
+        f"**Training cost**: {seconds.sum() / 3600:.2f} CPU-hours in {len(final)} recorded training segments of "
+        f"{len(trained)} model and seed runs (each resume records its own segment; "
+        f"{len(final) - len(seconds)} segment(s) without CPU time)."
+    )
+
+
 def setup_section(results: Results) -> Section:
     section = Section("setup", "Setup")
     training = training_entries(results)
@@ -197,6 +212,7 @@ def setup_section(results: Results) -> Section:
         section.body += [
             "**Training** (as recorded; σ is the noise level a denoiser was trained at):",
             markdown_table(training),
+            _training_cost(results),
         ]
     section.body += _phases(results)
     machines, busy = _machine(results)
