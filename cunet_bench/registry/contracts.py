@@ -93,8 +93,9 @@ def contract_problem(spec: "ModelSpec") -> str | None:
     if isinstance(called, str):
         return called
     call, signature = called
-    inputs = (torch.rand(PROBE_BATCH, channels, size, size), PROBE_SIGMA)
-    if spec.family != "denoiser" or "trainable" in spec.supports:
+    if spec.is_one_shot:
+        inputs: tuple[Any, ...] = (torch.rand(PROBE_BATCH, channels, size, size), PROBE_SIGMA)
+    else:
         inputs = example_inputs(spec, PROBE_BATCH, channels, size)
     try:
         with torch.no_grad():
@@ -106,21 +107,23 @@ def contract_problem(spec: "ModelSpec") -> str | None:
 
 def _contract_call(spec: "ModelSpec", model: Any) -> tuple[Callable[..., Any], str] | str:
     """The callable the contract names and how it is written, or why the model has none."""
-    if spec.family == "denoiser" and "trainable" not in spec.supports:
+    if spec.is_one_shot:
         signature = "denoise(y, sigma)"
         if not callable(getattr(model, "denoise", None)):
             return f"a one-shot denoiser needs {signature}; {type(model).__name__} has none"
         return model.denoise, signature
-    signature = "forward(y, sigma)" if takes_noise_level(spec) else "forward(y)"
     if spec.is_backbone:
-        signature = "forward(x, t)"
+        signature, arguments = "forward(x, t)", 2
+    elif takes_noise_level(spec):
+        signature, arguments = "forward(y, sigma)", 2
+    else:
+        signature, arguments = "forward(y)", 1
     if not isinstance(model, nn.Module):
         return f"a trainable model must be a torch.nn.Module with {signature}; got {type(model).__name__}"
     if type(model).forward is nn.Module.forward:
         return f"a trainable model needs {signature}; {type(model).__name__} defines no forward"
-    wanted = 2 if signature != "forward(y)" else 1
     try:
-        inspect.signature(model.forward).bind(*range(wanted))
+        inspect.signature(model.forward).bind(*range(arguments))
     except TypeError:
         return f"its forward must take {signature[len('forward') :]}; it is forward{inspect.signature(model.forward)}"
     model.eval()

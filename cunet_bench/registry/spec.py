@@ -117,6 +117,11 @@ class ModelSpec:
         return self.family != "denoiser"
 
     @property
+    def is_one_shot(self) -> bool:
+        """A denoiser with nothing to train: called through ``denoise(y, sigma)`` as it is built."""
+        return self.family == "denoiser" and "trainable" not in self.supports
+
+    @property
     def samples(self) -> bool:
         """Whether it generates images once trained: a trainable diffusion backbone."""
         return self.is_backbone and "trainable" in self.supports
