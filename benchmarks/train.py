@@ -31,7 +31,7 @@ FLOPS_PER_TRAINING_IMAGE = 3
 class TrainRunConfig(TrainConfig):
     """A training configuration and how this run executes it: the checkpoint file (default:
     ``CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors``), whether to resume it, the device.
-    ``scale`` is the preset's model scale, which ``model_options`` were resolved from."""
+    ``scale`` is the model scale ``model_options`` were resolved from: the preset's, or ``--scale``."""
 
     checkpoint: str = field(
         metadata=setting("default CHECKPOINTS/MODEL-DATA-PRESET-seedSEED.safetensors", kind=Path, read=file_to_write)
@@ -40,7 +40,9 @@ class TrainRunConfig(TrainConfig):
     resume: bool = field(default=False, metadata=setting("continue from the checkpoint if it exists", flag=True))
     device: str = "cpu"
     threads: int | None = field(default=None, metadata=THREADS)
-    scale: str | None = None
+    scale: str | None = field(
+        default=None, metadata=setting("model widths: tiny or cpu (default: the preset's), e.g. a narrower pair")
+    )
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "TrainRunConfig":
@@ -54,7 +56,7 @@ class TrainRunConfig(TrainConfig):
                 f"--sigma is the noise level of denoisers; {model} is a diffusion backbone (its noise "
                 "follows --schedule)"
             )
-        settings["model_options"] = get_model(model).options_at(settings["scale"])
+        settings["model_options"] = get_model(model).options_at(overrides.get("scale") or settings["scale"])
         seed = overrides.get("seed") if overrides.get("seed") is not None else 0
         data = overrides.get("data") or settings["data"]
         folder = overrides.get("checkpoints") or "checkpoints"

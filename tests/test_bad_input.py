@@ -682,6 +682,7 @@ CASES = [
     (("weights", "install", "--from", "{file}"), "is not a weights file the metrics use", D),
     (("weights", "install", "--from", "missing.pth"), "does not exist", D),
     (("models", "nope"), "unknown model 'nope'; known models: unet", False),
+    (("train", "--model", "unet", "--scale", "huge"), "unknown model scale 'huge'; scales: tiny, cpu", D),
     (("all", "--preset", "smoke", "--baseline", "cunet-5attn"), "--baseline cunet-5attn is not measured by this", D),
     (("all", "--preset", "smoke", "--baseline", "nope"), "unknown model 'nope'", D),
     (("all", "--preset", "smoke", "--models", "+nope"), "unknown model 'nope'", D),
