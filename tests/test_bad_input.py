@@ -688,6 +688,11 @@ CASES = [
     (("all", "--preset", "smoke", "--models", "+nope"), "unknown model 'nope'", D),
     (("all", "--preset", "smoke", "--models", "+"), "each written +NAME", D),
     (("report", "--results", "{empty-results}", "--baseline", "unet"), "--baseline unet is not a model of the", False),
+    (("verify", "--against", "{dir}/nowhere"), "--against {dir}/nowhere does not exist", False),
+    (("verify", "--against", "{empty-results}"), "holds no complete fid or denoise run measured from shipped", False),
+    (("verify", "--against", "{empty-results}", "--threads", "0"), "--threads", False),
+    (("fid", "--weights", "{dir}"), "has no MANIFEST.json: no shipped weights there", D),
+    (("denoise", "--weights", "{dir}/nowhere"), "has no MANIFEST.json: no shipped weights there", D),
     (("frobnicate",), "frobnicate", False),
 ]
 

@@ -4,8 +4,6 @@ line and exit 2; what is loaded is exactly the stored form, run in fp32."""
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,40 +15,14 @@ from cunet_bench.records.shipped import MANIFEST, MAX_SHIPPED_BYTES, read_manife
 from test_bad_input import bench
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A smoke-sized U-Net with a ladder of two rungs (steps 1 and 3)."""
-    folder = tmp_path_factory.mktemp("shipped-run")
-    checkpoint = folder / "unet.safetensors"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cunet_bench.cli",
-            "train",
-            "--model",
-            "unet",
-            "--preset",
-            "smoke",
-            "--rungs",
-            "2",
-            "--checkpoint",
-            str(checkpoint),
-            "--out",
-            str(folder / "results"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return checkpoint
-
-
-def test_a_run_ships_its_ema_weights_in_fp16_and_loads_them_as_stored(monkeypatch, capsys, tmp_path, trained):
+def test_a_run_ships_its_ema_weights_in_fp16_and_loads_them_as_stored(
+    monkeypatch, capsys, tmp_path, unet_with_two_rungs
+):
     weights = tmp_path / "weights"
     for extra in (("--at-step", "1"), ()):
-        code, _, err = bench(monkeypatch, capsys, "ship", "--checkpoint", str(trained), *extra, "--to", str(weights))
+        code, _, err = bench(
+            monkeypatch, capsys, "ship", "--checkpoint", str(unet_with_two_rungs), *extra, "--to", str(weights)
+        )
         assert code == 0, err
     entries = read_manifest(weights)
     assert [(e.model, e.seed, e.step) for e in entries] == [("unet", 0, 1), ("unet", 0, 3)]
@@ -64,7 +36,7 @@ def test_a_run_ships_its_ema_weights_in_fp16_and_loads_them_as_stored(monkeypatc
     assert stored.role == "shipped" and not stored.model_state and not stored.optimizer_state
     assert all(v.dtype == torch.float16 for v in stored.ema_state.values() if v.is_floating_point())
     model, config, step = load_trained(top, "unet")
-    original = read_checkpoint(trained).ema_state
+    original = read_checkpoint(unet_with_two_rungs).ema_state
     assert step == 3 and config.model == "unet"
     for key, value in model.state_dict().items():
         expected = original[key].half().float() if original[key].is_floating_point() else original[key]
@@ -76,10 +48,11 @@ def test_a_run_ships_its_ema_weights_in_fp16_and_loads_them_as_stored(monkeypatc
         load_trained(top, "unet", raw_weights=True)
 
 
-def _shipped_copy(trained, tmp_path, monkeypatch, capsys):
+def _shipped_copy(checkpoint, tmp_path, monkeypatch, capsys):
     weights = tmp_path / "weights"
     for extra in (("--at-step", "1"), ()):
-        assert bench(monkeypatch, capsys, "ship", "--checkpoint", str(trained), *extra, "--to", str(weights))[0] == 0
+        code, _, err = bench(monkeypatch, capsys, "ship", "--checkpoint", str(checkpoint), *extra, "--to", str(weights))
+        assert code == 0, err
     return weights, read_manifest(weights)
 
 
@@ -125,9 +98,9 @@ def _too_large(weights, entries):
     ids=["a changed byte", "two files swapped", "a missing file", "a malformed entry", "over the size limit"],
 )
 def test_damaged_shipped_weights_are_one_line_before_anything_is_loaded(
-    monkeypatch, capsys, tmp_path, trained, damage, fragment
+    monkeypatch, capsys, tmp_path, unet_with_two_rungs, damage, fragment
 ):
-    weights, entries = _shipped_copy(trained, tmp_path, monkeypatch, capsys)
+    weights, entries = _shipped_copy(unet_with_two_rungs, tmp_path, monkeypatch, capsys)
     damage(weights, entries)
     code, _, err = bench(monkeypatch, capsys, "shipped", str(weights))
     assert code == 2 and err.count("\n") == 1 and fragment in err, err
@@ -135,8 +108,8 @@ def test_damaged_shipped_weights_are_one_line_before_anything_is_loaded(
         verified(weights)
 
 
-def test_a_shipped_file_is_never_resumed(monkeypatch, capsys, tmp_path, trained):
-    weights, entries = _shipped_copy(trained, tmp_path, monkeypatch, capsys)
+def test_a_shipped_file_is_never_resumed(monkeypatch, capsys, tmp_path, unet_with_two_rungs):
+    weights, entries = _shipped_copy(unet_with_two_rungs, tmp_path, monkeypatch, capsys)
     shipped = weights / entries[1].file
     code, _, err = bench(
         monkeypatch,

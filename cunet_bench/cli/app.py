@@ -36,7 +36,7 @@ from cunet_bench.cli.options import (
     resolve_device,
 )
 from cunet_bench.cli.output import OutputFormat, emit, note
-from cunet_bench.cli.shipped import ship_command, shipped_command
+from cunet_bench.cli.shipped import ship_command, shipped_command, verify_command
 from cunet_bench.config.presets import get_preset
 from cunet_bench.config.resolve import as_record
 
@@ -62,6 +62,7 @@ app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("ship")(ship_command)
 app.command("shipped")(shipped_command)
+app.command("verify")(verify_command)
 
 
 @app.command("all")

@@ -12,11 +12,10 @@ from typing import Optional
 
 import typer
 
-from cunet_bench.cli.options import BaselineOption, DryRunOption, FormatOption, flag, folder_option
+from cunet_bench.cli.options import BaselineOption, DryRunOption, FormatOption, flag, folder_option, results_folder
 from cunet_bench.cli.output import OutputFormat, emit, note
 from cunet_bench.config.settings import names
 from cunet_bench.errors import UserError
-from cunet_bench.files import describe_path
 
 
 class CompareFormat(str, Enum):
@@ -76,10 +75,10 @@ def report_command(
     from cunet_bench.report.figure_folder import check_figures_folder
     from cunet_bench.report.readme import check_readme
 
-    _results_folder(results, "--results")
+    results_folder(results, "--results")
     beside = None if no_reference else reference or default_reference()
     if beside is not None:
-        _results_folder(beside, "--reference")
+        results_folder(beside, "--reference")
     if readme is not None:
         check_readme(readme)
     check_figures_folder(out / "figures")
@@ -102,13 +101,6 @@ def report_command(
     if readme is not None:
         update_readme(readme, path)
         note(f"summary copied into {readme}")
-
-
-def _results_folder(folder: Path, option: str) -> Path:
-    if not folder.is_dir():
-        what = "does not exist" if not folder.exists() and not folder.is_symlink() else f"is {describe_path(folder)}"
-        raise UserError(f"{option} {folder} {what}; run a benchmark first (e.g. bench all --preset smoke)")
-    return folder
 
 
 class FailOn(str, Enum):
@@ -144,7 +136,7 @@ def compare_command(
         raise UserError(f"--fail-on takes {', '.join(reason.value for reason in FailOn)}, got {', '.join(unknown)}")
     sides = []
     for folder, label in ((base, "BASE"), (new, "NEW")):
-        results = Results(_results_folder(folder, label), quiet=True).load_all()
+        results = Results(results_folder(folder, label), quiet=True).load_all()
         if results.skipped:
             first = results.skipped[0]
             raise UserError(

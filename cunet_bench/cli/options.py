@@ -16,7 +16,7 @@ from cunet_bench.config.presets import DEFAULT_PRESET, PRESETS, get_preset
 from cunet_bench.config.seeding import check_seed
 from cunet_bench.config.settings import SETTING
 from cunet_bench.errors import UserError
-from cunet_bench.files import check_output_folder
+from cunet_bench.files import check_output_folder, describe_path
 
 
 def resolve_device(text: str) -> str:
@@ -75,6 +75,14 @@ def check_threads(threads: Optional[int]) -> Optional[int]:
 
 
 ThreadsOption = typer.Option(None, "--threads", callback=check_threads, help=THREADS[SETTING].help)
+
+
+def results_folder(folder: Path, option: str) -> Path:
+    """A results folder a command reads: it must be one, or one line saying what is there instead."""
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() and not folder.is_symlink() else f"is {describe_path(folder)}"
+        raise UserError(f"{option} {folder} {what}; run a benchmark first (e.g. bench all --preset smoke)")
+    return folder
 
 
 def added_models(text: str) -> tuple[str, ...]:

@@ -1,17 +1,18 @@
-"""``bench ship`` and ``bench shipped``: the trained weights a reference ships, in their stored
-form (fp16 EMA weights) with a manifest the harness validates before it loads any of them."""
+"""``bench ship``, ``bench shipped`` and ``bench verify``: the trained weights a reference ships, in
+their stored form (fp16 EMA weights) with a manifest the harness validates before it loads any of
+them, and the committed quality rows re-derived from them on the user's machine."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from cunet_bench.cli.options import DryRunOption, FormatOption, folder_option
-from cunet_bench.cli.output import OutputFormat, emit
+from cunet_bench.cli.options import DryRunOption, FormatOption, check_threads, folder_option, results_folder
+from cunet_bench.cli.output import OutputFormat, emit, note
 
 DEFAULT_FOLDER = Path("reference/weights")
 
@@ -69,3 +70,96 @@ def shipped_command(
 
     rows = [{**dataclasses.asdict(entry), "check": "verified"} for entry, _ in verified(folder)]
     emit(rows, output_format, title=f"shipped weights in {folder}")
+
+
+def verify_command(
+    weights: Path = typer.Option(DEFAULT_FOLDER, "--weights", help="the shipped weights' folder"),
+    against: Path = typer.Option(
+        Path("reference/results"), "--against", help="the committed results measured from those weights"
+    ),
+    out: Path = typer.Option(
+        Path("results/verify"), "--out", parser=folder_option("--out"), help="where the re-derived rows are recorded"
+    ),
+    threads: Optional[int] = typer.Option(
+        None,
+        "--threads",
+        callback=check_threads,
+        help="threads to compute with (default: each committed run's own, for equal numbers)",
+    ),
+    output_format: OutputFormat = FormatOption,
+) -> None:
+    """Re-derive the committed quality rows from the shipped weights on this machine and compare them, number by
+    number: equal on the committed run's machine class, within the stated tolerances on another (docs/protocol.md).
+
+    Every complete fid and denoise run of --against measured from shipped weights is run again with the
+    configuration it recorded, from --weights (checked against the manifest, and against the files the run read),
+    with fresh caches. Exit 1 names the rows that differ; exit 2 on weights that are damaged or not the ones read.
+
+    Example: bench verify --weights reference/weights --against reference/results
+    """
+    from cunet_bench.run.verify import check_same_weights, committed_runs
+
+    found = committed_runs(results_folder(against, "--against"))
+    for run in found:
+        check_same_weights(run, weights)
+    outcomes = [_replayed(run, weights, out, threads) for run in found]
+    emit([summary for summary, _ in outcomes], output_format, title=f"{against} re-derived from {weights}")
+    differing = [difference for _, differences in outcomes for difference in differences]
+    if differing:
+        for difference in differing[:20]:
+            note(difference.line())
+        listed = "the first 20 are listed above" if len(differing) > 20 else "listed above"
+        note(f"bench: {len(differing)} number(s) differ from the committed rows; {listed}")
+        raise typer.Exit(1)
+
+
+def _replayed(run: Any, weights: Path, out: Path, threads: int | None) -> tuple[dict[str, Any], list[Any]]:
+    """One committed run, run again from the shipped weights with fresh caches (on ``threads``, or
+    the threads it ran on), and its differences."""
+    import tempfile
+
+    from cunet_bench.benchmarks import by_name
+    from cunet_bench.cli.execute import run_and_record
+    from cunet_bench.config.resolve import from_record
+    from cunet_bench.errors import UserError
+    from cunet_bench.files import remove_harness_made
+    from cunet_bench.host.threads import computing_threads, usable_cores
+    from cunet_bench.records import runs
+    from cunet_bench.run.verify import differences
+
+    benchmark = by_name(run.bench)
+    recorded = run.provenance["config"]
+    recorded_threads = run.provenance.get("cpu_threads")
+    if threads is None and isinstance(recorded_threads, int) and not isinstance(recorded_threads, bool):
+        threads = recorded_threads if 1 <= recorded_threads <= usable_cores() else None
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(tempfile.mkdtemp(prefix=".verify-cache-", dir=out))
+    try:
+        with computing_threads(threads) as choice:
+            config = from_record(
+                benchmark.config,
+                recorded,
+                weights=str(weights),
+                checkpoints=str(cache),
+                threads=choice.threads,
+                **({"out": str(out)} if "out" in recorded else {}),
+            )
+            outcome = run_and_record(benchmark, config, out, str(run.provenance.get("preset")), f"verify {run.label}")
+    finally:
+        remove_harness_made(cache)
+    new, meta, problem = runs.read_run(out / run.bench / f"{outcome.run_id}.csv", run.bench)
+    if problem or new is None:
+        raise UserError(f"the re-derived rows of {run.label} cannot be read back ({problem})")
+    exact = meta.get("machine_fingerprint") == run.provenance.get("machine_fingerprint")
+    comparison = differences(run, new, exact)
+    summary = {
+        "run": run.label,
+        "rows": len(run.rows),
+        "numbers compared": comparison.compared,
+        "not bit-equal": comparison.inexact,
+        "tolerance used": f"{comparison.most_used:.0%}",
+        "differing": len(comparison.differing),
+        "rule": "equal (same machine class)" if exact else "within the tolerances (another machine class)",
+        "re-derived": outcome.run_id,
+    }
+    return summary, comparison.differing

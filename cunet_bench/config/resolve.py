@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from typing import Any, TypeVar
 
 from cunet_bench.errors import UserError
@@ -37,6 +38,31 @@ def resolve(cls: type[C], defaults: dict[str, Any], overrides: dict[str, Any]) -
     if validate is not None:
         validate()
     return config
+
+
+def from_record(cls: type[C], record: Any, **overrides: Any) -> C:
+    """The configuration a run recorded (:func:`as_record`, read back from untrusted provenance),
+    with ``overrides`` applied and validated as a command's would be: lists become the tuples the
+    fields hold, recorded dataclasses (a solver) are rebuilt; a malformed record is one line."""
+    if not isinstance(record, dict):
+        raise UserError(f"the recorded configuration is not a mapping of settings: {str(record)[:60]}")
+    hints = typing.get_type_hints(cls)
+    known = {field.name for field in dataclasses.fields(cls)}
+    try:
+        values = {name: _typed(value, hints[name]) for name, value in record.items() if name in known}
+        return resolve(cls, values, overrides)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"the recorded configuration cannot be run again ({error})") from None
+
+
+def _typed(value: Any, hint: Any) -> Any:
+    """A recorded value as the field of type ``hint`` holds it."""
+    if isinstance(value, list) and typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(_typed(one, item) for one in value)
+    if isinstance(value, dict) and dataclasses.is_dataclass(hint):
+        return hint(**value)
+    return value
 
 
 def as_record(config: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from cunet_bench.records.checkpoints import (
     read_checkpoint,
     tensor_bytes,
 )
+from cunet_bench.records.ladder import Rung, highest_below_top
 
 MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = "cunet-bench-shipped-v1"
@@ -221,3 +222,27 @@ def verified(folder: Path) -> list[tuple[ShippedFile, Path]]:
             )
         checked.append((entry, path))
     return checked
+
+
+def shipped_ladder(
+    folder: Path, model: str, seed: int, data: str, highest: int | None = None, at_step: int | None = None
+) -> list[Rung]:
+    """The shipped files of ``model``'s training seed ``seed`` as the ladder a measurement reads,
+    lowest step first, after :func:`verified` vouched for every file of ``folder``: its top the
+    highest shipped step (or the one at ``at_step``), with the ``highest`` steps up to it (all when
+    None). A model, seed or step not shipped, or weights trained on other data, is one line."""
+    mine = [(e, p) for e, p in verified(folder) if (e.model, e.seed) == (model, seed)]
+    if not mine:
+        shipped = sorted({f"{e.model} seed {e.seed}" for e, _ in verified(folder)})
+        raise UserError(f"{folder} ships no weights of {model} seed {seed} (it ships {', '.join(shipped)})")
+    mine.sort(key=lambda pair: pair[0].step)
+    if at_step is not None:
+        if at_step not in {e.step for e, _ in mine}:
+            steps = ", ".join(f"{e.step:,}" for e, _ in mine)
+            raise UserError(f"{folder} ships {model} seed {seed} at steps {steps}, not at {at_step:,}")
+        mine = [(e, p) for e, p in mine if e.step <= at_step]
+    trained_on = read_checkpoint(mine[-1][1], tensors=False).config.get("data")
+    if trained_on != data:
+        raise UserError(f"{mine[-1][1]} was trained on {trained_on}, not on {data}")
+    chosen = [*highest_below_top(mine[:-1], highest), mine[-1]]
+    return [Rung(e.step, p, e.images_seen, e.train_cpu_seconds) for e, p in chosen]

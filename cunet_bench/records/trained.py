@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cunet_bench.config.seeding import check_seed
-from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, setting
+from cunet_bench.config.settings import DATA, DATA_ROOT, numbers, path_text, setting
 from cunet_bench.errors import UserError
 from cunet_bench.records.checkpoints import (
     DEFAULT_TIMESTEPS,
@@ -19,6 +19,7 @@ from cunet_bench.records.checkpoints import (
     recorded_timesteps,
 )
 from cunet_bench.records.ladder import Rung, ladder_files, read_ladder
+from cunet_bench.records.shipped import shipped_ladder
 
 
 def refuse_without_curves(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *names: str) -> None:
@@ -59,6 +60,18 @@ class TrainedCheckpoints:
     )
     """Where on its ladder each run is measured: the rung at this step stands in for the checkpoint
     (a completed doubling of a run still training); None measures the checkpoint."""
+    weights: str | None = field(
+        default=None,
+        metadata=setting(
+            "measure the shipped weights in this folder (bench ship; checked against its manifest) instead of "
+            "training checkpoints",
+            kind=Path,
+            read=path_text,
+        ),
+    )
+    """Shipped weights stand in for the checkpoints: each model and seed's highest shipped step is
+    its checkpoint, the steps shipped below it its ladder (``records.shipped.shipped_ladder``); the
+    checkpoints folder then holds only the measurement's caches."""
 
     @staticmethod
     def settings(preset: Any) -> dict[str, Any]:
@@ -93,7 +106,10 @@ class TrainedCheckpoints:
         return min(recorded, default=DEFAULT_TIMESTEPS)
 
     def checkpoint(self, model: str, seed: int) -> Path:
-        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed``."""
+        """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed`` (with shipped
+        weights: the shipped file that stands in for it)."""
+        if self.weights is not None:
+            return shipped_ladder(Path(self.weights), model, seed, self.data, 1)[-1].path
         return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
 
     def measured_files(self, models: tuple[str, ...], curves: bool) -> list[Path]:
@@ -102,6 +118,10 @@ class TrainedCheckpoints:
         files: list[Path] = []
         for model in models:
             for seed in self.train_seeds:
+                if self.weights is not None:
+                    ladder = self.ladder(model, seed)
+                    files += [rung.path for rung in (ladder if curves else ladder[-1:])]
+                    continue
                 checkpoint = self.checkpoint(model, seed)
                 if curves or self.at_step is not None:
                     files += ladder_files(checkpoint, self.curve_rungs if curves else 1, self.at_step)
@@ -111,12 +131,16 @@ class TrainedCheckpoints:
 
     def ladder(self, model: str, seed: int) -> list[Rung]:
         """The checked ladder of ``model``'s run of seed ``seed`` up to where it is measured."""
+        if self.weights is not None:
+            return shipped_ladder(Path(self.weights), model, seed, self.data, self.curve_rungs, self.at_step)
         return read_ladder(self.require(model, seed), self.curve_rungs, self.at_step)
 
     def require(self, model: str, seed: int) -> Path:
         """That checkpoint, or a one-line error naming the command that makes it. With ``at_step``
         the checkpoint must keep a rung there, checked against its record; the caller measures the
         rung (:meth:`measured`)."""
+        if self.weights is not None:
+            return self.ladder(model, seed)[-1].path
         path = self.checkpoint(model, seed)
         if not path.is_file():
             folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
