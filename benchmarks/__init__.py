@@ -83,8 +83,8 @@ class Workload:
 @dataclass(frozen=True)
 class Plan:
     """What ``bench all`` hands each benchmark's ``plan``: the preset, where results and
-    checkpoints go, the measurement seed, the device and the models ``--models +NAME`` adds to
-    the preset's."""
+    checkpoints go, the measurement seed, the device, the models ``--models +NAME`` adds to
+    the preset's and the shipped weights (``--weights``) that stand in for training."""
 
     preset: Any
     results: Path
@@ -92,6 +92,20 @@ class Plan:
     seed: int
     device: str
     added: tuple[str, ...] = ()
+    weights: Path | None = None
+
+    def shipped(self, model: str, seed: int) -> Path | None:
+        """The shipped file of ``model``'s training seed ``seed`` at its highest step, if ``--weights`` ships it."""
+        if self.weights is None:
+            return None
+        from cunet_bench.records.shipped import read_manifest
+
+        steps = {
+            entry.step: entry.file
+            for entry in read_manifest(self.weights)
+            if (entry.model, entry.seed) == (model, seed)
+        }
+        return self.weights / steps[max(steps)] if steps else None
 
     def models(self, defaults: tuple[str, ...], measures: Callable[[Any], bool]) -> tuple[str, ...]:
         """A step's models: the preset's, then each added model the step ``measures`` (a test of its

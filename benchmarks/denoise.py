@@ -746,6 +746,7 @@ BENCHMARK = Benchmark(
                     plan.preset,
                     out=str(plan.results),
                     checkpoints=str(plan.checkpoints),
+                    weights=None if plan.weights is None else str(plan.weights),
                     seed=plan.seed,
                     device=plan.device,
                     **models,

@@ -688,7 +688,12 @@ BENCHMARK = Benchmark(
             "fid",
             plan.adding(
                 lambda **models: FidConfig.from_preset(
-                    plan.preset, checkpoints=str(plan.checkpoints), seed=plan.seed, device=plan.device, **models
+                    plan.preset,
+                    checkpoints=str(plan.checkpoints),
+                    weights=None if plan.weights is None else str(plan.weights),
+                    seed=plan.seed,
+                    device=plan.device,
+                    **models,
                 ),
                 lambda spec: spec.samples,
             ),

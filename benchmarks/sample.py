@@ -147,12 +147,13 @@ def summary(rows: list[Row]) -> list[tuple[str, list[Row]]]:
 
 
 def plan(plan: Plan) -> list[tuple[str, SampleConfig]]:
-    """``bench all``: a grid from each quality backbone's first training seed, read from the file
-    ``bench train`` writes by default (the training steps are resolved by their own plan)."""
+    """``bench all``: a grid from each quality backbone's first training seed, read from its shipped
+    file or the file ``bench train`` writes by default (the training steps are resolved by their own plan)."""
     steps = []
+    seed = plan.preset.train_seeds[0]
     for model in plan.models(REGISTRY.tagged("quality"), lambda spec: spec.samples):
-        trained = checkpoint_path(
-            plan.checkpoints, model, plan.preset.data, plan.preset.name, plan.preset.train_seeds[0]
+        trained = plan.shipped(model, seed) or checkpoint_path(
+            plan.checkpoints, model, plan.preset.data, plan.preset.name, seed
         )
         steps.append(
             (

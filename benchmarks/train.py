@@ -218,7 +218,7 @@ def trained_models() -> tuple[str, ...]:
 
 def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
     """``bench all``: every trained model once per training seed of the preset, resumed where a
-    checkpoint was cut."""
+    checkpoint was cut; a model and seed the shipped weights hold is not trained."""
     return [
         (
             f"train {model} (seed {seed})",
@@ -228,6 +228,7 @@ def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
         )
         for model in plan.models(trained_models(), lambda spec: "trainable" in spec.supports)
         for seed in plan.preset.train_seeds
+        if plan.shipped(model, seed) is None
     ]
 
 

@@ -693,6 +693,7 @@ CASES = [
     (("verify", "--against", "{empty-results}", "--threads", "0"), "--threads", False),
     (("fid", "--weights", "{dir}"), "has no MANIFEST.json: no shipped weights there", D),
     (("denoise", "--weights", "{dir}/nowhere"), "has no MANIFEST.json: no shipped weights there", D),
+    (("all", "--preset", "smoke", "--weights", "{dir}"), "has no MANIFEST.json: no shipped weights there", D),
     (("frobnicate",), "frobnicate", False),
 ]
 

@@ -122,7 +122,7 @@ def test_a_measurement_from_shipped_weights_refuses_what_is_not_shipped(monkeypa
     weights, _ = measured
     common = ("--preset", "smoke", "--train-seeds", "0", "--weights", str(weights), "--out", str(tmp_path))
     code, _, err = bench(monkeypatch, capsys, "fid", "--models", "cunet", *common)
-    assert code == 2 and "ships no weights of cunet seed 0 (it ships unet seed 0)" in err
+    assert code == 2 and "ships no cunet of seed 0); make it with: bench train --model cunet" in err
     code, _, err = bench(monkeypatch, capsys, "fid", "--models", "unet", "--at-step", "2", *common)
     assert code == 2 and "ships unet seed 0 at steps 1, 3, not at 2" in err
     code, _, err = bench(monkeypatch, capsys, "fid", "--models", "unet", "--data", "lfw25", *common)
@@ -182,10 +182,31 @@ def test_each_number_has_the_tolerance_of_what_it_holds():
 def test_a_recorded_configuration_is_rebuilt_exactly(config_class, overrides):
     config = config_class.from_preset(get_preset("smoke"), **overrides)
     record = as_record(config)
-    assert as_record(from_record(config_class, record)) == record
-    with pytest.raises(UserError, match="the recorded configuration cannot be run again"):
-        from_record(config_class, {**record, "models": 5})
-    with pytest.raises(UserError, match="--seed must be an integer"):
-        from_record(config_class, {**record, "train_seeds": "zero"})
-    with pytest.raises(UserError, match="not a mapping of settings"):
-        from_record(config_class, ["models"])
+    assert as_record(from_record(config_class, record, "run r")) == record
+    with pytest.raises(UserError, match="run r records models = '5', not a tuple"):
+        from_record(config_class, {**record, "models": 5}, "run r")
+    with pytest.raises(UserError, match="run r has an unusable configuration: --seed must be an integer"):
+        from_record(config_class, {**record, "train_seeds": [-1]}, "run r")
+    with pytest.raises(UserError, match="run r has an unusable configuration .unknown fields evil"):
+        from_record(config_class, {**record, "evil": 1}, "run r")
+    with pytest.raises(UserError, match="run r has no readable configuration"):
+        from_record(config_class, ["models"], "run r")
+
+
+def test_bench_all_measures_what_the_weights_ship_instead_of_training_it(monkeypatch, capsys, tmp_path, measured):
+    weights, _ = measured
+    results = tmp_path / "results"
+    code, out, err = bench(
+        monkeypatch, capsys, "all", "--preset", "smoke", "--weights", str(weights), "--dry-run", "--out", str(results)
+    )
+    assert code == 0, err
+    steps = {step["step"]: step for step in json.loads(out)}
+    assert "train unet (seed 0)" not in steps and "train cunet (seed 0)" in steps  # only what is not shipped trains
+    top = weights / "unet-seed0-step0000003.safetensors"
+    assert steps["sample unet"]["checkpoint"] == str(top)
+    assert steps["fid"]["weights"] == steps["denoise"]["weights"] == str(weights)
+    code, _, err = bench(
+        monkeypatch, capsys, "sample", "--preset", "smoke", "--checkpoint", str(top), "--out", str(results)
+    )
+    assert code == 0, err
+    assert list((results / "samples").glob("*.png"))

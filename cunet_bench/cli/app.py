@@ -83,6 +83,13 @@ def all_command(
     threads: Optional[int] = ThreadsOption,
     models: str = ModelsOption,
     baseline: Optional[str] = BaselineOption,
+    weights: Optional[Path] = typer.Option(
+        None,
+        "--weights",
+        metavar="FOLDER",
+        help="shipped weights (bench ship) that stand in for training: each model and seed they hold is measured "
+        "from them, not trained",
+    ),
     output_format: OutputFormat = FormatOption,
 ) -> None:
     """The whole pipeline for a preset, then the report: the README's main command.
@@ -92,7 +99,8 @@ def all_command(
     machine and inputs is skipped, an unfinished one resumes; checkpoints go beside --out unless --checkpoints.
 
     Example: bench all --preset quick · bench all --preset smoke --out /tmp/run/results ·
-    bench all --preset quick --models +my-denoiser --baseline my-denoiser
+    bench all --preset quick --models +my-denoiser --baseline my-denoiser ·
+    bench all --preset quick --weights reference/weights
     """
     from cunet_bench.errors import UserError
     from cunet_bench.registry.suite import get_model
@@ -104,8 +112,18 @@ def all_command(
     check_report_path(reports)
     check_figures_folder(reports / "figures")
     added = added_models(models)
+    if weights is not None:
+        from cunet_bench.records.shipped import verified
+
+        verified(weights)
     steps = plan(
-        get_preset(preset), out, Path(checkpoints_beside(checkpoints, out)), seed, resolve_device(device), added
+        get_preset(preset),
+        out,
+        Path(checkpoints_beside(checkpoints, out)),
+        seed,
+        resolve_device(device),
+        added,
+        weights,
     )
     measured = {name for step in steps for name in getattr(step.config, "models", ())}
     if baseline is not None and get_model(baseline).name not in measured:

@@ -139,6 +139,7 @@ def _replayed(run: Any, weights: Path, out: Path, threads: int | None) -> tuple[
             config = from_record(
                 benchmark.config,
                 recorded,
+                f"the configuration {run.label} recorded",
                 weights=str(weights),
                 checkpoints=str(cache),
                 threads=choice.threads,

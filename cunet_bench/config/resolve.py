@@ -40,26 +40,67 @@ def resolve(cls: type[C], defaults: dict[str, Any], overrides: dict[str, Any]) -
     return config
 
 
-def from_record(cls: type[C], record: Any, **overrides: Any) -> C:
-    """The configuration a run recorded (:func:`as_record`, read back from untrusted provenance),
-    with ``overrides`` applied and validated as a command's would be: lists become the tuples the
-    fields hold, recorded dataclasses (a solver) are rebuilt; a malformed record is one line."""
+def from_record(cls: type[C], record: Any, source: str, what: str = "configuration", **overrides: Any) -> C:
+    """The configuration ``source`` recorded (:func:`as_record`; a checkpoint's, a run's
+    provenance — untrusted input), checked field by field — names, types, then ``validate()`` —
+    with ``overrides`` applied as a command's options would be. Lists become the tuples the fields
+    hold and recorded dataclasses (a solver) are rebuilt; anything else is one line naming ``source``."""
     if not isinstance(record, dict):
-        raise UserError(f"the recorded configuration is not a mapping of settings: {str(record)[:60]}")
+        raise UserError(f"{source} has no readable {what}")
     hints = typing.get_type_hints(cls)
-    known = {field.name for field in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    unknown = sorted(set(record) - {f.name for f in fields})
+    missing = sorted(
+        f.name
+        for f in fields
+        if f.name not in record
+        and f.name not in overrides
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if unknown or missing:
+        detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else f"no {', '.join(missing)}"
+        raise UserError(f"{source} has an unusable {what} ({detail})")
+    for name, value in record.items():
+        if not has_type(value, hints[name]):
+            kind = getattr(hints[name], "__name__", str(hints[name]))
+            raise UserError(f"{source} records {name} = {str(value)[:40]!r}, not a {kind}")
     try:
-        values = {name: _typed(value, hints[name]) for name, value in record.items() if name in known}
-        return resolve(cls, values, overrides)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"the recorded configuration cannot be run again ({error})") from None
+        return resolve(cls, {name: _typed(value, hints[name]) for name, value in record.items()}, overrides)
+    except (UserError, TypeError, ValueError) as error:
+        raise UserError(f"{source} has an unusable {what}: {error}") from None
+
+
+def has_type(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (tuples come as lists, dataclasses as objects)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        return any(has_type(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is tuple:
+        kinds = typing.get_args(hint)
+        if len(kinds) == 2 and kinds[1] is Ellipsis:
+            return isinstance(value, list) and all(has_type(item, kinds[0]) for item in value)
+        return isinstance(value, list) and len(value) == len(kinds) and all(map(has_type, value, kinds))
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)
+    return isinstance(value, hint)
 
 
 def _typed(value: Any, hint: Any) -> Any:
     """A recorded value as the field of type ``hint`` holds it."""
-    if isinstance(value, list) and typing.get_origin(hint) is tuple:
-        item = typing.get_args(hint)[0]
-        return tuple(_typed(one, item) for one in value)
+    if isinstance(value, list):
+        kinds = typing.get_args(hint) if typing.get_origin(hint) is tuple else ()
+        if len(kinds) == 2 and kinds[1] is Ellipsis:
+            return tuple(_typed(item, kinds[0]) for item in value)
+        return tuple(_typed(item, kind) for item, kind in zip(value, kinds)) if kinds else tuple(value)
     if isinstance(value, dict) and dataclasses.is_dataclass(hint):
         return hint(**value)
     return value

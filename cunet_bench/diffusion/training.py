@@ -20,7 +20,6 @@ import math
 import os
 import secrets
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cunet_bench.config.resolve import as_record
+from cunet_bench.config.resolve import as_record, from_record
 from cunet_bench.config.seeding import check_seed, derived_seed, generator
 from cunet_bench.config.settings import DATA, DATA_ROOT, noise_range, setting
 from cunet_bench.data import check_source, dataset_channels, load_dataset
@@ -202,32 +201,7 @@ class TrainConfig:
     def from_record(cls, values: Any, source: Path | str) -> "TrainConfig":
         """The configuration a checkpoint records, checked field by field: names, types and values
         (the checkpoint is untrusted input)."""
-        hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(values, dict):
-            raise UserError(f"checkpoint {source} has no readable training configuration")
-        unknown = sorted(set(values) - names)
-        missing = sorted(
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        )
-        if unknown or missing:
-            detail = f"unknown fields {', '.join(unknown)[:120]}" if unknown else f"no {', '.join(missing)}"
-            raise UserError(f"checkpoint {source} has an unusable training configuration ({detail})")
-        for name, value in values.items():
-            if not _has_type(value, hints[name]):
-                raise UserError(
-                    f"checkpoint {source} records {name} = {str(value)[:40]!r}, not a "
-                    f"{getattr(hints[name], '__name__', str(hints[name]))}"
-                )
-        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        try:
-            config = cls(**converted)
-            config.validate()
-        except UserError as error:
-            raise UserError(f"checkpoint {source} has an unusable training configuration: {error}") from None
-        return config
+        return from_record(cls, values, f"checkpoint {source}", "training configuration")
 
 
 def _zero_or_between(value: Any, low: float, high: float) -> bool:
@@ -266,30 +240,6 @@ def loss_weights(diffusion: GaussianDiffusion, t: torch.Tensor, gamma: float, li
     capped = snr.clamp(max=gamma)
     divisor = {"eps": snr, "v": snr + 1, "x0": torch.ones_like(snr)}[diffusion.config.objective]
     return (capped / divisor).to(like.dtype)
-
-
-def _has_type(value: Any, hint: Any) -> bool:
-    """Whether a JSON value read from a checkpoint fits a field's annotation (tuples come as lists)."""
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or type(hint).__name__ == "UnionType":
-        return any(_has_type(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if origin is tuple:
-        return (
-            isinstance(value, list)
-            and len(value) == len(typing.get_args(hint))
-            and all(_has_type(item, kind) for item, kind in zip(value, typing.get_args(hint)))
-        )
-    if origin is dict:
-        return isinstance(value, dict)
-    return isinstance(value, hint)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from cunet_bench.records.checkpoints import (
     recorded_timesteps,
 )
 from cunet_bench.records.ladder import Rung, ladder_files, read_ladder
-from cunet_bench.records.shipped import shipped_ladder
+from cunet_bench.records.shipped import read_manifest, shipped_ladder
 
 
 def refuse_without_curves(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *names: str) -> None:
@@ -63,15 +63,16 @@ class TrainedCheckpoints:
     weights: str | None = field(
         default=None,
         metadata=setting(
-            "measure the shipped weights in this folder (bench ship; checked against its manifest) instead of "
-            "training checkpoints",
+            "measure the shipped weights in this folder (bench ship; checked against its manifest) where it ships "
+            "the model and seed, instead of training checkpoints",
             kind=Path,
             read=path_text,
         ),
     )
-    """Shipped weights stand in for the checkpoints: each model and seed's highest shipped step is
-    its checkpoint, the steps shipped below it its ladder (``records.shipped.shipped_ladder``); the
-    checkpoints folder then holds only the measurement's caches."""
+    """Shipped weights stand in for the checkpoints of each model and seed the folder ships: its
+    highest shipped step is the checkpoint, the steps shipped below it the ladder
+    (``records.shipped.shipped_ladder``). Any other model (a user's own, trained beside them) is
+    read from the checkpoints folder, which also holds the measurement's caches."""
 
     @staticmethod
     def settings(preset: Any) -> dict[str, Any]:
@@ -105,10 +106,17 @@ class TrainedCheckpoints:
         ]
         return min(recorded, default=DEFAULT_TIMESTEPS)
 
+    def ships(self, model: str, seed: int) -> bool:
+        """Whether the shipped weights (if any) hold ``model`` of training seed ``seed``, by their
+        manifest (each file is checked against it when the ladder is read)."""
+        if self.weights is None:
+            return False
+        return any((entry.model, entry.seed) == (model, seed) for entry in read_manifest(Path(self.weights)))
+
     def checkpoint(self, model: str, seed: int) -> Path:
         """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed`` (with shipped
         weights: the shipped file that stands in for it)."""
-        if self.weights is not None:
+        if self.ships(model, seed):
             return shipped_ladder(Path(self.weights), model, seed, self.data, 1)[-1].path
         return checkpoint_path(Path(self.checkpoints), model, self.data, self.checkpoint_preset, seed)
 
@@ -118,7 +126,7 @@ class TrainedCheckpoints:
         files: list[Path] = []
         for model in models:
             for seed in self.train_seeds:
-                if self.weights is not None:
+                if self.ships(model, seed):
                     ladder = self.ladder(model, seed)
                     files += [rung.path for rung in (ladder if curves else ladder[-1:])]
                     continue
@@ -131,7 +139,7 @@ class TrainedCheckpoints:
 
     def ladder(self, model: str, seed: int) -> list[Rung]:
         """The checked ladder of ``model``'s run of seed ``seed`` up to where it is measured."""
-        if self.weights is not None:
+        if self.ships(model, seed):
             return shipped_ladder(Path(self.weights), model, seed, self.data, self.curve_rungs, self.at_step)
         return read_ladder(self.require(model, seed), self.curve_rungs, self.at_step)
 
@@ -139,13 +147,14 @@ class TrainedCheckpoints:
         """That checkpoint, or a one-line error naming the command that makes it. With ``at_step``
         the checkpoint must keep a rung there, checked against its record; the caller measures the
         rung (:meth:`measured`)."""
-        if self.weights is not None:
+        if self.ships(model, seed):
             return self.ladder(model, seed)[-1].path
         path = self.checkpoint(model, seed)
         if not path.is_file():
             folder = f" --checkpoints {self.checkpoints}" if Path(self.checkpoints) != Path("checkpoints") else ""
+            shipped = f" ({self.weights} ships no {model} of seed {seed})" if self.weights is not None else ""
             raise UserError(
-                f"no checkpoint {path}; make it with: bench train --model {model} --data {self.data} "
+                f"no checkpoint {path}{shipped}; make it with: bench train --model {model} --data {self.data} "
                 f"--preset {self.checkpoint_preset} --seed {seed}{folder}"
             )
         return path

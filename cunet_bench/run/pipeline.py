@@ -37,13 +37,19 @@ class Step:
 
 
 def plan(
-    preset: Preset, results: Path, checkpoints: Path, seed: int, device: str, added: tuple[str, ...] = ()
+    preset: Preset,
+    results: Path,
+    checkpoints: Path,
+    seed: int,
+    device: str,
+    added: tuple[str, ...] = (),
+    weights: Path | None = None,
 ) -> list[Step]:
     """The steps of ``bench all``: every registered benchmark's plan, in the registry's order.
     ``seed`` seeds the measurements (noise, samples); checkpoints, sample shards and caches go to
     ``checkpoints``, grids and samples under ``results``; ``added`` models join every step that
-    measures their kind of model."""
-    context = Plan(preset, results, checkpoints, seed, device, added)
+    measures their kind of model; what ``weights`` ships is measured from there, not trained."""
+    context = Plan(preset, results, checkpoints, seed, device, added, weights)
     benchmarks = [load(entry) for entry in BENCHMARKS]
     return [
         Step(label, benchmark, config)
