@@ -89,7 +89,7 @@ def verify_command(
     output_format: OutputFormat = FormatOption,
 ) -> None:
     """Re-derive the committed quality rows from the shipped weights on this machine and compare them, number by
-    number: equal on the committed run's machine class, within the stated tolerances on another (docs/protocol.md).
+    number: equal on the committed run's machine class, within the stated tolerances on another (docs/protocol.md §8).
 
     Every complete fid and denoise run of --against measured from shipped weights is run again with the
     configuration it recorded, from --weights (checked against the manifest, and against the files the run read),

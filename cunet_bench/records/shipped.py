@@ -1,5 +1,5 @@
 """Shipped weights: a trained model's EMA weights, stored in fp16, with a manifest that vouches for
-each file (docs/protocol.md: what the reference ships). A shipped file is a checkpoint of role
+each file (docs/protocol.md §8). A shipped file is a checkpoint of role
 ``shipped`` holding the EMA tensors alone — no raw weights, no optimizer state — with the run's
 step, images seen, training CPU-seconds and configuration as metadata. Every number computed
 from it is computed from this stored form (the fp16 values, cast back to fp32 to run).

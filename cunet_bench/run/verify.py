@@ -9,11 +9,10 @@ kind). The shipped files must be the very files the committed run read (their SH
 What is compared is what a row measured, never how the run went on its machine: times, loads,
 threads and cache counts are left out (:data:`MACHINE_BOUND`), and so are the kinds that are
 timings alone. On the committed run's machine class (the fingerprint of CPU, its extensions,
-PyTorch's kernels and the threads; docs/protocol.md) every number must be equal: sampling,
-noising and bootstraps are seeded, and the kernels sum in one order. On another machine class the
-last bits of each sum differ and long sampling chains carry them on, so a number is accepted within
-:data:`TOLERANCES` — what is left once a 1-thread and a 2-thread run of this machine are compared
-(docs/protocol.md, "Verifying shipped weights")."""
+PyTorch's kernels and the threads) every number must be equal: sampling, noising and bootstraps
+are seeded, and the kernels sum in one order. On another machine class the last bits of each sum
+differ and long sampling chains carry them on, so a number is accepted within :data:`TOLERANCES`
+(docs/protocol.md §8, with the departure a change of thread count was measured to leave)."""
 
 from __future__ import annotations
 
