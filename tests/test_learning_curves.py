@@ -120,7 +120,7 @@ def test_equal_budget_and_cost_to_reach_interpolate_in_log_compute():
 
 def test_the_conclusion_says_where_the_gated_measurements_point():
     from cunet_bench.report.claims import claim
-    from cunet_bench.report.sections.conclusion import conclusion_section
+    from cunet_bench.report.sections.conclusion import Reach, conclusion_section
     from cunet_bench.report.verdicts import NOT_REPRODUCED, REPRODUCED, decide, reading_at_this_scale
 
     gate = "undertrained: U-Net 60%, cU-Net 50% recognisable, aim ≥ 84%"
@@ -131,13 +131,15 @@ def test_the_conclusion_says_where_the_gated_measurements_point():
         claim(key, "ours", verdict, reason=reason)
         for key, (verdict, reason) in zip(("comparable-fid", "ssim-low", "lpips"), held)
     ]
-    text = "\n".join(conclusion_section(claims).body)
+    text = "\n".join(conclusion_section(claims, Reach(None, None)).body)
     assert text.count(f"points to *{NOT_REPRODUCED}*") == 2 and text.count(f"points to *{REPRODUCED}*") == 1
     assert "`bench train --preset reference --resume`" in text and "more training seeds" not in text
     at_tolerance = f"{gate}; over the last doubling: U-Net -12% [-20%, -4%] from step 900 to 1,800 (at the tolerance)"
     verdict, reason = decide(NOT_REPRODUCED, gate=at_tolerance)
     claims = [claim("ssim-low", "ours", verdict, reason=reason)]
-    assert "more training seeds: the Learning curves section" in "\n".join(conclusion_section(claims).body)
+    assert "more training seeds: the Learning curves section" in "\n".join(
+        conclusion_section(claims, Reach(1800, None)).body
+    )
 
 
 def test_a_rung_that_draws_few_classes_does_not_reach_a_recognisability_level():
@@ -228,11 +230,13 @@ def test_the_cost_to_reach_a_level_counts_every_seed_not_the_survivors():
     assert _median_cost({0: 450.0, 1: 450.0, 2: 450.0}, axis) == "≤ 450 (3/3 seeds)"
 
 
-def test_the_stop_rule_counts_the_gate_not_the_verdict():
+def test_the_stop_rule_counts_the_gate_not_the_verdict(monkeypatch):
     """A row at the grid's edge whose gate is open counts as open; a row the gate holds does not;
-    a row the gate does not apply to (a time claim) and an unmeasured one are left out."""
+    a row the gate does not apply to (a time claim) and an unmeasured one are left out. The rule's
+    outcome: met once enough gates are open, ended unmet at the planned end, otherwise not met yet."""
     from cunet_bench.report.claims import claim
-    from cunet_bench.report.sections.conclusion import conclusion_section
+    from cunet_bench.report.sections import conclusion
+    from cunet_bench.report.sections.conclusion import Reach, conclusion_section
     from cunet_bench.report.verdicts import EDGE, INCONCLUSIVE, NOT_MEASURED, REPRODUCED
 
     held = "undertrained: U-Net 60%, cU-Net 50% recognisable"
@@ -243,5 +247,11 @@ def test_the_stop_rule_counts_the_gate_not_the_verdict():
         claim("less-time", "Δ", REPRODUCED, gate=None),
         claim("lpips", "no weights", NOT_MEASURED, gate=None),
     ]
-    text = "\n".join(conclusion_section(claims).body)
-    assert "**The convergence gate** is open for 2 of the 3 measured quality claims it applies to (of 5" in text
+    text = "\n".join(conclusion_section(claims, Reach(7200, 28800)).body)
+    count = "The gate is open for 2 of the 3 measured quality claims it applies to (of 5)"
+    assert f"{count} at 7,200 steps of the 28,800 planned: the rule is not met and training would go on." in text
+    text = "\n".join(conclusion_section(claims, Reach(28800, 28800)).body)
+    assert f"{count}: the runs ended at their planned end (28,800 steps) with the rule unmet" in text
+    monkeypatch.setattr(conclusion, "STOP_AT", 2)
+    text = "\n".join(conclusion_section(claims, Reach(14400, 28800)).body)
+    assert f"{count}: the rule is met at the doubling to 14,400 steps." in text

@@ -28,7 +28,7 @@ from cunet_bench.report.plateau import PLATEAU_RULE
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
 from cunet_bench.report.sections.beside import BESIDE_TITLE, beside_section
-from cunet_bench.report.sections.conclusion import conclusion_section
+from cunet_bench.report.sections.conclusion import conclusion_section, reach_of
 from cunet_bench.report.sections.denoising import denoise_section
 from cunet_bench.report.sections.deviations import deviations_section
 from cunet_bench.report.sections.efficiency import efficiency_section
@@ -202,7 +202,7 @@ def _report_lines(
         sections.append(beside_section(results, claims, *reference_claims(Path(reference))))
     elif reference is None and missing_reference is not None:
         sections.append(Section("beside", BESIDE_TITLE, body=[missing_reference]))
-    sections.append(conclusion_section(claims))
+    sections.append(conclusion_section(claims, reach_of(results)))
     lines = [
         TITLE,
         "",

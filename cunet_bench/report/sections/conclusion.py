@@ -3,7 +3,10 @@ the commands that would decide the rest."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cunet_bench.report.markdown import CLAIM, DESCRIBED, Claim, Section, group_by_claim
+from cunet_bench.report.results import Results
 from cunet_bench.report.verdicts import (
     BY_CONSTRUCTION,
     DEPENDS,
@@ -70,20 +73,56 @@ STOP_AT = 8
 """The long reference's stop rule: train on until the gate opens for this many quality claims (or 16×)."""
 
 
-def _gate_count(paper: list[list[Claim]]) -> str:
+@dataclass(frozen=True)
+class Reach:
+    """How far the measured training went: the highest rung the learning curves measured and the
+    steps the runs were configured to reach (None where not recorded)."""
+
+    measured: int | None
+    planned: int | None
+
+
+def reach_of(results: Results) -> Reach:
+    """The highest rung step of the sample-quality curve, and the largest ``train_steps`` the
+    training runs' provenance records."""
+    fid = results.runs("fid")
+    rungs = fid[fid.kind == "rung"].rung_step.dropna() if "rung_step" in fid else []
+    planned = [meta.get("config", {}).get("train_steps") for meta in results.provenance("training").values()]
+    planned = [steps for steps in planned if isinstance(steps, int) and not isinstance(steps, bool)]
+    return Reach(int(max(rungs)) if len(rungs) else None, max(planned, default=None))
+
+
+def _gate_count(paper: list[list[Claim]], reach: Reach) -> str:
     """For how many of the paper's quality claims the convergence gate is open (by plateau or by the
-    aim), counted on the released cU-Net's row: the long reference's stop rule reads it."""
+    aim), counted on the released cU-Net's row, and what the long reference's stop rule makes of it."""
     quality = [rows[0] for rows in paper if rows[0].section in QUALITY_SECTIONS]
     gated = [row for row in quality if row.gate is not None and row.verdict not in (NOT_MEASURED, PIPELINE_CHECK)]
     open_ = [row for row in gated if row.gate == ""]
-    return (
-        f"**The convergence gate** is open for {len(open_)} of the {len(gated)} measured quality claims it applies to "
-        f"(of {len(quality)} quality claims); the long reference trains on until it is open for at least {STOP_AT} "
-        "of them, or to 16× its first doubling (README, The long reference)."
+    rule = (
+        f"**The stop rule** (stated before the long reference was trained): train on, doubling by doubling, until "
+        f"the convergence gate is open for at least {STOP_AT} of the quality claims, or to the runs' planned end "
+        "(the long reference's: 28,800 steps, 16× the first reference's 1,800)."
     )
+    count = f"The gate is open for {len(open_)} of the {len(gated)} measured quality claims it applies to"
+    count += f" (of {len(quality)})"
+    if not gated:
+        return f"{rule} No quality claim's gate was measured."
+    if len(open_) >= STOP_AT:
+        where = f" at the doubling to {reach.measured:,} steps" if reach.measured is not None else ""
+        outcome = f"{count}: the rule is met{where}."
+    elif reach.measured is not None and reach.planned is not None and reach.measured >= reach.planned:
+        outcome = (
+            f"{count}: the runs ended at their planned end ({reach.planned:,} steps) with the rule unmet; the claims "
+            "it holds stay undecided, as the rows say."
+        )
+    else:
+        where = f" at {reach.measured:,} steps" if reach.measured is not None else ""
+        planned = f" of the {reach.planned:,} planned" if reach.planned is not None else ""
+        outcome = f"{count}{where}{planned}: the rule is not met and training would go on."
+    return f"{rule} {outcome}"
 
 
-def conclusion_section(claims: list[Claim]) -> Section:
+def conclusion_section(claims: list[Claim], reach: Reach) -> Section:
     """The claims counted once each (the released cU-Net's verdict decides which list a claim is
     in; the described variant's is shown beside it), one line each, then what would decide the rest."""
     section = Section("conclusion", "Conclusion")
@@ -114,7 +153,7 @@ def conclusion_section(claims: list[Claim]) -> Section:
     section.body += _listed(
         "Undecided", open_, " — a gated claim's *points to* is where its measurement leans at this scale, not a verdict"
     )
-    section.body.append(_gate_count(paper))
+    section.body.append(_gate_count(paper, reach))
     advice = _next_runs([row for rows in open_ for row in rows])
     if advice:
         section.body += ["**What would decide the rest**:", "\n".join(f"- {line}" for line in advice)]

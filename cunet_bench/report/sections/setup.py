@@ -180,17 +180,41 @@ def _phases(results: Results) -> list[str]:
     ]
 
 
-def _training_cost(results: Results) -> str:
-    """What the folder's training cost, from every recorded segment (each resume records its own)."""
+def _training_cost(results: Results) -> list[str]:
+    """What the folder's training cost, from every recorded segment (each resume records its own),
+    and what the measured checkpoints record they cost (a segment cut by a kill records no row)."""
     runs = results.runs("training")
     final = runs[runs.kind == "final"] if "kind" in runs else runs
     seconds = final.cpu_seconds.dropna() if "cpu_seconds" in final else pd.Series(dtype=float)
     trained = final[["model", "train_seed"]].drop_duplicates() if len(final) else final
-    return (
+    recorded = _checkpoint_cost(results)
+    by_checkpoints = (
+        f"the measured checkpoints record {recorded / 3600:.2f} CPU-hours of training (each run's highest rung)"
+        if recorded
+        else ""
+    )
+    if final.empty:
+        return [f"**Training cost**: {by_checkpoints}; no training segment is recorded here."] if recorded else []
+    return [
         f"**Training cost**: {seconds.sum() / 3600:.2f} CPU-hours in {len(final)} recorded training segments of "
         f"{len(trained)} model and seed runs (each resume records its own segment; "
-        f"{len(final) - len(seconds)} segment(s) without CPU time)."
-    )
+        f"{len(final) - len(seconds)} segment(s) without CPU time)" + (f"; {by_checkpoints}." if recorded else ".")
+    ]
+
+
+def _checkpoint_cost(results: Results) -> float:
+    """The training CPU-seconds of every measured run, as its checkpoint recorded them: the highest
+    rung's ``train_cpu_seconds`` of each model (or method) and training seed the curves measured."""
+    costs = []
+    for bench, name in (("fid", "model"), ("denoise", "method")):
+        rows = results.runs(bench)
+        if "train_cpu_seconds" not in rows or rows.empty:
+            continue
+        rungs = rows[(rows.kind == "rung") & rows.train_cpu_seconds.notna()]
+        costs.append(rungs.groupby([name, "train_seed"]).train_cpu_seconds.max().rename_axis(["model", "train_seed"]))
+    if not costs:
+        return 0.0
+    return float(pd.concat(costs).groupby(level=[0, 1]).max().sum())
 
 
 def setup_section(results: Results) -> Section:
@@ -212,8 +236,8 @@ def setup_section(results: Results) -> Section:
         section.body += [
             "**Training** (as recorded; σ is the noise level a denoiser was trained at):",
             markdown_table(training),
-            _training_cost(results),
         ]
+    section.body += _training_cost(results)
     section.body += _phases(results)
     machines, busy = _machine(results)
     if machines:
