@@ -691,6 +691,7 @@ CASES = [
     (("verify", "--against", "{dir}/nowhere"), "--against {dir}/nowhere does not exist", False),
     (("verify", "--against", "{empty-results}"), "holds no complete fid or denoise run measured from shipped", False),
     (("verify", "--against", "{empty-results}", "--threads", "0"), "--threads", False),
+    (("verify", "--budget-minutes", "0"), "--budget-minutes must be a number of minutes above 0, got 0", False),
     (("fid", "--weights", "{dir}"), "has no MANIFEST.json: no shipped weights there", D),
     (("denoise", "--weights", "{dir}/nowhere"), "has no MANIFEST.json: no shipped weights there", D),
     (("all", "--preset", "smoke", "--weights", "{dir}"), "has no MANIFEST.json: no shipped weights there", D),

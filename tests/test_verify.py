@@ -18,7 +18,7 @@ from cunet_bench.config.resolve import as_record, from_record
 from cunet_bench.errors import UserError
 from cunet_bench.models.solver import SolverConfig
 from cunet_bench.records import schema
-from cunet_bench.run.verify import TOLERANCES, CommittedRun, differences, tolerance_of
+from cunet_bench.run.verify import TOLERANCES, CommittedRun, differences, tolerance_of, within_budget
 
 from test_bad_input import bench
 
@@ -210,3 +210,15 @@ def test_bench_all_measures_what_the_weights_ship_instead_of_training_it(monkeyp
     )
     assert code == 0, err
     assert list((results / "samples").glob("*.png"))
+
+
+def test_the_budget_chooses_runs_in_order_by_the_time_they_took_where_recorded():
+    def run(name, wall_s):
+        return CommittedRun("fid", name, pd.DataFrame(), {} if wall_s is None else {"phase": {"wall_s": wall_s}})
+
+    found = [run("a", 600.0), run("b", 1500.0), run("c", 300.0), run("d", None)]
+    chosen, left = within_budget(found, 30.0)
+    assert [r.run_id for r in chosen] == ["a", "c"] and [r.run_id for r in left] == ["b", "d"]
+    assert [r.run_id for r in within_budget(found, None)[0]] == ["a", "b", "c", "d"]  # --all
+    with pytest.raises(UserError, match=r"no committed run fits --budget-minutes 1 \(the shortest took 5.0 min"):
+        within_budget(found, 1.0)

@@ -86,6 +86,12 @@ def verify_command(
         callback=check_threads,
         help="threads to compute with (default: each committed run's own, for equal numbers)",
     ),
+    budget_minutes: float = typer.Option(
+        30.0,
+        "--budget-minutes",
+        help="re-derive the committed runs, in order, while the time they took where they were recorded fits",
+    ),
+    every_run: bool = typer.Option(False, "--all", help="re-derive every committed run, whatever it took"),
     output_format: OutputFormat = FormatOption,
 ) -> None:
     """Re-derive the committed quality rows from the shipped weights on this machine and compare them, number by
@@ -93,17 +99,37 @@ def verify_command(
 
     Every complete fid and denoise run of --against measured from shipped weights is run again with the
     configuration it recorded, from --weights (checked against the manifest, and against the files the run read),
-    with fresh caches. Exit 1 names the rows that differ; exit 2 on weights that are damaged or not the ones read.
+    with fresh caches — those that fit --budget-minutes by the time they took where they were recorded, or --all.
+    Exit 1 names the rows that differ; exit 2 on weights that are damaged or not the ones read.
 
     Example: bench verify --weights reference/weights --against reference/results
     """
-    from cunet_bench.run.verify import check_same_weights, committed_runs
+    from cunet_bench.errors import UserError
+    from cunet_bench.run.verify import (
+        check_same_weights,
+        committed_runs,
+        minutes_text,
+        recorded_minutes,
+        within_budget,
+    )
 
+    if not (0 < budget_minutes <= 100_000):
+        raise UserError(f"--budget-minutes must be a number of minutes above 0, got {budget_minutes:g}")
     found = committed_runs(results_folder(against, "--against"))
     for run in found:
         check_same_weights(run, weights)
-    outcomes = [_replayed(run, weights, out, threads) for run in found]
-    emit([summary for summary, _ in outcomes], output_format, title=f"{against} re-derived from {weights}")
+    chosen, left = within_budget(found, None if every_run else budget_minutes)
+    outcomes = [_replayed(run, weights, out, threads) for run in chosen]
+    skipped = [
+        {
+            "run": run.label,
+            "rows": len(run.rows),
+            "rule": f"not re-derived: took {minutes_text(recorded_minutes(run))} "
+            "where it was recorded, over --budget-minutes (--all re-derives it)",
+        }
+        for run in left
+    ]
+    emit([summary for summary, _ in outcomes] + skipped, output_format, title=f"{against} re-derived from {weights}")
     differing = [difference for _, differences in outcomes for difference in differences]
     if differing:
         for difference in differing[:20]:

@@ -137,6 +137,39 @@ def committed_runs(results: Path) -> list[CommittedRun]:
     return found
 
 
+def recorded_minutes(run: CommittedRun) -> float | None:
+    """How long the committed run took where it ran (its provenance's phase), or None if not recorded."""
+    phase = run.provenance.get("phase")
+    wall = phase.get("wall_s") if isinstance(phase, dict) else None
+    if isinstance(wall, (int, float)) and not isinstance(wall, bool) and math.isfinite(wall) and wall >= 0:
+        return wall / 60
+    return None
+
+
+def minutes_text(minutes: float | None) -> str:
+    if minutes is None:
+        return "an unrecorded time"
+    return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:,.0f} min"
+
+
+def within_budget(found: list[CommittedRun], minutes: float | None) -> tuple[list[CommittedRun], list[CommittedRun]]:
+    """The runs to re-derive — in order, while the time they recorded stays within ``minutes`` (all
+    when None) — and those left out: a large final evaluation is re-derived only when asked."""
+    chosen, left, spent = [], [], 0.0
+    for run in found:
+        took = recorded_minutes(run)
+        if minutes is None or (took is not None and spent + took <= minutes):
+            chosen.append(run)
+            spent += took or 0.0
+        else:
+            left.append(run)
+    if not chosen:
+        shortest = min((m for run in found if (m := recorded_minutes(run)) is not None), default=None)
+        took = f"the shortest took {minutes_text(shortest)} where it was recorded"
+        raise UserError(f"no committed run fits --budget-minutes {minutes:g} ({took}); raise it, or give --all")
+    return chosen, left
+
+
 def check_same_weights(run: CommittedRun, weights: Path) -> None:
     """Refuse to compare a run with weights other than those it read: every file it read must be
     a shipped file of ``weights`` with the digest it recorded."""
