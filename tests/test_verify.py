@@ -56,21 +56,15 @@ def test_measurements_from_shipped_weights_read_the_shipped_ladder(measured):
     )
 
 
+def _verify(monkeypatch, capsys, weights, against, out, *extra):
+    return bench(
+        monkeypatch, capsys, "verify", "--weights", str(weights), "--against", str(against), "--out", str(out), *extra
+    )
+
+
 def test_verify_reproduces_the_committed_rows_exactly_on_their_machine_class(monkeypatch, capsys, tmp_path, measured):
     weights, committed = measured
-    code, out, err = bench(
-        monkeypatch,
-        capsys,
-        "verify",
-        "--weights",
-        str(weights),
-        "--against",
-        str(committed),
-        "--out",
-        str(tmp_path / "v"),
-        "--format",
-        "json",
-    )
+    code, out, err = _verify(monkeypatch, capsys, weights, committed, tmp_path / "v", "--format", "json")
     assert code == 0, err
     summary = json.loads(out)
     assert [row["run"].split()[0] for row in summary] == ["fid", "denoise"]
@@ -88,17 +82,7 @@ def test_verify_names_a_planted_change_and_exits_1(monkeypatch, capsys, tmp_path
     first = rows.index[(rows.kind == "point") & (rows.sampling_steps == 1)][0]
     rows.loc[first, "distance"] = rows.loc[first, "distance"] * 1.01
     rows.to_csv(csv, index=False)
-    code, _, err = bench(
-        monkeypatch,
-        capsys,
-        "verify",
-        "--weights",
-        str(weights),
-        "--against",
-        str(planted),
-        "--out",
-        str(tmp_path / "v"),
-    )
+    code, _, err = _verify(monkeypatch, capsys, weights, planted, tmp_path / "v")
     assert code == 1
     assert "point row model unet, train_seed 0, sampling_steps 1: distance" in err
     assert "bench: 1 number(s) differ from the committed rows; listed above" in err
