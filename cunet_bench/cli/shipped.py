@@ -78,7 +78,11 @@ def verify_command(
         Path("reference/results"), "--against", help="the committed results measured from those weights"
     ),
     out: Path = typer.Option(
-        Path("results/verify"), "--out", parser=folder_option("--out"), help="where the re-derived rows are recorded"
+        Path("results/verify"),
+        "--out",
+        parser=folder_option("--out"),
+        metavar="FOLDER",
+        help="where the re-derived rows are recorded",
     ),
     threads: Optional[int] = typer.Option(
         None,
