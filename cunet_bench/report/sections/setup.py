@@ -189,7 +189,8 @@ def _training_cost(results: Results) -> list[str]:
     trained = final[["model", "train_seed"]].drop_duplicates() if len(final) else final
     recorded = _checkpoint_cost(results)
     by_checkpoints = (
-        f"the measured checkpoints record {recorded / 3600:.2f} CPU-hours of training (each run's highest rung)"
+        f"the measured checkpoints record {recorded / 3600:.2f} CPU-hours of training (each run's highest rung; "
+        "the long reference's stop rule and its outcome close the [Conclusion](#conclusion))"
         if recorded
         else ""
     )
