@@ -98,14 +98,10 @@ class Plan:
         """The shipped file of ``model``'s training seed ``seed`` at its highest step, if ``--weights`` ships it."""
         if self.weights is None:
             return None
-        from cunet_bench.records.shipped import read_manifest
+        from cunet_bench.records.shipped import shipped_steps
 
-        steps = {
-            entry.step: entry.file
-            for entry in read_manifest(self.weights)
-            if (entry.model, entry.seed) == (model, seed)
-        }
-        return self.weights / steps[max(steps)] if steps else None
+        steps = shipped_steps(self.weights, model, seed)
+        return steps[max(steps)] if steps else None
 
     def models(self, defaults: tuple[str, ...], measures: Callable[[Any], bool]) -> tuple[str, ...]:
         """A step's models: the preset's, then each added model the step ``measures`` (a test of its

@@ -224,6 +224,14 @@ def verified(folder: Path) -> list[tuple[ShippedFile, Path]]:
     return checked
 
 
+def shipped_steps(folder: Path, model: str, seed: int) -> dict[int, Path]:
+    """Step → file of what ``folder``'s manifest lists for ``model``'s training seed ``seed`` (read
+    from the manifest alone; each file is checked when its ladder is read, :func:`shipped_ladder`)."""
+    return {
+        entry.step: folder / entry.file for entry in read_manifest(folder) if (entry.model, entry.seed) == (model, seed)
+    }
+
+
 def shipped_ladder(
     folder: Path, model: str, seed: int, data: str, highest: int | None = None, at_step: int | None = None
 ) -> list[Rung]:

@@ -19,7 +19,7 @@ from cunet_bench.records.checkpoints import (
     recorded_timesteps,
 )
 from cunet_bench.records.ladder import Rung, ladder_files, read_ladder
-from cunet_bench.records.shipped import read_manifest, shipped_ladder
+from cunet_bench.records.shipped import shipped_ladder, shipped_steps
 
 
 def refuse_without_curves(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *names: str) -> None:
@@ -109,9 +109,7 @@ class TrainedCheckpoints:
     def ships(self, model: str, seed: int) -> bool:
         """Whether the shipped weights (if any) hold ``model`` of training seed ``seed``, by their
         manifest (each file is checked against it when the ladder is read)."""
-        if self.weights is None:
-            return False
-        return any((entry.model, entry.seed) == (model, seed) for entry in read_manifest(Path(self.weights)))
+        return self.weights is not None and bool(shipped_steps(Path(self.weights), model, seed))
 
     def checkpoint(self, model: str, seed: int) -> Path:
         """Where ``bench train`` wrote ``model``'s checkpoint of training seed ``seed`` (with shipped
