@@ -38,6 +38,12 @@ class TrainRunConfig(TrainConfig):
     )
     checkpoints: str = "checkpoints"
     resume: bool = field(default=False, metadata=setting("continue from the checkpoint if it exists", flag=True))
+    pause_at: int | None = field(
+        default=None,
+        metadata=setting(
+            "stop at this step with a full checkpoint, short of --train-steps; --resume goes on", kind=int
+        ),
+    )
     device: str = "cpu"
     threads: int | None = field(default=None, metadata=THREADS)
     scale: str | None = field(
@@ -72,6 +78,10 @@ class TrainRunConfig(TrainConfig):
         spec.check_options(self.model_options)
         if self.min_snr_gamma and not spec.is_backbone:
             raise UserError(f"--min-snr-gamma weights the diffusion loss of backbones; {self.model} is a denoiser")
+        if self.pause_at is not None and not 0 < self.pause_at <= self.train_steps:
+            raise UserError(
+                f"--pause-at {self.pause_at} is not a step between 1 and --train-steps {self.train_steps:,}"
+            )
         if Path(self.checkpoint).is_dir():
             raise UserError(f"--checkpoint {self.checkpoint} is a folder; give a file name")
         check_distributed_environment()
@@ -84,13 +94,14 @@ class TrainRunConfig(TrainConfig):
 
 
 def is_complete(config: TrainRunConfig) -> bool:
-    """The checkpoint holds at least the configured steps of a run with the same options."""
+    """The checkpoint holds at least the configured steps (or ``--pause-at``'s) of a run with the same options."""
     path = Path(config.checkpoint)
     if not path.is_file():
         return False
     saved = read_checkpoint(path)
     recorded = TrainConfig.from_record(saved.config, path)
-    return saved.step >= config.train_steps and resume_identity(recorded) == resume_identity(config.training)
+    same_run = resume_identity(recorded) == resume_identity(config.training)
+    return saved.step >= (config.pause_at or config.train_steps) and same_run
 
 
 def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Row]:
@@ -118,6 +129,7 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
         config.device,
         config.resume,
         distributed,
+        pause_at=config.pause_at,
         noise_level=noise_level,
     )
     base = {
@@ -166,7 +178,7 @@ def run(config: TrainRunConfig, progress: Progress = no_progress) -> Iterator[Ro
     if distributed.is_main and session.steps_done > session.resumed_from:
         trained, _, _ = load_trained(config.checkpoint, training.model, device=config.device)
         yield {
-            **final(stopped=False),
+            **final(stopped=session.steps_done < training.train_steps),
             **denoising_check(trained, training, diffusion, config.device, noise_level=noise_level),
         }
 

@@ -378,6 +378,12 @@ CASES = [
     (("train", "--model", "dncnn", "--sigma", "0"), "--sigma needs 0 < LOW <= HIGH <= 1", D),
     (("train", "--model", "dncnn", "--sigma", "high"), "--sigma takes a number", D),
     (("train", "--model", "unet", "--schedule", "quadratic"), "schedule", D),
+    (("train", "--model", "unet", "--pause-at", "0"), "--pause-at 0 is not a step between 1 and --train-steps", D),
+    (
+        ("train", "--model", "unet", "--pause-at", "301"),
+        "--pause-at 301 is not a step between 1 and --train-steps 3",
+        D,
+    ),
     (("train", "--model", "unet", "--rungs", "0"), "rungs must be an integer from 1 to 30, got 0", D),
     (("train", "--model", "unet", "--rungs", "31"), "rungs must be an integer from 1 to 30, got 31", D),
     (("train", "--model", "unet", "--lr-decay", "step"), "unknown lr-decay 'step'; choose constant, cosine, linear", D),

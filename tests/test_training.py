@@ -36,11 +36,11 @@ def _config(model="cunet-release", steps=6, **changes):
     return TrainConfig(model=model, train_steps=steps, model_options=options[model], **{**SMALL, **changes})
 
 
-def train(config, checkpoint, resume=False, stop_after=None):
+def train(config, checkpoint, resume=False, pause_at=None):
     """Build the configuration's model and train it to the end; returns the finished session."""
     torch.manual_seed(config.seed)
     session = TrainingRun(
-        config, build_model(config), diffusion_of(config), checkpoint, resume=resume, stop_after=stop_after
+        config, build_model(config), diffusion_of(config), checkpoint, resume=resume, pause_at=pause_at
     )
     session.log = list(session.steps())
     return session
@@ -67,7 +67,7 @@ def test_resume_is_bit_exact(tmp_path, model):
     """unet-ddpm has dropout, so this also checks the per-step reseeding of the global generator."""
     config = _config(model)
     train(config, tmp_path / "whole.safetensors")
-    train(config, tmp_path / "parts.safetensors", stop_after=3)
+    train(config, tmp_path / "parts.safetensors", pause_at=3)
     assert read_checkpoint(tmp_path / "parts.safetensors").step == 3
     result = train(config, tmp_path / "parts.safetensors", resume=True)
     assert result.resumed_from == 3 and result.steps_done == 6
@@ -176,6 +176,26 @@ def test_a_second_writer_is_refused_and_sigterm_keeps_every_finished_step(tmp_pa
     assert len(final) == 1 and bool(final.stopped.iloc[0]) and int(final.step.iloc[0]) == saved.step
     log = stopped[stopped.kind == "log"]
     assert int(log.step.max()) == saved.step  # the curve reaches the step it stopped at
+
+
+def test_a_paused_run_keeps_its_ladder_and_resumes_to_the_uninterrupted_result(tmp_path):
+    from cunet_bench.records import runs
+
+    common = ["train", "--model", "dncnn", "--preset", "smoke", "--train-steps", "6", "--threads", "1"]
+    whole = _bench(*common, "--checkpoint", str(tmp_path / "whole.safetensors"), "--out", str(tmp_path / "w"))
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    paused = tmp_path / "paused.safetensors"
+    first = _bench(*common, "--checkpoint", str(paused), "--out", str(tmp_path / "p"), "--pause-at", "4")
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    assert read_checkpoint(paused).step == 4
+    assert [rung.step for rung in read_checkpoint(paused).ladder] == [3]  # the ladder of 6 steps, not of 4
+    final = runs.load_runs("training", tmp_path / "p")
+    final = final[final.kind == "final"]
+    assert int(final.step.iloc[0]) == 4 and bool(final.stopped.iloc[0])
+    resumed = _bench(*common, "--checkpoint", str(paused), "--out", str(tmp_path / "p"), "--resume")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    _assert_same_checkpoint(tmp_path / "whole.safetensors", paused)
+    assert [rung.step for rung in read_checkpoint(paused).ladder] == [3, 6]
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
@@ -451,7 +471,7 @@ def test_a_decaying_run_keeps_its_length_and_an_old_checkpoint_reads_as_the_rele
     from cunet_bench.records.checkpoints import read_safetensors, write_safetensors
 
     path = tmp_path / "c.safetensors"
-    train(_config(steps=4, lr_warmup=1, lr_decay="linear"), path, stop_after=2)
+    train(_config(steps=4, lr_warmup=1, lr_decay="linear"), path, pause_at=2)
     with pytest.raises(UserError, match=r"other training options \(train_steps\)"):
         train(_config(steps=8, lr_warmup=1, lr_decay="linear"), path, resume=True)
     assert train(_config(steps=4, lr_warmup=1, lr_decay="linear"), path, resume=True).steps_done == 4

@@ -404,12 +404,13 @@ class TrainingRun:
     ``resumed_from``, ``steps_done`` and ``seconds`` behind.
 
     ``resume`` continues from the checkpoint when it exists (its configuration must match);
-    without it an existing checkpoint is refused. ``stop_after`` ends the run after that many
-    steps (a deliberate interruption, for tests). Each optimizer step averages
-    ``grad_accumulation`` micro-batches of ``batch_size`` images, split evenly over the processes
-    of a distributed run. The main process holds the checkpoint's lock for the whole run, so a
-    second run on the same file is refused; Ctrl-C or SIGTERM stop the run at the end of the
-    current step, after a checkpoint of every finished step is written and its log entry given.
+    without it an existing checkpoint is refused. ``pause_at`` ends the run at that step with a
+    full checkpoint, short of ``train_steps`` (whose ladder it keeps): a resume goes on from there.
+    Each optimizer step averages ``grad_accumulation`` micro-batches of ``batch_size`` images,
+    split evenly over the processes of a distributed run. The main process holds the checkpoint's
+    lock for the whole run, so a second run on the same file is refused; Ctrl-C or SIGTERM stop the
+    run at the end of the current step, after a checkpoint of every finished step is written and
+    its log entry given.
     """
 
     def __init__(
@@ -421,7 +422,7 @@ class TrainingRun:
         device: str = "cpu",
         resume: bool = False,
         distributed: Distributed = Distributed(),
-        stop_after: int | None = None,
+        pause_at: int | None = None,
         noise_level: bool = False,
     ) -> None:
         config.validate()
@@ -429,7 +430,7 @@ class TrainingRun:
             raise UserError(f"batch size {config.batch_size} does not split over {distributed.world_size} processes")
         self.config, self.model, self.diffusion = config, model.to(device), diffusion
         self.checkpoint, self.device, self.resume = Path(checkpoint), device, resume
-        self.distributed, self.stop_after, self.noise_level = distributed, stop_after, noise_level
+        self.distributed, self.pause_at, self.noise_level = distributed, pause_at, noise_level
         self.resumed_from = self.steps_done = 0
         self.seconds = 0.0
         self.cpu_seconds: float | None = 0.0
@@ -551,7 +552,7 @@ class TrainingRun:
         start = self.resumed_from = self.steps_done = self._restore(ema, optimizer, fingerprint)
         self._check_before_the_first_step(start)
         wrapped = self._distributed(model)
-        last = config.train_steps if self.stop_after is None else min(config.train_steps, start + self.stop_after)
+        last = config.train_steps if self.pause_at is None else min(config.train_steps, max(start, self.pause_at))
         began = last_save = time.perf_counter()
         rung_steps = kept_rung_steps(config)
         model.train()
