@@ -665,6 +665,12 @@ CASES = [
     (("report", "--out", "{file}"), "is a file, not a folder", D),
     (("report", "--out", ""), "--out needs a folder name", D),
     (("report", "--results", "{dir}/nowhere"), "does not exist", D),
+    (("report", "--results", "{empty-results}", "--alternative-pair", "{dir}/nowhere"), "does not exist", D),
+    (
+        ("report", "--results", "{empty-results}", "--alternative-pair", "{empty-results}"),
+        "has no learning curve of a model this report measured",
+        False,
+    ),
     (("report", "--results", "{file}"), "is a file", D),
     (("report", "--results", "{dangling}"), "is a dangling link", D),
     (("report", "--results", "{empty-results}", "--readme", "{dir}/missing.md"), "is missing, not a file", D),

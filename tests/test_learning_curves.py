@@ -255,3 +255,34 @@ def test_the_stop_rule_counts_the_gate_not_the_verdict(monkeypatch):
     monkeypatch.setattr(conclusion, "STOP_AT", 2)
     text = "\n".join(conclusion_section(claims, Reach(14400, 28800)).body)
     assert f"{count}: the rule is met at the doubling to 14,400 steps." in text
+
+
+def test_the_pair_closer_to_its_plateau_is_the_better_reference_and_a_tie_keeps_this_reports():
+    from cunet_bench.errors import UserError
+    from cunet_bench.report.pair_choice import Pair, choice_text
+
+    def pair(unet_fd, cunet_fd, unet_ssim):
+        points = pd.concat(
+            [
+                _curve("unet", "distance", {0: unet_fd, 1: unet_fd}),
+                _curve("cunet-release", "distance", {0: cunet_fd, 1: cunet_fd}),
+                _curve("unet", "ssim", {0: unet_ssim, 1: unet_ssim}, level=50),
+            ],
+            ignore_index=True,
+        )
+        return Pair(Curves(points, ("run",)), {"unet": 100, "cunet-release": 25})
+
+    names = {"unet": "U-Net", "cunet-release": "cU-Net"}
+    flat = pair([4.0, 2.0, 1.0, 0.97], [8.0, 4.0, 2.0, 1.9], [0.5, 0.6, 0.7, 0.705])
+    moving = pair([4.0, 2.0, 1.0, 0.5], [8.0, 4.0, 2.0, 1.9], [0.5, 0.6, 0.7, 0.8])
+    kept = choice_text(flat, moving, names, "`alt`")
+    assert "this report's pair has 3 of 3 curves within tolerance and the alternative 1" in kept
+    assert "this report's pair is the closer to converged and was kept" in kept
+    assert "Over the doubling 900 → 1,800 steps" in kept and "U-Net (100 parameters, FD 0.97)" in kept
+    assert "this report's pair — none; the alternative — U-Net: FD -50% [-50%, -50%], best SSIM at 50 +0.1" in kept
+    swapped = choice_text(moving, flat, names, "`alt`")
+    assert "the alternative is the closer to converged: by the rule it was the better reference" in swapped
+    assert "was kept" in choice_text(flat, flat, names, "`alt`")  # a tie keeps this report's pair
+    ssim_only = pair([4.0, 2.0, 1.0, 0.97], [8.0, 4.0, 2.0, 1.9], [0.5, 0.6, 0.7, 0.705])
+    with pytest.raises(UserError, match="shares no learning curve"):
+        choice_text(ssim_only, ssim_only, {"dncnn": "DnCNN"}, "`alt`")

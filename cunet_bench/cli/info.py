@@ -61,6 +61,13 @@ def report_command(
     no_reference: bool = flag("--no-reference", "the run alone, without the reference beside it"),
     readme: Optional[Path] = typer.Option(None, "--readme", help="also copy the summary table into this file"),
     baseline: Optional[str] = BaselineOption,
+    alternative_pair: Optional[Path] = typer.Option(
+        None,
+        "--alternative-pair",
+        metavar="FOLDER",
+        help="results of another pair piloted on the same ladder: Deviations states which pair is closer to "
+        "converged, by their learning curves",
+    ),
     dry_run: bool = DryRunOption,
 ) -> None:
     """Write the reproduction report (Markdown + PNG figures) from recorded results only.
@@ -76,6 +83,8 @@ def report_command(
     from cunet_bench.report.readme import check_readme
 
     results_folder(results, "--results")
+    if alternative_pair is not None:
+        results_folder(alternative_pair, "--alternative-pair")
     beside = None if no_reference else reference or default_reference()
     if beside is not None:
         results_folder(beside, "--reference")
@@ -92,11 +101,12 @@ def report_command(
                     "reference": beside and str(beside),
                     "readme": readme and str(readme),
                     "baseline": baseline,
+                    "alternative_pair": alternative_pair and str(alternative_pair),
                 }
             )
         )
         return
-    path = build_report(results, out, beside, None if no_reference else NO_REFERENCE, baseline)
+    path = build_report(results, out, beside, None if no_reference else NO_REFERENCE, baseline, alternative_pair)
     note(f"report: {path}")
     if readme is not None:
         update_readme(readme, path)

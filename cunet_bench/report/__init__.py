@@ -24,6 +24,7 @@ from cunet_bench.report.markdown import (
     headline,
     markdown_table,
 )
+from cunet_bench.report.pair_choice import pair_choice
 from cunet_bench.report.plateau import PLATEAU_RULE
 from cunet_bench.report.readme import SUMMARY_HEADING, update_readme
 from cunet_bench.report.results import SMOKE, Results
@@ -159,17 +160,20 @@ def build_report(
     reference: Path | None = None,
     missing_reference: str | None = None,
     baseline: str | None = None,
+    alternative_pair: Path | None = None,
 ) -> Path:
     """Write ``out/REPORT.md`` and ``out/figures/*.png`` from ``results_folder`` (beside the run in
     ``reference`` when given; without one, ``missing_reference`` says why in the section's place),
     the tables outside the paper's claims taking ratios and differences against ``baseline`` (the
-    paper's U-Net when None); returns the path."""
+    paper's U-Net when None), the Deviations stating why its pair and not ``alternative_pair``'s
+    when given; returns the path."""
     results = Results(results_folder, baseline=baseline)
     results.check_baseline()
+    chosen = pair_choice(results, alternative_pair) if alternative_pair is not None else None
     with exclusive_lock(out / "REPORT.md", "report"):
         check_report_path(out)
         with drawing_figures(out / "figures") as figures_dir:
-            lines = _report_lines(results, results_folder, figures_dir, reference, missing_reference)
+            lines = _report_lines(results, results_folder, figures_dir, reference, missing_reference, chosen)
         create_file(out / "REPORT.md", "\n".join(lines).encode(), replaces=_is_report)
     return out / "REPORT.md"
 
@@ -189,14 +193,19 @@ def check_report_path(out: Path) -> None:
 
 
 def _report_lines(
-    results: Results, results_folder: Path, figures_dir: Path, reference: Path | None, missing_reference: str | None
+    results: Results,
+    results_folder: Path,
+    figures_dir: Path,
+    reference: Path | None,
+    missing_reference: str | None,
+    pair: str | None,
 ) -> list[str]:
     """The report's Markdown lines, its figures drawn into ``figures_dir``."""
     measured, claims = evaluate(results, figures_dir)
     sections = [
         setup_section(results),
         *measured,
-        deviations_section(results, _distance_name(results), _lpips_measured(results)),
+        deviations_section(results, _distance_name(results), _lpips_measured(results), pair),
     ]
     if reference is not None and Path(reference).resolve() != Path(results_folder).resolve():
         sections.append(beside_section(results, claims, *reference_claims(Path(reference))))

@@ -108,7 +108,11 @@ def _widths(results: Results) -> str:
     return f"{shown}, on {', '.join(places)}"
 
 
-def deviations_section(results: Results, distance_name: str | None, lpips_measured: bool) -> Section:
+def deviations_section(
+    results: Results, distance_name: str | None, lpips_measured: bool, pair_choice: str | None = None
+) -> Section:
+    """The section's items; ``pair_choice``: why this report's pair and not an alternative piloted
+    beside it (``report.pair_choice``)."""
     section = Section("deviations", "Deviations and limitations")
     items = [
         f"**Scale.** The quality runs train narrow models ({_widths(results)}) on a CPU, for the steps of "
@@ -135,6 +139,8 @@ def deviations_section(results: Results, distance_name: str | None, lpips_measur
         "**The paper's CPU is unnamed**; its times cannot be compared with ours in absolute terms, only as ratios.",
     ]
     items += _recipe_deviation(results) + _table5_variant(results) + _bm3d_gap(results)
+    if pair_choice is not None:
+        items.append(pair_choice)
     if distance_name and distance_name != "FID":
         items.append(
             f"**{distance_name} instead of FID.** The Inception weights are not installed here; distances are "
