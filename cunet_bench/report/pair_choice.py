@@ -133,7 +133,7 @@ def choice_text(ours: Pair, theirs: Pair, names: dict[str, str], where: str) -> 
     )
     return (
         f"**The pair.** This report's models were chosen over an alternative pair piloted on the same ladder and "
-        f"recipe ({where}), by the rule stated in advance: {PAIR_RULE}. Over the doubling {first.below:,} → "
+        f"recipe ({where}), by this rule: {PAIR_RULE}. Over the doubling {first.below:,} → "
         f"{first.top:,} steps, this report's pair has {within[0]} of {len(keys)} curves within tolerance and the "
         f"alternative {within[1]}: {verdict}. At {first.top:,} steps: this report's {_values(ours, models, names)}; "
         f"the alternative's {_values(theirs, models, names)}. Beyond tolerance, this report's pair — "
