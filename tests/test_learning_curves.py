@@ -286,3 +286,17 @@ def test_the_pair_closer_to_its_plateau_is_the_better_reference_and_a_tie_keeps_
     ssim_only = pair([4.0, 2.0, 1.0, 0.97], [8.0, 4.0, 2.0, 1.9], [0.5, 0.6, 0.7, 0.705])
     with pytest.raises(UserError, match="shares no learning curve"):
         choice_text(ssim_only, ssim_only, {"dncnn": "DnCNN"}, "`alt`")
+
+
+@pytest.mark.parametrize(
+    "rungs, labelled",
+    [
+        ((225, 450, 900, 1800), (225, 450, 900, 1800)),
+        ((225, 450, 900, 1800, 3600, 7200, 14400), (225, 900, 3600, 14400)),
+        ((225, 450, 900, 1800, 3600, 7200, 14400, 28800), (450, 1800, 7200, 28800)),
+    ],
+)
+def test_a_learning_curve_labels_evenly_spaced_rungs_down_from_the_top(rungs, labelled):
+    from cunet_bench.report.figures import rung_ticks
+
+    assert tuple(rung_ticks(pd.Series(rungs))) == labelled

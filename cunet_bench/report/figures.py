@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import io
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -359,12 +360,20 @@ def learning_curves(
         return _save(figure, path)
 
 
-def _rung_ticks(axis: plt.Axes, values: pd.Series, most: int = 5) -> None:
-    """A log x axis ticked at the measured rungs (at most ``most``, spread evenly), each labelled:
-    a log axis within one decade would otherwise show no labelled tick at all."""
-    axis.set_xscale("log")
+def rung_ticks(values: pd.Series, most: int = 5) -> np.ndarray:
+    """The measured rungs a log axis labels: every k-th counted down from the top one, k the
+    smallest stride that leaves at most ``most`` (an even stride keeps doubling rungs evenly
+    spaced, where rounding an even spread would put two labels side by side)."""
     rungs = np.unique(values.astype(float).round(6))
-    chosen = rungs[np.unique(np.linspace(0, len(rungs) - 1, min(most, len(rungs))).round().astype(int))]
+    stride = max(1, math.ceil((len(rungs) - 1) / max(1, most - 1)))
+    return rungs[::-1][::stride][::-1]
+
+
+def _rung_ticks(axis: plt.Axes, values: pd.Series) -> None:
+    """A log x axis ticked at some of the measured rungs (:func:`rung_ticks`), each labelled: a log
+    axis within one decade would otherwise show no labelled tick at all."""
+    axis.set_xscale("log")
+    chosen = rung_ticks(values)
     axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.set_xticks(chosen, [_compact(value) for value in chosen])
 
