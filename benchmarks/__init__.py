@@ -94,6 +94,17 @@ class Plan:
     added: tuple[str, ...] = ()
     weights: Path | None = None
 
+    @property
+    def train_seeds(self) -> tuple[int, ...]:
+        """The training seeds every trained model is trained and measured at: the preset's, or the
+        seeds the shipped weights hold — their verdicts need every seed the reference trained, where a
+        small preset trains one (and a model they do not ship is trained at those seeds too)."""
+        if self.weights is None:
+            return tuple(self.preset.train_seeds)
+        from cunet_bench.records.shipped import shipped_seeds
+
+        return shipped_seeds(self.weights)
+
     def shipped(self, model: str, seed: int) -> Path | None:
         """The shipped file of ``model``'s training seed ``seed`` at its highest step, if ``--weights`` ships it."""
         if self.weights is None:

@@ -747,6 +747,7 @@ BENCHMARK = Benchmark(
                     out=str(plan.results),
                     checkpoints=str(plan.checkpoints),
                     weights=None if plan.weights is None else str(plan.weights),
+                    train_seeds=plan.train_seeds,
                     seed=plan.seed,
                     device=plan.device,
                     **models,

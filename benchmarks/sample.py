@@ -150,7 +150,7 @@ def plan(plan: Plan) -> list[tuple[str, SampleConfig]]:
     """``bench all``: a grid from each quality backbone's first training seed, read from its shipped
     file or the file ``bench train`` writes by default (the training steps are resolved by their own plan)."""
     steps = []
-    seed = plan.preset.train_seeds[0]
+    seed = plan.train_seeds[0]
     for model in plan.models(REGISTRY.tagged("quality"), lambda spec: spec.samples):
         trained = plan.shipped(model, seed) or checkpoint_path(
             plan.checkpoints, model, plan.preset.data, plan.preset.name, seed

@@ -229,7 +229,7 @@ def trained_models() -> tuple[str, ...]:
 
 
 def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
-    """``bench all``: every trained model once per training seed of the preset, resumed where a
+    """``bench all``: every trained model once per training seed of the plan, resumed where a
     checkpoint was cut; a model and seed the shipped weights hold is not trained."""
     return [
         (
@@ -239,7 +239,7 @@ def plan(plan: Plan) -> list[tuple[str, TrainRunConfig]]:
             ),
         )
         for model in plan.models(trained_models(), lambda spec: "trainable" in spec.supports)
-        for seed in plan.preset.train_seeds
+        for seed in plan.train_seeds
         if plan.shipped(model, seed) is None
     ]
 

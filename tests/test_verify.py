@@ -196,6 +196,35 @@ def test_bench_all_measures_what_the_weights_ship_instead_of_training_it(monkeyp
     assert list((results / "samples").glob("*.png"))
 
 
+def test_bench_all_measures_every_seed_the_weights_ship(monkeypatch, capsys, tmp_path, measured):
+    """A small preset trains one seed; from shipped weights the plan takes every seed they hold (the
+    verdicts need them), and trains what they do not ship at those seeds."""
+    weights = tmp_path / "weights"
+    shutil.copytree(measured[0], weights)
+    second = tmp_path / "seed1.safetensors"
+    _run(
+        "train",
+        "--model",
+        "unet",
+        "--preset",
+        "smoke",
+        "--seed",
+        "1",
+        "--rungs",
+        "2",
+        "--checkpoint",
+        str(second),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    _run("ship", "--checkpoint", str(second), "--to", str(weights))
+    code, out, err = bench(monkeypatch, capsys, "all", "--preset", "smoke", "--weights", str(weights), "--dry-run")
+    assert code == 0, err
+    steps = {step["step"]: step for step in json.loads(out)}
+    assert steps["fid"]["train_seeds"] == steps["denoise"]["train_seeds"] == [0, 1]
+    assert "train unet (seed 1)" not in steps and "train cunet (seed 1)" in steps
+
+
 def test_the_budget_chooses_runs_in_order_by_the_time_they_took_where_recorded():
     def run(name, wall_s):
         return CommittedRun("fid", name, pd.DataFrame(), {} if wall_s is None else {"phase": {"wall_s": wall_s}})

@@ -232,6 +232,11 @@ def shipped_steps(folder: Path, model: str, seed: int) -> dict[int, Path]:
     }
 
 
+def shipped_seeds(folder: Path) -> tuple[int, ...]:
+    """The training seeds ``folder``'s manifest ships any model of, in order (from the manifest alone)."""
+    return tuple(sorted({entry.seed for entry in read_manifest(folder)}))
+
+
 def shipped_ladder(
     folder: Path, model: str, seed: int, data: str, highest: int | None = None, at_step: int | None = None
 ) -> list[Rung]:
