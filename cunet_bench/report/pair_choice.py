@@ -46,8 +46,11 @@ class Pair:
 
 
 def _parameters(results: Results) -> dict[str, int]:
+    """Each model's trainable parameters, as its sample-quality rung rows record them."""
     fid = results.runs("fid")
-    rungs = fid[fid.kind == "rung"].dropna(subset=["parameters"]) if "kind" in fid else fid
+    if fid.empty or "parameters" not in fid:
+        return {}
+    rungs = fid[fid.kind == "rung"].dropna(subset=["parameters"])
     return {str(model): int(rows.parameters.iloc[0]) for model, rows in rungs.groupby("model")}
 
 
@@ -73,9 +76,8 @@ def _curve_keys(pairs: list[Pair], models: list[str]) -> list[tuple[str, str, in
     keys = []
     for model in models:
         for metric, level in sorted(pairs[0].curves.points.groupby(["metric", "level"]).groups):
-            if metric in SAMPLE_METRICS or metric in DENOISE_METRICS:
-                if all(pair.doubling(model, metric, int(level)) is not None for pair in pairs):
-                    keys.append((model, str(metric), int(level)))
+            if all(pair.doubling(model, metric, int(level)) is not None for pair in pairs):
+                keys.append((model, str(metric), int(level)))
     return keys
 
 
@@ -86,9 +88,8 @@ def _moving(pair: Pair, keys: list[tuple[str, str, int]], names: dict[str, str])
         doubling = pair.doubling(model, metric, level)
         if doubling is not None and doubling.estimate_beyond_tolerance:
             where = "" if level < 0 else f" at {level}"
-            change = doubling.text().split(" from step")[0]
             label = SAMPLE_METRICS.get(metric) or DENOISE_METRICS[metric]
-            by_model.setdefault(names[model], []).append(f"{label}{where} {change}")
+            by_model.setdefault(names[model], []).append(f"{label}{where} {doubling.change_text()}")
     return "; ".join(f"{name}: {', '.join(shown)}" for name, shown in by_model.items()) or "none"
 
 

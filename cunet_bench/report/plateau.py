@@ -76,16 +76,22 @@ class Doubling:
     seeds: int
     state: str
 
-    def text(self) -> str:
+    def change_text(self) -> str:
+        """The change with its interval over seeds: a percentage for a relative metric."""
         tolerance = TOLERANCES[self.metric]
         if tolerance.relative:
             low, estimate, high = (math.expm1(v) for v in (self.change.low, self.change.estimate, self.change.high))
-            shown = f"{estimate:+.0%} [{low:+.0%}, {high:+.0%}]" if self.seeds > 1 else f"{estimate:+.0%}"
-        else:
-            low, estimate, high = self.change.low, self.change.estimate, self.change.high
-            shown = f"{estimate:+.3g} [{low:+.3g}, {high:+.3g}]" if self.seeds > 1 else f"{estimate:+.3g}"
-            shown = f"{shown} {tolerance.unit}"
-        return f"{shown} from step {self.below:,} to {self.top:,} ({self.state}; tolerance ±{tolerance.text()})"
+            return f"{estimate:+.0%} [{low:+.0%}, {high:+.0%}]" if self.seeds > 1 else f"{estimate:+.0%}"
+        low, estimate, high = self.change.low, self.change.estimate, self.change.high
+        shown = f"{estimate:+.3g} [{low:+.3g}, {high:+.3g}]" if self.seeds > 1 else f"{estimate:+.3g}"
+        return f"{shown} {tolerance.unit}"
+
+    def text(self) -> str:
+        tolerance = TOLERANCES[self.metric]
+        return (
+            f"{self.change_text()} from step {self.below:,} to {self.top:,} ({self.state}; "
+            f"tolerance ±{tolerance.text()})"
+        )
 
     @property
     def estimate_beyond_tolerance(self) -> bool:
