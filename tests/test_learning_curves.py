@@ -300,3 +300,41 @@ def test_a_learning_curve_labels_evenly_spaced_rungs_down_from_the_top(rungs, la
     from cunet_bench.report.figures import rung_ticks
 
     assert tuple(rung_ticks(pd.Series(rungs))) == labelled
+
+
+def test_a_curve_is_completed_from_older_runs_measured_alike_each_rung_from_the_newest(tmp_path, monkeypatch):
+    """The whole ladder from one run, its last doubling measured again later (the shipped weights):
+    the curve takes each rung from the newest run that measured it so; a run of other sizes is left out."""
+    from cunet_bench.records import runs
+    from cunet_bench.report.curves import learning_curves
+    from cunet_bench.report.results import Results
+
+    from report_fixture import write
+
+    ids = iter(f"20261207T00000{i}Z-00000{i}" for i in range(3))
+    monkeypatch.setattr(runs, "new_run_id", lambda: next(ids))
+
+    def rungs(values, samples):
+        return [
+            {
+                "kind": "rung",
+                "model": "unet",
+                "tags": "paper-unet",
+                "train_seed": 0,
+                "rung_step": step,
+                "images_seen": step * 32,
+                "train_cpu_seconds": step * 0.5,
+                "samples": samples,
+                "sampling_steps": 30,
+                "sampler": "ddim",
+                "features": "classifier-x",
+                "distance": value,
+            }
+            for step, value in values.items()
+        ]
+
+    write("fid", rungs({225: 9.0, 450: 5.0}, samples=128), tmp_path, "smaller")
+    write("fid", rungs({225: 8.0, 450: 4.0, 900: 2.0, 1800: 1.5}, samples=256), tmp_path, "whole ladder")
+    write("fid", rungs({900: 2.1, 1800: 1.4}, samples=256), tmp_path, "last doubling again")
+    curve = learning_curves(Results(tmp_path)).of("unet", "distance").sort_values("rung_step")
+    assert curve.value.tolist() == [8.0, 4.0, 2.1, 1.4]

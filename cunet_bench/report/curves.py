@@ -61,17 +61,23 @@ class Curves:
         )
 
 
+MEASURED_ALIKE = {"fid": ("samples", "sampling_steps", "sampler", "features"), "denoise": ("images",)}
+"""The columns of a rung row that say how it was measured: rungs of one curve agree on them."""
+
+
 def learning_curves(results: Results) -> Curves:
-    """The rung rows of ``bench fid --curves`` and ``bench denoise --curves``: for each model, those
-    of the newest run that measured its curve (a model's curve may come from a run of its own)."""
+    """The rung rows of ``bench fid --curves`` and ``bench denoise --curves``. For each model, the
+    newest run that measured its curve says how the curve is measured (:data:`MEASURED_ALIKE`); each
+    rung of each training seed comes from the newest run that measured it so. A curve can thus be
+    completed from several runs: the rungs of a whole ladder from the training checkpoints, and its
+    last doubling from the shipped weights, measured the same way later."""
     parts, runs = [], []
     for bench, name, metrics in (("fid", "model", SAMPLE_METRICS), ("denoise", "method", DENOISE_METRICS)):
         frame = results.runs(bench)
         rungs = frame[frame.kind == "rung"] if "kind" in frame else frame
         if rungs.empty:
             continue
-        newest = rungs.groupby(name).run_id.transform("max")
-        rungs = rungs[rungs.run_id == newest]
+        rungs = _newest_alike(rungs, name, MEASURED_ALIKE[bench])
         runs += sorted(rungs.run_id.astype(str).unique())
         if bench == "denoise":
             rungs = rungs[rungs.target.isin([SCORING, "output"])]
@@ -84,6 +90,19 @@ def learning_curves(results: Results) -> Curves:
     columns = ["model", "train_seed", "rung_step", "images_seen", "train_cpu_seconds", "metric", "level", "value"]
     points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return Curves(points, tuple(runs))
+
+
+def _newest_alike(rungs: pd.DataFrame, name: str, alike: tuple[str, ...]) -> pd.DataFrame:
+    """Per model, the rung rows measured as its newest run measured them, each (seed, rung) from the
+    newest of those runs that measured it."""
+    kept = []
+    for _, rows in rungs.groupby(name, sort=False):
+        newest = rows[rows.run_id == rows.run_id.max()]
+        signature = newest[list(alike)].drop_duplicates()
+        same = rows.merge(signature, on=list(alike), how="inner")
+        rung = same.train_seed.fillna(0).astype(int).astype(str) + "@" + same.rung_step.astype(int).astype(str)
+        kept.append(same[same.run_id == same.groupby(rung).run_id.transform("max")])
+    return pd.concat(kept, ignore_index=True)
 
 
 def _long(rows: pd.DataFrame, name: str, metric: str, values: pd.Series, level) -> pd.DataFrame:
