@@ -278,7 +278,8 @@ def test_the_pair_closer_to_its_plateau_is_the_better_reference_and_a_tie_keeps_
     kept = choice_text(flat, moving, names, "`alt`")
     assert "this report's pair has 3 of 3 curves within tolerance and the alternative 1" in kept
     assert "this report's pair is the closer to converged and was kept" in kept
-    assert "Over the doubling 900 → 1,800 steps" in kept and "U-Net (100 parameters, FD 0.97)" in kept
+    assert "Over the doubling 900 → 1,800 steps (the mean of 2 training seeds)" in kept
+    assert "U-Net (100 parameters, FD 0.97)" in kept
     assert "this report's pair — none; the alternative — U-Net: FD -50% [-50%, -50%], best SSIM at 50 +0.1" in kept
     swapped = choice_text(moving, flat, names, "`alt`")
     assert "the alternative is the closer to converged: by the rule it was the better reference" in swapped

@@ -132,11 +132,12 @@ def choice_text(ours: Pair, theirs: Pair, names: dict[str, str], where: str) -> 
         else "the alternative is the closer to converged: by the rule it was the better reference, and this report "
         "does not use it"
     )
+    seeds = "one training seed's estimates" if first.seeds == 1 else f"the mean of {first.seeds} training seeds"
     return (
-        f"**The pair.** This report's models were chosen over an alternative pair piloted on the same ladder and "
-        f"recipe ({where}), by this rule: {PAIR_RULE}. Over the doubling {first.below:,} → "
-        f"{first.top:,} steps, this report's pair has {within[0]} of {len(keys)} curves within tolerance and the "
-        f"alternative {within[1]}: {verdict}. At {first.top:,} steps: this report's {_values(ours, models, names)}; "
+        f"**The pair.** An alternative pair was piloted on the same ladder and recipe ({where}); the choice between "
+        f"them follows this rule: {PAIR_RULE}. Over the doubling {first.below:,} → {first.top:,} steps ({seeds}), "
+        f"this report's pair has {within[0]} of {len(keys)} curves within tolerance and the alternative "
+        f"{within[1]}: {verdict}. At {first.top:,} steps: this report's {_values(ours, models, names)}; "
         f"the alternative's {_values(theirs, models, names)}. Beyond tolerance, this report's pair — "
         f"{_moving(ours, keys, names)}; the alternative — {_moving(theirs, keys, names)}."
     )
