@@ -339,3 +339,19 @@ def test_a_curve_is_completed_from_older_runs_measured_alike_each_rung_from_the_
     write("fid", rungs({900: 2.1, 1800: 1.4}, samples=256), tmp_path, "last doubling again")
     curve = learning_curves(Results(tmp_path)).of("unet", "distance").sort_values("rung_step")
     assert curve.value.tolist() == [8.0, 4.0, 2.1, 1.4]
+
+
+def test_every_step_of_the_ladder_has_its_change_and_the_last_is_the_gates():
+    curve = Curves(_curve("unet", "ssim", {0: [0.5, 0.6, 0.65, 0.655], 1: [0.52, 0.61, 0.66, 0.664]}, level=50), ("r",))
+    steps = curve.doublings("unet", "ssim", 50)
+    assert [(d.below, d.top) for d in steps] == [(225, 450), (450, 900), (900, 1800)]
+    assert [round(d.change.estimate, 4) for d in steps] == [0.095, 0.05, 0.0045]
+    assert curve.doubling("unet", "ssim", 50) == steps[-1] and steps[-1].estimate_text() == "+0.0045"
+    gap = Curves(
+        pd.concat(
+            [_curve("unet", "distance", {0: [4.0, 2.0, 1.0]}), _curve("unet", "distance", {1: [0.9]}, steps=(1800,))]
+        ),
+        ("r",),
+    )
+    assert [d.estimate_text() for d in gap.doublings("unet", "distance")] == ["-50%", "-50%"]
+    assert gap.doubling("unet", "distance") is None  # the top rung shares no seed with the one below

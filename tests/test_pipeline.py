@@ -106,6 +106,7 @@ def test_bench_all_smoke_end_to_end_in_the_users_folders_only(tmp_path):
             and len(set(curve[column])) >= 3
         ), bench
     assert "## Learning curves and equal-compute comparisons" in text and "figures/learning_curves.png" in text
+    assert "| model | metric | 1 → 3 |" in text  # the change over every step of the ladder (one, here)
     assert (
         "(72 samples per rung at 1 sampling steps; denoising at noise steps 3, 6, at the rungs of steps 1, 3)" in text
     )

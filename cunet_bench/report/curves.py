@@ -48,17 +48,23 @@ class Curves:
 
     def doubling(self, model: str, metric: str, level: int = -1) -> Doubling | None:
         """The change over the last doubling of ``model``'s training, or None without two rungs."""
+        doublings = self.doublings(model, metric, level)
+        top = self.of(model, metric, level).dropna(subset=["value"]).rung_step.max()
+        return doublings[-1] if doublings and doublings[-1].top == top else None
+
+    def doublings(self, model: str, metric: str, level: int = -1) -> list[Doubling]:
+        """The change over each step of ``model``'s ladder (from each rung to the next), lowest first;
+        a step no training seed measured at both ends is left out."""
         rows = self.of(model, metric, level).dropna(subset=["value"])
         steps = sorted(rows.rung_step.unique())
-        if len(steps) < 2:
-            return None
-        below, top = (rows[rows.rung_step == step] for step in steps[-2:])
-        return last_doubling(
-            metric,
-            dict(zip(below.train_seed.astype(int), below.value.astype(float))),
-            dict(zip(top.train_seed.astype(int), top.value.astype(float))),
-            (int(steps[-2]), int(steps[-1])),
-        )
+        changes = []
+        for low, high in zip(steps, steps[1:]):
+            below, top = (rows[rows.rung_step == step] for step in (low, high))
+            below_values = dict(zip(below.train_seed.astype(int), below.value.astype(float)))
+            top_values = dict(zip(top.train_seed.astype(int), top.value.astype(float)))
+            if set(below_values) & set(top_values):
+                changes.append(last_doubling(metric, below_values, top_values, (int(low), int(high))))
+        return changes
 
 
 MEASURED_ALIKE = {"fid": ("samples", "sampling_steps", "sampler", "features"), "denoise": ("images",)}

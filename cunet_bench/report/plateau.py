@@ -76,6 +76,12 @@ class Doubling:
     seeds: int
     state: str
 
+    def estimate_text(self) -> str:
+        """The estimated change alone: a percentage for a relative metric, else in the metric's unit."""
+        if TOLERANCES[self.metric].relative:
+            return f"{math.expm1(self.change.estimate):+.0%}"
+        return f"{self.change.estimate:+.3g}"
+
     def change_text(self) -> str:
         """The change with its interval over seeds: a percentage for a relative metric."""
         tolerance = TOLERANCES[self.metric]

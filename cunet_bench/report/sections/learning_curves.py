@@ -16,7 +16,7 @@ from cunet_bench.report import figures
 from cunet_bench.report.convergence import convergence
 from cunet_bench.report.curves import DENOISE_METRICS, REACH, SAMPLE_METRICS, Curves, cost_to_reach, equal_budget
 from cunet_bench.report.markdown import Section, markdown_table, missing, number
-from cunet_bench.report.plateau import AT_TOLERANCE, DECIDE_PROBABILITY, MOST_SEEDS, Doubling
+from cunet_bench.report.plateau import AT_TOLERANCE, DECIDE_PROBABILITY, MOST_SEEDS, TOLERANCES, Doubling
 from cunet_bench.report.results import Results, paper_name, tagged
 from cunet_bench.report.verdicts import INCONCLUSIVE, Interval
 
@@ -52,6 +52,9 @@ def curves_section(results: Results, figures_dir: Path) -> Section:
         "the spread between seeds were as measured (a noncentral t; the number at which the interval's expected "
         "half-width just fits decides only about half the time).",
         markdown_table(_doublings(curves, labels)),
+        "Change over every step of the ladder (the curve the stop rule reads: the mean change over training seeds "
+        "from each rung to the next; a distance as a percentage). A change within its tolerance is marked ·.",
+        markdown_table(_every_step(curves, labels)),
     ]
     if not rows.empty:
         section.body += _equal_compute(curves, rows, labels)
@@ -136,6 +139,31 @@ def _doublings(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
                 }
             )
     return table
+
+
+def _every_step(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
+    """One row per model and curve, one column per step of the ladder: the estimated change, marked
+    when within its tolerance; a step a model's ladder does not have reads —."""
+    changes: list[tuple[str, str, dict[tuple[int, int], str]]] = []
+    keys = curves.points[["model", "metric", "level"]].drop_duplicates().sort_values(["model", "metric", "level"])
+    for key in keys.itertuples():
+        doublings = curves.doublings(key.model, key.metric, key.level)
+        if doublings:
+            metric = METRIC_NAMES[key.metric] + (f" at {key.level}" if key.level >= 0 else "")
+            metric += " (dB)" if TOLERANCES[key.metric].unit == "dB" else ""
+            shown = {
+                (d.below, d.top): d.estimate_text() + ("" if d.estimate_beyond_tolerance else " ·") for d in doublings
+            }
+            changes.append((labels.get(key.model, key.model), metric, shown))
+    steps = sorted({step for _, _, shown in changes for step in shown})
+    return [
+        {
+            "model": model,
+            "metric": metric,
+            **{f"{low:,} → {high:,}": shown.get((low, high), "—") for low, high in steps},
+        }
+        for model, metric, shown in changes
+    ]
 
 
 def _seeds_to_decide(doubling: Doubling) -> str:
