@@ -48,23 +48,28 @@ class Curves:
 
     def doubling(self, model: str, metric: str, level: int = -1) -> Doubling | None:
         """The change over the last doubling of ``model``'s training, or None without two rungs."""
-        doublings = self.doublings(model, metric, level)
-        top = self.of(model, metric, level).dropna(subset=["value"]).rung_step.max()
-        return doublings[-1] if doublings and doublings[-1].top == top else None
+        rows = self.of(model, metric, level).dropna(subset=["value"])
+        steps = sorted(rows.rung_step.unique())
+        return _change(metric, rows, *steps[-2:]) if len(steps) >= 2 else None
 
     def doublings(self, model: str, metric: str, level: int = -1) -> list[Doubling]:
         """The change over each step of ``model``'s ladder (from each rung to the next), lowest first;
         a step no training seed measured at both ends is left out."""
         rows = self.of(model, metric, level).dropna(subset=["value"])
         steps = sorted(rows.rung_step.unique())
-        changes = []
-        for low, high in zip(steps, steps[1:]):
-            below, top = (rows[rows.rung_step == step] for step in (low, high))
-            below_values = dict(zip(below.train_seed.astype(int), below.value.astype(float)))
-            top_values = dict(zip(top.train_seed.astype(int), top.value.astype(float)))
-            if set(below_values) & set(top_values):
-                changes.append(last_doubling(metric, below_values, top_values, (int(low), int(high))))
-        return changes
+        changes = (_change(metric, rows, low, high) for low, high in zip(steps, steps[1:]))
+        return [change for change in changes if change is not None]
+
+
+def _change(metric: str, rows: pd.DataFrame, low: int, high: int) -> Doubling | None:
+    """The change of one curve from rung ``low`` to rung ``high``; None when no training seed was
+    measured at both."""
+    below, top = (rows[rows.rung_step == step] for step in (low, high))
+    below_values = dict(zip(below.train_seed.astype(int), below.value.astype(float)))
+    top_values = dict(zip(top.train_seed.astype(int), top.value.astype(float)))
+    if not set(below_values) & set(top_values):
+        return None
+    return last_doubling(metric, below_values, top_values, (int(low), int(high)))
 
 
 MEASURED_ALIKE = {"fid": ("samples", "sampling_steps", "sampler", "features"), "denoise": ("images",)}
@@ -106,8 +111,8 @@ def _newest_alike(rungs: pd.DataFrame, name: str, alike: tuple[str, ...]) -> pd.
         newest = rows[rows.run_id == rows.run_id.max()]
         signature = newest[list(alike)].drop_duplicates()
         same = rows.merge(signature, on=list(alike), how="inner")
-        rung = same.train_seed.fillna(0).astype(int).astype(str) + "@" + same.rung_step.astype(int).astype(str)
-        kept.append(same[same.run_id == same.groupby(rung).run_id.transform("max")])
+        newest_of_rung = same.groupby([same.train_seed.fillna(0), same.rung_step]).run_id.transform("max")
+        kept.append(same[same.run_id == newest_of_rung])
     return pd.concat(kept, ignore_index=True)
 
 

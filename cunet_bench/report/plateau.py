@@ -76,21 +76,21 @@ class Doubling:
     seeds: int
     state: str
 
+    def _shown(self, value: float) -> str:
+        """One change on the scale it is read in: a percentage for a relative metric."""
+        return f"{math.expm1(value):+.0%}" if TOLERANCES[self.metric].relative else f"{value:+.3g}"
+
     def estimate_text(self) -> str:
         """The estimated change alone: a percentage for a relative metric, else in the metric's unit."""
-        if TOLERANCES[self.metric].relative:
-            return f"{math.expm1(self.change.estimate):+.0%}"
-        return f"{self.change.estimate:+.3g}"
+        return self._shown(self.change.estimate)
 
     def change_text(self) -> str:
         """The change with its interval over seeds: a percentage for a relative metric."""
         tolerance = TOLERANCES[self.metric]
-        if tolerance.relative:
-            low, estimate, high = (math.expm1(v) for v in (self.change.low, self.change.estimate, self.change.high))
-            return f"{estimate:+.0%} [{low:+.0%}, {high:+.0%}]" if self.seeds > 1 else f"{estimate:+.0%}"
-        low, estimate, high = self.change.low, self.change.estimate, self.change.high
-        shown = f"{estimate:+.3g} [{low:+.3g}, {high:+.3g}]" if self.seeds > 1 else f"{estimate:+.3g}"
-        return f"{shown} {tolerance.unit}"
+        shown = self.estimate_text()
+        if self.seeds > 1:
+            shown += f" [{self._shown(self.change.low)}, {self._shown(self.change.high)}]"
+        return shown if tolerance.relative else f"{shown} {tolerance.unit}"
 
     def text(self) -> str:
         tolerance = TOLERANCES[self.metric]
