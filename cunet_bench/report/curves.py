@@ -42,6 +42,11 @@ class Curves:
     def empty(self) -> bool:
         return self.points.empty
 
+    def keys(self) -> list[tuple[str, str, int]]:
+        """Every curve's (model, metric, level), sorted."""
+        keys = self.points[["model", "metric", "level"]].drop_duplicates()
+        return sorted((str(model), str(metric), int(level)) for model, metric, level in keys.itertuples(index=False))
+
     def of(self, model: str, metric: str, level: int = -1) -> pd.DataFrame:
         rows = self.points
         return rows[(rows.model == model) & (rows.metric == metric) & (rows.level == level)]

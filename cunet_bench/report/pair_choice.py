@@ -73,12 +73,13 @@ def _shared_steps(ours: Curves, theirs: Curves, models: list[str]) -> set[int]:
 
 def _curve_keys(pairs: list[Pair], models: list[str]) -> list[tuple[str, str, int]]:
     """The (model, metric, level) curves measured over the shared doubling in both pairs."""
-    keys = []
-    for model in models:
-        for metric, level in sorted(pairs[0].curves.points.groupby(["metric", "level"]).groups):
-            if all(pair.doubling(model, metric, int(level)) is not None for pair in pairs):
-                keys.append((model, str(metric), int(level)))
-    return keys
+    measured = pairs[0].curves.keys()
+    return [
+        key
+        for model in models
+        for key in measured
+        if key[0] == model and all(pair.doubling(*key) is not None for pair in pairs)
+    ]
 
 
 def _moving(pair: Pair, keys: list[tuple[str, str, int]], names: dict[str, str]) -> str:

@@ -125,14 +125,13 @@ def _table(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
 
 def _doublings(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
     table = []
-    keys = curves.points[["model", "metric", "level"]].drop_duplicates().sort_values(["model", "metric", "level"])
-    for key in keys.itertuples():
-        doubling = curves.doubling(key.model, key.metric, key.level)
+    for model, metric, level in curves.keys():
+        doubling = curves.doubling(model, metric, level)
         if doubling is not None:
             table.append(
                 {
-                    "model": labels.get(key.model, key.model),
-                    "metric": METRIC_NAMES[key.metric] + (f" at noise step {key.level}" if key.level >= 0 else ""),
+                    "model": labels.get(model, model),
+                    "metric": METRIC_NAMES[metric] + (f" at noise step {level}" if level >= 0 else ""),
                     "seeds": str(doubling.seeds),
                     "last doubling": doubling.text(),
                     f"seeds for a {DECIDE_PROBABILITY:.0%} chance to decide": _seeds_to_decide(doubling),
@@ -145,16 +144,15 @@ def _every_step(curves: Curves, labels: dict[str, str]) -> list[dict[str, str]]:
     """One row per model and curve, one column per step of the ladder: the estimated change, marked
     when within its tolerance; a step a model's ladder does not have reads —."""
     changes: list[tuple[str, str, dict[tuple[int, int], str]]] = []
-    keys = curves.points[["model", "metric", "level"]].drop_duplicates().sort_values(["model", "metric", "level"])
-    for key in keys.itertuples():
-        doublings = curves.doublings(key.model, key.metric, key.level)
+    for model, metric, level in curves.keys():
+        doublings = curves.doublings(model, metric, level)
         if doublings:
-            metric = METRIC_NAMES[key.metric] + (f" at {key.level}" if key.level >= 0 else "")
-            metric += " (dB)" if TOLERANCES[key.metric].unit == "dB" else ""
+            name = METRIC_NAMES[metric] + (f" at {level}" if level >= 0 else "")
+            name += " (dB)" if TOLERANCES[metric].unit == "dB" else ""
             shown = {
                 (d.below, d.top): d.estimate_text() + ("" if d.estimate_beyond_tolerance else " ·") for d in doublings
             }
-            changes.append((labels.get(key.model, key.model), metric, shown))
+            changes.append((labels.get(model, model), name, shown))
     steps = sorted({step for _, _, shown in changes for step in shown})
     return [
         {
