@@ -252,6 +252,8 @@ def test_the_stop_rule_counts_the_gate_not_the_verdict(monkeypatch):
     assert f"{count} at 7,200 steps of the 28,800 planned: the rule is not met and training would go on." in text
     text = "\n".join(conclusion_section(claims, Reach(28800, 28800)).body)
     assert f"{count}: the runs ended at their planned end (28,800 steps) with the rule unmet" in text
+    text = "\n".join(conclusion_section(claims, Reach(28800, None)).body)
+    assert f"{count} at 28,800 steps: the rule is not met; these results hold no training run's planned steps" in text
     monkeypatch.setattr(conclusion, "STOP_AT", 2)
     text = "\n".join(conclusion_section(claims, Reach(14400, 28800)).body)
     assert f"{count}: the rule is met at the doubling to 14,400 steps." in text

@@ -115,10 +115,15 @@ def _gate_count(paper: list[list[Claim]], reach: Reach) -> str:
             f"{count}: the runs ended at their planned end ({reach.planned:,} steps) with the rule unmet; the claims "
             "it holds stay undecided, as the rows say."
         )
+    elif reach.planned is None:
+        where = f" at {reach.measured:,} steps" if reach.measured is not None else ""
+        outcome = (
+            f"{count}{where}: the rule is not met; these results hold no training run's planned steps, so whether "
+            "training would go on is not read here."
+        )
     else:
         where = f" at {reach.measured:,} steps" if reach.measured is not None else ""
-        planned = f" of the {reach.planned:,} planned" if reach.planned is not None else ""
-        outcome = f"{count}{where}{planned}: the rule is not met and training would go on."
+        outcome = f"{count}{where} of the {reach.planned:,} planned: the rule is not met and training would go on."
     return f"{rule} {outcome}"
 
 
