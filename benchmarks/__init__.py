@@ -114,17 +114,36 @@ class Plan:
         steps = shipped_steps(self.weights, model, seed)
         return steps[max(steps)] if steps else None
 
-    def models(self, defaults: tuple[str, ...], measures: Callable[[Any], bool]) -> tuple[str, ...]:
+    def shipped_models(self) -> tuple[str, ...]:
+        """The models the shipped weights hold at every training seed of the plan, in the manifest's order
+        (none without ``--weights``)."""
+        if self.weights is None:
+            return ()
+        from cunet_bench.records.shipped import read_manifest
+
+        entries = read_manifest(self.weights)
+        names = dict.fromkeys(entry.model for entry in entries)
+        seeds = set(self.train_seeds)
+        return tuple(name for name in names if {e.seed for e in entries if e.model == name} >= seeds)
+
+    def models(
+        self, defaults: tuple[str, ...], measures: Callable[[Any], bool], shipped: bool = False
+    ) -> tuple[str, ...]:
         """A step's models: the preset's, then each added model the step ``measures`` (a test of its
-        :class:`~cunet_bench.registry.spec.ModelSpec`)."""
+        :class:`~cunet_bench.registry.spec.ModelSpec`), then, when ``shipped``, each model the shipped
+        weights hold that it measures."""
         from cunet_bench.registry.suite import get_model
 
-        return defaults + tuple(name for name in self.added if name not in defaults and measures(get_model(name)))
+        extra = self.added + (self.shipped_models() if shipped else ())
+        return defaults + tuple(
+            name for name in dict.fromkeys(extra) if name not in defaults and measures(get_model(name))
+        )
 
-    def adding(self, make: Callable[..., Any], measures: Callable[[Any], bool]) -> Any:
-        """The configuration ``make(**overrides)`` resolves, with the added models it measures."""
+    def adding(self, make: Callable[..., Any], measures: Callable[[Any], bool], shipped: bool = False) -> Any:
+        """The configuration ``make(**overrides)`` resolves, with the added models it measures (and the
+        shipped ones, when ``shipped``)."""
         config = make()
-        models = self.models(tuple(config.models), measures)
+        models = self.models(tuple(config.models), measures, shipped)
         return config if models == tuple(config.models) else make(models=models)
 
 

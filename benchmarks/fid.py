@@ -697,6 +697,7 @@ BENCHMARK = Benchmark(
                     **models,
                 ),
                 lambda spec: spec.samples,
+                shipped=True,  # what the weights ship beyond the preset, such as the Appendix C ablations
             ),
         )
     ],

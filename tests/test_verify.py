@@ -223,6 +223,27 @@ def test_bench_all_measures_every_seed_the_weights_ship(monkeypatch, capsys, tmp
     steps = {step["step"]: step for step in json.loads(out)}
     assert steps["fid"]["train_seeds"] == steps["denoise"]["train_seeds"] == [0, 1]
     assert "train unet (seed 1)" not in steps and "train cunet (seed 1)" in steps
+    assert steps["fid"]["models"] == steps["denoise"]["models"][:3] == ["unet", "cunet-release", "cunet"]
+
+
+def test_bench_all_samples_what_the_weights_ship_beyond_the_preset_at_every_seed(
+    monkeypatch, capsys, tmp_path, measured
+):
+    """Shipped Appendix C ablations join the fid step (their claim reads samples), not the denoising
+    step; a model shipped at fewer seeds than the plan measures stays out (its verdict would lack seeds)."""
+    weights = tmp_path / "weights"
+    shutil.copytree(measured[0], weights)
+    for model, seed in (("cunet-release-wo-a", 0), ("cunet-release-wo-a", 1), ("cunet-release-wo-r", 0)):
+        checkpoint = tmp_path / f"{model}-{seed}.safetensors"
+        train = ("train", "--model", model, "--preset", "smoke", "--seed", str(seed), "--checkpoint", str(checkpoint))
+        _run(*train, "--out", str(tmp_path / "r"))
+        _run("ship", "--checkpoint", str(checkpoint), "--to", str(weights))
+    code, out, err = bench(monkeypatch, capsys, "all", "--preset", "smoke", "--weights", str(weights), "--dry-run")
+    assert code == 0, err
+    steps = {step["step"]: step for step in json.loads(out)}
+    assert steps["fid"]["train_seeds"] == [0, 1]
+    assert steps["fid"]["models"] == ["unet", "cunet-release", "cunet", "cunet-release-wo-a"]
+    assert "cunet-release-wo-a" not in steps["denoise"]["models"]
 
 
 def test_the_budget_chooses_runs_in_order_by_the_time_they_took_where_recorded():
