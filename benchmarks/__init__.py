@@ -122,9 +122,9 @@ class Plan:
         from cunet_bench.records.shipped import read_manifest
 
         entries = read_manifest(self.weights)
+        seeds = {entry.seed for entry in entries}  # the plan's training seeds: every seed shipped
         names = dict.fromkeys(entry.model for entry in entries)
-        seeds = set(self.train_seeds)
-        return tuple(name for name in names if {e.seed for e in entries if e.model == name} >= seeds)
+        return tuple(name for name in names if {e.seed for e in entries if e.model == name} == seeds)
 
     def models(
         self, defaults: tuple[str, ...], measures: Callable[[Any], bool], shipped: bool = False

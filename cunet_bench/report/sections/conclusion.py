@@ -116,15 +116,17 @@ def _gate_count(paper: list[list[Claim]], reach: Reach) -> str:
             "it holds stay undecided, as the rows say."
         )
     elif reach.planned is None:
-        where = f" at {reach.measured:,} steps" if reach.measured is not None else ""
         outcome = (
-            f"{count}{where}: the rule is not met; these results hold no training run's planned steps, so whether "
-            "training would go on is not read here."
+            f"{count}{_at(reach)}: the rule is not met; these results hold no training run's planned steps, so "
+            "whether training would go on is not read here."
         )
     else:
-        where = f" at {reach.measured:,} steps" if reach.measured is not None else ""
-        outcome = f"{count}{where} of the {reach.planned:,} planned: the rule is not met and training would go on."
+        outcome = f"{count}{_at(reach)} of the {reach.planned:,} planned: the rule is not met and training would go on."
     return f"{rule} {outcome}"
+
+
+def _at(reach: Reach) -> str:
+    return f" at {reach.measured:,} steps" if reach.measured is not None else ""
 
 
 def conclusion_section(claims: list[Claim], reach: Reach) -> Section:
