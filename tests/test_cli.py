@@ -57,6 +57,16 @@ def test_a_subprocess_gets_one_line_and_exit_2(args, fragment):
     assert_one_line_error(run(*args), fragment)
 
 
+@pytest.mark.parametrize(
+    "value, shown",
+    [(20_320.4, "20,320"), (1_234.5, "1,234"), (999.94, "999.9"), (0.012345, "0.01235"), (7, "7"), (12_000, "12,000")],
+)
+def test_a_table_cell_never_shows_a_large_number_in_exponent_form(value, shown):
+    from cunet_bench.cli.output import format_value
+
+    assert format_value(value) == shown
+
+
 def test_efficiency_smoke_end_to_end(tmp_path):
     from cunet_bench.records import runs
 
