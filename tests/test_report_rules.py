@@ -5,9 +5,10 @@ a claim about every noise level combines the levels' verdicts (denoise_claims)."
 from pathlib import Path
 
 import pytest
+from cunet_bench.numbers import number
 from cunet_bench.report.compare import _status
 from cunet_bench.report.denoise_claims import _combine
-from cunet_bench.report.markdown import DESCRIBED, RELEASED, Claim, code, group_by_claim, markdown_table, number, plain
+from cunet_bench.report.markdown import DESCRIBED, RELEASED, Claim, code, group_by_claim, markdown_table, plain
 from cunet_bench.report.verdicts import EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, Interval
 
 
@@ -21,6 +22,9 @@ from cunet_bench.report.verdicts import EDGE, INCONCLUSIVE, NOT_MEASURED, NOT_RE
         (False, "no"),
         (1234567, "1,234,567"),
         (1234.0, "1,234"),
+        (20320.4, "20,320"),
+        (3478.6, "3,479"),
+        (float("inf"), "inf"),
         (999, "999"),
         (0.000123456, "0.0001235"),
         (3.14159265, "3.142"),

@@ -5,7 +5,6 @@ file) a plain line at least once a minute, so a long step is never silent."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
@@ -18,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cunet_bench.benchmarks import PLAIN_PROGRESS, Progress
+from cunet_bench.numbers import number
 
 
 class OutputFormat(str, Enum):
@@ -26,15 +26,8 @@ class OutputFormat(str, Enum):
 
 
 def format_value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+    """A table cell: numbers as the report writes them, anything else as text."""
+    return number(value) if value is None or isinstance(value, (int, float)) else str(value)
 
 
 def emit(

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cunet_bench.numbers import number
 from cunet_bench.records import schema
-from cunet_bench.report.markdown import Claim, code, markdown_table, number
+from cunet_bench.report.markdown import Claim, code, markdown_table
 from cunet_bench.report.results import Results
 from cunet_bench.report.verdicts import REPLICATES, Interval, Seeds, seed_level_difference, seed_level_ratio
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from cunet_bench.numbers import number
 from cunet_bench.report.verdicts import DEPENDS, NOT_MEASURED, Interval, reading_at_this_scale
 
 CLAIM, CONCESSION, NON_CLAIM = "claim", "concession", "non-claim"
@@ -136,19 +136,6 @@ class Section:
     body: list[str] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
-
-
-def number(value: Any, digits: int = 4) -> str:
-    """Plain, compact numbers for tables: integers with separators, others to ``digits`` figures."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if float(value).is_integer() and abs(value) >= 1000:
-        return f"{int(value):,}"
-    return f"{value:.{digits}g}"
 
 
 def _cell(text: str) -> str:

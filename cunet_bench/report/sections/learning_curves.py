@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cunet_bench.numbers import number
 from cunet_bench.report import figures
 from cunet_bench.report.convergence import convergence
 from cunet_bench.report.curves import DENOISE_METRICS, REACH, SAMPLE_METRICS, Curves, cost_to_reach, equal_budget
-from cunet_bench.report.markdown import Section, markdown_table, missing, number
+from cunet_bench.report.markdown import Section, markdown_table, missing
 from cunet_bench.report.plateau import AT_TOLERANCE, DECIDE_PROBABILITY, MOST_SEEDS, TOLERANCES, Doubling
 from cunet_bench.report.results import Results, paper_name, tagged
 from cunet_bench.report.verdicts import INCONCLUSIVE, Interval
