@@ -116,7 +116,8 @@ def _record(config: SampleConfig, model: str, trained_steps: int, images: torch.
         png,
         sample_grid_png(
             images,
-            f"{model}: {count} samples, {config.sampler} {config.sampling_steps} steps, training step {trained_steps}",
+            f"{model}: {count} samples, {config.sampler} {config.sampling_steps} steps, "
+            f"training step {trained_steps:,}",
         ),
     )
     buffer = io.BytesIO()

@@ -28,7 +28,7 @@ def _sample_grids(results: Results, section: Section, figures_dir: Path) -> None
             section.body.append(
                 f"![{row.model}](figures/{source.name})  \n{row.paper_name} (`{row.model}`): "
                 f"{int(row.samples)} samples, {row.sampler} {int(row.sampling_steps)} steps, "
-                f"{row.seconds_per_sample:.3f} s per sample, training step {int(row.trained_steps)}"
+                f"{row.seconds_per_sample:.3f} s per sample, training step {int(row.trained_steps):,}"
             )
             section.runs.append(results.provenance_line("sample", str(row.run_id)))
 
