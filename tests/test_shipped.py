@@ -11,6 +11,7 @@ from cunet_bench.diffusion.loading import load_trained
 from cunet_bench.errors import UserError
 from cunet_bench.records.checkpoints import read_checkpoint
 from cunet_bench.records.shipped import MANIFEST, MAX_SHIPPED_BYTES, read_manifest, verified
+from cunet_bench.records.shipped_names import ShippedName, read_shipped_name, shipped_name
 
 from test_bad_input import bench
 
@@ -128,3 +129,17 @@ def test_a_shipped_file_is_never_resumed(monkeypatch, capsys, tmp_path, unet_wit
         str(tmp_path / "r"),
     )
     assert code == 2 and "holds shipped EMA weights alone (no optimizer state): it cannot be resumed" in err
+
+
+@pytest.mark.parametrize(
+    "name, read",
+    [
+        (shipped_name("cunet-release-wo-a", 2, 28_800), ShippedName("cunet-release-wo-a", 2, 28_800)),
+        (shipped_name("unet", 0, 225), ShippedName("unet", 0, 225)),
+        ("unet-mnist5k-reference-seed0.safetensors", None),  # a training checkpoint, not a shipped file
+        ("unet-seed0-step225.safetensors", None),
+        ("unet-seed0-step0000225.pt", None),
+    ],
+)
+def test_a_shipped_files_name_reads_back_as_its_model_seed_and_step(name, read):
+    assert read_shipped_name(f"/somewhere/{name}") == read

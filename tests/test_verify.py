@@ -56,6 +56,19 @@ def test_measurements_from_shipped_weights_read_the_shipped_ladder(measured):
     )
 
 
+def test_the_report_names_the_shipped_weights_it_measured(monkeypatch, capsys, tmp_path, measured):
+    weights, committed = measured
+    code, _, err = bench(
+        monkeypatch, capsys, "report", "--results", str(committed), "--out", str(tmp_path), "--no-reference"
+    )
+    assert code == 0, err
+    rows = pd.read_csv(next((committed / "fid").glob("*.csv")), low_memory=False)
+    top = rows[(rows.kind == "rung") & (rows.rung_step == 3)].iloc[0]
+    setup = (tmp_path / "REPORT.md").read_text().split("## Setup")[1].split("\n## ")[0]
+    assert f"**Measured from shipped weights** (`{weights}`;" in setup
+    assert f"| unet | 0 | 1, 3 | {int(top.images_seen):,} | {top.train_cpu_seconds:.4g} |" in setup
+
+
 def _verify(monkeypatch, capsys, weights, against, out, *extra):
     return bench(
         monkeypatch, capsys, "verify", "--weights", str(weights), "--against", str(against), "--out", str(out), *extra

@@ -33,6 +33,7 @@ from cunet_bench.records.checkpoints import (
     tensor_bytes,
 )
 from cunet_bench.records.ladder import Rung, highest_below_top
+from cunet_bench.records.shipped_names import shipped_name
 
 MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = "cunet-bench-shipped-v1"
@@ -66,10 +67,6 @@ def stored_form(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def as_run(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Shipped fp16 tensors cast to fp32, the dtype every model computes in."""
     return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
-
-
-def shipped_name(model: str, seed: int, step: int) -> str:
-    return f"{model}-seed{seed}-step{step:07d}.safetensors"
 
 
 def ship(checkpoint: Checkpoint, source: Path, folder: Path) -> ShippedFile:

@@ -3,11 +3,13 @@ time went — built from the recorded results and their provenance."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cunet_bench.report.markdown import Section, markdown_table, plain
+from cunet_bench.records.shipped_names import read_shipped_name
+from cunet_bench.report.markdown import Section, code, markdown_table, plain
 from cunet_bench.report.results import Results
 
 DATASETS = {
@@ -218,6 +220,57 @@ def _checkpoint_cost(results: Results) -> float:
     return float(pd.concat(costs).groupby(level=[0, 1]).max().sum())
 
 
+def _shipped(results: Results) -> list[str]:
+    """The models measured from shipped weights rather than from this folder's checkpoints: the
+    shipped files each ``--weights`` run recorded reading (model, seed and step are in a shipped
+    file's name), with the images seen and training CPU-seconds its rungs recorded."""
+    files, folders = [], set()
+    for bench, name in (("fid", "model"), ("denoise", "method")):
+        rows = results.runs(bench)
+        if "rung_step" not in rows:
+            continue
+        rungs = rows[rows.kind == "rung"].rename(columns={name: "model"})
+        for run_id in rows.run_id.unique():
+            meta = results.meta(bench, run_id)
+            config, inputs = meta.get("config"), meta.get("inputs")
+            weights = config.get("weights") if isinstance(config, dict) else None
+            if weights and isinstance(inputs, dict):
+                folders.add(str(weights))
+                files += _shipped_inputs(Path(str(weights)), inputs, rungs[rungs.run_id == run_id])
+    if not files:
+        return []
+    shipped = pd.DataFrame(files).drop_duplicates(["model", "seed", "step"])
+    table = [
+        {
+            "model": model,
+            "training seeds": ", ".join(str(seed) for seed in sorted(part.seed.unique())),
+            "steps": ", ".join(f"{step:,}" for step in sorted(part.step.unique())),
+            "images seen (top)": top.images.max(),
+            "training CPU-s (top, mean over seeds)": top.cpu.mean(),
+        }
+        for model, part in shipped.groupby("model")
+        for top in [part[part.step == part.step.max()]]
+    ]
+    return [
+        f"**Measured from shipped weights** ({', '.join(code(folder) for folder in sorted(folders))}; each file "
+        "checked against its manifest's SHA-256 before loading), as their files record their training:",
+        markdown_table(table),
+    ]
+
+
+def _shipped_inputs(weights: Path, inputs: dict[Any, Any], rungs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each shipped file of ``weights`` among a run's inputs, with what the run's rung of it recorded."""
+    found = []
+    for path in map(str, inputs):
+        shipped = read_shipped_name(path)
+        if shipped is None or Path(path).parent != weights:
+            continue
+        at = rungs[(rungs.model == shipped.model) & (rungs.train_seed == shipped.seed)]
+        at = at[at.rung_step == shipped.step]
+        found.append({**shipped._asdict(), "images": at.images_seen.max(), "cpu": at.train_cpu_seconds.max()})
+    return found
+
+
 def setup_section(results: Results) -> Section:
     section = Section("setup", "Setup")
     training = training_entries(results)
@@ -238,6 +291,7 @@ def setup_section(results: Results) -> Section:
             "**Training** (as recorded; σ is the noise level a denoiser was trained at):",
             markdown_table(training),
         ]
+    section.body += _shipped(results)
     section.body += _training_cost(results)
     section.body += _phases(results)
     machines, busy = _machine(results)
