@@ -242,7 +242,7 @@ def _shipped(results: Results) -> list[str]:
     shipped = pd.DataFrame(files).drop_duplicates(["model", "seed", "step"])
     table = [
         {
-            "model": model,
+            "model": plain(model),
             "training seeds": ", ".join(str(seed) for seed in sorted(part.seed.unique())),
             "steps": ", ".join(f"{step:,}" for step in sorted(part.step.unique())),
             "images seen (top)": top.images.max(),
