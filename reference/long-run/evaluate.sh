@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The long reference's final evaluation (README.md beside this script, "The final evaluation";
+# sizes: the reference preset's, docs/protocol.md §9), in its three steps:
+#
+#   reference/long-run/evaluate.sh STATE rungs SEEDS   # 1: every rung of every ladder, from the
+#                                                      #    training checkpoints (e.g. SEEDS=0 or 1,2)
+#   reference/long-run/evaluate.sh STATE ship          # 2: the EMA weights into reference/weights
+#   reference/long-run/evaluate.sh STATE shipped SEEDS # 3: sample sheets, fid and denoise from the
+#                                                      #    shipped files (on an idle machine)
+#
+# Steps 1 and 3 write to STATE/final/results; each can run seed by seed as trainings reach their
+# tops, and sample shards are cached under STATE/checkpoints, so a step started again reuses them.
+# BACKBONES and DENOISERS override the models measured (the Appendix C ablations join BACKBONES
+# when they are trained; DnCNN and ConvAE join DENOISERS).
+set -euo pipefail
+
+state="${1:?usage: evaluate.sh STATE rungs|ship|shipped [SEEDS]}"
+step="${2:?usage: evaluate.sh STATE rungs|ship|shipped [SEEDS]}"
+seeds="${3:-0}"
+bench="${BENCH:-bench}"
+backbones="${BACKBONES:-unet,cunet-release,cunet}"
+denoisers="${DENOISERS:-unet,cunet-release,cunet,dncnn,conv-ae,bm3d}"
+weights="${WEIGHTS:-reference/weights}"
+results="$state/final/results"
+common=(--preset reference --train-seeds "$seeds" --curves --checkpoints "$state/checkpoints"
+    --out "$results" --threads 1)
+
+case "$step" in
+rungs)
+    nice -n 10 "$bench" fid "${common[@]}" --models "$backbones"
+    nice -n 10 "$bench" denoise "${common[@]}" --models "$denoisers"
+    ;;
+ship)
+    # The top and the rung below (the last doubling) of the compared backbones; the top alone of
+    # the others, within the issue's 100 MB (README.md, "The final evaluation").
+    for checkpoint in "$state"/checkpoints/*-mnist5k-reference-seed[0-9].safetensors; do
+        name="$(basename "$checkpoint")"
+        "$bench" ship --checkpoint "$checkpoint" --to "$weights"
+        case "$name" in
+        unet-mnist5k-* | cunet-release-mnist5k-* | cunet-mnist5k-*)
+            "$bench" ship --checkpoint "$checkpoint" --at-step 14400 --to "$weights"
+            ;;
+        esac
+    done
+    ;;
+shipped)
+    for model in unet cunet-release cunet; do
+        "$bench" sample --preset reference --checkpoint "$weights/$model-seed0-step0028800.safetensors" \
+            --out "$results" --threads 1
+    done
+    "$bench" fid "${common[@]}" --models "$backbones" --weights "$weights"
+    "$bench" denoise "${common[@]}" --models "$denoisers" --weights "$weights"
+    ;;
+*)
+    echo "evaluate.sh: unknown step '$step' (rungs, ship or shipped)" >&2
+    exit 2
+    ;;
+esac
