@@ -27,7 +27,8 @@ common=(--preset reference --train-seeds "$seeds" --curves --checkpoints "$state
 
 case "$step" in
 rungs)
-    nice -n 10 "$bench" fid "${common[@]}" --models "$backbones"
+    # Rungs at the curves' 30 sampling steps only: step 3 samples the shipped tops on the whole grid.
+    nice -n 10 "$bench" fid "${common[@]}" --models "$backbones" --sampling-steps 30
     nice -n 10 "$bench" denoise "${common[@]}" --models "$denoisers"
     ;;
 ship)
