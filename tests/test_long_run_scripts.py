@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from cunet_bench.registry.suite import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
