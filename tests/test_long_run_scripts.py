@@ -18,6 +18,7 @@ BENCH = [sys.executable, "-c", "from cunet_bench.cli.app import main; main()"]
 def recorded_calls(tmp_path: Path, script: str, *arguments: str) -> list[list[str]]:
     """The ``bench`` command lines ``script`` runs, recorded by a stand-in for ``bench``."""
     log = tmp_path / "calls.txt"
+    log.write_text("")
     recorder = tmp_path / "bench"
     recorder.write_text(f'#!/usr/bin/env bash\nline="$(printf "%q " "$@")"\necho "$line" >> {shlex.quote(str(log))}\n')
     recorder.chmod(0o755)
@@ -41,6 +42,7 @@ def test_the_lanes_queue_every_compared_model_at_three_seeds_and_only_registered
     for model in ("unet", "cunet-release", "cunet", "dncnn", "conv-ae"):
         assert {seed for name, seed in queued if name == model} == {"0", "1", "2"}
     assert all(call[:1] == ["train"] and "--resume" in call for call in calls)
+    assert recorded_calls(tmp_path, "train-lanes.sh", str(tmp_path / "state")) == [], "a finished training ran again"
 
 
 @pytest.mark.parametrize("script, arguments", [("train-lanes.sh", ()), ("evaluate.sh", ("rungs", "1,2"))])

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The long reference's trainings (README.md beside this script), as two lanes of one thread each
 # under `nice -n 19`: each lane trains its queue in order, and every training resumes from its
-# full-state checkpoint under STATE, so after any interruption the script is simply started again
-# (a finished training returns at once). Stop it cleanly with `pkill -TERM -f "bench train --model"`.
+# full-state checkpoint under STATE, so after any interruption the script is simply started again:
+# a training that finished is marked in STATE/done and skipped (`bench train --resume` refuses a
+# checkpoint already at its last step). Stop it cleanly with `pkill -TERM -f "bench train --model"`.
 #
 #   reference/long-run/train-lanes.sh STATE      # STATE: a folder outside the repository
 #
@@ -14,7 +15,7 @@ set -euo pipefail
 
 state="${1:?usage: train-lanes.sh STATE (a folder outside the repository)}"
 bench="${BENCH:-bench}"
-mkdir -p "$state/checkpoints" "$state/results" "$state/logs"
+mkdir -p "$state/checkpoints" "$state/results" "$state/logs" "$state/done"
 
 train() {
     local model="${1%%:*}" seed="${1#*:}" pause=()
@@ -30,7 +31,9 @@ train() {
 lane() {
     local entry
     for entry in "$@"; do
+        [[ -e "$state/done/$entry" ]] && continue
         train "$entry" || return
+        touch "$state/done/$entry"
     done
 }
 
